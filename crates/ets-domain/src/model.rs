@@ -1,0 +1,539 @@
+//! The entities of ETS and the inputs that create or change them.
+//!
+//! Input types are what both API surfaces deserialise into and what the service layer
+//! validates; entity types are what the store returns and the native API shows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::stats::Summary;
+use crate::status::{ExperimentStatus, ProjectStatus, RunStatus};
+use crate::Timestamp;
+
+/// Tag maps: string keys to string values.
+pub type Tags = BTreeMap<String, String>;
+/// A tag update: a value sets the tag, `null` removes it.
+pub type TagPatch = BTreeMap<String, Option<String>>;
+
+// ---------------------------------------------------------------- projects
+
+/// A member's role in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+}
+
+/// A person (or service account) with a role in a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub user: String,
+    pub role: MemberRole,
+}
+
+/// Settings a project hands down to each experiment created in it (unless the experiment
+/// says otherwise). Filled by templates such as `healthcare`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentDefaults {
+    pub objectives: Vec<Objective>,
+    pub healthcare: Option<HealthcareConfig>,
+}
+
+/// A project: the top of the hierarchy, owning experiments.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub members: Vec<Member>,
+    pub tags: Tags,
+    pub status: ProjectStatus,
+    /// The template the project was created from, if any.
+    pub template: Option<String>,
+    pub experiment_defaults: ExperimentDefaults,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Body of `POST /api/v1/projects`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub members: Vec<Member>,
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub experiment_defaults: Option<ExperimentDefaults>,
+}
+
+/// Body of `PUT /api/v1/projects/{id}`: every field is optional; present fields change.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    /// Replaces the member list.
+    pub members: Option<Vec<Member>>,
+    /// Sets (string) or removes (`null`) individual tags.
+    pub tags: TagPatch,
+    pub status: Option<ProjectStatus>,
+    pub experiment_defaults: Option<ExperimentDefaults>,
+}
+
+/// Counts by status, plus the total.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+}
+
+/// `GET /api/v1/projects/{id}/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProjectStats {
+    pub project_id: String,
+    pub experiments: StatusCounts,
+    pub runs: StatusCounts,
+    /// Distinct metric keys logged across all runs.
+    pub metric_series: i64,
+    /// Metric points stored across all runs.
+    pub metric_points: i64,
+    pub artifacts: i64,
+    pub artifact_bytes: i64,
+    /// Latest change to the project, its experiments or its runs (incl. metric logging).
+    pub last_activity: Timestamp,
+}
+
+// ---------------------------------------------------------------- experiments
+
+/// Whether larger or smaller values of a metric are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+/// What an experiment optimises or must reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    pub metric: String,
+    pub direction: Direction,
+    /// Value a run must reach (≥ for maximize, ≤ for minimize).
+    #[serde(default)]
+    pub target: Option<f64>,
+    /// A required objective must be met for the experiment to count as successful.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The spec's healthcare safety configuration of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthcareConfig {
+    pub validate_crisis_detection: bool,
+    /// Lowest acceptable crisis detection rate (sensitivity), 0..=1.
+    pub min_crisis_detection_rate: f64,
+    /// Highest acceptable false negative rate, 0..=1.
+    pub max_false_negative_rate: f64,
+    /// Lowest acceptable response quality score, 0..=1.
+    pub min_response_quality: f64,
+    pub enable_safety_monitoring: bool,
+    pub require_medical_disclaimer: bool,
+    pub audit_trail: bool,
+}
+
+impl Default for HealthcareConfig {
+    /// The spec's numbers: crisis detection ≥ 99 %, false negatives ≤ 1 %, quality ≥ 80 %.
+    fn default() -> Self {
+        HealthcareConfig {
+            validate_crisis_detection: true,
+            min_crisis_detection_rate: 0.99,
+            max_false_negative_rate: 0.01,
+            min_response_quality: 0.8,
+            enable_safety_monitoring: true,
+            require_medical_disclaimer: true,
+            audit_trail: true,
+        }
+    }
+}
+
+/// One dimension of a hyperparameter search space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ParamSpec {
+    Float {
+        low: f64,
+        high: f64,
+        #[serde(default)]
+        log: bool,
+    },
+    Int {
+        low: i64,
+        high: i64,
+        #[serde(default)]
+        step: Option<i64>,
+        #[serde(default)]
+        log: bool,
+    },
+    Categorical { choices: Vec<serde_json::Value> },
+}
+
+/// Hyperparameter name → its range.
+pub type SearchSpace = BTreeMap<String, ParamSpec>;
+
+/// References into the sibling MLOps services.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlopsLinks {
+    pub model_registry_id: Option<String>,
+    pub pipeline_run_id: Option<String>,
+    pub feature_store_snapshot: Option<String>,
+}
+
+/// An experiment: a question asked through many runs.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Experiment {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub status: ExperimentStatus,
+    pub tags: Tags,
+    pub objectives: Vec<Objective>,
+    pub search_space: SearchSpace,
+    pub healthcare: Option<HealthcareConfig>,
+    pub links: MlopsLinks,
+    pub template: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// Body of `POST /api/v1/experiments`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExperiment {
+    pub project_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+    /// Defaults to the template's, then the project's objectives.
+    #[serde(default)]
+    pub objectives: Option<Vec<Objective>>,
+    #[serde(default)]
+    pub search_space: Option<SearchSpace>,
+    /// Defaults to the template's, then the project's healthcare configuration.
+    #[serde(default)]
+    pub healthcare: Option<HealthcareConfig>,
+    #[serde(default)]
+    pub links: MlopsLinks,
+    /// Name of an experiment template (`GET /api/v1/experiments/templates`) to start from.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// Body of `PUT /api/v1/experiments/{id}`: present fields change.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tags: TagPatch,
+    pub objectives: Option<Vec<Objective>>,
+    pub search_space: Option<SearchSpace>,
+    pub healthcare: Option<HealthcareConfig>,
+    pub links: Option<MlopsLinks>,
+    /// Moves the lifecycle, with the same rules as `start` / `stop`.
+    pub status: Option<ExperimentStatus>,
+}
+
+/// Per-metric aggregate over an experiment's runs (each run contributes its latest value).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricAggregate {
+    pub key: String,
+    /// From the experiment's objective on this metric, if any.
+    pub direction: Option<Direction>,
+    pub summary: Summary,
+    /// The run with the best latest value, when the direction is known.
+    pub best_run_id: Option<String>,
+    #[serde(with = "crate::value::metric_f64_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub best_value: Option<f64>,
+    /// For an objective with a target: how many runs reach it.
+    pub runs_meeting_target: Option<usize>,
+}
+
+/// Body of `POST /api/v1/experiments/compare`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareRequest {
+    /// Two or more experiment ids.
+    pub experiment_ids: Vec<String>,
+    /// Metric keys to compare; default: every key logged in any of the experiments.
+    #[serde(default)]
+    pub metrics: Option<Vec<String>>,
+}
+
+/// An experiment's side of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ComparedExperiment {
+    pub id: String,
+    pub name: String,
+    pub status: ExperimentStatus,
+    pub run_count: i64,
+}
+
+/// One metric compared across experiments.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricComparison {
+    pub key: String,
+    pub direction: Option<Direction>,
+    /// One entry per experiment, in request order.
+    pub by_experiment: Vec<ExperimentMetricStats>,
+    /// Experiment with the best mean, when the direction is known.
+    pub best_experiment_id: Option<String>,
+}
+
+/// Statistics of one metric within one experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExperimentMetricStats {
+    pub experiment_id: String,
+    pub summary: Summary,
+    pub best_run_id: Option<String>,
+}
+
+/// Response of `POST /api/v1/experiments/compare`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Comparison {
+    pub experiments: Vec<ComparedExperiment>,
+    pub metrics: Vec<MetricComparison>,
+}
+
+// ---------------------------------------------------------------- runs
+
+/// A run: one execution (a training job, an evaluation) inside an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Run {
+    pub id: String,
+    pub experiment_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub status: RunStatus,
+    pub parent_run_id: Option<String>,
+    /// Write-once parameters with their JSON types preserved.
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    pub tags: Tags,
+    /// Latest value and range of each metric key.
+    pub metrics: Vec<MetricSummary>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// Body of `POST /api/v1/runs`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    pub experiment_id: String,
+    /// Default: a generated name such as `brave-otter-42`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub parent_run_id: Option<String>,
+    /// `running` (default) or `scheduled`.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// Body of `PUT /api/v1/runs/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// New params are added; re-sending an existing param with the same value is fine,
+    /// with a different value it is refused (409) and nothing changes.
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Sets (string) or removes (`null`) individual tags.
+    pub tags: TagPatch,
+}
+
+/// Body of `POST /api/v1/runs/{id}/finish`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinishRun {
+    /// `finished` (default), `failed` or `killed`.
+    pub status: Option<RunStatus>,
+}
+
+/// A param ready for storage: its text form (what MLflow shows, and what write-once compares)
+/// and its JSON form (what the native API returns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamValue {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+impl ParamValue {
+    /// Strings keep their text; other JSON values use their compact JSON text.
+    pub fn from_json(json: serde_json::Value) -> Self {
+        let text = match &json {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        ParamValue { text, json }
+    }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// One metric point as logged.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricInput {
+    pub key: String,
+    /// A number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    #[serde(with = "crate::value::metric_f64")]
+    #[schema(value_type = f64)]
+    pub value: f64,
+    /// Default 0.
+    #[serde(default)]
+    pub step: Option<i64>,
+    /// Epoch milliseconds; default: the time the server receives the point.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+/// A stored metric point of one series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct MetricPoint {
+    pub step: i64,
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+    #[serde(with = "crate::value::metric_f64")]
+    #[schema(value_type = f64)]
+    pub value: f64,
+}
+
+/// A point bound for storage, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMetricPoint {
+    pub key: String,
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: f64,
+}
+
+/// Latest value and range of one metric key of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricSummary {
+    pub key: String,
+    /// Value at the highest step (then latest timestamp), MLflow's "latest" rule.
+    #[serde(with = "crate::value::metric_f64")]
+    #[schema(value_type = f64)]
+    pub last_value: f64,
+    pub last_step: i64,
+    pub last_timestamp: i64,
+    /// Smallest non-NaN value; absent when every value is NaN.
+    #[serde(with = "crate::value::metric_f64_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub min: Option<f64>,
+    #[serde(with = "crate::value::metric_f64_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub max: Option<f64>,
+    pub count: i64,
+}
+
+/// A metric series as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricSeries {
+    pub key: String,
+    pub points: Vec<MetricPoint>,
+    /// Points in the requested step range before downsampling.
+    pub total_points: i64,
+    /// Whether `points` is a min/max-preserving sample of the range.
+    pub downsampled: bool,
+}
+
+/// Outcome of logging metric points.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LogMetricsResult {
+    pub run_id: String,
+    /// Points stored by this request.
+    pub written: usize,
+    /// Points identical in key, step and timestamp to one already stored, and so skipped;
+    /// this makes retrying a batch safe.
+    pub duplicates: usize,
+}
+
+// ---------------------------------------------------------------- artifacts
+
+/// A stored artifact file of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Artifact {
+    pub path: String,
+    pub size: i64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    pub content_type: Option<String>,
+    pub created_at: Timestamp,
+}
+
+// ---------------------------------------------------------------- templates
+
+/// A project template.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProjectTemplate {
+    pub name: String,
+    pub description: String,
+    pub tags: Tags,
+    pub experiment_defaults: ExperimentDefaults,
+}
+
+/// An experiment template.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExperimentTemplate {
+    pub name: String,
+    pub description: String,
+    pub objectives: Vec<Objective>,
+    pub search_space: SearchSpace,
+    pub healthcare: Option<HealthcareConfig>,
+    pub tags: Tags,
+}

@@ -1,0 +1,309 @@
+//! Typed, layered configuration: built-in defaults (chosen by `env`) < TOML file
+//! (`--config` / `ETS_CONFIG`) < `ETS_*` environment variables < command-line flags.
+//!
+//! Nested keys map to environment variables with `__`: `[limits] max_runs_per_experiment`
+//! is `ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT`. Unknown keys and malformed values stop start-up
+//! with a message that names the key and where it came from.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Deployment environment; picks defaults (prod and staging log JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Dev,
+    Staging,
+    Prod,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The whole configuration. Every field has a default; see README "Configuration".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `dev`, `staging` or `prod`.
+    pub env: Environment,
+    /// Address the API listens on.
+    pub host: String,
+    /// API port; 0 picks a free port (the chosen address is logged).
+    pub port: u16,
+    /// Folder for the SQLite database and local artifacts; created if missing.
+    pub data_dir: PathBuf,
+    /// Metadata database. Default: `sqlite://<data_dir>/ets.db`. May hold a password: it is
+    /// redacted whenever the configuration is printed.
+    pub database_url: Option<String>,
+    /// Address of the Prometheus exposition listener (`/metrics`).
+    pub metrics_host: String,
+    /// Prometheus port; 0 picks a free port.
+    pub metrics_port: u16,
+    pub log: LogConfig,
+    pub cors: CorsConfig,
+    pub limits: Limits,
+    pub services: ServicesConfig,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (readable) or `json` (one object per line).
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `ets=debug,tower_http=info`; `RUST_LOG` overrides.
+    pub level: String,
+}
+
+/// Cross-origin requests from browsers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API, e.g. `["https://ml.example.org"]`; `["*"]` allows any.
+    /// Empty (default) sends no CORS headers, so browsers only allow same-origin calls.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Resource limits. The spec's numbers are the defaults; every refusal names the setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Experiments that may be `running` at the same time, across the service.
+    pub max_concurrent_experiments: u64,
+    pub max_runs_per_experiment: u64,
+    /// Distinct metric keys per run.
+    pub max_metric_keys_per_run: u64,
+    /// Size of one artifact file.
+    pub max_artifact_bytes: u64,
+    /// Size of any other request body (JSON).
+    pub max_request_body_bytes: u64,
+    /// Metric points in one request.
+    pub max_metrics_per_request: u64,
+    /// Database connections (SQLite: concurrent readers; one writer is added).
+    pub db_pool_size: u32,
+    /// Largest page a list endpoint returns.
+    pub max_page_size: u32,
+}
+
+/// The sibling services of the MLOps platform; absent URLs are reported `not_configured`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// e.g. `http://localhost:8000`
+    pub model_registry_url: Option<String>,
+    /// e.g. `http://localhost:8001`
+    pub pipeline_orchestrator_url: Option<String>,
+    /// e.g. `http://localhost:8002`
+    pub feature_store_url: Option<String>,
+    /// Time allowed for one health probe.
+    pub probe_timeout_ms: u64,
+    /// How long a probe result is reused, so `/health` stays cheap under polling.
+    pub probe_cache_ms: u64,
+}
+
+impl Config {
+    /// Built-in defaults for an environment.
+    pub fn defaults(env: Environment) -> Self {
+        Config {
+            env,
+            host: "127.0.0.1".into(),
+            port: 8003,
+            data_dir: PathBuf::from("ets-data"),
+            database_url: None,
+            metrics_host: "127.0.0.1".into(),
+            metrics_port: 9003,
+            log: LogConfig {
+                format: if env == Environment::Dev { LogFormat::Text } else { LogFormat::Json },
+                level: "info".into(),
+            },
+            cors: CorsConfig { allowed_origins: vec![] },
+            limits: Limits {
+                max_concurrent_experiments: 50,
+                max_runs_per_experiment: 1000,
+                max_metric_keys_per_run: 10_000,
+                max_artifact_bytes: 1 << 30,
+                max_request_body_bytes: 32 << 20,
+                max_metrics_per_request: 100_000,
+                db_pool_size: 20,
+                max_page_size: 1000,
+            },
+            services: ServicesConfig {
+                model_registry_url: None,
+                pipeline_orchestrator_url: None,
+                feature_store_url: None,
+                probe_timeout_ms: 2000,
+                probe_cache_ms: 5000,
+            },
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("ets.db").display()),
+        }
+    }
+
+    /// A copy safe to print or log: passwords in URLs become `***`.
+    pub fn redacted(&self) -> Config {
+        let mut copy = self.clone();
+        copy.database_url = copy.database_url.as_deref().map(redact_url_password);
+        copy
+    }
+
+    /// The configuration as TOML, secrets redacted (what `ets config` prints).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(&self.redacted()).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Environment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
+}
+
+/// A configuration that cannot be used, with a message naming the key and its source.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Loads the configuration from all layers. `file` is `--config` (or `ETS_CONFIG`);
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let env_layer = || Env::prefixed("ETS_").split("__").ignore(&["config"]);
+    let mut layers = Figment::new();
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigError(format!("configuration file '{}' does not exist", path.display())));
+        }
+        layers = layers.merge(Toml::file(path));
+    }
+    let layers = layers.merge(env_layer()).merge(Serialized::defaults(overrides));
+    let env = match layers.find_value("env") {
+        Ok(_) => layers.extract_inner::<Environment>("env").map_err(describe)?,
+        Err(_) => Environment::Dev,
+    };
+    let config: Config = Figment::from(Serialized::defaults(Config::defaults(env)))
+        .merge(layers)
+        .extract()
+        .map_err(describe)?;
+    validate(&config)?;
+    Ok(config)
+}
+
+fn describe(error: figment::Error) -> ConfigError {
+    let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+    ConfigError(messages.join("; "))
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    let limits = &config.limits;
+    if limits.db_pool_size == 0 {
+        return Err(ConfigError("limits.db_pool_size must be at least 1".into()));
+    }
+    if limits.max_page_size == 0 {
+        return Err(ConfigError("limits.max_page_size must be at least 1".into()));
+    }
+    if let Some(url) = &config.database_url
+        && !url.starts_with("sqlite:")
+    {
+        return Err(ConfigError(format!(
+            "database_url '{}': only sqlite:// URLs are supported by this build",
+            redact_url_password(url)
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url_password("postgres://ets:s3cret@db:5432/ets"), "postgres://ets:***@db:5432/ets");
+        assert_eq!(redact_url_password("sqlite://ets-data/ets.db"), "sqlite://ets-data/ets.db");
+        let mut config = Config::defaults(Environment::Dev);
+        config.database_url = Some("postgres://u:pw@h/db".into());
+        assert!(!config.to_redacted_toml().contains("pw@"));
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ets.toml", "port = 9000\nhost = \"0.0.0.0\"\n[limits]\nmax_runs_per_experiment = 5\n")?;
+            jail.set_env("ETS_PORT", "9100");
+            jail.set_env("ETS_LIMITS__MAX_METRIC_KEYS_PER_RUN", "7");
+            let overrides = Overrides { host: Some("127.0.0.2".into()), ..Default::default() };
+            let config = load(Some(Path::new("ets.toml")), &overrides).unwrap();
+            assert_eq!(config.port, 9100, "env beats file");
+            assert_eq!(config.host, "127.0.0.2", "flag beats file");
+            assert_eq!(config.limits.max_runs_per_experiment, 5, "file beats default");
+            assert_eq!(config.limits.max_metric_keys_per_run, 7);
+            assert_eq!(config.limits.max_concurrent_experiments, 50, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_selects_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ETS_ENV", "prod");
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.env, Environment::Prod);
+            assert_eq!(config.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ets.toml", "[limits]\nmax_runz = 3\n")?;
+            let err = load(Some(Path::new("ets.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("max_runz"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ETS_PORT", "eighty");
+            let err = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("port") && err.contains("ETS_PORT"), "{err}");
+            Ok(())
+        });
+        let err = load(Some(Path::new("/nonexistent/ets.toml")), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

@@ -1,0 +1,76 @@
+//! The error type of the service layer and the stores beneath it.
+//!
+//! Each variant is a distinct situation a client can act on; the HTTP adapters map variants to
+//! status codes in one place per API surface (`api::error`), with no catch-all arm.
+
+use ets_domain::ValidationError;
+
+/// Result of service and store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that can never succeed as sent (names the field).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+
+    /// The addressed entity does not exist.
+    #[error("{entity} '{id}' not found")]
+    NotFound { entity: &'static str, id: String },
+
+    /// An entity with this unique name already exists.
+    #[error("{entity} named '{name}' already exists{scope}")]
+    AlreadyExists { entity: &'static str, name: String, scope: String },
+
+    /// The request conflicts with the entity's current state (lifecycle, write-once params).
+    #[error("{0}")]
+    Conflict(String),
+
+    /// A configured resource limit would be exceeded.
+    #[error("{message} (limit {setting} = {limit}; raise it in the [limits] configuration or with ETS_{env_name})", env_name = setting_env(setting))]
+    LimitExceeded { message: String, setting: &'static str, limit: u64 },
+
+    /// A request body or upload is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+
+    /// Storage or another internal failure. The message is logged, not shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn setting_env(setting: &str) -> String {
+    setting.replace('.', "__").to_ascii_uppercase()
+}
+
+impl Error {
+    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound { entity, id: id.into() }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid(ValidationError::new(field, message))
+    }
+
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        Error::Internal(context.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_errors_name_the_setting_and_its_variable() {
+        let err = Error::LimitExceeded {
+            message: "experiment e has 1000 runs".into(),
+            setting: "limits.max_runs_per_experiment",
+            limit: 1000,
+        };
+        let text = err.to_string();
+        assert!(text.contains("limits.max_runs_per_experiment = 1000"), "{text}");
+        assert!(text.contains("ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT"), "{text}");
+    }
+}

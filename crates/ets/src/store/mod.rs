@@ -1,0 +1,260 @@
+//! Persistence of metadata and metrics behind one async trait.
+//!
+//! The service layer owns the rules; a store owns atomicity. Operations that must check the
+//! current state before changing it (lifecycle transitions, write-once params, limits) take
+//! the rule as a closure or a parameter and run it inside the store's transaction, so a check
+//! and its write can never interleave with another request's. Backends are picked from the
+//! database URL at start-up (`open`).
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ets_domain::model::{
+    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
+};
+use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
+
+use crate::error::Result;
+
+/// A change to apply to an entity inside the store's transaction; may refuse with an error.
+pub type Mutation<T> = Box<dyn FnOnce(&mut T) -> Result<()> + Send>;
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Sortable columns of list endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+}
+
+impl SortField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortField::CreatedAt => "created_at",
+            SortField::UpdatedAt => "updated_at",
+            SortField::Name => "name",
+        }
+    }
+}
+
+/// Order and page of a list request, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub sort: SortField,
+    pub descending: bool,
+    pub page_size: u32,
+    /// The decoded cursor: (sort value, id) of the last item of the previous page.
+    pub after: Option<Cursor>,
+}
+
+/// Position after which the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub sort_value: CursorValue,
+    pub id: String,
+}
+
+/// The sort column's value at the cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CursorValue {
+    Int(i64),
+    Text(String),
+}
+
+/// Tag condition of a list filter: the key exists, or has exactly this value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagFilter {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// Filter of `GET /api/v1/projects`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectFilter {
+    pub status: Option<ProjectStatus>,
+    pub name: Option<String>,
+    pub name_contains: Option<String>,
+    pub owner: Option<String>,
+    pub tag: Option<TagFilter>,
+}
+
+/// Filter of `GET /api/v1/experiments`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExperimentFilter {
+    pub project_id: Option<String>,
+    pub status: Option<ExperimentStatus>,
+    pub name: Option<String>,
+    pub name_contains: Option<String>,
+    pub tag: Option<TagFilter>,
+}
+
+/// Filter of `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub project_id: Option<String>,
+    pub experiment_id: Option<String>,
+    pub status: Option<RunStatus>,
+    pub name: Option<String>,
+    pub name_contains: Option<String>,
+    pub tag: Option<TagFilter>,
+    pub parent_run_id: Option<String>,
+}
+
+/// Step range and resolution of a series read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesRequest {
+    pub start_step: Option<i64>,
+    pub end_step: Option<i64>,
+    /// Downsample to at most this many points (min/max per bucket); `None` returns all.
+    pub max_points: Option<usize>,
+}
+
+/// The latest value of one metric key of one run, for cross-run aggregates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestMetric {
+    pub experiment_id: String,
+    pub run_id: String,
+    pub key: String,
+    pub value: f64,
+}
+
+/// Counters of the connection pool, exported as Prometheus gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolState {
+    pub read_connections: usize,
+    pub read_connections_idle: usize,
+    /// Write jobs waiting for the single writer.
+    pub write_queue_depth: usize,
+}
+
+/// Limits the store enforces inside its transactions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreLimits {
+    pub max_concurrent_experiments: u64,
+    pub max_runs_per_experiment: u64,
+    pub max_metric_keys_per_run: u64,
+}
+
+/// Metadata and metric storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- projects
+    async fn create_project(&self, project: Project) -> Result<Project>;
+    async fn get_project(&self, id: &str) -> Result<Project>;
+    async fn list_projects(&self, filter: ProjectFilter, page: PageRequest) -> Result<Page<Project>>;
+    async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project>;
+    /// Deletes a project; with `cascade` also its experiments and runs, otherwise a project that
+    /// still has experiments is refused with a conflict.
+    async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>>;
+    async fn project_stats(&self, id: &str) -> Result<ProjectStats>;
+
+    // ---- experiments
+    async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment>;
+    async fn get_experiment(&self, id: &str) -> Result<Experiment>;
+    async fn list_experiments(&self, filter: ExperimentFilter, page: PageRequest) -> Result<Page<Experiment>>;
+    /// Applies `mutation`; if it moves the experiment into `running`, refuses when
+    /// `limits.max_concurrent_experiments` are running already.
+    async fn update_experiment(&self, id: &str, mutation: Mutation<Experiment>) -> Result<Experiment>;
+    async fn delete_experiment(&self, id: &str) -> Result<Vec<String>>;
+    /// Number of runs of each experiment, in the order given.
+    async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>>;
+    /// Latest values of the given keys (all keys when `None`) for every run of the experiments.
+    async fn latest_metrics(&self, experiment_ids: &[String], keys: Option<&[String]>) -> Result<Vec<LatestMetric>>;
+
+    // ---- runs
+    /// Creates a run with its first params and tags, enforcing `max_runs_per_experiment`.
+    async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run>;
+    async fn get_run(&self, id: &str) -> Result<Run>;
+    async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>>;
+    /// Applies `mutation` to the run's own fields, adds `params` (write-once: a different value
+    /// for an existing key is a conflict and nothing changes) and applies `tags`.
+    async fn update_run(
+        &self,
+        id: &str,
+        mutation: Mutation<Run>,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+    ) -> Result<Run>;
+    async fn delete_run(&self, id: &str) -> Result<()>;
+
+    // ---- metrics (the hot path)
+    /// Appends points in one transaction. Points identical in (key, step, timestamp) to a
+    /// stored one are skipped and counted. Enforces `max_metric_keys_per_run`.
+    async fn log_metrics(&self, run_id: &str, points: Vec<NewMetricPoint>) -> Result<(usize, usize)>;
+    async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
+    async fn metric_series(&self, run_id: &str, key: &str, request: SeriesRequest) -> Result<MetricSeries>;
+
+    // ---- artifacts (metadata; bytes live in the blob store)
+    async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact>;
+    async fn list_artifacts(&self, run_id: &str, prefix: Option<&str>) -> Result<Vec<Artifact>>;
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<Artifact>;
+
+    // ---- operations
+    /// A cheap round trip to the database, for readiness.
+    async fn ping(&self) -> Result<()>;
+    fn pool_state(&self) -> PoolState;
+}
+
+/// Opens the store named by `url` (`sqlite://path`), creating and migrating it.
+pub async fn open(url: &str, pool_size: u32, limits: StoreLimits) -> Result<Arc<dyn Store>> {
+    match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref(), pool_size, limits).await?)),
+        None => Err(crate::error::Error::internal(format!("unsupported database URL '{url}'"))),
+    }
+}
+
+impl Cursor {
+    /// An opaque, URL-safe token: base64 of `[sort field, sort value, id]`.
+    pub fn encode(&self, sort: SortField) -> String {
+        use base64::Engine;
+        let value = match &self.sort_value {
+            CursorValue::Int(v) => serde_json::Value::from(*v),
+            CursorValue::Text(v) => serde_json::Value::from(v.as_str()),
+        };
+        let json = serde_json::json!([sort.as_str(), value, self.id]).to_string();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Decodes a token issued for `sort`; `None` when it is malformed or was issued for
+    /// another sort order.
+    pub fn decode(token: &str, sort: SortField) -> Option<Cursor> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+        let (field, value, id): (String, serde_json::Value, String) = serde_json::from_slice(&bytes).ok()?;
+        if field != sort.as_str() {
+            return None;
+        }
+        let sort_value = match (sort, value) {
+            (SortField::Name, serde_json::Value::String(s)) => CursorValue::Text(s),
+            (SortField::CreatedAt | SortField::UpdatedAt, serde_json::Value::Number(n)) => CursorValue::Int(n.as_i64()?),
+            _ => return None,
+        };
+        Some(Cursor { sort_value, id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_sort_binding() {
+        let cursor = Cursor { sort_value: CursorValue::Int(42), id: "abc".into() };
+        let token = cursor.encode(SortField::CreatedAt);
+        assert_eq!(Cursor::decode(&token, SortField::CreatedAt), Some(cursor));
+        assert_eq!(Cursor::decode(&token, SortField::Name), None, "a token is bound to its sort");
+        assert_eq!(Cursor::decode("not a token", SortField::CreatedAt), None);
+        let named = Cursor { sort_value: CursorValue::Text("zeta".into()), id: "x".into() };
+        assert_eq!(Cursor::decode(&named.encode(SortField::Name), SortField::Name), Some(named));
+    }
+}

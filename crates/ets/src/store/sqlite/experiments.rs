@@ -1,0 +1,178 @@
+//! Experiments in SQLite.
+
+use ets_domain::model::Experiment;
+use ets_domain::status::ExperimentStatus;
+use ets_domain::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::sql::{cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json, Sql};
+use crate::error::{Error, Result};
+use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, StoreLimits};
+
+const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
+                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, e.ended_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
+    let status: String = row.get(5)?;
+    Ok(Experiment {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        owner: row.get(4)?,
+        status: ExperimentStatus::parse(&status).unwrap_or(ExperimentStatus::Draft),
+        tags: json_column(row, 6)?,
+        objectives: json_column(row, 7)?,
+        search_space: json_column(row, 8)?,
+        healthcare: json_column_opt(row, 9)?,
+        links: json_column(row, 10)?,
+        template: row.get(11)?,
+        created_at: Timestamp(row.get(12)?),
+        updated_at: Timestamp(row.get(13)?),
+        started_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
+        ended_at: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+    })
+}
+
+fn name_taken(experiment: &Experiment) -> Error {
+    Error::AlreadyExists {
+        entity: "experiment",
+        name: experiment.name.clone(),
+        scope: format!(" in project '{}'", experiment.project_id),
+    }
+}
+
+fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
+         healthcare, links, template, created_at, updated_at, started_at, ended_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    } else {
+        "UPDATE experiments SET project_id = ?2, name = ?3, description = ?4, owner = ?5, status = ?6, tags = ?7, \
+         objectives = ?8, search_space = ?9, healthcare = ?10, links = ?11, template = ?12, created_at = ?13, \
+         updated_at = ?14, started_at = ?15, ended_at = ?16 WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            experiment.id,
+            experiment.project_id,
+            experiment.name,
+            experiment.description,
+            experiment.owner,
+            experiment.status.as_str(),
+            to_json(&experiment.tags),
+            to_json(&experiment.objectives),
+            to_json(&experiment.search_space),
+            experiment.healthcare.as_ref().map(to_json),
+            to_json(&experiment.links),
+            experiment.template,
+            experiment.created_at.millis(),
+            experiment.updated_at.millis(),
+            experiment.started_at.map(Timestamp::millis),
+            experiment.ended_at.map(Timestamp::millis),
+        ])
+        .map_err(|e| if is_unique_violation(&e) { name_taken(experiment) } else { e.into() })?;
+    Ok(())
+}
+
+pub(super) fn insert(conn: &Connection, experiment: &Experiment) -> Result<()> {
+    let project = super::projects::get(conn, &experiment.project_id)?;
+    if project.status == ets_domain::status::ProjectStatus::Archived {
+        return Err(Error::Conflict(format!(
+            "project '{}' is archived; set its status to active before adding experiments",
+            project.id
+        )));
+    }
+    write(conn, experiment, true)
+}
+
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Experiment> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM experiments e WHERE e.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("experiment", id))
+}
+
+pub(super) fn list(conn: &Connection, filter: &ExperimentFilter, page: &PageRequest) -> Result<Page<Experiment>> {
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
+    sql.and_eq("e.project_id", filter.project_id.clone())
+        .and_eq("e.status", filter.status.map(|s| s.as_str().to_owned()))
+        .and_eq("e.name", filter.name.clone())
+        .and_contains("e.name", filter.name_contains.as_deref())
+        .and_json_tag("e.tags", filter.tag.as_ref())
+        .page("e", page);
+    let items = sql.query(conn, from_row)?;
+    Ok(finish_page(items, page, |e| {
+        cursor_key(page.sort, &e.id, &e.name, e.created_at.millis(), e.updated_at.millis())
+    }))
+}
+
+pub(super) fn update(
+    conn: &Connection,
+    id: &str,
+    mutation: Mutation<Experiment>,
+    limits: &StoreLimits,
+) -> Result<Experiment> {
+    let mut experiment = get(conn, id)?;
+    let was_running = experiment.status == ExperimentStatus::Running;
+    mutation(&mut experiment)?;
+    if experiment.status == ExperimentStatus::Running && !was_running {
+        let running: i64 = conn
+            .prepare_cached("SELECT count(*) FROM experiments WHERE status = 'running'")?
+            .query_row([], |r| r.get(0))?;
+        if running as u64 >= limits.max_concurrent_experiments {
+            return Err(Error::LimitExceeded {
+                message: format!("{running} experiments are already running; stop one before starting '{id}'"),
+                setting: "limits.max_concurrent_experiments",
+                limit: limits.max_concurrent_experiments,
+            });
+        }
+    }
+    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
+    write(conn, &experiment, false)?;
+    Ok(experiment)
+}
+
+/// Deletes the experiment with its runs; returns the deleted run ids.
+pub(super) fn delete(conn: &Connection, id: &str) -> Result<Vec<String>> {
+    get(conn, id)?;
+    let run_ids = super::runs::ids_where(conn, "experiment_id = ?1", id)?;
+    super::metrics::delete_points_of_runs(conn, &run_ids)?;
+    conn.prepare_cached("DELETE FROM experiments WHERE id = ?1")?.execute([id])?;
+    Ok(run_ids)
+}
+
+pub(super) fn count_runs(conn: &Connection, experiment_ids: &[String]) -> Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?;
+    experiment_ids.iter().map(|id| Ok(statement.query_row([id], |r| r.get(0))?)).collect()
+}
+
+pub(super) fn latest_metrics(
+    conn: &Connection,
+    experiment_ids: &[String],
+    keys: Option<&[String]>,
+) -> Result<Vec<LatestMetric>> {
+    if experiment_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut sql = Sql::new(
+        "SELECT r.experiment_id, r.id, s.key, s.last_value FROM metric_series s JOIN runs r ON r.id = s.run_id \
+         WHERE s.point_count > 0 AND r.experiment_id IN ",
+    );
+    sql.bind_list(experiment_ids);
+    if let Some(keys) = keys {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        sql.push(" AND s.key IN ").bind_list(keys);
+    }
+    sql.push(" ORDER BY s.key, r.experiment_id, r.id");
+    Ok(sql.query(conn, |row| {
+        Ok(LatestMetric {
+            experiment_id: row.get(0)?,
+            run_id: row.get(1)?,
+            key: row.get(2)?,
+            value: super::sql::value_from_sql(row.get(3)?),
+        })
+    })?)
+}

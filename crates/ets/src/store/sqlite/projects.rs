@@ -1,0 +1,172 @@
+//! Projects in SQLite.
+
+use std::collections::BTreeMap;
+
+use ets_domain::model::{Project, ProjectStats, StatusCounts};
+use ets_domain::status::ProjectStatus;
+use ets_domain::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::sql::{cursor_key, finish_page, is_unique_violation, json_column, to_json, Sql};
+use crate::error::{Error, Result};
+use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
+
+const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
+                       p.experiment_defaults, p.created_at, p.updated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
+    let status: String = row.get(6)?;
+    Ok(Project {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        owner: row.get(3)?,
+        members: json_column(row, 4)?,
+        tags: json_column(row, 5)?,
+        status: ProjectStatus::parse(&status).unwrap_or(ProjectStatus::Active),
+        template: row.get(7)?,
+        experiment_defaults: json_column(row, 8)?,
+        created_at: Timestamp(row.get(9)?),
+        updated_at: Timestamp(row.get(10)?),
+    })
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::AlreadyExists { entity: "project", name: name.to_owned(), scope: String::new() }
+}
+
+pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, experiment_defaults, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        project.id,
+        project.name,
+        project.description,
+        project.owner,
+        to_json(&project.members),
+        to_json(&project.tags),
+        project.status.as_str(),
+        project.template,
+        to_json(&project.experiment_defaults),
+        project.created_at.millis(),
+        project.updated_at.millis(),
+    ])
+    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    Ok(())
+}
+
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Project> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects p WHERE p.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("project", id))
+}
+
+pub(super) fn list(conn: &Connection, filter: &ProjectFilter, page: &PageRequest) -> Result<Page<Project>> {
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM projects p WHERE 1 = 1"));
+    sql.and_eq("p.status", filter.status.map(|s| s.as_str().to_owned()))
+        .and_eq("p.name", filter.name.clone())
+        .and_contains("p.name", filter.name_contains.as_deref())
+        .and_eq("p.owner", filter.owner.clone())
+        .and_json_tag("p.tags", filter.tag.as_ref())
+        .page("p", page);
+    let items = sql.query(conn, from_row)?;
+    Ok(finish_page(items, page, |p| {
+        cursor_key(page.sort, &p.id, &p.name, p.created_at.millis(), p.updated_at.millis())
+    }))
+}
+
+pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -> Result<Project> {
+    let mut project = get(conn, id)?;
+    mutation(&mut project)?;
+    project.updated_at = Timestamp::now().max(project.updated_at);
+    conn.prepare_cached(
+        "UPDATE projects SET name = ?2, description = ?3, owner = ?4, members = ?5, tags = ?6, status = ?7, \
+         experiment_defaults = ?8, updated_at = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        project.id,
+        project.name,
+        project.description,
+        project.owner,
+        to_json(&project.members),
+        to_json(&project.tags),
+        project.status.as_str(),
+        to_json(&project.experiment_defaults),
+        project.updated_at.millis(),
+    ])
+    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    Ok(project)
+}
+
+/// Deletes the project and returns the ids of the runs deleted with it.
+pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<String>> {
+    get(conn, id)?;
+    let experiments: i64 =
+        conn.prepare_cached("SELECT count(*) FROM experiments WHERE project_id = ?1")?.query_row([id], |r| r.get(0))?;
+    if experiments > 0 && !cascade {
+        return Err(Error::Conflict(format!(
+            "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
+        )));
+    }
+    let run_ids = super::runs::ids_where(conn, "experiment_id IN (SELECT id FROM experiments WHERE project_id = ?1)", id)?;
+    super::metrics::delete_points_of_runs(conn, &run_ids)?;
+    conn.prepare_cached("DELETE FROM projects WHERE id = ?1")?.execute([id])?;
+    Ok(run_ids)
+}
+
+fn counts_by_status(conn: &Connection, sql: &str, id: &str) -> Result<StatusCounts> {
+    let mut by_status = BTreeMap::new();
+    let mut total = 0;
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (status, count) = row?;
+        total += count;
+        by_status.insert(status, count);
+    }
+    Ok(StatusCounts { total, by_status })
+}
+
+pub(super) fn stats(conn: &Connection, id: &str) -> Result<ProjectStats> {
+    let project = get(conn, id)?;
+    let experiments =
+        counts_by_status(conn, "SELECT status, count(*) FROM experiments WHERE project_id = ?1 GROUP BY status", id)?;
+    let runs = counts_by_status(
+        conn,
+        "SELECT r.status, count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id \
+         WHERE e.project_id = ?1 GROUP BY r.status",
+        id,
+    )?;
+    let (metric_series, metric_points): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(s.point_count), 0) FROM metric_series s \
+             JOIN runs r ON r.id = s.run_id JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (artifacts, artifact_bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(a.size), 0) FROM artifacts a \
+             JOIN runs r ON r.id = a.run_id JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let last_child_activity: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(t) FROM (SELECT max(updated_at) AS t FROM experiments WHERE project_id = ?1 \
+             UNION ALL SELECT max(r.updated_at) FROM runs r JOIN experiments e ON e.id = r.experiment_id \
+             WHERE e.project_id = ?1)",
+        )?
+        .query_row([id], |r| r.get(0))?;
+    Ok(ProjectStats {
+        project_id: project.id,
+        experiments,
+        runs,
+        metric_series,
+        metric_points,
+        artifacts,
+        artifact_bytes,
+        last_activity: Timestamp(last_child_activity.unwrap_or(0).max(project.updated_at.millis())),
+    })
+}

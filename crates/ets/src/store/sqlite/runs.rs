@@ -1,0 +1,246 @@
+//! Runs, their params and tags, in SQLite.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ets_domain::model::{ParamValue, Run, TagPatch};
+use ets_domain::status::{ExperimentStatus, RunStatus};
+use ets_domain::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::sql::{cursor_key, finish_page, Sql};
+use crate::error::{Error, Result};
+use crate::store::{Mutation, Page, PageRequest, RunFilter, StoreLimits};
+
+const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
+                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at";
+const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
+
+/// A run row without params, tags and metrics (loaded in bulk afterwards).
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    let status: String = row.get(6)?;
+    Ok(Run {
+        id: row.get(0)?,
+        experiment_id: row.get(1)?,
+        project_id: row.get(2)?,
+        name: row.get(3)?,
+        description: row.get(4)?,
+        owner: row.get(5)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Running),
+        parent_run_id: row.get(7)?,
+        params: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        metrics: Vec::new(),
+        created_at: Timestamp(row.get(8)?),
+        updated_at: Timestamp(row.get(9)?),
+        started_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+        ended_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+    })
+}
+
+/// Ids of runs matching a condition with one parameter.
+pub(super) fn ids_where(conn: &Connection, condition: &str, param: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(&format!("SELECT id FROM runs WHERE {condition}"))?;
+    let ids = statement.query_map([param], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
+pub(super) fn insert(conn: &Connection, run: &Run, params: &[(String, ParamValue)], limits: &StoreLimits) -> Result<()> {
+    let experiment = super::experiments::get(conn, &run.experiment_id)?;
+    if experiment.status == ExperimentStatus::Completed {
+        return Err(Error::Conflict(format!(
+            "experiment '{}' is completed; runs cannot be added to a completed experiment",
+            experiment.id
+        )));
+    }
+    if let Some(parent_id) = &run.parent_run_id {
+        let parent_experiment: Option<String> = conn
+            .prepare_cached("SELECT experiment_id FROM runs WHERE id = ?1")?
+            .query_row([parent_id], |r| r.get(0))
+            .optional()?;
+        match parent_experiment {
+            None => return Err(Error::not_found("parent run", parent_id.clone())),
+            Some(e) if e != run.experiment_id => {
+                return Err(Error::invalid(
+                    "parent_run_id",
+                    format!("parent run '{parent_id}' belongs to experiment '{e}', not '{}'", run.experiment_id),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let runs: i64 = conn
+        .prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?
+        .query_row([&run.experiment_id], |r| r.get(0))?;
+    if runs as u64 >= limits.max_runs_per_experiment {
+        return Err(Error::LimitExceeded {
+            message: format!("experiment '{}' already has {runs} runs", run.experiment_id),
+            setting: "limits.max_runs_per_experiment",
+            limit: limits.max_runs_per_experiment,
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO runs (id, experiment_id, name, description, owner, status, parent_run_id, created_at, updated_at, \
+         started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        run.id,
+        run.experiment_id,
+        run.name,
+        run.description,
+        run.owner,
+        run.status.as_str(),
+        run.parent_run_id,
+        run.created_at.millis(),
+        run.updated_at.millis(),
+        run.started_at.map(Timestamp::millis),
+        run.ended_at.map(Timestamp::millis),
+    ])?;
+    add_params(conn, &run.id, params)?;
+    let tags: TagPatch = run.tags.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    apply_tags(conn, &run.id, &tags)?;
+    Ok(())
+}
+
+/// Adds params, refusing (before writing any) a different value for an existing key.
+fn add_params(conn: &Connection, run_id: &str, params: &[(String, ParamValue)]) -> Result<()> {
+    let mut existing = conn.prepare_cached("SELECT value FROM run_params WHERE run_id = ?1 AND key = ?2")?;
+    let mut fresh = Vec::with_capacity(params.len());
+    for (key, value) in params {
+        match existing.query_row([run_id, key], |r| r.get::<_, String>(0)).optional()? {
+            Some(stored) if stored != value.text => {
+                return Err(Error::Conflict(format!(
+                    "param '{key}' of run '{run_id}' is already '{stored}' and cannot become '{}': params are \
+                     write-once; log the new value under another key or start a new run",
+                    value.text
+                )));
+            }
+            Some(_) => {}
+            None => fresh.push((key, value)),
+        }
+    }
+    let mut insert = conn.prepare_cached("INSERT INTO run_params (run_id, key, value, json) VALUES (?1, ?2, ?3, ?4)")?;
+    for (key, value) in fresh {
+        insert.execute(params![run_id, key, value.text, value.json.to_string()])?;
+    }
+    Ok(())
+}
+
+fn apply_tags(conn: &Connection, run_id: &str, tags: &TagPatch) -> Result<()> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+    )?;
+    let mut remove = conn.prepare_cached("DELETE FROM run_tags WHERE run_id = ?1 AND key = ?2")?;
+    for (key, value) in tags {
+        match value {
+            Some(value) => upsert.execute(params![run_id, key, value])?,
+            None => remove.execute(params![run_id, key])?,
+        };
+    }
+    Ok(())
+}
+
+/// Fills params, tags and metric summaries of `runs` with three queries in all.
+fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    let index: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+
+    let mut sql = Sql::new("SELECT run_id, key, json FROM run_params WHERE run_id IN ");
+    sql.bind_list(&ids);
+    for (run_id, key, json) in sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?)))? {
+        let value = serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
+        runs[index[&run_id]].params.insert(key, value);
+    }
+
+    let mut sql = Sql::new("SELECT run_id, key, value FROM run_tags WHERE run_id IN ");
+    sql.bind_list(&ids);
+    for (run_id, key, value) in sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))? {
+        runs[index[&run_id]].tags.insert(key, value);
+    }
+
+    for (run_id, summary) in super::metrics::summaries_of_runs(conn, &ids)? {
+        runs[index[&run_id]].metrics.push(summary);
+    }
+    Ok(())
+}
+
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Run> {
+    let mut run = get_bare(conn, id)?;
+    load_details(conn, std::slice::from_mut(&mut run))?;
+    Ok(run)
+}
+
+fn get_bare(conn: &Connection, id: &str) -> Result<Run> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("run", id))
+}
+
+pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) -> Result<Page<Run>> {
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} {FROM} WHERE 1 = 1"));
+    sql.and_eq("r.experiment_id", filter.experiment_id.clone())
+        .and_eq("e.project_id", filter.project_id.clone())
+        .and_eq("r.status", filter.status.map(|s| s.as_str().to_owned()))
+        .and_eq("r.name", filter.name.clone())
+        .and_contains("r.name", filter.name_contains.as_deref())
+        .and_eq("r.parent_run_id", filter.parent_run_id.clone());
+    if let Some(tag) = &filter.tag {
+        sql.push(" AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = ").bind(tag.key.clone());
+        if let Some(value) = &tag.value {
+            sql.push(" AND t.value = ").bind(value.clone());
+        }
+        sql.push(")");
+    }
+    sql.page("r", page);
+    let items = sql.query(conn, from_row)?;
+    let mut page_of_runs =
+        finish_page(items, page, |r| cursor_key(page.sort, &r.id, &r.name, r.created_at.millis(), r.updated_at.millis()));
+    load_details(conn, &mut page_of_runs.items)?;
+    Ok(page_of_runs)
+}
+
+pub(super) fn update(
+    conn: &Connection,
+    id: &str,
+    mutation: Mutation<Run>,
+    params: &[(String, ParamValue)],
+    tags: &TagPatch,
+) -> Result<Run> {
+    let mut run = get_bare(conn, id)?;
+    mutation(&mut run)?;
+    run.updated_at = Timestamp::now().max(run.updated_at);
+    conn.prepare_cached(
+        "UPDATE runs SET name = ?2, description = ?3, owner = ?4, status = ?5, updated_at = ?6, started_at = ?7, \
+         ended_at = ?8 WHERE id = ?1",
+    )?
+    .execute(params![
+        run.id,
+        run.name,
+        run.description,
+        run.owner,
+        run.status.as_str(),
+        run.updated_at.millis(),
+        run.started_at.map(Timestamp::millis),
+        run.ended_at.map(Timestamp::millis),
+    ])?;
+    add_params(conn, id, params)?;
+    apply_tags(conn, id, tags)?;
+    get(conn, id)
+}
+
+pub(super) fn delete(conn: &Connection, id: &str) -> Result<()> {
+    get_bare(conn, id)?;
+    super::metrics::delete_points_of_runs(conn, &[id.to_owned()])?;
+    conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?.execute([id])?;
+    Ok(())
+}
+
+/// Marks a run as recently active (metric logging counts as activity).
+pub(super) fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<()> {
+    conn.prepare_cached("UPDATE runs SET updated_at = max(updated_at, ?2) WHERE id = ?1")?.execute(params![id, at.millis()])?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Small helpers shared by the SQLite queries: a dynamic query builder, JSON columns,
+//! keyset pagination and error mapping.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::store::{Cursor, CursorValue, Page, PageRequest, SortField, TagFilter};
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::internal(format!("sqlite: {error}"))
+    }
+}
+
+/// Whether `error` is a UNIQUE constraint violation (turned into 409s at the query site).
+pub(super) fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// A SQL text with positional parameters, built piece by piece.
+#[derive(Default)]
+pub(super) struct Sql {
+    pub text: String,
+    pub params: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Sql { text: text.to_owned(), params: Vec::new() }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends `?` and binds `value` to it.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.params.push(value.into());
+        self.text.push('?');
+        self
+    }
+
+    /// Appends `(?, ?, …)` binding each value.
+    pub fn bind_list<V: Into<Value> + Clone>(&mut self, values: &[V]) -> &mut Self {
+        self.text.push('(');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(v.clone());
+        }
+        self.text.push(')');
+        self
+    }
+
+    /// ` AND {column} = ?` when `value` is set.
+    pub fn and_eq(&mut self, column: &str, value: Option<impl Into<Value>>) -> &mut Self {
+        if let Some(value) = value {
+            self.push(" AND ").push(column).push(" = ").bind(value);
+        }
+        self
+    }
+
+    /// ` AND {column} LIKE '%…%'` (case-insensitive for ASCII), escaping wildcards in `needle`.
+    pub fn and_contains(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
+        if let Some(needle) = needle {
+            let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            self.push(" AND ").push(column).push(" LIKE ").bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+        }
+        self
+    }
+
+    /// ` AND EXISTS (…)` over a JSON tag object column.
+    pub fn and_json_tag(&mut self, column: &str, tag: Option<&TagFilter>) -> &mut Self {
+        if let Some(tag) = tag {
+            self.push(" AND EXISTS (SELECT 1 FROM json_each(").push(column).push(") j WHERE j.key = ").bind(tag.key.clone());
+            if let Some(value) = &tag.value {
+                self.push(" AND j.value = ").bind(value.clone());
+            }
+            self.push(")");
+        }
+        self
+    }
+
+    /// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
+    /// the caller knows whether another page follows.
+    pub fn page(&mut self, alias: &str, page: &PageRequest) -> &mut Self {
+        let column = format!("{alias}.{}", page.sort.as_str());
+        let direction = if page.descending { "DESC" } else { "ASC" };
+        if let Some(cursor) = &page.after {
+            let op = if page.descending { "<" } else { ">" };
+            self.push(&format!(" AND ({column}, {alias}.id) {op} ("));
+            match &cursor.sort_value {
+                CursorValue::Int(v) => self.bind(*v),
+                CursorValue::Text(v) => self.bind(v.clone()),
+            };
+            self.push(", ").bind(cursor.id.clone()).push(")");
+        }
+        self.push(&format!(" ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}", u64::from(page.page_size) + 1));
+        self
+    }
+
+    /// Runs the query, mapping each row with `map`.
+    pub fn query<T>(&self, conn: &Connection, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
+        let mut statement = conn.prepare_cached(&self.text)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(self.params.iter()), map)?;
+        rows.collect()
+    }
+}
+
+/// Cuts the extra row off a page query's result and builds the cursor for the next page.
+pub(super) fn finish_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> (CursorValue, String),
+) -> Page<T> {
+    let has_more = items.len() > page.page_size as usize;
+    items.truncate(page.page_size as usize);
+    let next_page_token = match (has_more, items.last()) {
+        (true, Some(last)) => {
+            let (sort_value, id) = key(last);
+            Some(Cursor { sort_value, id }.encode(page.sort))
+        }
+        _ => None,
+    };
+    Page { items, next_page_token }
+}
+
+/// Cursor key of an entity for the requested sort.
+pub(super) fn cursor_key(sort: SortField, id: &str, name: &str, created_at: i64, updated_at: i64) -> (CursorValue, String) {
+    let value = match sort {
+        SortField::CreatedAt => CursorValue::Int(created_at),
+        SortField::UpdatedAt => CursorValue::Int(updated_at),
+        SortField::Name => CursorValue::Text(name.to_owned()),
+    };
+    (value, id.to_owned())
+}
+
+/// Reads a JSON text column into `T`.
+pub(super) fn json_column<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// Reads a nullable JSON text column.
+pub(super) fn json_column_opt<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+    match row.get::<_, Option<String>>(index)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))),
+    }
+}
+
+/// Serialises a value for a JSON column.
+pub(super) fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("domain values serialise to JSON")
+}
+
+/// NaN is stored as NULL (SQLite cannot store NaN).
+pub(super) fn value_to_sql(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+pub(super) fn value_from_sql(value: Option<f64>) -> f64 {
+    value.unwrap_or(f64::NAN)
+}
