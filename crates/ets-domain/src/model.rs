@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Timestamp;
 use crate::stats::Summary;
 use crate::status::{ExperimentStatus, ProjectStatus, RunStatus};
-use crate::Timestamp;
 
 /// Tag maps: string keys to string values.
 pub type Tags = BTreeMap<String, String>;
@@ -191,7 +191,9 @@ pub enum ParamSpec {
         #[serde(default)]
         log: bool,
     },
-    Categorical { choices: Vec<serde_json::Value> },
+    Categorical {
+        choices: Vec<serde_json::Value>,
+    },
 }
 
 /// Hyperparameter name → its range.

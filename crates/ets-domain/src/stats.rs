@@ -36,14 +36,26 @@ pub fn summarize(values: &[f64]) -> Summary {
     let n = sorted.len();
     let nan_count = values.len() - n;
     if n == 0 {
-        return Summary { count: values.len(), nan_count, mean: None, std: None, min: None, median: None, max: None };
+        return Summary {
+            count: values.len(),
+            nan_count,
+            mean: None,
+            std: None,
+            min: None,
+            median: None,
+            max: None,
+        };
     }
     let mean = sorted.iter().sum::<f64>() / n as f64;
     let std = (n > 1).then(|| {
         let squares: f64 = sorted.iter().map(|v| (v - mean) * (v - mean)).sum();
         (squares / (n - 1) as f64).sqrt()
     });
-    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
     Summary {
         count: values.len(),
         nan_count,

@@ -75,7 +75,11 @@ impl ExperimentStatus {
         use ExperimentStatus::*;
         matches!(
             (self, next),
-            (Draft, Running) | (Stopped, Running) | (Running, Stopped) | (Running, Completed) | (Stopped, Completed)
+            (Draft, Running)
+                | (Stopped, Running)
+                | (Running, Stopped)
+                | (Running, Completed)
+                | (Stopped, Completed)
         )
     }
 }
@@ -83,18 +87,19 @@ impl ExperimentStatus {
 impl RunStatus {
     /// `finished`, `failed` and `killed` are final.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed)
+        matches!(
+            self,
+            RunStatus::Finished | RunStatus::Failed | RunStatus::Killed
+        )
     }
 
     /// Whether a run may move from `self` to `next`.
     pub fn can_become(self, next: RunStatus) -> bool {
         use RunStatus::*;
-        match (self, next) {
-            (Scheduled, Running) => true,
-            (Scheduled | Running, Failed | Killed) => true,
-            (Running, Finished) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Scheduled, Running) | (Scheduled | Running, Failed | Killed) | (Running, Finished)
+        )
     }
 }
 
@@ -132,7 +137,10 @@ mod tests {
         for status in RunStatus::ALL {
             assert_eq!(RunStatus::parse(status.as_str()), Some(*status));
         }
-        assert_eq!(ExperimentStatus::parse("RUNNING"), Some(ExperimentStatus::Running));
+        assert_eq!(
+            ExperimentStatus::parse("RUNNING"),
+            Some(ExperimentStatus::Running)
+        );
         assert_eq!(ProjectStatus::parse("gone"), None);
     }
 }

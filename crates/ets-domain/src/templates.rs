@@ -1,15 +1,24 @@
 //! Built-in project and experiment templates.
 
 use crate::model::{
-    Direction, ExperimentDefaults, ExperimentTemplate, HealthcareConfig, Objective, ParamSpec, ProjectTemplate, Tags,
+    Direction, ExperimentDefaults, ExperimentTemplate, HealthcareConfig, Objective, ParamSpec,
+    ProjectTemplate, Tags,
 };
 
 fn objective(metric: &str, direction: Direction, target: Option<f64>, required: bool) -> Objective {
-    Objective { metric: metric.to_owned(), direction, target, required }
+    Objective {
+        metric: metric.to_owned(),
+        direction,
+        target,
+        required,
+    }
 }
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// The spec's healthcare objectives: accuracy ≥ 0.95 and crisis detection ≥ 0.99 required,
@@ -17,7 +26,12 @@ fn tags(pairs: &[(&str, &str)]) -> Tags {
 pub fn healthcare_objectives() -> Vec<Objective> {
     vec![
         objective("accuracy", Direction::Maximize, Some(0.95), true),
-        objective("crisis_detection_rate", Direction::Maximize, Some(0.99), true),
+        objective(
+            "crisis_detection_rate",
+            Direction::Maximize,
+            Some(0.99),
+            true,
+        ),
         objective("response_quality", Direction::Maximize, Some(0.8), false),
     ]
 }
@@ -134,7 +148,12 @@ mod tests {
         let hc = t.experiment_defaults.healthcare.unwrap();
         assert_eq!(hc.min_crisis_detection_rate, 0.99);
         assert_eq!(hc.max_false_negative_rate, 0.01);
-        let crisis = t.experiment_defaults.objectives.iter().find(|o| o.metric == "crisis_detection_rate").unwrap();
+        let crisis = t
+            .experiment_defaults
+            .objectives
+            .iter()
+            .find(|o| o.metric == "crisis_detection_rate")
+            .unwrap();
         assert_eq!((crisis.target, crisis.required), (Some(0.99), true));
         assert!(project_template("baseline").is_some());
         assert!(project_template("nope").is_none());

@@ -26,7 +26,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError { field: field.into(), message: message.into() }
+        ValidationError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -37,10 +40,16 @@ pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > MAX_NAME_LEN {
-        return Err(ValidationError::new(field, format!("must be at most {MAX_NAME_LEN} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -48,7 +57,10 @@ pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
 /// Free text of bounded size.
 pub fn description(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.len() > MAX_DESCRIPTION_LEN {
-        return Err(ValidationError::new(field, format!("must be at most {MAX_DESCRIPTION_LEN} bytes")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_DESCRIPTION_LEN} bytes"),
+        ));
     }
     Ok(())
 }
@@ -61,16 +73,30 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(field, "key must not be empty"));
     }
     if value.chars().count() > MAX_KEY_LEN {
-        return Err(ValidationError::new(field, format!("key '{}…' is longer than {MAX_KEY_LEN} characters", truncate(value, 40))));
-    }
-    if let Some(bad) = value.chars().find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ' '))) {
         return Err(ValidationError::new(
             field,
-            format!("key '{value}' contains '{bad}'; keys may use letters, digits, '_', '-', '.', '/', ':' and spaces"),
+            format!(
+                "key '{}…' is longer than {MAX_KEY_LEN} characters",
+                truncate(value, 40)
+            ),
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | ' ')))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "key '{value}' contains '{bad}'; keys may use letters, digits, '_', '-', '.', '/', ':' and spaces"
+            ),
         ));
     }
     if value.starts_with('/') || value.split('/').any(|segment| segment == "..") {
-        return Err(ValidationError::new(field, format!("key '{value}' must not start with '/' or contain a '..' segment")));
+        return Err(ValidationError::new(
+            field,
+            format!("key '{value}' must not start with '/' or contain a '..' segment"),
+        ));
     }
     Ok(())
 }
@@ -78,7 +104,10 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
 /// A tag value.
 pub fn tag_value(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.chars().count() > MAX_TAG_VALUE_LEN {
-        return Err(ValidationError::new(field, format!("tag value is longer than {MAX_TAG_VALUE_LEN} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("tag value is longer than {MAX_TAG_VALUE_LEN} characters"),
+        ));
     }
     Ok(())
 }
@@ -86,7 +115,10 @@ pub fn tag_value(field: &str, value: &str) -> Result<(), ValidationError> {
 /// A param value in its stored text form.
 pub fn param_value(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.chars().count() > MAX_PARAM_VALUE_LEN {
-        return Err(ValidationError::new(field, format!("param value is longer than {MAX_PARAM_VALUE_LEN} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("param value is longer than {MAX_PARAM_VALUE_LEN} characters"),
+        ));
     }
     Ok(())
 }
@@ -96,18 +128,35 @@ pub fn param_value(field: &str, value: &str) -> Result<(), ValidationError> {
 /// artifact inside its run's folder whatever the storage backend.
 pub fn artifact_path(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
-        return Err(ValidationError::new(field, "artifact path must not be empty"));
-    }
-    if value.len() > MAX_ARTIFACT_PATH_LEN {
-        return Err(ValidationError::new(field, format!("artifact path is longer than {MAX_ARTIFACT_PATH_LEN} bytes")));
-    }
-    if value.contains('\\') || value.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, format!("artifact path '{}' must not contain backslashes or control characters", value.escape_debug())));
-    }
-    if value.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
         return Err(ValidationError::new(
             field,
-            format!("artifact path '{value}' must be relative, like 'dir/file.txt', with no empty, '.' or '..' segments"),
+            "artifact path must not be empty",
+        ));
+    }
+    if value.len() > MAX_ARTIFACT_PATH_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("artifact path is longer than {MAX_ARTIFACT_PATH_LEN} bytes"),
+        ));
+    }
+    if value.contains('\\') || value.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "artifact path '{}' must not contain backslashes or control characters",
+                value.escape_debug()
+            ),
+        ));
+    }
+    if value
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "artifact path '{value}' must be relative, like 'dir/file.txt', with no empty, '.' or '..' segments"
+            ),
         ));
     }
     Ok(())
@@ -148,7 +197,17 @@ mod tests {
         for ok in ["model.pt", "checkpoints/epoch-1/model.pt", "a b/c"] {
             assert!(artifact_path("path", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/", "a\\b", "a\0b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/",
+            "a\\b",
+            "a\0b",
+        ] {
             assert!(artifact_path("path", bad).is_err(), "{bad:?}");
         }
     }

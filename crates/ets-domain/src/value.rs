@@ -73,7 +73,9 @@ pub mod metric_f64_opt {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<f64>, D::Error> {
         #[derive(Deserialize)]
         struct Wrapper(#[serde(with = "metric_f64")] f64);
         Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))

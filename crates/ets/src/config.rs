@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Deployment environment; picks defaults (prod and staging log JSON).
@@ -121,10 +121,16 @@ impl Config {
             metrics_host: "127.0.0.1".into(),
             metrics_port: 9003,
             log: LogConfig {
-                format: if env == Environment::Dev { LogFormat::Text } else { LogFormat::Json },
+                format: if env == Environment::Dev {
+                    LogFormat::Text
+                } else {
+                    LogFormat::Json
+                },
                 level: "info".into(),
             },
-            cors: CorsConfig { allowed_origins: vec![] },
+            cors: CorsConfig {
+                allowed_origins: vec![],
+            },
             limits: Limits {
                 max_concurrent_experiments: 50,
                 max_runs_per_experiment: 1000,
@@ -167,7 +173,9 @@ impl Config {
 }
 
 fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
     let (authority, tail) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
@@ -207,13 +215,20 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
     let mut layers = Figment::new();
     if let Some(path) = file {
         if !path.is_file() {
-            return Err(ConfigError(format!("configuration file '{}' does not exist", path.display())));
+            return Err(ConfigError(format!(
+                "configuration file '{}' does not exist",
+                path.display()
+            )));
         }
         layers = layers.merge(Toml::file(path));
     }
-    let layers = layers.merge(env_layer()).merge(Serialized::defaults(overrides));
+    let layers = layers
+        .merge(env_layer())
+        .merge(Serialized::defaults(overrides));
     let env = match layers.find_value("env") {
-        Ok(_) => layers.extract_inner::<Environment>("env").map_err(describe)?,
+        Ok(_) => layers
+            .extract_inner::<Environment>("env")
+            .map_err(describe)?,
         Err(_) => Environment::Dev,
     };
     let config: Config = Figment::from(Serialized::defaults(Config::defaults(env)))
@@ -224,8 +239,30 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Config
     Ok(config)
 }
 
+/// One line per problem: the key, what is wrong, and where the value came from (naming the
+/// exact environment variable when it came from the environment).
 fn describe(error: figment::Error) -> ConfigError {
-    let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let source = match &e.metadata {
+                Some(m) if m.name.contains("environment") && !key.is_empty() => {
+                    format!("environment variable ETS_{}", key.replace('.', "__").to_uppercase())
+                }
+                Some(m) => match &m.source {
+                    Some(source) => format!("{} {source}", m.name),
+                    None => m.name.to_string(),
+                },
+                None => "defaults".to_owned(),
+            };
+            if key.is_empty() {
+                format!("{} (from {source})", e.kind)
+            } else {
+                format!("key '{key}': {} (from {source})", e.kind)
+            }
+        })
+        .collect();
     ConfigError(messages.join("; "))
 }
 
@@ -235,7 +272,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError("limits.db_pool_size must be at least 1".into()));
     }
     if limits.max_page_size == 0 {
-        return Err(ConfigError("limits.max_page_size must be at least 1".into()));
+        return Err(ConfigError(
+            "limits.max_page_size must be at least 1".into(),
+        ));
     }
     if let Some(url) = &config.database_url
         && !url.starts_with("sqlite:")
@@ -249,13 +288,20 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature
 mod tests {
     use super::*;
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url_password("postgres://ets:s3cret@db:5432/ets"), "postgres://ets:***@db:5432/ets");
-        assert_eq!(redact_url_password("sqlite://ets-data/ets.db"), "sqlite://ets-data/ets.db");
+        assert_eq!(
+            redact_url_password("postgres://ets:s3cret@db:5432/ets"),
+            "postgres://ets:***@db:5432/ets"
+        );
+        assert_eq!(
+            redact_url_password("sqlite://ets-data/ets.db"),
+            "sqlite://ets-data/ets.db"
+        );
         let mut config = Config::defaults(Environment::Dev);
         config.database_url = Some("postgres://u:pw@h/db".into());
         assert!(!config.to_redacted_toml().contains("pw@"));
@@ -264,14 +310,23 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("ets.toml", "port = 9000\nhost = \"0.0.0.0\"\n[limits]\nmax_runs_per_experiment = 5\n")?;
+            jail.create_file(
+                "ets.toml",
+                "port = 9000\nhost = \"0.0.0.0\"\n[limits]\nmax_runs_per_experiment = 5\n",
+            )?;
             jail.set_env("ETS_PORT", "9100");
             jail.set_env("ETS_LIMITS__MAX_METRIC_KEYS_PER_RUN", "7");
-            let overrides = Overrides { host: Some("127.0.0.2".into()), ..Default::default() };
+            let overrides = Overrides {
+                host: Some("127.0.0.2".into()),
+                ..Default::default()
+            };
             let config = load(Some(Path::new("ets.toml")), &overrides).unwrap();
             assert_eq!(config.port, 9100, "env beats file");
             assert_eq!(config.host, "127.0.0.2", "flag beats file");
-            assert_eq!(config.limits.max_runs_per_experiment, 5, "file beats default");
+            assert_eq!(
+                config.limits.max_runs_per_experiment, 5,
+                "file beats default"
+            );
             assert_eq!(config.limits.max_metric_keys_per_run, 7);
             assert_eq!(config.limits.max_concurrent_experiments, 50, "default kept");
             Ok(())
@@ -293,7 +348,9 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("ets.toml", "[limits]\nmax_runz = 3\n")?;
-            let err = load(Some(Path::new("ets.toml")), &Overrides::default()).unwrap_err().to_string();
+            let err = load(Some(Path::new("ets.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("max_runz"), "{err}");
             Ok(())
         });
@@ -303,7 +360,11 @@ mod tests {
             assert!(err.contains("port") && err.contains("ETS_PORT"), "{err}");
             Ok(())
         });
-        let err = load(Some(Path::new("/nonexistent/ets.toml")), &Overrides::default()).unwrap_err();
+        let err = load(
+            Some(Path::new("/nonexistent/ets.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("does not exist"));
     }
 }

@@ -15,13 +15,21 @@ pub enum Error {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 
+    /// A malformed request outside the JSON body: query string, path, JSON syntax.
+    #[error("{0}")]
+    BadRequest(String),
+
     /// The addressed entity does not exist.
     #[error("{entity} '{id}' not found")]
     NotFound { entity: &'static str, id: String },
 
     /// An entity with this unique name already exists.
     #[error("{entity} named '{name}' already exists{scope}")]
-    AlreadyExists { entity: &'static str, name: String, scope: String },
+    AlreadyExists {
+        entity: &'static str,
+        name: String,
+        scope: String,
+    },
 
     /// The request conflicts with the entity's current state (lifecycle, write-once params).
     #[error("{0}")]
@@ -29,7 +37,11 @@ pub enum Error {
 
     /// A configured resource limit would be exceeded.
     #[error("{message} (limit {setting} = {limit}; raise it in the [limits] configuration or with ETS_{env_name})", env_name = setting_env(setting))]
-    LimitExceeded { message: String, setting: &'static str, limit: u64 },
+    LimitExceeded {
+        message: String,
+        setting: &'static str,
+        limit: u64,
+    },
 
     /// A request body or upload is larger than allowed.
     #[error("{0}")]
@@ -46,7 +58,10 @@ fn setting_env(setting: &str) -> String {
 
 impl Error {
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Error::NotFound { entity, id: id.into() }
+        Error::NotFound {
+            entity,
+            id: id.into(),
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -70,7 +85,13 @@ mod tests {
             limit: 1000,
         };
         let text = err.to_string();
-        assert!(text.contains("limits.max_runs_per_experiment = 1000"), "{text}");
-        assert!(text.contains("ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT"), "{text}");
+        assert!(
+            text.contains("limits.max_runs_per_experiment = 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT"),
+            "{text}"
+        );
     }
 }

@@ -1,1 +1,128 @@
-fn main() {}
+//! The `ets` command: `serve`, `migrate`, `config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ets::config::{self, Config, Environment, Overrides};
+
+/// ETS, the Experiment Tracking Service.
+#[derive(Debug, Parser)]
+#[command(name = "ets", version, about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "ETS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Environment whose defaults apply (dev, staging, prod).
+    #[arg(long, global = true, value_enum)]
+    env: Option<Environment>,
+    /// Folder for the database and artifacts.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Address to listen on (default 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// API port (default 8003; 0 picks a free port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Prometheus port (default 9003; 0 picks a free port).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut overrides = Overrides {
+        env: cli.env,
+        data_dir: cli.data_dir.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve {
+        host,
+        port,
+        metrics_port,
+    } = &cli.command
+    {
+        overrides.host = host.clone();
+        overrides.port = *port;
+        overrides.metrics_port = *metrics_port;
+    }
+    let config = match config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ets: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Config => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Migrate => migrate(&config),
+        Command::Serve { .. } => serve(config),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ets: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config.effective_database_url();
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let applied = ets::store::sqlite::migrate_file(path.as_ref())?;
+    println!("database {url}: applied migrations {applied:?}");
+    Ok(())
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    ets::telemetry::init_logging(&config.log);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        tracing::info!(config = %serde_json::to_string(&config.redacted()).unwrap_or_default(), "starting ETS");
+        ets::telemetry::prometheus();
+        let server = ets::server::start(config).await?;
+        let shutdown = server.shutdown_handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = shutdown.send(true);
+        });
+        server.wait().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

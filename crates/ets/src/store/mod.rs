@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ets_domain::model::{
-    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
+    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project,
+    ProjectStats, Run, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -151,7 +152,11 @@ pub trait Store: Send + Sync + 'static {
     // ---- projects
     async fn create_project(&self, project: Project) -> Result<Project>;
     async fn get_project(&self, id: &str) -> Result<Project>;
-    async fn list_projects(&self, filter: ProjectFilter, page: PageRequest) -> Result<Page<Project>>;
+    async fn list_projects(
+        &self,
+        filter: ProjectFilter,
+        page: PageRequest,
+    ) -> Result<Page<Project>>;
     async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project>;
     /// Deletes a project; with `cascade` also its experiments and runs, otherwise a project that
     /// still has experiments is refused with a conflict.
@@ -161,15 +166,27 @@ pub trait Store: Send + Sync + 'static {
     // ---- experiments
     async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment>;
     async fn get_experiment(&self, id: &str) -> Result<Experiment>;
-    async fn list_experiments(&self, filter: ExperimentFilter, page: PageRequest) -> Result<Page<Experiment>>;
+    async fn list_experiments(
+        &self,
+        filter: ExperimentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Experiment>>;
     /// Applies `mutation`; if it moves the experiment into `running`, refuses when
     /// `limits.max_concurrent_experiments` are running already.
-    async fn update_experiment(&self, id: &str, mutation: Mutation<Experiment>) -> Result<Experiment>;
+    async fn update_experiment(
+        &self,
+        id: &str,
+        mutation: Mutation<Experiment>,
+    ) -> Result<Experiment>;
     async fn delete_experiment(&self, id: &str) -> Result<Vec<String>>;
     /// Number of runs of each experiment, in the order given.
     async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>>;
     /// Latest values of the given keys (all keys when `None`) for every run of the experiments.
-    async fn latest_metrics(&self, experiment_ids: &[String], keys: Option<&[String]>) -> Result<Vec<LatestMetric>>;
+    async fn latest_metrics(
+        &self,
+        experiment_ids: &[String],
+        keys: Option<&[String]>,
+    ) -> Result<Vec<LatestMetric>>;
 
     // ---- runs
     /// Creates a run with its first params and tags, enforcing `max_runs_per_experiment`.
@@ -190,9 +207,18 @@ pub trait Store: Send + Sync + 'static {
     // ---- metrics (the hot path)
     /// Appends points in one transaction. Points identical in (key, step, timestamp) to a
     /// stored one are skipped and counted. Enforces `max_metric_keys_per_run`.
-    async fn log_metrics(&self, run_id: &str, points: Vec<NewMetricPoint>) -> Result<(usize, usize)>;
+    async fn log_metrics(
+        &self,
+        run_id: &str,
+        points: Vec<NewMetricPoint>,
+    ) -> Result<(usize, usize)>;
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
-    async fn metric_series(&self, run_id: &str, key: &str, request: SeriesRequest) -> Result<MetricSeries>;
+    async fn metric_series(
+        &self,
+        run_id: &str,
+        key: &str,
+        request: SeriesRequest,
+    ) -> Result<MetricSeries>;
 
     // ---- artifacts (metadata; bytes live in the blob store)
     async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact>;
@@ -207,9 +233,16 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store named by `url` (`sqlite://path`), creating and migrating it.
 pub async fn open(url: &str, pool_size: u32, limits: StoreLimits) -> Result<Arc<dyn Store>> {
-    match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-        Some(path) => Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref(), pool_size, limits).await?)),
-        None => Err(crate::error::Error::internal(format!("unsupported database URL '{url}'"))),
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => Ok(Arc::new(
+            sqlite::SqliteStore::open(path.as_ref(), pool_size, limits).await?,
+        )),
+        None => Err(crate::error::Error::internal(format!(
+            "unsupported database URL '{url}'"
+        ))),
     }
 }
 
@@ -229,14 +262,19 @@ impl Cursor {
     /// another sort order.
     pub fn decode(token: &str, sort: SortField) -> Option<Cursor> {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
-        let (field, value, id): (String, serde_json::Value, String) = serde_json::from_slice(&bytes).ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()?;
+        let (field, value, id): (String, serde_json::Value, String) =
+            serde_json::from_slice(&bytes).ok()?;
         if field != sort.as_str() {
             return None;
         }
         let sort_value = match (sort, value) {
             (SortField::Name, serde_json::Value::String(s)) => CursorValue::Text(s),
-            (SortField::CreatedAt | SortField::UpdatedAt, serde_json::Value::Number(n)) => CursorValue::Int(n.as_i64()?),
+            (SortField::CreatedAt | SortField::UpdatedAt, serde_json::Value::Number(n)) => {
+                CursorValue::Int(n.as_i64()?)
+            }
             _ => return None,
         };
         Some(Cursor { sort_value, id })
@@ -249,12 +287,25 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_sort_binding() {
-        let cursor = Cursor { sort_value: CursorValue::Int(42), id: "abc".into() };
+        let cursor = Cursor {
+            sort_value: CursorValue::Int(42),
+            id: "abc".into(),
+        };
         let token = cursor.encode(SortField::CreatedAt);
         assert_eq!(Cursor::decode(&token, SortField::CreatedAt), Some(cursor));
-        assert_eq!(Cursor::decode(&token, SortField::Name), None, "a token is bound to its sort");
+        assert_eq!(
+            Cursor::decode(&token, SortField::Name),
+            None,
+            "a token is bound to its sort"
+        );
         assert_eq!(Cursor::decode("not a token", SortField::CreatedAt), None);
-        let named = Cursor { sort_value: CursorValue::Text("zeta".into()), id: "x".into() };
-        assert_eq!(Cursor::decode(&named.encode(SortField::Name), SortField::Name), Some(named));
+        let named = Cursor {
+            sort_value: CursorValue::Text("zeta".into()),
+            id: "x".into(),
+        };
+        assert_eq!(
+            Cursor::decode(&named.encode(SortField::Name), SortField::Name),
+            Some(named)
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! Experiments in SQLite.
 
+use ets_domain::Timestamp;
 use ets_domain::model::Experiment;
 use ets_domain::status::ExperimentStatus;
-use ets_domain::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json, Sql};
+use super::sql::{
+    Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
+};
 use crate::error::{Error, Result};
 use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, StoreLimits};
 
@@ -71,7 +73,13 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
             experiment.started_at.map(Timestamp::millis),
             experiment.ended_at.map(Timestamp::millis),
         ])
-        .map_err(|e| if is_unique_violation(&e) { name_taken(experiment) } else { e.into() })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                name_taken(experiment)
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -87,13 +95,19 @@ pub(super) fn insert(conn: &Connection, experiment: &Experiment) -> Result<()> {
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<Experiment> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM experiments e WHERE e.id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?
-        .ok_or_else(|| Error::not_found("experiment", id))
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM experiments e WHERE e.id = ?1"
+    ))?
+    .query_row([id], from_row)
+    .optional()?
+    .ok_or_else(|| Error::not_found("experiment", id))
 }
 
-pub(super) fn list(conn: &Connection, filter: &ExperimentFilter, page: &PageRequest) -> Result<Page<Experiment>> {
+pub(super) fn list(
+    conn: &Connection,
+    filter: &ExperimentFilter,
+    page: &PageRequest,
+) -> Result<Page<Experiment>> {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
     sql.and_eq("e.project_id", filter.project_id.clone())
         .and_eq("e.status", filter.status.map(|s| s.as_str().to_owned()))
@@ -103,7 +117,13 @@ pub(super) fn list(conn: &Connection, filter: &ExperimentFilter, page: &PageRequ
         .page("e", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |e| {
-        cursor_key(page.sort, &e.id, &e.name, e.created_at.millis(), e.updated_at.millis())
+        cursor_key(
+            page.sort,
+            &e.id,
+            &e.name,
+            e.created_at.millis(),
+            e.updated_at.millis(),
+        )
     }))
 }
 
@@ -122,7 +142,9 @@ pub(super) fn update(
             .query_row([], |r| r.get(0))?;
         if running as u64 >= limits.max_concurrent_experiments {
             return Err(Error::LimitExceeded {
-                message: format!("{running} experiments are already running; stop one before starting '{id}'"),
+                message: format!(
+                    "{running} experiments are already running; stop one before starting '{id}'"
+                ),
                 setting: "limits.max_concurrent_experiments",
                 limit: limits.max_concurrent_experiments,
             });
@@ -138,13 +160,18 @@ pub(super) fn delete(conn: &Connection, id: &str) -> Result<Vec<String>> {
     get(conn, id)?;
     let run_ids = super::runs::ids_where(conn, "experiment_id = ?1", id)?;
     super::metrics::delete_points_of_runs(conn, &run_ids)?;
-    conn.prepare_cached("DELETE FROM experiments WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM experiments WHERE id = ?1")?
+        .execute([id])?;
     Ok(run_ids)
 }
 
 pub(super) fn count_runs(conn: &Connection, experiment_ids: &[String]) -> Result<Vec<i64>> {
-    let mut statement = conn.prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?;
-    experiment_ids.iter().map(|id| Ok(statement.query_row([id], |r| r.get(0))?)).collect()
+    let mut statement =
+        conn.prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?;
+    experiment_ids
+        .iter()
+        .map(|id| Ok(statement.query_row([id], |r| r.get(0))?))
+        .collect()
 }
 
 pub(super) fn latest_metrics(

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
+use ets_domain::Timestamp;
 use ets_domain::downsample::MinMaxDownsampler;
 use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, NewMetricPoint};
-use ets_domain::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sql::{value_from_sql, value_to_sql, Sql};
+use super::sql::{Sql, value_from_sql, value_to_sql};
 use crate::error::{Error, Result};
 use crate::store::{SeriesRequest, StoreLimits};
 
@@ -29,37 +29,62 @@ impl SeriesDelta {
             self.min = Some(self.min.map_or(value, |m| m.min(value)));
             self.max = Some(self.max.map_or(value, |m| m.max(value)));
         }
-        if self.latest.is_none_or(|(s, t, _)| (step, timestamp) > (s, t)) {
+        if self
+            .latest
+            .is_none_or(|(s, t, _)| (step, timestamp) > (s, t))
+        {
             self.latest = Some((step, timestamp, value));
         }
     }
 }
 
 /// Appends `points` to the run's series; returns (written, duplicates skipped).
-pub(super) fn log(conn: &Connection, run_id: &str, points: &[NewMetricPoint], limits: &StoreLimits) -> Result<(usize, usize)> {
-    let run_exists = conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?.query_row([run_id], |_| Ok(())).optional()?;
+pub(super) fn log(
+    conn: &Connection,
+    run_id: &str,
+    points: &[NewMetricPoint],
+    limits: &StoreLimits,
+) -> Result<(usize, usize)> {
+    let run_exists = conn
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+        .query_row([run_id], |_| Ok(()))
+        .optional()?;
     if run_exists.is_none() {
         return Err(Error::not_found("run", run_id));
     }
     let mut series: HashMap<&str, SeriesDelta> = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
     {
-        let mut lookup = conn.prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
+        let mut lookup =
+            conn.prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
         for point in points {
             if series.contains_key(point.key.as_str()) || missing.contains(&point.key.as_str()) {
                 continue;
             }
-            match lookup.query_row(params![run_id, point.key], |r| r.get::<_, i64>(0)).optional()? {
+            match lookup
+                .query_row(params![run_id, point.key], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
                 Some(series_id) => {
-                    series.insert(&point.key, SeriesDelta { series_id, written: 0, min: None, max: None, latest: None });
+                    series.insert(
+                        &point.key,
+                        SeriesDelta {
+                            series_id,
+                            written: 0,
+                            min: None,
+                            max: None,
+                            latest: None,
+                        },
+                    );
                 }
                 None => missing.push(&point.key),
             }
         }
     }
     if !missing.is_empty() {
-        let existing: i64 =
-            conn.prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = ?1")?.query_row([run_id], |r| r.get(0))?;
+        let existing: i64 = conn
+            .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = ?1")?
+            .query_row([run_id], |r| r.get(0))?;
         let total = existing as u64 + missing.len() as u64;
         if total > limits.max_metric_keys_per_run {
             return Err(Error::LimitExceeded {
@@ -71,11 +96,21 @@ pub(super) fn log(conn: &Connection, run_id: &str, points: &[NewMetricPoint], li
                 limit: limits.max_metric_keys_per_run,
             });
         }
-        let mut create = conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
+        let mut create =
+            conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
         for key in missing {
             create.execute(params![run_id, key])?;
             let series_id = conn.last_insert_rowid();
-            series.insert(key, SeriesDelta { series_id, written: 0, min: None, max: None, latest: None });
+            series.insert(
+                key,
+                SeriesDelta {
+                    series_id,
+                    written: 0,
+                    min: None,
+                    max: None,
+                    latest: None,
+                },
+            );
         }
     }
 
@@ -85,8 +120,15 @@ pub(super) fn log(conn: &Connection, run_id: &str, points: &[NewMetricPoint], li
             "INSERT OR IGNORE INTO metric_points (series_id, step, timestamp, value) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for point in points {
-            let delta = series.get_mut(point.key.as_str()).expect("every key has a series");
-            let inserted = insert.execute(params![delta.series_id, point.step, point.timestamp, value_to_sql(point.value)])?;
+            let delta = series
+                .get_mut(point.key.as_str())
+                .expect("every key has a series");
+            let inserted = insert.execute(params![
+                delta.series_id,
+                point.step,
+                point.timestamp,
+                value_to_sql(point.value)
+            ])?;
             if inserted == 1 {
                 delta.add(point.step, point.timestamp, point.value);
             } else {
@@ -107,9 +149,19 @@ pub(super) fn log(conn: &Connection, run_id: &str, points: &[NewMetricPoint], li
     )?;
     let mut written = 0usize;
     for delta in series.values() {
-        let Some((step, timestamp, value)) = delta.latest else { continue };
+        let Some((step, timestamp, value)) = delta.latest else {
+            continue;
+        };
         written += delta.written as usize;
-        update.execute(params![delta.series_id, delta.written, delta.min, delta.max, step, timestamp, value_to_sql(value)])?;
+        update.execute(params![
+            delta.series_id,
+            delta.written,
+            delta.min,
+            delta.max,
+            step,
+            timestamp,
+            value_to_sql(value)
+        ])?;
     }
     if written > 0 {
         super::runs::touch(conn, run_id, Timestamp::now())?;
@@ -118,7 +170,10 @@ pub(super) fn log(conn: &Connection, run_id: &str, points: &[NewMetricPoint], li
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
-pub(super) fn summaries_of_runs(conn: &Connection, run_ids: &[String]) -> Result<Vec<(String, MetricSummary)>> {
+pub(super) fn summaries_of_runs(
+    conn: &Connection,
+    run_ids: &[String],
+) -> Result<Vec<(String, MetricSummary)>> {
     let mut sql = Sql::new(
         "SELECT run_id, key, last_value, last_step, last_timestamp, min_value, max_value, point_count \
          FROM metric_series WHERE point_count > 0 AND run_id IN ",
@@ -142,7 +197,10 @@ pub(super) fn summaries_of_runs(conn: &Connection, run_ids: &[String]) -> Result
 
 pub(super) fn summaries(conn: &Connection, run_id: &str) -> Result<Vec<MetricSummary>> {
     ensure_run(conn, run_id)?;
-    Ok(summaries_of_runs(conn, &[run_id.to_owned()])?.into_iter().map(|(_, s)| s).collect())
+    Ok(summaries_of_runs(conn, &[run_id.to_owned()])?
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect())
 }
 
 fn ensure_run(conn: &Connection, run_id: &str) -> Result<()> {
@@ -153,13 +211,21 @@ fn ensure_run(conn: &Connection, run_id: &str) -> Result<()> {
 }
 
 /// Reads a series (or a step range of it), downsampled on the fly when asked.
-pub(super) fn series(conn: &Connection, run_id: &str, key: &str, request: &SeriesRequest) -> Result<MetricSeries> {
+pub(super) fn series(
+    conn: &Connection,
+    run_id: &str,
+    key: &str,
+    request: &SeriesRequest,
+) -> Result<MetricSeries> {
     ensure_run(conn, run_id)?;
     let series_id: i64 = conn
         .prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND key = ?2")?
         .query_row(params![run_id, key], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| Error::NotFound { entity: "metric", id: format!("{key}' of run '{run_id}") })?;
+        .ok_or_else(|| Error::NotFound {
+            entity: "metric",
+            id: format!("{key}' of run '{run_id}"),
+        })?;
     let low = request.start_step.unwrap_or(i64::MIN);
     let high = request.end_step.unwrap_or(i64::MAX);
     let (total, first_step, last_step): (i64, Option<i64>, Option<i64>) = conn
@@ -177,7 +243,11 @@ pub(super) fn series(conn: &Connection, run_id: &str, key: &str, request: &Serie
         Ok(rows
             .next()?
             .map(|r| -> rusqlite::Result<MetricPoint> {
-                Ok(MetricPoint { step: r.get(0)?, timestamp: r.get(1)?, value: value_from_sql(r.get(2)?) })
+                Ok(MetricPoint {
+                    step: r.get(0)?,
+                    timestamp: r.get(1)?,
+                    value: value_from_sql(r.get(2)?),
+                })
             })
             .transpose()?)
     };
@@ -198,7 +268,12 @@ pub(super) fn series(conn: &Connection, run_id: &str, key: &str, request: &Serie
             points
         }
     };
-    Ok(MetricSeries { key: key.to_owned(), points, total_points: total, downsampled: downsample_to.is_some() })
+    Ok(MetricSeries {
+        key: key.to_owned(),
+        points,
+        total_points: total,
+        downsampled: downsample_to.is_some(),
+    })
 }
 
 /// Removes the points of the given runs' series (points carry no foreign key; see schema).

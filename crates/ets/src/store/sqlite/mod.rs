@@ -10,21 +10,26 @@ mod sql;
 use std::path::Path;
 
 use async_trait::async_trait;
-use ets_domain::model::{
-    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
-};
 use ets_domain::Timestamp;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use ets_domain::model::{
+    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project,
+    ProjectStats, Run, TagPatch,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use self::pool::{ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::store::{
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter, RunFilter, SeriesRequest,
-    Store, StoreLimits,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
+    RunFilter, SeriesRequest, Store, StoreLimits,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+)];
 
 /// SQLite store: one writer thread (group commit) and a pool of readers.
 pub struct SqliteStore {
@@ -42,15 +47,21 @@ const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout 
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI
     };
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| Error::internal(format!("cannot open SQLite database '{}': {e}", path.display())))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::internal(format!(
+            "cannot open SQLite database '{}': {e}",
+            path.display()
+        ))
+    })?;
     conn.execute_batch(CONNECTION_PRAGMAS)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -65,13 +76,18 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         let done: Option<i64> = conn
-            .query_row("SELECT version FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         if done.is_some() {
             continue;
         }
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|e| Error::internal(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute_batch(sql)
+            .map_err(|e| Error::internal(format!("migration {version} ({name}) failed: {e}")))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             params![version, name, Timestamp::now().millis()],
@@ -85,13 +101,17 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
 /// Creates the database if needed and applies migrations (what `ets migrate` does).
 pub fn migrate_file(path: &Path) -> Result<Vec<i64>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::internal(format!("cannot create folder '{}': {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::internal(format!("cannot create folder '{}': {e}", parent.display()))
+        })?;
     }
     let mut conn = open_connection(path, false)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::internal(format!("SQLite refused WAL mode (got '{mode}'); is '{}' on a network share?", path.display())));
+        return Err(Error::internal(format!(
+            "SQLite refused WAL mode (got '{mode}'); is '{}' on a network share?",
+            path.display()
+        )));
     }
     migrate(&mut conn)
 }
@@ -117,7 +137,9 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, project: Project) -> Result<Project> {
-        self.writer.run(move |c| projects::insert(c, &project).map(|()| project)).await
+        self.writer
+            .run(move |c| projects::insert(c, &project).map(|()| project))
+            .await
     }
 
     async fn get_project(&self, id: &str) -> Result<Project> {
@@ -125,27 +147,41 @@ impl Store for SqliteStore {
         self.readers.run(move |c| projects::get(c, &id)).await
     }
 
-    async fn list_projects(&self, filter: ProjectFilter, page: PageRequest) -> Result<Page<Project>> {
-        self.readers.run(move |c| projects::list(c, &filter, &page)).await
+    async fn list_projects(
+        &self,
+        filter: ProjectFilter,
+        page: PageRequest,
+    ) -> Result<Page<Project>> {
+        self.readers
+            .run(move |c| projects::list(c, &filter, &page))
+            .await
     }
 
     async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project> {
         let id = id.to_owned();
-        self.writer.run(move |c| projects::update(c, &id, mutation)).await
+        self.writer
+            .run(move |c| projects::update(c, &id, mutation))
+            .await
     }
 
     async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
         let id = id.to_owned();
-        self.writer.run(move |c| projects::delete(c, &id, cascade)).await
+        self.writer
+            .run(move |c| projects::delete(c, &id, cascade))
+            .await
     }
 
     async fn project_stats(&self, id: &str) -> Result<ProjectStats> {
         let id = id.to_owned();
-        self.readers.run(move |c| in_snapshot(c, |c| projects::stats(c, &id))).await
+        self.readers
+            .run(move |c| in_snapshot(c, |c| projects::stats(c, &id)))
+            .await
     }
 
     async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment> {
-        self.writer.run(move |c| experiments::insert(c, &experiment).map(|()| experiment)).await
+        self.writer
+            .run(move |c| experiments::insert(c, &experiment).map(|()| experiment))
+            .await
     }
 
     async fn get_experiment(&self, id: &str) -> Result<Experiment> {
@@ -153,13 +189,25 @@ impl Store for SqliteStore {
         self.readers.run(move |c| experiments::get(c, &id)).await
     }
 
-    async fn list_experiments(&self, filter: ExperimentFilter, page: PageRequest) -> Result<Page<Experiment>> {
-        self.readers.run(move |c| experiments::list(c, &filter, &page)).await
+    async fn list_experiments(
+        &self,
+        filter: ExperimentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Experiment>> {
+        self.readers
+            .run(move |c| experiments::list(c, &filter, &page))
+            .await
     }
 
-    async fn update_experiment(&self, id: &str, mutation: Mutation<Experiment>) -> Result<Experiment> {
+    async fn update_experiment(
+        &self,
+        id: &str,
+        mutation: Mutation<Experiment>,
+    ) -> Result<Experiment> {
         let (id, limits) = (id.to_owned(), self.limits);
-        self.writer.run(move |c| experiments::update(c, &id, mutation, &limits)).await
+        self.writer
+            .run(move |c| experiments::update(c, &id, mutation, &limits))
+            .await
     }
 
     async fn delete_experiment(&self, id: &str) -> Result<Vec<String>> {
@@ -169,12 +217,20 @@ impl Store for SqliteStore {
 
     async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>> {
         let ids = experiment_ids.to_vec();
-        self.readers.run(move |c| experiments::count_runs(c, &ids)).await
+        self.readers
+            .run(move |c| experiments::count_runs(c, &ids))
+            .await
     }
 
-    async fn latest_metrics(&self, experiment_ids: &[String], keys: Option<&[String]>) -> Result<Vec<LatestMetric>> {
+    async fn latest_metrics(
+        &self,
+        experiment_ids: &[String],
+        keys: Option<&[String]>,
+    ) -> Result<Vec<LatestMetric>> {
         let (ids, keys) = (experiment_ids.to_vec(), keys.map(<[String]>::to_vec));
-        self.readers.run(move |c| experiments::latest_metrics(c, &ids, keys.as_deref())).await
+        self.readers
+            .run(move |c| experiments::latest_metrics(c, &ids, keys.as_deref()))
+            .await
     }
 
     async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run> {
@@ -189,11 +245,15 @@ impl Store for SqliteStore {
 
     async fn get_run(&self, id: &str) -> Result<Run> {
         let id = id.to_owned();
-        self.readers.run(move |c| in_snapshot(c, |c| runs::get(c, &id))).await
+        self.readers
+            .run(move |c| in_snapshot(c, |c| runs::get(c, &id)))
+            .await
     }
 
     async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
-        self.readers.run(move |c| in_snapshot(c, |c| runs::list(c, &filter, &page))).await
+        self.readers
+            .run(move |c| in_snapshot(c, |c| runs::list(c, &filter, &page)))
+            .await
     }
 
     async fn update_run(
@@ -204,7 +264,9 @@ impl Store for SqliteStore {
         tags: TagPatch,
     ) -> Result<Run> {
         let id = id.to_owned();
-        self.writer.run(move |c| runs::update(c, &id, mutation, &params, &tags)).await
+        self.writer
+            .run(move |c| runs::update(c, &id, mutation, &params, &tags))
+            .await
     }
 
     async fn delete_run(&self, id: &str) -> Result<()> {
@@ -212,19 +274,34 @@ impl Store for SqliteStore {
         self.writer.run(move |c| runs::delete(c, &id)).await
     }
 
-    async fn log_metrics(&self, run_id: &str, points: Vec<NewMetricPoint>) -> Result<(usize, usize)> {
+    async fn log_metrics(
+        &self,
+        run_id: &str,
+        points: Vec<NewMetricPoint>,
+    ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
-        self.writer.run(move |c| metrics::log(c, &run_id, &points, &limits)).await
+        self.writer
+            .run(move |c| metrics::log(c, &run_id, &points, &limits))
+            .await
     }
 
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
         let run_id = run_id.to_owned();
-        self.readers.run(move |c| in_snapshot(c, |c| metrics::summaries(c, &run_id))).await
+        self.readers
+            .run(move |c| in_snapshot(c, |c| metrics::summaries(c, &run_id)))
+            .await
     }
 
-    async fn metric_series(&self, run_id: &str, key: &str, request: SeriesRequest) -> Result<MetricSeries> {
+    async fn metric_series(
+        &self,
+        run_id: &str,
+        key: &str,
+        request: SeriesRequest,
+    ) -> Result<MetricSeries> {
         let (run_id, key) = (run_id.to_owned(), key.to_owned());
-        self.readers.run(move |c| in_snapshot(c, |c| metrics::series(c, &run_id, &key, &request))).await
+        self.readers
+            .run(move |c| in_snapshot(c, |c| metrics::series(c, &run_id, &key, &request)))
+            .await
     }
 
     async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact> {
@@ -287,12 +364,21 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.readers.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+        self.readers
+            .run(|c| {
+                Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .map(|_| ())?)
+            })
+            .await
     }
 
     fn pool_state(&self) -> PoolState {
         let (read_connections, read_connections_idle) = self.readers.state();
-        PoolState { read_connections, read_connections_idle, write_queue_depth: self.writer.queue_depth() }
+        PoolState {
+            read_connections,
+            read_connections_idle,
+            write_queue_depth: self.writer.queue_depth(),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::error::{Error, Result};
 
@@ -43,9 +43,15 @@ where
     F: FnOnce(&Connection) -> Result<T> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else { return true };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
-            .unwrap_or_else(|_| Err(Error::internal("a database write panicked; it was rolled back")));
+        let Some(work) = self.work.take() else {
+            return true;
+        };
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|_| {
+                Err(Error::internal(
+                    "a database write panicked; it was rolled back",
+                ))
+            });
         let failed = result.is_err();
         self.result = Some(result);
         failed
@@ -54,7 +60,9 @@ where
     fn complete(self: Box<Self>, commit_failure: Option<&str>) {
         let result = match (self.result, commit_failure) {
             (Some(Err(own_error)), _) => Err(own_error),
-            (Some(Ok(_)) | None, Some(failure)) => Err(Error::internal(format!("commit failed: {failure}"))),
+            (Some(Ok(_)) | None, Some(failure)) => {
+                Err(Error::internal(format!("commit failed: {failure}")))
+            }
             (Some(Ok(value)), None) => Ok(value),
             (None, None) => Err(Error::internal("write job was never run")),
         };
@@ -78,7 +86,10 @@ impl Writer {
             .name("ets-sqlite-writer".into())
             .spawn(move || writer_loop(conn, receiver, depth))
             .map_err(|e| Error::internal(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(Writer { sender, queue_depth })
+        Ok(Writer {
+            sender,
+            queue_depth,
+        })
     }
 
     /// Runs `work` in a write transaction (shared with other jobs, isolated by a savepoint)
@@ -89,13 +100,19 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, response) = oneshot::channel();
-        let job: Box<dyn WriteJob> = Box::new(PendingJob { work: Some(work), result: None, reply });
+        let job: Box<dyn WriteJob> = Box::new(PendingJob {
+            work: Some(work),
+            result: None,
+            reply,
+        });
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
         if self.sender.send(job).await.is_err() {
             self.queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(Error::internal("the SQLite writer has stopped"));
         }
-        response.await.map_err(|_| Error::internal("the SQLite writer dropped a job"))?
+        response
+            .await
+            .map_err(|_| Error::internal("the SQLite writer dropped a job"))?
     }
 
     pub(super) fn queue_depth(&self) -> usize {
@@ -103,7 +120,11 @@ impl Writer {
     }
 }
 
-fn writer_loop(conn: Connection, mut receiver: mpsc::Receiver<Box<dyn WriteJob>>, depth: Arc<AtomicUsize>) {
+fn writer_loop(
+    conn: Connection,
+    mut receiver: mpsc::Receiver<Box<dyn WriteJob>>,
+    depth: Arc<AtomicUsize>,
+) {
     while let Some(first) = receiver.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_JOBS_PER_COMMIT {
@@ -120,7 +141,8 @@ fn writer_loop(conn: Connection, mut receiver: mpsc::Receiver<Box<dyn WriteJob>>
 fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let failure = e.to_string();
-        jobs.into_iter().for_each(|job| job.complete(Some(&failure)));
+        jobs.into_iter()
+            .for_each(|job| job.complete(Some(&failure)));
         return;
     }
     // A lone job needs no savepoint: if it fails, the whole transaction is rolled back.
@@ -132,14 +154,22 @@ fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
         }
         let failed = job.run(conn);
         if isolate {
-            let undo = if failed { "ROLLBACK TO job; RELEASE job" } else { "RELEASE job" };
+            let undo = if failed {
+                "ROLLBACK TO job; RELEASE job"
+            } else {
+                "RELEASE job"
+            };
             if let Err(e) = conn.execute_batch(undo) {
                 tracing::error!(error = %e, "cannot close a write savepoint");
             }
         }
         any_succeeded |= !failed;
     }
-    let outcome = if any_succeeded { conn.execute_batch("COMMIT") } else { conn.execute_batch("ROLLBACK") };
+    let outcome = if any_succeeded {
+        conn.execute_batch("COMMIT")
+    } else {
+        conn.execute_batch("ROLLBACK")
+    };
     let failure = match outcome {
         Ok(()) => None,
         Err(e) => {
@@ -148,7 +178,8 @@ fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
             Some(e.to_string())
         }
     };
-    jobs.into_iter().for_each(|job| job.complete(failure.as_deref()));
+    jobs.into_iter()
+        .for_each(|job| job.complete(failure.as_deref()));
 }
 
 /// Read-only connections, handed out one per blocking task.
@@ -181,12 +212,23 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let permit = self.inner.permits.clone().acquire_owned().await.map_err(Error::internal)?;
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let conn = inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some(conn) = conn else { return Err(Error::internal("read pool is empty")) };
-            let guard = Checkout { conn: Some(conn), pool: &inner };
+            let Some(conn) = conn else {
+                return Err(Error::internal("read pool is empty"));
+            };
+            let guard = Checkout {
+                conn: Some(conn),
+                pool: &inner,
+            };
             let result = work(guard.conn.as_ref().expect("checked out"));
             drop(guard);
             drop(permit);
@@ -211,7 +253,11 @@ struct Checkout<'a> {
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
         }
     }
 }

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use ets_domain::Timestamp;
 use ets_domain::model::{Project, ProjectStats, StatusCounts};
 use ets_domain::status::ProjectStatus;
-use ets_domain::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{cursor_key, finish_page, is_unique_violation, json_column, to_json, Sql};
+use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
 use crate::error::{Error, Result};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
 
@@ -32,7 +32,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
 }
 
 fn name_taken(name: &str) -> Error {
-    Error::AlreadyExists { entity: "project", name: name.to_owned(), scope: String::new() }
+    Error::AlreadyExists {
+        entity: "project",
+        name: name.to_owned(),
+        scope: String::new(),
+    }
 }
 
 pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
@@ -64,7 +68,11 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Project> {
         .ok_or_else(|| Error::not_found("project", id))
 }
 
-pub(super) fn list(conn: &Connection, filter: &ProjectFilter, page: &PageRequest) -> Result<Page<Project>> {
+pub(super) fn list(
+    conn: &Connection,
+    filter: &ProjectFilter,
+    page: &PageRequest,
+) -> Result<Page<Project>> {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM projects p WHERE 1 = 1"));
     sql.and_eq("p.status", filter.status.map(|s| s.as_str().to_owned()))
         .and_eq("p.name", filter.name.clone())
@@ -74,7 +82,13 @@ pub(super) fn list(conn: &Connection, filter: &ProjectFilter, page: &PageRequest
         .page("p", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |p| {
-        cursor_key(page.sort, &p.id, &p.name, p.created_at.millis(), p.updated_at.millis())
+        cursor_key(
+            page.sort,
+            &p.id,
+            &p.name,
+            p.created_at.millis(),
+            p.updated_at.millis(),
+        )
     }))
 }
 
@@ -104,16 +118,22 @@ pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -
 /// Deletes the project and returns the ids of the runs deleted with it.
 pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<String>> {
     get(conn, id)?;
-    let experiments: i64 =
-        conn.prepare_cached("SELECT count(*) FROM experiments WHERE project_id = ?1")?.query_row([id], |r| r.get(0))?;
+    let experiments: i64 = conn
+        .prepare_cached("SELECT count(*) FROM experiments WHERE project_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
     if experiments > 0 && !cascade {
         return Err(Error::Conflict(format!(
             "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
         )));
     }
-    let run_ids = super::runs::ids_where(conn, "experiment_id IN (SELECT id FROM experiments WHERE project_id = ?1)", id)?;
+    let run_ids = super::runs::ids_where(
+        conn,
+        "experiment_id IN (SELECT id FROM experiments WHERE project_id = ?1)",
+        id,
+    )?;
     super::metrics::delete_points_of_runs(conn, &run_ids)?;
-    conn.prepare_cached("DELETE FROM projects WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM projects WHERE id = ?1")?
+        .execute([id])?;
     Ok(run_ids)
 }
 
@@ -132,8 +152,11 @@ fn counts_by_status(conn: &Connection, sql: &str, id: &str) -> Result<StatusCoun
 
 pub(super) fn stats(conn: &Connection, id: &str) -> Result<ProjectStats> {
     let project = get(conn, id)?;
-    let experiments =
-        counts_by_status(conn, "SELECT status, count(*) FROM experiments WHERE project_id = ?1 GROUP BY status", id)?;
+    let experiments = counts_by_status(
+        conn,
+        "SELECT status, count(*) FROM experiments WHERE project_id = ?1 GROUP BY status",
+        id,
+    )?;
     let runs = counts_by_status(
         conn,
         "SELECT r.status, count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id \
@@ -167,6 +190,10 @@ pub(super) fn stats(conn: &Connection, id: &str) -> Result<ProjectStats> {
         metric_points,
         artifacts,
         artifact_bytes,
-        last_activity: Timestamp(last_child_activity.unwrap_or(0).max(project.updated_at.millis())),
+        last_activity: Timestamp(
+            last_child_activity
+                .unwrap_or(0)
+                .max(project.updated_at.millis()),
+        ),
     })
 }

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
 use ets_domain::status::{ExperimentStatus, RunStatus};
-use ets_domain::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{cursor_key, finish_page, Sql};
+use super::sql::{Sql, cursor_key, finish_page};
 use crate::error::{Error, Result};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, StoreLimits};
 
@@ -40,11 +40,18 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 /// Ids of runs matching a condition with one parameter.
 pub(super) fn ids_where(conn: &Connection, condition: &str, param: &str) -> Result<Vec<String>> {
     let mut statement = conn.prepare_cached(&format!("SELECT id FROM runs WHERE {condition}"))?;
-    let ids = statement.query_map([param], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    let ids = statement
+        .query_map([param], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(ids)
 }
 
-pub(super) fn insert(conn: &Connection, run: &Run, params: &[(String, ParamValue)], limits: &StoreLimits) -> Result<()> {
+pub(super) fn insert(
+    conn: &Connection,
+    run: &Run,
+    params: &[(String, ParamValue)],
+    limits: &StoreLimits,
+) -> Result<()> {
     let experiment = super::experiments::get(conn, &run.experiment_id)?;
     if experiment.status == ExperimentStatus::Completed {
         return Err(Error::Conflict(format!(
@@ -62,7 +69,10 @@ pub(super) fn insert(conn: &Connection, run: &Run, params: &[(String, ParamValue
             Some(e) if e != run.experiment_id => {
                 return Err(Error::invalid(
                     "parent_run_id",
-                    format!("parent run '{parent_id}' belongs to experiment '{e}', not '{}'", run.experiment_id),
+                    format!(
+                        "parent run '{parent_id}' belongs to experiment '{e}', not '{}'",
+                        run.experiment_id
+                    ),
                 ));
             }
             Some(_) => {}
@@ -96,17 +106,25 @@ pub(super) fn insert(conn: &Connection, run: &Run, params: &[(String, ParamValue
         run.ended_at.map(Timestamp::millis),
     ])?;
     add_params(conn, &run.id, params)?;
-    let tags: TagPatch = run.tags.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    let tags: TagPatch = run
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
     apply_tags(conn, &run.id, &tags)?;
     Ok(())
 }
 
 /// Adds params, refusing (before writing any) a different value for an existing key.
 fn add_params(conn: &Connection, run_id: &str, params: &[(String, ParamValue)]) -> Result<()> {
-    let mut existing = conn.prepare_cached("SELECT value FROM run_params WHERE run_id = ?1 AND key = ?2")?;
+    let mut existing =
+        conn.prepare_cached("SELECT value FROM run_params WHERE run_id = ?1 AND key = ?2")?;
     let mut fresh = Vec::with_capacity(params.len());
     for (key, value) in params {
-        match existing.query_row([run_id, key], |r| r.get::<_, String>(0)).optional()? {
+        match existing
+            .query_row([run_id, key], |r| r.get::<_, String>(0))
+            .optional()?
+        {
             Some(stored) if stored != value.text => {
                 return Err(Error::Conflict(format!(
                     "param '{key}' of run '{run_id}' is already '{stored}' and cannot become '{}': params are \
@@ -118,7 +136,9 @@ fn add_params(conn: &Connection, run_id: &str, params: &[(String, ParamValue)]) 
             None => fresh.push((key, value)),
         }
     }
-    let mut insert = conn.prepare_cached("INSERT INTO run_params (run_id, key, value, json) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO run_params (run_id, key, value, json) VALUES (?1, ?2, ?3, ?4)",
+    )?;
     for (key, value) in fresh {
         insert.execute(params![run_id, key, value.text, value.json.to_string()])?;
     }
@@ -146,18 +166,26 @@ fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-    let index: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+    let index: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
 
     let mut sql = Sql::new("SELECT run_id, key, json FROM run_params WHERE run_id IN ");
     sql.bind_list(&ids);
-    for (run_id, key, json) in sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?)))? {
+    for (run_id, key, json) in sql.query(conn, |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+    })? {
         let value = serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
         runs[index[&run_id]].params.insert(key, value);
     }
 
     let mut sql = Sql::new("SELECT run_id, key, value FROM run_tags WHERE run_id IN ");
     sql.bind_list(&ids);
-    for (run_id, key, value) in sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))? {
+    for (run_id, key, value) in
+        sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+    {
         runs[index[&run_id]].tags.insert(key, value);
     }
 
@@ -189,7 +217,8 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) ->
         .and_contains("r.name", filter.name_contains.as_deref())
         .and_eq("r.parent_run_id", filter.parent_run_id.clone());
     if let Some(tag) = &filter.tag {
-        sql.push(" AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = ").bind(tag.key.clone());
+        sql.push(" AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = ")
+            .bind(tag.key.clone());
         if let Some(value) = &tag.value {
             sql.push(" AND t.value = ").bind(value.clone());
         }
@@ -197,8 +226,15 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) ->
     }
     sql.page("r", page);
     let items = sql.query(conn, from_row)?;
-    let mut page_of_runs =
-        finish_page(items, page, |r| cursor_key(page.sort, &r.id, &r.name, r.created_at.millis(), r.updated_at.millis()));
+    let mut page_of_runs = finish_page(items, page, |r| {
+        cursor_key(
+            page.sort,
+            &r.id,
+            &r.name,
+            r.created_at.millis(),
+            r.updated_at.millis(),
+        )
+    });
     load_details(conn, &mut page_of_runs.items)?;
     Ok(page_of_runs)
 }
@@ -235,12 +271,14 @@ pub(super) fn update(
 pub(super) fn delete(conn: &Connection, id: &str) -> Result<()> {
     get_bare(conn, id)?;
     super::metrics::delete_points_of_runs(conn, &[id.to_owned()])?;
-    conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM runs WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
 /// Marks a run as recently active (metric logging counts as activity).
 pub(super) fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<()> {
-    conn.prepare_cached("UPDATE runs SET updated_at = max(updated_at, ?2) WHERE id = ?1")?.execute(params![id, at.millis()])?;
+    conn.prepare_cached("UPDATE runs SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![id, at.millis()])?;
     Ok(())
 }

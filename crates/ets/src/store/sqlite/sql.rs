@@ -3,8 +3,8 @@
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::store::{Cursor, CursorValue, Page, PageRequest, SortField, TagFilter};
@@ -31,7 +31,10 @@ pub(super) struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Self {
-        Sql { text: text.to_owned(), params: Vec::new() }
+        Sql {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -70,8 +73,15 @@ impl Sql {
     /// ` AND {column} LIKE '%…%'` (case-insensitive for ASCII), escaping wildcards in `needle`.
     pub fn and_contains(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
         if let Some(needle) = needle {
-            let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            self.push(" AND ").push(column).push(" LIKE ").bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+            let escaped = needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            self.push(" AND ")
+                .push(column)
+                .push(" LIKE ")
+                .bind(format!("%{escaped}%"))
+                .push(" ESCAPE '\\'");
         }
         self
     }
@@ -79,7 +89,10 @@ impl Sql {
     /// ` AND EXISTS (…)` over a JSON tag object column.
     pub fn and_json_tag(&mut self, column: &str, tag: Option<&TagFilter>) -> &mut Self {
         if let Some(tag) = tag {
-            self.push(" AND EXISTS (SELECT 1 FROM json_each(").push(column).push(") j WHERE j.key = ").bind(tag.key.clone());
+            self.push(" AND EXISTS (SELECT 1 FROM json_each(")
+                .push(column)
+                .push(") j WHERE j.key = ")
+                .bind(tag.key.clone());
             if let Some(value) = &tag.value {
                 self.push(" AND j.value = ").bind(value.clone());
             }
@@ -102,12 +115,19 @@ impl Sql {
             };
             self.push(", ").bind(cursor.id.clone()).push(")");
         }
-        self.push(&format!(" ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}", u64::from(page.page_size) + 1));
+        self.push(&format!(
+            " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
+            u64::from(page.page_size) + 1
+        ));
         self
     }
 
     /// Runs the query, mapping each row with `map`.
-    pub fn query<T>(&self, conn: &Connection, map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<Vec<T>> {
+    pub fn query<T>(
+        &self,
+        conn: &Connection,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
         let mut statement = conn.prepare_cached(&self.text)?;
         let rows = statement.query_map(rusqlite::params_from_iter(self.params.iter()), map)?;
         rows.collect()
@@ -129,11 +149,20 @@ pub(super) fn finish_page<T>(
         }
         _ => None,
     };
-    Page { items, next_page_token }
+    Page {
+        items,
+        next_page_token,
+    }
 }
 
 /// Cursor key of an entity for the requested sort.
-pub(super) fn cursor_key(sort: SortField, id: &str, name: &str, created_at: i64, updated_at: i64) -> (CursorValue, String) {
+pub(super) fn cursor_key(
+    sort: SortField,
+    id: &str,
+    name: &str,
+    created_at: i64,
+    updated_at: i64,
+) -> (CursorValue, String) {
     let value = match sort {
         SortField::CreatedAt => CursorValue::Int(created_at),
         SortField::UpdatedAt => CursorValue::Int(updated_at),
@@ -145,17 +174,25 @@ pub(super) fn cursor_key(sort: SortField, id: &str, name: &str, created_at: i64,
 /// Reads a JSON text column into `T`.
 pub(super) fn json_column<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// Reads a nullable JSON text column.
-pub(super) fn json_column_opt<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+pub(super) fn json_column_opt<T: DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
     match row.get::<_, Option<String>>(index)? {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        }),
     }
 }
 

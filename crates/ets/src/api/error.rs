@@ -1,0 +1,89 @@
+//! How service errors look on the native API: `{"error": {"code", "message", "details"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::Error;
+
+/// The body of every native API error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and people (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_input`, `limit_exceeded`.
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// Structured context such as the offending `field`, or the `setting` of a limit.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+/// Status, code and details of each error; one arm per variant, no catch-all.
+fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Value>) {
+    match error {
+        Error::Invalid(v) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            Some(serde_json::json!({ "field": v.field })),
+        ),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
+        Error::NotFound { entity, id } => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Some(serde_json::json!({ "entity": entity, "id": id })),
+        ),
+        Error::AlreadyExists { entity, name, .. } => (
+            StatusCode::CONFLICT,
+            "already_exists",
+            Some(serde_json::json!({ "entity": entity, "name": name })),
+        ),
+        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+        Error::LimitExceeded { setting, limit, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "limit_exceeded",
+            Some(serde_json::json!({ "setting": setting, "limit": limit })),
+        ),
+        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code, details) = classify(&self);
+        let message = match &self {
+            Error::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+                details,
+            },
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON error response outside the service layer (unknown route, wrong method).
+pub fn plain(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            details: None,
+        },
+    };
+    (status, axum::Json(body)).into_response()
+}

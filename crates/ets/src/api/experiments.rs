@@ -1,0 +1,143 @@
+//! `/api/v1/experiments`.
+
+use axum::Json as JsonResponse;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ets_domain::model::{
+    CompareRequest, Comparison, Experiment, ExperimentPatch, ExperimentTemplate, MetricAggregate,
+    NewExperiment,
+};
+
+use super::error::ErrorBody;
+use super::extract::{Json, OptionalJson, Path, Query};
+use super::{AppState, ItemList, ListResponse};
+use crate::actor::Actor;
+use crate::error::Result;
+use crate::service::ListParams;
+use crate::service::experiments::{ExperimentQuery, StopExperiment};
+
+/// Create an experiment (status `draft`). Objectives and healthcare settings default to the
+/// template's, then the project's.
+#[utoipa::path(post, path = "/api/v1/experiments", tag = "experiments", request_body = NewExperiment,
+    responses((status = 201, body = Experiment), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Json(body): Json<NewExperiment>,
+) -> Result<(StatusCode, JsonResponse<Experiment>)> {
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(s.create_experiment(&actor, body).await?),
+    ))
+}
+
+/// List experiments, filtered, sorted and paged.
+#[utoipa::path(get, path = "/api/v1/experiments", tag = "experiments", params(ExperimentQuery, ListParams),
+    responses((status = 200, body = ListResponse<Experiment>), (status = 400, body = ErrorBody)))]
+pub async fn list_experiments(
+    State(s): State<AppState>,
+    actor: Actor,
+    Query(query): Query<ExperimentQuery>,
+    Query(list): Query<ListParams>,
+) -> Result<JsonResponse<ListResponse<Experiment>>> {
+    Ok(JsonResponse(
+        s.list_experiments(&actor, query, list).await?.into(),
+    ))
+}
+
+/// Get an experiment.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody)))]
+pub async fn get_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<Experiment>> {
+    Ok(JsonResponse(s.get_experiment(&actor, &id).await?))
+}
+
+/// Update an experiment; a `status` change follows the lifecycle rules (409 otherwise).
+#[utoipa::path(put, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
+    request_body = ExperimentPatch,
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, description = "Too many running experiments", body = ErrorBody)))]
+pub async fn update_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(patch): Json<ExperimentPatch>,
+) -> Result<JsonResponse<Experiment>> {
+    Ok(JsonResponse(s.update_experiment(&actor, &id, patch).await?))
+}
+
+/// Delete an experiment with its runs, metrics and artifacts.
+#[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    s.delete_experiment(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Start (or resume) an experiment: `draft | stopped → running`.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/start", tag = "experiments", params(("id" = String, Path)),
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, description = "limits.max_concurrent_experiments reached", body = ErrorBody)))]
+pub async fn start_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<Experiment>> {
+    Ok(JsonResponse(s.start_experiment(&actor, &id).await?))
+}
+
+/// Stop an experiment: `running → stopped` (default) or `→ completed` (final).
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/stop", tag = "experiments", params(("id" = String, Path)),
+    request_body(content = Option<StopExperiment>, description = "Optional"),
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stop_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<StopExperiment>,
+) -> Result<JsonResponse<Experiment>> {
+    Ok(JsonResponse(s.stop_experiment(&actor, &id, body).await?))
+}
+
+/// Per-metric aggregates across the experiment's runs (each run's latest value).
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/metrics", tag = "experiments", params(("id" = String, Path)),
+    responses((status = 200, body = ItemList<MetricAggregate>), (status = 404, body = ErrorBody)))]
+pub async fn experiment_metrics(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<ItemList<MetricAggregate>>> {
+    Ok(JsonResponse(ItemList {
+        items: s.experiment_metrics(&actor, &id).await?,
+    }))
+}
+
+/// Compare two or more experiments metric by metric.
+#[utoipa::path(post, path = "/api/v1/experiments/compare", tag = "experiments", request_body = CompareRequest,
+    responses((status = 200, body = Comparison), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn compare_experiments(
+    State(s): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CompareRequest>,
+) -> Result<JsonResponse<Comparison>> {
+    Ok(JsonResponse(s.compare_experiments(&actor, body).await?))
+}
+
+/// Available experiment templates.
+#[utoipa::path(get, path = "/api/v1/experiments/templates", tag = "experiments",
+    responses((status = 200, body = ItemList<ExperimentTemplate>)))]
+pub async fn experiment_templates(
+    State(s): State<AppState>,
+) -> JsonResponse<ItemList<ExperimentTemplate>> {
+    JsonResponse(ItemList {
+        items: s.experiment_templates(),
+    })
+}

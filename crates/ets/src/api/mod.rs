@@ -1,0 +1,245 @@
+//! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
+
+pub mod error;
+pub mod experiments;
+pub mod extract;
+pub mod health;
+pub mod projects;
+pub mod runs;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::CorsConfig;
+use crate::service::Services;
+use crate::store::Page;
+
+/// Shared state of every handler.
+pub type AppState = Arc<Services>;
+
+/// A page of a list endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+    /// Pass as `page_token` to get the next page; `null` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+impl<T> From<Page<T>> for ListResponse<T> {
+    fn from(page: Page<T>) -> Self {
+        ListResponse {
+            items: page.items,
+            next_page_token: page.next_page_token,
+        }
+    }
+}
+
+/// A complete (unpaged) list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemList<T> {
+    pub items: Vec<T>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ETS — Experiment Tracking Service",
+        description = "Record, search and compare ML experiments: projects, experiments, runs, params, tags, \
+                       metric series and artifacts. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    ),
+    paths(runs::metric_series, runs::download_artifact),
+    tags(
+        (name = "health", description = "Health checks and service discovery"),
+        (name = "projects", description = "Projects, templates and statistics"),
+        (name = "experiments", description = "Experiments: lifecycle, objectives, aggregates, comparison"),
+        (name = "runs", description = "Runs: lifecycle, params, tags, metrics, artifacts"),
+    )
+)]
+struct ApiDoc;
+
+/// The documented routes, and the OpenAPI document generated from them.
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::info))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::project_templates))
+        .routes(routes!(projects::create_project_from_template))
+        .routes(routes!(
+            projects::get_project,
+            projects::update_project,
+            projects::delete_project
+        ))
+        .routes(routes!(projects::project_stats))
+        .routes(routes!(
+            experiments::create_experiment,
+            experiments::list_experiments
+        ))
+        .routes(routes!(experiments::experiment_templates))
+        .routes(routes!(experiments::compare_experiments))
+        .routes(routes!(
+            experiments::get_experiment,
+            experiments::update_experiment,
+            experiments::delete_experiment
+        ))
+        .routes(routes!(experiments::start_experiment))
+        .routes(routes!(experiments::stop_experiment))
+        .routes(routes!(experiments::experiment_metrics))
+        .routes(routes!(runs::create_run, runs::list_runs))
+        .routes(routes!(runs::get_run, runs::update_run, runs::delete_run))
+        .routes(routes!(runs::start_run))
+        .routes(routes!(runs::finish_run))
+        .routes(routes!(runs::log_metrics, runs::metric_summaries))
+        .routes(routes!(runs::upload_artifact, runs::list_artifacts))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the native API (what `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (documented, openapi) = documented_routes();
+    let cors = cors_layer(&state.config.cors);
+    // Keys and artifact paths may contain '/', so these two routes use wildcards, which
+    // OpenAPI cannot express; they are documented through `ApiDoc::paths` instead.
+    let app = documented
+        .route(
+            "/api/v1/runs/{id}/metrics/{*name}",
+            get(runs::metric_series),
+        )
+        .route(
+            "/api/v1/runs/{id}/artifacts/{*path}",
+            get(runs::download_artifact),
+        )
+        .route_layer(middleware::from_fn(remember_route))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(|| async {
+            error::plain(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint; see /docs".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error::plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path; see /docs".into(),
+            )
+        })
+        .with_state(state)
+        // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+fn cors_layer(config: &CorsConfig) -> Option<CorsLayer> {
+    if config.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = if config.allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(
+            config
+                .allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers(Any)
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-process-time"),
+            ]),
+    )
+}
+
+/// The route template a request matched, carried to the outer `observe` layer.
+#[derive(Clone)]
+struct RouteTemplate(Arc<str>);
+
+async fn remember_route(request: Request, next: Next) -> Response {
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| RouteTemplate(Arc::from(p.as_str())));
+    let mut response = next.run(request).await;
+    if let Some(template) = template {
+        response.extensions_mut().insert(template);
+    }
+    response
+}
+
+/// Timing header, per-route Prometheus metrics and one log line per request.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri_path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Ok(value) = HeaderValue::from_str(&format!("{elapsed:.6}")) {
+        response.headers_mut().insert("x-process-time", value);
+    }
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("unmatched", |r| &*r.0)
+        .to_owned();
+    let status = response.status();
+    metrics::counter!("ets_http_requests_total", "method" => method.to_string(), "route" => route.clone(),
+        "status" => status.as_u16().to_string())
+    .increment(1);
+    metrics::histogram!("ets_http_request_duration_seconds", "method" => method.to_string(), "route" => route)
+        .record(elapsed);
+    let duration_ms = elapsed * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request refused");
+    } else {
+        tracing::debug!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request");
+    }
+    response
+}

@@ -1,0 +1,559 @@
+//! Experiment use cases: lifecycle, objectives, aggregates and comparison.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ets_domain::model::{
+    CompareRequest, ComparedExperiment, Comparison, Direction, Experiment, ExperimentMetricStats,
+    ExperimentPatch, ExperimentTemplate, HealthcareConfig, MetricAggregate, MetricComparison,
+    NewExperiment, Objective, ParamSpec, SearchSpace,
+};
+use ets_domain::stats::summarize;
+use ets_domain::status::ExperimentStatus;
+use ets_domain::{Timestamp, templates, validate};
+
+use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+use crate::store::{ExperimentFilter, LatestMetric, Page};
+
+/// Query of `GET /api/v1/experiments`.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExperimentQuery {
+    pub project_id: Option<String>,
+    /// `draft`, `running`, `stopped` or `completed`.
+    pub status: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// `key` (has the tag) or `key:value`.
+    pub tag: Option<String>,
+}
+
+/// Body of `POST /api/v1/experiments/{id}/stop`.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StopExperiment {
+    /// `stopped` (default; may be resumed with start) or `completed` (final).
+    pub status: Option<ExperimentStatus>,
+}
+
+pub(crate) fn validate_objectives(field: &str, objectives: &[Objective]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for (i, objective) in objectives.iter().enumerate() {
+        validate::key(&format!("{field}[{i}].metric"), &objective.metric)?;
+        if !seen.insert(&objective.metric) {
+            return Err(Error::invalid(
+                format!("{field}[{i}].metric"),
+                format!("metric '{}' has two objectives", objective.metric),
+            ));
+        }
+        if objective.target.is_some_and(|t| !t.is_finite()) {
+            return Err(Error::invalid(
+                format!("{field}[{i}].target"),
+                "target must be a finite number",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_healthcare(field: &str, config: &HealthcareConfig) -> Result<()> {
+    for (name, rate) in [
+        (
+            "min_crisis_detection_rate",
+            config.min_crisis_detection_rate,
+        ),
+        ("max_false_negative_rate", config.max_false_negative_rate),
+        ("min_response_quality", config.min_response_quality),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(Error::invalid(
+                format!("{field}.{name}"),
+                format!("must be between 0 and 1, got {rate}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_search_space(space: &SearchSpace) -> Result<()> {
+    for (name, spec) in space {
+        let field = format!("search_space.{name}");
+        validate::key(&field, name)?;
+        let problem = match spec {
+            ParamSpec::Float { low, high, log } => {
+                if !(low.is_finite() && high.is_finite()) || low >= high {
+                    Some("needs finite low < high".to_owned())
+                } else if *log && *low <= 0.0 {
+                    Some("a log scale needs low > 0".to_owned())
+                } else {
+                    None
+                }
+            }
+            ParamSpec::Int {
+                low,
+                high,
+                step,
+                log,
+            } => {
+                if low >= high {
+                    Some("needs low < high".to_owned())
+                } else if step.is_some_and(|s| s <= 0) {
+                    Some("step must be positive".to_owned())
+                } else if *log && *low <= 0 {
+                    Some("a log scale needs low > 0".to_owned())
+                } else {
+                    None
+                }
+            }
+            ParamSpec::Categorical { choices } if choices.is_empty() => {
+                Some("needs at least one choice".to_owned())
+            }
+            ParamSpec::Categorical { .. } => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Error::invalid(field, problem));
+        }
+    }
+    Ok(())
+}
+
+fn validate_links(links: &ets_domain::model::MlopsLinks) -> Result<()> {
+    for (name, value) in [
+        ("links.model_registry_id", &links.model_registry_id),
+        ("links.pipeline_run_id", &links.pipeline_run_id),
+        (
+            "links.feature_store_snapshot",
+            &links.feature_store_snapshot,
+        ),
+    ] {
+        if let Some(value) = value {
+            validate::name(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves an experiment to `next`, stamping start and end times; refuses invalid transitions.
+fn transition(experiment: &mut Experiment, next: ExperimentStatus) -> Result<()> {
+    if !experiment.status.can_become(next) {
+        return Err(Error::Conflict(format!(
+            "experiment '{}' is {} and cannot become {next}; allowed: draft → running → stopped | completed, \
+             stopped → running | completed",
+            experiment.id, experiment.status
+        )));
+    }
+    let now = Timestamp::now();
+    match next {
+        ExperimentStatus::Running => {
+            experiment.started_at.get_or_insert(now);
+            experiment.ended_at = None;
+        }
+        ExperimentStatus::Stopped | ExperimentStatus::Completed => experiment.ended_at = Some(now),
+        ExperimentStatus::Draft => {}
+    }
+    experiment.status = next;
+    Ok(())
+}
+
+/// The best of `(run id, value)` for a direction, ignoring NaN.
+fn best<'a>(
+    values: impl Iterator<Item = (&'a str, f64)>,
+    direction: Direction,
+) -> Option<(&'a str, f64)> {
+    values
+        .filter(|(_, v)| !v.is_nan())
+        .fold(None, |best, (run, v)| match best {
+            Some((_, b))
+                if (direction == Direction::Maximize && v <= b)
+                    || (direction == Direction::Minimize && v >= b) =>
+            {
+                best
+            }
+            _ => Some((run, v)),
+        })
+}
+
+fn meets(value: f64, target: f64, direction: Direction) -> bool {
+    match direction {
+        Direction::Maximize => value >= target,
+        Direction::Minimize => value <= target,
+    }
+}
+
+impl Services {
+    pub async fn create_experiment(
+        &self,
+        actor: &Actor,
+        input: NewExperiment,
+    ) -> Result<Experiment> {
+        let name = validate::name("name", &input.name)?;
+        validate_description("description", input.description.as_ref())?;
+        validate_tags("tags", input.tags.iter().map(|(k, v)| (k, Some(v))))?;
+        validate_links(&input.links)?;
+        let template = match &input.template {
+            Some(t) => Some(templates::experiment_template(t).ok_or_else(|| {
+                Error::invalid(
+                    "template",
+                    format!(
+                        "unknown experiment template '{t}'; see GET /api/v1/experiments/templates"
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let project = self
+            .store
+            .get_project(&input.project_id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::invalid(
+                    "project_id",
+                    format!("project '{}' does not exist", input.project_id),
+                ),
+                other => other,
+            })?;
+        // Explicit values win, then the template's, then the project's defaults.
+        let objectives = input
+            .objectives
+            .or_else(|| {
+                template
+                    .as_ref()
+                    .map(|t| t.objectives.clone())
+                    .filter(|o| !o.is_empty())
+            })
+            .unwrap_or_else(|| project.experiment_defaults.objectives.clone());
+        let healthcare = input
+            .healthcare
+            .or_else(|| template.as_ref().and_then(|t| t.healthcare.clone()))
+            .or_else(|| project.experiment_defaults.healthcare.clone());
+        let search_space = input
+            .search_space
+            .or_else(|| template.as_ref().map(|t| t.search_space.clone()))
+            .unwrap_or_default();
+        validate_objectives("objectives", &objectives)?;
+        validate_search_space(&search_space)?;
+        if let Some(hc) = &healthcare {
+            validate_healthcare("healthcare", hc)?;
+        }
+        let mut tags = template
+            .as_ref()
+            .map(|t| t.tags.clone())
+            .unwrap_or_default();
+        tags.extend(input.tags);
+        let now = Timestamp::now();
+        let experiment = Experiment {
+            id: ets_domain::new_id(),
+            project_id: project.id,
+            name,
+            description: input.description,
+            owner: input.owner.or_else(|| actor.user_name().map(str::to_owned)),
+            status: ExperimentStatus::Draft,
+            tags,
+            objectives,
+            search_space,
+            healthcare,
+            links: input.links,
+            template: template.map(|t| t.name),
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+        };
+        self.store.create_experiment(experiment).await
+    }
+
+    pub async fn get_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+        self.store.get_experiment(id).await
+    }
+
+    pub async fn list_experiments(
+        &self,
+        _actor: &Actor,
+        query: ExperimentQuery,
+        list: ListParams,
+    ) -> Result<Page<Experiment>> {
+        let status = match query.status.as_deref() {
+            None => None,
+            Some(s) => Some(ExperimentStatus::parse(s).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "status '{s}' is not one of {}",
+                    ExperimentStatus::names()
+                ))
+            })?),
+        };
+        let filter = ExperimentFilter {
+            project_id: query.project_id,
+            status,
+            name: query.name,
+            name_contains: query.name_contains,
+            tag: super::parse_tag_filter(query.tag.as_deref()),
+        };
+        self.store
+            .list_experiments(filter, self.page_request(&list)?)
+            .await
+    }
+
+    pub async fn update_experiment(
+        &self,
+        _actor: &Actor,
+        id: &str,
+        patch: ExperimentPatch,
+    ) -> Result<Experiment> {
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        validate_description("description", patch.description.as_ref())?;
+        validate_tags("tags", patch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
+        if let Some(objectives) = &patch.objectives {
+            validate_objectives("objectives", objectives)?;
+        }
+        if let Some(space) = &patch.search_space {
+            validate_search_space(space)?;
+        }
+        if let Some(hc) = &patch.healthcare {
+            validate_healthcare("healthcare", hc)?;
+        }
+        if let Some(links) = &patch.links {
+            validate_links(links)?;
+        }
+        self.store
+            .update_experiment(
+                id,
+                Box::new(move |experiment| {
+                    if let Some(status) = patch.status.filter(|s| *s != experiment.status) {
+                        transition(experiment, status)?;
+                    }
+                    if let Some(name) = name {
+                        experiment.name = name;
+                    }
+                    if let Some(description) = patch.description {
+                        experiment.description = Some(description);
+                    }
+                    if let Some(owner) = patch.owner {
+                        experiment.owner = Some(owner);
+                    }
+                    if let Some(objectives) = patch.objectives {
+                        experiment.objectives = objectives;
+                    }
+                    if let Some(space) = patch.search_space {
+                        experiment.search_space = space;
+                    }
+                    if let Some(hc) = patch.healthcare {
+                        experiment.healthcare = Some(hc);
+                    }
+                    if let Some(links) = patch.links {
+                        experiment.links = links;
+                    }
+                    apply_tag_patch(&mut experiment.tags, &patch.tags);
+                    Ok(())
+                }),
+            )
+            .await
+    }
+
+    pub async fn start_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+        self.store
+            .update_experiment(id, Box::new(|e| transition(e, ExperimentStatus::Running)))
+            .await
+    }
+
+    pub async fn stop_experiment(
+        &self,
+        _actor: &Actor,
+        id: &str,
+        body: StopExperiment,
+    ) -> Result<Experiment> {
+        let next = body.status.unwrap_or(ExperimentStatus::Stopped);
+        if !matches!(
+            next,
+            ExperimentStatus::Stopped | ExperimentStatus::Completed
+        ) {
+            return Err(Error::invalid(
+                "status",
+                format!("stop takes 'stopped' or 'completed', not '{next}'"),
+            ));
+        }
+        self.store
+            .update_experiment(id, Box::new(move |e| transition(e, next)))
+            .await
+    }
+
+    /// Deletes an experiment with its runs and their artifacts.
+    pub async fn delete_experiment(&self, _actor: &Actor, id: &str) -> Result<()> {
+        let run_ids = self.store.delete_experiment(id).await?;
+        self.delete_run_artifacts(&run_ids).await;
+        Ok(())
+    }
+
+    /// Per-metric aggregates over the experiment's runs (each run's latest value).
+    pub async fn experiment_metrics(
+        &self,
+        _actor: &Actor,
+        id: &str,
+    ) -> Result<Vec<MetricAggregate>> {
+        let experiment = self.store.get_experiment(id).await?;
+        let latest = self
+            .store
+            .latest_metrics(std::slice::from_ref(&experiment.id), None)
+            .await?;
+        let mut by_key: BTreeMap<&str, Vec<&LatestMetric>> = BTreeMap::new();
+        for metric in &latest {
+            by_key.entry(&metric.key).or_default().push(metric);
+        }
+        Ok(by_key
+            .into_iter()
+            .map(|(key, metrics)| {
+                let objective = experiment.objectives.iter().find(|o| o.metric == key);
+                let direction = objective.map(|o| o.direction);
+                let values: Vec<f64> = metrics.iter().map(|m| m.value).collect();
+                let best = direction
+                    .and_then(|d| best(metrics.iter().map(|m| (m.run_id.as_str(), m.value)), d));
+                let runs_meeting_target = objective.and_then(|o| {
+                    o.target
+                        .map(|t| values.iter().filter(|v| meets(**v, t, o.direction)).count())
+                });
+                MetricAggregate {
+                    key: key.to_owned(),
+                    direction,
+                    summary: summarize(&values),
+                    best_run_id: best.map(|(run, _)| run.to_owned()),
+                    best_value: best.map(|(_, v)| v),
+                    runs_meeting_target,
+                }
+            })
+            .collect())
+    }
+
+    /// Compares two or more experiments metric by metric (summary statistics of each run's
+    /// latest value).
+    pub async fn compare_experiments(
+        &self,
+        _actor: &Actor,
+        request: CompareRequest,
+    ) -> Result<Comparison> {
+        let ids = &request.experiment_ids;
+        if ids.len() < 2 {
+            return Err(Error::invalid(
+                "experiment_ids",
+                "give at least two experiment ids to compare",
+            ));
+        }
+        if ids.iter().collect::<BTreeSet<_>>().len() != ids.len() {
+            return Err(Error::invalid(
+                "experiment_ids",
+                "each experiment may appear only once",
+            ));
+        }
+        if let Some(keys) = &request.metrics {
+            for (i, key) in keys.iter().enumerate() {
+                validate::key(&format!("metrics[{i}]"), key)?;
+            }
+        }
+        let mut experiments = Vec::with_capacity(ids.len());
+        for id in ids {
+            experiments.push(self.store.get_experiment(id).await?);
+        }
+        let run_counts = self.store.count_runs(ids).await?;
+        let latest = self
+            .store
+            .latest_metrics(ids, request.metrics.as_deref())
+            .await?;
+        let keys: Vec<String> = match &request.metrics {
+            Some(keys) => keys.clone(),
+            None => latest
+                .iter()
+                .map(|m| m.key.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let metrics = keys
+            .into_iter()
+            .map(|key| {
+                let direction = experiments.iter().find_map(|e| {
+                    e.objectives
+                        .iter()
+                        .find(|o| o.metric == key)
+                        .map(|o| o.direction)
+                });
+                let by_experiment: Vec<ExperimentMetricStats> = experiments
+                    .iter()
+                    .map(|experiment| {
+                        let runs: Vec<&LatestMetric> = latest
+                            .iter()
+                            .filter(|m| m.key == key && m.experiment_id == experiment.id)
+                            .collect();
+                        let values: Vec<f64> = runs.iter().map(|m| m.value).collect();
+                        let best_run = direction.and_then(|d| {
+                            best(runs.iter().map(|m| (m.run_id.as_str(), m.value)), d)
+                        });
+                        ExperimentMetricStats {
+                            experiment_id: experiment.id.clone(),
+                            summary: summarize(&values),
+                            best_run_id: best_run.map(|(run, _)| run.to_owned()),
+                        }
+                    })
+                    .collect();
+                let best_experiment_id = direction.and_then(|d| {
+                    best(
+                        by_experiment
+                            .iter()
+                            .filter_map(|s| s.summary.mean.map(|m| (s.experiment_id.as_str(), m))),
+                        d,
+                    )
+                    .map(|(id, _)| id.to_owned())
+                });
+                MetricComparison {
+                    key,
+                    direction,
+                    by_experiment,
+                    best_experiment_id,
+                }
+            })
+            .collect();
+        Ok(Comparison {
+            experiments: experiments
+                .into_iter()
+                .zip(run_counts)
+                .map(|(e, run_count)| ComparedExperiment {
+                    id: e.id,
+                    name: e.name,
+                    status: e.status,
+                    run_count,
+                })
+                .collect(),
+            metrics,
+        })
+    }
+
+    pub fn experiment_templates(&self) -> Vec<ExperimentTemplate> {
+        templates::experiment_templates()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_respects_direction_and_skips_nan() {
+        let values = [("a", 0.5), ("b", f64::NAN), ("c", 0.9), ("d", 0.1)];
+        assert_eq!(
+            best(values.iter().copied(), Direction::Maximize),
+            Some(("c", 0.9))
+        );
+        assert_eq!(
+            best(values.iter().copied(), Direction::Minimize),
+            Some(("d", 0.1))
+        );
+        assert_eq!(
+            best([("x", f64::NAN)].into_iter(), Direction::Maximize),
+            None
+        );
+    }
+}

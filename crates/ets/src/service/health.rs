@@ -1,0 +1,193 @@
+//! Health of ETS itself and of the sibling MLOps services.
+//!
+//! Readiness depends only on our own database and artifact storage. The sibling services are
+//! probed concurrently with a short timeout and the result is cached for a few seconds, so a
+//! load balancer polling `/health` never turns into a flood of probes, and a dead sibling
+//! never makes ETS look unhealthy.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Services;
+use crate::config::ServicesConfig;
+
+/// State of one sibling service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyState {
+    Up,
+    Down,
+    NotConfigured,
+}
+
+/// Probe result for one sibling service.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DependencyHealth {
+    pub name: String,
+    pub url: Option<String>,
+    pub status: DependencyState,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// One of our own components.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ComponentHealth {
+    /// `up` or `down`.
+    pub status: DependencyState,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// `healthy` when the database and storage work, otherwise `unhealthy`.
+    pub status: String,
+    pub service: String,
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub database: ComponentHealth,
+    pub storage: ComponentHealth,
+    /// Sibling MLOps services (informational; they never make ETS unhealthy).
+    pub dependencies: Vec<DependencyHealth>,
+}
+
+/// Probes sibling services, caching results.
+pub struct HealthChecker {
+    client: reqwest::Client,
+    targets: Vec<(&'static str, Option<String>)>,
+    cache_for: Duration,
+    cached: Mutex<Option<(Instant, Vec<DependencyHealth>)>>,
+}
+
+impl HealthChecker {
+    pub fn new(config: &ServicesConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.probe_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.probe_timeout_ms))
+            .build()
+            .unwrap_or_default();
+        HealthChecker {
+            client,
+            targets: vec![
+                ("model_registry", config.model_registry_url.clone()),
+                (
+                    "pipeline_orchestrator",
+                    config.pipeline_orchestrator_url.clone(),
+                ),
+                ("feature_store", config.feature_store_url.clone()),
+            ],
+            cache_for: Duration::from_millis(config.probe_cache_ms),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The configured sibling services as (name, URL).
+    pub fn targets(&self) -> &[(&'static str, Option<String>)] {
+        &self.targets
+    }
+
+    /// Current state of every sibling service (cached for `probe_cache_ms`).
+    pub async fn dependencies(&self) -> Vec<DependencyHealth> {
+        if let Some((at, result)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && at.elapsed() < self.cache_for
+        {
+            return result.clone();
+        }
+        let probes = self
+            .targets
+            .iter()
+            .map(|(name, url)| self.probe(name, url.as_deref()));
+        let result = futures_util::future::join_all(probes).await;
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), result.clone()));
+        result
+    }
+
+    async fn probe(&self, name: &str, url: Option<&str>) -> DependencyHealth {
+        let Some(url) = url else {
+            return DependencyHealth {
+                name: name.to_owned(),
+                url: None,
+                status: DependencyState::NotConfigured,
+                latency_ms: None,
+                error: None,
+            };
+        };
+        let started = Instant::now();
+        let health_url = format!("{}/health", url.trim_end_matches('/'));
+        let outcome = self.client.get(&health_url).send().await;
+        let latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        let (status, error) = match outcome {
+            Ok(response) if response.status().is_success() => (DependencyState::Up, None),
+            Ok(response) => (
+                DependencyState::Down,
+                Some(format!("{health_url} answered {}", response.status())),
+            ),
+            Err(e) if e.is_timeout() => (
+                DependencyState::Down,
+                Some(format!("{health_url} timed out")),
+            ),
+            Err(e) => (DependencyState::Down, Some(format!("{health_url}: {e}"))),
+        };
+        DependencyHealth {
+            name: name.to_owned(),
+            url: Some(url.to_owned()),
+            status,
+            latency_ms,
+            error,
+        }
+    }
+}
+
+async fn timed<F: std::future::Future<Output = crate::error::Result<()>>>(
+    check: F,
+) -> ComponentHealth {
+    let started = Instant::now();
+    let outcome = check.await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match outcome {
+        Ok(()) => ComponentHealth {
+            status: DependencyState::Up,
+            latency_ms,
+            error: None,
+        },
+        Err(e) => ComponentHealth {
+            status: DependencyState::Down,
+            latency_ms,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+impl Services {
+    /// Database and storage checks: what readiness means.
+    pub async fn readiness(&self) -> (ComponentHealth, ComponentHealth) {
+        tokio::join!(timed(self.store.ping()), timed(self.blobs.check_writable()))
+    }
+
+    /// The full report of `/health`.
+    pub async fn health_report(&self) -> HealthReport {
+        let ((database, storage), dependencies) =
+            tokio::join!(self.readiness(), self.health.dependencies());
+        let healthy =
+            database.status == DependencyState::Up && storage.status == DependencyState::Up;
+        HealthReport {
+            status: if healthy { "healthy" } else { "unhealthy" }.to_owned(),
+            service: "ets".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            database,
+            storage,
+            dependencies,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The service layer: one function per use case, shared by every API surface.
+//!
+//! Service functions validate input, apply defaults and limits, and call the store. HTTP
+//! adapters stay thin: parse, call one function here, shape the response.
+
+pub mod experiments;
+pub mod health;
+pub mod projects;
+pub mod runs;
+
+use std::sync::Arc;
+
+use ets_domain::model::Tags;
+use ets_domain::validate;
+
+use crate::blob::LocalBlobStore;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{Cursor, PageRequest, SortField, Store, StoreLimits, TagFilter};
+
+/// Everything a request needs: configuration, the store, artifact storage, health probes.
+pub struct Services {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub blobs: LocalBlobStore,
+    pub health: health::HealthChecker,
+    pub started: std::time::Instant,
+}
+
+impl Services {
+    /// Opens storage as configured (creating the data directory and migrating the database).
+    pub async fn open(config: Config) -> Result<Arc<Services>> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Error::internal(format!(
+                "cannot create data directory '{}': {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let limits = StoreLimits {
+            max_concurrent_experiments: config.limits.max_concurrent_experiments,
+            max_runs_per_experiment: config.limits.max_runs_per_experiment,
+            max_metric_keys_per_run: config.limits.max_metric_keys_per_run,
+        };
+        let store = crate::store::open(
+            &config.effective_database_url(),
+            config.limits.db_pool_size,
+            limits,
+        )
+        .await?;
+        let blobs = LocalBlobStore::open(&config.data_dir.join("artifacts"))?;
+        let health = health::HealthChecker::new(&config.services);
+        Ok(Arc::new(Services {
+            config,
+            store,
+            blobs,
+            health,
+            started: std::time::Instant::now(),
+        }))
+    }
+}
+
+/// Sort, page size and cursor as they arrive in a list request's query string.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `created_at` (default), `updated_at` or `name`; prefix `-` for descending.
+    /// Default `-created_at` (newest first).
+    pub sort: Option<String>,
+    /// Items per page: default 50, at most `limits.max_page_size` (1000).
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+/// Default items per page.
+const DEFAULT_PAGE_SIZE: u32 = 50;
+
+impl Services {
+    /// Validates list parameters into a store page request.
+    pub fn page_request(&self, params: &ListParams) -> Result<PageRequest> {
+        let sort_text = params.sort.as_deref().unwrap_or("-created_at");
+        let (descending, field) = match sort_text.strip_prefix('-') {
+            Some(field) => (true, field),
+            None => (false, sort_text),
+        };
+        let sort = match field {
+            "created_at" => SortField::CreatedAt,
+            "updated_at" => SortField::UpdatedAt,
+            "name" => SortField::Name,
+            other => {
+                return Err(Error::BadRequest(format!(
+                    "sort '{other}' is not supported; use created_at, updated_at or name, with '-' for descending"
+                )));
+            }
+        };
+        let max = self.config.limits.max_page_size;
+        let page_size = params.page_size.unwrap_or(DEFAULT_PAGE_SIZE.min(max));
+        if page_size == 0 || page_size > max {
+            return Err(Error::BadRequest(format!(
+                "page_size must be between 1 and {max} (limits.max_page_size)"
+            )));
+        }
+        let after = match params.page_token.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => Some(Cursor::decode(token, sort).ok_or_else(|| {
+                Error::BadRequest(
+                    "page_token is malformed or was issued for a different sort; pass the next_page_token of the \
+                     previous page with the same sort"
+                        .into(),
+                )
+            })?),
+        };
+        Ok(PageRequest {
+            sort,
+            descending,
+            page_size,
+            after,
+        })
+    }
+}
+
+/// Parses a `tag` list filter: `key` (has the tag) or `key:value`.
+pub fn parse_tag_filter(tag: Option<&str>) -> Option<TagFilter> {
+    let tag = tag?;
+    Some(match tag.split_once(':') {
+        Some((key, value)) => TagFilter {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+        },
+        None => TagFilter {
+            key: tag.to_owned(),
+            value: None,
+        },
+    })
+}
+
+/// Validates a tag map's keys and values.
+pub(crate) fn validate_tags<'a>(
+    field: &str,
+    tags: impl IntoIterator<Item = (&'a String, Option<&'a String>)>,
+) -> Result<()> {
+    for (key, value) in tags {
+        validate::key(&format!("{field}.{key}"), key)?;
+        if let Some(value) = value {
+            validate::tag_value(&format!("{field}.{key}"), value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a tag patch: a value sets, `None` removes.
+pub(crate) fn apply_tag_patch(tags: &mut Tags, patch: &ets_domain::model::TagPatch) {
+    for (key, value) in patch {
+        match value {
+            Some(value) => tags.insert(key.clone(), value.clone()),
+            None => tags.remove(key),
+        };
+    }
+}
+
+/// Validates an optional free-text field.
+pub(crate) fn validate_description(field: &str, value: Option<&String>) -> Result<()> {
+    if let Some(value) = value {
+        validate::description(field, value)?;
+    }
+    Ok(())
+}

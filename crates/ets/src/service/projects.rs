@@ -1,0 +1,212 @@
+//! Project use cases.
+
+use ets_domain::model::{
+    ExperimentDefaults, NewProject, Project, ProjectPatch, ProjectStats, ProjectTemplate,
+};
+use ets_domain::status::ProjectStatus;
+use ets_domain::{Timestamp, templates, validate};
+
+use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+use crate::store::{Page, ProjectFilter};
+
+/// Query of `GET /api/v1/projects`.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectQuery {
+    /// `active` or `archived`.
+    pub status: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    pub owner: Option<String>,
+    /// `key` (has the tag) or `key:value`.
+    pub tag: Option<String>,
+}
+
+/// Body of `POST /api/v1/projects/from-template/{name}`: the new project's own fields.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub members: Vec<ets_domain::model::Member>,
+    /// Added to the template's tags.
+    #[serde(default)]
+    pub tags: ets_domain::model::Tags,
+}
+
+fn validate_defaults(defaults: &ExperimentDefaults) -> Result<()> {
+    super::experiments::validate_objectives(
+        "experiment_defaults.objectives",
+        &defaults.objectives,
+    )?;
+    if let Some(hc) = &defaults.healthcare {
+        super::experiments::validate_healthcare("experiment_defaults.healthcare", hc)?;
+    }
+    Ok(())
+}
+
+fn validate_members(members: &[ets_domain::model::Member]) -> Result<()> {
+    for (i, member) in members.iter().enumerate() {
+        validate::name(&format!("members[{i}].user"), &member.user)?;
+    }
+    Ok(())
+}
+
+impl Services {
+    pub async fn create_project(&self, actor: &Actor, input: NewProject) -> Result<Project> {
+        self.insert_project(actor, input, None).await
+    }
+
+    async fn insert_project(
+        &self,
+        actor: &Actor,
+        input: NewProject,
+        template: Option<String>,
+    ) -> Result<Project> {
+        let name = validate::name("name", &input.name)?;
+        validate_description("description", input.description.as_ref())?;
+        validate_tags("tags", input.tags.iter().map(|(k, v)| (k, Some(v))))?;
+        validate_members(&input.members)?;
+        let experiment_defaults = input.experiment_defaults.unwrap_or_default();
+        validate_defaults(&experiment_defaults)?;
+        let now = Timestamp::now();
+        let project = Project {
+            id: ets_domain::new_id(),
+            name,
+            description: input.description,
+            owner: input.owner.or_else(|| actor.user_name().map(str::to_owned)),
+            members: input.members,
+            tags: input.tags,
+            status: ProjectStatus::Active,
+            template,
+            experiment_defaults,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_project(project).await
+    }
+
+    pub async fn create_project_from_template(
+        &self,
+        actor: &Actor,
+        template: &str,
+        input: FromTemplate,
+    ) -> Result<Project> {
+        let template = templates::project_template(template)
+            .ok_or_else(|| Error::not_found("project template", template))?;
+        let mut tags = template.tags;
+        tags.extend(input.tags);
+        let project = NewProject {
+            name: input.name,
+            description: input.description.or(Some(template.description)),
+            owner: input.owner,
+            members: input.members,
+            tags,
+            experiment_defaults: Some(template.experiment_defaults),
+        };
+        self.insert_project(actor, project, Some(template.name))
+            .await
+    }
+
+    pub async fn get_project(&self, _actor: &Actor, id: &str) -> Result<Project> {
+        self.store.get_project(id).await
+    }
+
+    pub async fn list_projects(
+        &self,
+        _actor: &Actor,
+        query: ProjectQuery,
+        list: ListParams,
+    ) -> Result<Page<Project>> {
+        let status = match query.status.as_deref() {
+            None => None,
+            Some(s) => Some(ProjectStatus::parse(s).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "status '{s}' is not one of {}",
+                    ProjectStatus::names()
+                ))
+            })?),
+        };
+        let filter = ProjectFilter {
+            status,
+            name: query.name,
+            name_contains: query.name_contains,
+            owner: query.owner,
+            tag: super::parse_tag_filter(query.tag.as_deref()),
+        };
+        self.store
+            .list_projects(filter, self.page_request(&list)?)
+            .await
+    }
+
+    pub async fn update_project(
+        &self,
+        _actor: &Actor,
+        id: &str,
+        patch: ProjectPatch,
+    ) -> Result<Project> {
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        validate_description("description", patch.description.as_ref())?;
+        validate_tags("tags", patch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
+        if let Some(members) = &patch.members {
+            validate_members(members)?;
+        }
+        if let Some(defaults) = &patch.experiment_defaults {
+            validate_defaults(defaults)?;
+        }
+        self.store
+            .update_project(
+                id,
+                Box::new(move |project| {
+                    if let Some(name) = name {
+                        project.name = name;
+                    }
+                    if let Some(description) = patch.description {
+                        project.description = Some(description);
+                    }
+                    if let Some(owner) = patch.owner {
+                        project.owner = Some(owner);
+                    }
+                    if let Some(members) = patch.members {
+                        project.members = members;
+                    }
+                    if let Some(status) = patch.status {
+                        project.status = status;
+                    }
+                    if let Some(defaults) = patch.experiment_defaults {
+                        project.experiment_defaults = defaults;
+                    }
+                    apply_tag_patch(&mut project.tags, &patch.tags);
+                    Ok(())
+                }),
+            )
+            .await
+    }
+
+    /// Deletes a project (with `cascade`, its experiments, runs and their artifacts too).
+    pub async fn delete_project(&self, _actor: &Actor, id: &str, cascade: bool) -> Result<()> {
+        let run_ids = self.store.delete_project(id, cascade).await?;
+        self.delete_run_artifacts(&run_ids).await;
+        Ok(())
+    }
+
+    pub async fn project_stats(&self, _actor: &Actor, id: &str) -> Result<ProjectStats> {
+        self.store.project_stats(id).await
+    }
+
+    pub fn project_templates(&self) -> Vec<ProjectTemplate> {
+        templates::project_templates()
+    }
+}

@@ -1,0 +1,442 @@
+//! Run use cases: lifecycle, params and tags, metric ingest and reads, artifacts.
+
+use bytes::Bytes;
+use ets_domain::model::{
+    Artifact, FinishRun, LogMetricsResult, MetricInput, MetricSeries, MetricSummary,
+    NewMetricPoint, NewRun, ParamValue, Run, RunPatch,
+};
+use ets_domain::status::RunStatus;
+use ets_domain::{Timestamp, validate};
+use futures_util::Stream;
+
+use super::{ListParams, Services, validate_description, validate_tags};
+use crate::actor::Actor;
+use crate::blob::Staged;
+use crate::error::{Error, Result};
+use crate::store::{Page, RunFilter, SeriesRequest};
+
+/// Query of `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    pub project_id: Option<String>,
+    pub experiment_id: Option<String>,
+    /// `scheduled`, `running`, `finished`, `failed` or `killed`.
+    pub status: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// `key` (has the tag) or `key:value`.
+    pub tag: Option<String>,
+    /// Only child runs of this run.
+    pub parent_run_id: Option<String>,
+}
+
+/// Body of `POST /api/v1/runs/{id}/metrics`: one point (`key`, `value`, `step`, `timestamp`)
+/// or a batch (`metrics`), not both.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogMetricsBody {
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    #[serde(default, with = "ets_domain::value::metric_f64_opt")]
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub step: Option<i64>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    /// Many points, of any keys and steps.
+    #[serde(default)]
+    pub metrics: Option<Vec<MetricInput>>,
+}
+
+impl LogMetricsBody {
+    /// The points of either form.
+    pub fn into_points(self) -> Result<Vec<MetricInput>> {
+        match (self.metrics, self.key) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "metrics",
+                "send either one point (key, value…) or a 'metrics' list, not both",
+            )),
+            (Some(batch), None) => {
+                if self.value.is_some() || self.step.is_some() || self.timestamp.is_some() {
+                    return Err(Error::invalid(
+                        "metrics",
+                        "value/step/timestamp belong inside each item of 'metrics'",
+                    ));
+                }
+                Ok(batch)
+            }
+            (None, Some(key)) => {
+                let value = self
+                    .value
+                    .ok_or_else(|| Error::invalid("value", "a metric point needs a value"))?;
+                Ok(vec![MetricInput {
+                    key,
+                    value,
+                    step: self.step,
+                    timestamp: self.timestamp,
+                }])
+            }
+            (None, None) => Err(Error::invalid(
+                "key",
+                "send one point {\"key\", \"value\"} or a batch {\"metrics\": [...]}",
+            )),
+        }
+    }
+}
+
+/// Query of `GET /api/v1/runs/{id}/metrics/{name}`.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SeriesQuery {
+    /// First step to include.
+    pub start_step: Option<i64>,
+    /// Last step to include.
+    pub end_step: Option<i64>,
+    /// Downsample to at most this many points, keeping each bucket's min and max (2..=100000).
+    pub max_points: Option<usize>,
+}
+
+/// Largest `max_points` a series read accepts.
+const MAX_SERIES_POINTS: usize = 100_000;
+
+fn validate_params(
+    field: &str,
+    params: std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<(String, ParamValue)>> {
+    params
+        .into_iter()
+        .map(|(key, json)| {
+            let field = format!("{field}.{key}");
+            validate::key(&field, &key)?;
+            if json.is_null() {
+                return Err(Error::invalid(field, "a param value cannot be null"));
+            }
+            let value = ParamValue::from_json(json);
+            validate::param_value(&field, &value.text)?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+fn run_transition(run: &mut Run, next: RunStatus) -> Result<()> {
+    if !run.status.can_become(next) {
+        return Err(Error::Conflict(format!(
+            "run '{}' is {} and cannot become {next}; allowed: scheduled → running → finished | failed | killed, \
+             scheduled → failed | killed",
+            run.id, run.status
+        )));
+    }
+    let now = Timestamp::now();
+    if next == RunStatus::Running {
+        run.started_at = Some(now);
+    }
+    if next.is_terminal() {
+        run.ended_at = Some(now);
+    }
+    run.status = next;
+    Ok(())
+}
+
+impl Services {
+    pub async fn create_run(&self, actor: &Actor, input: NewRun) -> Result<Run> {
+        let status = input.status.unwrap_or(RunStatus::Running);
+        if !matches!(status, RunStatus::Running | RunStatus::Scheduled) {
+            return Err(Error::invalid(
+                "status",
+                format!("a new run is 'running' or 'scheduled', not '{status}'"),
+            ));
+        }
+        let id = ets_domain::new_id();
+        let name = match &input.name {
+            Some(name) => validate::name("name", name)?,
+            None => ets_domain::run_name(&id),
+        };
+        validate_description("description", input.description.as_ref())?;
+        validate_tags("tags", input.tags.iter().map(|(k, v)| (k, Some(v))))?;
+        let params = validate_params("params", input.params)?;
+        let now = Timestamp::now();
+        let run = Run {
+            id,
+            experiment_id: input.experiment_id,
+            project_id: String::new(),
+            name,
+            description: input.description,
+            owner: input.owner.or_else(|| actor.user_name().map(str::to_owned)),
+            status,
+            parent_run_id: input.parent_run_id,
+            params: Default::default(),
+            tags: input.tags,
+            metrics: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            started_at: (status == RunStatus::Running).then_some(now),
+            ended_at: None,
+        };
+        self.store
+            .create_run(run, params)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound {
+                    entity: "experiment",
+                    id,
+                } => Error::invalid("experiment_id", format!("experiment '{id}' does not exist")),
+                Error::NotFound {
+                    entity: "parent run",
+                    id,
+                } => Error::invalid("parent_run_id", format!("parent run '{id}' does not exist")),
+                other => other,
+            })
+    }
+
+    pub async fn get_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+        self.store.get_run(id).await
+    }
+
+    pub async fn list_runs(
+        &self,
+        _actor: &Actor,
+        query: RunQuery,
+        list: ListParams,
+    ) -> Result<Page<Run>> {
+        let status = match query.status.as_deref() {
+            None => None,
+            Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+                Error::BadRequest(format!("status '{s}' is not one of {}", RunStatus::names()))
+            })?),
+        };
+        let filter = RunFilter {
+            project_id: query.project_id,
+            experiment_id: query.experiment_id,
+            status,
+            name: query.name,
+            name_contains: query.name_contains,
+            tag: super::parse_tag_filter(query.tag.as_deref()),
+            parent_run_id: query.parent_run_id,
+        };
+        self.store
+            .list_runs(filter, self.page_request(&list)?)
+            .await
+    }
+
+    pub async fn update_run(&self, _actor: &Actor, id: &str, patch: RunPatch) -> Result<Run> {
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        validate_description("description", patch.description.as_ref())?;
+        validate_tags("tags", patch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
+        let params = validate_params("params", patch.params)?;
+        let description = patch.description;
+        self.store
+            .update_run(
+                id,
+                Box::new(move |run| {
+                    if let Some(name) = name {
+                        run.name = name;
+                    }
+                    if let Some(description) = description {
+                        run.description = Some(description);
+                    }
+                    Ok(())
+                }),
+                params,
+                patch.tags,
+            )
+            .await
+    }
+
+    pub async fn start_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+        self.store
+            .update_run(
+                id,
+                Box::new(|run| run_transition(run, RunStatus::Running)),
+                vec![],
+                Default::default(),
+            )
+            .await
+    }
+
+    pub async fn finish_run(&self, _actor: &Actor, id: &str, body: FinishRun) -> Result<Run> {
+        let next = body.status.unwrap_or(RunStatus::Finished);
+        if !next.is_terminal() {
+            return Err(Error::invalid(
+                "status",
+                format!("finish takes finished, failed or killed, not '{next}'"),
+            ));
+        }
+        self.store
+            .update_run(
+                id,
+                Box::new(move |run| run_transition(run, next)),
+                vec![],
+                Default::default(),
+            )
+            .await
+    }
+
+    /// Deletes a run with its metrics and artifacts.
+    pub async fn delete_run(&self, _actor: &Actor, id: &str) -> Result<()> {
+        self.store.delete_run(id).await?;
+        self.delete_run_artifacts(&[id.to_owned()]).await;
+        Ok(())
+    }
+
+    /// Best-effort removal of artifact folders after their runs were deleted.
+    pub(crate) async fn delete_run_artifacts(&self, run_ids: &[String]) {
+        for run_id in run_ids {
+            if let Err(e) = self.blobs.delete_run(run_id).await {
+                tracing::warn!(run_id, error = %e, "artifacts of a deleted run remain on disk");
+            }
+        }
+    }
+
+    /// Logs metric points (the hot path): validates, fills defaults, stores in one transaction.
+    pub async fn log_metrics(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        points: Vec<MetricInput>,
+    ) -> Result<LogMetricsResult> {
+        let limit = self.config.limits.max_metrics_per_request;
+        if points.len() as u64 > limit {
+            return Err(Error::PayloadTooLarge(format!(
+                "{} metric points in one request; the limit is {limit} (limits.max_metrics_per_request, \
+                 ETS_LIMITS__MAX_METRICS_PER_REQUEST): split the batch",
+                points.len()
+            )));
+        }
+        if points.is_empty() {
+            return Err(Error::invalid("metrics", "the batch is empty"));
+        }
+        let now = Timestamp::now().millis();
+        let mut last_key: Option<&str> = None;
+        for (i, point) in points.iter().enumerate() {
+            // Batches usually repeat a key many times in a row; validate each run of it once.
+            if last_key != Some(point.key.as_str()) {
+                validate::key(&format!("metrics[{i}].key"), &point.key)?;
+                last_key = Some(&point.key);
+            }
+        }
+        let points: Vec<NewMetricPoint> = points
+            .into_iter()
+            .map(|p| NewMetricPoint {
+                key: p.key,
+                step: p.step.unwrap_or(0),
+                timestamp: p.timestamp.unwrap_or(now),
+                value: p.value,
+            })
+            .collect();
+        let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
+        metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+        Ok(LogMetricsResult {
+            run_id: run_id.to_owned(),
+            written,
+            duplicates,
+        })
+    }
+
+    pub async fn metric_summaries(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+    ) -> Result<Vec<MetricSummary>> {
+        self.store.metric_summaries(run_id).await
+    }
+
+    pub async fn metric_series(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        key: &str,
+        query: SeriesQuery,
+    ) -> Result<MetricSeries> {
+        if let Some(max) = query.max_points
+            && !(2..=MAX_SERIES_POINTS).contains(&max)
+        {
+            return Err(Error::BadRequest(format!(
+                "max_points must be between 2 and {MAX_SERIES_POINTS}"
+            )));
+        }
+        if let (Some(start), Some(end)) = (query.start_step, query.end_step)
+            && start > end
+        {
+            return Err(Error::BadRequest(format!(
+                "start_step {start} is after end_step {end}"
+            )));
+        }
+        let request = SeriesRequest {
+            start_step: query.start_step,
+            end_step: query.end_step,
+            max_points: query.max_points,
+        };
+        self.store.metric_series(run_id, key, request).await
+    }
+
+    /// Streams an upload to staging storage, refusing more than the artifact size limit.
+    /// The run is checked first so nothing is uploaded for a run that does not exist.
+    pub async fn stage_artifact<S, E>(&self, run_id: &str, body: S) -> Result<Staged>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.store.get_run(run_id).await?;
+        self.blobs
+            .stage(body, self.config.limits.max_artifact_bytes)
+            .await
+    }
+
+    /// Moves a staged upload to `path` in the run's artifacts and records it.
+    pub async fn store_artifact(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        path: &str,
+        staged: Staged,
+        content_type: Option<String>,
+    ) -> Result<Artifact> {
+        if let Err(e) = validate::artifact_path("path", path) {
+            self.blobs.discard(staged).await;
+            return Err(e.into());
+        }
+        let artifact = Artifact {
+            path: path.to_owned(),
+            size: staged.size as i64,
+            sha256: staged.sha256.clone(),
+            content_type,
+            created_at: Timestamp::now(),
+        };
+        if let Err(e) = self.blobs.commit(&staged, run_id, path).await {
+            self.blobs.discard(staged).await;
+            return Err(e);
+        }
+        self.store.put_artifact(run_id, artifact).await
+    }
+
+    pub async fn list_artifacts(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Artifact>> {
+        self.store.list_artifacts(run_id, prefix).await
+    }
+
+    /// The artifact's record and an open file to stream.
+    pub async fn open_artifact(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        path: &str,
+    ) -> Result<(Artifact, tokio::fs::File)> {
+        validate::artifact_path("path", path)?;
+        let artifact = self.store.get_artifact(run_id, path).await?;
+        let file = self.blobs.open_file(run_id, path).await?;
+        Ok((artifact, file))
+    }
+}
