@@ -248,7 +248,10 @@ fn describe(error: figment::Error) -> ConfigError {
             let key = e.path.join(".").to_lowercase();
             let source = match &e.metadata {
                 Some(m) if m.name.contains("environment") && !key.is_empty() => {
-                    format!("environment variable ETS_{}", key.replace('.', "__").to_uppercase())
+                    format!(
+                        "environment variable ETS_{}",
+                        key.replace('.', "__").to_uppercase()
+                    )
                 }
                 Some(m) => match &m.source {
                     Some(source) => format!("{} {source}", m.name),

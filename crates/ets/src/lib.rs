@@ -13,3 +13,13 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+
+/// Installs `ring` as the process's TLS crypto provider (idempotent). reqwest is built
+/// without a default provider to keep aws-lc out of the build, so this must run before any
+/// HTTP client is created.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

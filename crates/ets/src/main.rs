@@ -96,7 +96,7 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     ets::telemetry::init_logging(&config.log);
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    ets::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         tracing::info!(config = %serde_json::to_string(&config.redacted()).unwrap_or_default(), "starting ETS");

@@ -66,11 +66,12 @@ pub struct HealthChecker {
 
 impl HealthChecker {
     pub fn new(config: &ServicesConfig) -> Self {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.probe_timeout_ms))
             .connect_timeout(Duration::from_millis(config.probe_timeout_ms))
             .build()
-            .unwrap_or_default();
+            .expect("an HTTP client with only timeouts set always builds");
         HealthChecker {
             client,
             targets: vec![
