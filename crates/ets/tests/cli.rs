@@ -1,0 +1,314 @@
+//! Tests of the real `ets` binary: configuration, migrations, serving, restarts and crashes.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn ets() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ets"));
+    // The tests choose every setting; nothing may leak in from the environment running them.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETS_") {
+            command.env_remove(key);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// A served instance of the binary.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    /// Starts `ets serve` on free ports and waits for the "listening" log line.
+    fn start(data_dir: &Path) -> Served {
+        let mut child = ets()
+            .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+            .arg(data_dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ets starts");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut lines = stderr.lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server logged before exiting")
+                .expect("log line");
+            if line.contains("ETS is listening") {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("addr="))
+                    .expect("the listening line names the address");
+                break addr.to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Served {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON client for plain `#[test]`s: reqwest driven by its own small runtime.
+struct Http {
+    runtime: tokio::runtime::Runtime,
+    inner: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Http {
+        ets::install_crypto_provider();
+        Http {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            inner: reqwest::Client::new(),
+        }
+    }
+
+    /// (status, JSON body); status 0 when the server could not be reached.
+    fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        self.runtime.block_on(async {
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    (status, response.json().await.unwrap_or(Value::Null))
+                }
+                Err(_) => (0, Value::Null),
+            }
+        })
+    }
+
+    fn post(&self, url: &str, body: Value) -> (u16, Value) {
+        self.call(self.inner.post(url).json(&body))
+    }
+
+    fn get(&self, url: &str) -> (u16, Value) {
+        self.call(self.inner.get(url))
+    }
+}
+
+#[test]
+fn config_prints_the_effective_configuration_with_layers_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ets.toml");
+    std::fs::write(
+        &file,
+        "port = 9100\ndatabase_url = \"sqlite://x.db\"\n[limits]\nmax_runs_per_experiment = 7\n",
+    )
+    .unwrap();
+    let output = ets()
+        .args(["config", "--config"])
+        .arg(&file)
+        .env("ETS_LIMITS__MAX_METRIC_KEYS_PER_RUN", "11")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let printed: toml::Value = toml::from_str(&text).expect("ets config prints TOML");
+    assert_eq!(printed["port"].as_integer(), Some(9100));
+    assert_eq!(
+        printed["limits"]["max_runs_per_experiment"].as_integer(),
+        Some(7)
+    );
+    assert_eq!(
+        printed["limits"]["max_metric_keys_per_run"].as_integer(),
+        Some(11)
+    );
+    assert_eq!(
+        printed["limits"]["max_concurrent_experiments"].as_integer(),
+        Some(50)
+    );
+    assert_eq!(printed["env"].as_str(), Some("dev"));
+
+    let prod = ets().args(["config", "--env", "prod"]).output().unwrap();
+    let prod: toml::Value = toml::from_str(&String::from_utf8(prod.stdout).unwrap()).unwrap();
+    assert_eq!(
+        prod["log"]["format"].as_str(),
+        Some("json"),
+        "prod logs JSON"
+    );
+}
+
+#[test]
+fn unknown_keys_and_malformed_values_stop_start_up_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ets.toml");
+    std::fs::write(&file, "[limits]\nmax_runs_per_experimnt = 7\n").unwrap();
+    let output = ets()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max_runs_per_experimnt"), "{stderr}");
+
+    let output = ets()
+        .args(["serve"])
+        .env("ETS_METRICS_PORT", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ETS_METRICS_PORT"), "{stderr}");
+
+    let output = ets()
+        .args(["config"])
+        .env("ETS_NO_SUCH_SETTING", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_setting"));
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ets()
+        .args(["migrate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("[1]"));
+    assert!(dir.path().join("ets.db").is_file());
+    let again = ets()
+        .args(["migrate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("[]"),
+        "a second migrate applies nothing"
+    );
+}
+
+#[test]
+fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Http::new();
+    let server = Served::start(dir.path());
+    let (status, project) = client.post(
+        &format!("{}/api/v1/projects", server.base),
+        json!({"name": "kept"}),
+    );
+    assert_eq!(status, 201);
+    let project_id = project["id"].as_str().unwrap().to_owned();
+    drop(server);
+
+    let server = Served::start(dir.path());
+    let (status, body) = client.get(&format!("{}/api/v1/projects/{project_id}", server.base));
+    assert_eq!(status, 200);
+    assert_eq!(body["name"], "kept");
+}
+
+/// `kill -9` in the middle of metric ingest loses at most the batch in flight, and the
+/// database opens cleanly afterwards.
+#[test]
+fn kill_9_during_ingest_loses_at_most_the_batch_in_flight() {
+    const POINTS_PER_BATCH: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Http::new();
+    let server = Served::start(dir.path());
+    let base = server.base.clone();
+    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "crash"}));
+    let (_, experiment) = client.post(
+        &format!("{base}/api/v1/experiments"),
+        json!({"project_id": project["id"], "name": "e"}),
+    );
+    let (_, run) = client.post(
+        &format!("{base}/api/v1/runs"),
+        json!({"experiment_id": experiment["id"]}),
+    );
+    let run_id = run["id"].as_str().unwrap().to_owned();
+
+    // Ingest from another thread; count batches the server acknowledged.
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ingest = {
+        let acknowledged = acknowledged.clone();
+        let url = format!("{base}/api/v1/runs/{run_id}/metrics");
+        std::thread::spawn(move || {
+            let client = Http::new();
+            for batch in 0.. {
+                let points: Vec<Value> = (0..POINTS_PER_BATCH)
+                    .map(|i| json!({"key": "loss", "value": 1.0 / (1.0 + i as f64), "step": batch * POINTS_PER_BATCH + i}))
+                    .collect();
+                let (status, _) = client.post(&url, json!({ "metrics": points }));
+                if status != 201 {
+                    return;
+                }
+                acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    ingest.join().unwrap();
+    let acked = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        acked >= 20,
+        "ingest made progress before the kill ({acked} batches)"
+    );
+
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("ets.db")).unwrap();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+    let server = Served::start(dir.path());
+    let (status, ready) = client.get(&format!("{}/health/ready", server.base));
+    assert_eq!(status, 200, "{ready}");
+    let (status, summary) = client.get(&format!("{}/api/v1/runs/{run_id}/metrics", server.base));
+    assert_eq!(status, 200);
+    let stored = summary["items"][0]["count"].as_u64().unwrap() as usize;
+    assert!(
+        stored == acked * POINTS_PER_BATCH || stored == (acked + 1) * POINTS_PER_BATCH,
+        "stored {stored} points for {acked} acknowledged batches of {POINTS_PER_BATCH}"
+    );
+    let (_, series) = client.get(&format!(
+        "{}/api/v1/runs/{run_id}/metrics/loss",
+        server.base
+    ));
+    assert_eq!(
+        series["points"].as_array().unwrap().len(),
+        stored,
+        "summary and series agree"
+    );
+}
