@@ -102,7 +102,7 @@ impl Services {
         }
         let after = match params.page_token.as_deref().filter(|t| !t.is_empty()) {
             None => None,
-            Some(token) => Some(Cursor::decode(token, sort).ok_or_else(|| {
+            Some(token) => Some(Cursor::decode(token, sort, descending).ok_or_else(|| {
                 Error::BadRequest(
                     "page_token is malformed or was issued for a different sort; pass the next_page_token of the \
                      previous page with the same sort"

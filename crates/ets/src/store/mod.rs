@@ -246,28 +246,39 @@ pub async fn open(url: &str, pool_size: u32, limits: StoreLimits) -> Result<Arc<
     }
 }
 
+/// The sort as a list request spells it: `name`, `-name`, …
+fn sort_key(sort: SortField, descending: bool) -> String {
+    if descending {
+        format!("-{}", sort.as_str())
+    } else {
+        sort.as_str().to_owned()
+    }
+}
+
 impl Cursor {
-    /// An opaque, URL-safe token: base64 of `[sort field, sort value, id]`.
-    pub fn encode(&self, sort: SortField) -> String {
+    /// An opaque, URL-safe token: base64 of `[sort, sort value, id]`, where `sort` is the
+    /// field with a `-` prefix when descending (a cursor only means something in the direction
+    /// it was issued for).
+    pub fn encode(&self, sort: SortField, descending: bool) -> String {
         use base64::Engine;
         let value = match &self.sort_value {
             CursorValue::Int(v) => serde_json::Value::from(*v),
             CursorValue::Text(v) => serde_json::Value::from(v.as_str()),
         };
-        let json = serde_json::json!([sort.as_str(), value, self.id]).to_string();
+        let json = serde_json::json!([sort_key(sort, descending), value, self.id]).to_string();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// Decodes a token issued for `sort`; `None` when it is malformed or was issued for
-    /// another sort order.
-    pub fn decode(token: &str, sort: SortField) -> Option<Cursor> {
+    /// Decodes a token issued for `sort` in this direction; `None` when it is malformed or was
+    /// issued for another sort field or direction.
+    pub fn decode(token: &str, sort: SortField, descending: bool) -> Option<Cursor> {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(token)
             .ok()?;
         let (field, value, id): (String, serde_json::Value, String) =
             serde_json::from_slice(&bytes).ok()?;
-        if field != sort.as_str() {
+        if field != sort_key(sort, descending) {
             return None;
         }
         let sort_value = match (sort, value) {
@@ -291,20 +302,31 @@ mod tests {
             sort_value: CursorValue::Int(42),
             id: "abc".into(),
         };
-        let token = cursor.encode(SortField::CreatedAt);
-        assert_eq!(Cursor::decode(&token, SortField::CreatedAt), Some(cursor));
+        let token = cursor.encode(SortField::CreatedAt, false);
         assert_eq!(
-            Cursor::decode(&token, SortField::Name),
+            Cursor::decode(&token, SortField::CreatedAt, false),
+            Some(cursor)
+        );
+        assert_eq!(
+            Cursor::decode(&token, SortField::Name, false),
             None,
             "a token is bound to its sort"
         );
-        assert_eq!(Cursor::decode("not a token", SortField::CreatedAt), None);
+        assert_eq!(
+            Cursor::decode(&token, SortField::CreatedAt, true),
+            None,
+            "a token is bound to its direction"
+        );
+        assert_eq!(
+            Cursor::decode("not a token", SortField::CreatedAt, false),
+            None
+        );
         let named = Cursor {
             sort_value: CursorValue::Text("zeta".into()),
             id: "x".into(),
         };
         assert_eq!(
-            Cursor::decode(&named.encode(SortField::Name), SortField::Name),
+            Cursor::decode(&named.encode(SortField::Name, true), SortField::Name, true),
             Some(named)
         );
     }

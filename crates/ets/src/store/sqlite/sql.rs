@@ -145,7 +145,7 @@ pub(super) fn finish_page<T>(
     let next_page_token = match (has_more, items.last()) {
         (true, Some(last)) => {
             let (sort_value, id) = key(last);
-            Some(Cursor { sort_value, id }.encode(page.sort))
+            Some(Cursor { sort_value, id }.encode(page.sort, page.descending))
         }
         _ => None,
     };

@@ -1,0 +1,255 @@
+//! ETS ingest benchmark: metric points through the native HTTP API, next to the raw storage
+//! reference (a plain prepared-statement insert loop into the same SQLite schema).
+//!
+//! `cargo run --release -p ets-bench -- --points 200000`
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(about = "Measure ETS metric ingest against the raw SQLite insert rate")]
+struct Args {
+    /// Metric points each client sends in the batch workload.
+    #[arg(long, default_value_t = 200_000)]
+    points: usize,
+    /// Points per request in the batch workload.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Distinct metric keys per run.
+    #[arg(long, default_value_t = 10)]
+    keys: usize,
+    /// Concurrent clients to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    clients: Vec<usize>,
+    /// Single-point calls per client in the single-point workload (0 skips it).
+    #[arg(long, default_value_t = 2000)]
+    single_calls: usize,
+}
+
+/// A running ETS on a temporary data directory.
+struct Target {
+    base: String,
+    http: reqwest::Client,
+    _server: ets::server::RunningServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    async fn start() -> Result<Target> {
+        ets::install_crypto_provider();
+        let dir = tempfile::tempdir()?;
+        let mut config = ets::config::Config::defaults(ets::config::Environment::Dev);
+        config.port = 0;
+        config.metrics_port = 0;
+        config.data_dir = dir.path().to_owned();
+        let server = ets::server::start(config).await?;
+        Ok(Target {
+            base: format!("http://{}", server.addr),
+            http: reqwest::Client::new(),
+            _server: server,
+            _dir: dir,
+        })
+    }
+
+    async fn post(&self, path: &str, body: String) -> Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        ensure!(status.is_success(), "{path}: {status} {value}");
+        Ok(value)
+    }
+
+    async fn new_run(&self, name: &str) -> Result<String> {
+        let project = self
+            .post("/api/v1/projects", json!({ "name": name }).to_string())
+            .await?;
+        let experiment = self
+            .post(
+                "/api/v1/experiments",
+                json!({ "project_id": project["id"], "name": "bench" }).to_string(),
+            )
+            .await?;
+        let run = self
+            .post(
+                "/api/v1/runs",
+                json!({ "experiment_id": experiment["id"] }).to_string(),
+            )
+            .await?;
+        Ok(run["id"].as_str().context("run id")?.to_owned())
+    }
+}
+
+/// Request bodies of `points` points, `batch` per request, `keys` keys stepping together.
+fn batch_bodies(points: usize, batch: usize, keys: usize) -> Vec<String> {
+    let mut bodies = Vec::with_capacity(points.div_ceil(batch));
+    let mut items = Vec::with_capacity(batch);
+    for i in 0..points {
+        let (step, key) = (i / keys, i % keys);
+        items.push(json!({ "key": format!("metric_{key}"), "value": (i as f64).sin(), "step": step, "timestamp": 1_700_000_000_000i64 + step as i64 }));
+        if items.len() == batch || i + 1 == points {
+            bodies.push(json!({ "metrics": items }).to_string());
+            items.clear();
+        }
+    }
+    bodies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Sends every body of one client in order; returns each request's latency.
+async fn send_all(target: &Target, run: &str, bodies: Vec<String>) -> Result<Vec<Duration>> {
+    let path = format!("/api/v1/runs/{run}/metrics");
+    let mut latencies = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let started = Instant::now();
+        target.post(&path, body).await?;
+        latencies.push(started.elapsed());
+    }
+    Ok(latencies)
+}
+
+async fn batch_workload(
+    target: &std::sync::Arc<Target>,
+    args: &Args,
+    clients: usize,
+) -> Result<()> {
+    let mut runs = Vec::new();
+    for c in 0..clients {
+        runs.push(target.new_run(&format!("batch-{clients}-{c}")).await?);
+    }
+    let bodies: Vec<Vec<String>> = (0..clients)
+        .map(|_| batch_bodies(args.points, args.batch, args.keys))
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (run, bodies) in runs.into_iter().zip(bodies) {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            send_all(&target, &run, bodies).await
+        }));
+    }
+    let mut per_client = Vec::new();
+    for task in tasks {
+        per_client.push(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let total = args.points * clients;
+    // Growth check: how the first and last tenth of one client's batches compare.
+    let first = &per_client[0];
+    let tenth = (first.len() / 10).max(1);
+    let mean = |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() * 1000.0 / d.len() as f64;
+    println!(
+        "| batch ingest ({} pts/request), {clients} client(s) | {:>12.0} points/s | {total} points in {:.2} s; batch latency first 10% {:.2} ms, last 10% {:.2} ms |",
+        args.batch,
+        total as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        mean(&first[..tenth]),
+        mean(&first[first.len() - tenth..]),
+    );
+    Ok(())
+}
+
+async fn single_workload(
+    target: &std::sync::Arc<Target>,
+    args: &Args,
+    clients: usize,
+) -> Result<()> {
+    let mut runs = Vec::new();
+    for c in 0..clients {
+        runs.push(target.new_run(&format!("single-{clients}-{c}")).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for run in runs {
+        let target = target.clone();
+        let bodies: Vec<String> = (0..args.single_calls)
+            .map(|i| {
+                json!({ "key": "loss", "value": 1.0 / (1.0 + i as f64), "step": i }).to_string()
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            send_all(&target, &run, bodies).await
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "| single-point log, {clients} client(s) | {:>12.0} calls/s | p50 {:.2} ms, p99 {:.2} ms |",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    );
+    Ok(())
+}
+
+/// The practical limit: the same points inserted by a plain prepared-statement loop into the
+/// same table definition, 1000 rows per transaction, same pragmas as ETS.
+fn raw_reference(points: usize, keys: usize) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE metric_points (series_id INTEGER NOT NULL, step INTEGER NOT NULL, timestamp INTEGER NOT NULL,
+           value REAL, PRIMARY KEY (series_id, step, timestamp)) WITHOUT ROWID;",
+    )?;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < points {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO metric_points VALUES (?1, ?2, ?3, ?4)")?;
+            for j in i..(i + 1000).min(points) {
+                let (step, key) = (j / keys, j % keys);
+                insert.execute(rusqlite::params![
+                    key as i64,
+                    step as i64,
+                    1_700_000_000_000i64 + step as i64,
+                    (j as f64).sin()
+                ])?;
+            }
+        }
+        tx.commit()?;
+        i += 1000;
+    }
+    Ok(points as f64 / started.elapsed().as_secs_f64())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let raw = raw_reference(args.points, args.keys)?;
+    let target = std::sync::Arc::new(Target::start().await?);
+    println!("| workload | rate | detail |\n|---|---|---|");
+    println!(
+        "| raw SQLite reference (prepared insert loop, 1000/tx) | {raw:>12.0} points/s | {} points, same table and pragmas |",
+        args.points
+    );
+    for &clients in &args.clients {
+        batch_workload(&target, &args, clients).await?;
+    }
+    if args.single_calls > 0 {
+        for &clients in &args.clients {
+            single_workload(&target, &args, clients).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,2022 @@
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{Reply, TestApp};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+// ---------------------------------------------------------------- helpers
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Parses an RFC 3339 timestamp of a response into epoch milliseconds.
+fn millis(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a timestamp, got {value}"));
+    ets_domain::Timestamp::parse(text)
+        .unwrap_or_else(|| panic!("unparsable timestamp {text}"))
+        .millis()
+}
+
+fn assert_invalid(reply: &Reply, field: &str) {
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "invalid_input", "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["details"]["field"], field,
+        "{}",
+        reply.body
+    );
+}
+
+async fn get_run(app: &TestApp, id: &str) -> Value {
+    let reply = app.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+async fn create_run_with(app: &TestApp, body: Value) -> Value {
+    let reply = app.post("/api/v1/runs", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+async fn create_run_id(app: &TestApp, body: Value) -> String {
+    create_run_with(app, body).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// Items of `GET /api/v1/runs?{query}` (a single page, which must be the last one).
+async fn list_runs(app: &TestApp, query: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/api/v1/runs?{query}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["next_page_token"].is_null(), "{}", reply.body);
+    reply.body["items"].as_array().expect("items").clone()
+}
+
+/// Asserts that `GET /api/v1/runs?{query}` returns exactly the `expected` runs, in any order.
+async fn check_listed(app: &TestApp, query: &str, expected: &[&String]) {
+    let got = id_set(&ids(&list_runs(app, query).await));
+    assert_eq!(got, id_set(expected), "query {query}");
+}
+
+fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+fn id_set<S: AsRef<str>>(items: &[S]) -> BTreeSet<String> {
+    items.iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+async fn log_metrics(app: &TestApp, run: &str, body: Value) -> Reply {
+    app.post(&format!("/api/v1/runs/{run}/metrics"), body).await
+}
+
+async fn log_ok(app: &TestApp, run: &str, body: Value) -> Value {
+    let reply = log_metrics(app, run, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+async fn summaries(app: &TestApp, run: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/api/v1/runs/{run}/metrics")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"].as_array().expect("items").clone()
+}
+
+fn summary<'a>(items: &'a [Value], key: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap_or_else(|| panic!("no summary for {key} in {items:?}"))
+}
+
+async fn series(app: &TestApp, run: &str, key_and_query: &str) -> Reply {
+    app.get(&format!("/api/v1/runs/{run}/metrics/{key_and_query}"))
+        .await
+}
+
+fn steps(series: &Value) -> Vec<i64> {
+    series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["step"].as_i64().expect("step"))
+        .collect()
+}
+
+/// A raw response, for downloads and multipart uploads.
+struct Raw {
+    status: StatusCode,
+    headers: HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Raw {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+async fn send_raw(request: reqwest::RequestBuilder) -> Raw {
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body read").to_vec();
+    Raw {
+        status,
+        headers,
+        bytes,
+    }
+}
+
+async fn upload_raw(app: &TestApp, run: &str, path: &str, content: &[u8]) -> Reply {
+    app.post_raw(
+        &format!("/api/v1/runs/{run}/artifacts?path={path}"),
+        content.to_vec(),
+        "text/plain",
+    )
+    .await
+}
+
+async fn upload_multipart(app: &TestApp, run: &str, query: &str, form: Form) -> Raw {
+    send_raw(
+        app.client
+            .post(app.url(&format!("/api/v1/runs/{run}/artifacts{query}")))
+            .multipart(form),
+    )
+    .await
+}
+
+async fn download(app: &TestApp, run: &str, path: &str) -> Raw {
+    send_raw(
+        app.client
+            .get(app.url(&format!("/api/v1/runs/{run}/artifacts/{path}"))),
+    )
+    .await
+}
+
+async fn artifact_paths(app: &TestApp, run: &str, query: &str) -> Vec<String> {
+    let reply = app
+        .get(&format!("/api/v1/runs/{run}/artifacts{query}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| a["path"].as_str().expect("path").to_owned())
+        .collect()
+}
+
+/// Every file below `dir` (recursively), relative to it; empty when `dir` does not exist.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("below root")
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn artifacts_dir(app: &TestApp) -> std::path::PathBuf {
+    app.data_dir.join("artifacts")
+}
+
+/// Nothing stored for the run on disk, and no half-written upload left in staging.
+fn assert_no_artifact_files(app: &TestApp, run: &str) {
+    assert_eq!(
+        files_under(&artifacts_dir(app).join(run)),
+        Vec::<String>::new(),
+        "files in the run's artifact folder"
+    );
+    assert_eq!(
+        files_under(&artifacts_dir(app).join(".staging")),
+        Vec::<String>::new(),
+        "files left in staging"
+    );
+}
+
+// ---------------------------------------------------------------- run lifecycle
+
+#[tokio::test]
+async fn create_run_defaults_to_running_with_start_time_and_generated_name() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    let experiment = app.create_experiment(&project, "exp").await;
+    let before = now_millis();
+    let run = create_run_with(&app, json!({ "experiment_id": experiment })).await;
+    let after = now_millis();
+
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["experiment_id"], experiment.as_str());
+    assert_eq!(run["project_id"], project.as_str());
+    assert!(run["parent_run_id"].is_null());
+    assert!(run["ended_at"].is_null());
+    let started = millis(&run["started_at"]);
+    assert!(
+        (before..=after).contains(&started),
+        "{before} <= {started} <= {after}"
+    );
+    assert_eq!(run["params"], json!({}));
+    assert_eq!(run["tags"], json!({}));
+    assert_eq!(run["metrics"], json!([]));
+
+    let name = run["name"].as_str().expect("name");
+    let parts: Vec<&str> = name.split('-').collect();
+    assert_eq!(parts.len(), 3, "adjective-animal-N, got {name}");
+    assert!(
+        parts[0].chars().all(|c| c.is_ascii_lowercase()) && !parts[0].is_empty(),
+        "{name}"
+    );
+    assert!(
+        parts[1].chars().all(|c| c.is_ascii_lowercase()) && !parts[1].is_empty(),
+        "{name}"
+    );
+    assert!(parts[2].parse::<u32>().is_ok(), "{name}");
+
+    assert_eq!(get_run(&app, run["id"].as_str().unwrap()).await, run);
+}
+
+#[tokio::test]
+async fn create_run_keeps_given_name_description_params_and_tags() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let run = create_run_with(
+        &app,
+        json!({
+            "experiment_id": experiment,
+            "name": "  baseline  ",
+            "description": "first try",
+            "params": { "lr": 0.1 },
+            "tags": { "team": "vision" },
+        }),
+    )
+    .await;
+    assert_eq!(run["name"], "baseline", "names are trimmed");
+    assert_eq!(run["description"], "first try");
+    assert_eq!(run["params"], json!({ "lr": 0.1 }));
+    assert_eq!(run["tags"], json!({ "team": "vision" }));
+}
+
+#[tokio::test]
+async fn scheduled_run_starts_once() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let run = create_run_with(
+        &app,
+        json!({ "experiment_id": experiment, "status": "scheduled" }),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(run["status"], "scheduled");
+    assert!(run["started_at"].is_null());
+
+    let started = app
+        .post(&format!("/api/v1/runs/{id}/start"), json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    assert_eq!(started.body["status"], "running");
+    assert!(started.body["started_at"].is_string());
+    assert!(started.body["ended_at"].is_null());
+
+    let again = app
+        .post(&format!("/api/v1/runs/{id}/start"), json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(again.error_code(), "conflict");
+    let now = get_run(&app, id).await;
+    assert_eq!(now["status"], "running");
+    assert_eq!(now["started_at"], started.body["started_at"]);
+}
+
+#[tokio::test]
+async fn starting_an_unknown_run_is_404() {
+    let app = TestApp::start().await;
+    let reply = app.post("/api/v1/runs/nope/start", json!({})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_found");
+}
+
+#[tokio::test]
+async fn create_run_in_unknown_experiment_is_422_on_experiment_id() {
+    let app = TestApp::start().await;
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": "does-not-exist" }))
+        .await;
+    assert_invalid(&reply, "experiment_id");
+    assert!(list_runs(&app, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn create_run_with_a_final_status_is_422() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    for status in ["finished", "failed", "killed"] {
+        let reply = app
+            .post(
+                "/api/v1/runs",
+                json!({ "experiment_id": experiment, "status": status }),
+            )
+            .await;
+        assert_invalid(&reply, "status");
+    }
+    assert_eq!(
+        ids(&list_runs(&app, &format!("experiment_id={experiment}")).await),
+        vec![run]
+    );
+}
+
+#[tokio::test]
+async fn nested_runs_are_listed_by_parent() {
+    let app = TestApp::start().await;
+    let (_, experiment, parent) = app.create_hierarchy().await;
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        let child = create_run_with(
+            &app,
+            json!({ "experiment_id": experiment, "parent_run_id": parent }),
+        )
+        .await;
+        assert_eq!(child["parent_run_id"], parent.as_str());
+        children.push(child["id"].as_str().unwrap().to_owned());
+    }
+    let _unrelated = app.create_run(&experiment).await;
+
+    let listed = list_runs(&app, &format!("parent_run_id={parent}")).await;
+    assert_eq!(id_set(&ids(&listed)), id_set(&children));
+    assert!(
+        listed.iter().all(|r| r["parent_run_id"] == parent.as_str()),
+        "{listed:?}"
+    );
+    assert!(get_run(&app, &parent).await["parent_run_id"].is_null());
+}
+
+#[tokio::test]
+async fn parent_run_must_exist_in_the_same_experiment() {
+    let app = TestApp::start().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    let other_experiment = app.create_experiment(&project, "other").await;
+    let foreign_parent = app.create_run(&other_experiment).await;
+
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({ "experiment_id": experiment, "parent_run_id": foreign_parent }),
+        )
+        .await;
+    assert_invalid(&reply, "parent_run_id");
+
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({ "experiment_id": experiment, "parent_run_id": "no-such-run" }),
+        )
+        .await;
+    assert_invalid(&reply, "parent_run_id");
+
+    assert_eq!(
+        ids(&list_runs(&app, &format!("experiment_id={experiment}")).await),
+        vec![run]
+    );
+}
+
+#[tokio::test]
+async fn finish_defaults_to_finished_and_sets_ended_at() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let before = now_millis();
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    let after = now_millis();
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "finished");
+    let ended = millis(&reply.body["ended_at"]);
+    assert!((before..=after).contains(&ended), "{ended}");
+    assert!(ended >= millis(&reply.body["started_at"]));
+    assert_eq!(get_run(&app, &run).await["status"], "finished");
+}
+
+#[tokio::test]
+async fn finish_accepts_an_empty_body() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .post_raw(
+            &format!("/api/v1/runs/{run}/finish"),
+            "",
+            "application/json",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "finished");
+    assert!(reply.body["ended_at"].is_string());
+}
+
+#[tokio::test]
+async fn finish_as_failed_or_killed() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    for status in ["failed", "killed"] {
+        let run = app.create_run(&experiment).await;
+        let reply = app
+            .post(
+                &format!("/api/v1/runs/{run}/finish"),
+                json!({ "status": status }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["status"], status);
+        assert!(reply.body["ended_at"].is_string());
+        assert_eq!(get_run(&app, &run).await["status"], status);
+    }
+}
+
+#[tokio::test]
+async fn finishing_a_finished_run_is_409_and_changes_nothing() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let first = app
+        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+
+    for body in [json!({}), json!({ "status": "failed" })] {
+        let again = app.post(&format!("/api/v1/runs/{run}/finish"), body).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+        assert_eq!(again.error_code(), "conflict");
+    }
+    let now = get_run(&app, &run).await;
+    assert_eq!(now["status"], "finished");
+    assert_eq!(now["ended_at"], first.body["ended_at"]);
+}
+
+#[tokio::test]
+async fn finish_with_a_non_final_status_is_422() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    for status in ["running", "scheduled"] {
+        let reply = app
+            .post(
+                &format!("/api/v1/runs/{run}/finish"),
+                json!({ "status": status }),
+            )
+            .await;
+        assert_invalid(&reply, "status");
+    }
+    let now = get_run(&app, &run).await;
+    assert_eq!(now["status"], "running");
+    assert!(now["ended_at"].is_null());
+}
+
+#[tokio::test]
+async fn scheduled_run_cannot_finish_before_it_starts_but_can_be_killed() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let run = create_run_with(
+        &app,
+        json!({ "experiment_id": experiment, "status": "scheduled" }),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap();
+    let reply = app
+        .post(&format!("/api/v1/runs/{id}/finish"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(get_run(&app, id).await["status"], "scheduled");
+
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{id}/finish"),
+            json!({ "status": "killed" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "killed");
+}
+
+#[tokio::test]
+async fn runs_cannot_be_added_to_a_completed_experiment() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    let experiment = app.create_experiment(&project, "exp").await;
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/start"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/stop"),
+            json!({ "status": "completed" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["status"], "completed");
+
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.error_code(), "conflict");
+    assert!(
+        list_runs(&app, &format!("experiment_id={experiment}"))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn unknown_run_is_404() {
+    let app = TestApp::start().await;
+    let reply = app.get("/api/v1/runs/missing").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_found");
+    assert_eq!(reply.body["error"]["details"]["entity"], "run");
+    assert_eq!(reply.body["error"]["details"]["id"], "missing");
+    let reply = app
+        .put("/api/v1/runs/missing", json!({ "tags": { "a": "b" } }))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app.post("/api/v1/runs/missing/finish", json!({})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+}
+
+// ---------------------------------------------------------------- params and tags
+
+#[tokio::test]
+async fn params_are_write_once_and_a_conflict_applies_nothing() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let run = create_run_with(
+        &app,
+        json!({ "experiment_id": experiment, "name": "original", "params": { "lr": 0.01 } }),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap();
+
+    // The same value again is fine, and new params are added.
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{id}"),
+            json!({ "params": { "lr": 0.01, "epochs": 10 } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["params"], json!({ "lr": 0.01, "epochs": 10 }));
+
+    // A different value is refused, with everything else in the request.
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{id}"),
+            json!({
+                "name": "renamed",
+                "description": "changed",
+                "params": { "lr": 0.02, "batch_size": 32 },
+                "tags": { "stage": "tuning" },
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.error_code(), "conflict");
+    assert!(reply.error_message().contains("lr"), "{}", reply.body);
+
+    let now = get_run(&app, id).await;
+    assert_eq!(now["params"], json!({ "lr": 0.01, "epochs": 10 }));
+    assert_eq!(now["tags"], json!({}));
+    assert_eq!(now["name"], "original");
+    assert!(now["description"].is_null());
+}
+
+#[tokio::test]
+async fn typed_params_are_preserved() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let params = json!({
+        "lr": 0.001,
+        "layers": 4,
+        "use_bn": true,
+        "optimizer": "adam",
+        "schedule": { "kind": "cosine", "warmup": 5 },
+    });
+    let reply = app
+        .put(&format!("/api/v1/runs/{run}"), json!({ "params": params }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["params"], params);
+    assert_eq!(get_run(&app, &run).await["params"], params);
+    let listed = list_runs(&app, &format!("experiment_id={experiment}")).await;
+    assert_eq!(listed[0]["params"], params);
+}
+
+#[tokio::test]
+async fn null_param_is_422_and_applies_nothing() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "params": { "a": 1, "gone": null }, "tags": { "t": "v" } }),
+        )
+        .await;
+    assert_invalid(&reply, "params.gone");
+    let now = get_run(&app, &run).await;
+    assert_eq!(now["params"], json!({}));
+    assert_eq!(now["tags"], json!({}));
+}
+
+#[tokio::test]
+async fn invalid_param_and_tag_keys_are_422_naming_the_field() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "params": { "a?b": 1 } }),
+        )
+        .await;
+    assert_invalid(&reply, "params.a?b");
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "tags": { "/abs": "x" } }),
+        )
+        .await;
+    assert_invalid(&reply, "tags./abs");
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({ "experiment_id": experiment, "params": { "a?b": 1 } }),
+        )
+        .await;
+    assert_invalid(&reply, "params.a?b");
+
+    let now = get_run(&app, &run).await;
+    assert_eq!(now["params"], json!({}));
+    assert_eq!(now["tags"], json!({}));
+    assert_eq!(
+        list_runs(&app, &format!("experiment_id={experiment}"))
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unknown_update_fields_are_422() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "status": "finished" }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert!(reply.error_message().contains("status"), "{}", reply.body);
+    assert_eq!(get_run(&app, &run).await["status"], "running");
+}
+
+#[tokio::test]
+async fn tags_can_be_set_overwritten_and_removed() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let path = format!("/api/v1/runs/{run}");
+
+    let reply = app
+        .put(&path, json!({ "tags": { "stage": "dev", "owner": "ana" } }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.body["tags"],
+        json!({ "stage": "dev", "owner": "ana" })
+    );
+
+    let reply = app.put(&path, json!({ "tags": { "stage": "prod" } })).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.body["tags"],
+        json!({ "stage": "prod", "owner": "ana" })
+    );
+
+    let reply = app
+        .put(
+            &path,
+            json!({ "tags": { "owner": null, "never-set": null } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["tags"], json!({ "stage": "prod" }));
+    assert_eq!(
+        get_run(&app, &run).await["tags"],
+        json!({ "stage": "prod" })
+    );
+}
+
+#[tokio::test]
+async fn rename_and_describe_a_run() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "name": "resnet-50", "description": "deeper" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["name"], "resnet-50");
+    assert_eq!(reply.body["description"], "deeper");
+
+    let reply = app
+        .put(&format!("/api/v1/runs/{run}"), json!({ "name": "   " }))
+        .await;
+    assert_invalid(&reply, "name");
+    assert_eq!(get_run(&app, &run).await["name"], "resnet-50");
+}
+
+// ---------------------------------------------------------------- listing
+
+#[tokio::test]
+async fn list_runs_filters() {
+    let app = TestApp::start().await;
+    let project_a = app.create_project("a").await;
+    let project_b = app.create_project("b").await;
+    let exp_a1 = app.create_experiment(&project_a, "a1").await;
+    let exp_a2 = app.create_experiment(&project_a, "a2").await;
+    let exp_b = app.create_experiment(&project_b, "b1").await;
+
+    let alpha = create_run_id(
+        &app,
+        json!({ "experiment_id": exp_a1, "name": "Alpha-Run", "tags": { "team": "vision" } }),
+    )
+    .await;
+    let beta = create_run_id(
+        &app,
+        json!({ "experiment_id": exp_a1, "name": "beta", "tags": { "team": "nlp" } }),
+    )
+    .await;
+    let gamma = create_run_id(
+        &app,
+        json!({ "experiment_id": exp_a2, "name": "gamma-run", "status": "scheduled" }),
+    )
+    .await;
+    let delta = create_run_id(
+        &app,
+        json!({ "experiment_id": exp_b, "name": "delta", "tags": { "team": "vision" } }),
+    )
+    .await;
+    let reply = app
+        .post(&format!("/api/v1/runs/{beta}/finish"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    check_listed(&app, "", &[&alpha, &beta, &gamma, &delta]).await;
+
+    let by_exp = list_runs(&app, &format!("experiment_id={exp_a1}")).await;
+    assert_eq!(id_set(&ids(&by_exp)), id_set(&[&alpha, &beta]));
+    let by_project = list_runs(&app, &format!("project_id={project_a}")).await;
+    assert_eq!(id_set(&ids(&by_project)), id_set(&[&alpha, &beta, &gamma]));
+    let by_project_b = list_runs(&app, &format!("project_id={project_b}")).await;
+    assert_eq!(ids(&by_project_b), vec![delta.clone()]);
+
+    check_listed(&app, "status=running", &[&alpha, &delta]).await;
+    check_listed(&app, "status=finished", &[&beta]).await;
+    check_listed(&app, "status=scheduled", &[&gamma]).await;
+    check_listed(&app, "status=killed", &[]).await;
+    check_listed(&app, "name=beta", &[&beta]).await;
+    check_listed(&app, "name=bet", &[]).await;
+    check_listed(&app, "name_contains=RUN", &[&alpha, &gamma]).await;
+    check_listed(&app, "tag=team:vision", &[&alpha, &delta]).await;
+    check_listed(&app, "tag=team", &[&alpha, &beta, &delta]).await;
+    check_listed(&app, "tag=team:nope", &[]).await;
+    check_listed(
+        &app,
+        "tag=team:vision&status=running&name_contains=alpha",
+        &[&alpha],
+    )
+    .await;
+
+    let reply = app.get("/api/v1/runs?status=sleeping").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.error_code(), "bad_request");
+    let reply = app.get("/api/v1/runs?sort=colour").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn list_runs_sorts_by_name_and_by_newest_first() {
+    let app = TestApp::start().await;
+    let (_, experiment, first) = app.create_hierarchy().await;
+    let reply = app
+        .put(&format!("/api/v1/runs/{first}"), json!({ "name": "delta" }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut created = vec![first];
+    for name in ["charlie", "alpha", "bravo"] {
+        let run = create_run_with(&app, json!({ "experiment_id": experiment, "name": name })).await;
+        created.push(run["id"].as_str().unwrap().to_owned());
+    }
+    let query = format!("experiment_id={experiment}");
+
+    let newest_first = ids(&list_runs(&app, &format!("{query}&sort=-created_at")).await);
+    let mut expected = created.clone();
+    expected.reverse();
+    assert_eq!(newest_first, expected);
+    assert_eq!(
+        ids(&list_runs(&app, &query).await),
+        expected,
+        "the default sort is newest first"
+    );
+    assert_eq!(
+        ids(&list_runs(&app, &format!("{query}&sort=created_at")).await),
+        created
+    );
+
+    let names = |items: &[Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_name = list_runs(&app, &format!("{query}&sort=name")).await;
+    assert_eq!(names(&by_name), vec!["alpha", "bravo", "charlie", "delta"]);
+    let by_name = list_runs(&app, &format!("{query}&sort=-name")).await;
+    assert_eq!(names(&by_name), vec!["delta", "charlie", "bravo", "alpha"]);
+    let filtered = list_runs(&app, &format!("{query}&sort=name&name_contains=r")).await;
+    assert_eq!(names(&filtered), vec!["bravo", "charlie"]);
+}
+
+#[tokio::test]
+async fn list_runs_pages_through_every_run_exactly_once() {
+    let app = TestApp::start().await;
+    let (_, experiment, first) = app.create_hierarchy().await;
+    let mut all = vec![first];
+    // Some names repeat, so name order depends on the id tie-breaker too.
+    for name in ["e", "b", "e", "a", "c", "b"] {
+        let run = create_run_with(&app, json!({ "experiment_id": experiment, "name": name })).await;
+        all.push(run["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(all.len(), 7);
+
+    for sort in ["-created_at", "created_at", "name", "-name"] {
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut url =
+                format!("/api/v1/runs?experiment_id={experiment}&page_size=3&sort={sort}");
+            if let Some(token) = &token {
+                url.push_str(&format!("&page_token={token}"));
+            }
+            let reply = app.get(&url).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let items = reply.body["items"].as_array().unwrap();
+            assert!(items.len() <= 3);
+            seen.extend(ids(items));
+            pages += 1;
+            match reply.body["next_page_token"].as_str() {
+                Some(next) => token = Some(next.to_owned()),
+                None => break,
+            }
+            assert!(pages < 10, "paging does not end");
+        }
+        assert_eq!(pages, 3, "7 runs in pages of 3 ({sort})");
+        assert_eq!(seen.len(), 7, "{sort}: {seen:?}");
+        assert_eq!(id_set(&seen), id_set(&all), "{sort}");
+        // Pages concatenate to the unpaged order.
+        let unpaged =
+            ids(&list_runs(&app, &format!("experiment_id={experiment}&sort={sort}")).await);
+        assert_eq!(seen, unpaged, "{sort}");
+    }
+
+    let reply = app.get("/api/v1/runs?page_size=0").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    let reply = app.get("/api/v1/runs?page_token=garbage").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn listed_runs_include_params_tags_and_metric_summaries() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let run = create_run_with(
+        &app,
+        json!({ "experiment_id": experiment, "params": { "lr": 0.1 }, "tags": { "k": "v" } }),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap();
+    log_ok(
+        &app,
+        id,
+        json!({ "metrics": [
+            { "key": "loss", "value": 2.0, "step": 0, "timestamp": 1000 },
+            { "key": "loss", "value": 1.0, "step": 1, "timestamp": 2000 },
+            { "key": "acc", "value": 0.5, "step": 1, "timestamp": 2000 },
+        ] }),
+    )
+    .await;
+
+    let listed = list_runs(
+        &app,
+        &format!(
+            "experiment_id={experiment}&name={}",
+            run["name"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(listed.len(), 1);
+    let listed = &listed[0];
+    assert_eq!(listed["params"], json!({ "lr": 0.1 }));
+    assert_eq!(listed["tags"], json!({ "k": "v" }));
+    assert_eq!(
+        listed["metrics"],
+        json!([
+            { "key": "acc", "last_value": 0.5, "last_step": 1, "last_timestamp": 2000, "min": 0.5, "max": 0.5, "count": 1 },
+            { "key": "loss", "last_value": 1.0, "last_step": 1, "last_timestamp": 2000, "min": 1.0, "max": 2.0, "count": 2 },
+        ])
+    );
+    assert_eq!(get_run(&app, id).await["metrics"], listed["metrics"]);
+}
+
+// ---------------------------------------------------------------- limits
+
+#[tokio::test]
+async fn runs_per_experiment_limit_is_429() {
+    let app = TestApp::start_with(|c| c.limits.max_runs_per_experiment = 2).await;
+    let (project, experiment, first) = app.create_hierarchy().await;
+    let second = app.create_run(&experiment).await;
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "limit_exceeded");
+    assert_eq!(
+        reply.body["error"]["details"]["setting"],
+        "limits.max_runs_per_experiment"
+    );
+    assert_eq!(reply.body["error"]["details"]["limit"], 2);
+    assert!(
+        reply
+            .error_message()
+            .contains("limits.max_runs_per_experiment"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        id_set(&ids(&list_runs(
+            &app,
+            &format!("experiment_id={experiment}")
+        )
+        .await)),
+        id_set(&[first, second])
+    );
+    // The limit is per experiment.
+    let other = app.create_experiment(&project, "other").await;
+    app.create_run(&other).await;
+}
+
+#[tokio::test]
+async fn metric_key_limit_refuses_the_whole_batch() {
+    let app = TestApp::start_with(|c| c.limits.max_metric_keys_per_run = 3).await;
+    let (_, _, run) = app.create_hierarchy().await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "metrics": [
+            { "key": "a", "value": 1.0, "step": 0 },
+            { "key": "b", "value": 1.0, "step": 0 },
+            { "key": "c", "value": 1.0, "step": 0 },
+        ] }),
+    )
+    .await;
+    let before = summaries(&app, &run).await;
+
+    let reply = log_metrics(
+        &app,
+        &run,
+        json!({ "metrics": [
+            { "key": "a", "value": 2.0, "step": 1 },
+            { "key": "b", "value": 2.0, "step": 1 },
+            { "key": "d", "value": 2.0, "step": 1 },
+        ] }),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "limit_exceeded");
+    assert_eq!(
+        reply.body["error"]["details"]["setting"],
+        "limits.max_metric_keys_per_run"
+    );
+    assert_eq!(reply.body["error"]["details"]["limit"], 3);
+
+    assert_eq!(summaries(&app, &run).await, before);
+    let a = series(&app, &run, "a").await;
+    assert_eq!(steps(&a.body), vec![0]);
+    assert_eq!(series(&app, &run, "d").await.status, StatusCode::NOT_FOUND);
+
+    // Existing keys still accept points.
+    log_ok(&app, &run, json!({ "key": "a", "value": 3.0, "step": 2 })).await;
+}
+
+#[tokio::test]
+async fn too_many_points_in_one_request_is_413() {
+    let app = TestApp::start_with(|c| c.limits.max_metrics_per_request = 10).await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let points = |n: i64| -> Value {
+        json!({ "metrics": (0..n).map(|i| json!({ "key": "loss", "value": i, "step": i })).collect::<Vec<_>>() })
+    };
+    let reply = log_metrics(&app, &run, points(11)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "payload_too_large");
+    assert!(summaries(&app, &run).await.is_empty());
+
+    let written = log_ok(&app, &run, points(10)).await;
+    assert_eq!(written["written"], 10);
+}
+
+#[tokio::test]
+async fn oversized_json_body_is_413_with_a_json_error() {
+    let app = TestApp::start_with(|c| c.limits.max_request_body_bytes = 1000).await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "description": "x".repeat(2000) }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "payload_too_large");
+    assert!(
+        reply.error_message().contains("max_request_body_bytes"),
+        "{}",
+        reply.body
+    );
+    assert!(get_run(&app, &run).await["description"].is_null());
+
+    let big_batch = json!({ "metrics": (0..100).map(|i| json!({ "key": "loss", "value": i, "step": i })).collect::<Vec<_>>() });
+    let reply = log_metrics(&app, &run, big_batch).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "payload_too_large");
+    assert!(summaries(&app, &run).await.is_empty());
+
+    // Artifact uploads are bounded by limits.max_artifact_bytes instead.
+    let reply = upload_raw(&app, &run, "big.bin", &[1_u8; 5000]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["size"], 5000);
+}
+
+// ---------------------------------------------------------------- metrics
+
+#[tokio::test]
+async fn log_a_single_point_and_a_batch() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = log_ok(
+        &app,
+        &run,
+        json!({ "key": "loss", "value": 0.5, "step": 3, "timestamp": 1_700_000_000_000_i64 }),
+    )
+    .await;
+    assert_eq!(
+        reply,
+        json!({ "run_id": run, "written": 1, "duplicates": 0 })
+    );
+    let loss = series(&app, &run, "loss").await;
+    assert_eq!(loss.status, StatusCode::OK, "{}", loss.body);
+    assert_eq!(
+        loss.body,
+        json!({
+            "key": "loss",
+            "points": [{ "step": 3, "timestamp": 1_700_000_000_000_i64, "value": 0.5 }],
+            "total_points": 1,
+            "downsampled": false,
+        })
+    );
+
+    let mut batch = Vec::new();
+    for step in 0..5 {
+        for key in ["train/loss", "val/loss", "lr"] {
+            batch.push(json!({ "key": key, "value": step as f64 / 10.0, "step": step, "timestamp": 1000 + step }));
+        }
+    }
+    let reply = log_ok(&app, &run, json!({ "metrics": batch })).await;
+    assert_eq!(reply["written"], 15);
+    assert_eq!(reply["duplicates"], 0);
+    let items = summaries(&app, &run).await;
+    let keys: Vec<&str> = items.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, vec!["loss", "lr", "train/loss", "val/loss"]);
+    for key in ["train/loss", "val/loss", "lr"] {
+        let s = summary(&items, key);
+        assert_eq!(s["count"], 5, "{s}");
+        assert_eq!(s["last_step"], 4, "{s}");
+        assert_eq!(s["last_value"], 0.4, "{s}");
+    }
+}
+
+#[tokio::test]
+async fn both_forms_at_once_or_neither_is_422() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let both = log_metrics(
+        &app,
+        &run,
+        json!({ "key": "a", "value": 1.0, "metrics": [{ "key": "b", "value": 2.0 }] }),
+    )
+    .await;
+    assert_eq!(
+        both.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        both.body
+    );
+    assert_eq!(both.error_code(), "invalid_input");
+
+    let neither = log_metrics(&app, &run, json!({})).await;
+    assert_eq!(
+        neither.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        neither.body
+    );
+    assert_eq!(neither.error_code(), "invalid_input");
+
+    let no_value = log_metrics(&app, &run, json!({ "key": "a" })).await;
+    assert_invalid(&no_value, "value");
+    let empty = log_metrics(&app, &run, json!({ "metrics": [] })).await;
+    assert_invalid(&empty, "metrics");
+    let bad_key = log_metrics(
+        &app,
+        &run,
+        json!({ "metrics": [{ "key": "ok", "value": 1 }, { "key": "bad?key", "value": 1 }] }),
+    )
+    .await;
+    assert_invalid(&bad_key, "metrics[1].key");
+
+    assert!(summaries(&app, &run).await.is_empty());
+}
+
+#[tokio::test]
+async fn non_finite_values_are_accepted_and_read_back_as_strings() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = log_ok(
+        &app,
+        &run,
+        json!({ "metrics": [
+            { "key": "x", "value": "NaN", "step": 0, "timestamp": 1 },
+            { "key": "x", "value": "Infinity", "step": 1, "timestamp": 1 },
+            { "key": "x", "value": "-Infinity", "step": 2, "timestamp": 1 },
+            { "key": "x", "value": 1.5, "step": 3, "timestamp": 1 },
+        ] }),
+    )
+    .await;
+    assert_eq!(reply["written"], 4);
+    log_ok(&app, &run, json!({ "key": "y", "value": "NaN" })).await;
+
+    let x = series(&app, &run, "x").await;
+    assert_eq!(x.status, StatusCode::OK, "{}", x.body);
+    let values: Vec<Value> = x.body["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            json!("NaN"),
+            json!("Infinity"),
+            json!("-Infinity"),
+            json!(1.5)
+        ]
+    );
+
+    let items = summaries(&app, &run).await;
+    let x = summary(&items, "x");
+    assert_eq!(x["min"], "-Infinity");
+    assert_eq!(x["max"], "Infinity");
+    assert_eq!(x["last_value"], 1.5);
+    assert_eq!(x["count"], 4);
+    let y = summary(&items, "y");
+    assert_eq!(y["last_value"], "NaN");
+    assert!(y["min"].is_null(), "{y}");
+    assert!(y["max"].is_null(), "{y}");
+    assert_eq!(y["count"], 1);
+}
+
+#[tokio::test]
+async fn non_numeric_value_is_422_naming_the_point_and_stores_nothing() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = log_metrics(
+        &app,
+        &run,
+        json!({ "metrics": [
+            { "key": "a", "value": 1.0, "step": 0 },
+            { "key": "a", "value": "abc", "step": 1 },
+        ] }),
+    )
+    .await;
+    assert_invalid(&reply, "metrics[1].value");
+    assert!(reply.error_message().contains("abc"), "{}", reply.body);
+
+    let reply = log_metrics(&app, &run, json!({ "key": "a", "value": "abc" })).await;
+    assert_invalid(&reply, "value");
+    let reply = log_metrics(&app, &run, json!({ "key": "a", "value": true })).await;
+    assert_invalid(&reply, "value");
+
+    assert!(summaries(&app, &run).await.is_empty());
+    assert_eq!(series(&app, &run, "a").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn logging_to_an_unknown_run_is_404() {
+    let app = TestApp::start().await;
+    let reply = log_metrics(&app, "no-such-run", json!({ "key": "a", "value": 1.0 })).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_found");
+    let reply = app.get("/api/v1/runs/no-such-run/metrics").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app.get("/api/v1/runs/no-such-run/metrics/a").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn resending_a_batch_is_an_idempotent_retry() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let batch = json!({ "metrics": (0..20).map(|i| json!({
+        "key": if i % 2 == 0 { "loss" } else { "acc" },
+        "value": i as f64 * 0.25,
+        "step": i / 2,
+        "timestamp": 1_000 + i,
+    })).collect::<Vec<_>>() });
+
+    let first = log_ok(&app, &run, batch.clone()).await;
+    assert_eq!(first["written"], 20);
+    assert_eq!(first["duplicates"], 0);
+    let summaries_before = summaries(&app, &run).await;
+    let loss_before = series(&app, &run, "loss").await.body;
+    let acc_before = series(&app, &run, "acc").await.body;
+
+    let retry = log_ok(&app, &run, batch).await;
+    assert_eq!(retry["written"], 0);
+    assert_eq!(retry["duplicates"], 20);
+
+    assert_eq!(summaries(&app, &run).await, summaries_before);
+    assert_eq!(series(&app, &run, "loss").await.body, loss_before);
+    assert_eq!(series(&app, &run, "acc").await.body, acc_before);
+    assert_eq!(loss_before["total_points"], 10);
+}
+
+#[tokio::test]
+async fn step_defaults_to_zero_and_timestamp_to_now() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let before = now_millis();
+    log_ok(&app, &run, json!({ "key": "single", "value": 1.0 })).await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "metrics": [{ "key": "batched", "value": 2.0 }] }),
+    )
+    .await;
+    let after = now_millis();
+    for key in ["single", "batched"] {
+        let reply = series(&app, &run, key).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let point = &reply.body["points"][0];
+        assert_eq!(point["step"], 0, "{point}");
+        let ts = point["timestamp"].as_i64().expect("timestamp");
+        assert!(
+            (before..=after).contains(&ts),
+            "{before} <= {ts} <= {after}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn summary_latest_value_is_at_the_highest_step_and_range_ignores_nan() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    // Out of order, across requests: the latest value is the one at step 5, not the last sent.
+    log_ok(
+        &app,
+        &run,
+        json!({ "key": "loss", "value": 50.0, "step": 5, "timestamp": 100 }),
+    )
+    .await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "metrics": [
+            { "key": "loss", "value": 10.0, "step": 1, "timestamp": 200 },
+            { "key": "loss", "value": "NaN", "step": 4, "timestamp": 200 },
+            { "key": "loss", "value": 30.0, "step": 3, "timestamp": 200 },
+        ] }),
+    )
+    .await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "key": "loss", "value": 20.0, "step": 2, "timestamp": 300 }),
+    )
+    .await;
+
+    let items = summaries(&app, &run).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0],
+        json!({ "key": "loss", "last_value": 50.0, "last_step": 5, "last_timestamp": 100,
+                "min": 10.0, "max": 50.0, "count": 5 })
+    );
+    let reply = series(&app, &run, "loss").await;
+    assert_eq!(steps(&reply.body), vec![1, 2, 3, 4, 5]);
+
+    // At the same step, the later timestamp wins.
+    log_ok(
+        &app,
+        &run,
+        json!({ "key": "loss", "value": 45.0, "step": 5, "timestamp": 101 }),
+    )
+    .await;
+    let items = summaries(&app, &run).await;
+    assert_eq!(items[0]["last_value"], 45.0);
+    assert_eq!(items[0]["last_timestamp"], 101);
+    assert_eq!(items[0]["count"], 6);
+}
+
+#[tokio::test]
+async fn series_with_slash_keys_are_ordered_by_step_and_ranged() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    // Steps sent in a scrambled order.
+    let order: Vec<i64> = (0..20).map(|i| (i * 7) % 20).collect();
+    let batch: Vec<Value> = order
+        .iter()
+        .map(
+            |&s| json!({ "key": "train/loss", "value": s as f64 * 2.0, "step": s, "timestamp": 1 }),
+        )
+        .collect();
+    log_ok(&app, &run, json!({ "metrics": batch })).await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "key": "train/acc/top 1", "value": 0.9, "step": 0 }),
+    )
+    .await;
+
+    let reply = series(&app, &run, "train/loss").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["key"], "train/loss");
+    assert_eq!(steps(&reply.body), (0..20).collect::<Vec<_>>());
+    assert_eq!(reply.body["total_points"], 20);
+    assert_eq!(reply.body["downsampled"], false);
+    assert!(
+        reply.body["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["value"].as_f64().unwrap() == p["step"].as_f64().unwrap() * 2.0)
+    );
+
+    let ranged = series(&app, &run, "train/loss?start_step=5&end_step=9").await;
+    assert_eq!(ranged.status, StatusCode::OK, "{}", ranged.body);
+    assert_eq!(steps(&ranged.body), vec![5, 6, 7, 8, 9]);
+    assert_eq!(ranged.body["total_points"], 5);
+    let from = series(&app, &run, "train/loss?start_step=17").await;
+    assert_eq!(steps(&from.body), vec![17, 18, 19]);
+    let to = series(&app, &run, "train/loss?end_step=1").await;
+    assert_eq!(steps(&to.body), vec![0, 1]);
+    let empty = series(&app, &run, "train/loss?start_step=100&end_step=200").await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert_eq!(empty.body["points"], json!([]));
+    assert_eq!(empty.body["total_points"], 0);
+
+    let spaced = series(&app, &run, "train/acc/top%201").await;
+    assert_eq!(spaced.status, StatusCode::OK, "{}", spaced.body);
+    assert_eq!(spaced.body["key"], "train/acc/top 1");
+    assert_eq!(steps(&spaced.body), vec![0]);
+}
+
+#[tokio::test]
+async fn downsampling_keeps_both_spikes_within_max_points() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let (up, down) = (3217_i64, 7777_i64);
+    let batch: Vec<Value> = (0..10_000_i64)
+        .map(|step| {
+            let value = match step {
+                s if s == up => 1000.0,
+                s if s == down => -1000.0,
+                s => (s as f64 / 50.0).sin(),
+            };
+            json!({ "key": "train/loss", "value": value, "step": step, "timestamp": 1 })
+        })
+        .collect();
+    let reply = log_ok(&app, &run, json!({ "metrics": batch })).await;
+    assert_eq!(reply["written"], 10_000);
+
+    for max_points in [2_usize, 3, 100, 999] {
+        let reply = series(&app, &run, &format!("train/loss?max_points={max_points}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let points = reply.body["points"].as_array().unwrap();
+        assert!(
+            points.len() <= max_points,
+            "{} points for max_points={max_points}",
+            points.len()
+        );
+        assert!(!points.is_empty());
+        assert_eq!(reply.body["downsampled"], true);
+        assert_eq!(reply.body["total_points"], 10_000);
+        assert!(
+            points
+                .iter()
+                .any(|p| p["step"] == up && p["value"] == 1000.0),
+            "+1000 spike lost at max_points={max_points}"
+        );
+        assert!(
+            points
+                .iter()
+                .any(|p| p["step"] == down && p["value"] == -1000.0),
+            "-1000 spike lost at max_points={max_points}"
+        );
+        let s = steps(&reply.body);
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "steps in order: {s:?}");
+    }
+
+    // A budget larger than the series returns it whole.
+    let whole = series(&app, &run, "train/loss?max_points=10000").await;
+    assert_eq!(whole.body["downsampled"], false);
+    assert_eq!(whole.body["points"].as_array().unwrap().len(), 10_000);
+
+    // Downsampling applies to the requested range.
+    let ranged = series(
+        &app,
+        &run,
+        "train/loss?start_step=3000&end_step=3999&max_points=20",
+    )
+    .await;
+    assert_eq!(ranged.body["total_points"], 1000);
+    assert_eq!(ranged.body["downsampled"], true);
+    let points = ranged.body["points"].as_array().unwrap();
+    assert!(points.len() <= 20);
+    assert!(points.iter().any(|p| p["step"] == up));
+    assert!(points.iter().all(|p| {
+        let step = p["step"].as_i64().unwrap();
+        (3000..=3999).contains(&step)
+    }));
+}
+
+#[tokio::test]
+async fn bad_series_queries_are_refused() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    log_ok(&app, &run, json!({ "key": "loss", "value": 1.0 })).await;
+    for query in [
+        "max_points=1",
+        "max_points=0",
+        "start_step=5&end_step=4",
+        "max_points=-3",
+        "start_step=abc",
+    ] {
+        let reply = series(&app, &run, &format!("loss?{query}")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
+        assert_eq!(reply.error_code(), "bad_request", "{query}");
+    }
+    let reply = series(&app, &run, "loss?start_step=4&end_step=4").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    let reply = series(&app, &run, "no/such/key").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_found");
+    assert_eq!(reply.body["error"]["details"]["entity"], "metric");
+}
+
+// ---------------------------------------------------------------- artifacts
+
+#[tokio::test]
+async fn raw_upload_then_download_returns_the_exact_bytes() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let content = b"hello artifact\n";
+    let reply = upload_raw(&app, &run, "dir/a.txt", content).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let sha = sha256_hex(content);
+    assert_eq!(reply.body["path"], "dir/a.txt");
+    assert_eq!(reply.body["size"], content.len());
+    assert_eq!(reply.body["sha256"], sha.as_str());
+    assert_eq!(reply.body["content_type"], "text/plain");
+    assert!(reply.body["created_at"].is_string());
+
+    let got = download(&app, &run, "dir/a.txt").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.bytes, content);
+    assert_eq!(got.headers["etag"], format!("\"{sha}\"").as_str());
+    assert_eq!(got.headers["content-type"], "text/plain");
+    assert_eq!(
+        got.headers["content-length"],
+        content.len().to_string().as_str()
+    );
+
+    // The file is stored under the run's folder.
+    assert_eq!(
+        std::fs::read(artifacts_dir(&app).join(&run).join("dir/a.txt")).unwrap(),
+        content
+    );
+
+    let missing = download(&app, &run, "dir/b.txt").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn sha256_of_a_known_string() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = upload_raw(&app, &run, "abc.txt", b"abc").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(
+        reply.body["sha256"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(reply.body["size"], 3);
+
+    let reply = upload_raw(&app, &run, "empty.txt", b"").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["size"], 0);
+    assert_eq!(
+        reply.body["sha256"],
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    let got = download(&app, &run, "empty.txt").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(got.bytes.is_empty());
+}
+
+#[tokio::test]
+async fn multipart_upload_uses_the_path_field_or_the_file_name() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let content = vec![0_u8, 1, 2, 3, 254, 255];
+    let file = || {
+        Part::bytes(content.clone())
+            .file_name("weights.bin")
+            .mime_str("application/x-weights")
+            .unwrap()
+    };
+
+    // An explicit path.
+    let reply = upload_multipart(
+        &app,
+        &run,
+        "",
+        Form::new()
+            .text("path", "models/best.bin")
+            .part("file", file()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    let body = reply.json();
+    assert_eq!(body["path"], "models/best.bin");
+    assert_eq!(body["size"], content.len());
+    assert_eq!(body["sha256"], sha256_hex(&content).as_str());
+    assert_eq!(body["content_type"], "application/x-weights");
+
+    // A folder path: the file keeps its own name (the path field may follow the file).
+    let reply = upload_multipart(
+        &app,
+        &run,
+        "",
+        Form::new()
+            .part("file", file())
+            .text("path", "ckpt/epoch-1/"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    assert_eq!(reply.json()["path"], "ckpt/epoch-1/weights.bin");
+
+    // No path at all: the file name.
+    let reply = upload_multipart(&app, &run, "", Form::new().part("file", file())).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    assert_eq!(reply.json()["path"], "weights.bin");
+
+    // The path may also come from the query string.
+    let reply = upload_multipart(&app, &run, "?path=q/", Form::new().part("file", file())).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    assert_eq!(reply.json()["path"], "q/weights.bin");
+
+    for path in [
+        "models/best.bin",
+        "ckpt/epoch-1/weights.bin",
+        "weights.bin",
+        "q/weights.bin",
+    ] {
+        let got = download(&app, &run, path).await;
+        assert_eq!(got.status, StatusCode::OK, "{path}");
+        assert_eq!(got.bytes, content, "{path}");
+    }
+
+    // A form without a file field is refused.
+    let reply = upload_multipart(&app, &run, "", Form::new().text("path", "x.bin")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        reply.json()
+    );
+    assert_eq!(reply.json()["error"]["details"]["field"], "file");
+    let reply = upload_multipart(
+        &app,
+        &run,
+        "",
+        Form::new().part("file", file()).text("extra", "x"),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        reply.json()
+    );
+    assert_eq!(reply.json()["error"]["details"]["field"], "extra");
+
+    assert_eq!(artifact_paths(&app, &run, "").await.len(), 4);
+    assert_eq!(
+        files_under(&artifacts_dir(&app).join(".staging")),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn list_artifacts_with_and_without_prefix() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    for path in ["dir/sub/c.txt", "a.txt", "dirx/d.txt", "dir/b.txt"] {
+        let reply = upload_raw(&app, &run, path, path.as_bytes()).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    assert_eq!(
+        artifact_paths(&app, &run, "").await,
+        vec!["a.txt", "dir/b.txt", "dir/sub/c.txt", "dirx/d.txt"]
+    );
+    assert_eq!(
+        artifact_paths(&app, &run, "?prefix=dir/").await,
+        vec!["dir/b.txt", "dir/sub/c.txt"]
+    );
+    assert_eq!(
+        artifact_paths(&app, &run, "?prefix=dir").await,
+        vec!["dir/b.txt", "dir/sub/c.txt", "dirx/d.txt"]
+    );
+    assert!(artifact_paths(&app, &run, "?prefix=zzz").await.is_empty());
+
+    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
+    let first = &reply.body["items"][0];
+    assert_eq!(first["size"], 5);
+    assert_eq!(first["sha256"], sha256_hex(b"a.txt").as_str());
+}
+
+#[tokio::test]
+async fn artifact_path_traversal_is_422_and_writes_nothing() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    for path in ["../x", "/abs", "a//b", "a/../../x", "./a", "dir/", "a%5Cb"] {
+        let reply = upload_raw(&app, &run, path, b"evil").await;
+        assert_invalid(&reply, "path");
+    }
+    for path in ["../x", "/abs", "a//b"] {
+        let reply = upload_multipart(
+            &app,
+            &run,
+            "",
+            Form::new()
+                .text("path", path)
+                .part("file", Part::bytes(b"evil".to_vec()).file_name("f.txt")),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {:?}",
+            reply.json()
+        );
+        assert_eq!(reply.json()["error"]["details"]["field"], "path");
+    }
+    assert!(artifact_paths(&app, &run, "").await.is_empty());
+    assert_no_artifact_files(&app, &run);
+    assert_eq!(
+        files_under(&artifacts_dir(&app)),
+        Vec::<String>::new(),
+        "nothing escaped the run folder"
+    );
+    assert!(!app.data_dir.join("x").exists());
+    assert!(!app.data_dir.join("artifacts").join("x").exists());
+
+    // Downloads validate the path too.
+    let reply = download(&app, &run, "a//b").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn multipart_file_name_cannot_escape_the_run_folder() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    for (path, file_name) in [(None, "../evil.txt"), (Some("dir/"), "../../evil.txt")] {
+        let mut form = Form::new().part("file", Part::bytes(b"evil".to_vec()).file_name(file_name));
+        if let Some(path) = path {
+            form = form.text("path", path);
+        }
+        let reply = upload_multipart(&app, &run, "", form).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path:?} + {file_name}: {:?}",
+            reply.json()
+        );
+        assert_eq!(reply.json()["error"]["details"]["field"], "path");
+    }
+    // Two files in one form are refused, and neither is kept.
+    let reply = upload_multipart(
+        &app,
+        &run,
+        "",
+        Form::new()
+            .part("file", Part::bytes(b"one".to_vec()).file_name("one.txt"))
+            .part("file", Part::bytes(b"two".to_vec()).file_name("two.txt")),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        reply.json()
+    );
+    assert_eq!(reply.json()["error"]["details"]["field"], "file");
+
+    assert!(artifact_paths(&app, &run, "").await.is_empty());
+    assert_no_artifact_files(&app, &run);
+    assert_eq!(files_under(&artifacts_dir(&app)), Vec::<String>::new());
+    assert!(!app.data_dir.join("evil.txt").exists());
+}
+
+#[tokio::test]
+async fn raw_upload_without_a_path_is_400() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .post_raw(
+            &format!("/api/v1/runs/{run}/artifacts"),
+            b"data".to_vec(),
+            "application/octet-stream",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.error_code(), "bad_request");
+    assert!(artifact_paths(&app, &run, "").await.is_empty());
+    assert_no_artifact_files(&app, &run);
+}
+
+#[tokio::test]
+async fn artifact_over_the_size_limit_is_413_and_not_listed() {
+    let app = TestApp::start_with(|c| c.limits.max_artifact_bytes = 1024).await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = upload_raw(&app, &run, "big.bin", &[7_u8; 2000]).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.error_code(), "payload_too_large");
+    assert!(
+        reply.error_message().contains("max_artifact_bytes"),
+        "{}",
+        reply.body
+    );
+
+    let reply = upload_multipart(
+        &app,
+        &run,
+        "",
+        Form::new().part("file", Part::bytes(vec![7_u8; 2000]).file_name("big.bin")),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:?}",
+        reply.json()
+    );
+
+    assert!(artifact_paths(&app, &run, "").await.is_empty());
+    assert_no_artifact_files(&app, &run);
+
+    // Exactly the limit is fine.
+    let reply = upload_raw(&app, &run, "ok.bin", &[7_u8; 1024]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["size"], 1024);
+}
+
+#[tokio::test]
+async fn uploading_to_an_unknown_run_is_404() {
+    let app = TestApp::start().await;
+    let reply = upload_raw(&app, "no-such-run", "a.txt", b"data").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(reply.error_code(), "not_found");
+    let reply = upload_multipart(
+        &app,
+        "no-such-run",
+        "",
+        Form::new().part("file", Part::bytes(b"data".to_vec()).file_name("a.txt")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.json());
+    let reply = app.get("/api/v1/runs/no-such-run/artifacts").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_no_artifact_files(&app, "no-such-run");
+}
+
+#[tokio::test]
+async fn uploading_to_the_same_path_replaces_the_content() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = upload_raw(&app, &run, "model/w.txt", b"version one").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = upload_raw(&app, &run, "model/w.txt", b"v2").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["size"], 2);
+    assert_eq!(reply.body["sha256"], sha256_hex(b"v2").as_str());
+
+    let got = download(&app, &run, "model/w.txt").await;
+    assert_eq!(got.bytes, b"v2");
+    assert_eq!(
+        got.headers["etag"],
+        format!("\"{}\"", sha256_hex(b"v2")).as_str()
+    );
+    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
+    let items = reply.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["size"], 2);
+    assert_eq!(items[0]["sha256"], sha256_hex(b"v2").as_str());
+}
+
+// ---------------------------------------------------------------- deletion
+
+#[tokio::test]
+async fn deleting_a_run_removes_its_artifact_files() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let other = app.create_run(&experiment).await;
+    for r in [&run, &other] {
+        let reply = upload_raw(&app, r, "dir/a.txt", b"content").await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let folder = artifacts_dir(&app).join(&run);
+    assert_eq!(files_under(&folder), vec!["dir/a.txt".to_owned()]);
+
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert!(!folder.exists(), "{} still exists", folder.display());
+    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    assert_eq!(
+        download(&app, &run, "dir/a.txt").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The other run's artifacts are untouched.
+    assert_eq!(download(&app, &other, "dir/a.txt").await.bytes, b"content");
+}
+
+#[tokio::test]
+async fn deleted_run_is_gone_with_its_metrics() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let keep = app.create_run(&experiment).await;
+    for r in [&run, &keep] {
+        log_ok(
+            &app,
+            r,
+            json!({ "metrics": [
+                { "key": "train/loss", "value": 1.0, "step": 0 },
+                { "key": "train/loss", "value": 0.5, "step": 1 },
+            ] }),
+        )
+        .await;
+    }
+
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+
+    let reply = app.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = series(&app, &run, "train/loss").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app.get(&format!("/api/v1/runs/{run}/metrics")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = log_metrics(&app, &run, json!({ "key": "x", "value": 1.0 })).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+
+    assert_eq!(
+        ids(&list_runs(&app, &format!("experiment_id={experiment}")).await),
+        vec![keep.clone()]
+    );
+    let kept = series(&app, &keep, "train/loss").await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(steps(&kept.body), vec![0, 1]);
+}
+
+#[tokio::test]
+async fn deleting_a_parent_run_detaches_its_children() {
+    let app = TestApp::start().await;
+    let (_, experiment, parent) = app.create_hierarchy().await;
+    let child = create_run_with(
+        &app,
+        json!({ "experiment_id": experiment, "parent_run_id": parent }),
+    )
+    .await;
+    let child = child["id"].as_str().unwrap();
+    let reply = app.delete(&format!("/api/v1/runs/{parent}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert!(get_run(&app, child).await["parent_run_id"].is_null());
+}
