@@ -34,6 +34,14 @@ pub enum RunStatus {
     Killed,
 }
 
+/// Lifecycle enums that travel as lowercase names (JSON, storage, query filters).
+pub trait NamedStatus: Sized + Copy + 'static {
+    /// Parses a name (case-insensitive).
+    fn parse_name(text: &str) -> Option<Self>;
+    /// The accepted names, for error messages.
+    fn all_names() -> String;
+}
+
 macro_rules! str_enum {
     ($ty:ty { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -54,6 +62,16 @@ macro_rules! str_enum {
             /// The accepted names, for error messages.
             pub fn names() -> String {
                 [$($text),+].join(", ")
+            }
+        }
+
+        impl NamedStatus for $ty {
+            fn parse_name(text: &str) -> Option<Self> {
+                <$ty>::parse(text)
+            }
+
+            fn all_names() -> String {
+                <$ty>::names()
             }
         }
 

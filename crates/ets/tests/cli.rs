@@ -28,34 +28,50 @@ struct Served {
 impl Served {
     /// Starts `ets serve` on free ports and waits for the "listening" log line.
     fn start(data_dir: &Path) -> Served {
+        Self::start_with(data_dir, &[]).0
+    }
+
+    /// Like [`Served::start`] with extra arguments; also returns the log lines up to and
+    /// including the "listening" line.
+    fn start_with(data_dir: &Path, extra_args: &[&str]) -> (Served, Vec<String>) {
         let mut child = ets()
             .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
             .arg(data_dir)
+            .args(extra_args)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .expect("ets starts");
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let mut lines = stderr.lines();
+        let mut seen = Vec::new();
         let addr = loop {
             let line = lines
                 .next()
                 .expect("server logged before exiting")
                 .expect("log line");
+            seen.push(line.clone());
             if line.contains("ETS is listening") {
-                let addr = line
-                    .split_whitespace()
-                    .find_map(|word| word.strip_prefix("addr="))
-                    .expect("the listening line names the address");
-                break addr.to_owned();
+                break match serde_json::from_str::<Value>(&line) {
+                    Ok(json) => json["addr"]
+                        .as_str()
+                        .expect("JSON log names addr")
+                        .to_owned(),
+                    Err(_) => line
+                        .split_whitespace()
+                        .find_map(|word| word.strip_prefix("addr="))
+                        .expect("the listening line names the address")
+                        .to_owned(),
+                };
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Served {
+        let served = Served {
             child,
             base: format!("http://{addr}"),
-        }
+        };
+        (served, seen)
     }
 
     fn kill(mut self) {
@@ -310,5 +326,28 @@ fn kill_9_during_ingest_loses_at_most_the_batch_in_flight() {
         series["points"].as_array().unwrap().len(),
         stored,
         "summary and series agree"
+    );
+}
+
+#[test]
+fn prod_logs_are_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, lines) = Served::start_with(dir.path(), &["--env", "prod"]);
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in &lines {
+        let json: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            json["level"].is_string() && json["message"].is_string(),
+            "{line}"
+        );
+    }
+    let listening: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(listening["message"], "ETS is listening");
+    assert!(
+        listening["metrics_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
     );
 }

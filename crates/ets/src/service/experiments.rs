@@ -275,15 +275,7 @@ impl Services {
         query: ExperimentQuery,
         list: ListParams,
     ) -> Result<Page<Experiment>> {
-        let status = match query.status.as_deref() {
-            None => None,
-            Some(s) => Some(ExperimentStatus::parse(s).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "status '{s}' is not one of {}",
-                    ExperimentStatus::names()
-                ))
-            })?),
-        };
+        let status = super::status_filter(query.status.as_deref())?;
         let filter = ExperimentFilter {
             project_id: query.project_id,
             status,
@@ -464,7 +456,11 @@ impl Services {
             .latest_metrics(ids, request.metrics.as_deref())
             .await?;
         let keys: Vec<String> = match &request.metrics {
-            Some(keys) => keys.clone(),
+            // Asked-for keys in request order, each once.
+            Some(keys) => {
+                let mut seen = BTreeSet::new();
+                keys.iter().filter(|k| seen.insert(*k)).cloned().collect()
+            }
             None => latest
                 .iter()
                 .map(|m| m.key.clone())

@@ -119,6 +119,19 @@ impl Services {
     }
 }
 
+/// Parses a `status` list filter.
+pub(crate) fn status_filter<T: ets_domain::status::NamedStatus>(
+    status: Option<&str>,
+) -> Result<Option<T>> {
+    status
+        .map(|s| {
+            T::parse_name(s).ok_or_else(|| {
+                Error::BadRequest(format!("status '{s}' is not one of {}", T::all_names()))
+            })
+        })
+        .transpose()
+}
+
 /// Parses a `tag` list filter: `key` (has the tag) or `key:value`.
 pub fn parse_tag_filter(tag: Option<&str>) -> Option<TagFilter> {
     let tag = tag?;

@@ -126,15 +126,7 @@ impl Services {
         query: ProjectQuery,
         list: ListParams,
     ) -> Result<Page<Project>> {
-        let status = match query.status.as_deref() {
-            None => None,
-            Some(s) => Some(ProjectStatus::parse(s).ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "status '{s}' is not one of {}",
-                    ProjectStatus::names()
-                ))
-            })?),
-        };
+        let status = super::status_filter(query.status.as_deref())?;
         let filter = ProjectFilter {
             status,
             name: query.name,

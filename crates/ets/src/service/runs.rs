@@ -203,12 +203,7 @@ impl Services {
         query: RunQuery,
         list: ListParams,
     ) -> Result<Page<Run>> {
-        let status = match query.status.as_deref() {
-            None => None,
-            Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
-                Error::BadRequest(format!("status '{s}' is not one of {}", RunStatus::names()))
-            })?),
-        };
+        let status = super::status_filter(query.status.as_deref())?;
         let filter = RunFilter {
             project_id: query.project_id,
             experiment_id: query.experiment_id,
