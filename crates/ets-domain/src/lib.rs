@@ -4,6 +4,7 @@
 //! and shared by both API surfaces (native and MLflow) through the service layer.
 
 pub mod downsample;
+pub mod filter;
 pub mod ids;
 pub mod model;
 pub mod stats;

@@ -227,6 +227,9 @@ pub struct Experiment {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// Set while the experiment is in the trash (MLflow's `lifecycle_stage = deleted`); it can
+    /// be restored. Soft-deleted experiments are left out of lists unless asked for.
+    pub deleted_at: Option<Timestamp>,
 }
 
 /// Body of `POST /api/v1/experiments`.
@@ -357,6 +360,56 @@ pub struct Run {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// Set while the run is in the trash (MLflow's `lifecycle_stage = deleted`).
+    pub deleted_at: Option<Timestamp>,
+    /// Datasets the run used (MLflow's `log_inputs`).
+    pub inputs: Vec<DatasetInput>,
+}
+
+/// A dataset, identified within its experiment by name and digest (MLflow's model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Dataset {
+    pub name: String,
+    pub digest: String,
+    /// e.g. `local`, `http`, `s3`, `delta_table`.
+    pub source_type: String,
+    /// JSON text describing where the data comes from.
+    pub source: String,
+    pub schema: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// A dataset used by a run, with tags such as `mlflow.data.context = training`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DatasetInput {
+    pub dataset: Dataset,
+    pub tags: Tags,
+}
+
+/// Lifecycle of a logged model (MLflow 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoggedModelStatus {
+    Pending,
+    Ready,
+    Failed,
+}
+
+/// A model logged from a run (MLflow 3's `LoggedModel`); its files are artifacts of the run
+/// under `models/<model id>/`, so they show up with the run in both APIs.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LoggedModel {
+    pub id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub model_type: Option<String>,
+    pub source_run_id: Option<String>,
+    pub status: LoggedModelStatus,
+    pub status_message: Option<String>,
+    pub tags: Tags,
+    pub params: Tags,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Body of `POST /api/v1/runs`.
@@ -376,6 +429,9 @@ pub struct NewRun {
     /// `running` (default) or `scheduled`.
     #[serde(default)]
     pub status: Option<RunStatus>,
+    /// When the run started (default: now); for runs recorded after the fact.
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: BTreeMap<String, serde_json::Value>,

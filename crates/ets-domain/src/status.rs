@@ -23,7 +23,8 @@ pub enum ExperimentStatus {
 }
 
 /// Run lifecycle: `scheduled → running → finished | failed | killed`. A scheduled run may also
-/// be failed or killed before it starts; the three end states are final.
+/// be failed or killed before it starts, and an ended run may be resumed (`→ running`, as
+/// MLflow's `start_run(run_id=…)` does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -116,7 +117,10 @@ impl RunStatus {
         use RunStatus::*;
         matches!(
             (self, next),
-            (Scheduled, Running) | (Scheduled | Running, Failed | Killed) | (Running, Finished)
+            (Scheduled, Running)
+                | (Scheduled | Running, Failed | Killed)
+                | (Running, Finished)
+                | (Finished | Failed | Killed, Running)
         )
     }
 }
@@ -146,7 +150,13 @@ mod tests {
         assert!(!Scheduled.can_become(Finished));
         for end in [Finished, Failed, Killed] {
             assert!(end.is_terminal());
-            assert!(RunStatus::ALL.iter().all(|next| !end.can_become(*next)));
+            assert!(end.can_become(Running), "an ended run can be resumed");
+            assert!(
+                RunStatus::ALL
+                    .iter()
+                    .filter(|n| **n != Running)
+                    .all(|next| !end.can_become(*next))
+            );
         }
     }
 

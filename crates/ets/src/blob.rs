@@ -108,6 +108,23 @@ impl LocalBlobStore {
             })
     }
 
+    /// Removes one artifact file, or a folder of them.
+    pub async fn delete_path(&self, run_id: &str, path: &str) -> Result<()> {
+        let target = self.path_of(run_id, path);
+        let outcome = match tokio::fs::metadata(&target).await {
+            Ok(meta) if meta.is_dir() => tokio::fs::remove_dir_all(&target).await,
+            Ok(_) => tokio::fs::remove_file(&target).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(format!(
+                "cannot delete artifact '{path}' of run '{run_id}': {e}"
+            ))),
+        }
+    }
+
     /// Removes every artifact of a run.
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
         match tokio::fs::remove_dir_all(self.root.join(run_id)).await {

@@ -4,6 +4,7 @@ pub mod error;
 pub mod experiments;
 pub mod extract;
 pub mod health;
+pub mod mlflow;
 pub mod projects;
 pub mod runs;
 
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/runs/{id}/artifacts/{*path}",
             get(runs::download_artifact),
         )
+        .merge(mlflow::routes())
         .route_layer(middleware::from_fn(remember_route))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async {

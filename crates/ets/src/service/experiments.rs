@@ -29,6 +29,10 @@ pub struct ExperimentQuery {
     pub name_contains: Option<String>,
     /// `key` (has the tag) or `key:value`.
     pub tag: Option<String>,
+    /// A search filter, e.g. `name LIKE 'resnet%' OR tags.team = 'vision'`.
+    pub filter: Option<String>,
+    /// `active` (default), `deleted` (in the trash) or `all`.
+    pub lifecycle: Option<String>,
 }
 
 /// Body of `POST /api/v1/experiments/{id}/stop`.
@@ -183,7 +187,75 @@ fn meets(value: f64, target: f64, direction: Direction) -> bool {
     }
 }
 
+/// Id of the `default` project, created with the schema (it holds MLflow's Default
+/// experiment, id `0`).
+pub const DEFAULT_PROJECT_ID: &str = "00000000000000000000000000000000";
+
 impl Services {
+    /// Creates an experiment in the project with this name (created if missing), or in the
+    /// `default` project. This is how MLflow clients, which know no projects, create experiments.
+    pub async fn create_experiment_in_named_project(
+        &self,
+        actor: &Actor,
+        name: &str,
+        tags: ets_domain::model::Tags,
+        project_name: Option<&str>,
+    ) -> Result<Experiment> {
+        let project_id = match project_name {
+            None => DEFAULT_PROJECT_ID.to_owned(),
+            Some(project_name) => self.project_id_by_name(actor, project_name).await?,
+        };
+        let input = NewExperiment {
+            project_id,
+            name: name.to_owned(),
+            tags,
+            ..Default::default()
+        };
+        self.create_experiment(actor, input).await
+    }
+
+    async fn project_id_by_name(&self, actor: &Actor, name: &str) -> Result<String> {
+        let find = || async {
+            let filter = crate::store::ProjectFilter {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            };
+            let page = self.page_request(&ListParams {
+                page_size: Some(1),
+                ..Default::default()
+            })?;
+            Ok::<_, Error>(
+                self.store
+                    .list_projects(filter, page)
+                    .await?
+                    .items
+                    .into_iter()
+                    .next(),
+            )
+        };
+        if let Some(project) = find().await? {
+            return Ok(project.id);
+        }
+        let created = self
+            .create_project(
+                actor,
+                ets_domain::model::NewProject {
+                    name: name.to_owned(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match created {
+            Ok(project) => Ok(project.id),
+            // Another request created it meanwhile.
+            Err(Error::AlreadyExists { .. }) => find()
+                .await?
+                .map(|p| p.id)
+                .ok_or_else(|| Error::not_found("project", name)),
+            Err(other) => Err(other),
+        }
+    }
+
     pub async fn create_experiment(
         &self,
         actor: &Actor,
@@ -261,6 +333,7 @@ impl Services {
             updated_at: now,
             started_at: None,
             ended_at: None,
+            deleted_at: None,
         };
         self.store.create_experiment(experiment).await
     }
@@ -277,6 +350,8 @@ impl Services {
     ) -> Result<Page<Experiment>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = ExperimentFilter {
+            lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
+            expr: super::search::parse_experiment_filter(query.filter.as_deref())?,
             project_id: query.project_id,
             status,
             name: query.name,

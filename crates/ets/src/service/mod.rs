@@ -5,8 +5,10 @@
 
 pub mod experiments;
 pub mod health;
+pub mod models;
 pub mod projects;
 pub mod runs;
+pub mod search;
 
 use std::sync::Arc;
 

@@ -31,6 +31,11 @@ pub struct RunQuery {
     pub tag: Option<String>,
     /// Only child runs of this run.
     pub parent_run_id: Option<String>,
+    /// A search filter, e.g. `metrics.accuracy > 0.9 AND (params.optimizer = 'adam' OR tags.team = 'vision')`
+    /// (MLflow's grammar plus OR and parentheses).
+    pub filter: Option<String>,
+    /// `active` (default), `deleted` (in the trash) or `all`.
+    pub lifecycle: Option<String>,
 }
 
 /// Body of `POST /api/v1/runs/{id}/metrics`: one point (`key`, `value`, `step`, `timestamp`)
@@ -89,6 +94,31 @@ impl LogMetricsBody {
     }
 }
 
+/// A change of status, end time and name (MLflow's `runs/update`).
+#[derive(Debug, Clone, Default)]
+pub struct RunStateChange {
+    pub status: Option<RunStatus>,
+    pub end_time: Option<Timestamp>,
+    pub name: Option<String>,
+}
+
+/// One entry of an artifact folder listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_dir: bool,
+    /// File size; `None` for folders.
+    pub size: Option<i64>,
+}
+
+/// Metrics, params and tags logged together.
+#[derive(Debug, Clone, Default)]
+pub struct RunBatch {
+    pub metrics: Vec<MetricInput>,
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
+    pub tags: ets_domain::model::TagPatch,
+}
+
 /// Query of `GET /api/v1/runs/{id}/metrics/{name}`.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -100,6 +130,11 @@ pub struct SeriesQuery {
     /// Downsample to at most this many points, keeping each bucket's min and max (2..=100000).
     pub max_points: Option<usize>,
 }
+
+/// The MLflow tag that carries a run's name.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+/// The MLflow tag that carries a run's parent.
+pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
 
 /// Largest `max_points` a series read accepts.
 const MAX_SERIES_POINTS: usize = 100_000;
@@ -123,20 +158,22 @@ fn validate_params(
         .collect()
 }
 
-fn run_transition(run: &mut Run, next: RunStatus) -> Result<()> {
+/// Moves a run to `next` at time `at`, refusing transitions the lifecycle does not allow.
+pub(crate) fn run_transition(run: &mut Run, next: RunStatus, at: Timestamp) -> Result<()> {
     if !run.status.can_become(next) {
         return Err(Error::Conflict(format!(
             "run '{}' is {} and cannot become {next}; allowed: scheduled → running → finished | failed | killed, \
-             scheduled → failed | killed",
+             scheduled → failed | killed, and an ended run → running (resume)",
             run.id, run.status
         )));
     }
-    let now = Timestamp::now();
     if next == RunStatus::Running {
-        run.started_at = Some(now);
+        // Resuming keeps the original start time, as MLflow does.
+        run.started_at.get_or_insert(at);
+        run.ended_at = None;
     }
     if next.is_terminal() {
-        run.ended_at = Some(now);
+        run.ended_at = Some(at);
     }
     run.status = next;
     Ok(())
@@ -152,13 +189,19 @@ impl Services {
             ));
         }
         let id = ets_domain::new_id();
-        let name = match &input.name {
+        let name = match input.name.as_ref().or(input.tags.get(RUN_NAME_TAG)) {
             Some(name) => validate::name("name", name)?,
             None => ets_domain::run_name(&id),
         };
         validate_description("description", input.description.as_ref())?;
         validate_tags("tags", input.tags.iter().map(|(k, v)| (k, Some(v))))?;
         let params = validate_params("params", input.params)?;
+        let mut tags = input.tags;
+        tags.remove(RUN_NAME_TAG);
+        // MLflow clients name the parent of a nested run in a tag.
+        let parent_run_id = input
+            .parent_run_id
+            .or_else(|| tags.get(PARENT_RUN_TAG).cloned());
         let now = Timestamp::now();
         let run = Run {
             id,
@@ -168,14 +211,18 @@ impl Services {
             description: input.description,
             owner: input.owner.or_else(|| actor.user_name().map(str::to_owned)),
             status,
-            parent_run_id: input.parent_run_id,
+            parent_run_id,
             params: Default::default(),
-            tags: input.tags,
+            tags,
             metrics: Vec::new(),
             created_at: now,
             updated_at: now,
-            started_at: (status == RunStatus::Running).then_some(now),
+            started_at: input
+                .started_at
+                .or((status == RunStatus::Running).then_some(now)),
             ended_at: None,
+            deleted_at: None,
+            inputs: Vec::new(),
         };
         self.store
             .create_run(run, params)
@@ -205,6 +252,8 @@ impl Services {
     ) -> Result<Page<Run>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = RunFilter {
+            lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
+            expr: super::search::parse_run_filter(query.filter.as_deref())?,
             project_id: query.project_id,
             experiment_id: query.experiment_id,
             status,
@@ -228,6 +277,12 @@ impl Services {
         validate_tags("tags", patch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
         let params = validate_params("params", patch.params)?;
         let description = patch.description;
+        // MLflow shows the run name as the tag `mlflow.runName`; setting that tag renames the run.
+        let mut tags = patch.tags;
+        let name = match tags.remove(RUN_NAME_TAG) {
+            Some(Some(new_name)) => Some(validate::name("tags.mlflow.runName", &new_name)?),
+            _ => name,
+        };
         self.store
             .update_run(
                 id,
@@ -241,7 +296,7 @@ impl Services {
                     Ok(())
                 }),
                 params,
-                patch.tags,
+                tags,
             )
             .await
     }
@@ -250,7 +305,7 @@ impl Services {
         self.store
             .update_run(
                 id,
-                Box::new(|run| run_transition(run, RunStatus::Running)),
+                Box::new(|run| run_transition(run, RunStatus::Running, Timestamp::now())),
                 vec![],
                 Default::default(),
             )
@@ -268,11 +323,78 @@ impl Services {
         self.store
             .update_run(
                 id,
-                Box::new(move |run| run_transition(run, next)),
+                Box::new(move |run| run_transition(run, next, Timestamp::now())),
                 vec![],
                 Default::default(),
             )
             .await
+    }
+
+    /// Changes status, end time and name together, as MLflow's `runs/update` does. Setting
+    /// the current status again is accepted and changes nothing (clients end runs twice).
+    pub async fn update_run_state(
+        &self,
+        _actor: &Actor,
+        id: &str,
+        change: RunStateChange,
+    ) -> Result<Run> {
+        let name = change
+            .name
+            .as_deref()
+            .map(|n| validate::name("run_name", n))
+            .transpose()?;
+        self.store
+            .update_run(
+                id,
+                Box::new(move |run| {
+                    if let Some(status) = change.status.filter(|s| *s != run.status) {
+                        run_transition(
+                            run,
+                            status,
+                            change.end_time.unwrap_or_else(Timestamp::now),
+                        )?;
+                    } else if let Some(end_time) =
+                        change.end_time.filter(|_| run.status.is_terminal())
+                    {
+                        run.ended_at = Some(end_time);
+                    }
+                    if let Some(name) = name {
+                        run.name = name;
+                    }
+                    Ok(())
+                }),
+                Vec::new(),
+                Default::default(),
+            )
+            .await
+    }
+
+    /// Logs metrics, params and tags of a run in one transaction (MLflow's `log-batch`, and
+    /// the single `log-metric`, `log-parameter` and `set-tag` calls): all of it or none.
+    pub async fn log_batch(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        batch: RunBatch,
+    ) -> Result<LogMetricsResult> {
+        let params = validate_params("params", batch.params)?;
+        validate_tags("tags", batch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
+        let mut tags = batch.tags;
+        let rename = match tags.remove(RUN_NAME_TAG) {
+            Some(Some(name)) => Some(validate::name("tags.mlflow.runName", &name)?),
+            _ => None,
+        };
+        let points = self.metric_points(batch.metrics)?;
+        let (written, duplicates) = self
+            .store
+            .log_batch(run_id, params, tags, rename, points)
+            .await?;
+        metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+        Ok(LogMetricsResult {
+            run_id: run_id.to_owned(),
+            written,
+            duplicates,
+        })
     }
 
     /// Deletes a run with its metrics and artifacts.
@@ -298,6 +420,21 @@ impl Services {
         run_id: &str,
         points: Vec<MetricInput>,
     ) -> Result<LogMetricsResult> {
+        if points.is_empty() {
+            return Err(Error::invalid("metrics", "the batch is empty"));
+        }
+        let points = self.metric_points(points)?;
+        let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
+        metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+        Ok(LogMetricsResult {
+            run_id: run_id.to_owned(),
+            written,
+            duplicates,
+        })
+    }
+
+    /// Validates logged points and fills their defaults (step 0, timestamp now).
+    fn metric_points(&self, points: Vec<MetricInput>) -> Result<Vec<NewMetricPoint>> {
         let limit = self.config.limits.max_metrics_per_request;
         if points.len() as u64 > limit {
             return Err(Error::PayloadTooLarge(format!(
@@ -305,9 +442,6 @@ impl Services {
                  ETS_LIMITS__MAX_METRICS_PER_REQUEST): split the batch",
                 points.len()
             )));
-        }
-        if points.is_empty() {
-            return Err(Error::invalid("metrics", "the batch is empty"));
         }
         let now = Timestamp::now().millis();
         let mut last_key: Option<&str> = None;
@@ -318,7 +452,7 @@ impl Services {
                 last_key = Some(&point.key);
             }
         }
-        let points: Vec<NewMetricPoint> = points
+        Ok(points
             .into_iter()
             .map(|p| NewMetricPoint {
                 key: p.key,
@@ -326,14 +460,7 @@ impl Services {
                 timestamp: p.timestamp.unwrap_or(now),
                 value: p.value,
             })
-            .collect();
-        let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
-        metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
-        Ok(LogMetricsResult {
-            run_id: run_id.to_owned(),
-            written,
-            duplicates,
-        })
+            .collect())
     }
 
     pub async fn metric_summaries(
@@ -411,6 +538,55 @@ impl Services {
             return Err(e);
         }
         self.store.put_artifact(run_id, artifact).await
+    }
+
+    /// The entries directly inside folder `dir` of a run's artifacts (the root when `None`):
+    /// files with their size, and sub-folders.
+    pub async fn list_artifact_dir(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        dir: Option<&str>,
+    ) -> Result<Vec<DirEntry>> {
+        let prefix = dir.map(|d| format!("{}/", d.trim_end_matches('/')));
+        let artifacts = self
+            .list_artifacts(actor, run_id, prefix.as_deref())
+            .await?;
+        let mut entries: Vec<DirEntry> = Vec::new();
+        for artifact in artifacts {
+            let relative = &artifact.path[prefix.as_deref().map_or(0, str::len)..];
+            match relative.split_once('/') {
+                Some((folder, _)) => {
+                    if entries.last().is_none_or(|e| e.name != folder) {
+                        entries.push(DirEntry {
+                            name: folder.to_owned(),
+                            is_dir: true,
+                            size: None,
+                        });
+                    }
+                }
+                None => entries.push(DirEntry {
+                    name: relative.to_owned(),
+                    is_dir: false,
+                    size: Some(artifact.size),
+                }),
+            }
+        }
+        entries.dedup_by(|a, b| a.name == b.name && a.is_dir == b.is_dir);
+        Ok(entries)
+    }
+
+    /// Deletes the artifact at `path`, or everything below it if it is a folder.
+    pub async fn delete_artifacts(&self, _actor: &Actor, run_id: &str, path: &str) -> Result<()> {
+        validate::artifact_path("path", path)?;
+        let removed = self.store.delete_artifacts(run_id, path).await?;
+        if removed == 0 {
+            return Err(Error::NotFound {
+                entity: "artifact",
+                id: format!("{path}' of run '{run_id}"),
+            });
+        }
+        self.blobs.delete_path(run_id, path).await
     }
 
     pub async fn list_artifacts(

@@ -11,9 +11,10 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
-    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project,
-    ProjectStats, Run, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, NewMetricPoint,
+    ParamValue, Project, ProjectStats, Run, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -89,9 +90,35 @@ pub struct ProjectFilter {
     pub tag: Option<TagFilter>,
 }
 
+/// Which entities a list or search includes, by soft-deletion state (MLflow's view type).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Not deleted (the default everywhere).
+    #[default]
+    Active,
+    Deleted,
+    All,
+}
+
+/// A search with an arbitrary filter and order (MLflow's `search` calls): offset-paged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Search {
+    /// Runs: the experiments to search (empty means none). Experiments: ignored.
+    pub experiment_ids: Vec<String>,
+    pub filter: Option<Expr>,
+    pub lifecycle: Lifecycle,
+    pub order_by: Vec<OrderKey>,
+    pub offset: usize,
+    /// Items to return; the store fetches one more to tell whether more follow.
+    pub limit: usize,
+}
+
 /// Filter of `GET /api/v1/experiments`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExperimentFilter {
+    pub lifecycle: Lifecycle,
+    /// A filter in the search language (`ets_domain::filter`), ANDed with the fields.
+    pub expr: Option<Expr>,
     pub project_id: Option<String>,
     pub status: Option<ExperimentStatus>,
     pub name: Option<String>,
@@ -102,6 +129,9 @@ pub struct ExperimentFilter {
 /// Filter of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
+    pub lifecycle: Lifecycle,
+    /// A filter in the search language (`ets_domain::filter`), ANDed with the fields.
+    pub expr: Option<Expr>,
     pub project_id: Option<String>,
     pub experiment_id: Option<String>,
     pub status: Option<RunStatus>,
@@ -179,6 +209,13 @@ pub trait Store: Send + Sync + 'static {
         mutation: Mutation<Experiment>,
     ) -> Result<Experiment>;
     async fn delete_experiment(&self, id: &str) -> Result<Vec<String>>;
+    /// Moves an experiment (and its runs) to the trash, or restores it (and the runs that
+    /// went to the trash with it).
+    async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment>;
+    /// Experiments matching a search, in the requested order (at most `limit + 1`).
+    async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>>;
+    /// The experiment with this name (the oldest, should several projects use it).
+    async fn find_experiment_by_name(&self, name: &str) -> Result<Experiment>;
     /// Number of runs of each experiment, in the order given.
     async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>>;
     /// Latest values of the given keys (all keys when `None`) for every run of the experiments.
@@ -203,6 +240,27 @@ pub trait Store: Send + Sync + 'static {
         tags: TagPatch,
     ) -> Result<Run>;
     async fn delete_run(&self, id: &str) -> Result<()>;
+    /// Runs matching a search, in the requested order (at most `limit + 1`), with details.
+    async fn search_runs(&self, search: Search) -> Result<Vec<Run>>;
+    /// Records datasets used by a run.
+    async fn log_inputs(&self, run_id: &str, inputs: Vec<DatasetInput>) -> Result<()>;
+
+    // ---- logged models
+    async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel>;
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel>;
+    async fn update_logged_model(
+        &self,
+        id: &str,
+        mutation: Mutation<LoggedModel>,
+    ) -> Result<LoggedModel>;
+    async fn delete_logged_model(&self, id: &str) -> Result<()>;
+    /// Models of the experiments, newest first (at most `limit + 1`).
+    async fn search_logged_models(
+        &self,
+        experiment_ids: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LoggedModel>>;
 
     // ---- metrics (the hot path)
     /// Appends points in one transaction. Points identical in (key, step, timestamp) to a
@@ -210,6 +268,16 @@ pub trait Store: Send + Sync + 'static {
     async fn log_metrics(
         &self,
         run_id: &str,
+        points: Vec<NewMetricPoint>,
+    ) -> Result<(usize, usize)>;
+    /// Adds params (write-once), applies tags, optionally renames the run, and appends metric
+    /// points — all in one transaction.
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+        rename: Option<String>,
         points: Vec<NewMetricPoint>,
     ) -> Result<(usize, usize)>;
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
@@ -224,6 +292,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact>;
     async fn list_artifacts(&self, run_id: &str, prefix: Option<&str>) -> Result<Vec<Artifact>>;
     async fn get_artifact(&self, run_id: &str, path: &str) -> Result<Artifact>;
+    /// Forgets artifacts at `path` or below it; returns how many.
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<usize>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.

@@ -9,10 +9,12 @@ use super::sql::{
     Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
 };
 use crate::error::{Error, Result};
-use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, StoreLimits};
+use crate::store::{
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits,
+};
 
 const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
-                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, e.ended_at";
+                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, e.ended_at, e.deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
     let status: String = row.get(5)?;
@@ -33,6 +35,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
         updated_at: Timestamp(row.get(13)?),
         started_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
         ended_at: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+        deleted_at: row.get::<_, Option<i64>>(16)?.map(Timestamp),
     })
 }
 
@@ -47,12 +50,12 @@ fn name_taken(experiment: &Experiment) -> Error {
 fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()> {
     let sql = if insert {
         "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
-         healthcare, links, template, created_at, updated_at, started_at, ended_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     } else {
         "UPDATE experiments SET project_id = ?2, name = ?3, description = ?4, owner = ?5, status = ?6, tags = ?7, \
          objectives = ?8, search_space = ?9, healthcare = ?10, links = ?11, template = ?12, created_at = ?13, \
-         updated_at = ?14, started_at = ?15, ended_at = ?16 WHERE id = ?1"
+         updated_at = ?14, started_at = ?15, ended_at = ?16, deleted_at = ?17 WHERE id = ?1"
     };
     conn.prepare_cached(sql)?
         .execute(params![
@@ -72,6 +75,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
             experiment.updated_at.millis(),
             experiment.started_at.map(Timestamp::millis),
             experiment.ended_at.map(Timestamp::millis),
+            experiment.deleted_at.map(Timestamp::millis),
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -113,8 +117,14 @@ pub(super) fn list(
         .and_eq("e.status", filter.status.map(|s| s.as_str().to_owned()))
         .and_eq("e.name", filter.name.clone())
         .and_contains("e.name", filter.name_contains.as_deref())
-        .and_json_tag("e.tags", filter.tag.as_ref())
-        .page("e", page);
+        .and_json_tag("e.tags", filter.tag.as_ref());
+    super::search::and_lifecycle(&mut sql, "e", filter.lifecycle);
+    super::search::and_filter(
+        &mut sql,
+        filter.expr.as_ref(),
+        super::search::Target::Experiments,
+    )?;
+    sql.page("e", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |e| {
         cursor_key(
@@ -202,4 +212,62 @@ pub(super) fn latest_metrics(
             value: super::sql::value_from_sql(row.get(3)?),
         })
     })?)
+}
+
+/// Soft-deletes or restores an experiment together with its runs. Restoring brings back only
+/// the runs that went to the trash with the experiment (same deletion time).
+pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<Experiment> {
+    let mut experiment = get(conn, id)?;
+    let now = Timestamp::now();
+    match (deleted, experiment.deleted_at) {
+        (true, None) => {
+            conn.prepare_cached(
+                "UPDATE runs SET deleted_at = ?2 WHERE experiment_id = ?1 AND deleted_at IS NULL",
+            )?
+            .execute(params![id, now.millis()])?;
+            experiment.deleted_at = Some(now);
+        }
+        (false, Some(at)) => {
+            conn.prepare_cached(
+                "UPDATE runs SET deleted_at = NULL WHERE experiment_id = ?1 AND deleted_at = ?2",
+            )?
+            .execute(params![id, at.millis()])?;
+            experiment.deleted_at = None;
+        }
+        (true, Some(_)) => {
+            return Err(Error::Conflict(format!(
+                "experiment '{id}' is already deleted"
+            )));
+        }
+        (false, None) => return Err(Error::Conflict(format!("experiment '{id}' is not deleted"))),
+    }
+    experiment.updated_at = now.max(experiment.updated_at);
+    write(conn, &experiment, false)?;
+    Ok(experiment)
+}
+
+pub(super) fn search(conn: &Connection, search: &Search) -> Result<Vec<Experiment>> {
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
+    super::search::and_lifecycle(&mut sql, "e", search.lifecycle);
+    super::search::and_filter(
+        &mut sql,
+        search.filter.as_ref(),
+        super::search::Target::Experiments,
+    )?;
+    super::search::experiment_order_by(&mut sql, &search.order_by)?;
+    sql.push(&format!(
+        " LIMIT {} OFFSET {}",
+        search.limit + 1,
+        search.offset
+    ));
+    Ok(sql.query(conn, from_row)?)
+}
+
+pub(super) fn find_by_name(conn: &Connection, name: &str) -> Result<Experiment> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM experiments e WHERE e.name = ?1 ORDER BY e.created_at, e.id LIMIT 1"
+    ))?
+    .query_row([name], from_row)
+    .optional()?
+    .ok_or_else(|| Error::not_found("experiment", name))
 }

@@ -45,13 +45,7 @@ pub(super) fn log(
     points: &[NewMetricPoint],
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
-    let run_exists = conn
-        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
-        .query_row([run_id], |_| Ok(()))
-        .optional()?;
-    if run_exists.is_none() {
-        return Err(Error::not_found("run", run_id));
-    }
+    super::runs::ensure_active(conn, run_id)?;
     let mut series: HashMap<&str, SeriesDelta> = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
     {

@@ -1,10 +1,13 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
+mod datasets;
 mod experiments;
 mod metrics;
+mod models;
 mod pool;
 mod projects;
 mod runs;
+mod search;
 mod sql;
 
 use std::path::Path;
@@ -12,8 +15,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    Artifact, Experiment, MetricSeries, MetricSummary, NewMetricPoint, ParamValue, Project,
-    ProjectStats, Run, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, NewMetricPoint,
+    ParamValue, Project, ProjectStats, Run, TagPatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -21,15 +24,22 @@ use self::pool::{ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, SeriesRequest, Store, StoreLimits,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "mlflow",
+        include_str!("../../../migrations/sqlite/0002_mlflow.sql"),
+    ),
+];
 
 /// SQLite store: one writer thread (group commit) and a pool of readers.
 pub struct SqliteStore {
@@ -285,6 +295,26 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+        rename: Option<String>,
+        points: Vec<NewMetricPoint>,
+    ) -> Result<(usize, usize)> {
+        let (run_id, limits) = (run_id.to_owned(), self.limits);
+        self.writer
+            .run(move |c| {
+                runs::log_params_and_tags(c, &run_id, &params, &tags, rename)?;
+                if points.is_empty() {
+                    return Ok((0, 0));
+                }
+                metrics::log(c, &run_id, &points, &limits)
+            })
+            .await
+    }
+
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
         let run_id = run_id.to_owned();
         self.readers
@@ -359,6 +389,91 @@ impl Store for SqliteStore {
                 .query_row(params![run_id, path], artifact_from_row)
                 .optional()?
                 .ok_or_else(|| Error::NotFound { entity: "artifact", id: format!("{path}' of run '{run_id}") })
+            })
+            .await
+    }
+
+    async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| experiments::set_deleted(c, &id, deleted))
+            .await
+    }
+
+    async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>> {
+        self.readers
+            .run(move |c| experiments::search(c, &search))
+            .await
+    }
+
+    async fn find_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let name = name.to_owned();
+        self.readers
+            .run(move |c| experiments::find_by_name(c, &name))
+            .await
+    }
+
+    async fn search_runs(&self, search: Search) -> Result<Vec<Run>> {
+        self.readers
+            .run(move |c| in_snapshot(c, |c| runs::search(c, &search)))
+            .await
+    }
+
+    async fn log_inputs(&self, run_id: &str, inputs: Vec<DatasetInput>) -> Result<()> {
+        let run_id = run_id.to_owned();
+        self.writer
+            .run(move |c| datasets::log_inputs(c, &run_id, &inputs))
+            .await
+    }
+
+    async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel> {
+        self.writer
+            .run(move |c| models::insert(c, &model).map(|()| model))
+            .await
+    }
+
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
+        let id = id.to_owned();
+        self.readers.run(move |c| models::get(c, &id)).await
+    }
+
+    async fn update_logged_model(
+        &self,
+        id: &str,
+        mutation: Mutation<LoggedModel>,
+    ) -> Result<LoggedModel> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| models::update(c, &id, mutation))
+            .await
+    }
+
+    async fn delete_logged_model(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer.run(move |c| models::delete(c, &id)).await
+    }
+
+    async fn search_logged_models(
+        &self,
+        experiment_ids: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LoggedModel>> {
+        let ids = experiment_ids.to_vec();
+        self.readers
+            .run(move |c| models::search(c, &ids, offset, limit))
+            .await
+    }
+
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<usize> {
+        let (run_id, path) = (run_id.to_owned(), path.to_owned());
+        self.writer
+            .run(move |c| {
+                let below = format!("{path}/");
+                Ok(c.prepare_cached(
+                    "DELETE FROM artifacts WHERE run_id = ?1 AND (path = ?2 OR (path >= ?3 AND path < ?4))",
+                )?
+                .execute(params![run_id, path, below, format!("{below}\u{10FFFF}")])?)
             })
             .await
     }

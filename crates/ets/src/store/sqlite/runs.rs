@@ -9,10 +9,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, RunFilter, StoreLimits};
+use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits};
 
 const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
-                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at";
+                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
 const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
 
 /// A run row without params, tags and metrics (loaded in bulk afterwards).
@@ -34,6 +34,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         updated_at: Timestamp(row.get(9)?),
         started_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
         ended_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
+        deleted_at: row.get::<_, Option<i64>>(12)?.map(Timestamp),
+        inputs: Vec::new(),
     })
 }
 
@@ -192,6 +194,10 @@ fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
     for (run_id, summary) in super::metrics::summaries_of_runs(conn, &ids)? {
         runs[index[&run_id]].metrics.push(summary);
     }
+
+    for (run_id, input) in super::datasets::inputs_of_runs(conn, &ids)? {
+        runs[index[&run_id]].inputs.push(input);
+    }
     Ok(())
 }
 
@@ -224,6 +230,8 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) ->
         }
         sql.push(")");
     }
+    super::search::and_lifecycle(&mut sql, "r", filter.lifecycle);
+    super::search::and_filter(&mut sql, filter.expr.as_ref(), super::search::Target::Runs)?;
     sql.page("r", page);
     let items = sql.query(conn, from_row)?;
     let mut page_of_runs = finish_page(items, page, |r| {
@@ -251,7 +259,7 @@ pub(super) fn update(
     run.updated_at = Timestamp::now().max(run.updated_at);
     conn.prepare_cached(
         "UPDATE runs SET name = ?2, description = ?3, owner = ?4, status = ?5, updated_at = ?6, started_at = ?7, \
-         ended_at = ?8 WHERE id = ?1",
+         ended_at = ?8, deleted_at = ?9 WHERE id = ?1",
     )?
     .execute(params![
         run.id,
@@ -262,6 +270,7 @@ pub(super) fn update(
         run.updated_at.millis(),
         run.started_at.map(Timestamp::millis),
         run.ended_at.map(Timestamp::millis),
+        run.deleted_at.map(Timestamp::millis),
     ])?;
     add_params(conn, id, params)?;
     apply_tags(conn, id, tags)?;
@@ -281,4 +290,70 @@ pub(super) fn touch(conn: &Connection, id: &str, at: Timestamp) -> Result<()> {
     conn.prepare_cached("UPDATE runs SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
         .execute(params![id, at.millis()])?;
     Ok(())
+}
+
+pub(super) fn search(conn: &Connection, search: &Search) -> Result<Vec<Run>> {
+    if search.experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(&format!(
+        "SELECT {COLUMNS} {FROM} WHERE r.experiment_id IN "
+    ));
+    sql.bind_list(&search.experiment_ids);
+    super::search::and_lifecycle(&mut sql, "r", search.lifecycle);
+    super::search::and_filter(
+        &mut sql,
+        search.filter.as_ref(),
+        super::search::Target::Runs,
+    )?;
+    super::search::run_order_by(&mut sql, &search.order_by)?;
+    sql.push(&format!(
+        " LIMIT {} OFFSET {}",
+        search.limit + 1,
+        search.offset
+    ));
+    let mut runs = sql.query(conn, from_row)?;
+    load_details(conn, &mut runs)?;
+    Ok(runs)
+}
+
+/// Adds params and applies tags (and a new name) to an active run, without the read-back of
+/// `update`: the MLflow logging calls answer with an empty body.
+pub(super) fn log_params_and_tags(
+    conn: &Connection,
+    id: &str,
+    params: &[(String, ParamValue)],
+    tags: &TagPatch,
+    rename: Option<String>,
+) -> Result<()> {
+    ensure_active(conn, id)?;
+    add_params(conn, id, params)?;
+    apply_tags(conn, id, tags)?;
+    let now = Timestamp::now().millis();
+    match rename {
+        Some(name) => conn
+            .prepare_cached(
+                "UPDATE runs SET name = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
+            )?
+            .execute(params![id, name, now])?,
+        None => conn
+            .prepare_cached("UPDATE runs SET updated_at = max(updated_at, ?2) WHERE id = ?1")?
+            .execute(params![id, now])?,
+    };
+    Ok(())
+}
+
+/// Refuses writes to a run that does not exist or is in the trash.
+pub(super) fn ensure_active(conn: &Connection, id: &str) -> Result<()> {
+    let deleted: Option<Option<i64>> = conn
+        .prepare_cached("SELECT deleted_at FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match deleted {
+        None => Err(Error::not_found("run", id)),
+        Some(Some(_)) => Err(Error::Conflict(format!(
+            "run '{id}' is deleted; restore it before logging to it"
+        ))),
+        Some(None) => Ok(()),
+    }
 }

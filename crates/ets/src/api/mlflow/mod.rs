@@ -1,0 +1,200 @@
+//! The MLflow tracking REST API 2.0 (`/api/2.0/mlflow/…`, `/ajax-api/2.0/mlflow/…`) and the
+//! artifact proxy (`/api/2.0/mlflow-artifacts/…`), so `mlflow` clients and their
+//! integrations log to ETS unchanged.
+//!
+//! Every handler translates MLflow's request shape into a call of the same service function
+//! the native API uses, and the result back into MLflow's response shape. MLflow experiments
+//! and runs are ETS experiments and runs.
+
+mod artifacts;
+mod experiments;
+mod models;
+mod runs;
+mod types;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::Error;
+
+/// MLflow's error body: `{"error_code": "...", "message": "..."}`.
+pub struct MlflowError(pub Error);
+
+impl From<Error> for MlflowError {
+    fn from(error: Error) -> Self {
+        MlflowError(error)
+    }
+}
+
+impl MlflowError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        MlflowError(Error::BadRequest(message.into()))
+    }
+}
+
+/// MLflow's error code and status for each of our errors (no catch-all arm).
+fn classify(error: &Error) -> (StatusCode, &'static str) {
+    match error {
+        Error::Invalid(_) | Error::BadRequest(_) | Error::Conflict(_) => {
+            (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+        }
+        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
+        Error::AlreadyExists { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
+        // Not 429: MLflow clients retry 429s for minutes, and a configured limit does not lift
+        // by waiting.
+        Error::LimitExceeded { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_EXHAUSTED"),
+        Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "INVALID_PARAMETER_VALUE"),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+    }
+}
+
+impl IntoResponse for MlflowError {
+    fn into_response(self) -> Response {
+        let (status, code) = classify(&self.0);
+        let message = match &self.0 {
+            Error::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            axum::Json(serde_json::json!({ "error_code": code, "message": message })),
+        )
+            .into_response()
+    }
+}
+
+/// Result of MLflow handlers.
+pub type MlflowResult<T> = Result<T, MlflowError>;
+
+/// A JSON request body as MLflow clients send it. Unknown fields are ignored, as MLflow's
+/// own server does, so newer clients keep working.
+pub struct MlflowJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let super::extract::OptionalJson(value) =
+            super::extract::OptionalJson::<serde_json::Value>::from_request(req, state).await?;
+        let value = if value.is_null() {
+            serde_json::json!({})
+        } else {
+            value
+        };
+        serde_path_to_error::deserialize(value)
+            .map(MlflowJson)
+            .map_err(|e| {
+                MlflowError::invalid(format!(
+                    "invalid value for parameter '{}': {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })
+    }
+}
+
+/// Query parameters of MLflow's GET calls.
+pub struct MlflowQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for MlflowQuery<T> {
+    type Rejection = MlflowError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(MlflowQuery)
+            .map_err(|e| MlflowError::invalid(format!("invalid query parameters: {e}")))
+    }
+}
+
+/// The tracking API routes (mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`).
+fn tracking_routes() -> Router<AppState> {
+    Router::new()
+        .route("/experiments/create", post(experiments::create))
+        .route("/experiments/get", get(experiments::get))
+        .route("/experiments/get-by-name", get(experiments::get_by_name))
+        .route(
+            "/experiments/search",
+            get(experiments::search_get).post(experiments::search),
+        )
+        .route("/experiments/update", post(experiments::update))
+        .route("/experiments/delete", post(experiments::delete))
+        .route("/experiments/restore", post(experiments::restore))
+        .route(
+            "/experiments/set-experiment-tag",
+            post(experiments::set_tag),
+        )
+        .route(
+            "/experiments/delete-experiment-tag",
+            post(experiments::delete_tag),
+        )
+        .route("/runs/create", post(runs::create))
+        .route("/runs/get", get(runs::get))
+        .route("/runs/update", post(runs::update))
+        .route("/runs/delete", post(runs::delete))
+        .route("/runs/restore", post(runs::restore))
+        .route("/runs/search", post(runs::search))
+        .route("/runs/log-metric", post(runs::log_metric))
+        .route("/runs/log-parameter", post(runs::log_param))
+        .route("/runs/log-batch", post(runs::log_batch))
+        .route("/runs/log-inputs", post(runs::log_inputs))
+        .route("/runs/outputs", post(runs::log_outputs))
+        .route("/runs/set-tag", post(runs::set_tag))
+        .route("/runs/delete-tag", post(runs::delete_tag))
+        .route("/metrics/get-history", get(runs::get_history))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            get(runs::get_history_bulk_interval),
+        )
+        .route("/artifacts/list", get(artifacts::list_run_artifacts))
+        .route("/logged-models", post(models::create))
+        .route("/logged-models/search", post(models::search))
+        .route(
+            "/logged-models/{model_id}",
+            get(models::get)
+                .patch(models::finalize)
+                .delete(models::delete),
+        )
+        .route("/logged-models/{model_id}/tags", patch(models::set_tags))
+        .route(
+            "/logged-models/{model_id}/tags/{key}",
+            delete(models::delete_tag),
+        )
+        .route("/logged-models/{model_id}/params", post(models::log_params))
+}
+
+/// Every MLflow route.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .nest("/api/2.0/mlflow", tracking_routes())
+        .nest("/ajax-api/2.0/mlflow", tracking_routes())
+        .route(
+            "/api/2.0/mlflow-artifacts/artifacts",
+            get(artifacts::proxy_list),
+        )
+        .route(
+            "/api/2.0/mlflow-artifacts/artifacts/{*path}",
+            get(artifacts::proxy_download)
+                .put(artifacts::proxy_upload)
+                .delete(artifacts::proxy_delete),
+        )
+        .route(
+            "/ajax-api/2.0/mlflow-artifacts/artifacts",
+            get(artifacts::proxy_list),
+        )
+        .route(
+            "/ajax-api/2.0/mlflow-artifacts/artifacts/{*path}",
+            get(artifacts::proxy_download)
+                .put(artifacts::proxy_upload)
+                .delete(artifacts::proxy_delete),
+        )
+}

@@ -1,0 +1,563 @@
+//! MLflow `runs/*` and `metrics/*` calls.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use ets_domain::Timestamp;
+use ets_domain::model::{MetricInput, NewRun, TagPatch};
+use ets_domain::status::RunStatus;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::experiments::{page_size, parse_view_type};
+use super::types::{
+    KeyValue, MlflowDatasetInput, MlflowMetric, MlflowRun, MlflowRunInfo, lenient_f64, lenient_i64,
+};
+use super::{MlflowError, MlflowJson, MlflowQuery, MlflowResult};
+use crate::actor::Actor;
+use crate::api::AppState;
+use crate::error::Error;
+use crate::service::runs::{RunBatch, RunStateChange, SeriesQuery};
+use crate::service::search::SearchRequest;
+
+/// MLflow's limits on one `log-batch` request.
+const MAX_BATCH_METRICS: usize = 1000;
+const MAX_BATCH_PARAMS: usize = 100;
+const MAX_BATCH_TAGS: usize = 100;
+const MAX_BATCH_ENTITIES: usize = 1000;
+/// MLflow's page limits for run searches.
+const DEFAULT_RUNS_PER_PAGE: i64 = 1000;
+const MAX_RUNS_PER_PAGE: i64 = 50_000;
+
+/// `run_id`, or its older name `run_uuid`.
+#[derive(Deserialize, Default)]
+pub struct RunRef {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+}
+
+impl RunRef {
+    fn id(&self) -> Result<String, MlflowError> {
+        self.run_id
+            .clone()
+            .or_else(|| self.run_uuid.clone())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'."))
+    }
+}
+
+fn parse_status(text: &str) -> Result<RunStatus, MlflowError> {
+    RunStatus::parse(text).ok_or_else(|| {
+        MlflowError::invalid(format!(
+            "Invalid run status '{text}': use RUNNING, SCHEDULED, FINISHED, FAILED or KILLED"
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    #[serde(default)]
+    experiment_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    run_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    start_time: Option<i64>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<CreateBody>,
+) -> MlflowResult<Json<Value>> {
+    let experiment_id = body
+        .experiment_id
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "0".to_owned());
+    let input = NewRun {
+        experiment_id,
+        name: body.run_name.filter(|n| !n.is_empty()),
+        owner: body.user_id.filter(|u| !u.is_empty()),
+        started_at: body.start_time.map(Timestamp),
+        tags: body.tags.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+        ..Default::default()
+    };
+    let run = s.create_run(&actor, input).await.map_err(|e| match e {
+        // MLflow reports an unknown experiment as a missing resource.
+        Error::Invalid(v) if v.field == "experiment_id" => Error::NotFound {
+            entity: "experiment",
+            id: v.message,
+        },
+        other => other,
+    })?;
+    Ok(Json(json!({ "run": MlflowRun::from(run) })))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<RunRef>,
+) -> MlflowResult<Json<Value>> {
+    let run = s.get_run(&actor, &q.id()?).await?;
+    Ok(Json(json!({ "run": MlflowRun::from(run) })))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    end_time: Option<i64>,
+    #[serde(default)]
+    run_name: Option<String>,
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<UpdateBody>,
+) -> MlflowResult<Json<Value>> {
+    let change = RunStateChange {
+        status: body.status.as_deref().map(parse_status).transpose()?,
+        end_time: body.end_time.map(Timestamp),
+        name: body.run_name.filter(|n| !n.is_empty()),
+    };
+    let run = s.update_run_state(&actor, &body.run.id()?, change).await?;
+    Ok(Json(json!({ "run_info": MlflowRunInfo::from(&run) })))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<RunRef>,
+) -> MlflowResult<Json<Value>> {
+    s.trash_run(&actor, &body.id()?).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn restore(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<RunRef>,
+) -> MlflowResult<Json<Value>> {
+    s.restore_run(&actor, &body.id()?).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct SearchBody {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    run_view_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+pub async fn search(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<SearchBody>,
+) -> MlflowResult<Json<Value>> {
+    let request = SearchRequest {
+        experiment_ids: body.experiment_ids,
+        filter: body.filter,
+        lifecycle: parse_view_type(body.run_view_type.as_deref())?,
+        order_by: body.order_by,
+        max_results: page_size(body.max_results, DEFAULT_RUNS_PER_PAGE, MAX_RUNS_PER_PAGE)?,
+        page_token: body.page_token,
+    };
+    let page = s.search_runs(&actor, request).await?;
+    let runs: Vec<MlflowRun> = page.items.into_iter().map(MlflowRun::from).collect();
+    let mut response = json!({ "runs": runs });
+    if let Some(token) = page.next_page_token {
+        response["next_page_token"] = json!(token);
+    }
+    Ok(Json(response))
+}
+
+#[derive(Deserialize)]
+pub struct MetricBody {
+    #[serde(default)]
+    key: String,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    value: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    step: Option<i64>,
+}
+
+impl MetricBody {
+    fn into_input(self, index: Option<usize>) -> Result<MetricInput, MlflowError> {
+        let field = |name: &str| match index {
+            Some(i) => format!("metrics[{i}].{name}"),
+            None => name.to_owned(),
+        };
+        let value = self.value.ok_or_else(|| {
+            MlflowError::invalid(format!(
+                "Missing value for required parameter '{}'.",
+                field("value")
+            ))
+        })?;
+        let timestamp = self.timestamp.ok_or_else(|| {
+            MlflowError::invalid(format!(
+                "Missing value for required parameter '{}'.",
+                field("timestamp")
+            ))
+        })?;
+        Ok(MetricInput {
+            key: self.key,
+            value,
+            step: Some(self.step.unwrap_or(0)),
+            timestamp: Some(timestamp),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogMetricBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(flatten)]
+    metric: MetricBody,
+}
+
+pub async fn log_metric(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<LogMetricBody>,
+) -> MlflowResult<Json<Value>> {
+    let batch = RunBatch {
+        metrics: vec![body.metric.into_input(None)?],
+        ..Default::default()
+    };
+    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct LogParamBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+pub async fn log_param(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<LogParamBody>,
+) -> MlflowResult<Json<Value>> {
+    let value = body.value.unwrap_or_default();
+    let batch = RunBatch {
+        params: BTreeMap::from([(body.key, Value::String(value))]),
+        ..Default::default()
+    };
+    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct LogBatchBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    metrics: Vec<MetricBody>,
+    #[serde(default)]
+    params: Vec<KeyValue>,
+    #[serde(default)]
+    tags: Vec<KeyValue>,
+}
+
+pub async fn log_batch(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<LogBatchBody>,
+) -> MlflowResult<Json<Value>> {
+    let (metrics, params, tags) = (body.metrics.len(), body.params.len(), body.tags.len());
+    for (count, limit, what) in [
+        (metrics, MAX_BATCH_METRICS, "metrics"),
+        (params, MAX_BATCH_PARAMS, "params"),
+        (tags, MAX_BATCH_TAGS, "tags"),
+    ] {
+        if count > limit {
+            return Err(MlflowError::invalid(format!(
+                "A batch logging request can contain at most {limit} {what}. Got {count} {what}. \
+                 Please split up {what} across multiple requests and try again."
+            )));
+        }
+    }
+    if metrics + params + tags > MAX_BATCH_ENTITIES {
+        return Err(MlflowError::invalid(format!(
+            "A batch logging request can contain at most {MAX_BATCH_ENTITIES} metrics, params, and tags in total. \
+             Got {} entities. Please split up across multiple requests and try again.",
+            metrics + params + tags
+        )));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for param in &body.params {
+        if let Some(previous) = seen.insert(param.key.as_str(), param.value.as_str())
+            && previous != param.value
+        {
+            return Err(MlflowError::invalid(format!(
+                "Duplicate parameter keys have been submitted: '{}' with different values",
+                param.key
+            )));
+        }
+    }
+    let batch = RunBatch {
+        metrics: body
+            .metrics
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| m.into_input(Some(i)))
+            .collect::<Result<_, _>>()?,
+        params: body
+            .params
+            .into_iter()
+            .map(|kv| (kv.key, Value::String(kv.value)))
+            .collect(),
+        tags: body
+            .tags
+            .into_iter()
+            .map(|kv| (kv.key, Some(kv.value)))
+            .collect(),
+    };
+    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct SetTagBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+pub async fn set_tag(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<SetTagBody>,
+) -> MlflowResult<Json<Value>> {
+    let tags: TagPatch = BTreeMap::from([(body.key, Some(body.value.unwrap_or_default()))]);
+    s.log_batch(
+        &actor,
+        &body.run.id()?,
+        RunBatch {
+            tags,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_tag(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<SetTagBody>,
+) -> MlflowResult<Json<Value>> {
+    let run_id = body.run.id()?;
+    let run = s.get_run(&actor, &run_id).await?;
+    if !run.tags.contains_key(&body.key) {
+        return Err(Error::NotFound {
+            entity: "tag",
+            id: format!("{}' of run '{run_id}", body.key),
+        }
+        .into());
+    }
+    let tags: TagPatch = BTreeMap::from([(body.key, None)]);
+    s.log_batch(
+        &actor,
+        &run_id,
+        RunBatch {
+            tags,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct LogInputsBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    datasets: Vec<MlflowDatasetInput>,
+}
+
+pub async fn log_inputs(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<LogInputsBody>,
+) -> MlflowResult<Json<Value>> {
+    let inputs = body.datasets.into_iter().map(Into::into).collect();
+    s.log_inputs(&actor, &body.run.id()?, inputs).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct LogOutputsBody {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    models: Vec<ModelOutput>,
+}
+
+#[derive(Deserialize)]
+pub struct ModelOutput {
+    #[serde(default)]
+    model_id: String,
+}
+
+/// `runs/outputs` links logged models to the run that produced them; the link is the
+/// model's `source_run_id`, so this only checks that both exist.
+pub async fn log_outputs(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<LogOutputsBody>,
+) -> MlflowResult<Json<Value>> {
+    s.get_run(&actor, &body.run.id()?).await?;
+    for model in &body.models {
+        s.get_logged_model(&actor, &model.model_id).await?;
+    }
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    #[serde(flatten)]
+    run: RunRef,
+    #[serde(default)]
+    metric_key: String,
+    #[serde(default)]
+    page_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    max_results: Option<i64>,
+}
+
+/// Every point of one metric of one run, in step order (then timestamp).
+pub async fn get_history(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<HistoryQuery>,
+) -> MlflowResult<Json<Value>> {
+    let run_id = q.run.id()?;
+    let points = match s
+        .metric_series(&actor, &run_id, &q.metric_key, SeriesQuery::default())
+        .await
+    {
+        Ok(series) => series.points,
+        // MLflow answers an unknown key of an existing run with an empty history.
+        Err(Error::NotFound {
+            entity: "metric", ..
+        }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let offset = crate::service::search::decode_offset(q.page_token.as_deref())?;
+    let limit = match q.max_results {
+        Some(n) if n > 0 => n as usize,
+        Some(n) => {
+            return Err(MlflowError::invalid(format!(
+                "max_results must be positive, got {n}"
+            )));
+        }
+        None => usize::MAX,
+    };
+    let page =
+        crate::service::search::page_of(points.into_iter().skip(offset).collect(), offset, limit);
+    let metrics: Vec<MlflowMetric> = page
+        .items
+        .into_iter()
+        .map(|p| MlflowMetric {
+            key: q.metric_key.clone(),
+            value: p.value,
+            timestamp: p.timestamp,
+            step: p.step,
+            run_id: None,
+        })
+        .collect();
+    let mut response = json!({ "metrics": metrics });
+    if let Some(token) = page.next_page_token {
+        response["next_page_token"] = json!(token);
+    }
+    Ok(Json(response))
+}
+
+#[derive(Deserialize)]
+pub struct BulkIntervalQuery {
+    #[serde(default)]
+    run_ids: Vec<String>,
+    #[serde(default)]
+    metric_key: String,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    start_step: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    end_step: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    max_results: Option<i64>,
+}
+
+/// MLflow's limits for `get-history-bulk-interval`.
+const MAX_BULK_RUNS: usize = 100;
+const DEFAULT_BULK_POINTS: i64 = 320;
+const MAX_BULK_POINTS: i64 = 2500;
+
+/// A chart-sized sample of one metric over several runs. Where MLflow picks evenly spaced
+/// steps, ETS keeps each bucket's minimum and maximum, so spikes survive.
+pub async fn get_history_bulk_interval(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<BulkIntervalQuery>,
+) -> MlflowResult<Json<Value>> {
+    if q.run_ids.is_empty() || q.run_ids.len() > MAX_BULK_RUNS {
+        return Err(MlflowError::invalid(format!(
+            "run_ids must name between 1 and {MAX_BULK_RUNS} runs"
+        )));
+    }
+    let max_points = page_size(q.max_results, DEFAULT_BULK_POINTS, MAX_BULK_POINTS)?.max(2);
+    let query = SeriesQuery {
+        start_step: q.start_step,
+        end_step: q.end_step,
+        max_points: Some(max_points),
+    };
+    let mut metrics = Vec::new();
+    for run_id in &q.run_ids {
+        let points = match s.metric_series(&actor, run_id, &q.metric_key, query).await {
+            Ok(series) => series.points,
+            Err(Error::NotFound {
+                entity: "metric", ..
+            }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        metrics.extend(points.into_iter().map(|p| MlflowMetric {
+            key: q.metric_key.clone(),
+            value: p.value,
+            timestamp: p.timestamp,
+            step: p.step,
+            run_id: Some(run_id.clone()),
+        }));
+    }
+    Ok(Json(json!({ "metrics": metrics })))
+}

@@ -1,0 +1,368 @@
+//! MLflow's JSON shapes (protobuf JSON with MLflow's conventions: snake_case fields, int64 as
+//! numbers, enums in capitals, tags as `[{key, value}]`) and their conversion from ours.
+
+use ets_domain::model::{DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Run, Tags};
+use ets_domain::status::RunStatus;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::service::runs::{PARENT_RUN_TAG, RUN_NAME_TAG};
+
+/// `{key, value}`, MLflow's tag and param shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+pub fn key_values(tags: &Tags) -> Vec<KeyValue> {
+    tags.iter()
+        .map(|(key, value)| KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// int64 fields arrive as numbers or, from some clients, as strings.
+pub fn lenient_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(i64),
+        Float(f64),
+        Text(String),
+    }
+    match Option::<Repr>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Repr::Number(n)) => Ok(Some(n)),
+        Some(Repr::Float(f)) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        Some(Repr::Float(f)) => Err(serde::de::Error::custom(format!("{f} is not an integer"))),
+        Some(Repr::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("'{t}' is not an integer"))),
+    }
+}
+
+/// Metric values: numbers, or `"NaN"`, `"Infinity"`, `"-Infinity"` (protobuf JSON).
+pub fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Text(String),
+    }
+    match Option::<Repr>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Repr::Number(n)) => Ok(Some(n)),
+        Some(Repr::Text(t)) => ets_domain::value::parse_metric_value(&t)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{t}' is not a number"))),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowExperiment {
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_location: String,
+    pub lifecycle_stage: &'static str,
+    pub last_update_time: i64,
+    pub creation_time: i64,
+    pub tags: Vec<KeyValue>,
+}
+
+/// Where an experiment's artifacts live, as MLflow clients address them.
+pub fn experiment_artifact_location(experiment_id: &str) -> String {
+    format!("mlflow-artifacts:/{experiment_id}")
+}
+
+/// Where a run's artifacts live.
+pub fn run_artifact_uri(experiment_id: &str, run_id: &str) -> String {
+    format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts")
+}
+
+fn lifecycle_stage(deleted: bool) -> &'static str {
+    if deleted { "deleted" } else { "active" }
+}
+
+impl From<Experiment> for MlflowExperiment {
+    fn from(e: Experiment) -> Self {
+        let mut tags = e.tags;
+        if let Some(description) = e.description {
+            tags.entry("mlflow.note.content".into())
+                .or_insert(description);
+        }
+        MlflowExperiment {
+            artifact_location: experiment_artifact_location(&e.id),
+            experiment_id: e.id,
+            name: e.name,
+            lifecycle_stage: lifecycle_stage(e.deleted_at.is_some()),
+            last_update_time: e.updated_at.millis(),
+            creation_time: e.created_at.millis(),
+            tags: key_values(&tags),
+        }
+    }
+}
+
+pub fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Scheduled => "SCHEDULED",
+        RunStatus::Running => "RUNNING",
+        RunStatus::Finished => "FINISHED",
+        RunStatus::Failed => "FAILED",
+        RunStatus::Killed => "KILLED",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowRunInfo {
+    pub run_id: String,
+    pub run_uuid: String,
+    pub run_name: String,
+    pub experiment_id: String,
+    pub user_id: String,
+    pub status: &'static str,
+    pub start_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowMetric {
+    pub key: String,
+    #[serde(with = "ets_domain::value::metric_f64")]
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowRunData {
+    pub metrics: Vec<MlflowMetric>,
+    pub params: Vec<KeyValue>,
+    pub tags: Vec<KeyValue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MlflowDataset {
+    pub name: String,
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MlflowDatasetInput {
+    #[serde(default)]
+    pub tags: Vec<KeyValue>,
+    pub dataset: MlflowDataset,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowRunInputs {
+    pub dataset_inputs: Vec<MlflowDatasetInput>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowRun {
+    pub info: MlflowRunInfo,
+    pub data: MlflowRunData,
+    pub inputs: MlflowRunInputs,
+}
+
+impl From<&Run> for MlflowRunInfo {
+    fn from(run: &Run) -> Self {
+        MlflowRunInfo {
+            run_id: run.id.clone(),
+            run_uuid: run.id.clone(),
+            run_name: run.name.clone(),
+            experiment_id: run.experiment_id.clone(),
+            user_id: run.owner.clone().unwrap_or_default(),
+            status: status_name(run.status),
+            start_time: run.started_at.unwrap_or(run.created_at).millis(),
+            end_time: run.ended_at.map(|t| t.millis()),
+            artifact_uri: run_artifact_uri(&run.experiment_id, &run.id),
+            lifecycle_stage: lifecycle_stage(run.deleted_at.is_some()),
+        }
+    }
+}
+
+impl From<Run> for MlflowRun {
+    fn from(run: Run) -> Self {
+        let info = MlflowRunInfo::from(&run);
+        let mut tags = run.tags;
+        tags.insert(RUN_NAME_TAG.into(), run.name);
+        if let Some(parent) = run.parent_run_id {
+            tags.entry(PARENT_RUN_TAG.into()).or_insert(parent);
+        }
+        let metrics = run
+            .metrics
+            .into_iter()
+            .map(|m| MlflowMetric {
+                key: m.key,
+                value: m.last_value,
+                timestamp: m.last_timestamp,
+                step: m.last_step,
+                run_id: None,
+            })
+            .collect();
+        let params = run
+            .params
+            .into_iter()
+            .map(|(key, value)| KeyValue {
+                key,
+                value: ets_domain::model::ParamValue::from_json(value).text,
+            })
+            .collect();
+        MlflowRun {
+            info,
+            data: MlflowRunData {
+                metrics,
+                params,
+                tags: key_values(&tags),
+            },
+            inputs: MlflowRunInputs {
+                dataset_inputs: run
+                    .inputs
+                    .into_iter()
+                    .map(MlflowDatasetInput::from)
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl From<DatasetInput> for MlflowDatasetInput {
+    fn from(input: DatasetInput) -> Self {
+        let d = input.dataset;
+        MlflowDatasetInput {
+            tags: key_values(&input.tags),
+            dataset: MlflowDataset {
+                name: d.name,
+                digest: d.digest,
+                source_type: d.source_type,
+                source: d.source,
+                schema: d.schema,
+                profile: d.profile,
+            },
+        }
+    }
+}
+
+impl From<MlflowDatasetInput> for DatasetInput {
+    fn from(input: MlflowDatasetInput) -> Self {
+        let d = input.dataset;
+        DatasetInput {
+            tags: input
+                .tags
+                .into_iter()
+                .map(|kv| (kv.key, kv.value))
+                .collect(),
+            dataset: ets_domain::model::Dataset {
+                name: d.name,
+                digest: d.digest,
+                source_type: d.source_type,
+                source: d.source,
+                schema: d.schema,
+                profile: d.profile,
+            },
+        }
+    }
+}
+
+pub fn model_status_name(status: LoggedModelStatus) -> &'static str {
+    match status {
+        LoggedModelStatus::Pending => "LOGGED_MODEL_PENDING",
+        LoggedModelStatus::Ready => "LOGGED_MODEL_READY",
+        LoggedModelStatus::Failed => "LOGGED_MODEL_UPLOAD_FAILED",
+    }
+}
+
+pub fn parse_model_status(text: &str) -> Option<LoggedModelStatus> {
+    match text {
+        "LOGGED_MODEL_PENDING" => Some(LoggedModelStatus::Pending),
+        "LOGGED_MODEL_READY" => Some(LoggedModelStatus::Ready),
+        "LOGGED_MODEL_UPLOAD_FAILED" => Some(LoggedModelStatus::Failed),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowLoggedModelInfo {
+    pub model_id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_uri: String,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_run_id: Option<String>,
+    pub tags: Vec<KeyValue>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowLoggedModelData {
+    pub params: Vec<KeyValue>,
+    pub metrics: Vec<MlflowMetric>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowLoggedModel {
+    pub info: MlflowLoggedModelInfo,
+    pub data: MlflowLoggedModelData,
+}
+
+/// Where a logged model's files live: inside its source run's artifacts.
+pub fn model_artifact_uri(model: &LoggedModel) -> String {
+    match &model.source_run_id {
+        Some(run_id) => format!(
+            "{}/{}",
+            run_artifact_uri(&model.experiment_id, run_id),
+            crate::service::models::model_artifact_dir(&model.id)
+        ),
+        None => format!(
+            "mlflow-artifacts:/{}/models/{}/artifacts",
+            model.experiment_id, model.id
+        ),
+    }
+}
+
+impl From<LoggedModel> for MlflowLoggedModel {
+    fn from(model: LoggedModel) -> Self {
+        MlflowLoggedModel {
+            info: MlflowLoggedModelInfo {
+                artifact_uri: model_artifact_uri(&model),
+                model_id: model.id,
+                experiment_id: model.experiment_id,
+                name: model.name,
+                creation_timestamp_ms: model.created_at.millis(),
+                last_updated_timestamp_ms: model.updated_at.millis(),
+                status: model_status_name(model.status),
+                status_message: model.status_message,
+                model_type: model.model_type,
+                source_run_id: model.source_run_id,
+                tags: key_values(&model.tags),
+            },
+            data: MlflowLoggedModelData {
+                params: key_values(&model.params),
+                metrics: Vec::new(),
+            },
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Searching runs and experiments with the filter language, and the trash (soft deletion).
+//! Both API surfaces use these; MLflow's `search` calls and the native `filter` parameter
+//! share one parser.
+
+use base64::Engine;
+use ets_domain::filter::{self, Expr, OrderKey};
+use ets_domain::model::{DatasetInput, Experiment, Run};
+
+use super::Services;
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+use crate::store::{Lifecycle, Page, Search};
+
+fn filter_error(parameter: &str, e: filter::FilterError) -> Error {
+    Error::BadRequest(format!("invalid {parameter}: {e}"))
+}
+
+/// Parses and checks a run filter (`None` for an empty one).
+pub fn parse_run_filter(text: Option<&str>) -> Result<Option<Expr>> {
+    let Some(expr) =
+        filter::parse_filter(text.unwrap_or_default()).map_err(|e| filter_error("filter", e))?
+    else {
+        return Ok(None);
+    };
+    filter::validate_run_filter(&expr).map_err(|e| filter_error("filter", e))?;
+    Ok(Some(expr))
+}
+
+/// Parses and checks an experiment filter.
+pub fn parse_experiment_filter(text: Option<&str>) -> Result<Option<Expr>> {
+    let Some(expr) =
+        filter::parse_filter(text.unwrap_or_default()).map_err(|e| filter_error("filter", e))?
+    else {
+        return Ok(None);
+    };
+    filter::validate_experiment_filter(&expr).map_err(|e| filter_error("filter", e))?;
+    Ok(Some(expr))
+}
+
+/// Parses run `order_by` clauses such as `metrics.acc DESC`.
+pub fn parse_run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
+    clauses
+        .iter()
+        .map(|clause| {
+            let key = filter::parse_order_by(clause).map_err(|e| filter_error("order_by", e))?;
+            filter::validate_run_order_key(&key).map_err(|e| filter_error("order_by", e))?;
+            Ok(key)
+        })
+        .collect()
+}
+
+/// Parses experiment `order_by` clauses such as `name ASC`.
+pub fn parse_experiment_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
+    clauses
+        .iter()
+        .map(|clause| {
+            let key = filter::parse_order_by(clause).map_err(|e| filter_error("order_by", e))?;
+            filter::validate_experiment_order_key(&key).map_err(|e| filter_error("order_by", e))?;
+            Ok(key)
+        })
+        .collect()
+}
+
+/// `active` (default), `deleted` or `all`.
+pub fn parse_lifecycle(text: Option<&str>) -> Result<Lifecycle> {
+    match text.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("active") | Some("active_only") => Ok(Lifecycle::Active),
+        Some("deleted") | Some("deleted_only") => Ok(Lifecycle::Deleted),
+        Some("all") => Ok(Lifecycle::All),
+        Some(other) => Err(Error::BadRequest(format!(
+            "lifecycle '{other}' is not one of active, deleted, all"
+        ))),
+    }
+}
+
+/// A search request, as both APIs express it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub experiment_ids: Vec<String>,
+    pub filter: Option<String>,
+    pub lifecycle: Lifecycle,
+    pub order_by: Vec<String>,
+    pub max_results: usize,
+    pub page_token: Option<String>,
+}
+
+/// Offset page tokens: searches order by arbitrary keys (metrics, params), where a keyset
+/// cursor would need every sort value; MLflow pages searches by offset too.
+pub(crate) fn decode_offset(token: Option<&str>) -> Result<usize> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(0);
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| v["offset"].as_u64())
+        .map(|offset| offset as usize)
+        .ok_or_else(|| {
+            Error::BadRequest(
+                "page_token is malformed; pass the next_page_token of the previous page".into(),
+            )
+        })
+}
+
+fn encode_offset(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::json!({ "offset": offset }).to_string())
+}
+
+pub(crate) fn page_of<T>(mut items: Vec<T>, offset: usize, limit: usize) -> Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    Page {
+        next_page_token: more.then(|| encode_offset(offset + limit)),
+        items,
+    }
+}
+
+impl Services {
+    /// Runs of the given experiments matching a filter, ordered as asked.
+    pub async fn search_runs(&self, _actor: &Actor, request: SearchRequest) -> Result<Page<Run>> {
+        let offset = decode_offset(request.page_token.as_deref())?;
+        let search = Search {
+            experiment_ids: request.experiment_ids,
+            filter: parse_run_filter(request.filter.as_deref())?,
+            lifecycle: request.lifecycle,
+            order_by: parse_run_order(&request.order_by)?,
+            offset,
+            limit: request.max_results,
+        };
+        let runs = self.store.search_runs(search).await?;
+        Ok(page_of(runs, offset, request.max_results))
+    }
+
+    /// Experiments matching a filter, ordered as asked.
+    pub async fn search_experiments(
+        &self,
+        _actor: &Actor,
+        request: SearchRequest,
+    ) -> Result<Page<Experiment>> {
+        let offset = decode_offset(request.page_token.as_deref())?;
+        let search = Search {
+            experiment_ids: Vec::new(),
+            filter: parse_experiment_filter(request.filter.as_deref())?,
+            lifecycle: request.lifecycle,
+            order_by: parse_experiment_order(&request.order_by)?,
+            offset,
+            limit: request.max_results,
+        };
+        let experiments = self.store.search_experiments(search).await?;
+        Ok(page_of(experiments, offset, request.max_results))
+    }
+
+    /// The experiment with this name.
+    pub async fn experiment_by_name(&self, _actor: &Actor, name: &str) -> Result<Experiment> {
+        self.store.find_experiment_by_name(name).await
+    }
+
+    /// Moves an experiment and its runs to the trash (restorable).
+    pub async fn trash_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+        self.store.set_experiment_deleted(id, true).await
+    }
+
+    /// Brings an experiment back from the trash, with the runs trashed with it.
+    pub async fn restore_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+        self.store.set_experiment_deleted(id, false).await
+    }
+
+    /// Moves a run to the trash (restorable).
+    pub async fn trash_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+        self.set_run_deleted(id, true).await
+    }
+
+    /// Brings a run back from the trash.
+    pub async fn restore_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+        self.set_run_deleted(id, false).await
+    }
+
+    async fn set_run_deleted(&self, id: &str, deleted: bool) -> Result<Run> {
+        self.store
+            .update_run(
+                id,
+                Box::new(move |run| {
+                    run.deleted_at = if deleted {
+                        Some(ets_domain::Timestamp::now())
+                    } else {
+                        None
+                    };
+                    Ok(())
+                }),
+                Vec::new(),
+                Default::default(),
+            )
+            .await
+    }
+
+    /// Records the datasets a run used.
+    pub async fn log_inputs(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        inputs: Vec<DatasetInput>,
+    ) -> Result<()> {
+        for (i, input) in inputs.iter().enumerate() {
+            ets_domain::validate::name(&format!("datasets[{i}].name"), &input.dataset.name)?;
+            ets_domain::validate::name(&format!("datasets[{i}].digest"), &input.dataset.digest)?;
+            super::validate_tags(
+                &format!("datasets[{i}].tags"),
+                input.tags.iter().map(|(k, v)| (k, Some(v))),
+            )?;
+        }
+        self.store.log_inputs(run_id, inputs).await
+    }
+}
