@@ -108,6 +108,121 @@ impl LocalBlobStore {
             })
     }
 
+    fn upload_dir(&self, upload_id: &str) -> Result<PathBuf> {
+        // Upload ids are ours (hex); anything else cannot name a folder of ours.
+        if upload_id.is_empty() || !upload_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::not_found("multipart upload", upload_id));
+        }
+        Ok(self.root.join(".staging").join(format!("mpu-{upload_id}")))
+    }
+
+    /// Starts a multipart upload of `path` in a run; returns its id.
+    pub async fn start_multipart(&self, run_id: &str, path: &str) -> Result<String> {
+        let upload_id = ets_domain::new_id();
+        let dir = self.upload_dir(&upload_id)?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::internal(format!("cannot start upload: {e}")))?;
+        tokio::fs::write(dir.join("target"), format!("{run_id}\n{path}"))
+            .await
+            .map_err(|e| Error::internal(format!("cannot start upload: {e}")))?;
+        Ok(upload_id)
+    }
+
+    /// Stores one part; returns its ETag (hex SHA-256 of the part).
+    pub async fn put_part<S, E>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        body: S,
+        max_bytes: u64,
+    ) -> Result<String>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let dir = self.upload_dir(upload_id)?;
+        if !tokio::fs::try_exists(dir.join("target"))
+            .await
+            .unwrap_or(false)
+        {
+            return Err(Error::not_found("multipart upload", upload_id));
+        }
+        let staged = self.stage(body, max_bytes).await?;
+        let part_path = dir.join(format!("part-{part_number:06}"));
+        tokio::fs::rename(&staged.temp_path, &part_path)
+            .await
+            .map_err(|e| Error::internal(format!("cannot store part: {e}")))?;
+        tokio::fs::write(part_path.with_extension("sha256"), &staged.sha256)
+            .await
+            .map_err(|e| Error::internal(format!("cannot store part: {e}")))?;
+        Ok(staged.sha256)
+    }
+
+    /// Joins the parts, in order, into one staged file, checking each part's ETag. The
+    /// upload must have been started for the same run and path.
+    pub async fn complete_multipart(
+        &self,
+        upload_id: &str,
+        run_id: &str,
+        path: &str,
+        parts: &[(u32, String)],
+        max_bytes: u64,
+    ) -> Result<Staged> {
+        let dir = self.upload_dir(upload_id)?;
+        let target = tokio::fs::read_to_string(dir.join("target"))
+            .await
+            .map_err(|_| Error::not_found("multipart upload", upload_id))?;
+        if target != format!("{run_id}\n{path}") {
+            return Err(Error::invalid(
+                "path",
+                format!("upload '{upload_id}' was started for another artifact"),
+            ));
+        }
+        if parts.is_empty() {
+            return Err(Error::invalid(
+                "parts",
+                "a multipart upload needs at least one part",
+            ));
+        }
+        let mut files = Vec::with_capacity(parts.len());
+        for (number, etag) in parts {
+            let part_path = dir.join(format!("part-{number:06}"));
+            let stored_etag = tokio::fs::read_to_string(part_path.with_extension("sha256"))
+                .await
+                .map_err(|_| {
+                    Error::invalid("parts", format!("part {number} was never uploaded"))
+                })?;
+            if stored_etag != etag.trim_matches('"') {
+                return Err(Error::invalid(
+                    "parts",
+                    format!("part {number}: ETag '{etag}' does not match the uploaded part"),
+                ));
+            }
+            let file = tokio::fs::File::open(&part_path)
+                .await
+                .map_err(|e| Error::internal(format!("cannot read part {number}: {e}")))?;
+            files.push(tokio_util::io::ReaderStream::new(file));
+        }
+        let staged = self
+            .stage(futures_util::stream::iter(files).flatten(), max_bytes)
+            .await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(staged)
+    }
+
+    /// Drops an upload and its parts.
+    pub async fn abort_multipart(&self, upload_id: &str) -> Result<()> {
+        let dir = self.upload_dir(upload_id)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::not_found("multipart upload", upload_id))
+            }
+            Err(e) => Err(Error::internal(format!("cannot abort upload: {e}"))),
+        }
+    }
+
     /// Removes one artifact file, or a folder of them.
     pub async fn delete_path(&self, run_id: &str, path: &str) -> Result<()> {
         let target = self.path_of(run_id, path);

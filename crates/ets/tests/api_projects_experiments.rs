@@ -9,6 +9,14 @@ use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- helpers
 
+/// Every database holds, from its migrations, this project with MLflow's `Default` experiment
+/// in it (MLflow clients expect experiment "0"). Lists that the tests do not scope with a
+/// filter of their own include them.
+const DEFAULT_PROJECT: &str = "default";
+const DEFAULT_PROJECT_ID: &str = "00000000000000000000000000000000";
+const DEFAULT_EXPERIMENT: &str = "Default";
+const DEFAULT_EXPERIMENT_ID: &str = "0";
+
 /// The `items` of a list reply.
 fn items(reply: &Reply) -> &Vec<Value> {
     reply.body["items"]
@@ -97,10 +105,24 @@ async fn experiment_count(app: &TestApp, project_id: &str) -> usize {
     items(&reply).len()
 }
 
-async fn project_count(app: &TestApp) -> usize {
-    let reply = app.get("/api/v1/projects").await;
+/// Every project, as the list returns them (newest first, in one page).
+///
+/// A database is never empty: its migrations create [`DEFAULT_PROJECT`], so "nothing was
+/// created" is checked by comparing this list before and after, not by expecting it empty.
+async fn all_projects(app: &TestApp) -> Vec<Value> {
+    let reply = app.get("/api/v1/projects?page_size=1000").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    items(&reply).len()
+    assert_eq!(reply.body["next_page_token"], Value::Null, "{}", reply.body);
+    items(&reply).clone()
+}
+
+/// Every experiment, as the list returns them (newest first, in one page). Includes
+/// [`DEFAULT_EXPERIMENT`].
+async fn all_experiments(app: &TestApp) -> Vec<Value> {
+    let reply = app.get("/api/v1/experiments?page_size=1000").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["next_page_token"], Value::Null, "{}", reply.body);
+    items(&reply).clone()
 }
 
 /// Logs `metrics` (a list of `{key, value, step}`) to a run.
@@ -376,6 +398,7 @@ async fn create_project_returns_201_with_the_stored_project() {
 async fn duplicate_project_name_is_409_and_creates_nothing() {
     let app = TestApp::start().await;
     app.create_project("dup").await;
+    let before = all_projects(&app).await;
     let reply = app.post("/api/v1/projects", json!({ "name": "dup" })).await;
     assert_error(&reply, StatusCode::CONFLICT, "already_exists");
     assert_eq!(reply.body["error"]["details"]["entity"], "project");
@@ -385,12 +408,13 @@ async fn duplicate_project_name_is_409_and_creates_nothing() {
         .post("/api/v1/projects", json!({ "name": " dup " }))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "already_exists");
-    assert_eq!(project_count(&app).await, 1);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
 async fn empty_or_blank_project_name_is_422_naming_the_field() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     for name in ["", "   ", "\t\n"] {
         let reply = app.post("/api/v1/projects", json!({ "name": name })).await;
         assert_invalid(&reply, "name");
@@ -400,19 +424,20 @@ async fn empty_or_blank_project_name_is_422_naming_the_field() {
         .post("/api/v1/projects", json!({ "name": too_long }))
         .await;
     assert_invalid(&reply, "name");
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
 async fn malformed_json_is_400() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     for body in ["{\"name\": ", "not json", "{\"name\": \"x\"} trailing", ""] {
         let reply = app
             .post_raw("/api/v1/projects", body, "application/json")
             .await;
         assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
     }
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
@@ -432,6 +457,7 @@ async fn json_without_a_json_content_type_is_still_accepted() {
 #[tokio::test]
 async fn wrong_field_type_is_422_naming_the_field() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     let reply = app.post("/api/v1/projects", json!({ "name": 5 })).await;
     assert_invalid(&reply, "name");
     let reply = app
@@ -448,7 +474,7 @@ async fn wrong_field_type_is_422_naming_the_field() {
         )
         .await;
     assert_invalid(&reply, "tags.k");
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
@@ -464,6 +490,7 @@ async fn missing_required_field_is_422() {
 #[tokio::test]
 async fn unknown_field_is_422_naming_it() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     let reply = app
         .post("/api/v1/projects", json!({ "name": "p", "nmae": "typo" }))
         .await;
@@ -473,7 +500,7 @@ async fn unknown_field_is_422_naming_it() {
         "message should name the unknown field: {}",
         reply.body
     );
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
@@ -483,6 +510,46 @@ async fn get_unknown_project_is_404() {
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(reply.body["error"]["details"]["entity"], "project");
     assert_eq!(reply.body["error"]["details"]["id"], "0000nope");
+}
+
+// ---------------------------------------------------------------- built-in project and experiment
+
+#[tokio::test]
+async fn a_fresh_server_has_the_default_project_with_mlflows_default_experiment() {
+    let app = TestApp::start().await;
+
+    let projects = app.get("/api/v1/projects").await;
+    assert_eq!(projects.status, StatusCode::OK, "{}", projects.body);
+    assert_eq!(names(&projects), strings(&[DEFAULT_PROJECT]));
+    assert_eq!(projects.body["next_page_token"], Value::Null);
+    let project = &items(&projects)[0];
+    assert_eq!(project["id"], DEFAULT_PROJECT_ID, "{project}");
+    assert_eq!(project["status"], "active", "{project}");
+    let fetched = app
+        .get(&format!("/api/v1/projects/{DEFAULT_PROJECT_ID}"))
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
+    assert_eq!(&fetched.body, project);
+
+    // It holds MLflow's `Default` experiment, id "0", and nothing else exists yet.
+    let experiments = app
+        .get(&format!(
+            "/api/v1/experiments?project_id={DEFAULT_PROJECT_ID}"
+        ))
+        .await;
+    assert_eq!(experiments.status, StatusCode::OK, "{}", experiments.body);
+    assert_eq!(names(&experiments), strings(&[DEFAULT_EXPERIMENT]));
+    let experiment = &items(&experiments)[0];
+    assert_eq!(experiment["id"], DEFAULT_EXPERIMENT_ID, "{experiment}");
+    assert_eq!(experiment["project_id"], DEFAULT_PROJECT_ID, "{experiment}");
+    assert_eq!(all_experiments(&app).await, vec![experiment.clone()]);
+
+    let fetched = app
+        .get(&format!("/api/v1/experiments/{DEFAULT_EXPERIMENT_ID}"))
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
+    assert_eq!(&fetched.body, experiment);
+    assert_eq!(fetched.body["name"], DEFAULT_EXPERIMENT);
 }
 
 // ---------------------------------------------------------------- projects: list
@@ -513,9 +580,10 @@ async fn list_projects_filters_by_status_name_owner_and_tag() {
         .await;
     assert_eq!(archive.status, StatusCode::OK, "{}", archive.body);
 
+    // The built-in `default` project is active and has no owner or tags.
     let cases: &[(&str, &[&str])] = &[
-        ("", &["nlp-core", "vision-a", "vision-b"]),
-        ("status=active", &["nlp-core", "vision-a"]),
+        ("", &[DEFAULT_PROJECT, "nlp-core", "vision-a", "vision-b"]),
+        ("status=active", &[DEFAULT_PROJECT, "nlp-core", "vision-a"]),
         ("status=archived", &["vision-b"]),
         ("status=ARCHIVED", &["vision-b"]),
         ("name=nlp-core", &["nlp-core"]),
@@ -559,17 +627,27 @@ async fn name_contains_treats_like_wildcards_literally() {
 #[tokio::test]
 async fn list_projects_sorts_by_name_and_creation_time() {
     let app = TestApp::start().await;
+    // The built-in `default` project was created when the server started, before these.
     for name in ["charlie", "alpha", "bravo"] {
-        app.create_project(name).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
+        app.create_project(name).await;
     }
     let cases: &[(&str, &[&str])] = &[
-        ("sort=name", &["alpha", "bravo", "charlie"]),
-        ("sort=-name", &["charlie", "bravo", "alpha"]),
-        ("sort=created_at", &["charlie", "alpha", "bravo"]),
-        ("sort=-created_at", &["bravo", "alpha", "charlie"]),
+        ("sort=name", &["alpha", "bravo", "charlie", DEFAULT_PROJECT]),
+        (
+            "sort=-name",
+            &[DEFAULT_PROJECT, "charlie", "bravo", "alpha"],
+        ),
+        (
+            "sort=created_at",
+            &[DEFAULT_PROJECT, "charlie", "alpha", "bravo"],
+        ),
+        (
+            "sort=-created_at",
+            &["bravo", "alpha", "charlie", DEFAULT_PROJECT],
+        ),
         // The default is newest first.
-        ("", &["bravo", "alpha", "charlie"]),
+        ("", &["bravo", "alpha", "charlie", DEFAULT_PROJECT]),
     ];
     for (query, expected) in cases {
         let reply = app.get(&format!("/api/v1/projects?{query}")).await;
@@ -584,12 +662,15 @@ async fn list_projects_pages_through_every_item_exactly_once() {
     for i in 0..7 {
         app.create_project(&format!("proj-{i}")).await;
     }
+    // Scoped to this test's projects (the built-in `default` one is left out), so the list
+    // holds exactly the seven of them.
+    let scope = "name_contains=proj-";
     for sort in ["name", "-name", "created_at", "-created_at", "updated_at"] {
         let mut seen = Vec::new();
         let mut token: Option<String> = None;
         let mut page_sizes = Vec::new();
         loop {
-            let mut path = format!("/api/v1/projects?page_size=3&sort={sort}");
+            let mut path = format!("/api/v1/projects?{scope}&page_size=3&sort={sort}");
             if let Some(token) = &token {
                 path.push_str(&format!("&page_token={token}"));
             }
@@ -611,22 +692,34 @@ async fn list_projects_pages_through_every_item_exactly_once() {
         assert_eq!(unique.len(), 7, "{sort}: duplicates in {seen:?}");
         // Pages concatenate to the unpaged list.
         let all = app
-            .get(&format!("/api/v1/projects?sort={sort}&page_size=100"))
+            .get(&format!(
+                "/api/v1/projects?{scope}&sort={sort}&page_size=100"
+            ))
             .await;
         assert_eq!(seen, names(&all), "{sort}");
+        assert_eq!(all.body["next_page_token"], Value::Null, "{sort}");
     }
-    let by_name = app.get("/api/v1/projects?sort=name&page_size=3").await;
+    let by_name = app
+        .get(&format!("/api/v1/projects?{scope}&sort=name&page_size=3"))
+        .await;
     assert_eq!(names(&by_name), strings(&["proj-0", "proj-1", "proj-2"]));
 }
 
 #[tokio::test]
 async fn a_page_that_ends_exactly_at_the_last_item_has_no_next_token() {
     let app = TestApp::start().await;
+    let built_in = all_projects(&app).await.len();
     for i in 0..3 {
         app.create_project(&format!("p{i}")).await;
     }
-    let reply = app.get("/api/v1/projects?page_size=3").await;
-    assert_eq!(items(&reply).len(), 3);
+    // A page exactly as large as the whole list: the three new projects plus those the
+    // database started with.
+    let total = built_in + 3;
+    let reply = app
+        .get(&format!("/api/v1/projects?page_size={total}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(items(&reply).len(), total);
     assert_eq!(reply.body["next_page_token"], Value::Null);
 }
 
@@ -636,7 +729,9 @@ async fn bad_list_parameters_are_400() {
     for i in 0..2 {
         app.create_project(&format!("p{i}")).await;
     }
+    // By name, the built-in `default` project comes first, then p0 and p1.
     let first = app.get("/api/v1/projects?sort=name&page_size=1").await;
+    assert_eq!(names(&first), strings(&[DEFAULT_PROJECT]));
     let name_token = first.body["next_page_token"]
         .as_str()
         .expect("a next page")
@@ -659,14 +754,14 @@ async fn bad_list_parameters_are_400() {
     }
     let max = app.get("/api/v1/projects?page_size=1000").await;
     assert_eq!(max.status, StatusCode::OK, "{}", max.body);
-    assert_eq!(items(&max).len(), 2);
+    assert_eq!(sorted_names(&max), strings(&[DEFAULT_PROJECT, "p0", "p1"]));
     let with_token = app
         .get(&format!(
             "/api/v1/projects?sort=name&page_size=1&page_token={name_token}"
         ))
         .await;
     assert_eq!(with_token.status, StatusCode::OK, "{}", with_token.body);
-    assert_eq!(names(&with_token), strings(&["p1"]));
+    assert_eq!(names(&with_token), strings(&["p0"]));
 }
 
 // ---------------------------------------------------------------- projects: update
@@ -833,6 +928,7 @@ async fn archived_project_refuses_new_experiments_until_reactivated() {
 #[tokio::test]
 async fn deleting_a_project_with_experiments_needs_cascade() {
     let app = TestApp::start().await;
+    let projects_before = all_projects(&app).await;
     let (project, experiment, run) = app.create_hierarchy().await;
     log_metrics(
         &app,
@@ -870,7 +966,7 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
     ] {
         assert_error(&app.get(&path).await, StatusCode::NOT_FOUND, "not_found");
     }
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, projects_before);
     let runs = app.get(&format!("/api/v1/runs?project_id={project}")).await;
     assert_eq!(runs.status, StatusCode::OK, "{}", runs.body);
     assert!(items(&runs).is_empty(), "{}", runs.body);
@@ -999,6 +1095,7 @@ async fn project_from_healthcare_template_carries_its_defaults_to_experiments() 
 #[tokio::test]
 async fn unknown_project_template_is_404_and_creates_nothing() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     let reply = app
         .post(
             "/api/v1/projects/from-template/quantum",
@@ -1006,12 +1103,13 @@ async fn unknown_project_template_is_404_and_creates_nothing() {
         )
         .await;
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 #[tokio::test]
 async fn from_template_validates_its_body() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     let reply = app
         .post(
             "/api/v1/projects/from-template/baseline",
@@ -1026,9 +1124,10 @@ async fn from_template_validates_its_body() {
         )
         .await;
     assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_input");
-    assert_eq!(project_count(&app).await, 0);
+    assert_eq!(all_projects(&app).await, before);
 
     app.create_project("taken").await;
+    let before = all_projects(&app).await;
     let reply = app
         .post(
             "/api/v1/projects/from-template/baseline",
@@ -1036,7 +1135,7 @@ async fn from_template_validates_its_body() {
         )
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "already_exists");
-    assert_eq!(project_count(&app).await, 1);
+    assert_eq!(all_projects(&app).await, before);
 }
 
 // ---------------------------------------------------------------- projects: stats
@@ -1182,6 +1281,7 @@ async fn create_experiment_starts_as_draft() {
 #[tokio::test]
 async fn experiment_in_a_missing_project_is_422_on_project_id() {
     let app = TestApp::start().await;
+    let before = all_experiments(&app).await;
     let reply = app
         .post(
             "/api/v1/experiments",
@@ -1189,8 +1289,7 @@ async fn experiment_in_a_missing_project_is_422_on_project_id() {
         )
         .await;
     assert_invalid(&reply, "project_id");
-    let all = app.get("/api/v1/experiments").await;
-    assert!(items(&all).is_empty());
+    assert_eq!(all_experiments(&app).await, before);
 }
 
 #[tokio::test]
@@ -1781,13 +1880,14 @@ async fn list_experiments_filters_by_project_status_and_tag() {
         .await;
     assert_eq!(started.status, StatusCode::OK);
 
+    // The built-in `Default` experiment is a draft without tags, in another project.
     let cases: Vec<(String, &[&str])> = vec![
-        (String::new(), &["e1", "e2", "e3"]),
+        (String::new(), &[DEFAULT_EXPERIMENT, "e1", "e2", "e3"]),
         (format!("project_id={p1}"), &["e1", "e2"]),
         (format!("project_id={p2}"), &["e3"]),
         ("project_id=unknown".to_owned(), &[]),
         ("status=running".to_owned(), &["e2"]),
-        ("status=draft".to_owned(), &["e1", "e3"]),
+        ("status=draft".to_owned(), &[DEFAULT_EXPERIMENT, "e1", "e3"]),
         ("status=completed".to_owned(), &[]),
         ("tag=team:a".to_owned(), &["e1", "e3"]),
         ("tag=team".to_owned(), &["e1", "e2", "e3"]),
@@ -1795,7 +1895,10 @@ async fn list_experiments_filters_by_project_status_and_tag() {
         (format!("project_id={p1}&tag=team:a"), &["e1"]),
         (format!("project_id={p1}&status=draft"), &["e1"]),
         ("name=e3".to_owned(), &["e3"]),
-        ("name_contains=E".to_owned(), &["e1", "e2", "e3"]),
+        (
+            "name_contains=E".to_owned(),
+            &[DEFAULT_EXPERIMENT, "e1", "e2", "e3"],
+        ),
     ];
     for (query, expected) in &cases {
         let reply = app.get(&format!("/api/v1/experiments?{query}")).await;
@@ -1815,19 +1918,24 @@ async fn list_experiments_pages_with_tokens() {
     for i in 0..5 {
         app.create_experiment(&project, &format!("e{i}")).await;
     }
-    let first = app.get("/api/v1/experiments?sort=name&page_size=2").await;
+    // Scoped to this test's project, so the built-in `Default` experiment is left out.
+    let first = app
+        .get(&format!(
+            "/api/v1/experiments?project_id={project}&sort=name&page_size=2"
+        ))
+        .await;
     assert_eq!(names(&first), strings(&["e0", "e1"]));
     let token = first.body["next_page_token"].as_str().unwrap();
     let second = app
         .get(&format!(
-            "/api/v1/experiments?sort=name&page_size=2&page_token={token}"
+            "/api/v1/experiments?project_id={project}&sort=name&page_size=2&page_token={token}"
         ))
         .await;
     assert_eq!(names(&second), strings(&["e2", "e3"]));
     let token = second.body["next_page_token"].as_str().unwrap();
     let third = app
         .get(&format!(
-            "/api/v1/experiments?sort=name&page_size=2&page_token={token}"
+            "/api/v1/experiments?project_id={project}&sort=name&page_size=2&page_token={token}"
         ))
         .await;
     assert_eq!(names(&third), strings(&["e4"]));

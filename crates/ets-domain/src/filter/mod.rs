@@ -100,20 +100,31 @@ impl Expr {
 
 /// Flattens same-kind children into one node; `None` when there is nothing to combine.
 fn combine(children: Vec<Expr>, and: bool) -> Option<Expr> {
-    let mut flat = Vec::with_capacity(children.len());
-    for child in children {
+    let mut children = children.into_iter();
+    let first = children.next()?;
+    Some(combine_nonempty(first, children.collect(), and))
+}
+
+/// [`combine`] for at least one child: same-kind children are spliced in, and a single
+/// remaining child is returned as is.
+pub(crate) fn combine_nonempty(first: Expr, rest: Vec<Expr>, and: bool) -> Expr {
+    if rest.is_empty() {
+        return first;
+    }
+    let mut flat = Vec::with_capacity(rest.len() + 1);
+    for child in std::iter::once(first).chain(rest) {
         match child {
             Expr::And(grandchildren) if and => flat.extend(grandchildren),
             Expr::Or(grandchildren) if !and => flat.extend(grandchildren),
             other => flat.push(other),
         }
     }
-    match flat.len() {
-        0 => None,
-        1 => flat.pop(),
-        _ if and => Some(Expr::And(flat)),
-        _ => Some(Expr::Or(flat)),
+    if flat.len() == 1
+        && let Some(only) = flat.pop()
+    {
+        return only;
     }
+    if and { Expr::And(flat) } else { Expr::Or(flat) }
 }
 
 /// `entity.key op value`.

@@ -3,7 +3,9 @@
 //! an operator and a string on the right), so the parser asks for the token it expects next.
 //! Positions are character (not byte) offsets.
 
-use super::{Comparison, Entity, Expr, FilterError, Op, OrderKey, Origin, Value, Written};
+use super::{
+    Comparison, Entity, Expr, FilterError, Op, OrderKey, Origin, Value, Written, combine_nonempty,
+};
 
 /// Deepest parenthesis nesting accepted; deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
@@ -200,27 +202,29 @@ impl Parser {
     // ---- expressions -------------------------------------------------------------------------
 
     fn parse_or(&mut self) -> Result<Expr, FilterError> {
-        let mut children = vec![self.parse_and()?];
+        let first = self.parse_and()?;
+        let mut rest = Vec::new();
         loop {
             self.skip_ws();
             if !self.eat_keyword("OR") {
                 break;
             }
-            children.push(self.parse_and()?);
+            rest.push(self.parse_and()?);
         }
-        Ok(Expr::or(children).expect("at least one child"))
+        Ok(combine_nonempty(first, rest, false))
     }
 
     fn parse_and(&mut self) -> Result<Expr, FilterError> {
-        let mut children = vec![self.parse_primary()?];
+        let first = self.parse_primary()?;
+        let mut rest = Vec::new();
         loop {
             self.skip_ws();
             if !self.eat_keyword("AND") {
                 break;
             }
-            children.push(self.parse_primary()?);
+            rest.push(self.parse_primary()?);
         }
-        Ok(Expr::and(children).expect("at least one child"))
+        Ok(combine_nonempty(first, rest, true))
     }
 
     fn parse_primary(&mut self) -> Result<Expr, FilterError> {

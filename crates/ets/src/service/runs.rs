@@ -589,6 +589,69 @@ impl Services {
         self.blobs.delete_path(run_id, path).await
     }
 
+    /// Starts a multipart upload of an artifact (for files too large for one request).
+    pub async fn start_multipart_upload(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        path: &str,
+    ) -> Result<String> {
+        validate::artifact_path("path", path)?;
+        self.get_run(actor, run_id).await?;
+        self.blobs.start_multipart(run_id, path).await
+    }
+
+    /// Stores one part of a multipart upload; returns its ETag.
+    pub async fn upload_part<S, E>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        body: S,
+    ) -> Result<String>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if part_number == 0 || part_number > 10_000 {
+            return Err(Error::invalid(
+                "part_number",
+                "part numbers run from 1 to 10000",
+            ));
+        }
+        self.blobs
+            .put_part(
+                upload_id,
+                part_number,
+                body,
+                self.config.limits.max_artifact_bytes,
+            )
+            .await
+    }
+
+    /// Joins the parts (in part-number order) into the artifact and records it.
+    pub async fn complete_multipart_upload(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        path: &str,
+        upload_id: &str,
+        mut parts: Vec<(u32, String)>,
+    ) -> Result<Artifact> {
+        validate::artifact_path("path", path)?;
+        parts.sort_by_key(|(number, _)| *number);
+        let limit = self.config.limits.max_artifact_bytes;
+        let staged = self
+            .blobs
+            .complete_multipart(upload_id, run_id, path, &parts, limit)
+            .await?;
+        self.store_artifact(actor, run_id, path, staged, None).await
+    }
+
+    /// Drops an unfinished multipart upload.
+    pub async fn abort_multipart_upload(&self, _actor: &Actor, upload_id: &str) -> Result<()> {
+        self.blobs.abort_multipart(upload_id).await
+    }
+
     pub async fn list_artifacts(
         &self,
         _actor: &Actor,

@@ -42,8 +42,10 @@ pub fn parse_run_order(clauses: &[String]) -> Result<Vec<OrderKey>> {
     clauses
         .iter()
         .map(|clause| {
-            let key = filter::parse_order_by(clause).map_err(|e| filter_error("order_by", e))?;
+            let mut key =
+                filter::parse_order_by(clause).map_err(|e| filter_error("order_by", e))?;
             filter::validate_run_order_key(&key).map_err(|e| filter_error("order_by", e))?;
+            filter::normalize_run_order_key(&mut key);
             Ok(key)
         })
         .collect()

@@ -185,3 +185,147 @@ pub async fn proxy_delete(
         .await?;
     Ok(Json(json!({})))
 }
+
+#[derive(Deserialize)]
+pub struct CreateMultipartBody {
+    /// The client's local file; its base name is the artifact's name inside the URL's folder.
+    #[serde(default)]
+    path: String,
+    #[serde(default, deserialize_with = "super::types::lenient_i64")]
+    num_parts: Option<i64>,
+}
+
+/// Multipart calls address a folder and name the file by the client's local path (MLflow's
+/// protocol); the artifact is `<folder>/<base name>`.
+fn multipart_target(folder: Option<String>, local_path: &str) -> Result<String, MlflowError> {
+    let name = local_path.rsplit(['/', '\\']).next().unwrap_or_default();
+    if name.is_empty() {
+        return Err(MlflowError::invalid(
+            "'path' must name the file being uploaded",
+        ));
+    }
+    let path = match folder {
+        Some(folder) => format!("{folder}/{name}"),
+        None => name.to_owned(),
+    };
+    ets_domain::validate::artifact_path("path", &path).map_err(Error::from)?;
+    Ok(path)
+}
+
+/// The URL clients should send parts to: this server, as the client reached it.
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or("127.0.0.1");
+    format!("{scheme}://{host}")
+}
+
+/// `mpu/create/<path>`: starts a multipart upload; each part goes to a URL of this server.
+pub async fn mpu_create(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+    super::MlflowJson(body): super::MlflowJson<CreateMultipartBody>,
+) -> MlflowResult<Json<Value>> {
+    let location = resolve(&s, &actor, &path).await?;
+    let file_path = multipart_target(location.path, &body.path)?;
+    let parts = body.num_parts.unwrap_or(1);
+    if !(1..=10_000).contains(&parts) {
+        return Err(MlflowError::invalid(format!(
+            "num_parts must be between 1 and 10000, got {parts}"
+        )));
+    }
+    let upload_id = s
+        .start_multipart_upload(&actor, &location.run_id, &file_path)
+        .await?;
+    let base = base_url(&headers);
+    let credentials: Vec<Value> = (1..=parts)
+        .map(|n| {
+            json!({
+                "part_number": n,
+                "url": format!("{base}/api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{n}"),
+                "headers": {},
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "upload_id": upload_id, "credentials": credentials }),
+    ))
+}
+
+/// `PUT mpu/parts/<upload id>/<part number>`: one part; answers with its `ETag`.
+pub async fn mpu_put_part(
+    State(s): State<AppState>,
+    Path((upload_id, part_number)): Path<(String, u32)>,
+    request: Request,
+) -> MlflowResult<Response> {
+    let etag = s
+        .upload_part(
+            &upload_id,
+            part_number,
+            request.into_body().into_data_stream(),
+        )
+        .await?;
+    Ok(([(header::ETAG, format!("\"{etag}\""))], Json(json!({}))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CompleteMultipartBody {
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    upload_id: String,
+    #[serde(default)]
+    parts: Vec<CompletedPart>,
+}
+
+#[derive(Deserialize)]
+pub struct CompletedPart {
+    #[serde(default, deserialize_with = "super::types::lenient_i64")]
+    part_number: Option<i64>,
+    #[serde(default)]
+    etag: String,
+}
+
+pub async fn mpu_complete(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(path): Path<String>,
+    super::MlflowJson(body): super::MlflowJson<CompleteMultipartBody>,
+) -> MlflowResult<Json<Value>> {
+    let location = resolve(&s, &actor, &path).await?;
+    let file_path = multipart_target(location.path, &body.path)?;
+    let parts = body
+        .parts
+        .into_iter()
+        .map(|p| match p.part_number {
+            Some(n) if (1..=10_000).contains(&n) => Ok((n as u32, p.etag)),
+            _ => Err(MlflowError::invalid(
+                "every part needs a part_number between 1 and 10000",
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    s.complete_multipart_upload(&actor, &location.run_id, &file_path, &body.upload_id, parts)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct AbortMultipartBody {
+    #[serde(default)]
+    upload_id: String,
+}
+
+pub async fn mpu_abort(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(path): Path<String>,
+    super::MlflowJson(body): super::MlflowJson<AbortMultipartBody>,
+) -> MlflowResult<Json<Value>> {
+    resolve(&s, &actor, &path).await?;
+    s.abort_multipart_upload(&actor, &body.upload_id).await?;
+    Ok(Json(json!({})))
+}

@@ -188,6 +188,22 @@ pub fn routes() -> Router<AppState> {
                 .delete(artifacts::proxy_delete),
         )
         .route(
+            "/api/2.0/mlflow-artifacts/mpu/create/{*path}",
+            post(artifacts::mpu_create),
+        )
+        .route(
+            "/api/2.0/mlflow-artifacts/mpu/complete/{*path}",
+            post(artifacts::mpu_complete),
+        )
+        .route(
+            "/api/2.0/mlflow-artifacts/mpu/abort/{*path}",
+            post(artifacts::mpu_abort),
+        )
+        .route(
+            "/api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{part_number}",
+            axum::routing::put(artifacts::mpu_put_part),
+        )
+        .route(
             "/ajax-api/2.0/mlflow-artifacts/artifacts",
             get(artifacts::proxy_list),
         )
