@@ -17,12 +17,13 @@ fn filter_error(parameter: &str, e: filter::FilterError) -> Error {
 
 /// Parses and checks a run filter (`None` for an empty one).
 pub fn parse_run_filter(text: Option<&str>) -> Result<Option<Expr>> {
-    let Some(expr) =
+    let Some(mut expr) =
         filter::parse_filter(text.unwrap_or_default()).map_err(|e| filter_error("filter", e))?
     else {
         return Ok(None);
     };
     filter::validate_run_filter(&expr).map_err(|e| filter_error("filter", e))?;
+    filter::normalize_run_filter(&mut expr);
     Ok(Some(expr))
 }
 
