@@ -408,8 +408,23 @@ pub struct LoggedModel {
     pub status_message: Option<String>,
     pub tags: Tags,
     pub params: Tags,
+    /// Metrics logged for this model (with the run that logged them).
+    pub metrics: Vec<ModelMetric>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A metric value logged for a model by a run.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelMetric {
+    pub model_id: String,
+    pub run_id: String,
+    pub key: String,
+    #[serde(with = "crate::value::metric_f64")]
+    #[schema(value_type = f64)]
+    pub value: f64,
+    pub step: i64,
+    pub timestamp: i64,
 }
 
 /// Body of `POST /api/v1/runs`.

@@ -41,6 +41,17 @@ CREATE TABLE logged_models (
 );
 CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, created_at);
 
+-- Metrics logged for a model (MLflow 3's `log_metric(..., model_id=…)`), besides the run's own.
+CREATE TABLE logged_model_metrics (
+    model_id  TEXT NOT NULL REFERENCES logged_models (id) ON DELETE CASCADE,
+    run_id    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    step      INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value     REAL,
+    PRIMARY KEY (model_id, key, step, timestamp, run_id)
+) WITHOUT ROWID;
+
 INSERT INTO projects (id, name, description, status, created_at, updated_at)
 VALUES ('00000000000000000000000000000000', 'default',
         'Experiments created through the MLflow API without an ets.project tag',

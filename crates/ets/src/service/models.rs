@@ -2,6 +2,7 @@
 //! are stored as artifacts of the source run under `models/<model id>/`, so a model logged
 //! with `mlflow.<flavor>.log_model` shows up with its run in both APIs.
 
+use ets_domain::filter::{self, Comparison, Entity, Expr, Op, Value};
 use ets_domain::model::{LoggedModel, LoggedModelStatus, Tags};
 use ets_domain::{Timestamp, validate};
 
@@ -20,6 +21,9 @@ pub struct NewLoggedModel {
     pub params: Tags,
     pub tags: Tags,
 }
+
+/// Most models a filtered model search looks at (they are filtered in memory).
+const MAX_MODELS_FILTERED: usize = 100_000;
 
 /// Artifact folder (inside the source run) that holds a model's files.
 pub fn model_artifact_dir(model_id: &str) -> String {
@@ -62,6 +66,7 @@ impl Services {
             status_message: None,
             tags: input.tags,
             params: input.params,
+            metrics: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -151,14 +156,171 @@ impl Services {
         &self,
         _actor: &Actor,
         experiment_ids: Vec<String>,
+        filter: Option<&str>,
         max_results: usize,
         page_token: Option<String>,
     ) -> Result<Page<LoggedModel>> {
         let offset = super::search::decode_offset(page_token.as_deref())?;
-        let models = self
-            .store
-            .search_logged_models(&experiment_ids, offset, max_results)
-            .await?;
+        let expr = filter::parse_filter(filter.unwrap_or_default())
+            .map_err(|e| Error::BadRequest(format!("invalid filter: {e}")))?;
+        let models = match expr {
+            None => {
+                self.store
+                    .search_logged_models(&experiment_ids, offset, max_results)
+                    .await?
+            }
+            Some(expr) => {
+                // Filtered in memory (see `model_matches`), then paged.
+                let mut matching = Vec::new();
+                for model in self
+                    .store
+                    .search_logged_models(&experiment_ids, 0, MAX_MODELS_FILTERED)
+                    .await?
+                {
+                    let model = self.store.get_logged_model(&model.id).await?;
+                    if model_matches(&model, &expr)? {
+                        matching.push(model);
+                    }
+                }
+                matching
+                    .into_iter()
+                    .skip(offset)
+                    .take(max_results + 1)
+                    .collect()
+            }
+        };
         Ok(super::search::page_of(models, offset, max_results))
     }
+}
+
+/// Evaluates a filter against a logged model: attributes `name`, `model_id`, `model_type`,
+/// `status`, `source_run_id`, `creation_time`, `last_updated_time`; `params.*`, `tags.*`, and
+/// `metrics.*` (the latest value logged for the model). Model searches cover one experiment's
+/// models, a small set, so they are filtered in memory.
+fn model_matches(model: &LoggedModel, expr: &Expr) -> Result<bool> {
+    match expr {
+        Expr::And(parts) => {
+            for part in parts {
+                if !model_matches(model, part)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Expr::Or(parts) => {
+            for part in parts {
+                if model_matches(model, part)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Expr::Compare(c) => comparison_holds(model, c),
+    }
+}
+
+fn comparison_holds(model: &LoggedModel, c: &Comparison) -> Result<bool> {
+    let text = |value: Option<&str>| -> Result<bool> {
+        let Some(actual) = value else {
+            return Ok(false);
+        };
+        Ok(match (&c.op, &c.value) {
+            (Op::Eq, Value::Str(v)) => actual == v,
+            (Op::Ne, Value::Str(v)) => actual != v,
+            (Op::Like, Value::Str(v)) => like(actual, v, false),
+            (Op::ILike, Value::Str(v)) => like(actual, v, true),
+            (Op::In | Op::NotIn, Value::List(items)) => {
+                let found = items
+                    .iter()
+                    .any(|i| matches!(i, Value::Str(s) if s == actual));
+                found == (c.op == Op::In)
+            }
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "invalid filter: cannot compare '{}' that way",
+                    c.key
+                )));
+            }
+        })
+    };
+    let number = |value: Option<f64>| -> Result<bool> {
+        let (Some(actual), Value::Number(v)) = (value, &c.value) else {
+            return Err(Error::BadRequest(format!(
+                "invalid filter: '{}' compares numbers",
+                c.key
+            )));
+        };
+        Ok(match c.op {
+            Op::Eq => actual == *v,
+            Op::Ne => actual != *v,
+            Op::Lt => actual < *v,
+            Op::Gt => actual > *v,
+            Op::Le => actual <= *v,
+            Op::Ge => actual >= *v,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "invalid filter: '{}' compares numbers",
+                    c.key
+                )));
+            }
+        })
+    };
+    match c.entity {
+        Entity::Param => text(model.params.get(&c.key).map(String::as_str)),
+        Entity::Tag => text(model.tags.get(&c.key).map(String::as_str)),
+        Entity::Metric => {
+            let latest = model
+                .metrics
+                .iter()
+                .filter(|m| m.key == c.key)
+                .max_by_key(|m| (m.step, m.timestamp));
+            match latest {
+                Some(m) => number(Some(m.value)),
+                None => Ok(false),
+            }
+        }
+        Entity::Attribute => match c.key.as_str() {
+            "name" => text(Some(&model.name)),
+            "model_id" => text(Some(&model.id)),
+            "model_type" => text(model.model_type.as_deref()),
+            "source_run_id" => text(model.source_run_id.as_deref()),
+            "status" => text(Some(match model.status {
+                LoggedModelStatus::Pending => "PENDING",
+                LoggedModelStatus::Ready => "READY",
+                LoggedModelStatus::Failed => "FAILED",
+            })),
+            "creation_time" | "creation_timestamp" => {
+                number(Some(model.created_at.millis() as f64))
+            }
+            "last_updated_time" | "last_updated_timestamp" => {
+                number(Some(model.updated_at.millis() as f64))
+            }
+            other => Err(Error::BadRequest(format!(
+                "invalid filter: logged models have no attribute '{other}'"
+            ))),
+        },
+        Entity::Dataset => Err(Error::BadRequest(
+            "invalid filter: logged models cannot be filtered by dataset".into(),
+        )),
+    }
+}
+
+/// SQL LIKE: `%` any run of characters, `_` one character.
+fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+            Some((c, rest)) => t.first() == Some(c) && go(&t[1..], rest),
+        }
+    }
+    let fold = |s: &str| -> Vec<char> {
+        if ignore_case {
+            s.to_lowercase().chars().collect()
+        } else {
+            s.chars().collect()
+        }
+    };
+    go(&fold(text), &fold(pattern))
 }

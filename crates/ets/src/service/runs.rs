@@ -115,6 +115,9 @@ pub struct DirEntry {
 #[derive(Debug, Clone, Default)]
 pub struct RunBatch {
     pub metrics: Vec<MetricInput>,
+    /// Metrics that are also recorded for a logged model (MLflow 3's `model_id`), by index
+    /// into `metrics`.
+    pub model_ids: Vec<(usize, String)>,
     pub params: std::collections::BTreeMap<String, serde_json::Value>,
     pub tags: ets_domain::model::TagPatch,
 }
@@ -330,8 +333,10 @@ impl Services {
             .await
     }
 
-    /// Changes status, end time and name together, as MLflow's `runs/update` does. Setting
-    /// the current status again is accepted and changes nothing (clients end runs twice).
+    /// Sets status, end time and name together, as MLflow's `runs/update` does. Unlike the
+    /// native `start`/`finish` transitions, MLflow lets a client set any status (a killed run
+    /// may be marked finished by a retrying scheduler), so this follows MLflow: a `running`
+    /// status resumes the run, an end status stamps the end time.
     pub async fn update_run_state(
         &self,
         _actor: &Actor,
@@ -347,15 +352,16 @@ impl Services {
             .update_run(
                 id,
                 Box::new(move |run| {
-                    if let Some(status) = change.status.filter(|s| *s != run.status) {
-                        run_transition(
-                            run,
-                            status,
-                            change.end_time.unwrap_or_else(Timestamp::now),
-                        )?;
-                    } else if let Some(end_time) =
-                        change.end_time.filter(|_| run.status.is_terminal())
-                    {
+                    if let Some(status) = change.status {
+                        if status == RunStatus::Running {
+                            run.ended_at = None;
+                        } else if status.is_terminal()
+                            && (status != run.status || change.end_time.is_some())
+                        {
+                            run.ended_at = Some(change.end_time.unwrap_or_else(Timestamp::now));
+                        }
+                        run.status = status;
+                    } else if let Some(end_time) = change.end_time {
                         run.ended_at = Some(end_time);
                     }
                     if let Some(name) = name {
@@ -385,9 +391,23 @@ impl Services {
             _ => None,
         };
         let points = self.metric_points(batch.metrics)?;
+        let model_metrics = batch
+            .model_ids
+            .into_iter()
+            .filter_map(|(index, model_id)| {
+                points.get(index).map(|p| ets_domain::model::ModelMetric {
+                    model_id,
+                    run_id: run_id.to_owned(),
+                    key: p.key.clone(),
+                    value: p.value,
+                    step: p.step,
+                    timestamp: p.timestamp,
+                })
+            })
+            .collect();
         let (written, duplicates) = self
             .store
-            .log_batch(run_id, params, tags, rename, points)
+            .log_batch(run_id, params, tags, rename, points, model_metrics)
             .await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         Ok(LogMetricsResult {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, NewMetricPoint,
-    ParamValue, Project, ProjectStats, Run, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
+    NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -279,6 +279,7 @@ pub trait Store: Send + Sync + 'static {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<NewMetricPoint>,
+        model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)>;
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
     async fn metric_series(

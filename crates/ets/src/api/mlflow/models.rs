@@ -156,6 +156,8 @@ pub struct SearchBody {
     max_results: Option<i64>,
     #[serde(default)]
     page_token: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 pub async fn search(
@@ -165,7 +167,13 @@ pub async fn search(
 ) -> MlflowResult<Json<Value>> {
     let limit = page_size(body.max_results, 100, 1000)?;
     let page = s
-        .search_logged_models(&actor, body.experiment_ids, limit, body.page_token)
+        .search_logged_models(
+            &actor,
+            body.experiment_ids,
+            body.filter.as_deref(),
+            limit,
+            body.page_token,
+        )
         .await?;
     let models: Vec<MlflowLoggedModel> = page
         .items

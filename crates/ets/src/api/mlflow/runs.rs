@@ -200,6 +200,9 @@ pub struct MetricBody {
     timestamp: Option<i64>,
     #[serde(default, deserialize_with = "lenient_i64")]
     step: Option<i64>,
+    /// MLflow 3: the logged model this value also belongs to.
+    #[serde(default)]
+    model_id: Option<String>,
 }
 
 impl MetricBody {
@@ -242,8 +245,17 @@ pub async fn log_metric(
     actor: Actor,
     MlflowJson(body): MlflowJson<LogMetricBody>,
 ) -> MlflowResult<Json<Value>> {
+    let model_ids = body
+        .metric
+        .model_id
+        .clone()
+        .filter(|m| !m.is_empty())
+        .map(|m| (0, m))
+        .into_iter()
+        .collect();
     let batch = RunBatch {
         metrics: vec![body.metric.into_input(None)?],
+        model_ids,
         ..Default::default()
     };
     s.log_batch(&actor, &body.run.id()?, batch).await?;
@@ -322,7 +334,19 @@ pub async fn log_batch(
             )));
         }
     }
+    let model_ids = body
+        .metrics
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            m.model_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .map(|id| (i, id))
+        })
+        .collect();
     let batch = RunBatch {
+        model_ids,
         metrics: body
             .metrics
             .into_iter()
@@ -475,6 +499,13 @@ pub async fn get_history(
         }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    // MLflow orders a history by time, then step, then value; ETS stores it by step.
+    let mut points = points;
+    points.sort_by(|a, b| {
+        (a.timestamp, a.step)
+            .cmp(&(b.timestamp, b.step))
+            .then(a.value.total_cmp(&b.value))
+    });
     let offset = crate::service::search::decode_offset(q.page_token.as_deref())?;
     let limit = match q.max_results {
         Some(n) if n > 0 => n as usize,

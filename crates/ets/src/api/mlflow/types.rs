@@ -328,11 +328,12 @@ pub struct MlflowLoggedModel {
     pub data: MlflowLoggedModelData,
 }
 
-/// Where a logged model's files live: inside its source run's artifacts.
+/// Where a logged model's files live: inside its source run's artifacts, ending in
+/// `models/<id>/artifacts` like MLflow's own layout.
 pub fn model_artifact_uri(model: &LoggedModel) -> String {
     match &model.source_run_id {
         Some(run_id) => format!(
-            "{}/{}",
+            "{}/{}/artifacts",
             run_artifact_uri(&model.experiment_id, run_id),
             crate::service::models::model_artifact_dir(&model.id)
         ),
@@ -361,7 +362,17 @@ impl From<LoggedModel> for MlflowLoggedModel {
             },
             data: MlflowLoggedModelData {
                 params: key_values(&model.params),
-                metrics: Vec::new(),
+                metrics: model
+                    .metrics
+                    .into_iter()
+                    .map(|m| MlflowMetric {
+                        key: m.key,
+                        value: m.value,
+                        timestamp: m.timestamp,
+                        step: m.step,
+                        run_id: Some(m.run_id),
+                    })
+                    .collect(),
             },
         }
     }

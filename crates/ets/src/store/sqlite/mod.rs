@@ -15,8 +15,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, NewMetricPoint,
-    ParamValue, Project, ProjectStats, Run, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
+    NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -302,11 +302,13 @@ impl Store for SqliteStore {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<NewMetricPoint>,
+        model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.writer
             .run(move |c| {
                 runs::log_params_and_tags(c, &run_id, &params, &tags, rename)?;
+                models::log_metrics(c, &model_metrics)?;
                 if points.is_empty() {
                     return Ok((0, 0));
                 }

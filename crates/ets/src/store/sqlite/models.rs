@@ -1,7 +1,7 @@
 //! Logged models (MLflow 3) in SQLite.
 
 use ets_domain::Timestamp;
-use ets_domain::model::{LoggedModel, LoggedModelStatus};
+use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, json_column, to_json};
@@ -35,6 +35,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<LoggedModel> {
         status_message: row.get(6)?,
         tags: json_column(row, 7)?,
         params: json_column(row, 8)?,
+        metrics: Vec::new(),
         created_at: Timestamp(row.get(9)?),
         updated_at: Timestamp(row.get(10)?),
     })
@@ -69,12 +70,58 @@ pub(super) fn insert(conn: &Connection, model: &LoggedModel) -> Result<()> {
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<LoggedModel> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM logged_models m WHERE m.id = ?1"
-    ))?
-    .query_row([id], from_row)
-    .optional()?
-    .ok_or_else(|| Error::not_found("logged model", id))
+    let mut model = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM logged_models m WHERE m.id = ?1"
+        ))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("logged model", id))?;
+    model.metrics = conn
+        .prepare_cached(
+            "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics WHERE model_id = ?1 \
+             ORDER BY key, timestamp, step",
+        )?
+        .query_map([id], |r| {
+            Ok(ModelMetric {
+                model_id: r.get(0)?,
+                run_id: r.get(1)?,
+                key: r.get(2)?,
+                value: super::sql::value_from_sql(r.get(3)?),
+                step: r.get(4)?,
+                timestamp: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(model)
+}
+
+/// Records metrics logged for models; each model must exist.
+pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for m in metrics {
+        insert
+            .execute(params![
+                m.model_id,
+                m.run_id,
+                m.key,
+                m.step,
+                m.timestamp,
+                super::sql::value_to_sql(m.value)
+            ])
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                {
+                    Error::not_found("logged model", m.model_id.clone())
+                }
+                _ => e.into(),
+            })?;
+    }
+    Ok(())
 }
 
 pub(super) fn update(
