@@ -1,0 +1,291 @@
+//! The search language on the native API, the trash, and one store seen through both APIs.
+
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Names of the runs a native list returns.
+async fn run_names(app: &TestApp, query: &str) -> Vec<String> {
+    let reply = app.get(&format!("/api/v1/runs?{query}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut names: Vec<String> = reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn encode(filter: &str) -> String {
+    url_escape(filter)
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Three runs with known metrics, params and tags: (experiment id, [run ids]).
+async fn seeded(app: &TestApp) -> (String, Vec<String>) {
+    let project = app.create_project("search").await;
+    let experiment = app.create_experiment(&project, "exp").await;
+    let mut ids = Vec::new();
+    for (name, acc, optimizer, team) in [
+        ("a", 0.91, "adam", "vision"),
+        ("b", 0.42, "sgd", "nlp"),
+        ("c", 0.77, "adam", "nlp"),
+    ] {
+        let reply = app
+            .post(
+                "/api/v1/runs",
+                json!({"experiment_id": experiment, "name": name, "params": {"optimizer": optimizer}, "tags": {"team": team}}),
+            )
+            .await;
+        let id = reply.id();
+        let logged = app
+            .post(
+                &format!("/api/v1/runs/{id}/metrics"),
+                json!({"key": "acc", "value": acc}),
+            )
+            .await;
+        assert_eq!(logged.status, StatusCode::CREATED);
+        ids.push(id);
+    }
+    (experiment, ids)
+}
+
+#[tokio::test]
+async fn native_run_lists_take_the_filter_language_with_or_and_parentheses() {
+    let app = TestApp::start().await;
+    let (experiment, _) = seeded(&app).await;
+    let scope = format!("experiment_id={experiment}");
+    let cases = [
+        ("metrics.acc > 0.5", vec!["a", "c"]),
+        (
+            "params.optimizer = 'sgd' OR tags.team = 'vision'",
+            vec!["a", "b"],
+        ),
+        (
+            "(metrics.acc > 0.5 AND tags.team = 'nlp') OR params.optimizer = 'sgd'",
+            vec!["b", "c"],
+        ),
+        (
+            "metrics.acc > 0.5 AND (tags.team = 'nlp' OR params.optimizer = 'sgd')",
+            vec!["c"],
+        ),
+        (
+            "attributes.run_name LIKE 'a%' OR attributes.run_name = 'b'",
+            vec!["a", "b"],
+        ),
+        ("attributes.run_name ILIKE 'A'", vec!["a"]),
+        ("tags.team != 'nlp'", vec!["a"]),
+    ];
+    for (filter, expected) in cases {
+        let names = run_names(&app, &format!("{scope}&filter={}", encode(filter))).await;
+        assert_eq!(names, expected, "filter: {filter}");
+    }
+}
+
+#[tokio::test]
+async fn a_filter_that_does_not_parse_is_400_pointing_at_the_token() {
+    let app = TestApp::start().await;
+    let reply = app
+        .get(&format!(
+            "/api/v1/runs?filter={}",
+            encode("metrics.acc >> 1")
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.error_message();
+    assert!(
+        message.contains("'>>'") && message.contains("character 12"),
+        "{message}"
+    );
+    let reply = app
+        .get(&format!(
+            "/api/v1/runs?filter={}",
+            encode("metrics.acc > 1 AND (params.x = 'y'")
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    let reply = app
+        .get(&format!(
+            "/api/v1/experiments?filter={}",
+            encode("metrics.acc > 1")
+        ))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "experiments have no metrics: {}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn native_experiment_lists_take_the_filter_language() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    for name in ["resnet-18", "resnet-50", "vit-b"] {
+        app.create_experiment(&project, name).await;
+    }
+    let reply = app
+        .get(&format!(
+            "/api/v1/experiments?project_id={project}&filter={}",
+            encode("name LIKE 'resnet%' OR name = 'vit-b'")
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 3);
+    let reply = app
+        .get(&format!(
+            "/api/v1/experiments?project_id={project}&filter={}",
+            encode("name LIKE '%-50'")
+        ))
+        .await;
+    let items = reply.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], "resnet-50");
+}
+
+#[tokio::test]
+async fn trashed_runs_leave_lists_until_restored_and_refuse_logging() {
+    let app = TestApp::start().await;
+    let (experiment, ids) = seeded(&app).await;
+    let trashed = app
+        .post("/api/2.0/mlflow/runs/delete", json!({"run_id": ids[0]}))
+        .await;
+    assert_eq!(trashed.status, StatusCode::OK, "{}", trashed.body);
+    let scope = format!("experiment_id={experiment}");
+    assert_eq!(run_names(&app, &scope).await, vec!["b", "c"]);
+    assert_eq!(
+        run_names(&app, &format!("{scope}&lifecycle=deleted")).await,
+        vec!["a"]
+    );
+    assert_eq!(
+        run_names(&app, &format!("{scope}&lifecycle=all")).await,
+        vec!["a", "b", "c"]
+    );
+    let run = app.get(&format!("/api/v1/runs/{}", ids[0])).await;
+    assert!(
+        run.body["deleted_at"].is_string(),
+        "a trashed run is still readable: {}",
+        run.body
+    );
+
+    let refused = app
+        .post(
+            &format!("/api/v1/runs/{}/metrics", ids[0]),
+            json!({"key": "acc", "value": 1}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+
+    let restored = app
+        .post("/api/2.0/mlflow/runs/restore", json!({"run_id": ids[0]}))
+        .await;
+    assert_eq!(restored.status, StatusCode::OK);
+    assert_eq!(run_names(&app, &scope).await, vec!["a", "b", "c"]);
+    assert_eq!(
+        app.get(&format!("/api/v1/runs?{scope}&lifecycle=sometimes"))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn one_store_two_apis() {
+    let app = TestApp::start().await;
+    // Created through MLflow: lands in the `default` project, visible natively.
+    let created = app
+        .post(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "from-mlflow"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let experiment_id = created.body["experiment_id"].as_str().unwrap().to_owned();
+    let native = app
+        .get(&format!("/api/v1/experiments/{experiment_id}"))
+        .await;
+    assert_eq!(
+        native.body["project_id"],
+        "00000000000000000000000000000000"
+    );
+    assert_eq!(native.body["name"], "from-mlflow");
+
+    // The ets.project tag picks (and creates) the project.
+    let tagged = app
+        .post(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "tagged", "tags": [{"key": "ets.project", "value": "vision"}]}),
+        )
+        .await;
+    let tagged_id = tagged.body["experiment_id"].as_str().unwrap();
+    let tagged_native = app.get(&format!("/api/v1/experiments/{tagged_id}")).await;
+    let project = app
+        .get(&format!(
+            "/api/v1/projects/{}",
+            tagged_native.body["project_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(project.body["name"], "vision");
+
+    // A run created natively, seen through MLflow with MLflow's shapes.
+    let run = app
+        .post(
+            "/api/v1/runs",
+            json!({"experiment_id": experiment_id, "name": "native", "params": {"lr": 0.01}}),
+        )
+        .await;
+    let run_id = run.id();
+    app.post(
+        &format!("/api/v1/runs/{run_id}/metrics"),
+        json!({"key": "loss", "value": "NaN", "step": 3}),
+    )
+    .await;
+    let seen = app
+        .get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))
+        .await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    let info = &seen.body["run"]["info"];
+    assert_eq!(info["status"], "RUNNING");
+    assert_eq!(info["run_name"], "native");
+    assert_eq!(
+        info["artifact_uri"],
+        format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts")
+    );
+    let data = &seen.body["run"]["data"];
+    assert_eq!(data["params"], json!([{"key": "lr", "value": "0.01"}]));
+    assert_eq!(data["metrics"][0]["value"], "NaN");
+    assert!(
+        data["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"key": "mlflow.runName", "value": "native"}))
+    );
+
+    // MLflow's error shape and codes.
+    let missing = app.get("/api/2.0/mlflow/runs/get?run_id=nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body["error_code"], "RESOURCE_DOES_NOT_EXIST");
+    let bad: Value = app
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": [experiment_id], "filter": "params.lr = "}),
+        )
+        .await
+        .body;
+    assert_eq!(bad["error_code"], "INVALID_PARAMETER_VALUE", "{bad}");
+}
