@@ -91,16 +91,20 @@ CREATE TABLE metric_series (
     UNIQUE (run_id, key)
 );
 
--- The hot table. Clustered by series then step, so a series read is one range scan.
--- No foreign key: a per-row parent lookup would cost every insert; deletes of runs remove
--- their points explicitly.
-CREATE TABLE metric_points (
-    series_id INTEGER NOT NULL,
-    step      INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    value     REAL,
-    PRIMARY KEY (series_id, step, timestamp)
-) WITHOUT ROWID;
+-- The hot table: points stored in chunks, one row per series per logged batch (up to 1024
+-- points), as packed arrays (see store/sqlite/chunks.rs). A row per point would cost a B-tree
+-- insert per point; a chunk costs one per batch and series, which is what lets ingest run at
+-- millions of points per second. Chunks of a series are found through (series_id, first_step).
+-- No foreign key: deleting runs deletes their chunks explicitly.
+CREATE TABLE metric_chunks (
+    id          INTEGER PRIMARY KEY,
+    series_id   INTEGER NOT NULL,
+    first_step  INTEGER NOT NULL,
+    last_step   INTEGER NOT NULL,
+    point_count INTEGER NOT NULL,
+    data        BLOB NOT NULL
+);
+CREATE INDEX metric_chunks_by_series ON metric_chunks (series_id, first_step);
 
 CREATE TABLE artifacts (
     run_id       TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,

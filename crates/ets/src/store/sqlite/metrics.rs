@@ -1,44 +1,30 @@
-//! Metric points in SQLite: the ingest hot path and series reads.
+//! Metric points in SQLite: the ingest hot path and series reads, over chunked storage
+//! (`metric_chunks`, see `chunks.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ets_domain::Timestamp;
 use ets_domain::downsample::MinMaxDownsampler;
 use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, NewMetricPoint};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::chunks::{self, MAX_CHUNK_POINTS};
 use super::sql::{Sql, value_from_sql, value_to_sql};
 use crate::error::{Error, Result};
 use crate::store::{SeriesRequest, StoreLimits};
 
-/// What one batch adds to a series, folded in Rust so the series row is updated once per
-/// batch rather than once per point.
-struct SeriesDelta {
+/// The points one batch brings to one series.
+struct SeriesBatch {
     series_id: i64,
-    written: i64,
-    min: Option<f64>,
-    max: Option<f64>,
-    /// (step, timestamp, value) of the latest written point.
-    latest: Option<(i64, i64, f64)>,
+    /// Highest step stored before this batch (`None` for a new or empty series): a batch whose
+    /// steps all lie above it cannot repeat a stored point, which spares the duplicate check.
+    stored_max_step: Option<i64>,
+    points: Vec<MetricPoint>,
 }
 
-impl SeriesDelta {
-    fn add(&mut self, step: i64, timestamp: i64, value: f64) {
-        self.written += 1;
-        if !value.is_nan() {
-            self.min = Some(self.min.map_or(value, |m| m.min(value)));
-            self.max = Some(self.max.map_or(value, |m| m.max(value)));
-        }
-        if self
-            .latest
-            .is_none_or(|(s, t, _)| (step, timestamp) > (s, t))
-        {
-            self.latest = Some((step, timestamp, value));
-        }
-    }
-}
-
-/// Appends `points` to the run's series; returns (written, duplicates skipped).
+/// Appends `points` to the run's series; returns (written, duplicates skipped). A point equal
+/// in key, step and timestamp to a stored one (or to an earlier one of the same batch) is a
+/// duplicate: retried batches do not double-count.
 pub(super) fn log(
     conn: &Connection,
     run_id: &str,
@@ -46,32 +32,106 @@ pub(super) fn log(
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
     super::runs::ensure_active(conn, run_id)?;
-    let mut series: HashMap<&str, SeriesDelta> = HashMap::new();
+    let mut batches = group_by_series(conn, run_id, points, limits)?;
+
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut update = conn.prepare_cached(
+        "UPDATE metric_series SET \
+           point_count = point_count + ?2, \
+           min_value = CASE WHEN ?3 IS NULL THEN min_value WHEN min_value IS NULL THEN ?3 ELSE min(min_value, ?3) END, \
+           max_value = CASE WHEN ?4 IS NULL THEN max_value WHEN max_value IS NULL THEN ?4 ELSE max(max_value, ?4) END, \
+           last_value = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?7 ELSE last_value END, \
+           last_timestamp = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?6 ELSE last_timestamp END, \
+           last_step = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?5 ELSE last_step END \
+         WHERE id = ?1",
+    )?;
+    let (mut written, mut duplicates) = (0usize, 0usize);
+    for batch in batches.values_mut() {
+        let before = batch.points.len();
+        batch
+            .points
+            .sort_by(|a, b| (a.step, a.timestamp).cmp(&(b.step, b.timestamp)));
+        // First of equal (step, timestamp) wins within the batch.
+        batch.points.dedup_by(|later, earlier| {
+            (later.step, later.timestamp) == (earlier.step, earlier.timestamp)
+        });
+        let first_new_step = batch.points.first().map(|p| p.step);
+        if batch
+            .stored_max_step
+            .is_some_and(|max| first_new_step.is_some_and(|first| first <= max))
+        {
+            drop_stored(conn, batch)?;
+        }
+        duplicates += before - batch.points.len();
+        let Some(latest) = batch.points.last().copied() else {
+            continue;
+        };
+        for chunk in batch.points.chunks(MAX_CHUNK_POINTS) {
+            insert.execute(params![
+                batch.series_id,
+                chunk[0].step,
+                chunk[chunk.len() - 1].step,
+                chunk.len() as i64,
+                chunks::encode(chunk)
+            ])?;
+        }
+        let finite = batch.points.iter().map(|p| p.value).filter(|v| !v.is_nan());
+        let (min, max) = finite.fold((None::<f64>, None::<f64>), |(lo, hi), v| {
+            (
+                Some(lo.map_or(v, |m| m.min(v))),
+                Some(hi.map_or(v, |m| m.max(v))),
+            )
+        });
+        update.execute(params![
+            batch.series_id,
+            batch.points.len() as i64,
+            min,
+            max,
+            latest.step,
+            latest.timestamp,
+            value_to_sql(latest.value)
+        ])?;
+        written += batch.points.len();
+    }
+    if written > 0 {
+        super::runs::touch(conn, run_id, Timestamp::now())?;
+    }
+    Ok((written, duplicates))
+}
+
+/// Groups points by key, creating series for new keys (within the per-run key limit).
+fn group_by_series<'a>(
+    conn: &Connection,
+    run_id: &str,
+    points: &'a [NewMetricPoint],
+    limits: &StoreLimits,
+) -> Result<HashMap<&'a str, SeriesBatch>> {
+    let mut batches: HashMap<&str, SeriesBatch> = HashMap::new();
     let mut missing: Vec<&str> = Vec::new();
-    {
-        let mut lookup =
-            conn.prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
-        for point in points {
-            if series.contains_key(point.key.as_str()) || missing.contains(&point.key.as_str()) {
-                continue;
-            }
+    let mut lookup = conn
+        .prepare_cached("SELECT id, last_step FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
+    for point in points {
+        let key = point.key.as_str();
+        if !batches.contains_key(key) && !missing.contains(&key) {
             match lookup
-                .query_row(params![run_id, point.key], |r| r.get::<_, i64>(0))
+                .query_row(params![run_id, key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get(1)?))
+                })
                 .optional()?
             {
-                Some(series_id) => {
-                    series.insert(
-                        &point.key,
-                        SeriesDelta {
+                Some((series_id, stored_max_step)) => {
+                    batches.insert(
+                        key,
+                        SeriesBatch {
                             series_id,
-                            written: 0,
-                            min: None,
-                            max: None,
-                            latest: None,
+                            stored_max_step,
+                            points: Vec::new(),
                         },
                     );
                 }
-                None => missing.push(&point.key),
+                None => missing.push(key),
             }
         }
     }
@@ -79,8 +139,7 @@ pub(super) fn log(
         let existing: i64 = conn
             .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = ?1")?
             .query_row([run_id], |r| r.get(0))?;
-        let total = existing as u64 + missing.len() as u64;
-        if total > limits.max_metric_keys_per_run {
+        if existing as u64 + missing.len() as u64 > limits.max_metric_keys_per_run {
             return Err(Error::LimitExceeded {
                 message: format!(
                     "run '{run_id}' has {existing} metric keys and this request adds {} more",
@@ -94,73 +153,69 @@ pub(super) fn log(
             conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
         for key in missing {
             create.execute(params![run_id, key])?;
-            let series_id = conn.last_insert_rowid();
-            series.insert(
+            batches.insert(
                 key,
-                SeriesDelta {
-                    series_id,
-                    written: 0,
-                    min: None,
-                    max: None,
-                    latest: None,
+                SeriesBatch {
+                    series_id: conn.last_insert_rowid(),
+                    stored_max_step: None,
+                    points: Vec::new(),
                 },
             );
         }
     }
+    for point in points {
+        let batch = batches
+            .get_mut(point.key.as_str())
+            .expect("every key has a series");
+        batch.points.push(MetricPoint {
+            step: point.step,
+            timestamp: point.timestamp,
+            value: point.value,
+        });
+    }
+    Ok(batches)
+}
 
-    let mut duplicates = 0usize;
-    {
-        let mut insert = conn.prepare_cached(
-            "INSERT OR IGNORE INTO metric_points (series_id, step, timestamp, value) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for point in points {
-            let delta = series
-                .get_mut(point.key.as_str())
-                .expect("every key has a series");
-            let inserted = insert.execute(params![
-                delta.series_id,
-                point.step,
-                point.timestamp,
-                value_to_sql(point.value)
-            ])?;
-            if inserted == 1 {
-                delta.add(point.step, point.timestamp, point.value);
-            } else {
-                duplicates += 1;
-            }
+/// Removes from a (sorted) batch the points already stored: reads only the chunks whose step
+/// range overlaps the batch.
+fn drop_stored(conn: &Connection, batch: &mut SeriesBatch) -> Result<()> {
+    let (Some(first), Some(last)) = (batch.points.first(), batch.points.last()) else {
+        return Ok(());
+    };
+    let stored = read_points(conn, batch.series_id, first.step, last.step)?;
+    let keys: HashSet<(i64, i64)> = stored.iter().map(|p| (p.step, p.timestamp)).collect();
+    batch
+        .points
+        .retain(|p| !keys.contains(&(p.step, p.timestamp)));
+    Ok(())
+}
+
+/// Every point of a series with `low <= step <= high`, in (step, timestamp) order.
+fn read_points(conn: &Connection, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT data FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
+         ORDER BY first_step, id",
+    )?;
+    let mut rows = statement.query(params![series_id, low, high])?;
+    let mut points = Vec::new();
+    let mut in_order = true;
+    while let Some(row) = rows.next()? {
+        let start = points.len();
+        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        chunks::decode_into(data, &mut points).ok_or_else(|| {
+            Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+        })?;
+        // Chunks logged out of order overlap; then the whole read is sorted once at the end.
+        if start > 0 && in_order {
+            in_order = (points[start - 1].step, points[start - 1].timestamp)
+                <= (points[start].step, points[start].timestamp);
         }
     }
-
-    let mut update = conn.prepare_cached(
-        "UPDATE metric_series SET \
-           point_count = point_count + ?2, \
-           min_value = CASE WHEN ?3 IS NULL THEN min_value WHEN min_value IS NULL THEN ?3 ELSE min(min_value, ?3) END, \
-           max_value = CASE WHEN ?4 IS NULL THEN max_value WHEN max_value IS NULL THEN ?4 ELSE max(max_value, ?4) END, \
-           last_value = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?7 ELSE last_value END, \
-           last_timestamp = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?6 ELSE last_timestamp END, \
-           last_step = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?5 ELSE last_step END \
-         WHERE id = ?1",
-    )?;
-    let mut written = 0usize;
-    for delta in series.values() {
-        let Some((step, timestamp, value)) = delta.latest else {
-            continue;
-        };
-        written += delta.written as usize;
-        update.execute(params![
-            delta.series_id,
-            delta.written,
-            delta.min,
-            delta.max,
-            step,
-            timestamp,
-            value_to_sql(value)
-        ])?;
+    points.retain(|p| (low..=high).contains(&p.step));
+    if !in_order {
+        points.sort_by(|a, b| (a.step, a.timestamp).cmp(&(b.step, b.timestamp)));
     }
-    if written > 0 {
-        super::runs::touch(conn, run_id, Timestamp::now())?;
-    }
-    Ok((written, duplicates))
+    Ok(points)
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
@@ -204,7 +259,7 @@ fn ensure_run(conn: &Connection, run_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found("run", run_id))
 }
 
-/// Reads a series (or a step range of it), downsampled on the fly when asked.
+/// Reads a series (or a step range of it), downsampled when asked.
 pub(super) fn series(
     conn: &Connection,
     run_id: &str,
@@ -222,58 +277,34 @@ pub(super) fn series(
         })?;
     let low = request.start_step.unwrap_or(i64::MIN);
     let high = request.end_step.unwrap_or(i64::MAX);
-    let (total, first_step, last_step): (i64, Option<i64>, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT count(*), min(step), max(step) FROM metric_points WHERE series_id = ?1 AND step BETWEEN ?2 AND ?3",
-        )?
-        .query_row(params![series_id, low, high], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-
-    let mut statement = conn.prepare_cached(
-        "SELECT step, timestamp, value FROM metric_points WHERE series_id = ?1 AND step BETWEEN ?2 AND ?3 \
-         ORDER BY step, timestamp",
-    )?;
-    let mut rows = statement.query(params![series_id, low, high])?;
-    let mut next_point = || -> Result<Option<MetricPoint>> {
-        Ok(rows
-            .next()?
-            .map(|r| -> rusqlite::Result<MetricPoint> {
-                Ok(MetricPoint {
-                    step: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    value: value_from_sql(r.get(2)?),
-                })
-            })
-            .transpose()?)
-    };
-    let downsample_to = request.max_points.filter(|&max| (total as usize) > max);
-    let points = match (downsample_to, first_step, last_step) {
-        (Some(max_points), Some(first), Some(last)) => {
-            let mut sampler = MinMaxDownsampler::new(first, last, max_points);
-            while let Some(point) = next_point()? {
-                sampler.push(point);
-            }
-            sampler.finish()
+    let points = read_points(conn, series_id, low, high)?;
+    let total = points.len() as i64;
+    let points = match (request.max_points, points.first(), points.last()) {
+        (Some(max_points), Some(first), Some(last)) if points.len() > max_points => {
+            let mut sampler = MinMaxDownsampler::new(first.step, last.step, max_points);
+            points.iter().for_each(|p| sampler.push(*p));
+            let sampled = sampler.finish();
+            return Ok(MetricSeries {
+                key: key.to_owned(),
+                points: sampled,
+                total_points: total,
+                downsampled: true,
+            });
         }
-        _ => {
-            let mut points = Vec::with_capacity(total as usize);
-            while let Some(point) = next_point()? {
-                points.push(point);
-            }
-            points
-        }
+        _ => points,
     };
     Ok(MetricSeries {
         key: key.to_owned(),
         points,
         total_points: total,
-        downsampled: downsample_to.is_some(),
+        downsampled: false,
     })
 }
 
-/// Removes the points of the given runs' series (points carry no foreign key; see schema).
+/// Removes the points of the given runs' series (chunks carry no foreign key; see schema).
 pub(super) fn delete_points_of_runs(conn: &Connection, run_ids: &[String]) -> Result<()> {
     let mut statement = conn.prepare_cached(
-        "DELETE FROM metric_points WHERE series_id IN (SELECT id FROM metric_series WHERE run_id = ?1)",
+        "DELETE FROM metric_chunks WHERE series_id IN (SELECT id FROM metric_series WHERE run_id = ?1)",
     )?;
     for run_id in run_ids {
         statement.execute([run_id])?;

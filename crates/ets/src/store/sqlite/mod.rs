@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
+mod chunks;
 mod datasets;
 mod experiments;
 mod metrics;

@@ -1,0 +1,93 @@
+"""Server-side rules the mlflow client can't reach on its own (it splits and validates before
+sending), checked with plain HTTP against the same REST endpoints the client uses."""
+
+import pytest
+import requests
+from conftest import TRACKING_URI, unique_name
+
+API = f"{TRACKING_URI}/api/2.0/mlflow"
+
+
+def post(path, body):
+    return requests.post(f"{API}/{path}", json=body, timeout=30)
+
+
+def get(path, params):
+    return requests.get(f"{API}/{path}", params=params, timeout=30)
+
+
+def assert_error(resp, status, code):
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["error_code"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+
+
+@pytest.fixture
+def run_id():
+    exp = post("experiments/create", {"name": unique_name("rest")})
+    assert exp.status_code == 200, exp.text
+    run = post("runs/create", {"experiment_id": exp.json()["experiment_id"], "start_time": 1})
+    assert run.status_code == 200, run.text
+    return run.json()["run"]["info"]["run_id"]
+
+
+def metrics(n):
+    return [{"key": f"k{i}", "value": float(i), "timestamp": 0, "step": 0} for i in range(n)]
+
+
+def test_log_batch_limits(run_id):
+    assert post("runs/log-batch", {"run_id": run_id, "metrics": metrics(1000)}).status_code == 200
+    assert_error(post("runs/log-batch", {"run_id": run_id, "metrics": metrics(1001)}), 400, "INVALID_PARAMETER_VALUE")
+
+    params = [{"key": f"p{i}", "value": "v"} for i in range(101)]
+    assert_error(post("runs/log-batch", {"run_id": run_id, "params": params}), 400, "INVALID_PARAMETER_VALUE")
+    assert post("runs/log-batch", {"run_id": run_id, "params": params[:100]}).status_code == 200
+
+    tags = [{"key": f"t{i}", "value": "v"} for i in range(101)]
+    assert_error(post("runs/log-batch", {"run_id": run_id, "tags": tags}), 400, "INVALID_PARAMETER_VALUE")
+    assert post("runs/log-batch", {"run_id": run_id, "tags": tags[:100]}).status_code == 200
+
+    long_key = [{"key": "x" * 251, "value": "v"}]
+    assert_error(post("runs/log-batch", {"run_id": run_id, "params": long_key}), 400, "INVALID_PARAMETER_VALUE")
+
+    run = get("runs/get", {"run_id": run_id}).json()["run"]
+    assert len(run["data"]["metrics"]) == 1000
+    assert len(run["data"]["params"]) == 100
+
+
+def test_error_statuses(run_id):
+    assert_error(get("experiments/get", {"experiment_id": "987654321"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(get("runs/get", {"run_id": "ab" * 16}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_error(post("experiments/create", {"name": "Default"}), 400, "RESOURCE_ALREADY_EXISTS")
+    assert_error(post("experiments/create", {}), 400, "INVALID_PARAMETER_VALUE")
+    assert_error(
+        post("runs/log-metric", {"run_id": run_id, "key": "m", "timestamp": 1}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert_error(
+        post("runs/log-metric", {"run_id": run_id, "key": "m", "value": "abc", "timestamp": 1}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+
+
+def test_nan_and_inf_on_the_wire(run_id):
+    """The client sends non-finite values as the JSON strings "NaN"/"Infinity"/"-Infinity"."""
+    for key, value in (("n", "NaN"), ("i", "Infinity"), ("ni", "-Infinity")):
+        resp = post("runs/log-metric", {"run_id": run_id, "key": key, "value": value, "timestamp": 5, "step": 0})
+        assert resp.status_code == 200, resp.text
+    hist = get("metrics/get-history", {"run_id": run_id, "metric_key": "n"}).json()["metrics"]
+    assert hist == [{"key": "n", "value": "NaN", "timestamp": 5, "step": 0}]
+    (inf,) = get("metrics/get-history", {"run_id": run_id, "metric_key": "i"}).json()["metrics"]
+    # MLflow's SQL store answers 1.7976931348623157e+308; "Infinity" is equally valid for the client.
+    assert inf["value"] in ("Infinity", 1.7976931348623157e308)
+
+
+def test_get_and_post_search():
+    """experiments/search is reachable with POST (what the client uses) and with GET."""
+    by_post = post("experiments/search", {"max_results": 1})
+    by_get = get("experiments/search", {"max_results": 1})
+    assert by_post.status_code == by_get.status_code == 200
+    assert len(by_post.json()["experiments"]) == 1
+    assert len(by_get.json()["experiments"]) == 1
+    assert "next_page_token" in by_post.json()
