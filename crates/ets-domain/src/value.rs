@@ -30,6 +30,10 @@ pub fn non_finite_name(value: f64) -> Option<&'static str> {
     }
 }
 
+/// A metric value in JSON arrays (numbers or the non-finite names).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct MetricValue(#[serde(with = "metric_f64")] pub f64);
+
 /// `#[serde(with = "ets_domain::value::metric_f64")]` for `f64` fields that may be non-finite.
 pub mod metric_f64 {
     use super::*;

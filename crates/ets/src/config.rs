@@ -137,7 +137,7 @@ impl Config {
                 max_metric_keys_per_run: 10_000,
                 max_artifact_bytes: 1 << 30,
                 max_request_body_bytes: 32 << 20,
-                max_metrics_per_request: 100_000,
+                max_metrics_per_request: 1_000_000,
                 db_pool_size: 20,
                 max_page_size: 1000,
             },

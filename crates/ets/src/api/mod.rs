@@ -107,6 +107,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::start_run))
         .routes(routes!(runs::finish_run))
         .routes(routes!(runs::log_metrics, runs::metric_summaries))
+        .routes(routes!(runs::log_bulk_metrics))
         .routes(routes!(runs::upload_artifact, runs::list_artifacts))
         .split_for_parts()
 }

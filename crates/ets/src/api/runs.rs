@@ -122,6 +122,25 @@ pub async fn log_metrics(
     ))
 }
 
+/// Bulk ingest: many keys × steps as columnar arrays (`{"series": [{"key", "steps": [...],
+/// "values": [...], "timestamps"?: [...]}]}`) — the fastest way to load metrics. Same
+/// semantics as `POST …/metrics`: one transaction, duplicates skipped.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/bulk-metrics", tag = "runs", params(("id" = String, Path)),
+    request_body = ets_domain::model::BulkMetrics,
+    responses((status = 201, body = LogMetricsResult), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, description = "limits.max_metric_keys_per_run reached", body = ErrorBody)))]
+pub async fn log_bulk_metrics(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(body): Json<ets_domain::model::BulkMetrics>,
+) -> Result<(StatusCode, JsonResponse<LogMetricsResult>)> {
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(s.log_bulk_metrics(&actor, &id, body).await?),
+    ))
+}
+
 /// Summary of every metric key of the run: latest value, min, max, count.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/metrics", tag = "runs", params(("id" = String, Path)),
     responses((status = 200, body = ItemList<MetricSummary>), (status = 404, body = ErrorBody)))]

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use ets_domain::model::{
-    Artifact, FinishRun, LogMetricsResult, MetricInput, MetricSeries, MetricSummary,
-    NewMetricPoint, NewRun, ParamValue, Run, RunPatch,
+    Artifact, FinishRun, LogMetricsResult, MetricInput, MetricSeries, MetricSummary, NewRun,
+    ParamValue, Run, RunPatch, SeriesPoints,
 };
 use ets_domain::status::RunStatus;
 use ets_domain::{Timestamp, validate};
@@ -390,21 +390,25 @@ impl Services {
             Some(Some(name)) => Some(validate::name("tags.mlflow.runName", &name)?),
             _ => None,
         };
-        let points = self.metric_points(batch.metrics)?;
+        let now = Timestamp::now().millis();
         let model_metrics = batch
             .model_ids
             .into_iter()
             .filter_map(|(index, model_id)| {
-                points.get(index).map(|p| ets_domain::model::ModelMetric {
-                    model_id,
-                    run_id: run_id.to_owned(),
-                    key: p.key.clone(),
-                    value: p.value,
-                    step: p.step,
-                    timestamp: p.timestamp,
-                })
+                batch
+                    .metrics
+                    .get(index)
+                    .map(|p| ets_domain::model::ModelMetric {
+                        model_id,
+                        run_id: run_id.to_owned(),
+                        key: p.key.clone(),
+                        value: p.value,
+                        step: p.step.unwrap_or(0),
+                        timestamp: p.timestamp.unwrap_or(now),
+                    })
             })
             .collect();
+        let points = self.group_points(batch.metrics, now)?;
         let (written, duplicates) = self
             .store
             .log_batch(run_id, params, tags, rename, points, model_metrics)
@@ -443,7 +447,70 @@ impl Services {
         if points.is_empty() {
             return Err(Error::invalid("metrics", "the batch is empty"));
         }
-        let points = self.metric_points(points)?;
+        let points = self.group_points(points, Timestamp::now().millis())?;
+        self.store_series(run_id, points).await
+    }
+
+    /// Logs columnar series (`POST /api/v1/runs/{id}/metrics/bulk`), the fastest way in.
+    pub async fn log_bulk_metrics(
+        &self,
+        _actor: &Actor,
+        run_id: &str,
+        bulk: ets_domain::model::BulkMetrics,
+    ) -> Result<LogMetricsResult> {
+        let now = Timestamp::now().millis();
+        let total: usize = bulk.series.iter().map(|s| s.steps.len()).sum();
+        self.check_request_points(total)?;
+        if total == 0 {
+            return Err(Error::invalid("series", "the request carries no points"));
+        }
+        let mut series = Vec::with_capacity(bulk.series.len());
+        for (i, s) in bulk.series.into_iter().enumerate() {
+            validate::key(&format!("series[{i}].key"), &s.key)?;
+            if s.values.len() != s.steps.len() {
+                return Err(Error::invalid(
+                    format!("series[{i}].values"),
+                    format!(
+                        "has {} values for {} steps; give one value per step",
+                        s.values.len(),
+                        s.steps.len()
+                    ),
+                ));
+            }
+            if let Some(timestamps) = &s.timestamps
+                && timestamps.len() != s.steps.len()
+            {
+                return Err(Error::invalid(
+                    format!("series[{i}].timestamps"),
+                    format!(
+                        "has {} timestamps for {} steps; give one per step, or one `timestamp`",
+                        timestamps.len(),
+                        s.steps.len()
+                    ),
+                ));
+            }
+            let shared = s.timestamp.unwrap_or(now);
+            let points = s
+                .steps
+                .iter()
+                .zip(&s.values)
+                .enumerate()
+                .map(|(j, (step, value))| ets_domain::model::MetricPoint {
+                    step: *step,
+                    timestamp: s.timestamps.as_ref().map_or(shared, |t| t[j]),
+                    value: value.0,
+                })
+                .collect();
+            series.push(SeriesPoints { key: s.key, points });
+        }
+        self.store_series(run_id, series).await
+    }
+
+    async fn store_series(
+        &self,
+        run_id: &str,
+        points: Vec<SeriesPoints>,
+    ) -> Result<LogMetricsResult> {
         let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         Ok(LogMetricsResult {
@@ -453,34 +520,50 @@ impl Services {
         })
     }
 
-    /// Validates logged points and fills their defaults (step 0, timestamp now).
-    fn metric_points(&self, points: Vec<MetricInput>) -> Result<Vec<NewMetricPoint>> {
+    fn check_request_points(&self, count: usize) -> Result<()> {
         let limit = self.config.limits.max_metrics_per_request;
-        if points.len() as u64 > limit {
+        if count as u64 > limit {
             return Err(Error::PayloadTooLarge(format!(
-                "{} metric points in one request; the limit is {limit} (limits.max_metrics_per_request, \
-                 ETS_LIMITS__MAX_METRICS_PER_REQUEST): split the batch",
-                points.len()
+                "{count} metric points in one request; the limit is {limit} (limits.max_metrics_per_request, \
+                 ETS_LIMITS__MAX_METRICS_PER_REQUEST): split the batch"
             )));
         }
-        let now = Timestamp::now().millis();
-        let mut last_key: Option<&str> = None;
-        for (i, point) in points.iter().enumerate() {
-            // Batches usually repeat a key many times in a row; validate each run of it once.
-            if last_key != Some(point.key.as_str()) {
-                validate::key(&format!("metrics[{i}].key"), &point.key)?;
-                last_key = Some(&point.key);
-            }
+        Ok(())
+    }
+
+    /// Validates logged points, fills their defaults (step 0, timestamp `now`) and groups them
+    /// by key, in order of first appearance.
+    fn group_points(&self, points: Vec<MetricInput>, now: i64) -> Result<Vec<SeriesPoints>> {
+        self.check_request_points(points.len())?;
+        let mut groups: Vec<SeriesPoints> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut last: Option<usize> = None;
+        for (i, input) in points.into_iter().enumerate() {
+            let point = ets_domain::model::MetricPoint {
+                step: input.step.unwrap_or(0),
+                timestamp: input.timestamp.unwrap_or(now),
+                value: input.value,
+            };
+            // Batches usually repeat a key many times in a row: check the last group first.
+            let group = match last.filter(|&g| groups[g].key == input.key) {
+                Some(g) => g,
+                None => match index.get(&input.key) {
+                    Some(&g) => g,
+                    None => {
+                        validate::key(&format!("metrics[{i}].key"), &input.key)?;
+                        index.insert(input.key.clone(), groups.len());
+                        groups.push(SeriesPoints {
+                            key: input.key,
+                            points: Vec::new(),
+                        });
+                        groups.len() - 1
+                    }
+                },
+            };
+            groups[group].points.push(point);
+            last = Some(group);
         }
-        Ok(points
-            .into_iter()
-            .map(|p| NewMetricPoint {
-                key: p.key,
-                step: p.step.unwrap_or(0),
-                timestamp: p.timestamp.unwrap_or(now),
-                value: p.value,
-            })
-            .collect())
+        Ok(groups)
     }
 
     pub async fn metric_summaries(

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
+    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -265,11 +265,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- metrics (the hot path)
     /// Appends points in one transaction. Points identical in (key, step, timestamp) to a
     /// stored one are skipped and counted. Enforces `max_metric_keys_per_run`.
-    async fn log_metrics(
-        &self,
-        run_id: &str,
-        points: Vec<NewMetricPoint>,
-    ) -> Result<(usize, usize)>;
+    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)>;
     /// Adds params (write-once), applies tags, optionally renames the run, and appends metric
     /// points — all in one transaction.
     async fn log_batch(
@@ -278,7 +274,7 @@ pub trait Store: Send + Sync + 'static {
         params: Vec<(String, ParamValue)>,
         tags: TagPatch,
         rename: Option<String>,
-        points: Vec<NewMetricPoint>,
+        points: Vec<SeriesPoints>,
         model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)>;
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;

@@ -27,7 +27,7 @@ pub(super) fn encode(points: &[MetricPoint]) -> Vec<u8> {
 /// Unpacks a chunk, appending its points to `out`. Returns `None` if the blob is not a whole
 /// number of points (a corrupt row), so the caller can report it.
 pub(super) fn decode_into(data: &[u8], out: &mut Vec<MetricPoint>) -> Option<()> {
-    if data.len() % POINT_BYTES != 0 {
+    if !data.len().is_multiple_of(POINT_BYTES) {
         return None;
     }
     let n = data.len() / POINT_BYTES;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use ets_domain::Timestamp;
 use ets_domain::downsample::MinMaxDownsampler;
-use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, NewMetricPoint};
+use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, SeriesPoints};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chunks::{self, MAX_CHUNK_POINTS};
@@ -28,11 +28,11 @@ struct SeriesBatch {
 pub(super) fn log(
     conn: &Connection,
     run_id: &str,
-    points: &[NewMetricPoint],
+    series: Vec<SeriesPoints>,
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
     super::runs::ensure_active(conn, run_id)?;
-    let mut batches = group_by_series(conn, run_id, points, limits)?;
+    let mut batches = resolve_series(conn, run_id, series, limits)?;
 
     let mut insert = conn.prepare_cached(
         "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -50,9 +50,7 @@ pub(super) fn log(
     let (mut written, mut duplicates) = (0usize, 0usize);
     for batch in batches.values_mut() {
         let before = batch.points.len();
-        batch
-            .points
-            .sort_by(|a, b| (a.step, a.timestamp).cmp(&(b.step, b.timestamp)));
+        batch.points.sort_by_key(|p| (p.step, p.timestamp));
         // First of equal (step, timestamp) wins within the batch.
         batch.points.dedup_by(|later, earlier| {
             (later.step, later.timestamp) == (earlier.step, earlier.timestamp)
@@ -101,38 +99,44 @@ pub(super) fn log(
     Ok((written, duplicates))
 }
 
-/// Groups points by key, creating series for new keys (within the per-run key limit).
-fn group_by_series<'a>(
+/// Finds (or creates, within the per-run key limit) the series of each key; merges groups that
+/// name the same key.
+fn resolve_series(
     conn: &Connection,
     run_id: &str,
-    points: &'a [NewMetricPoint],
+    series: Vec<SeriesPoints>,
     limits: &StoreLimits,
-) -> Result<HashMap<&'a str, SeriesBatch>> {
-    let mut batches: HashMap<&str, SeriesBatch> = HashMap::new();
-    let mut missing: Vec<&str> = Vec::new();
+) -> Result<HashMap<String, SeriesBatch>> {
+    let mut batches: HashMap<String, SeriesBatch> = HashMap::with_capacity(series.len());
+    let mut missing: Vec<SeriesPoints> = Vec::new();
     let mut lookup = conn
         .prepare_cached("SELECT id, last_step FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
-    for point in points {
-        let key = point.key.as_str();
-        if !batches.contains_key(key) && !missing.contains(&key) {
-            match lookup
-                .query_row(params![run_id, key], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get(1)?))
-                })
-                .optional()?
-            {
-                Some((series_id, stored_max_step)) => {
-                    batches.insert(
-                        key,
-                        SeriesBatch {
-                            series_id,
-                            stored_max_step,
-                            points: Vec::new(),
-                        },
-                    );
-                }
-                None => missing.push(key),
+    for group in series {
+        if let Some(batch) = batches.get_mut(&group.key) {
+            batch.points.extend(group.points);
+            continue;
+        }
+        if let Some(pending) = missing.iter_mut().find(|m| m.key == group.key) {
+            pending.points.extend(group.points);
+            continue;
+        }
+        match lookup
+            .query_row(params![run_id, group.key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?))
+            })
+            .optional()?
+        {
+            Some((series_id, stored_max_step)) => {
+                batches.insert(
+                    group.key,
+                    SeriesBatch {
+                        series_id,
+                        stored_max_step,
+                        points: group.points,
+                    },
+                );
             }
+            None => missing.push(group),
         }
     }
     if !missing.is_empty() {
@@ -151,27 +155,15 @@ fn group_by_series<'a>(
         }
         let mut create =
             conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
-        for key in missing {
-            create.execute(params![run_id, key])?;
-            batches.insert(
-                key,
-                SeriesBatch {
-                    series_id: conn.last_insert_rowid(),
-                    stored_max_step: None,
-                    points: Vec::new(),
-                },
-            );
+        for group in missing {
+            create.execute(params![run_id, group.key])?;
+            let batch = SeriesBatch {
+                series_id: conn.last_insert_rowid(),
+                stored_max_step: None,
+                points: group.points,
+            };
+            batches.insert(group.key, batch);
         }
-    }
-    for point in points {
-        let batch = batches
-            .get_mut(point.key.as_str())
-            .expect("every key has a series");
-        batch.points.push(MetricPoint {
-            step: point.step,
-            timestamp: point.timestamp,
-            value: point.value,
-        });
     }
     Ok(batches)
 }
@@ -213,7 +205,7 @@ fn read_points(conn: &Connection, series_id: i64, low: i64, high: i64) -> Result
     }
     points.retain(|p| (low..=high).contains(&p.step));
     if !in_order {
-        points.sort_by(|a, b| (a.step, a.timestamp).cmp(&(b.step, b.timestamp)));
+        points.sort_by_key(|p| (p.step, p.timestamp));
     }
     Ok(points)
 }

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    NewMetricPoint, ParamValue, Project, ProjectStats, Run, TagPatch,
+    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -285,14 +285,10 @@ impl Store for SqliteStore {
         self.writer.run(move |c| runs::delete(c, &id)).await
     }
 
-    async fn log_metrics(
-        &self,
-        run_id: &str,
-        points: Vec<NewMetricPoint>,
-    ) -> Result<(usize, usize)> {
+    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.writer
-            .run(move |c| metrics::log(c, &run_id, &points, &limits))
+            .run(move |c| metrics::log(c, &run_id, points, &limits))
             .await
     }
 
@@ -302,7 +298,7 @@ impl Store for SqliteStore {
         params: Vec<(String, ParamValue)>,
         tags: TagPatch,
         rename: Option<String>,
-        points: Vec<NewMetricPoint>,
+        points: Vec<SeriesPoints>,
         model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
@@ -313,7 +309,7 @@ impl Store for SqliteStore {
                 if points.is_empty() {
                     return Ok((0, 0));
                 }
-                metrics::log(c, &run_id, &points, &limits)
+                metrics::log(c, &run_id, points, &limits)
             })
             .await
     }
