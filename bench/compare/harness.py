@@ -11,7 +11,8 @@ every 100 ms for its memory. Then the server is stopped (its whole process group
 file measured. One markdown table with every figure and the ETS ratios goes to stdout, the same
 results as JSON to `--json`; progress goes to stderr.
 
-Workloads (each in its own experiment, except that workload 4 searches the runs workload 5 made):
+After a short warm-up (every kind of call a few times from 8 clients, not timed), the workloads
+(each in its own experiment, except that workload 4 searches the runs workload 5 made):
   1. metric ingest through runs/log-batch, 1000 points a request (10 keys x 100 steps);
   2. single-point runs/log-metric calls;
   3. metrics/get-history of a long and a short series, following next_page_token;
@@ -305,6 +306,47 @@ def tree_pids(leader: int, table: dict[int, tuple[int, int, int]]) -> list[int]:
     return sorted(p for p in found if p in table)
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds() -> float:
+    # Not the children's times: the servers are children, counted separately.
+    t = os.times()
+    return t.user + t.system
+
+
+def other_load(interval: float) -> float:
+    """Cores used by processes other than this harness over `interval` seconds (no server runs)."""
+    b0, o0 = busy_seconds(), own_seconds()
+    time.sleep(interval)
+    return max(0.0, (busy_seconds() - b0) - (own_seconds() - o0)) / interval
+
+
+def wait_quiet(limit: float, threshold: float = 0.3) -> str | None:
+    """Waits (at most `limit` s) until other processes use under `threshold` cores for 5 s in a
+    row, so that a build or test run elsewhere on the machine does not skew the figures."""
+    if limit <= 0:
+        return None
+    deadline = time.monotonic() + limit
+    quiet = 0
+    load = 0.0
+    said = False
+    while time.monotonic() < deadline:
+        load = other_load(1.0)
+        quiet = quiet + 1 if load < threshold else 0
+        if quiet >= 5:
+            return None
+        if not said and load >= threshold:
+            log(f"other processes use {load:.1f} cores; waiting up to {limit:.0f} s for a quiet machine")
+            said = True
+    return f"the machine was not quiet at the start (other processes used {load:.1f} cores)"
+
+
 def read_kb(path: str, field_name: str) -> int:
     try:
         with open(path) as f:
@@ -513,6 +555,32 @@ class Ctx:
 
     def client(self) -> Client:
         return Client(self.server.url)
+
+
+def warm_up(ctx: Ctx) -> float:
+    """Every kind of call a few times from 8 clients (own experiment, not timed), so that lazy
+    start-up work (MLflow's 4 workers each initialise on their first requests) is done before the
+    figures; returns seconds."""
+    c = ctx.client()
+    exp = c.create_experiment("w0-warm-up")
+    batches = 1 if ctx.args.quick else 3
+
+    def work(i: int) -> None:
+        client = Client(ctx.server.url)
+        run = client.create_run(exp, f"warm-up-{i}")
+        ts = now_ms()
+        for b in range(batches):
+            client.post_raw("/runs/log-batch", batch_body(run, b, ts))
+        for step in range(5):
+            client.log_metric(run, "loss", 1.0, step)
+        acc, params, tags = run_data(i)
+        client.log_batch(run, metrics=[{"key": "acc", "value": acc, "timestamp": ts, "step": 0}],
+                         params=params, tags=tags)
+        client.history(run, "m0")
+        client.search_runs(exp)
+
+    wall, _ = run_clients(8, work)
+    return wall
 
 
 def w_ingest(ctx: Ctx, clients: int) -> dict[str, float]:
@@ -856,6 +924,10 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
         result["skipped"] = missing
         log(f"{name}: skipped: {missing}")
         return result
+    not_quiet = wait_quiet(args.wait_quiet)
+    if not_quiet:
+        result["notes"].append(not_quiet)
+    busy0, own0, session_t0 = busy_seconds(), own_seconds(), time.perf_counter()
     tmp = tempfile.mkdtemp(prefix=f"ets-compare-{name}-")
     server = make_server(name, args, tmp)
     result["command"] = " ".join(server.argv)
@@ -871,6 +943,14 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return result
     log(f"{name}: up on {server.url} after {server.startup_s:.1f} s")
     ctx = Ctx(server, args, result["details"])
+    try:
+        t = time.perf_counter()
+        warm_up(ctx)
+        result["timings_s"]["0. warm-up"] = round(time.perf_counter() - t, 2)
+        log(f"{name}: warmed up in {result['timings_s']['0. warm-up']:.1f} s (not timed)")
+    except (Failed, requests.RequestException) as e:
+        result["notes"].append(f"warm-up failed: {e}")
+        log(f"{name}: warm-up failed: {e}")
     steps: list[tuple[str, list[str], Callable[[], dict[str, float]]]] = []
     for n in args.clients:
         steps.append((f"1. ingest, {n} clients", [f"ingest_{n}_rate", f"ingest_{n}_first", f"ingest_{n}_last"],
@@ -912,7 +992,18 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
             }
     finally:
         sampler = server.sampler
+        server_cpu = sampler.cpu_seconds()
         server.stop()
+    # CPU used meanwhile by everything else on the machine: another build or test run skews the
+    # figures, so say so.
+    session_s = time.perf_counter() - session_t0
+    others = (busy_seconds() - busy0) - (own_seconds() - own0) - server_cpu
+    result["details"]["cpu_s_session"] = {"server": round(server_cpu, 1), "others": round(others, 1),
+                                           "wall": round(session_s, 1)}
+    if others > 0.1 * session_s:
+        result["notes"].append(
+            f"other processes used {others / session_s:.2f} cores on average during its run "
+            f"({others:.0f} CPU-s in {session_s:.0f} s): its figures may be low")
     result["notes"] += server.notes
     result["values"]["startup"] = server.startup_s
     result["values"]["rss_idle"] = server.idle_rss_kb / 1024
@@ -1003,6 +1094,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--create-clients", type=int, default=8, help="workload 5: clients creating the rest")
     p.add_argument("--repeats", type=int, default=3, help="reads per figure in workloads 3 and 4 (median)")
     p.add_argument("--start-timeout", type=float, default=180, help="seconds to wait for a server to answer")
+    p.add_argument("--wait-quiet", type=float,
+                   help="before each server, wait at most this many seconds for other processes to "
+                        "use under 0.3 cores (default 600, with --quick 0: do not wait)")
     p.add_argument("--keep", action="store_true", help="keep each server's temp dir (database, log)")
     p.add_argument("--ets-bin", default=os.path.join(here, "..", "..", "target", "release", "ets"))
     p.add_argument("--mlflow-bin", default=os.path.join(venv_bin, "mlflow"))
@@ -1013,6 +1107,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
              "history_small_points": 200, "runs": 200, "runs_single": 20}
     full = {"ingest_points": 200_000, "clients": "1,8", "calls": 500, "history_points": 200_000,
             "history_small_points": 2000, "runs": 5000, "runs_single": 200}
+    if args.wait_quiet is None:
+        args.wait_quiet = 0 if args.quick else 600
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

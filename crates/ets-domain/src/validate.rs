@@ -124,9 +124,22 @@ pub fn param_value(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// A relative artifact path such as `models/best.pt`: 1..=1024 bytes, `/`-separated,
-/// no empty, `.` or `..` segments, no backslashes or control characters. This is what keeps an
-/// artifact inside its run's folder whatever the storage backend.
+/// no empty, `.` or `..` segments, no backslashes or control characters (NUL included). This
+/// is what keeps an artifact inside its run whatever the storage backend.
+///
+/// Paths arrive already percent-decoded once (by the URL router or the query parser). A path
+/// that still holds percent-escapes is decoded once more and must pass the same rules, so a
+/// doubly encoded `..%2F` or `%00` cannot turn into a traversal in any later layer (a proxy,
+/// a client, a file browser) that decodes again; a lone `%` (`100%.txt`) stays allowed.
 pub fn artifact_path(field: &str, value: &str) -> Result<(), ValidationError> {
+    artifact_path_rules(field, value, value)?;
+    if let Some(decoded) = percent_decoded(value) {
+        artifact_path_rules(field, &decoded, value)?;
+    }
+    Ok(())
+}
+
+fn artifact_path_rules(field: &str, value: &str, shown: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(
             field,
@@ -143,8 +156,8 @@ pub fn artifact_path(field: &str, value: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             field,
             format!(
-                "artifact path '{}' must not contain backslashes or control characters",
-                value.escape_debug()
+                "artifact path '{}' must not contain backslashes or control characters (also when percent-encoded)",
+                shown.escape_debug()
             ),
         ));
     }
@@ -155,11 +168,40 @@ pub fn artifact_path(field: &str, value: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             field,
             format!(
-                "artifact path '{value}' must be relative, like 'dir/file.txt', with no empty, '.' or '..' segments"
+                "artifact path '{}' must be relative, like 'dir/file.txt', with no empty, '.' or '..' segments \
+                 (also when percent-encoded)",
+                shown.escape_debug()
             ),
         ));
     }
     Ok(())
+}
+
+/// `value` with its `%XX` escapes decoded, when it has any; invalid escapes stay as they are
+/// and bytes that do not form UTF-8 are replaced (they cannot match a dot, slash or backslash).
+fn percent_decoded(value: &str) -> Option<String> {
+    if !value.contains('%') {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            changed = true;
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    changed.then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
 fn truncate(value: &str, chars: usize) -> String {
@@ -194,7 +236,16 @@ mod tests {
 
     #[test]
     fn artifact_paths_stay_inside_the_run() {
-        for ok in ["model.pt", "checkpoints/epoch-1/model.pt", "a b/c"] {
+        for ok in [
+            "model.pt",
+            "checkpoints/epoch-1/model.pt",
+            "a b/c",
+            "100%.txt",
+            "50%off/x",
+            "a%2Fb",
+            "%zz",
+            "..a/b..",
+        ] {
             assert!(artifact_path("path", ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -207,6 +258,15 @@ mod tests {
             "a/",
             "a\\b",
             "a\0b",
+            // percent-encoded tricks (the router has decoded the URL once already)
+            "%2e%2e/x",
+            "a/%2E%2E/b",
+            "..%2Fx",
+            "%2e",
+            "a%00b",
+            "a%5Cb",
+            "a%2F%2Fb",
+            "%2Fetc%2Fpasswd",
         ] {
             assert!(artifact_path("path", bad).is_err(), "{bad:?}");
         }

@@ -46,23 +46,39 @@ pub mod metric_f64 {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Number(f64),
-            Text(String),
-        }
-        match Repr::deserialize(deserializer) {
-            Ok(Repr::Number(n)) => Ok(n),
-            Ok(Repr::Text(text)) => parse_metric_value(&text).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "'{text}' is not a number (use a JSON number, or \"NaN\", \"Infinity\", \"-Infinity\")"
-                ))
-            }),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected a number, or one of \"NaN\", \"Infinity\", \"-Infinity\"",
-            )),
-        }
+        deserializer.deserialize_any(MetricValueVisitor)
+    }
+}
+
+/// Accepts a JSON number or a non-finite name without buffering: this runs once per metric
+/// point on the ingest path.
+struct MetricValueVisitor;
+
+impl serde::de::Visitor<'_> for MetricValueVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number, or one of \"NaN\", \"Infinity\", \"-Infinity\"")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<f64, E> {
+        parse_metric_value(text).ok_or_else(|| {
+            E::custom(format!(
+                "'{text}' is not a number (use a JSON number, or \"NaN\", \"Infinity\", \"-Infinity\")"
+            ))
+        })
     }
 }
 

@@ -51,6 +51,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub limits: Limits,
     pub services: ServicesConfig,
+    pub artifacts: ArtifactsConfig,
 }
 
 /// Logging.
@@ -91,6 +92,59 @@ pub struct Limits {
     pub db_pool_size: u32,
     /// Largest page a list endpoint returns.
     pub max_page_size: u32,
+}
+
+/// Where artifact bytes live: `local` (a folder, by default `<data_dir>/artifacts`) or `s3`
+/// (any S3-compatible store). Chosen at start-up. S3 credentials come from the standard AWS
+/// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`)
+/// or from an AWS credentials file (`s3_credentials_file`); they are never part of the
+/// configuration, so they are never printed or logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactsConfig {
+    /// `local` or `s3`.
+    pub backend: ArtifactBackend,
+    /// Folder of the local backend; default `<data_dir>/artifacts`.
+    pub local_dir: Option<PathBuf>,
+    /// S3 endpoint URL, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`
+    /// (MinIO, moto). Unset: AWS for `s3_region` (or `AWS_ENDPOINT`).
+    pub s3_endpoint: Option<String>,
+    /// Bucket (required with `backend = "s3"`). It must exist.
+    pub s3_bucket: Option<String>,
+    /// Key prefix inside the bucket, e.g. `ets/prod`; empty for the bucket's root.
+    pub s3_prefix: String,
+    /// Region used for request signing.
+    pub s3_region: String,
+    /// Allow `http://` endpoints (local S3-compatible servers); off by default.
+    pub s3_allow_http: bool,
+    /// An AWS shared credentials file (INI, `aws_access_key_id` / `aws_secret_access_key` /
+    /// `aws_session_token`). Unset: the AWS environment variables.
+    pub s3_credentials_file: Option<PathBuf>,
+    /// Profile to read from `s3_credentials_file`.
+    pub s3_profile: String,
+    /// Unfinished resumable uploads (and stray objects of interrupted ones) older than this
+    /// are removed by `ets gc`.
+    pub upload_expiry_hours: u64,
+    /// Runs in the trash longer than this are removed for good, with their artifacts, by
+    /// `ets gc`.
+    pub deleted_run_retention_days: u64,
+}
+
+/// Artifact storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactBackend {
+    Local,
+    S3,
+}
+
+impl ArtifactBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactBackend::Local => "local",
+            ArtifactBackend::S3 => "s3",
+        }
+    }
 }
 
 /// The sibling services of the MLOps platform; absent URLs are reported `not_configured`.
@@ -148,7 +202,28 @@ impl Config {
                 probe_timeout_ms: 2000,
                 probe_cache_ms: 5000,
             },
+            artifacts: ArtifactsConfig {
+                backend: ArtifactBackend::Local,
+                local_dir: None,
+                s3_endpoint: None,
+                s3_bucket: None,
+                s3_prefix: String::new(),
+                s3_region: "us-east-1".into(),
+                s3_allow_http: false,
+                s3_credentials_file: None,
+                s3_profile: "default".into(),
+                upload_expiry_hours: 24,
+                deleted_run_retention_days: 30,
+            },
         }
+    }
+
+    /// The folder of the local artifact backend.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.artifacts
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("artifacts"))
     }
 
     /// The database URL in effect.
@@ -163,6 +238,11 @@ impl Config {
     pub fn redacted(&self) -> Config {
         let mut copy = self.clone();
         copy.database_url = copy.database_url.as_deref().map(redact_url_password);
+        copy.artifacts.s3_endpoint = copy
+            .artifacts
+            .s3_endpoint
+            .as_deref()
+            .map(redact_url_password);
         copy
     }
 
@@ -279,6 +359,23 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "limits.max_page_size must be at least 1".into(),
         ));
     }
+    let artifacts = &config.artifacts;
+    if artifacts.backend == ArtifactBackend::S3
+        && artifacts.s3_bucket.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(ConfigError(
+            "artifacts.backend = \"s3\" needs artifacts.s3_bucket (ETS_ARTIFACTS__S3_BUCKET)"
+                .into(),
+        ));
+    }
+    if let Some(endpoint) = &artifacts.s3_endpoint
+        && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+    {
+        return Err(ConfigError(format!(
+            "artifacts.s3_endpoint '{}' must be an http:// or https:// URL",
+            redact_url_password(endpoint)
+        )));
+    }
     if let Some(url) = &config.database_url
         && !url.starts_with("sqlite:")
     {
@@ -307,7 +404,14 @@ mod tests {
         );
         let mut config = Config::defaults(Environment::Dev);
         config.database_url = Some("postgres://u:pw@h/db".into());
-        assert!(!config.to_redacted_toml().contains("pw@"));
+        config.artifacts.s3_endpoint = Some("https://key:secret@s3.example.org".into());
+        let printed = config.to_redacted_toml();
+        assert!(!printed.contains("pw@"), "{printed}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(
+            printed.contains("https://key:***@s3.example.org"),
+            "{printed}"
+        );
     }
 
     #[test]
@@ -361,6 +465,21 @@ mod tests {
             jail.set_env("ETS_PORT", "eighty");
             let err = load(None, &Overrides::default()).unwrap_err().to_string();
             assert!(err.contains("port") && err.contains("ETS_PORT"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ETS_ARTIFACTS__BACKEND", "s3");
+            let err = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("s3_bucket"), "{err}");
+            jail.set_env("ETS_ARTIFACTS__S3_BUCKET", "ets");
+            jail.set_env("ETS_ARTIFACTS__S3_ENDPOINT", "127.0.0.1:9000");
+            let err = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("s3_endpoint"), "{err}");
+            jail.set_env("ETS_ARTIFACTS__S3_ENDPOINT", "http://127.0.0.1:9000");
+            jail.set_env("ETS_ARTIFACTS__S3_ALLOW_HTTP", "true");
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.artifacts.backend, ArtifactBackend::S3);
+            assert!(config.artifacts.s3_allow_http);
             Ok(())
         });
         let err = load(

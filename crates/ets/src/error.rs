@@ -15,6 +15,21 @@ pub enum Error {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 
+    /// An artifact path that could leave its run (`..`, absolute, backslash, NUL, encoded
+    /// tricks). A malformed request rather than a bad field value: 400 on every surface.
+    #[error("{0}")]
+    InvalidPath(ValidationError),
+
+    /// An upload whose content does not match the checksum the client sent; nothing is kept.
+    #[error(
+        "{what}: the client sent SHA-256 {expected} but the received content hashes to {actual}; nothing was stored"
+    )]
+    ChecksumMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
     /// A malformed request outside the JSON body: query string, path, JSON syntax.
     #[error("{0}")]
     BadRequest(String),
@@ -66,6 +81,11 @@ impl Error {
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Invalid(ValidationError::new(field, message))
+    }
+
+    /// Checks an artifact path (see [`ets_domain::validate::artifact_path`]).
+    pub fn check_artifact_path(field: &str, path: &str) -> Result<()> {
+        ets_domain::validate::artifact_path(field, path).map_err(Error::InvalidPath)
     }
 
     pub fn internal(context: impl std::fmt::Display) -> Self {

@@ -33,6 +33,18 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
             "invalid_input",
             Some(serde_json::json!({ "field": v.field })),
         ),
+        Error::InvalidPath(v) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            Some(serde_json::json!({ "field": v.field })),
+        ),
+        Error::ChecksumMismatch {
+            expected, actual, ..
+        } => (
+            StatusCode::BAD_REQUEST,
+            "checksum_mismatch",
+            Some(serde_json::json!({ "expected_sha256": expected, "actual_sha256": actual })),
+        ),
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", None),
         Error::NotFound { entity, id } => (
             StatusCode::NOT_FOUND,

@@ -16,7 +16,7 @@ pub struct Json<T>(pub T);
 /// Like [`Json`], but an empty body means `T::default()` (for bodies that are all optional).
 pub struct OptionalJson<T>(pub T);
 
-async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Error> {
+pub(super) async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Error> {
     let limit = state.config.limits.max_request_body_bytes;
     axum::body::to_bytes(req.into_body(), limit as usize)
         .await

@@ -177,6 +177,15 @@ pub struct StoreLimits {
 }
 
 /// Metadata and metric storage.
+/// An artifact's record and where its bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredArtifact {
+    pub artifact: Artifact,
+    /// The artifact store key of its bytes; `None` for artifacts written before objects had
+    /// keys of their own (they live at `<run id>/<path>`).
+    pub object_key: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- projects
@@ -285,12 +294,26 @@ pub trait Store: Send + Sync + 'static {
         request: SeriesRequest,
     ) -> Result<MetricSeries>;
 
-    // ---- artifacts (metadata; bytes live in the blob store)
-    async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact>;
+    // ---- artifacts (metadata; bytes live in the artifact store)
+    /// Records (or replaces) the artifact at `artifact.path`, whose bytes are the object
+    /// `object_key`, in a run that exists and is not in the trash. Returns the record it
+    /// replaced, whose object the caller removes.
+    async fn put_artifact(
+        &self,
+        run_id: &str,
+        artifact: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>>;
     async fn list_artifacts(&self, run_id: &str, prefix: Option<&str>) -> Result<Vec<Artifact>>;
-    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<Artifact>;
-    /// Forgets artifacts at `path` or below it; returns how many.
-    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<usize>;
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<StoredArtifact>;
+    /// Forgets artifacts at `path` or below it; returns them (their objects are the caller's
+    /// to remove).
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<StoredArtifact>>;
+    /// Object keys of every artifact of a run (trashed or not); `None` when the run does not
+    /// exist. For garbage collection.
+    async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>>;
+    /// Runs moved to the trash before `before`.
+    async fn runs_deleted_before(&self, before: ets_domain::Timestamp) -> Result<Vec<String>>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.

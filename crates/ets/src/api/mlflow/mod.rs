@@ -41,9 +41,11 @@ impl MlflowError {
 /// MLflow's error code and status for each of our errors (no catch-all arm).
 fn classify(error: &Error) -> (StatusCode, &'static str) {
     match error {
-        Error::Invalid(_) | Error::BadRequest(_) | Error::Conflict(_) => {
-            (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
-        }
+        Error::Invalid(_)
+        | Error::InvalidPath(_)
+        | Error::ChecksumMismatch { .. }
+        | Error::BadRequest(_)
+        | Error::Conflict(_) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
         Error::NotFound { .. } => (StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
         Error::AlreadyExists { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_ALREADY_EXISTS"),
         // Not 429: MLflow clients retry 429s for minutes, and a configured limit does not lift
@@ -83,14 +85,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
     type Rejection = MlflowError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let super::extract::OptionalJson(value) =
-            super::extract::OptionalJson::<serde_json::Value>::from_request(req, state).await?;
-        let value = if value.is_null() {
-            serde_json::json!({})
+        let bytes = super::extract::read_body(req, state).await?;
+        // MLflow clients send an empty body for calls whose fields are all optional.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
         } else {
-            value
+            &bytes
         };
-        serde_path_to_error::deserialize(value)
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(&mut deserializer)
             .map(MlflowJson)
             .map_err(|e| {
                 MlflowError::invalid(format!(

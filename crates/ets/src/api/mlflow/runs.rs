@@ -232,12 +232,24 @@ impl MetricBody {
     }
 }
 
+/// `runs/log-metric`. Fields are spelled out rather than flattened: serde buffers flattened
+/// structs, and this is the busiest call of the API.
 #[derive(Deserialize)]
 pub struct LogMetricBody {
-    #[serde(flatten)]
-    run: RunRef,
-    #[serde(flatten)]
-    metric: MetricBody,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    #[serde(default)]
+    key: String,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    value: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    step: Option<i64>,
+    #[serde(default)]
+    model_id: Option<String>,
 }
 
 pub async fn log_metric(
@@ -245,8 +257,19 @@ pub async fn log_metric(
     actor: Actor,
     MlflowJson(body): MlflowJson<LogMetricBody>,
 ) -> MlflowResult<Json<Value>> {
-    let model_ids = body
-        .metric
+    let run_id = RunRef {
+        run_id: body.run_id,
+        run_uuid: body.run_uuid,
+    }
+    .id()?;
+    let metric = MetricBody {
+        key: body.key,
+        value: body.value,
+        timestamp: body.timestamp,
+        step: body.step,
+        model_id: body.model_id,
+    };
+    let model_ids = metric
         .model_id
         .clone()
         .filter(|m| !m.is_empty())
@@ -254,11 +277,11 @@ pub async fn log_metric(
         .into_iter()
         .collect();
     let batch = RunBatch {
-        metrics: vec![body.metric.into_input(None)?],
+        metrics: vec![metric.into_input(None)?],
         model_ids,
         ..Default::default()
     };
-    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    s.log_batch(&actor, &run_id, batch).await?;
     Ok(Json(json!({})))
 }
 
@@ -288,8 +311,10 @@ pub async fn log_param(
 
 #[derive(Deserialize)]
 pub struct LogBatchBody {
-    #[serde(flatten)]
-    run: RunRef,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
     #[serde(default)]
     metrics: Vec<MetricBody>,
     #[serde(default)]
@@ -301,8 +326,13 @@ pub struct LogBatchBody {
 pub async fn log_batch(
     State(s): State<AppState>,
     actor: Actor,
-    MlflowJson(body): MlflowJson<LogBatchBody>,
+    MlflowJson(mut body): MlflowJson<LogBatchBody>,
 ) -> MlflowResult<Json<Value>> {
+    let run_id = RunRef {
+        run_id: body.run_id.take(),
+        run_uuid: body.run_uuid.take(),
+    }
+    .id()?;
     let (metrics, params, tags) = (body.metrics.len(), body.params.len(), body.tags.len());
     for (count, limit, what) in [
         (metrics, MAX_BATCH_METRICS, "metrics"),
@@ -364,7 +394,7 @@ pub async fn log_batch(
             .map(|kv| (kv.key, Some(kv.value)))
             .collect(),
     };
-    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    s.log_batch(&actor, &run_id, batch).await?;
     Ok(Json(json!({})))
 }
 

@@ -24,43 +24,46 @@ pub fn key_values(tags: &Tags) -> Vec<KeyValue> {
         .collect()
 }
 
-/// int64 fields arrive as numbers or, from some clients, as strings.
+/// int64 fields arrive as numbers or, from some clients (and query strings), as strings.
+/// A visitor, not an untagged enum: this runs for every point of a `log-batch`.
 pub fn lenient_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Number(i64),
-        Float(f64),
-        Text(String),
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} is too large")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && v.abs() < 9.2e18 {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom(format!("{v} is not an integer")))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<Self::Value, E> {
+            t.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom(format!("'{t}' is not an integer")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
     }
-    match Option::<Repr>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Repr::Number(n)) => Ok(Some(n)),
-        Some(Repr::Float(f)) if f.fract() == 0.0 => Ok(Some(f as i64)),
-        Some(Repr::Float(f)) => Err(serde::de::Error::custom(format!("{f} is not an integer"))),
-        Some(Repr::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("'{t}' is not an integer"))),
-    }
+    deserializer.deserialize_any(Visitor)
 }
 
 /// Metric values: numbers, or `"NaN"`, `"Infinity"`, `"-Infinity"` (protobuf JSON).
 pub fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Number(f64),
-        Text(String),
-    }
-    match Option::<Repr>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Repr::Number(n)) => Ok(Some(n)),
-        Some(Repr::Text(t)) => ets_domain::value::parse_metric_value(&t)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("'{t}' is not a number"))),
-    }
+    ets_domain::value::metric_f64_opt::deserialize(deserializer)
 }
 
 #[derive(Debug, Serialize)]

@@ -25,7 +25,7 @@ use self::pool::{ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "mlflow",
         include_str!("../../../migrations/sqlite/0002_mlflow.sql"),
+    ),
+    (
+        3,
+        "artifact_objects",
+        include_str!("../../../migrations/sqlite/0003_artifact_objects.sql"),
     ),
 ];
 
@@ -333,14 +338,25 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn put_artifact(&self, run_id: &str, artifact: Artifact) -> Result<Artifact> {
+    async fn put_artifact(
+        &self,
+        run_id: &str,
+        artifact: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
         let run_id = run_id.to_owned();
         self.writer
             .run(move |c| {
+                runs::ensure_active(c, &run_id)?;
+                let previous = c
+                    .prepare_cached(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ?1 AND path = ?2"))?
+                    .query_row(params![run_id, artifact.path], stored_artifact_from_row)
+                    .optional()?;
                 c.prepare_cached(
-                    "INSERT INTO artifacts (run_id, path, size, sha256, content_type, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, path) DO UPDATE SET size = excluded.size, \
-                     sha256 = excluded.sha256, content_type = excluded.content_type, created_at = excluded.created_at",
+                    "INSERT INTO artifacts (run_id, path, size, sha256, content_type, created_at, object_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (run_id, path) DO UPDATE SET size = excluded.size, \
+                     sha256 = excluded.sha256, content_type = excluded.content_type, created_at = excluded.created_at, \
+                     object_key = excluded.object_key",
                 )?
                 .execute(params![
                     run_id,
@@ -348,15 +364,10 @@ impl Store for SqliteStore {
                     artifact.size,
                     artifact.sha256,
                     artifact.content_type,
-                    artifact.created_at.millis()
-                ])
-                .map_err(|e| match &e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
-                        Error::not_found("run", run_id.clone())
-                    }
-                    _ => e.into(),
-                })?;
-                Ok(artifact)
+                    artifact.created_at.millis(),
+                    object_key,
+                ])?;
+                Ok(previous)
             })
             .await
     }
@@ -366,11 +377,16 @@ impl Store for SqliteStore {
         self.readers
             .run(move |c| {
                 runs::get(c, &run_id)?;
-                let mut sql = Sql::new("SELECT path, size, sha256, content_type, created_at FROM artifacts WHERE run_id = ");
+                let mut sql = Sql::new(&format!(
+                    "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = "
+                ));
                 sql.bind(run_id.clone());
                 if let Some(prefix) = prefix {
                     // Range scan on the primary key instead of LIKE (no wildcard escaping needed).
-                    sql.push(" AND path >= ").bind(prefix.clone()).push(" AND path < ").bind(format!("{prefix}\u{10FFFF}"));
+                    sql.push(" AND path >= ")
+                        .bind(prefix.clone())
+                        .push(" AND path < ")
+                        .bind(format!("{prefix}\u{10FFFF}"));
                 }
                 sql.push(" ORDER BY path");
                 Ok(sql.query(c, artifact_from_row)?)
@@ -378,16 +394,51 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<Artifact> {
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<StoredArtifact> {
         let (run_id, path) = (run_id.to_owned(), path.to_owned());
         self.readers
             .run(move |c| {
-                c.prepare_cached(
-                    "SELECT path, size, sha256, content_type, created_at FROM artifacts WHERE run_id = ?1 AND path = ?2",
-                )?
-                .query_row(params![run_id, path], artifact_from_row)
+                c.prepare_cached(&format!(
+                    "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ?1 AND path = ?2"
+                ))?
+                .query_row(params![run_id, path], stored_artifact_from_row)
                 .optional()?
-                .ok_or_else(|| Error::NotFound { entity: "artifact", id: format!("{path}' of run '{run_id}") })
+                .ok_or_else(|| Error::NotFound {
+                    entity: "artifact",
+                    id: format!("{path}' of run '{run_id}"),
+                })
+            })
+            .await
+    }
+
+    async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
+        let run_id = run_id.to_owned();
+        self.readers
+            .run(move |c| {
+                in_snapshot(c, |c| {
+                    let exists = c
+                        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+                        .query_row([&run_id], |_| Ok(()))
+                        .optional()?;
+                    if exists.is_none() {
+                        return Ok(None);
+                    }
+                    let keys = c
+                        .prepare_cached("SELECT object_key FROM artifacts WHERE run_id = ?1 AND object_key IS NOT NULL")?
+                        .query_map([&run_id], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?;
+                    Ok(Some(keys))
+                })
+            })
+            .await
+    }
+
+    async fn runs_deleted_before(&self, before: Timestamp) -> Result<Vec<String>> {
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached("SELECT id FROM runs WHERE deleted_at IS NOT NULL AND deleted_at < ?1 ORDER BY deleted_at")?
+                    .query_map([before.millis()], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?)
             })
             .await
     }
@@ -464,15 +515,23 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<usize> {
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<StoredArtifact>> {
         let (run_id, path) = (run_id.to_owned(), path.to_owned());
         self.writer
             .run(move |c| {
                 let below = format!("{path}/");
-                Ok(c.prepare_cached(
+                let end = format!("{below}\u{10FFFF}");
+                let removed = c
+                    .prepare_cached(&format!(
+                        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ?1 AND (path = ?2 OR (path >= ?3 AND path < ?4))"
+                    ))?
+                    .query_map(params![run_id, path, below, end], stored_artifact_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                c.prepare_cached(
                     "DELETE FROM artifacts WHERE run_id = ?1 AND (path = ?2 OR (path >= ?3 AND path < ?4))",
                 )?
-                .execute(params![run_id, path, below, format!("{below}\u{10FFFF}")])?)
+                .execute(params![run_id, path, below, end])?;
+                Ok(removed)
             })
             .await
     }
@@ -497,6 +556,15 @@ impl Store for SqliteStore {
 }
 
 use self::sql::Sql;
+
+const ARTIFACT_COLUMNS: &str = "path, size, sha256, content_type, created_at, object_key";
+
+fn stored_artifact_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredArtifact> {
+    Ok(StoredArtifact {
+        artifact: artifact_from_row(row)?,
+        object_key: row.get(5)?,
+    })
+}
 
 fn artifact_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Artifact> {
     Ok(Artifact {
