@@ -7,13 +7,15 @@
 pub enum Actor {
     /// No credentials were presented (the only kind until authentication lands).
     Anonymous,
+    /// ETS itself: `ets gc` and background housekeeping.
+    System,
 }
 
 impl Actor {
     /// The user name to record as owner of what this caller creates, if known.
     pub fn user_name(&self) -> Option<&str> {
         match self {
-            Actor::Anonymous => None,
+            Actor::Anonymous | Actor::System => None,
         }
     }
 }

@@ -113,8 +113,8 @@ pub struct ArtifactsConfig {
     pub s3_bucket: Option<String>,
     /// Key prefix inside the bucket, e.g. `ets/prod`; empty for the bucket's root.
     pub s3_prefix: String,
-    /// Region used for request signing.
-    pub s3_region: String,
+    /// Region used for request signing; unset: `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub s3_region: Option<String>,
     /// Allow `http://` endpoints (local S3-compatible servers); off by default.
     pub s3_allow_http: bool,
     /// An AWS shared credentials file (INI, `aws_access_key_id` / `aws_secret_access_key` /
@@ -208,7 +208,7 @@ impl Config {
                 s3_endpoint: None,
                 s3_bucket: None,
                 s3_prefix: String::new(),
-                s3_region: "us-east-1".into(),
+                s3_region: None,
                 s3_allow_http: false,
                 s3_credentials_file: None,
                 s3_profile: "default".into(),

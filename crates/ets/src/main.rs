@@ -1,4 +1,4 @@
-//! The `ets` command: `serve`, `migrate`, `config`.
+//! The `ets` command: `serve`, `migrate`, `config`, `gc`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,11 @@ enum Command {
     Migrate,
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Remove what is no longer needed, then exit: runs in the trash for longer than
+    /// `artifacts.deleted_run_retention_days` (with their metrics and artifacts), resumable
+    /// uploads unfinished after `artifacts.upload_expiry_hours`, and stored objects that no
+    /// artifact refers to. Safe to run while the service is serving.
+    Gc,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => migrate(&config),
+        Command::Gc => gc(config),
         Command::Serve { .. } => serve(config),
     };
     match outcome {
@@ -92,6 +98,18 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
     let applied = ets::store::sqlite::migrate_file(path.as_ref())?;
     println!("database {url}: applied migrations {applied:?}");
     Ok(())
+}
+
+fn gc(config: Config) -> anyhow::Result<()> {
+    ets::install_crypto_provider();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let services = ets::service::Services::open(config).await?;
+        eprintln!("ets gc: artifacts in {}", services.artifacts.location());
+        let report = services.collect_garbage(&ets::actor::Actor::System).await?;
+        println!("{}", serde_json::to_string(&report)?);
+        Ok(())
+    })
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -59,7 +59,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
 
+    tracing::info!(artifacts = %services.artifacts.location(), "artifact storage");
+    if let Err(e) = services.artifacts.check_writable().await {
+        tracing::warn!(error = %e, "artifact storage is not usable yet; /health/ready reports it");
+    }
     let (shutdown, mut stopped) = watch::channel(false);
+    tokio::spawn(sweep_expired_uploads(services.clone(), stopped.clone()));
     let app = crate::api::router(services.clone());
     let metrics_app = metrics_router(services.clone());
     let mut metrics_stopped = stopped.clone();
@@ -82,6 +87,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown,
         task,
     })
+}
+
+/// Removes abandoned resumable uploads every hour while the server runs (`ets gc` does the
+/// rest of the housekeeping).
+async fn sweep_expired_uploads(services: Arc<Services>, mut stopped: watch::Receiver<bool>) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    every_hour.tick().await;
+    loop {
+        tokio::select! {
+            _ = every_hour.tick() => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        let expiry_ms = services.config.artifacts.upload_expiry_hours as i64 * 3_600_000;
+        let cutoff = ets_domain::Timestamp::now()
+            .millis()
+            .saturating_sub(expiry_ms);
+        match services.remove_expired_uploads(cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep abandoned uploads"),
+        }
+    }
 }
 
 fn metrics_router(services: Arc<Services>) -> Router {

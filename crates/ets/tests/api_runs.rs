@@ -1,14 +1,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use common::{Reply, TestApp};
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
-use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------- helpers
 
@@ -17,10 +13,6 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Parses an RFC 3339 timestamp of a response into epoch milliseconds.
@@ -129,31 +121,7 @@ fn steps(series: &Value) -> Vec<i64> {
         .collect()
 }
 
-/// A raw response, for downloads and multipart uploads.
-struct Raw {
-    status: StatusCode,
-    headers: HeaderMap,
-    bytes: Vec<u8>,
-}
-
-impl Raw {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
-
-async fn send_raw(request: reqwest::RequestBuilder) -> Raw {
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body read").to_vec();
-    Raw {
-        status,
-        headers,
-        bytes,
-    }
-}
-
+/// An artifact upload (artifacts have their own suite, `tests/artifacts.rs`).
 async fn upload_raw(app: &TestApp, run: &str, path: &str, content: &[u8]) -> Reply {
     app.post_raw(
         &format!("/api/v1/runs/{run}/artifacts?path={path}"),
@@ -161,80 +129,6 @@ async fn upload_raw(app: &TestApp, run: &str, path: &str, content: &[u8]) -> Rep
         "text/plain",
     )
     .await
-}
-
-async fn upload_multipart(app: &TestApp, run: &str, query: &str, form: Form) -> Raw {
-    send_raw(
-        app.client
-            .post(app.url(&format!("/api/v1/runs/{run}/artifacts{query}")))
-            .multipart(form),
-    )
-    .await
-}
-
-async fn download(app: &TestApp, run: &str, path: &str) -> Raw {
-    send_raw(
-        app.client
-            .get(app.url(&format!("/api/v1/runs/{run}/artifacts/{path}"))),
-    )
-    .await
-}
-
-async fn artifact_paths(app: &TestApp, run: &str, query: &str) -> Vec<String> {
-    let reply = app
-        .get(&format!("/api/v1/runs/{run}/artifacts{query}"))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|a| a["path"].as_str().expect("path").to_owned())
-        .collect()
-}
-
-/// Every file below `dir` (recursively), relative to it; empty when `dir` does not exist.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .expect("below root")
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-fn artifacts_dir(app: &TestApp) -> std::path::PathBuf {
-    app.data_dir.join("artifacts")
-}
-
-/// Nothing stored for the run on disk, and no half-written upload left in staging.
-fn assert_no_artifact_files(app: &TestApp, run: &str) {
-    assert_eq!(
-        files_under(&artifacts_dir(app).join(run)),
-        Vec::<String>::new(),
-        "files in the run's artifact folder"
-    );
-    assert_eq!(
-        files_under(&artifacts_dir(app).join(".staging")),
-        Vec::<String>::new(),
-        "files left in staging"
-    );
 }
 
 // ---------------------------------------------------------------- run lifecycle
@@ -1571,403 +1465,86 @@ async fn bad_series_queries_are_refused() {
     assert_eq!(reply.body["error"]["details"]["entity"], "metric");
 }
 
-// ---------------------------------------------------------------- artifacts
-
-#[tokio::test]
-async fn raw_upload_then_download_returns_the_exact_bytes() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let content = b"hello artifact\n";
-    let reply = upload_raw(&app, &run, "dir/a.txt", content).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let sha = sha256_hex(content);
-    assert_eq!(reply.body["path"], "dir/a.txt");
-    assert_eq!(reply.body["size"], content.len());
-    assert_eq!(reply.body["sha256"], sha.as_str());
-    assert_eq!(reply.body["content_type"], "text/plain");
-    assert!(reply.body["created_at"].is_string());
-
-    let got = download(&app, &run, "dir/a.txt").await;
-    assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.bytes, content);
-    assert_eq!(got.headers["etag"], format!("\"{sha}\"").as_str());
-    assert_eq!(got.headers["content-type"], "text/plain");
-    assert_eq!(
-        got.headers["content-length"],
-        content.len().to_string().as_str()
-    );
-
-    // The file is stored under the run's folder.
-    assert_eq!(
-        std::fs::read(artifacts_dir(&app).join(&run).join("dir/a.txt")).unwrap(),
-        content
-    );
-
-    let missing = download(&app, &run, "dir/b.txt").await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.json()["error"]["code"], "not_found");
-}
-
-#[tokio::test]
-async fn sha256_of_a_known_string() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let reply = upload_raw(&app, &run, "abc.txt", b"abc").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(
-        reply.body["sha256"],
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
-    assert_eq!(reply.body["size"], 3);
-
-    let reply = upload_raw(&app, &run, "empty.txt", b"").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(reply.body["size"], 0);
-    assert_eq!(
-        reply.body["sha256"],
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
-    let got = download(&app, &run, "empty.txt").await;
-    assert_eq!(got.status, StatusCode::OK);
-    assert!(got.bytes.is_empty());
-}
-
-#[tokio::test]
-async fn multipart_upload_uses_the_path_field_or_the_file_name() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let content = vec![0_u8, 1, 2, 3, 254, 255];
-    let file = || {
-        Part::bytes(content.clone())
-            .file_name("weights.bin")
-            .mime_str("application/x-weights")
-            .unwrap()
-    };
-
-    // An explicit path.
-    let reply = upload_multipart(
-        &app,
-        &run,
-        "",
-        Form::new()
-            .text("path", "models/best.bin")
-            .part("file", file()),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-    let body = reply.json();
-    assert_eq!(body["path"], "models/best.bin");
-    assert_eq!(body["size"], content.len());
-    assert_eq!(body["sha256"], sha256_hex(&content).as_str());
-    assert_eq!(body["content_type"], "application/x-weights");
-
-    // A folder path: the file keeps its own name (the path field may follow the file).
-    let reply = upload_multipart(
-        &app,
-        &run,
-        "",
-        Form::new()
-            .part("file", file())
-            .text("path", "ckpt/epoch-1/"),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-    assert_eq!(reply.json()["path"], "ckpt/epoch-1/weights.bin");
-
-    // No path at all: the file name.
-    let reply = upload_multipart(&app, &run, "", Form::new().part("file", file())).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-    assert_eq!(reply.json()["path"], "weights.bin");
-
-    // The path may also come from the query string.
-    let reply = upload_multipart(&app, &run, "?path=q/", Form::new().part("file", file())).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-    assert_eq!(reply.json()["path"], "q/weights.bin");
-
-    for path in [
-        "models/best.bin",
-        "ckpt/epoch-1/weights.bin",
-        "weights.bin",
-        "q/weights.bin",
-    ] {
-        let got = download(&app, &run, path).await;
-        assert_eq!(got.status, StatusCode::OK, "{path}");
-        assert_eq!(got.bytes, content, "{path}");
-    }
-
-    // A form without a file field is refused.
-    let reply = upload_multipart(&app, &run, "", Form::new().text("path", "x.bin")).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{:?}",
-        reply.json()
-    );
-    assert_eq!(reply.json()["error"]["details"]["field"], "file");
-    let reply = upload_multipart(
-        &app,
-        &run,
-        "",
-        Form::new().part("file", file()).text("extra", "x"),
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{:?}",
-        reply.json()
-    );
-    assert_eq!(reply.json()["error"]["details"]["field"], "extra");
-
-    assert_eq!(artifact_paths(&app, &run, "").await.len(), 4);
-    assert_eq!(
-        files_under(&artifacts_dir(&app).join(".staging")),
-        Vec::<String>::new()
-    );
-}
-
-#[tokio::test]
-async fn list_artifacts_with_and_without_prefix() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    for path in ["dir/sub/c.txt", "a.txt", "dirx/d.txt", "dir/b.txt"] {
-        let reply = upload_raw(&app, &run, path, path.as_bytes()).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    }
-    assert_eq!(
-        artifact_paths(&app, &run, "").await,
-        vec!["a.txt", "dir/b.txt", "dir/sub/c.txt", "dirx/d.txt"]
-    );
-    assert_eq!(
-        artifact_paths(&app, &run, "?prefix=dir/").await,
-        vec!["dir/b.txt", "dir/sub/c.txt"]
-    );
-    assert_eq!(
-        artifact_paths(&app, &run, "?prefix=dir").await,
-        vec!["dir/b.txt", "dir/sub/c.txt", "dirx/d.txt"]
-    );
-    assert!(artifact_paths(&app, &run, "?prefix=zzz").await.is_empty());
-
-    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
-    let first = &reply.body["items"][0];
-    assert_eq!(first["size"], 5);
-    assert_eq!(first["sha256"], sha256_hex(b"a.txt").as_str());
-}
-
-#[tokio::test]
-async fn artifact_path_traversal_is_422_and_writes_nothing() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    for path in ["../x", "/abs", "a//b", "a/../../x", "./a", "dir/", "a%5Cb"] {
-        let reply = upload_raw(&app, &run, path, b"evil").await;
-        assert_invalid(&reply, "path");
-    }
-    for path in ["../x", "/abs", "a//b"] {
-        let reply = upload_multipart(
-            &app,
-            &run,
-            "",
-            Form::new()
-                .text("path", path)
-                .part("file", Part::bytes(b"evil".to_vec()).file_name("f.txt")),
-        )
-        .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{path}: {:?}",
-            reply.json()
-        );
-        assert_eq!(reply.json()["error"]["details"]["field"], "path");
-    }
-    assert!(artifact_paths(&app, &run, "").await.is_empty());
-    assert_no_artifact_files(&app, &run);
-    assert_eq!(
-        files_under(&artifacts_dir(&app)),
-        Vec::<String>::new(),
-        "nothing escaped the run folder"
-    );
-    assert!(!app.data_dir.join("x").exists());
-    assert!(!app.data_dir.join("artifacts").join("x").exists());
-
-    // Downloads validate the path too.
-    let reply = download(&app, &run, "a//b").await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-}
-
-#[tokio::test]
-async fn multipart_file_name_cannot_escape_the_run_folder() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    for (path, file_name) in [(None, "../evil.txt"), (Some("dir/"), "../../evil.txt")] {
-        let mut form = Form::new().part("file", Part::bytes(b"evil".to_vec()).file_name(file_name));
-        if let Some(path) = path {
-            form = form.text("path", path);
-        }
-        let reply = upload_multipart(&app, &run, "", form).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{path:?} + {file_name}: {:?}",
-            reply.json()
-        );
-        assert_eq!(reply.json()["error"]["details"]["field"], "path");
-    }
-    // Two files in one form are refused, and neither is kept.
-    let reply = upload_multipart(
-        &app,
-        &run,
-        "",
-        Form::new()
-            .part("file", Part::bytes(b"one".to_vec()).file_name("one.txt"))
-            .part("file", Part::bytes(b"two".to_vec()).file_name("two.txt")),
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{:?}",
-        reply.json()
-    );
-    assert_eq!(reply.json()["error"]["details"]["field"], "file");
-
-    assert!(artifact_paths(&app, &run, "").await.is_empty());
-    assert_no_artifact_files(&app, &run);
-    assert_eq!(files_under(&artifacts_dir(&app)), Vec::<String>::new());
-    assert!(!app.data_dir.join("evil.txt").exists());
-}
-
-#[tokio::test]
-async fn raw_upload_without_a_path_is_400() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let reply = app
-        .post_raw(
-            &format!("/api/v1/runs/{run}/artifacts"),
-            b"data".to_vec(),
-            "application/octet-stream",
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
-    assert_eq!(reply.error_code(), "bad_request");
-    assert!(artifact_paths(&app, &run, "").await.is_empty());
-    assert_no_artifact_files(&app, &run);
-}
-
-#[tokio::test]
-async fn artifact_over_the_size_limit_is_413_and_not_listed() {
-    let app = TestApp::start_with(|c| c.limits.max_artifact_bytes = 1024).await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let reply = upload_raw(&app, &run, "big.bin", &[7_u8; 2000]).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(reply.error_code(), "payload_too_large");
-    assert!(
-        reply.error_message().contains("max_artifact_bytes"),
-        "{}",
-        reply.body
-    );
-
-    let reply = upload_multipart(
-        &app,
-        &run,
-        "",
-        Form::new().part("file", Part::bytes(vec![7_u8; 2000]).file_name("big.bin")),
-    )
-    .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{:?}",
-        reply.json()
-    );
-
-    assert!(artifact_paths(&app, &run, "").await.is_empty());
-    assert_no_artifact_files(&app, &run);
-
-    // Exactly the limit is fine.
-    let reply = upload_raw(&app, &run, "ok.bin", &[7_u8; 1024]).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(reply.body["size"], 1024);
-}
-
-#[tokio::test]
-async fn uploading_to_an_unknown_run_is_404() {
-    let app = TestApp::start().await;
-    let reply = upload_raw(&app, "no-such-run", "a.txt", b"data").await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
-    assert_eq!(reply.error_code(), "not_found");
-    let reply = upload_multipart(
-        &app,
-        "no-such-run",
-        "",
-        Form::new().part("file", Part::bytes(b"data".to_vec()).file_name("a.txt")),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.json());
-    let reply = app.get("/api/v1/runs/no-such-run/artifacts").await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
-    assert_no_artifact_files(&app, "no-such-run");
-}
-
-#[tokio::test]
-async fn uploading_to_the_same_path_replaces_the_content() {
-    let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
-    let reply = upload_raw(&app, &run, "model/w.txt", b"version one").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let reply = upload_raw(&app, &run, "model/w.txt", b"v2").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(reply.body["size"], 2);
-    assert_eq!(reply.body["sha256"], sha256_hex(b"v2").as_str());
-
-    let got = download(&app, &run, "model/w.txt").await;
-    assert_eq!(got.bytes, b"v2");
-    assert_eq!(
-        got.headers["etag"],
-        format!("\"{}\"", sha256_hex(b"v2")).as_str()
-    );
-    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
-    let items = reply.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["size"], 2);
-    assert_eq!(items[0]["sha256"], sha256_hex(b"v2").as_str());
-}
-
 // ---------------------------------------------------------------- deletion
 
 #[tokio::test]
-async fn deleting_a_run_removes_its_artifact_files() {
+async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
-    let other = app.create_run(&experiment).await;
-    for r in [&run, &other] {
-        let reply = upload_raw(&app, r, "dir/a.txt", b"content").await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    }
-    let folder = artifacts_dir(&app).join(&run);
-    assert_eq!(files_under(&folder), vec!["dir/a.txt".to_owned()]);
+    let keep = app.create_run(&experiment).await;
+    log_ok(
+        &app,
+        &run,
+        json!({ "metrics": [{ "key": "train/loss", "value": 1.0, "step": 0 }] }),
+    )
+    .await;
 
     let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    assert!(!folder.exists(), "{} still exists", folder.display());
-    let reply = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+
+    // In the trash: out of the lists, still readable, refusing new data.
+    let trashed = get_run(&app, &run).await;
+    let deleted_at = millis(&trashed["deleted_at"]);
+    assert!(deleted_at <= now_millis());
     assert_eq!(
-        download(&app, &run, "dir/a.txt").await.status,
-        StatusCode::NOT_FOUND
+        ids(&list_runs(&app, &format!("experiment_id={experiment}")).await),
+        vec![keep.clone()]
+    );
+    assert_eq!(
+        ids(&list_runs(
+            &app,
+            &format!("experiment_id={experiment}&lifecycle=deleted")
+        )
+        .await),
+        vec![run.clone()]
+    );
+    let kept = series(&app, &run, "train/loss").await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(steps(&kept.body), vec![0]);
+    let reply = log_metrics(&app, &run, json!({ "key": "x", "value": 1.0 })).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    let reply = upload_raw(&app, &run, "a.txt", b"late").await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+
+    // Trashing again changes nothing (the retention of `ets gc` counts from the first time).
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(millis(&get_run(&app, &run).await["deleted_at"]), deleted_at);
+
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["deleted_at"].is_null(), "{}", reply.body);
+    assert_eq!(
+        id_set(&ids(&list_runs(
+            &app,
+            &format!("experiment_id={experiment}")
+        )
+        .await)),
+        id_set(&[&run, &keep])
+    );
+    log_ok(
+        &app,
+        &run,
+        json!({ "key": "train/loss", "value": 0.5, "step": 1 }),
+    )
+    .await;
+    assert_eq!(
+        steps(&series(&app, &run, "train/loss").await.body),
+        vec![0, 1]
     );
 
-    // The other run's artifacts are untouched.
-    assert_eq!(download(&app, &other, "dir/a.txt").await.bytes, b"content");
+    let reply = app
+        .post("/api/v1/runs/no-such-run/restore", json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app.delete("/api/v1/runs/no-such-run").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 }
 
 #[tokio::test]
-async fn deleted_run_is_gone_with_its_metrics() {
+async fn permanently_deleted_run_is_gone_with_its_metrics() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
     let keep = app.create_run(&experiment).await;
@@ -1983,7 +1560,9 @@ async fn deleted_run_is_gone_with_its_metrics() {
         .await;
     }
 
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    let reply = app
+        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+        .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
 
     let reply = app.get(&format!("/api/v1/runs/{run}")).await;
@@ -1994,20 +1573,49 @@ async fn deleted_run_is_gone_with_its_metrics() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
     let reply = log_metrics(&app, &run, json!({ "key": "x", "value": 1.0 })).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app
+        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
     let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 
     assert_eq!(
-        ids(&list_runs(&app, &format!("experiment_id={experiment}")).await),
+        ids(&list_runs(&app, &format!("experiment_id={experiment}&lifecycle=all")).await),
         vec![keep.clone()]
     );
     let kept = series(&app, &keep, "train/loss").await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
     assert_eq!(steps(&kept.body), vec![0, 1]);
+
+    // A run in the trash can be deleted for good too.
+    let trashed = app.create_run(&experiment).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/runs/{trashed}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let reply = app
+        .delete(&format!("/api/v1/runs/{trashed}?permanent=true"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(
+        app.get(&format!("/api/v1/runs/{trashed}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let reply = app
+        .delete(&format!("/api/v1/runs/{keep}?permanent=maybe"))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(get_run(&app, &keep).await["deleted_at"], Value::Null);
 }
 
 #[tokio::test]
-async fn deleting_a_parent_run_detaches_its_children() {
+async fn deleting_a_parent_run_for_good_detaches_its_children() {
     let app = TestApp::start().await;
     let (_, experiment, parent) = app.create_hierarchy().await;
     let child = create_run_with(
@@ -2016,7 +1624,13 @@ async fn deleting_a_parent_run_detaches_its_children() {
     )
     .await;
     let child = child["id"].as_str().unwrap();
+    // In the trash, the parent is still the parent.
     let reply = app.delete(&format!("/api/v1/runs/{parent}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    assert_eq!(get_run(&app, child).await["parent_run_id"], parent.as_str());
+    let reply = app
+        .delete(&format!("/api/v1/runs/{parent}?permanent=true"))
+        .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert!(get_run(&app, child).await["parent_run_id"].is_null());
 }

@@ -218,7 +218,7 @@ fn migrate_creates_the_database() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("[1, 2]"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("[1, 2, 3]"));
     assert!(dir.path().join("ets.db").is_file());
     let again = ets()
         .args(["migrate", "--data-dir"])

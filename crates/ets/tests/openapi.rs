@@ -35,7 +35,9 @@ async fn every_documented_operation_is_routed() {
         let concrete = path
             .replace("{id}", "0123")
             .replace("{name}", "baseline")
-            .replace("{path}", "a/b.txt");
+            .replace("{path}", "a/b.txt")
+            .replace("{upload_id}", "0123456789abcdef0123456789abcdef")
+            .replace("{part_number}", "1");
         let operations = [
             (Method::GET, item.get.is_some()),
             (Method::POST, item.post.is_some()),

@@ -84,8 +84,21 @@ impl IntoResponse for Error {
                 details,
             },
         };
-        (status, axum::Json(body)).into_response()
+        close_if_too_large((status, axum::Json(body)).into_response())
     }
+}
+
+/// A refused oversized request is answered at once, without reading the rest of its body; the
+/// connection then closes (`Connection: close`) rather than waiting for or draining the
+/// remaining bytes.
+pub(crate) fn close_if_too_large(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// A JSON error response outside the service layer (unknown route, wrong method).

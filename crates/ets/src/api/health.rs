@@ -85,7 +85,10 @@ pub struct Info {
     pub openapi_url: String,
     pub docs_url: String,
     pub metrics_port: u16,
+    /// Metadata database.
     pub storage_backend: String,
+    /// Where artifact bytes live: `local` or `s3`.
+    pub artifact_backend: String,
     pub limits: InfoLimits,
     pub services: Vec<ServiceLink>,
 }
@@ -117,6 +120,7 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
         docs_url: "/docs".into(),
         metrics_port: c.metrics_port,
         storage_backend: "sqlite".into(),
+        artifact_backend: s.artifacts.backend().as_str().into(),
         limits: InfoLimits {
             max_concurrent_experiments: l.max_concurrent_experiments,
             max_runs_per_experiment: l.max_runs_per_experiment,

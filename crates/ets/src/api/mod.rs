@@ -1,5 +1,6 @@
 //! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
 
+pub mod artifacts;
 pub mod error;
 pub mod experiments;
 pub mod extract;
@@ -62,12 +63,13 @@ pub struct ItemList<T> {
         description = "Record, search and compare ML experiments: projects, experiments, runs, params, tags, \
                        metric series and artifacts. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
     ),
-    paths(runs::metric_series, runs::download_artifact),
+    paths(runs::metric_series, artifacts::download_artifact, artifacts::delete_artifact),
     tags(
         (name = "health", description = "Health checks and service discovery"),
         (name = "projects", description = "Projects, templates and statistics"),
         (name = "experiments", description = "Experiments: lifecycle, objectives, aggregates, comparison"),
-        (name = "runs", description = "Runs: lifecycle, params, tags, metrics, artifacts"),
+        (name = "runs", description = "Runs: lifecycle, params, tags, metrics"),
+        (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
     )
 )]
 struct ApiDoc;
@@ -106,9 +108,17 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::get_run, runs::update_run, runs::delete_run))
         .routes(routes!(runs::start_run))
         .routes(routes!(runs::finish_run))
+        .routes(routes!(runs::restore_run))
         .routes(routes!(runs::log_metrics, runs::metric_summaries))
         .routes(routes!(runs::log_bulk_metrics))
-        .routes(routes!(runs::upload_artifact, runs::list_artifacts))
+        .routes(routes!(
+            artifacts::upload_artifact,
+            artifacts::list_artifacts
+        ))
+        .routes(routes!(artifacts::start_upload))
+        .routes(routes!(artifacts::upload_status, artifacts::abort_upload))
+        .routes(routes!(artifacts::upload_part))
+        .routes(routes!(artifacts::complete_upload))
         .split_for_parts()
 }
 
@@ -130,7 +140,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/runs/{id}/artifacts/{*path}",
-            get(runs::download_artifact),
+            get(artifacts::download_artifact).delete(artifacts::delete_artifact),
         )
         .merge(mlflow::routes())
         .route_layer(middleware::from_fn(remember_route))

@@ -1,19 +1,17 @@
-//! `/api/v1/runs`: lifecycle, params and tags, metrics and artifacts.
+//! `/api/v1/runs`: lifecycle, params and tags, metrics. Artifacts are in `artifacts.rs`.
 
 use axum::Json as JsonResponse;
-use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use ets_domain::model::{
-    Artifact, FinishRun, LogMetricsResult, MetricSeries, MetricSummary, NewRun, Run, RunPatch,
+    FinishRun, LogMetricsResult, MetricSeries, MetricSummary, NewRun, Run, RunPatch,
 };
 
 use super::error::ErrorBody;
 use super::extract::{Json, OptionalJson, Path, Query};
 use super::{AppState, ItemList, ListResponse};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::ListParams;
 use crate::service::runs::{LogMetricsBody, RunQuery, SeriesQuery};
 
@@ -68,16 +66,46 @@ pub async fn update_run(
     Ok(JsonResponse(s.update_run(&actor, &id, patch).await?))
 }
 
-/// Delete a run with its metrics and artifacts.
-#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path)),
+/// Query of `DELETE /api/v1/runs/{id}`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteRunQuery {
+    /// `true` deletes the run, its metrics and its artifacts at once, for good. Default: move
+    /// it to the trash.
+    #[serde(default)]
+    pub permanent: bool,
+}
+
+/// Delete a run. By default it moves to the trash (as MLflow does): it leaves the lists
+/// (`lifecycle=deleted` shows it), refuses new metrics and artifacts, keeps everything, and
+/// `POST …/restore` brings it back; `ets gc` removes it for good after
+/// `artifacts.deleted_run_retention_days`. `?permanent=true` deletes it with its metrics and
+/// artifacts at once (also from the trash).
+#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path), DeleteRunQuery),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_run(
     State(s): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    Query(query): Query<DeleteRunQuery>,
 ) -> Result<StatusCode> {
-    s.delete_run(&actor, &id).await?;
+    if query.permanent {
+        s.delete_run(&actor, &id).await?;
+    } else {
+        s.trash_run(&actor, &id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Bring a run back from the trash, with everything it had.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/restore", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
+pub async fn restore_run(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<Run>> {
+    Ok(JsonResponse(s.restore_run(&actor, &id).await?))
 }
 
 /// Start a scheduled run.
@@ -168,171 +196,4 @@ pub async fn metric_series(
     Ok(JsonResponse(
         s.metric_series(&actor, &id, &name, query).await?,
     ))
-}
-
-/// Query of `POST /api/v1/runs/{id}/artifacts`.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UploadQuery {
-    /// Destination path, e.g. `models/best.pt`. Required for a raw body; for multipart it may
-    /// instead come from the `path` field or the file name.
-    pub path: Option<String>,
-}
-
-/// Query of `GET /api/v1/runs/{id}/artifacts`.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ArtifactListQuery {
-    /// Only artifacts whose path starts with this prefix, e.g. `checkpoints/`.
-    pub prefix: Option<String>,
-}
-
-/// Upload an artifact: `multipart/form-data` (field `file`, optional field `path`; a `path`
-/// ending in `/` is a folder for the file's own name) or a raw body with `?path=dir/name`.
-/// Streamed to storage, never buffered; replaces an artifact at the same path.
-#[utoipa::path(post, path = "/api/v1/runs/{id}/artifacts", tag = "runs", params(("id" = String, Path), UploadQuery),
-    request_body(content = Vec<u8>, description = "File content (raw) or multipart form", content_type = "application/octet-stream"),
-    responses((status = 201, body = Artifact), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
-pub async fn upload_artifact(
-    State(s): State<AppState>,
-    actor: Actor,
-    Path(id): Path<String>,
-    Query(query): Query<UploadQuery>,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<(StatusCode, JsonResponse<Artifact>)> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let artifact = if content_type
-        .as_deref()
-        .is_some_and(|c| c.starts_with("multipart/form-data"))
-    {
-        let multipart = Multipart::from_request(request, &s)
-            .await
-            .map_err(|e| Error::BadRequest(format!("malformed multipart body: {e}")))?;
-        upload_multipart(&s, &actor, &id, query.path, multipart).await?
-    } else {
-        let path = query.path.ok_or_else(|| {
-            Error::BadRequest("a raw upload needs ?path=dir/name (or send multipart/form-data with a 'file' field)".into())
-        })?;
-        ets_domain::validate::artifact_path("path", &path)?;
-        let staged = s
-            .stage_artifact(&id, request.into_body().into_data_stream())
-            .await?;
-        s.store_artifact(&actor, &id, &path, staged, content_type)
-            .await?
-    };
-    Ok((StatusCode::CREATED, JsonResponse(artifact)))
-}
-
-async fn upload_multipart(
-    s: &AppState,
-    actor: &Actor,
-    run_id: &str,
-    query_path: Option<String>,
-    mut multipart: Multipart,
-) -> Result<Artifact> {
-    let mut path_field: Option<String> = None;
-    let mut staged = None;
-    let mut file_name = None;
-    let mut file_type = None;
-    let outcome: Result<()> = async {
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| Error::BadRequest(format!("malformed multipart body: {e}")))?
-        {
-            match field.name() {
-                Some("path") => {
-                    path_field =
-                        Some(field.text().await.map_err(|e| {
-                            Error::BadRequest(format!("unreadable 'path' field: {e}"))
-                        })?);
-                }
-                Some("file") if staged.is_none() => {
-                    file_name = field.file_name().map(str::to_owned);
-                    file_type = field.content_type().map(str::to_owned);
-                    staged = Some(s.stage_artifact(run_id, field).await?);
-                }
-                Some("file") => {
-                    return Err(Error::invalid("file", "send one 'file' field per request"));
-                }
-                other => {
-                    return Err(Error::invalid(
-                        other.unwrap_or("(unnamed)"),
-                        "unexpected multipart field; use 'file' and optionally 'path'",
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-    .await;
-    let Some(staged) = staged else {
-        outcome?;
-        return Err(Error::invalid(
-            "file",
-            "the multipart body has no 'file' field",
-        ));
-    };
-    if let Err(e) = outcome {
-        s.blobs.discard(staged).await;
-        return Err(e);
-    }
-    let path = match (path_field.or(query_path), file_name) {
-        (Some(dir), Some(name)) if dir.ends_with('/') => format!("{dir}{name}"),
-        (Some(path), _) => path,
-        (None, Some(name)) => name,
-        (None, None) => {
-            s.blobs.discard(staged).await;
-            return Err(Error::invalid("path", "give a 'path' field or a file name"));
-        }
-    };
-    s.store_artifact(actor, run_id, &path, staged, file_type)
-        .await
-}
-
-/// List a run's artifacts, optionally under a prefix.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/artifacts", tag = "runs", params(("id" = String, Path), ArtifactListQuery),
-    responses((status = 200, body = ItemList<Artifact>), (status = 404, body = ErrorBody)))]
-pub async fn list_artifacts(
-    State(s): State<AppState>,
-    actor: Actor,
-    Path(id): Path<String>,
-    Query(query): Query<ArtifactListQuery>,
-) -> Result<JsonResponse<ItemList<Artifact>>> {
-    Ok(JsonResponse(ItemList {
-        items: s
-            .list_artifacts(&actor, &id, query.prefix.as_deref())
-            .await?,
-    }))
-}
-
-/// Download an artifact (streamed; `ETag` is its SHA-256).
-#[utoipa::path(get, path = "/api/v1/runs/{id}/artifacts/{path}", tag = "runs",
-    params(("id" = String, Path), ("path" = String, Path, description = "Artifact path, may contain '/'")),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
-              (status = 404, body = ErrorBody)))]
-pub async fn download_artifact(
-    State(s): State<AppState>,
-    actor: Actor,
-    Path((id, path)): Path<(String, String)>,
-) -> Result<Response> {
-    let (artifact, file) = s.open_artifact(&actor, &id, &path).await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let content_type = artifact
-        .content_type
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_LENGTH, artifact.size.to_string()),
-            (header::ETAG, format!("\"{}\"", artifact.sha256)),
-        ],
-        body,
-    )
-        .into_response())
 }

@@ -172,7 +172,10 @@ async fn timed<F: std::future::Future<Output = crate::error::Result<()>>>(
 impl Services {
     /// Database and storage checks: what readiness means.
     pub async fn readiness(&self) -> (ComponentHealth, ComponentHealth) {
-        tokio::join!(timed(self.store.ping()), timed(self.blobs.check_writable()))
+        tokio::join!(
+            timed(self.store.ping()),
+            timed(self.artifacts.check_writable())
+        )
     }
 
     /// The full report of `/health`.

@@ -3,6 +3,7 @@
 //! Service functions validate input, apply defaults and limits, and call the store. HTTP
 //! adapters stay thin: parse, call one function here, shape the response.
 
+pub mod artifacts;
 pub mod experiments;
 pub mod health;
 pub mod models;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use ets_domain::model::Tags;
 use ets_domain::validate;
 
-use crate::blob::LocalBlobStore;
+use crate::artifacts::ArtifactStore;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{Cursor, PageRequest, SortField, Store, StoreLimits, TagFilter};
@@ -24,7 +25,7 @@ use crate::store::{Cursor, PageRequest, SortField, Store, StoreLimits, TagFilter
 pub struct Services {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub blobs: LocalBlobStore,
+    pub artifacts: ArtifactStore,
     pub health: health::HealthChecker,
     pub started: std::time::Instant,
 }
@@ -49,12 +50,12 @@ impl Services {
             limits,
         )
         .await?;
-        let blobs = LocalBlobStore::open(&config.data_dir.join("artifacts"))?;
+        let artifacts = ArtifactStore::open(&config)?;
         let health = health::HealthChecker::new(&config.services);
         Ok(Arc::new(Services {
             config,
             store,
-            blobs,
+            artifacts,
             health,
             started: std::time::Instant::now(),
         }))

@@ -1,17 +1,14 @@
 //! Run use cases: lifecycle, params and tags, metric ingest and reads, artifacts.
 
-use bytes::Bytes;
 use ets_domain::model::{
-    Artifact, FinishRun, LogMetricsResult, MetricInput, MetricSeries, MetricSummary, NewRun,
-    ParamValue, Run, RunPatch, SeriesPoints,
+    FinishRun, LogMetricsResult, MetricInput, MetricSeries, MetricSummary, NewRun, ParamValue, Run,
+    RunPatch, SeriesPoints,
 };
 use ets_domain::status::RunStatus;
 use ets_domain::{Timestamp, validate};
-use futures_util::Stream;
 
 use super::{ListParams, Services, validate_description, validate_tags};
 use crate::actor::Actor;
-use crate::blob::Staged;
 use crate::error::{Error, Result};
 use crate::store::{Page, RunFilter, SeriesRequest};
 
@@ -100,15 +97,6 @@ pub struct RunStateChange {
     pub status: Option<RunStatus>,
     pub end_time: Option<Timestamp>,
     pub name: Option<String>,
-}
-
-/// One entry of an artifact folder listing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DirEntry {
-    pub name: String,
-    pub is_dir: bool,
-    /// File size; `None` for folders.
-    pub size: Option<i64>,
 }
 
 /// Metrics, params and tags logged together.
@@ -421,20 +409,13 @@ impl Services {
         })
     }
 
-    /// Deletes a run with its metrics and artifacts.
+    /// Deletes a run for good, with its metrics and artifacts (the native
+    /// `DELETE …?permanent=true`, and `ets gc` for runs long in the trash). A plain delete
+    /// moves the run to the trash instead ([`Services::trash_run`]).
     pub async fn delete_run(&self, _actor: &Actor, id: &str) -> Result<()> {
         self.store.delete_run(id).await?;
         self.delete_run_artifacts(&[id.to_owned()]).await;
         Ok(())
-    }
-
-    /// Best-effort removal of artifact folders after their runs were deleted.
-    pub(crate) async fn delete_run_artifacts(&self, run_ids: &[String]) {
-        for run_id in run_ids {
-            if let Err(e) = self.blobs.delete_run(run_id).await {
-                tracing::warn!(run_id, error = %e, "artifacts of a deleted run remain on disk");
-            }
-        }
     }
 
     /// Logs metric points (the hot path): validates, fills defaults, stores in one transaction.
@@ -601,179 +582,5 @@ impl Services {
             max_points: query.max_points,
         };
         self.store.metric_series(run_id, key, request).await
-    }
-
-    /// Streams an upload to staging storage, refusing more than the artifact size limit.
-    /// The run is checked first so nothing is uploaded for a run that does not exist.
-    pub async fn stage_artifact<S, E>(&self, run_id: &str, body: S) -> Result<Staged>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        self.store.get_run(run_id).await?;
-        self.blobs
-            .stage(body, self.config.limits.max_artifact_bytes)
-            .await
-    }
-
-    /// Moves a staged upload to `path` in the run's artifacts and records it.
-    pub async fn store_artifact(
-        &self,
-        _actor: &Actor,
-        run_id: &str,
-        path: &str,
-        staged: Staged,
-        content_type: Option<String>,
-    ) -> Result<Artifact> {
-        if let Err(e) = validate::artifact_path("path", path) {
-            self.blobs.discard(staged).await;
-            return Err(e.into());
-        }
-        let artifact = Artifact {
-            path: path.to_owned(),
-            size: staged.size as i64,
-            sha256: staged.sha256.clone(),
-            content_type,
-            created_at: Timestamp::now(),
-        };
-        if let Err(e) = self.blobs.commit(&staged, run_id, path).await {
-            self.blobs.discard(staged).await;
-            return Err(e);
-        }
-        self.store.put_artifact(run_id, artifact).await
-    }
-
-    /// The entries directly inside folder `dir` of a run's artifacts (the root when `None`):
-    /// files with their size, and sub-folders.
-    pub async fn list_artifact_dir(
-        &self,
-        actor: &Actor,
-        run_id: &str,
-        dir: Option<&str>,
-    ) -> Result<Vec<DirEntry>> {
-        let prefix = dir.map(|d| format!("{}/", d.trim_end_matches('/')));
-        let artifacts = self
-            .list_artifacts(actor, run_id, prefix.as_deref())
-            .await?;
-        let mut entries: Vec<DirEntry> = Vec::new();
-        for artifact in artifacts {
-            let relative = &artifact.path[prefix.as_deref().map_or(0, str::len)..];
-            match relative.split_once('/') {
-                Some((folder, _)) => {
-                    if entries.last().is_none_or(|e| e.name != folder) {
-                        entries.push(DirEntry {
-                            name: folder.to_owned(),
-                            is_dir: true,
-                            size: None,
-                        });
-                    }
-                }
-                None => entries.push(DirEntry {
-                    name: relative.to_owned(),
-                    is_dir: false,
-                    size: Some(artifact.size),
-                }),
-            }
-        }
-        entries.dedup_by(|a, b| a.name == b.name && a.is_dir == b.is_dir);
-        Ok(entries)
-    }
-
-    /// Deletes the artifact at `path`, or everything below it if it is a folder.
-    pub async fn delete_artifacts(&self, _actor: &Actor, run_id: &str, path: &str) -> Result<()> {
-        validate::artifact_path("path", path)?;
-        let removed = self.store.delete_artifacts(run_id, path).await?;
-        if removed == 0 {
-            return Err(Error::NotFound {
-                entity: "artifact",
-                id: format!("{path}' of run '{run_id}"),
-            });
-        }
-        self.blobs.delete_path(run_id, path).await
-    }
-
-    /// Starts a multipart upload of an artifact (for files too large for one request).
-    pub async fn start_multipart_upload(
-        &self,
-        actor: &Actor,
-        run_id: &str,
-        path: &str,
-    ) -> Result<String> {
-        validate::artifact_path("path", path)?;
-        self.get_run(actor, run_id).await?;
-        self.blobs.start_multipart(run_id, path).await
-    }
-
-    /// Stores one part of a multipart upload; returns its ETag.
-    pub async fn upload_part<S, E>(
-        &self,
-        upload_id: &str,
-        part_number: u32,
-        body: S,
-    ) -> Result<String>
-    where
-        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        if part_number == 0 || part_number > 10_000 {
-            return Err(Error::invalid(
-                "part_number",
-                "part numbers run from 1 to 10000",
-            ));
-        }
-        self.blobs
-            .put_part(
-                upload_id,
-                part_number,
-                body,
-                self.config.limits.max_artifact_bytes,
-            )
-            .await
-    }
-
-    /// Joins the parts (in part-number order) into the artifact and records it.
-    pub async fn complete_multipart_upload(
-        &self,
-        actor: &Actor,
-        run_id: &str,
-        path: &str,
-        upload_id: &str,
-        mut parts: Vec<(u32, String)>,
-    ) -> Result<Artifact> {
-        validate::artifact_path("path", path)?;
-        parts.sort_by_key(|(number, _)| *number);
-        let limit = self.config.limits.max_artifact_bytes;
-        let staged = self
-            .blobs
-            .complete_multipart(upload_id, run_id, path, &parts, limit)
-            .await?;
-        self.store_artifact(actor, run_id, path, staged, None).await
-    }
-
-    /// Drops an unfinished multipart upload.
-    pub async fn abort_multipart_upload(&self, _actor: &Actor, upload_id: &str) -> Result<()> {
-        self.blobs.abort_multipart(upload_id).await
-    }
-
-    pub async fn list_artifacts(
-        &self,
-        _actor: &Actor,
-        run_id: &str,
-        prefix: Option<&str>,
-    ) -> Result<Vec<Artifact>> {
-        self.store.list_artifacts(run_id, prefix).await
-    }
-
-    /// The artifact's record and an open file to stream.
-    pub async fn open_artifact(
-        &self,
-        _actor: &Actor,
-        run_id: &str,
-        path: &str,
-    ) -> Result<(Artifact, tokio::fs::File)> {
-        validate::artifact_path("path", path)?;
-        let artifact = self.store.get_artifact(run_id, path).await?;
-        let file = self.blobs.open_file(run_id, path).await?;
-        Ok((artifact, file))
     }
 }

@@ -185,8 +185,11 @@ impl Services {
             .update_run(
                 id,
                 Box::new(move |run| {
+                    // Trashing a trashed run keeps its first deletion time: the retention of
+                    // `ets gc` counts from there.
                     run.deleted_at = if deleted {
-                        Some(ets_domain::Timestamp::now())
+                        run.deleted_at
+                            .or_else(|| Some(ets_domain::Timestamp::now()))
                     } else {
                         None
                     };

@@ -16,7 +16,47 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub server: RunningServer,
     pub data_dir: PathBuf,
+    /// Where its artifacts are.
+    pub backend: Backend,
+    /// The S3 bucket and key prefix of an S3-backed app.
+    pub s3: Option<S3Target>,
     _dir: tempfile::TempDir,
+}
+
+/// The artifact storage a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    S3,
+}
+
+/// Where an S3-backed test app keeps its artifacts.
+#[derive(Debug, Clone)]
+pub struct S3Target {
+    pub endpoint: String,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// The S3-compatible server of the S3 tests, from `S3_TEST_ENDPOINT` (`scripts/test` starts
+/// `moto_server` on loopback and sets it). Without it the S3 tests are skipped, except in CI
+/// (`CI=true`), where they must run: a missing endpoint fails them.
+pub fn s3_endpoint() -> Option<String> {
+    match std::env::var("S3_TEST_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint.trim_end_matches('/').to_owned()),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(
+                !ci,
+                "CI is set but S3_TEST_ENDPOINT is not: the S3 artifact tests must run in CI \
+                 (scripts/test starts moto_server and sets it)"
+            );
+            eprintln!(
+                "S3_TEST_ENDPOINT is not set: skipping an S3 test (./scripts/test runs them)"
+            );
+            None
+        }
+    }
 }
 
 /// A response: status, headers and JSON body (`Value::Null` when the body is not JSON).
@@ -54,6 +94,62 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// Every file below `dir` (recursively, not following links), relative to it; empty when
+/// `dir` does not exist.
+pub fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                walk(root, &path, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("below root")
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A response read from a raw connection: status and everything after the status line.
+pub struct RawReply {
+    pub status: u16,
+    pub text: String,
+}
+
+/// Sends `request` as written (no URL normalisation, no header fix-ups) on a new connection and
+/// reads the response until the server closes the connection.
+pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> RawReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("request written");
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut response),
+    )
+    .await
+    .expect("the server answers and closes the connection");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    RawReply { status, text }
+}
+
 impl TestApp {
     pub async fn start() -> TestApp {
         Self::start_with(|_| {}).await
@@ -61,20 +157,111 @@ impl TestApp {
 
     /// Starts a server after `adjust` has changed the configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_on(Backend::Local, adjust)
+            .await
+            .expect("a local app always starts")
+    }
+
+    /// Starts a server with its artifacts on `backend`; `None` when that backend is not
+    /// available here (S3 without `S3_TEST_ENDPOINT`, outside CI).
+    pub async fn start_on(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
         ets::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        let s3 = match backend {
+            Backend::Local => None,
+            Backend::S3 => {
+                let endpoint = s3_endpoint()?;
+                let bucket = std::env::var("S3_TEST_BUCKET").unwrap_or_else(|_| "ets-test".into());
+                let created = reqwest::Client::new()
+                    .put(format!("{endpoint}/{bucket}"))
+                    .send()
+                    .await
+                    .expect("the S3 test server answers");
+                assert!(
+                    created.status().is_success() || created.status() == StatusCode::CONFLICT,
+                    "creating bucket {bucket}: {}",
+                    created.status()
+                );
+                // Credentials come from a file, as an operator may configure them; the
+                // test server accepts any.
+                let credentials = dir.path().join("aws-credentials");
+                std::fs::write(
+                    &credentials,
+                    "[default]\naws_access_key_id = testing\naws_secret_access_key = testing-secret\n",
+                )
+                .expect("credentials file");
+                let prefix = format!("t-{}", ets_domain::new_id());
+                let artifacts = &mut config.artifacts;
+                artifacts.backend = ets::config::ArtifactBackend::S3;
+                artifacts.s3_endpoint = Some(endpoint.clone());
+                artifacts.s3_bucket = Some(bucket.clone());
+                artifacts.s3_prefix = prefix.clone();
+                artifacts.s3_allow_http = true;
+                artifacts.s3_credentials_file = Some(credentials);
+                Some(S3Target {
+                    endpoint,
+                    bucket,
+                    prefix,
+                })
+            }
+        };
         adjust(&mut config);
         let data_dir = config.data_dir.clone();
         let server = ets::server::start(config).await.expect("server starts");
-        TestApp {
+        Some(TestApp {
             base: format!("http://{}", server.addr),
             metrics_base: format!("http://{}", server.metrics_addr),
             client: reqwest::Client::new(),
             server,
             data_dir,
+            backend,
+            s3,
             _dir: dir,
-        }
+        })
+    }
+
+    /// Every object in the app's artifact storage, relative to its root: on the local backend
+    /// every file in the folder (object_store's staging files included), on S3 every object
+    /// under the app's prefix plus `(unfinished) <key>` for each multipart upload in progress.
+    pub async fn stored_keys(&self) -> Vec<String> {
+        let mut keys = match &self.s3 {
+            None => files_under(&self.server.services.config.artifacts_dir()),
+            Some(s3) => {
+                let mut keys: Vec<String> = self
+                    .server
+                    .services
+                    .artifacts
+                    .list("")
+                    .await
+                    .expect("listing the bucket")
+                    .into_iter()
+                    .map(|o| o.key)
+                    .collect();
+                let uploads = reqwest::Client::new()
+                    .get(format!(
+                        "{}/{}?uploads&prefix={}/",
+                        s3.endpoint, s3.bucket, s3.prefix
+                    ))
+                    .send()
+                    .await
+                    .expect("listing multipart uploads")
+                    .text()
+                    .await
+                    .expect("listing body");
+                for upload in uploads.split("<Upload>").skip(1) {
+                    let key = upload
+                        .split("<Key>")
+                        .nth(1)
+                        .and_then(|k| k.split("</Key>").next())
+                        .unwrap_or("?");
+                    keys.push(format!("(unfinished) {key}"));
+                }
+                keys
+            }
+        };
+        keys.sort();
+        keys
     }
 
     pub fn url(&self, path: &str) -> String {

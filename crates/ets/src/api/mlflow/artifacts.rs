@@ -3,9 +3,8 @@
 //! `mlflow-artifacts:/` URIs resolve to. Both are the same run artifacts the native API serves.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +13,9 @@ use super::types::run_artifact_uri;
 use super::{MlflowError, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
+use crate::api::artifacts::{declared_length, download_response, expected_sha256};
 use crate::error::Error;
+use crate::service::artifacts::{NewUpload, UploadMeta};
 
 /// A proxy path split into its run and the artifact path inside the run.
 struct ProxyPath {
@@ -46,7 +47,7 @@ async fn resolve(s: &AppState, actor: &Actor, full: &str) -> Result<ProxyPath, M
     }
     let path = parts.next().map(str::to_owned).filter(|p| !p.is_empty());
     if let Some(path) = &path {
-        ets_domain::validate::artifact_path("path", path).map_err(Error::from)?;
+        Error::check_artifact_path("path", path)?;
     }
     Ok(ProxyPath {
         run_id: run.id,
@@ -127,28 +128,19 @@ pub async fn proxy_download(
     State(s): State<AppState>,
     actor: Actor,
     Path(path): Path<String>,
+    headers: HeaderMap,
 ) -> MlflowResult<Response> {
     let location = resolve(&s, &actor, &path).await?;
     let file_path = location
         .path
         .ok_or_else(|| MlflowError::invalid("name a file to download, not the artifact root"))?;
-    let (artifact, file) = s
+    let reader = s
         .open_artifact(&actor, &location.run_id, &file_path)
         .await?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let content_type = artifact
-        .content_type
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_LENGTH, artifact.size.to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(download_response(reader, &headers).await?)
 }
 
+/// `PUT`: one file, streamed (`mlflow.log_artifact`).
 pub async fn proxy_upload(
     State(s): State<AppState>,
     actor: Actor,
@@ -159,16 +151,24 @@ pub async fn proxy_upload(
     let file_path = location
         .path
         .ok_or_else(|| MlflowError::invalid("name the file to upload"))?;
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let staged = s
-        .stage_artifact(&location.run_id, request.into_body().into_data_stream())
-        .await?;
-    s.store_artifact(&actor, &location.run_id, &file_path, staged, content_type)
-        .await?;
+    let headers = request.headers();
+    let meta = UploadMeta {
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        sha256: expected_sha256(headers)?,
+    };
+    let declared = declared_length(headers);
+    s.upload_artifact(
+        &actor,
+        &location.run_id,
+        &file_path,
+        declared,
+        meta,
+        request.into_body().into_data_stream(),
+    )
+    .await?;
     Ok(Json(json!({})))
 }
 
@@ -208,7 +208,7 @@ fn multipart_target(folder: Option<String>, local_path: &str) -> Result<String, 
         Some(folder) => format!("{folder}/{name}"),
         None => name.to_owned(),
     };
-    ets_domain::validate::artifact_path("path", &path).map_err(Error::from)?;
+    Error::check_artifact_path("path", &path)?;
     Ok(path)
 }
 
@@ -238,9 +238,17 @@ pub async fn mpu_create(
             "num_parts must be between 1 and 10000, got {parts}"
         )));
     }
-    let upload_id = s
-        .start_multipart_upload(&actor, &location.run_id, &file_path)
+    let upload = s
+        .start_upload(
+            &actor,
+            &location.run_id,
+            NewUpload {
+                path: file_path,
+                ..Default::default()
+            },
+        )
         .await?;
+    let upload_id = upload.upload_id;
     let base = base_url(&headers);
     let credentials: Vec<Value> = (1..=parts)
         .map(|n| {
@@ -262,14 +270,23 @@ pub async fn mpu_put_part(
     Path((upload_id, part_number)): Path<(String, u32)>,
     request: Request,
 ) -> MlflowResult<Response> {
-    let etag = s
+    let sha256 = expected_sha256(request.headers())?;
+    let declared = declared_length(request.headers());
+    let part = s
         .upload_part(
+            None,
             &upload_id,
             part_number,
+            declared,
+            sha256,
             request.into_body().into_data_stream(),
         )
         .await?;
-    Ok(([(header::ETAG, format!("\"{etag}\""))], Json(json!({}))).into_response())
+    Ok((
+        [(header::ETAG, format!("\"{}\"", part.etag))],
+        Json(json!({})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -308,8 +325,15 @@ pub async fn mpu_complete(
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    s.complete_multipart_upload(&actor, &location.run_id, &file_path, &body.upload_id, parts)
-        .await?;
+    s.complete_upload(
+        &actor,
+        &location.run_id,
+        &body.upload_id,
+        Some(&file_path),
+        Some(parts),
+        None,
+    )
+    .await?;
     Ok(Json(json!({})))
 }
 
@@ -325,7 +349,8 @@ pub async fn mpu_abort(
     Path(path): Path<String>,
     super::MlflowJson(body): super::MlflowJson<AbortMultipartBody>,
 ) -> MlflowResult<Json<Value>> {
-    resolve(&s, &actor, &path).await?;
-    s.abort_multipart_upload(&actor, &body.upload_id).await?;
+    let location = resolve(&s, &actor, &path).await?;
+    s.abort_upload(&actor, Some(&location.run_id), &body.upload_id)
+        .await?;
     Ok(Json(json!({})))
 }

@@ -66,11 +66,13 @@ impl IntoResponse for MlflowError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            axum::Json(serde_json::json!({ "error_code": code, "message": message })),
+        super::error::close_if_too_large(
+            (
+                status,
+                axum::Json(serde_json::json!({ "error_code": code, "message": message })),
+            )
+                .into_response(),
         )
-            .into_response()
     }
 }
 
