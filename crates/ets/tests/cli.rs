@@ -351,3 +351,72 @@ fn prod_logs_are_json_lines() {
             .starts_with("127.0.0.1:")
     );
 }
+
+/// `ets gc` on the binary: runs in the trash longer than the retention go for good with their
+/// artifact files; runs in the trash for less, and active runs, stay.
+#[test]
+fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Http::new();
+    let server = Served::start(dir.path());
+    let base = server.base.clone();
+    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "gc"}));
+    let (_, experiment) = client.post(
+        &format!("{base}/api/v1/experiments"),
+        json!({"project_id": project["id"], "name": "e"}),
+    );
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (_, run) = client.post(
+            &format!("{base}/api/v1/runs"),
+            json!({"experiment_id": experiment["id"]}),
+        );
+        let run = run["id"].as_str().unwrap().to_owned();
+        let (status, _) = client.call(
+            client
+                .inner
+                .post(format!("{base}/api/v1/runs/{run}/artifacts?path=model.bin"))
+                .body(vec![7_u8; 1000]),
+        );
+        assert_eq!(status, 201);
+        runs.push(run);
+    }
+    let (trashed, active) = (&runs[0], &runs[1]);
+    let (status, _) = client.call(client.inner.delete(format!("{base}/api/v1/runs/{trashed}")));
+    assert_eq!(status, 204);
+    drop(server);
+    let run_folder = |run: &str| dir.path().join("artifacts").join("runs").join(run);
+    assert!(run_folder(trashed).is_dir());
+
+    // The default retention (30 days) keeps a run trashed a moment ago.
+    let gc = |extra: &[(&str, &str)]| {
+        let output = ets()
+            .args(["gc", "--data-dir"])
+            .arg(dir.path())
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("gc prints a JSON report")
+    };
+    let report = gc(&[]);
+    assert_eq!(report["runs_purged"], 0, "{report}");
+    assert!(run_folder(trashed).is_dir());
+
+    std::thread::sleep(Duration::from_millis(5));
+    let report = gc(&[("ETS_ARTIFACTS__DELETED_RUN_RETENTION_DAYS", "0")]);
+    assert_eq!(report["runs_purged"], 1, "{report}");
+    assert!(!run_folder(trashed).exists());
+    assert!(run_folder(active).is_dir());
+
+    let server = Served::start(dir.path());
+    let (status, _) = client.get(&format!("{}/api/v1/runs/{trashed}", server.base));
+    assert_eq!(status, 404);
+    let (status, body) = client.get(&format!("{}/api/v1/runs/{active}/artifacts", server.base));
+    assert_eq!(status, 200);
+    assert_eq!(body["items"][0]["path"], "model.bin");
+}
