@@ -76,6 +76,21 @@ impl IntoResponse for MlflowError {
     }
 }
 
+/// A JSON response serialised directly from typed data (for large bodies, where building a
+/// `serde_json::Value` tree first would multiply memory).
+pub fn json_bytes<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            MlflowError(Error::internal(format!("cannot serialise response: {e}"))).into_response()
+        }
+    }
+}
+
 /// Result of MLflow handlers.
 pub type MlflowResult<T> = Result<T, MlflowError>;
 
@@ -94,6 +109,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
         } else {
             &bytes
         };
+        // Fast path without path tracking; a failing body is parsed again to name the field.
+        if let Ok(value) = serde_json::from_slice(bytes) {
+            return Ok(MlflowJson(value));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(MlflowJson)

@@ -172,7 +172,7 @@ pub async fn search(
     State(s): State<AppState>,
     actor: Actor,
     MlflowJson(body): MlflowJson<SearchBody>,
-) -> MlflowResult<Json<Value>> {
+) -> MlflowResult<axum::response::Response> {
     let request = SearchRequest {
         experiment_ids: body.experiment_ids,
         filter: body.filter,
@@ -182,12 +182,18 @@ pub async fn search(
         page_token: body.page_token,
     };
     let page = s.search_runs(&actor, request).await?;
-    let runs: Vec<MlflowRun> = page.items.into_iter().map(MlflowRun::from).collect();
-    let mut response = json!({ "runs": runs });
-    if let Some(token) = page.next_page_token {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    let response = RunsPage {
+        runs: page.items.into_iter().map(MlflowRun::from).collect(),
+        next_page_token: page.next_page_token,
+    };
+    Ok(super::json_bytes(&response))
+}
+
+#[derive(serde::Serialize)]
+struct RunsPage {
+    runs: Vec<MlflowRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -516,7 +522,7 @@ pub async fn get_history(
     State(s): State<AppState>,
     actor: Actor,
     MlflowQuery(q): MlflowQuery<HistoryQuery>,
-) -> MlflowResult<Json<Value>> {
+) -> MlflowResult<axum::response::Response> {
     let run_id = q.run.id()?;
     let points = match s
         .metric_series(&actor, &run_id, &q.metric_key, SeriesQuery::default())
@@ -548,22 +554,38 @@ pub async fn get_history(
     };
     let page =
         crate::service::search::page_of(points.into_iter().skip(offset).collect(), offset, limit);
-    let metrics: Vec<MlflowMetric> = page
-        .items
-        .into_iter()
-        .map(|p| MlflowMetric {
-            key: q.metric_key.clone(),
-            value: p.value,
-            timestamp: p.timestamp,
-            step: p.step,
-            run_id: None,
-        })
-        .collect();
-    let mut response = json!({ "metrics": metrics });
-    if let Some(token) = page.next_page_token {
-        response["next_page_token"] = json!(token);
-    }
-    Ok(Json(response))
+    // Serialised straight from the points (no JSON tree, no string per point): a history can
+    // hold hundreds of thousands of points.
+    let response = HistoryPage {
+        metrics: page
+            .items
+            .iter()
+            .map(|p| HistoryPoint {
+                key: &q.metric_key,
+                value: p.value,
+                timestamp: p.timestamp,
+                step: p.step,
+            })
+            .collect(),
+        next_page_token: page.next_page_token,
+    };
+    Ok(super::json_bytes(&response))
+}
+
+#[derive(serde::Serialize)]
+struct HistoryPoint<'a> {
+    key: &'a str,
+    #[serde(with = "ets_domain::value::metric_f64")]
+    value: f64,
+    timestamp: i64,
+    step: i64,
+}
+
+#[derive(serde::Serialize)]
+struct HistoryPage<'a> {
+    metrics: Vec<HistoryPoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
 }
 
 #[derive(Deserialize)]
