@@ -1022,6 +1022,12 @@ async fn content_types_are_recorded(backend: Backend) {
         ),
         ("weights.pt", None, "application/octet-stream"),
         ("table.bin", Some("text/csv"), "text/csv"),
+        ("table.csv", Some("application/octet-stream"), "text/csv"),
+        (
+            "blob.nosuchext",
+            Some("application/octet-stream"),
+            "application/octet-stream",
+        ),
         ("notes.txt", None, "text/plain"),
     ] {
         let mut request = app

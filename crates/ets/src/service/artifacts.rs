@@ -200,13 +200,18 @@ pub fn parse_sha256(field: &str, value: &str) -> Result<String> {
     Ok(value)
 }
 
-/// The content type to record: the client's, unless absent or a form encoding (what `curl -d`
-/// sends), in which case the one the path's extension suggests.
+/// The content type to record: the client's, unless it says nothing specific — absent, the
+/// generic `application/octet-stream` (what `curl -F` and most clients send by default) or a
+/// form encoding (what `curl -d` sends) — in which case the one the path's extension suggests.
 fn effective_content_type(given: Option<&str>, path: &str) -> String {
+    const UNSPECIFIC: [&str; 3] = [
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ];
     let given = given.map(str::trim).filter(|t| !t.is_empty()).filter(|t| {
         let essence = t.split(';').next().unwrap_or_default().trim();
-        !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            && !essence.eq_ignore_ascii_case("multipart/form-data")
+        !UNSPECIFIC.iter().any(|u| essence.eq_ignore_ascii_case(u))
     });
     match given {
         Some(t) => t.to_owned(),
@@ -957,6 +962,14 @@ mod tests {
         );
         assert_eq!(effective_content_type(None, "dir/notes.txt"), "text/plain");
         assert_eq!(effective_content_type(Some(" "), "img.png"), "image/png");
+        assert_eq!(
+            effective_content_type(Some("application/octet-stream"), "t.csv"),
+            "text/csv"
+        );
+        assert_eq!(
+            effective_content_type(Some("application/octet-stream"), "model.pt"),
+            "application/octet-stream"
+        );
     }
 
     #[test]
