@@ -352,8 +352,9 @@ fn prod_logs_are_json_lines() {
     );
 }
 
-/// `ets gc` on the binary: runs in the trash longer than the retention go for good with their
-/// artifact files; runs in the trash for less, and active runs, stay.
+/// `ets gc` on the binary, next to a serving instance: runs in the trash longer than the
+/// retention go for good with their artifact files; runs in the trash for less, and active
+/// runs, stay.
 #[test]
 fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
     let dir = tempfile::tempdir().unwrap();
@@ -384,11 +385,11 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
     let (trashed, active) = (&runs[0], &runs[1]);
     let (status, _) = client.call(client.inner.delete(format!("{base}/api/v1/runs/{trashed}")));
     assert_eq!(status, 204);
-    drop(server);
     let run_folder = |run: &str| dir.path().join("artifacts").join("runs").join(run);
     assert!(run_folder(trashed).is_dir());
 
-    // The default retention (30 days) keeps a run trashed a moment ago.
+    // gc runs next to the serving instance. The default retention (30 days) keeps a run
+    // trashed a moment ago.
     let gc = |extra: &[(&str, &str)]| {
         let output = ets()
             .args(["gc", "--data-dir"])
@@ -406,6 +407,8 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
     let report = gc(&[]);
     assert_eq!(report["runs_purged"], 0, "{report}");
     assert!(run_folder(trashed).is_dir());
+    let (status, _) = client.get(&format!("{base}/api/v1/runs/{trashed}"));
+    assert_eq!(status, 200);
 
     std::thread::sleep(Duration::from_millis(5));
     let report = gc(&[("ETS_ARTIFACTS__DELETED_RUN_RETENTION_DAYS", "0")]);
@@ -413,10 +416,9 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
     assert!(!run_folder(trashed).exists());
     assert!(run_folder(active).is_dir());
 
-    let server = Served::start(dir.path());
-    let (status, _) = client.get(&format!("{}/api/v1/runs/{trashed}", server.base));
+    let (status, _) = client.get(&format!("{base}/api/v1/runs/{trashed}"));
     assert_eq!(status, 404);
-    let (status, body) = client.get(&format!("{}/api/v1/runs/{active}/artifacts", server.base));
+    let (status, body) = client.get(&format!("{base}/api/v1/runs/{active}/artifacts"));
     assert_eq!(status, 200);
     assert_eq!(body["items"][0]["path"], "model.bin");
 }

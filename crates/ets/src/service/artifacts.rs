@@ -704,7 +704,7 @@ impl Services {
     #[allow(clippy::too_many_arguments)]
     pub async fn complete_upload(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         upload_id: &str,
         path: Option<&str>,
@@ -838,7 +838,7 @@ impl Services {
             sha256: expected,
         };
         let artifact = self
-            .store_artifact(_actor, &manifest.path, staged, meta)
+            .store_artifact(actor, &manifest.path, staged, meta)
             .await?;
         if let Err(e) = storage.delete_prefix(&prefix).await {
             tracing::warn!(upload_id, error = %e, "parts of a completed upload remain; `ets gc` removes them");
