@@ -67,7 +67,12 @@ def log(msg: str) -> None:
 
 
 class Failed(Exception):
-    """A workload failed; the message goes into the table cell."""
+    """A workload failed; the message goes into the table cell. `partial` holds the figures the
+    workload measured before it failed."""
+
+    def __init__(self, message: str, partial: dict[str, float] | None = None):
+        super().__init__(message)
+        self.partial = partial or {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +375,7 @@ class MemorySampler(threading.Thread):
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.peak_processes = 0
+        self.phase_peak_rss_kb = 0  # since the last reset_phase()
         self.samples = 0
         self.cpu_ticks: dict[int, int] = {}
 
@@ -380,12 +386,17 @@ class MemorySampler(threading.Thread):
         pss = sum(read_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids)
         with self.lock:
             self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.phase_peak_rss_kb = max(self.phase_peak_rss_kb, rss)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
             self.peak_processes = max(self.peak_processes, len(pids))
             self.samples += 1
             for p in pids:
                 self.cpu_ticks[p] = table[p][2]
         return rss, pss
+
+    def reset_phase(self) -> None:
+        with self.lock:
+            self.phase_peak_rss_kb = 0
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by every process of the tree seen (exited ones: last sample)."""
@@ -441,7 +452,7 @@ class Server:
                 break
             if time.monotonic() > deadline:
                 raise Failed(f"did not answer within {timeout:.0f} s: {self.log_tail()}")
-            time.sleep(0.2)
+            time.sleep(0.05)
         self.startup_s = time.perf_counter() - started
         # Let forked workers settle before the idle figure.
         time.sleep(1.0)
@@ -518,7 +529,8 @@ def make_server(name: str, args: argparse.Namespace, tmp: str) -> Server:
     if name == "ets":
         data = os.path.join(tmp, "data")
         os.makedirs(data)
-        env.update(ETS_ENV)
+        for key, value in ETS_ENV.items():
+            env.setdefault(key, value)  # an ETS_* set by the caller wins
         argv = [args.ets_bin, "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--metrics-port", "0", "--data-dir", data]
         return Server(name, argv, env, tmp, [os.path.join(data, "ets.db")], url, ["/health"])
@@ -744,7 +756,7 @@ def w_create(ctx: Ctx) -> dict[str, float]:
             ctx.details[f"create_{clients}"] = {"runs": len(rest), "seconds": wall}
     except Failed as e:
         ctx.search_setup_error = f"run creation failed ({e})"
-        raise
+        raise Failed(str(e), partial=out) from e
     ctx.search_experiment = exp
     matching = []
     for i, run in created.items():
@@ -953,10 +965,10 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
         log(f"{name}: warm-up failed: {e}")
     steps: list[tuple[str, list[str], Callable[[], dict[str, float]]]] = []
     for n in args.clients:
-        steps.append((f"1. ingest, {n} clients", [f"ingest_{n}_rate", f"ingest_{n}_first", f"ingest_{n}_last"],
+        steps.append((f"1. ingest, {n} client{'s' if n > 1 else ''}", [f"ingest_{n}_rate", f"ingest_{n}_first", f"ingest_{n}_last"],
                       lambda n=n: w_ingest(ctx, n)))
     for n in args.clients:
-        steps.append((f"2. log-metric, {n} clients", [f"logm_{n}_rate", f"logm_{n}_p50", f"logm_{n}_p99"],
+        steps.append((f"2. log-metric, {n} client{'s' if n > 1 else ''}", [f"logm_{n}_rate", f"logm_{n}_p50", f"logm_{n}_p99"],
                       lambda n=n: w_log_metric(ctx, n)))
     steps.append(("3. get-history", ["history_big", "history_small"], lambda: w_history(ctx)))
     create_ids = (["create_1_rate"] if args.runs_single else []) + (
@@ -973,12 +985,15 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
             t = time.perf_counter()
             cpu0 = server.sampler.cpu_seconds()
             client_cpu0 = time.process_time()
+            server.sampler.reset_phase()
             try:
                 values = fn()
                 result["values"].update(values)
                 shown = ", ".join(f"{k} {v:,.3g}" for k, v in values.items())
                 log(f"{name}: {label}: {shown}")
             except (Failed, requests.RequestException) as e:
+                if isinstance(e, Failed):
+                    result["values"].update(e.partial)
                 reason = str(e).replace("|", "/").replace("\n", " ")[:300]
                 for i in ids:
                     if i not in result["values"]:
@@ -986,6 +1001,9 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 log(f"{name}: {label}: FAILED: {reason}")
             elapsed = time.perf_counter() - t
             result["timings_s"][label] = round(elapsed, 2)
+            server.sampler.sample()
+            result["details"].setdefault("peak_rss_mib", {})[label] = round(
+                server.sampler.phase_peak_rss_kb / 1024, 1)
             result["details"].setdefault("cpu_s", {})[label] = {
                 "server": round(server.sampler.cpu_seconds() - cpu0, 2),
                 "client": round(time.process_time() - client_cpu0, 2),
@@ -1034,8 +1052,9 @@ def render(args: argparse.Namespace, meta: dict[str, Any], results: dict[str, di
         f"- date: {meta['date']}",
         f"- command: `{meta['command']}`",
         f"- sizes: {meta['sizes_text']}",
-        "- ETS runs with `ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=1000000` (default cap 1000 runs per experiment); "
-        "MLflow with its default 4 uvicorn workers (+ job runner), SQLite backends everywhere",
+        "- SQLite backends everywhere, each server with its defaults except: ETS with "
+        "`ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=1000000` (its default caps an experiment at 1000 runs); "
+        "MLflow runs its default 4 uvicorn workers, a job runner and huey consumers (all counted in its memory)",
     ]
     for s in servers:
         r = results[s]
@@ -1076,10 +1095,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     here = os.path.dirname(os.path.abspath(__file__))
     venv_bin = os.path.dirname(sys.executable)
     p = argparse.ArgumentParser(
-        description="Benchmark ETS, MLflow and FastTrackML side by side over the MLflow REST API.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--servers", default="ets,mlflow,fasttrackml", help="comma-separated: ets, mlflow, fasttrackml")
+    p.add_argument("--servers", default="ets,mlflow,fasttrackml", help="comma-separated, run in this fixed order: ets, mlflow, fasttrackml (default: all)")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke sizes (8,000 points, 50 calls, 2,000/200-point histories, 200 runs); "
                         "explicit size flags still win")
@@ -1091,17 +1110,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--history-small-points", type=int, help="workload 3: short series (default 2000)")
     p.add_argument("--runs", type=int, help="workloads 4/5: runs in the searched experiment (default 5000)")
     p.add_argument("--runs-single", type=int, help="workload 5: how many of them one client creates before the others (default 200)")
-    p.add_argument("--create-clients", type=int, default=8, help="workload 5: clients creating the rest")
-    p.add_argument("--repeats", type=int, default=3, help="reads per figure in workloads 3 and 4 (median)")
-    p.add_argument("--start-timeout", type=float, default=180, help="seconds to wait for a server to answer")
+    p.add_argument("--create-clients", type=int, default=8, help="workload 5: clients creating the rest (default 8)")
+    p.add_argument("--repeats", type=int, default=3, help="reads per figure in workloads 3 and 4, the median is shown (default 3)")
+    p.add_argument("--start-timeout", type=float, default=180, help="seconds to wait for a server to answer (default 180)")
     p.add_argument("--wait-quiet", type=float,
                    help="before each server, wait at most this many seconds for other processes to "
                         "use under 0.3 cores (default 600, with --quick 0: do not wait)")
     p.add_argument("--keep", action="store_true", help="keep each server's temp dir (database, log)")
-    p.add_argument("--ets-bin", default=os.path.join(here, "..", "..", "target", "release", "ets"))
-    p.add_argument("--mlflow-bin", default=os.path.join(venv_bin, "mlflow"))
-    p.add_argument("--fml-bin", default=os.path.join(venv_bin, "fml"), help="FastTrackML's server binary")
-    p.add_argument("--repo", default=os.path.join(here, "..", ".."))
+    p.add_argument("--ets-bin", default=os.path.join(here, "..", "..", "target", "release", "ets"),
+                   help="ets binary (run.sh passes the one it built, or $ETS_BIN)")
+    p.add_argument("--mlflow-bin", default=os.path.join(venv_bin, "mlflow"),
+                   help="mlflow command (default: the one in this interpreter's venv)")
+    p.add_argument("--fml-bin", default=os.path.join(venv_bin, "fml"),
+                   help="FastTrackML's server binary (default: the one in this interpreter's venv)")
+    p.add_argument("--repo", default=os.path.join(here, "..", ".."), help="repository, for `git describe`")
     args = p.parse_args(argv)
     quick = {"ingest_points": 8000, "clients": "1,8", "calls": 50, "history_points": 2000,
              "history_small_points": 200, "runs": 200, "runs_single": 20}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: ETS, the MLflow tracking server and FastTrackML, driven through the same
-# MLflow REST API client code (bench/compare/harness.py; docs/benchmarks.md has the figures).
+# MLflow REST API client code (bench/compare/harness.py, whose docstring describes the workloads).
 #
 #   bench/compare/run.sh                                  # all three servers, default sizes
 #   bench/compare/run.sh --servers ets --quick            # smoke run (CI): ETS alone, tiny sizes
