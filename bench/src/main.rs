@@ -150,43 +150,65 @@ async fn send_all(target: &Target, path: String, bodies: Vec<String>) -> Result<
     Ok(latencies)
 }
 
-async fn batch_workload(
+/// Creates one run per client, sends each client's bodies to `endpoint` (of its run)
+/// concurrently, and returns the wall time and every client's request latencies.
+async fn drive_clients(
     target: &std::sync::Arc<Target>,
-    args: &Args,
-    clients: usize,
-) -> Result<()> {
+    label: &str,
+    endpoint: &str,
+    bodies: Vec<Vec<String>>,
+) -> Result<(Duration, Vec<Vec<Duration>>)> {
     let mut runs = Vec::new();
-    for c in 0..clients {
-        runs.push(target.new_run(&format!("batch-{clients}-{c}")).await?);
+    for c in 0..bodies.len() {
+        runs.push(
+            target
+                .new_run(&format!("{label}-{}-{c}", bodies.len()))
+                .await?,
+        );
     }
-    let bodies: Vec<Vec<String>> = (0..clients)
-        .map(|_| batch_bodies(args.points, args.batch, args.keys))
-        .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (run, bodies) in runs.into_iter().zip(bodies) {
         let target = target.clone();
+        let path = format!("/api/v1/runs/{run}/{endpoint}");
         tasks.push(tokio::spawn(async move {
-            send_all(&target, format!("/api/v1/runs/{run}/metrics"), bodies).await
+            send_all(&target, path, bodies).await
         }));
     }
     let mut per_client = Vec::new();
     for task in tasks {
         per_client.push(task.await??);
     }
-    let elapsed = started.elapsed();
-    let total = args.points * clients;
-    // Growth check: how the first and last tenth of one client's batches compare.
-    let first = &per_client[0];
-    let tenth = (first.len() / 10).max(1);
+    Ok((started.elapsed(), per_client))
+}
+
+/// Mean latency in ms of the first and of the last tenth of a client's requests: whether
+/// ingest holds as the database grows.
+fn first_and_last_tenth(latencies: &[Duration]) -> (f64, f64) {
+    let tenth = (latencies.len() / 10).max(1);
     let mean = |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() * 1000.0 / d.len() as f64;
+    (
+        mean(&latencies[..tenth]),
+        mean(&latencies[latencies.len() - tenth..]),
+    )
+}
+
+async fn batch_workload(
+    target: &std::sync::Arc<Target>,
+    args: &Args,
+    clients: usize,
+) -> Result<()> {
+    let bodies = (0..clients)
+        .map(|_| batch_bodies(args.points, args.batch, args.keys))
+        .collect();
+    let (elapsed, per_client) = drive_clients(target, "batch", "metrics", bodies).await?;
+    let total = args.points * clients;
+    let (first, last) = first_and_last_tenth(&per_client[0]);
     println!(
-        "| batch ingest ({} pts/request), {clients} client(s) | {:>12.0} points/s | {total} points in {:.2} s; batch latency first 10% {:.2} ms, last 10% {:.2} ms |",
+        "| batch ingest ({} pts/request), {clients} client(s) | {:>12.0} points/s | {total} points in {:.2} s; batch latency first 10% {first:.2} ms, last 10% {last:.2} ms |",
         args.batch,
         total as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64(),
-        mean(&first[..tenth]),
-        mean(&first[first.len() - tenth..]),
     );
     Ok(())
 }
@@ -197,38 +219,18 @@ async fn bulk_workload(
     clients: usize,
     raw: f64,
 ) -> Result<()> {
-    let mut runs = Vec::new();
-    for c in 0..clients {
-        runs.push(target.new_run(&format!("bulk-{clients}-{c}")).await?);
-    }
-    let bodies: Vec<Vec<String>> = (0..clients)
+    let bodies = (0..clients)
         .map(|_| bulk_bodies(args.bulk_points, args.bulk_batch, args.keys))
         .collect();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (run, bodies) in runs.into_iter().zip(bodies) {
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            send_all(&target, format!("/api/v1/runs/{run}/bulk-metrics"), bodies).await
-        }));
-    }
-    let mut per_client = Vec::new();
-    for task in tasks {
-        per_client.push(task.await??);
-    }
-    let elapsed = started.elapsed();
+    let (elapsed, per_client) = drive_clients(target, "bulk", "bulk-metrics", bodies).await?;
     let total = args.bulk_points * clients;
     let rate = total as f64 / elapsed.as_secs_f64();
-    let first = &per_client[0];
-    let tenth = (first.len() / 10).max(1);
-    let mean = |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() * 1000.0 / d.len() as f64;
+    let (first, last) = first_and_last_tenth(&per_client[0]);
     println!(
-        "| bulk ingest, columnar ({} pts/request), {clients} client(s) | {rate:>12.0} points/s | {total} points in {:.2} s = {:.0} % of the raw reference; request latency first 10% {:.1} ms, last 10% {:.1} ms |",
+        "| bulk ingest, columnar ({} pts/request), {clients} client(s) | {rate:>12.0} points/s | {total} points in {:.2} s = {:.0} % of the raw reference; request latency first 10% {first:.1} ms, last 10% {last:.1} ms |",
         args.bulk_batch,
         elapsed.as_secs_f64(),
         100.0 * rate / raw,
-        mean(&first[..tenth]),
-        mean(&first[first.len() - tenth..]),
     );
     Ok(())
 }
@@ -238,28 +240,16 @@ async fn single_workload(
     args: &Args,
     clients: usize,
 ) -> Result<()> {
-    let mut runs = Vec::new();
-    for c in 0..clients {
-        runs.push(target.new_run(&format!("single-{clients}-{c}")).await?);
-    }
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for run in runs {
-        let target = target.clone();
-        let bodies: Vec<String> = (0..args.single_calls)
+    let one_client = || -> Vec<String> {
+        (0..args.single_calls)
             .map(|i| {
                 json!({ "key": "loss", "value": 1.0 / (1.0 + i as f64), "step": i }).to_string()
             })
-            .collect();
-        tasks.push(tokio::spawn(async move {
-            send_all(&target, format!("/api/v1/runs/{run}/metrics"), bodies).await
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    let elapsed = started.elapsed();
+            .collect()
+    };
+    let bodies = (0..clients).map(|_| one_client()).collect();
+    let (elapsed, per_client) = drive_clients(target, "single", "metrics", bodies).await?;
+    let mut latencies: Vec<Duration> = per_client.into_iter().flatten().collect();
     latencies.sort();
     println!(
         "| single-point log, {clients} client(s) | {:>12.0} calls/s | p50 {:.2} ms, p99 {:.2} ms |",
