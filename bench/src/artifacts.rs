@@ -398,8 +398,8 @@ async fn main() -> Result<()> {
         "| transfer | size | time | throughput | server RSS before | server RSS peak | growth |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for workload in &args.workloads {
-        let (experiment, run) = bench.new_run(&format!("bench-{workload}")).await?;
+    for (i, workload) in args.workloads.iter().enumerate() {
+        let (experiment, run) = bench.new_run(&format!("bench-{i}-{workload}")).await?;
         match workload.as_str() {
             "native-raw" => {
                 let url = format!("{base}/api/v1/runs/{run}/artifacts?path=big.bin");

@@ -13,8 +13,9 @@
 //! Every upload streams into a fresh key of its own while its size is counted and its SHA-256
 //! computed, and becomes visible only when complete (object_store multipart uploads are atomic
 //! on every backend); an upload that fails, is too large, or whose client goes away is aborted,
-//! so nothing partial is ever kept. Memory stays flat: at most [`PARTS_IN_FLIGHT`] parts of
-//! [`PART_SIZE`] bytes are buffered per upload, and downloads stream.
+//! so nothing partial is ever kept. Memory stays flat: an upload holds at most
+//! [`PARTS_IN_FLIGHT`] parts being written plus the one being filled, each one buffer of the
+//! backend's part size ([`LOCAL_PART_SIZE`], [`S3_PART_SIZE`]); downloads stream.
 //!
 //! Artifact paths never become keys, so no path can leave its run. The local backend also
 //! refuses to follow a symbolic link planted inside the folder, so a link cannot make ETS read,
@@ -25,7 +26,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
@@ -42,10 +43,13 @@ use tokio::task::JoinSet;
 use crate::config::{ArtifactBackend, Config};
 use crate::error::{Error, Result};
 
-/// Bytes per part of a streamed upload (S3 wants at least 5 MiB for all but the last).
-pub const PART_SIZE: usize = 8 << 20;
+/// Bytes per part of a streamed upload to a local folder.
+pub const LOCAL_PART_SIZE: usize = 2 << 20;
+/// Bytes per part of a streamed upload to S3, which wants at least 5 MiB for all parts but the
+/// last.
+pub const S3_PART_SIZE: usize = 6 << 20;
 /// Parts of one upload being written at once; with the part being filled this bounds an
-/// upload's buffers to about 3 × [`PART_SIZE`].
+/// upload's buffers to 3 × the part size.
 pub const PARTS_IN_FLIGHT: usize = 2;
 /// Read buffer of local downloads.
 const LOCAL_READ_BUFFER: usize = 256 << 10;
@@ -76,6 +80,8 @@ struct Inner {
     local_root: Option<PathBuf>,
     /// Where the artifacts are, for people (no secrets).
     location: String,
+    /// Bytes per part of a streamed upload.
+    part_size: usize,
 }
 
 /// The key of a new object for an upload to a run.
@@ -119,6 +125,7 @@ impl ArtifactStore {
                     backend: ArtifactBackend::Local,
                     location: format!("local folder '{}'", root.display()),
                     local_root: Some(root),
+                    part_size: LOCAL_PART_SIZE,
                 }
             }
             ArtifactBackend::S3 => {
@@ -175,6 +182,7 @@ impl ArtifactStore {
                     backend: ArtifactBackend::S3,
                     local_root: None,
                     location: format!("s3://{bucket}/{prefix}{endpoint}"),
+                    part_size: S3_PART_SIZE,
                 }
             }
         };
@@ -201,7 +209,7 @@ impl ArtifactStore {
         E: std::fmt::Display,
     {
         let path = self.checked_path(key)?;
-        let mut writer = ObjectWriter::new(self.inner.store.clone(), path);
+        let mut writer = ObjectWriter::new(self.inner.store.clone(), path, self.inner.part_size);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let outcome: Result<()> = async {
@@ -213,7 +221,7 @@ impl ArtifactStore {
                     return Err(too_large(limit));
                 }
                 hasher.update(&chunk);
-                writer.write(chunk).await?;
+                writer.write(&chunk).await?;
             }
             Ok(())
         }
@@ -553,12 +561,14 @@ impl PendingObject {
 
 /// Writes one object in parts while the data arrives. Small objects (under one part) are
 /// written with a single request when committed; larger ones with a multipart upload, at most
-/// [`PARTS_IN_FLIGHT`] parts at a time.
+/// [`PARTS_IN_FLIGHT`] parts at a time. Incoming chunks are copied into one buffer of the part
+/// size (rather than kept as slices of the HTTP layer's read buffers, which would pin those
+/// larger allocations), so an upload's memory is exactly its part buffers.
 struct ObjectWriter {
     store: Arc<dyn ObjectStore>,
     path: Path,
-    buffer: Vec<Bytes>,
-    buffered: usize,
+    part_size: usize,
+    buffer: BytesMut,
     upload: Option<Box<dyn MultipartUpload>>,
     parts: JoinSet<object_store::Result<()>>,
     finished: bool,
@@ -568,31 +578,42 @@ impl std::fmt::Debug for ObjectWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectWriter")
             .field("path", &self.path)
-            .field("buffered", &self.buffered)
+            .field("buffered", &self.buffer.len())
             .finish_non_exhaustive()
     }
 }
 
 impl ObjectWriter {
-    fn new(store: Arc<dyn ObjectStore>, path: Path) -> Self {
+    fn new(store: Arc<dyn ObjectStore>, path: Path, part_size: usize) -> Self {
         ObjectWriter {
             store,
             path,
-            buffer: Vec::new(),
-            buffered: 0,
+            part_size,
+            buffer: BytesMut::new(),
             upload: None,
             parts: JoinSet::new(),
             finished: false,
         }
     }
 
-    async fn write(&mut self, chunk: Bytes) -> Result<()> {
-        self.buffered += chunk.len();
-        self.buffer.push(chunk);
-        if self.buffered >= PART_SIZE {
-            self.send_part().await?;
+    async fn write(&mut self, mut chunk: &[u8]) -> Result<()> {
+        while !chunk.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer = BytesMut::with_capacity(self.part_size);
+            }
+            let take = chunk.len().min(self.part_size - self.buffer.len());
+            self.buffer.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.buffer.len() == self.part_size {
+                self.send_part().await?;
+            }
         }
         Ok(())
+    }
+
+    /// The filled buffer as a payload; the next write starts a new buffer.
+    fn take_buffer(&mut self) -> PutPayload {
+        PutPayload::from(std::mem::take(&mut self.buffer).freeze())
     }
 
     async fn send_part(&mut self) -> Result<()> {
@@ -607,8 +628,7 @@ impl ObjectWriter {
         while self.parts.len() >= PARTS_IN_FLIGHT {
             self.join_one().await?;
         }
-        let payload: PutPayload = std::mem::take(&mut self.buffer).into_iter().collect();
-        self.buffered = 0;
+        let payload = self.take_buffer();
         let part = self
             .upload
             .as_mut()
@@ -637,7 +657,7 @@ impl ObjectWriter {
 
     async fn try_commit(&mut self) -> Result<()> {
         if self.upload.is_none() {
-            let payload: PutPayload = std::mem::take(&mut self.buffer).into_iter().collect();
+            let payload = self.take_buffer();
             return self
                 .store
                 .put(&self.path, payload)
@@ -645,7 +665,7 @@ impl ObjectWriter {
                 .map(|_| ())
                 .map_err(|e| storage_error(self.path.as_ref(), e));
         }
-        if self.buffered > 0 {
+        if !self.buffer.is_empty() {
             self.send_part().await?;
         }
         while !self.parts.is_empty() {
@@ -674,7 +694,7 @@ impl ObjectWriter {
         {
             tracing::warn!(path = %self.path, error = %e, "could not abort a partial upload; `ets gc` removes it");
         }
-        self.buffer.clear();
+        self.buffer = BytesMut::new();
     }
 }
 
