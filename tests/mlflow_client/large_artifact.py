@@ -4,6 +4,8 @@ unmodified MLflow client, downloaded back and compared byte for byte.
     MLFLOW_TRACKING_URI=http://127.0.0.1:8003 \\
       tests/mlflow_client/.venv/bin/python tests/mlflow_client/large_artifact.py --size-mb 1024 --pid <ets pid>
 
+--multipart uploads through MLflow's proxied multipart protocol instead of one PUT.
+
 With --pid, the server's resident memory is sampled every 5 ms during each transfer (Linux).
 Not part of the pytest suite (it takes a while and needs a few GiB of free disk).
 """
@@ -62,7 +64,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--pid", type=int, help="server pid, to report its memory")
+    parser.add_argument(
+        "--multipart",
+        action="store_true",
+        help="upload with MLflow's proxied multipart protocol (10 MB parts in parallel)",
+    )
     args = parser.parse_args()
+    if args.multipart:
+        os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+        os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = str(CHUNK)
     size = args.size_mb * CHUNK
 
     with tempfile.TemporaryDirectory() as tmp:
