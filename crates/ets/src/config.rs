@@ -43,6 +43,10 @@ pub struct Config {
     /// Metadata database. Default: `sqlite://<data_dir>/ets.db`. May hold a password: it is
     /// redacted whenever the configuration is printed.
     pub database_url: Option<String>,
+    /// Apply pending database migrations when `ets serve` starts (safe with several instances
+    /// starting at once: they take turns on an advisory lock). Off: the schema must be current
+    /// (`ets migrate`), else start-up stops. SQLite always migrates.
+    pub migrate_on_start: bool,
     /// Address of the Prometheus exposition listener (`/metrics`).
     pub metrics_host: String,
     /// Prometheus port; 0 picks a free port.
@@ -172,6 +176,7 @@ impl Config {
             port: 8003,
             data_dir: PathBuf::from("ets-data"),
             database_url: None,
+            migrate_on_start: true,
             metrics_host: "127.0.0.1".into(),
             metrics_port: 9003,
             log: LogConfig {
@@ -252,7 +257,7 @@ impl Config {
     }
 }
 
-fn redact_url_password(url: &str) -> String {
+pub(crate) fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -282,6 +287,10 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrate_on_start: Option<bool>,
 }
 
 /// A configuration that cannot be used, with a message naming the key and its source.
@@ -377,10 +386,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         )));
     }
     if let Some(url) = &config.database_url
-        && !url.starts_with("sqlite:")
+        && !(url.starts_with("sqlite:") || crate::store::postgres::is_postgres_url(url))
     {
         return Err(ConfigError(format!(
-            "database_url '{}': only sqlite:// URLs are supported by this build",
+            "database_url '{}': use sqlite://<file> or postgres://user:password@host:port/database",
             redact_url_password(url)
         )));
     }

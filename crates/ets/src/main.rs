@@ -36,6 +36,13 @@ enum Command {
         /// Prometheus port (default 9003; 0 picks a free port).
         #[arg(long)]
         metrics_port: Option<u16>,
+        /// Database URL: `postgres://user:password@host:5432/db` or `sqlite://file`
+        /// (default: SQLite in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Do not apply database migrations at start-up (run `ets migrate` first).
+        #[arg(long)]
+        no_migrate: bool,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -59,11 +66,15 @@ fn main() -> ExitCode {
         host,
         port,
         metrics_port,
+        database_url,
+        no_migrate,
     } = &cli.command
     {
         overrides.host = host.clone();
         overrides.port = *port;
         overrides.metrics_port = *metrics_port;
+        overrides.database_url = database_url.clone();
+        overrides.migrate_on_start = no_migrate.then_some(false);
     }
     let config = match config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -91,12 +102,14 @@ fn main() -> ExitCode {
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {
+    ets::install_crypto_provider();
     let url = config.effective_database_url();
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let applied = ets::store::sqlite::migrate_file(path.as_ref())?;
-    println!("database {url}: applied migrations {applied:?}");
+    let runtime = tokio::runtime::Runtime::new()?;
+    let applied = runtime.block_on(ets::store::migrate(&url))?;
+    println!(
+        "database {}: applied migrations {applied:?}",
+        config.redacted().effective_database_url()
+    );
     Ok(())
 }
 

@@ -48,6 +48,7 @@ impl Services {
             &config.effective_database_url(),
             config.limits.db_pool_size,
             limits,
+            config.migrate_on_start,
         )
         .await?;
         let artifacts = ArtifactStore::open(&config)?;

@@ -6,6 +6,7 @@
 //! and its write can never interleave with another request's. Backends are picked from the
 //! database URL at start-up (`open`).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -321,19 +322,51 @@ pub trait Store: Send + Sync + 'static {
     fn pool_state(&self) -> PoolState;
 }
 
-/// Opens the store named by `url` (`sqlite://path`), creating and migrating it.
-pub async fn open(url: &str, pool_size: u32, limits: StoreLimits) -> Result<Arc<dyn Store>> {
-    match url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+/// Opens the store named by `url`: `sqlite://path` (created and migrated) or
+/// `postgres://…` (migrated when `run_migrations`, else its schema version is checked).
+pub async fn open(
+    url: &str,
+    pool_size: u32,
+    limits: StoreLimits,
+    run_migrations: bool,
+) -> Result<Arc<dyn Store>> {
+    if postgres::is_postgres_url(url) {
+        return Ok(Arc::new(
+            postgres::PgStore::open(url, pool_size, limits, run_migrations).await?,
+        ));
+    }
+    match sqlite_path(url) {
         Some(path) => Ok(Arc::new(
             sqlite::SqliteStore::open(path.as_ref(), pool_size, limits).await?,
         )),
         None => Err(crate::error::Error::internal(format!(
-            "unsupported database URL '{url}'"
+            "unsupported database URL '{}'",
+            crate::config::redact_url_password(url)
         ))),
     }
+}
+
+/// Creates or upgrades the schema of the database at `url`; returns the versions applied.
+pub async fn migrate(url: &str) -> Result<Vec<i64>> {
+    if postgres::is_postgres_url(url) {
+        return postgres::migrate(url).await;
+    }
+    let path = sqlite_path(url).ok_or_else(|| {
+        crate::error::Error::internal(format!(
+            "unsupported database URL '{}'",
+            crate::config::redact_url_password(url)
+        ))
+    })?;
+    let path = std::path::PathBuf::from(path);
+    tokio::task::spawn_blocking(move || sqlite::migrate_file(&path))
+        .await
+        .map_err(|e| crate::error::Error::internal(format!("migration failed: {e}")))?
+}
+
+/// The file of a `sqlite://path` or `sqlite:path` URL.
+fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
 }
 
 /// The sort as a list request spells it: `name`, `-name`, …

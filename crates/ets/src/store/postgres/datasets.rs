@@ -1,0 +1,1 @@
+//! PostgreSQL: datasets. (To be written.)

@@ -1,0 +1,461 @@
+//! The PostgreSQL backend, for several ETS instances sharing one database.
+//!
+//! A `deadpool` pool of `tokio-postgres` connections (TLS by rustls when the URL asks for it).
+//! Every operation runs in one transaction: writes at READ COMMITTED with the rows they check
+//! locked (`SELECT … FOR UPDATE`, advisory locks for counts), reads in a READ ONLY REPEATABLE
+//! READ transaction so multi-statement reads see one snapshot, as on SQLite. Metric chunks are
+//! loaded with binary COPY. Nothing is cached in the process: every instance reads the
+//! database, so any instance can serve any request.
+//!
+//! The `Store` methods are implemented as inherent methods of [`PgStore`] in the submodule of
+//! their entity (`projects.rs`, `experiments.rs`, `runs.rs`, `models.rs`, `metrics.rs`,
+//! `artifacts.rs`); the trait impl below forwards to them.
+
+mod artifacts;
+mod datasets;
+mod experiments;
+mod metrics;
+mod models;
+mod projects;
+mod runs;
+mod search;
+mod sql;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use ets_domain::Timestamp;
+use ets_domain::model::{
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
+    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+};
+use futures_util::future::BoxFuture;
+use tokio_postgres::IsolationLevel;
+
+use crate::error::{Error, Result};
+use crate::store::{
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+};
+
+/// A transaction of the pool; every store function runs in one.
+pub(crate) type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// Embedded migrations, the same numbering as SQLite's. Never edit a released one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "mlflow",
+        include_str!("../../../migrations/postgres/0002_mlflow.sql"),
+    ),
+    (
+        3,
+        "artifact_objects",
+        include_str!("../../../migrations/postgres/0003_artifact_objects.sql"),
+    ),
+];
+
+/// Key of the advisory lock that serialises migrations of one schema: instances starting at
+/// once wait for the first one's migration instead of racing it.
+const MIGRATION_LOCK_SQL: &str =
+    "SELECT pg_advisory_xact_lock(7406071, hashtext(current_schema()))";
+
+/// PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    limits: StoreLimits,
+    /// The database URL, password redacted, for messages.
+    label: String,
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn parse_config(url: &str) -> Result<tokio_postgres::Config> {
+    tokio_postgres::Config::from_str(url).map_err(|e| {
+        Error::internal(format!(
+            "database_url '{}' is not a valid PostgreSQL URL: {e}",
+            redact(url)
+        ))
+    })
+}
+
+fn redact(url: &str) -> String {
+    crate::config::redact_url_password(url)
+}
+
+/// TLS for connections whose URL asks for it (`sslmode=prefer` (default) or `require`),
+/// verified against the system's root certificates. With `sslmode=disable` it is not used.
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A certificate the store cannot parse is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// One connection outside the pool (migrations, LISTEN); the connection task is spawned.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let config = parse_config(url)?;
+    let (client, connection) = config.connect(tls()?).await.map_err(|e| {
+        Error::internal(format!(
+            "cannot connect to PostgreSQL '{}': {e}",
+            redact(url)
+        ))
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Applies pending migrations (in one transaction, under an advisory lock); returns the
+/// versions applied now. What `ets migrate` and `ets serve` at start-up run.
+pub async fn migrate(url: &str) -> Result<Vec<i64>> {
+    let mut client = connect(url).await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(MIGRATION_LOCK_SQL).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let done: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| Error::internal(format!("migration {version} ({name}) failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[version, name, &Timestamp::now().millis()],
+        )
+        .await?;
+        applied.push(*version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Refuses to serve a schema older than this build (when start-up migration is off).
+async fn check_schema_version(client: &tokio_postgres::Client, label: &str) -> Result<()> {
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let current: Option<i64> = client
+        .query_one(
+            "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN NULL \
+             ELSE (SELECT max(version) FROM schema_migrations) END",
+            &[],
+        )
+        .await
+        .ok()
+        .and_then(|r| r.get(0));
+    match current {
+        Some(v) if v >= latest => Ok(()),
+        other => Err(Error::internal(format!(
+            "database '{label}' has schema version {} but this build needs {latest}: run \
+             `ets migrate` (or start with migrations enabled)",
+            other.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        ))),
+    }
+}
+
+impl PgStore {
+    /// Connects a pool of `pool_size` connections; migrates first when `migrate` is set, else
+    /// checks that the schema is current.
+    pub async fn open(
+        url: &str,
+        pool_size: u32,
+        limits: StoreLimits,
+        run_migrations: bool,
+    ) -> Result<PgStore> {
+        let label = redact(url);
+        if run_migrations {
+            let applied = migrate(url).await?;
+            if !applied.is_empty() {
+                tracing::info!(database = %label, versions = ?applied, "applied migrations");
+            }
+        }
+        let manager = Manager::from_config(
+            parse_config(url)?,
+            tls()?,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1) as usize)
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the PostgreSQL pool: {e}")))?;
+        let store = PgStore {
+            pool,
+            limits,
+            label,
+        };
+        let client = store.client().await?;
+        check_schema_version(&client, &store.label).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|e| {
+            Error::internal(format!(
+                "no PostgreSQL connection from the pool ({}): {e}",
+                self.label
+            ))
+        })
+    }
+
+    /// Runs `work` in a read-write transaction and commits it when it succeeds (dropping an
+    /// uncommitted transaction rolls it back). Call as
+    /// `self.write(move |tx| Box::pin(async move { … })).await`.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let out = work(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Runs `work` in a read-only transaction on one snapshot.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        let out = work(&tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => Error::internal(format!(
+                "PostgreSQL error {}: {}{}",
+                db.code().code(),
+                db.message(),
+                db.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+            )),
+            None => Error::internal(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_project(&self, project: Project) -> Result<Project> {
+        PgStore::create_project(self, project).await
+    }
+    async fn get_project(&self, id: &str) -> Result<Project> {
+        PgStore::get_project(self, id).await
+    }
+    async fn list_projects(
+        &self,
+        filter: ProjectFilter,
+        page: PageRequest,
+    ) -> Result<Page<Project>> {
+        PgStore::list_projects(self, filter, page).await
+    }
+    async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project> {
+        PgStore::update_project(self, id, mutation).await
+    }
+    async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
+        PgStore::delete_project(self, id, cascade).await
+    }
+    async fn project_stats(&self, id: &str) -> Result<ProjectStats> {
+        PgStore::project_stats(self, id).await
+    }
+
+    async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment> {
+        PgStore::create_experiment(self, experiment).await
+    }
+    async fn get_experiment(&self, id: &str) -> Result<Experiment> {
+        PgStore::get_experiment(self, id).await
+    }
+    async fn list_experiments(
+        &self,
+        filter: ExperimentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Experiment>> {
+        PgStore::list_experiments(self, filter, page).await
+    }
+    async fn update_experiment(
+        &self,
+        id: &str,
+        mutation: Mutation<Experiment>,
+    ) -> Result<Experiment> {
+        PgStore::update_experiment(self, id, mutation).await
+    }
+    async fn delete_experiment(&self, id: &str) -> Result<Vec<String>> {
+        PgStore::delete_experiment(self, id).await
+    }
+    async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment> {
+        PgStore::set_experiment_deleted(self, id, deleted).await
+    }
+    async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>> {
+        PgStore::search_experiments(self, search).await
+    }
+    async fn find_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        PgStore::find_experiment_by_name(self, name).await
+    }
+    async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>> {
+        PgStore::count_runs(self, experiment_ids).await
+    }
+    async fn latest_metrics(
+        &self,
+        experiment_ids: &[String],
+        keys: Option<&[String]>,
+    ) -> Result<Vec<LatestMetric>> {
+        PgStore::latest_metrics(self, experiment_ids, keys).await
+    }
+
+    async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run> {
+        PgStore::create_run(self, run, params).await
+    }
+    async fn get_run(&self, id: &str) -> Result<Run> {
+        PgStore::get_run(self, id).await
+    }
+    async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
+        PgStore::list_runs(self, filter, page).await
+    }
+    async fn update_run(
+        &self,
+        id: &str,
+        mutation: Mutation<Run>,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+    ) -> Result<Run> {
+        PgStore::update_run(self, id, mutation, params, tags).await
+    }
+    async fn delete_run(&self, id: &str) -> Result<()> {
+        PgStore::delete_run(self, id).await
+    }
+    async fn search_runs(&self, search: Search) -> Result<Vec<Run>> {
+        PgStore::search_runs(self, search).await
+    }
+    async fn log_inputs(&self, run_id: &str, inputs: Vec<DatasetInput>) -> Result<()> {
+        PgStore::log_inputs(self, run_id, inputs).await
+    }
+
+    async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel> {
+        PgStore::create_logged_model(self, model).await
+    }
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
+        PgStore::get_logged_model(self, id).await
+    }
+    async fn update_logged_model(
+        &self,
+        id: &str,
+        mutation: Mutation<LoggedModel>,
+    ) -> Result<LoggedModel> {
+        PgStore::update_logged_model(self, id, mutation).await
+    }
+    async fn delete_logged_model(&self, id: &str) -> Result<()> {
+        PgStore::delete_logged_model(self, id).await
+    }
+    async fn search_logged_models(
+        &self,
+        experiment_ids: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LoggedModel>> {
+        PgStore::search_logged_models(self, experiment_ids, offset, limit).await
+    }
+
+    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)> {
+        PgStore::log_metrics(self, run_id, points).await
+    }
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+        rename: Option<String>,
+        points: Vec<SeriesPoints>,
+        model_metrics: Vec<ModelMetric>,
+    ) -> Result<(usize, usize)> {
+        PgStore::log_batch(self, run_id, params, tags, rename, points, model_metrics).await
+    }
+    async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
+        PgStore::metric_summaries(self, run_id).await
+    }
+    async fn metric_series(
+        &self,
+        run_id: &str,
+        key: &str,
+        request: SeriesRequest,
+    ) -> Result<MetricSeries> {
+        PgStore::metric_series(self, run_id, key, request).await
+    }
+
+    async fn put_artifact(
+        &self,
+        run_id: &str,
+        artifact: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
+        PgStore::put_artifact(self, run_id, artifact, object_key).await
+    }
+    async fn list_artifacts(&self, run_id: &str, prefix: Option<&str>) -> Result<Vec<Artifact>> {
+        PgStore::list_artifacts(self, run_id, prefix).await
+    }
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<StoredArtifact> {
+        PgStore::get_artifact(self, run_id, path).await
+    }
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<StoredArtifact>> {
+        PgStore::delete_artifacts(self, run_id, path).await
+    }
+    async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
+        PgStore::artifact_object_keys(self, run_id).await
+    }
+    async fn runs_deleted_before(&self, before: Timestamp) -> Result<Vec<String>> {
+        PgStore::runs_deleted_before(self, before).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let status = self.pool.status();
+        PoolState {
+            read_connections: status.size,
+            read_connections_idle: status.available,
+            write_queue_depth: status.waiting,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! PostgreSQL: search. (To be written.)

@@ -1,0 +1,1 @@
+//! PostgreSQL: sql. (To be written.)
