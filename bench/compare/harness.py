@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -426,6 +427,8 @@ class Server:
     startup_s: float = float("nan")
     idle_rss_kb: int = 0
     notes: list[str] = field(default_factory=list)
+    # With --pg-url: the server's own PostgreSQL database (admin URL, database name).
+    pg: tuple[str, str] | None = None
 
     def start(self, timeout: float) -> None:
         self.log_path = os.path.join(self.tmp, "server.log")
@@ -510,6 +513,8 @@ class Server:
             pass
 
     def db_bytes(self) -> int:
+        if self.pg:
+            return int(psql(self.pg[0], f"SELECT pg_database_size('{self.pg[1]}')") or 0)
         total = 0
         for path in self.db_files:
             for suffix in ("", "-wal"):
@@ -520,12 +525,30 @@ class Server:
         return total
 
 
+def psql(admin_url: str, sql: str) -> str:
+    """Runs one statement with the `psql` client against the admin database; returns its output."""
+    out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", admin_url, "-c", sql],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def database_url(admin_url: str, database: str, scheme: str) -> str:
+    """`admin_url` (postgres://user@host:port/db?…) pointing at `database`, with `scheme`."""
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit((scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
 def make_server(name: str, args: argparse.Namespace, tmp: str) -> Server:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     # ETS takes every ETS_* variable as configuration and refuses unknown ones.
     env.pop("ETS_BIN", None)
+    pg = None
+    if args.pg_url:
+        # A fresh database per server on the shared PostgreSQL server.
+        pg = (args.pg_url, f"bench_{name}_{os.getpid()}_{int(time.time())}")
+        psql(args.pg_url, f"CREATE DATABASE {pg[1]}")
     if name == "ets":
         data = os.path.join(tmp, "data")
         os.makedirs(data)
@@ -533,22 +556,26 @@ def make_server(name: str, args: argparse.Namespace, tmp: str) -> Server:
             env.setdefault(key, value)  # an ETS_* set by the caller wins
         argv = [args.ets_bin, "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--metrics-port", "0", "--data-dir", data]
-        return Server(name, argv, env, tmp, [os.path.join(data, "ets.db")], url, ["/health"])
+        if pg:
+            argv += ["--database-url", database_url(pg[0], pg[1], "postgres")]
+        return Server(name, argv, env, tmp, [os.path.join(data, "ets.db")], url, ["/health"], pg=pg)
     if name == "mlflow":
         env["MLFLOW_DISABLE_TELEMETRY"] = "true"
         db = os.path.join(tmp, "mlflow.db")
+        store = database_url(pg[0], pg[1], "postgresql") if pg else f"sqlite:///{db}"
         argv = [args.mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port),
-                "--backend-store-uri", f"sqlite:///{db}",
+                "--backend-store-uri", store,
                 "--artifacts-destination", os.path.join(tmp, "art")]
         return Server(name, argv, env, tmp, [db], url,
-                      ["/health", f"{API}/experiments/search?max_results=1"])
+                      ["/health", f"{API}/experiments/search?max_results=1"], pg=pg)
     if name == "fasttrackml":
         db = os.path.join(tmp, "fml.db")
+        store = database_url(pg[0], pg[1], "postgres") if pg else f"sqlite://{db}"
         argv = [args.fml_bin, "server", "--listen-address", f"127.0.0.1:{port}",
-                "--database-uri", f"sqlite://{db}",
+                "--database-uri", store,
                 "--default-artifact-root", os.path.join(tmp, "art")]
         return Server(name, argv, env, tmp, [db], url,
-                      ["/health", f"{API}/experiments/search?max_results=1"])
+                      ["/health", f"{API}/experiments/search?max_results=1"], pg=pg)
     raise ValueError(name)
 
 
@@ -1034,9 +1061,11 @@ def bench_server(name: str, args: argparse.Namespace) -> dict[str, Any]:
     log(f"{name}: done in {result['timings_s']['total']:.0f} s; peak RSS {sampler.peak_rss_kb / 1024:,.0f} MiB "
         f"over up to {sampler.peak_processes} processes; database {result['values']['db_size']:.1f} MiB")
     if args.keep:
-        result["notes"].append(f"temp dir kept: {tmp}")
+        result["notes"].append(f"temp dir kept: {tmp}" + (f"; database {server.pg[1]} kept" if server.pg else ""))
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+        if server.pg:
+            psql(server.pg[0], f"DROP DATABASE IF EXISTS {server.pg[1]} WITH (FORCE)")
     return result
 
 
@@ -1052,7 +1081,9 @@ def render(args: argparse.Namespace, meta: dict[str, Any], results: dict[str, di
         f"- date: {meta['date']}",
         f"- command: `{meta['command']}`",
         f"- sizes: {meta['sizes_text']}",
-        "- SQLite backends everywhere, each server with its defaults except: ETS with "
+        ("- PostgreSQL backends everywhere (one server, a fresh database per tracking server), "
+         if args.pg_url else "- SQLite backends everywhere, ")
+        + "each server with its defaults except: ETS with "
         "`ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=1000000` (its default caps an experiment at 1000 runs); "
         "MLflow runs its default 4 uvicorn workers, a job runner and huey consumers (all counted in its memory)",
     ]
@@ -1124,6 +1155,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fml-bin", default=os.path.join(venv_bin, "fml"),
                    help="FastTrackML's server binary (default: the one in this interpreter's venv)")
     p.add_argument("--repo", default=os.path.join(here, "..", ".."), help="repository, for `git describe`")
+    p.add_argument("--pg-url", help="run every server on PostgreSQL instead of SQLite: an admin URL such as "
+                   "postgres://postgres@127.0.0.1:5432/postgres; each server gets a fresh database (psql needed)")
     args = p.parse_args(argv)
     quick = {"ingest_points": 8000, "clients": "1,8", "calls": 50, "history_points": 2000,
              "history_small_points": 200, "runs": 200, "runs_single": 20}

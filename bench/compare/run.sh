@@ -5,6 +5,7 @@
 #   bench/compare/run.sh                                  # all three servers, default sizes
 #   bench/compare/run.sh --servers ets --quick            # smoke run (CI): ETS alone, tiny sizes
 #   bench/compare/run.sh --servers ets,mlflow --json out.json
+#   bench/compare/run.sh --pg-url postgres://postgres@127.0.0.1:5432/postgres   # all on PostgreSQL
 #   bench/compare/run.sh --help                           # every size flag
 #
 # The servers run one after the other, each on a fresh temporary directory and a free loopback
