@@ -1,7 +1,9 @@
 //! ETS ingest benchmark: metric points through the native HTTP API, next to the raw storage
-//! reference (a plain prepared-statement insert loop into the same SQLite schema).
+//! reference (the plainest fast insert loop of the same backend: prepared inserts on SQLite,
+//! binary COPY on PostgreSQL).
 //!
 //! `cargo run --release -p ets-bench -- --points 200000`
+//! `cargo run --release -p ets-bench -- --pg-url postgres://postgres@127.0.0.1:5432/postgres`
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,10 @@ struct Args {
     /// Concurrent clients of the bulk workload, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     bulk_clients: Vec<usize>,
+    /// Run ETS on this PostgreSQL server (a fresh schema) instead of SQLite, e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`.
+    #[arg(long)]
+    pg_url: Option<String>,
 }
 
 /// A running ETS on a temporary data directory.
@@ -47,13 +53,14 @@ struct Target {
 }
 
 impl Target {
-    async fn start() -> Result<Target> {
+    async fn start(database_url: Option<String>) -> Result<Target> {
         ets::install_crypto_provider();
         let dir = tempfile::tempdir()?;
         let mut config = ets::config::Config::defaults(ets::config::Environment::Dev);
         config.port = 0;
         config.metrics_port = 0;
         config.data_dir = dir.path().to_owned();
+        config.database_url = database_url;
         let server = ets::server::start(config).await?;
         Ok(Target {
             base: format!("http://{}", server.addr),
@@ -294,16 +301,97 @@ fn raw_reference(points: usize, keys: usize) -> Result<f64> {
     Ok(points as f64 / started.elapsed().as_secs_f64())
 }
 
+/// A fresh schema on the PostgreSQL server of `url`; returns the URL that selects it.
+async fn fresh_pg_schema(url: &str) -> Result<(tokio_postgres::Client, String)> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(connection);
+    let schema = format!("ets_bench_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    Ok((client, url))
+}
+
+/// The practical limit of PostgreSQL here: the same points, a row per point, loaded with binary
+/// COPY into a table with no index, 1000 rows per transaction.
+async fn raw_pg_reference(url: &str, points: usize, keys: usize) -> Result<f64> {
+    use futures_util::pin_mut;
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE raw_points (series_id BIGINT NOT NULL, step BIGINT NOT NULL, \
+             timestamp BIGINT NOT NULL, value DOUBLE PRECISION)",
+        )
+        .await?;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < points {
+        let tx = client.transaction().await?;
+        let sink = tx.copy_in("COPY raw_points FROM STDIN BINARY").await?;
+        let writer =
+            BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::FLOAT8]);
+        pin_mut!(writer);
+        for j in i..(i + 1000).min(points) {
+            let (step, key) = ((j / keys) as i64, (j % keys) as i64);
+            let value = (j as f64).sin();
+            let timestamp = 1_700_000_000_000i64 + step;
+            writer
+                .as_mut()
+                .write(&[&key, &step, &timestamp, &value])
+                .await?;
+        }
+        writer.finish().await?;
+        tx.commit().await?;
+        i += 1000;
+    }
+    let rate = points as f64 / started.elapsed().as_secs_f64();
+    client.batch_execute("DROP TABLE raw_points").await?;
+    Ok(rate)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let raw = raw_reference(args.points.max(args.bulk_points), args.keys)?;
-    let target = std::sync::Arc::new(Target::start().await?);
+    let reference_points = args.points.max(args.bulk_points);
+    let (raw, database_url) = match &args.pg_url {
+        None => (raw_reference(reference_points, args.keys)?, None),
+        Some(url) => {
+            let (admin, url) = fresh_pg_schema(url).await?;
+            let settings = admin
+                .query_one("SELECT version(), current_setting('fsync'), current_setting('synchronous_commit')", &[])
+                .await?;
+            eprintln!(
+                "PostgreSQL: {}; fsync={}, synchronous_commit={}",
+                settings.get::<_, String>(0),
+                settings.get::<_, String>(1),
+                settings.get::<_, String>(2)
+            );
+            (
+                raw_pg_reference(&url, reference_points, args.keys).await?,
+                Some(url),
+            )
+        }
+    };
+    let target = std::sync::Arc::new(Target::start(database_url).await?);
     println!("| workload | rate | detail |\n|---|---|---|");
-    println!(
-        "| raw SQLite reference (prepared insert loop, a row per point, 1000/tx) | {raw:>12.0} points/s | {} points, no index, same pragmas |",
-        args.points
-    );
+    if args.pg_url.is_some() {
+        println!(
+            "| raw PostgreSQL reference (binary COPY, a row per point, 1000/tx) | {raw:>12.0} points/s | {reference_points} points, no index |"
+        );
+    } else {
+        println!(
+            "| raw SQLite reference (prepared insert loop, a row per point, 1000/tx) | {raw:>12.0} points/s | {reference_points} points, no index, same pragmas |"
+        );
+    }
     for &clients in &args.clients {
         batch_workload(&target, &args, clients).await?;
     }

@@ -56,6 +56,7 @@ pub struct Config {
     pub limits: Limits,
     pub services: ServicesConfig,
     pub artifacts: ArtifactsConfig,
+    pub live: LiveConfig,
 }
 
 /// Logging.
@@ -132,6 +133,21 @@ pub struct ArtifactsConfig {
     /// Runs in the trash longer than this are removed for good, with their artifacts, by
     /// `ets gc`.
     pub deleted_run_retention_days: u64,
+}
+
+/// Live updates (Server-Sent Events streams of runs and experiments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// An idle stream gets a heartbeat comment this often (keeps proxies from closing it).
+    pub heartbeat_seconds: u64,
+    /// Recent events each instance keeps to answer `Last-Event-ID` (a cache of the shared
+    /// stream); an older id gets `event: reset`.
+    pub replay_events: usize,
+    /// …and for at most this long.
+    pub replay_seconds: u64,
+    /// Open streams one instance serves at once; beyond it a new stream is refused (429).
+    pub max_connections: u32,
 }
 
 /// Artifact storage backend.
@@ -219,6 +235,12 @@ impl Config {
                 s3_profile: "default".into(),
                 upload_expiry_hours: 24,
                 deleted_run_retention_days: 30,
+            },
+            live: LiveConfig {
+                heartbeat_seconds: 15,
+                replay_events: 10_000,
+                replay_seconds: 300,
+                max_connections: 1000,
             },
         }
     }
@@ -366,6 +388,11 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if limits.max_page_size == 0 {
         return Err(ConfigError(
             "limits.max_page_size must be at least 1".into(),
+        ));
+    }
+    if config.live.heartbeat_seconds == 0 {
+        return Err(ConfigError(
+            "live.heartbeat_seconds must be at least 1".into(),
         ));
     }
     let artifacts = &config.artifacts;

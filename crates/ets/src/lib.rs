@@ -9,6 +9,7 @@ pub mod api;
 pub mod artifacts;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod server;
 pub mod service;
 pub mod store;

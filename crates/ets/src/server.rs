@@ -65,6 +65,22 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let (shutdown, mut stopped) = watch::channel(false);
     tokio::spawn(sweep_expired_uploads(services.clone(), stopped.clone()));
+    services
+        .live
+        .start(
+            services.store.clone(),
+            &services.config.effective_database_url(),
+        )
+        .await;
+    {
+        // Event streams never end by themselves: end them so graceful shutdown can finish.
+        let live = services.live.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            live.shutdown();
+        });
+    }
     let app = crate::api::router(services.clone());
     let metrics_app = metrics_router(services.clone());
     let mut metrics_stopped = stopped.clone();

@@ -6,7 +6,12 @@ use common::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[tokio::test]
+common::on_both_databases!(
+    bulk_series_land_in_one_request_and_read_back_exactly,
+    bulk_input_is_checked_before_anything_is_written,
+    out_of_order_and_overlapping_batches_merge_in_step_order,
+);
+
 async fn bulk_series_land_in_one_request_and_read_back_exactly() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -58,7 +63,6 @@ async fn bulk_series_land_in_one_request_and_read_back_exactly() {
     assert_eq!(loss_summary["max"], 1.0);
 }
 
-#[tokio::test]
 async fn bulk_input_is_checked_before_anything_is_written() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -111,7 +115,6 @@ async fn bulk_input_is_checked_before_anything_is_written() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
 async fn out_of_order_and_overlapping_batches_merge_in_step_order() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;

@@ -7,6 +7,75 @@ use common::{Reply, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+common::on_both_databases!(
+    health_reports_database_and_storage_up_and_unconfigured_dependencies,
+    health_stays_200_when_a_configured_dependency_is_down,
+    liveness_and_readiness_probes_answer,
+    info_shows_the_limits_in_force_and_sibling_services,
+    every_response_carries_request_id_and_process_time,
+    a_request_id_sent_by_the_client_is_echoed,
+    unknown_route_is_a_json_404,
+    wrong_method_is_a_json_405,
+    create_project_returns_201_with_the_stored_project,
+    duplicate_project_name_is_409_and_creates_nothing,
+    empty_or_blank_project_name_is_422_naming_the_field,
+    malformed_json_is_400,
+    json_without_a_json_content_type_is_still_accepted,
+    wrong_field_type_is_422_naming_the_field,
+    missing_required_field_is_422,
+    unknown_field_is_422_naming_it,
+    get_unknown_project_is_404,
+    a_fresh_server_has_the_default_project_with_mlflows_default_experiment,
+    list_projects_filters_by_status_name_owner_and_tag,
+    name_contains_treats_like_wildcards_literally,
+    list_projects_sorts_by_name_and_creation_time,
+    list_projects_pages_through_every_item_exactly_once,
+    a_page_that_ends_exactly_at_the_last_item_has_no_next_token,
+    bad_list_parameters_are_400,
+    update_project_changes_name_description_tags_and_members,
+    invalid_project_update_changes_nothing,
+    update_unknown_project_is_404,
+    archived_project_refuses_new_experiments_until_reactivated,
+    deleting_a_project_with_experiments_needs_cascade,
+    deleting_an_empty_project_needs_no_cascade,
+    cascade_delete_leaves_other_projects_alone,
+    project_templates_include_baseline_and_healthcare,
+    project_from_healthcare_template_carries_its_defaults_to_experiments,
+    unknown_project_template_is_404_and_creates_nothing,
+    from_template_validates_its_body,
+    project_stats_count_experiments_runs_and_metric_points,
+    stats_of_unknown_project_is_404,
+    create_experiment_starts_as_draft,
+    experiment_in_a_missing_project_is_422_on_project_id,
+    get_unknown_experiment_is_404,
+    experiment_names_are_unique_per_project,
+    experiment_lifecycle_start_stop_resume_complete,
+    completed_experiment_cannot_start_again,
+    a_draft_cannot_be_stopped_or_started_twice,
+    stop_only_accepts_stopped_or_completed,
+    lifecycle_of_unknown_experiment_is_404,
+    put_with_an_invalid_status_transition_changes_nothing,
+    put_updates_fields_and_moves_the_lifecycle,
+    starting_beyond_max_concurrent_experiments_is_429,
+    concurrent_starts_never_exceed_max_concurrent_experiments,
+    objectives_are_validated,
+    search_space_is_validated,
+    healthcare_rates_must_be_between_0_and_1,
+    experiment_templates_are_listed,
+    hyperparameter_search_template_prefills_search_space_and_objectives,
+    list_experiments_filters_by_project_status_and_tag,
+    list_experiments_pages_with_tokens,
+    experiment_metrics_aggregate_each_runs_latest_value,
+    experiment_metrics_count_nan_apart_and_never_pick_it_as_best,
+    experiment_metrics_use_a_minimize_objective,
+    experiment_metrics_of_an_experiment_without_runs_is_empty,
+    compare_summarises_each_experiment_in_request_order,
+    compare_restricted_to_chosen_metrics,
+    compare_without_objectives_names_no_best_experiment,
+    compare_rejects_bad_id_lists,
+    deleting_an_experiment_deletes_its_runs,
+);
+
 // ---------------------------------------------------------------- helpers
 
 /// Every database holds, from its migrations, this project with MLflow's `Default` experiment
@@ -172,7 +241,6 @@ fn assert_tracing_headers(reply: &Reply) {
 
 // ---------------------------------------------------------------- health and discovery
 
-#[tokio::test]
 async fn health_reports_database_and_storage_up_and_unconfigured_dependencies() {
     let app = TestApp::start().await;
     let reply = app.get("/health").await;
@@ -198,7 +266,6 @@ async fn health_reports_database_and_storage_up_and_unconfigured_dependencies() 
     }
 }
 
-#[tokio::test]
 async fn health_stays_200_when_a_configured_dependency_is_down() {
     let app = TestApp::start_with(|c| {
         c.services.model_registry_url = Some("http://127.0.0.1:1".into());
@@ -231,7 +298,6 @@ async fn health_stays_200_when_a_configured_dependency_is_down() {
     assert_eq!(ready.body["status"], "ready");
 }
 
-#[tokio::test]
 async fn liveness_and_readiness_probes_answer() {
     let app = TestApp::start().await;
     let live = app.get("/health/live").await;
@@ -245,7 +311,6 @@ async fn liveness_and_readiness_probes_answer() {
     assert_eq!(ready.body["storage"]["status"], "up");
 }
 
-#[tokio::test]
 async fn info_shows_the_limits_in_force_and_sibling_services() {
     let app = TestApp::start_with(|c| {
         c.limits.max_concurrent_experiments = 7;
@@ -286,7 +351,6 @@ async fn info_shows_the_limits_in_force_and_sibling_services() {
     assert_eq!(registry["url"], Value::Null);
 }
 
-#[tokio::test]
 async fn every_response_carries_request_id_and_process_time() {
     let app = TestApp::start().await;
     let project = app.create_project("headers").await;
@@ -312,7 +376,6 @@ async fn every_response_carries_request_id_and_process_time() {
     assert_eq!(ids.len(), replies.len());
 }
 
-#[tokio::test]
 async fn a_request_id_sent_by_the_client_is_echoed() {
     let app = TestApp::start().await;
     let response = app
@@ -326,7 +389,6 @@ async fn a_request_id_sent_by_the_client_is_echoed() {
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }
 
-#[tokio::test]
 async fn unknown_route_is_a_json_404() {
     let app = TestApp::start().await;
     for path in ["/no/such/route", "/api/v1/nothing", "/api/v2/projects"] {
@@ -342,7 +404,6 @@ async fn unknown_route_is_a_json_404() {
     }
 }
 
-#[tokio::test]
 async fn wrong_method_is_a_json_405() {
     let app = TestApp::start().await;
     let reply = app.delete("/api/v1/projects").await;
@@ -355,7 +416,6 @@ async fn wrong_method_is_a_json_405() {
 
 // ---------------------------------------------------------------- projects: create and get
 
-#[tokio::test]
 async fn create_project_returns_201_with_the_stored_project() {
     let app = TestApp::start().await;
     let reply = app
@@ -394,7 +454,6 @@ async fn create_project_returns_201_with_the_stored_project() {
     assert_eq!(fetched.body, reply.body);
 }
 
-#[tokio::test]
 async fn duplicate_project_name_is_409_and_creates_nothing() {
     let app = TestApp::start().await;
     app.create_project("dup").await;
@@ -411,7 +470,6 @@ async fn duplicate_project_name_is_409_and_creates_nothing() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn empty_or_blank_project_name_is_422_naming_the_field() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -427,7 +485,6 @@ async fn empty_or_blank_project_name_is_422_naming_the_field() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn malformed_json_is_400() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -440,7 +497,6 @@ async fn malformed_json_is_400() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn json_without_a_json_content_type_is_still_accepted() {
     let app = TestApp::start().await;
     let reply = app
@@ -454,7 +510,6 @@ async fn json_without_a_json_content_type_is_still_accepted() {
     assert_eq!(reply.body["name"], "curl-style");
 }
 
-#[tokio::test]
 async fn wrong_field_type_is_422_naming_the_field() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -477,7 +532,6 @@ async fn wrong_field_type_is_422_naming_the_field() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn missing_required_field_is_422() {
     let app = TestApp::start().await;
     let reply = app
@@ -487,7 +541,6 @@ async fn missing_required_field_is_422() {
     assert!(reply.error_message().contains("name"), "{}", reply.body);
 }
 
-#[tokio::test]
 async fn unknown_field_is_422_naming_it() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -503,7 +556,6 @@ async fn unknown_field_is_422_naming_it() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn get_unknown_project_is_404() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/projects/0000nope").await;
@@ -514,7 +566,6 @@ async fn get_unknown_project_is_404() {
 
 // ---------------------------------------------------------------- built-in project and experiment
 
-#[tokio::test]
 async fn a_fresh_server_has_the_default_project_with_mlflows_default_experiment() {
     let app = TestApp::start().await;
 
@@ -554,7 +605,6 @@ async fn a_fresh_server_has_the_default_project_with_mlflows_default_experiment(
 
 // ---------------------------------------------------------------- projects: list
 
-#[tokio::test]
 async fn list_projects_filters_by_status_name_owner_and_tag() {
     let app = TestApp::start().await;
     create_project_with(
@@ -611,7 +661,6 @@ async fn list_projects_filters_by_status_name_owner_and_tag() {
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
 }
 
-#[tokio::test]
 async fn name_contains_treats_like_wildcards_literally() {
     let app = TestApp::start().await;
     app.create_project("a_b").await;
@@ -624,7 +673,6 @@ async fn name_contains_treats_like_wildcards_literally() {
     assert_eq!(names(&reply), strings(&["50%"]));
 }
 
-#[tokio::test]
 async fn list_projects_sorts_by_name_and_creation_time() {
     let app = TestApp::start().await;
     // The built-in `default` project was created when the server started, before these.
@@ -656,7 +704,6 @@ async fn list_projects_sorts_by_name_and_creation_time() {
     }
 }
 
-#[tokio::test]
 async fn list_projects_pages_through_every_item_exactly_once() {
     let app = TestApp::start().await;
     for i in 0..7 {
@@ -705,7 +752,6 @@ async fn list_projects_pages_through_every_item_exactly_once() {
     assert_eq!(names(&by_name), strings(&["proj-0", "proj-1", "proj-2"]));
 }
 
-#[tokio::test]
 async fn a_page_that_ends_exactly_at_the_last_item_has_no_next_token() {
     let app = TestApp::start().await;
     let built_in = all_projects(&app).await.len();
@@ -723,7 +769,6 @@ async fn a_page_that_ends_exactly_at_the_last_item_has_no_next_token() {
     assert_eq!(reply.body["next_page_token"], Value::Null);
 }
 
-#[tokio::test]
 async fn bad_list_parameters_are_400() {
     let app = TestApp::start().await;
     for i in 0..2 {
@@ -766,7 +811,6 @@ async fn bad_list_parameters_are_400() {
 
 // ---------------------------------------------------------------- projects: update
 
-#[tokio::test]
 async fn update_project_changes_name_description_tags_and_members() {
     let app = TestApp::start().await;
     let project = create_project_with(
@@ -818,7 +862,6 @@ async fn update_project_changes_name_description_tags_and_members() {
     assert_eq!(reply.body["tags"], json!({ "stage": "prod", "new": "x" }));
 }
 
-#[tokio::test]
 async fn invalid_project_update_changes_nothing() {
     let app = TestApp::start().await;
     let id = app.create_project("keep").await;
@@ -880,7 +923,6 @@ async fn invalid_project_update_changes_nothing() {
     assert_eq!(after, before);
 }
 
-#[tokio::test]
 async fn update_unknown_project_is_404() {
     let app = TestApp::start().await;
     let reply = app
@@ -889,7 +931,6 @@ async fn update_unknown_project_is_404() {
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
 }
 
-#[tokio::test]
 async fn archived_project_refuses_new_experiments_until_reactivated() {
     let app = TestApp::start().await;
     let id = app.create_project("archive-me").await;
@@ -925,7 +966,6 @@ async fn archived_project_refuses_new_experiments_until_reactivated() {
 
 // ---------------------------------------------------------------- projects: delete
 
-#[tokio::test]
 async fn deleting_a_project_with_experiments_needs_cascade() {
     let app = TestApp::start().await;
     let projects_before = all_projects(&app).await;
@@ -975,7 +1015,6 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
     assert_error(&again, StatusCode::NOT_FOUND, "not_found");
 }
 
-#[tokio::test]
 async fn deleting_an_empty_project_needs_no_cascade() {
     let app = TestApp::start().await;
     let id = app.create_project("empty").await;
@@ -990,7 +1029,6 @@ async fn deleting_an_empty_project_needs_no_cascade() {
     app.create_project("empty").await;
 }
 
-#[tokio::test]
 async fn cascade_delete_leaves_other_projects_alone() {
     let app = TestApp::start().await;
     let (doomed, _, _) = app.create_hierarchy().await;
@@ -1010,7 +1048,6 @@ async fn cascade_delete_leaves_other_projects_alone() {
 
 // ---------------------------------------------------------------- projects: templates
 
-#[tokio::test]
 async fn project_templates_include_baseline_and_healthcare() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/projects/templates").await;
@@ -1028,7 +1065,6 @@ async fn project_templates_include_baseline_and_healthcare() {
     );
 }
 
-#[tokio::test]
 async fn project_from_healthcare_template_carries_its_defaults_to_experiments() {
     let app = TestApp::start().await;
     let reply = app
@@ -1092,7 +1128,6 @@ async fn project_from_healthcare_template_carries_its_defaults_to_experiments() 
     assert_eq!(experiment["healthcare"], defaults["healthcare"]);
 }
 
-#[tokio::test]
 async fn unknown_project_template_is_404_and_creates_nothing() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -1106,7 +1141,6 @@ async fn unknown_project_template_is_404_and_creates_nothing() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-#[tokio::test]
 async fn from_template_validates_its_body() {
     let app = TestApp::start().await;
     let before = all_projects(&app).await;
@@ -1140,7 +1174,6 @@ async fn from_template_validates_its_body() {
 
 // ---------------------------------------------------------------- projects: stats
 
-#[tokio::test]
 async fn project_stats_count_experiments_runs_and_metric_points() {
     let app = TestApp::start().await;
     let project = app.create_project("stats").await;
@@ -1233,7 +1266,6 @@ async fn project_stats_count_experiments_runs_and_metric_points() {
     assert_eq!(stats.body["metric_points"], 6);
 }
 
-#[tokio::test]
 async fn stats_of_unknown_project_is_404() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/projects/nope/stats").await;
@@ -1242,7 +1274,6 @@ async fn stats_of_unknown_project_is_404() {
 
 // ---------------------------------------------------------------- experiments: create
 
-#[tokio::test]
 async fn create_experiment_starts_as_draft() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1278,7 +1309,6 @@ async fn create_experiment_starts_as_draft() {
     assert_eq!(fetched.body, reply.body);
 }
 
-#[tokio::test]
 async fn experiment_in_a_missing_project_is_422_on_project_id() {
     let app = TestApp::start().await;
     let before = all_experiments(&app).await;
@@ -1292,7 +1322,6 @@ async fn experiment_in_a_missing_project_is_422_on_project_id() {
     assert_eq!(all_experiments(&app).await, before);
 }
 
-#[tokio::test]
 async fn get_unknown_experiment_is_404() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/experiments/nope").await;
@@ -1300,7 +1329,6 @@ async fn get_unknown_experiment_is_404() {
     assert_eq!(reply.body["error"]["details"]["entity"], "experiment");
 }
 
-#[tokio::test]
 async fn experiment_names_are_unique_per_project() {
     let app = TestApp::start().await;
     let first = app.create_project("first").await;
@@ -1333,7 +1361,6 @@ async fn experiment_names_are_unique_per_project() {
 
 // ---------------------------------------------------------------- experiments: lifecycle
 
-#[tokio::test]
 async fn experiment_lifecycle_start_stop_resume_complete() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1381,7 +1408,6 @@ async fn experiment_lifecycle_start_stop_resume_complete() {
     assert_eq!(fetched.body, completed.body);
 }
 
-#[tokio::test]
 async fn completed_experiment_cannot_start_again() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1408,7 +1434,6 @@ async fn completed_experiment_cannot_start_again() {
     assert_eq!(fetched.body, completed.body);
 }
 
-#[tokio::test]
 async fn a_draft_cannot_be_stopped_or_started_twice() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1440,7 +1465,6 @@ async fn a_draft_cannot_be_stopped_or_started_twice() {
     assert_error(&again, StatusCode::CONFLICT, "conflict");
 }
 
-#[tokio::test]
 async fn stop_only_accepts_stopped_or_completed() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1467,7 +1491,6 @@ async fn stop_only_accepts_stopped_or_completed() {
     assert_eq!(fetched.body["status"], "running");
 }
 
-#[tokio::test]
 async fn lifecycle_of_unknown_experiment_is_404() {
     let app = TestApp::start().await;
     let reply = app.post("/api/v1/experiments/nope/start", json!({})).await;
@@ -1476,7 +1499,6 @@ async fn lifecycle_of_unknown_experiment_is_404() {
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
 }
 
-#[tokio::test]
 async fn put_with_an_invalid_status_transition_changes_nothing() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1499,7 +1521,6 @@ async fn put_with_an_invalid_status_transition_changes_nothing() {
     assert_eq!(after, before);
 }
 
-#[tokio::test]
 async fn put_updates_fields_and_moves_the_lifecycle() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1541,7 +1562,6 @@ async fn put_updates_fields_and_moves_the_lifecycle() {
     assert_eq!(reply.body["description"], "again");
 }
 
-#[tokio::test]
 async fn starting_beyond_max_concurrent_experiments_is_429() {
     let app = TestApp::start_with(|c| c.limits.max_concurrent_experiments = 2).await;
     let project = app.create_project("p").await;
@@ -1602,7 +1622,6 @@ async fn starting_beyond_max_concurrent_experiments_is_429() {
     assert_error(&reply, StatusCode::TOO_MANY_REQUESTS, "limit_exceeded");
 }
 
-#[tokio::test]
 async fn concurrent_starts_never_exceed_max_concurrent_experiments() {
     let app = TestApp::start_with(|c| c.limits.max_concurrent_experiments = 2).await;
     let project = app.create_project("p").await;
@@ -1631,7 +1650,6 @@ async fn concurrent_starts_never_exceed_max_concurrent_experiments() {
 
 // ---------------------------------------------------------------- experiments: validation
 
-#[tokio::test]
 async fn objectives_are_validated() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1668,7 +1686,6 @@ async fn objectives_are_validated() {
     assert_eq!(experiment_count(&app, &project).await, 0);
 }
 
-#[tokio::test]
 async fn search_space_is_validated() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1725,7 +1742,6 @@ async fn search_space_is_validated() {
     assert_eq!(ok["search_space"]["lr"]["log"], true);
 }
 
-#[tokio::test]
 async fn healthcare_rates_must_be_between_0_and_1() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1774,7 +1790,6 @@ async fn healthcare_rates_must_be_between_0_and_1() {
     assert_eq!(app.get(&format!("/api/v1/experiments/{id}")).await.body, ok);
 }
 
-#[tokio::test]
 async fn experiment_templates_are_listed() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/experiments/templates").await;
@@ -1790,7 +1805,6 @@ async fn experiment_templates_are_listed() {
     assert!(search["search_space"]["learning_rate"].is_object());
 }
 
-#[tokio::test]
 async fn hyperparameter_search_template_prefills_search_space_and_objectives() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1852,7 +1866,6 @@ async fn hyperparameter_search_template_prefills_search_space_and_objectives() {
 
 // ---------------------------------------------------------------- experiments: list
 
-#[tokio::test]
 async fn list_experiments_filters_by_project_status_and_tag() {
     let app = TestApp::start().await;
     let p1 = app.create_project("p1").await;
@@ -1911,7 +1924,6 @@ async fn list_experiments_filters_by_project_status_and_tag() {
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
 }
 
-#[tokio::test]
 async fn list_experiments_pages_with_tokens() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -1944,7 +1956,6 @@ async fn list_experiments_pages_with_tokens() {
 
 // ---------------------------------------------------------------- experiments: metrics
 
-#[tokio::test]
 async fn experiment_metrics_aggregate_each_runs_latest_value() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2007,7 +2018,6 @@ async fn experiment_metrics_aggregate_each_runs_latest_value() {
     assert_eq!(loss["runs_meeting_target"], Value::Null);
 }
 
-#[tokio::test]
 async fn experiment_metrics_count_nan_apart_and_never_pick_it_as_best() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2043,7 +2053,6 @@ async fn experiment_metrics_count_nan_apart_and_never_pick_it_as_best() {
     assert_eq!(accuracy["runs_meeting_target"], 0);
 }
 
-#[tokio::test]
 async fn experiment_metrics_use_a_minimize_objective() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2076,7 +2085,6 @@ async fn experiment_metrics_use_a_minimize_objective() {
     assert_eq!(loss["runs_meeting_target"], 2);
 }
 
-#[tokio::test]
 async fn experiment_metrics_of_an_experiment_without_runs_is_empty() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2137,7 +2145,6 @@ async fn comparison_fixture(app: &TestApp) -> (String, String, Vec<String>, Vec<
     (a, b, a_runs, vec![run])
 }
 
-#[tokio::test]
 async fn compare_summarises_each_experiment_in_request_order() {
     let app = TestApp::start().await;
     let (a, b, a_runs, b_runs) = comparison_fixture(&app).await;
@@ -2183,7 +2190,6 @@ async fn compare_summarises_each_experiment_in_request_order() {
     assert_eq!(loss["best_experiment_id"], a.as_str());
 }
 
-#[tokio::test]
 async fn compare_restricted_to_chosen_metrics() {
     let app = TestApp::start().await;
     let (a, b, _, _) = comparison_fixture(&app).await;
@@ -2201,7 +2207,6 @@ async fn compare_restricted_to_chosen_metrics() {
     assert_eq!(metrics[0]["best_experiment_id"], a.as_str());
 }
 
-#[tokio::test]
 async fn compare_without_objectives_names_no_best_experiment() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2229,7 +2234,6 @@ async fn compare_without_objectives_names_no_best_experiment() {
     assert_eq!(score["by_experiment"][0]["best_run_id"], Value::Null);
 }
 
-#[tokio::test]
 async fn compare_rejects_bad_id_lists() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -2285,7 +2289,6 @@ async fn compare_rejects_bad_id_lists() {
 
 // ---------------------------------------------------------------- experiments: delete
 
-#[tokio::test]
 async fn deleting_an_experiment_deletes_its_runs() {
     let app = TestApp::start().await;
     let (project, experiment, run) = app.create_hierarchy().await;

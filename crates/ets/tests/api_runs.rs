@@ -6,6 +6,54 @@ use common::{Reply, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+common::on_both_databases!(
+    create_run_defaults_to_running_with_start_time_and_generated_name,
+    create_run_keeps_given_name_description_params_and_tags,
+    scheduled_run_starts_once,
+    starting_an_unknown_run_is_404,
+    create_run_in_unknown_experiment_is_422_on_experiment_id,
+    create_run_with_a_final_status_is_422,
+    nested_runs_are_listed_by_parent,
+    parent_run_must_exist_in_the_same_experiment,
+    finish_defaults_to_finished_and_sets_ended_at,
+    finish_accepts_an_empty_body,
+    finish_as_failed_or_killed,
+    finishing_a_finished_run_is_409_and_changes_nothing,
+    finish_with_a_non_final_status_is_422,
+    scheduled_run_cannot_finish_before_it_starts_but_can_be_killed,
+    runs_cannot_be_added_to_a_completed_experiment,
+    unknown_run_is_404,
+    params_are_write_once_and_a_conflict_applies_nothing,
+    typed_params_are_preserved,
+    null_param_is_422_and_applies_nothing,
+    invalid_param_and_tag_keys_are_422_naming_the_field,
+    unknown_update_fields_are_422,
+    tags_can_be_set_overwritten_and_removed,
+    rename_and_describe_a_run,
+    list_runs_filters,
+    list_runs_sorts_by_name_and_by_newest_first,
+    list_runs_pages_through_every_run_exactly_once,
+    listed_runs_include_params_tags_and_metric_summaries,
+    runs_per_experiment_limit_is_429,
+    metric_key_limit_refuses_the_whole_batch,
+    too_many_points_in_one_request_is_413,
+    oversized_json_body_is_413_with_a_json_error,
+    log_a_single_point_and_a_batch,
+    both_forms_at_once_or_neither_is_422,
+    non_finite_values_are_accepted_and_read_back_as_strings,
+    non_numeric_value_is_422_naming_the_point_and_stores_nothing,
+    logging_to_an_unknown_run_is_404,
+    resending_a_batch_is_an_idempotent_retry,
+    step_defaults_to_zero_and_timestamp_to_now,
+    summary_latest_value_is_at_the_highest_step_and_range_ignores_nan,
+    series_with_slash_keys_are_ordered_by_step_and_ranged,
+    downsampling_keeps_both_spikes_within_max_points,
+    bad_series_queries_are_refused,
+    deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back,
+    permanently_deleted_run_is_gone_with_its_metrics,
+    deleting_a_parent_run_for_good_detaches_its_children,
+);
+
 // ---------------------------------------------------------------- helpers
 
 fn now_millis() -> i64 {
@@ -133,7 +181,6 @@ async fn upload_raw(app: &TestApp, run: &str, path: &str, content: &[u8]) -> Rep
 
 // ---------------------------------------------------------------- run lifecycle
 
-#[tokio::test]
 async fn create_run_defaults_to_running_with_start_time_and_generated_name() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -172,7 +219,6 @@ async fn create_run_defaults_to_running_with_start_time_and_generated_name() {
     assert_eq!(get_run(&app, run["id"].as_str().unwrap()).await, run);
 }
 
-#[tokio::test]
 async fn create_run_keeps_given_name_description_params_and_tags() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -193,7 +239,6 @@ async fn create_run_keeps_given_name_description_params_and_tags() {
     assert_eq!(run["tags"], json!({ "team": "vision" }));
 }
 
-#[tokio::test]
 async fn scheduled_run_starts_once() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -224,7 +269,6 @@ async fn scheduled_run_starts_once() {
     assert_eq!(now["started_at"], started.body["started_at"]);
 }
 
-#[tokio::test]
 async fn starting_an_unknown_run_is_404() {
     let app = TestApp::start().await;
     let reply = app.post("/api/v1/runs/nope/start", json!({})).await;
@@ -232,7 +276,6 @@ async fn starting_an_unknown_run_is_404() {
     assert_eq!(reply.error_code(), "not_found");
 }
 
-#[tokio::test]
 async fn create_run_in_unknown_experiment_is_422_on_experiment_id() {
     let app = TestApp::start().await;
     let reply = app
@@ -242,7 +285,6 @@ async fn create_run_in_unknown_experiment_is_422_on_experiment_id() {
     assert!(list_runs(&app, "").await.is_empty());
 }
 
-#[tokio::test]
 async fn create_run_with_a_final_status_is_422() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
@@ -261,7 +303,6 @@ async fn create_run_with_a_final_status_is_422() {
     );
 }
 
-#[tokio::test]
 async fn nested_runs_are_listed_by_parent() {
     let app = TestApp::start().await;
     let (_, experiment, parent) = app.create_hierarchy().await;
@@ -286,7 +327,6 @@ async fn nested_runs_are_listed_by_parent() {
     assert!(get_run(&app, &parent).await["parent_run_id"].is_null());
 }
 
-#[tokio::test]
 async fn parent_run_must_exist_in_the_same_experiment() {
     let app = TestApp::start().await;
     let (project, experiment, run) = app.create_hierarchy().await;
@@ -315,7 +355,6 @@ async fn parent_run_must_exist_in_the_same_experiment() {
     );
 }
 
-#[tokio::test]
 async fn finish_defaults_to_finished_and_sets_ended_at() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -332,7 +371,6 @@ async fn finish_defaults_to_finished_and_sets_ended_at() {
     assert_eq!(get_run(&app, &run).await["status"], "finished");
 }
 
-#[tokio::test]
 async fn finish_accepts_an_empty_body() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -348,7 +386,6 @@ async fn finish_accepts_an_empty_body() {
     assert!(reply.body["ended_at"].is_string());
 }
 
-#[tokio::test]
 async fn finish_as_failed_or_killed() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -367,7 +404,6 @@ async fn finish_as_failed_or_killed() {
     }
 }
 
-#[tokio::test]
 async fn finishing_a_finished_run_is_409_and_changes_nothing() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -386,7 +422,6 @@ async fn finishing_a_finished_run_is_409_and_changes_nothing() {
     assert_eq!(now["ended_at"], first.body["ended_at"]);
 }
 
-#[tokio::test]
 async fn finish_with_a_non_final_status_is_422() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -404,7 +439,6 @@ async fn finish_with_a_non_final_status_is_422() {
     assert!(now["ended_at"].is_null());
 }
 
-#[tokio::test]
 async fn scheduled_run_cannot_finish_before_it_starts_but_can_be_killed() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -430,7 +464,6 @@ async fn scheduled_run_cannot_finish_before_it_starts_but_can_be_killed() {
     assert_eq!(reply.body["status"], "killed");
 }
 
-#[tokio::test]
 async fn runs_cannot_be_added_to_a_completed_experiment() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -463,7 +496,6 @@ async fn runs_cannot_be_added_to_a_completed_experiment() {
     );
 }
 
-#[tokio::test]
 async fn unknown_run_is_404() {
     let app = TestApp::start().await;
     let reply = app.get("/api/v1/runs/missing").await;
@@ -481,7 +513,6 @@ async fn unknown_run_is_404() {
 
 // ---------------------------------------------------------------- params and tags
 
-#[tokio::test]
 async fn params_are_write_once_and_a_conflict_applies_nothing() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -525,7 +556,6 @@ async fn params_are_write_once_and_a_conflict_applies_nothing() {
     assert!(now["description"].is_null());
 }
 
-#[tokio::test]
 async fn typed_params_are_preserved() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
@@ -546,7 +576,6 @@ async fn typed_params_are_preserved() {
     assert_eq!(listed[0]["params"], params);
 }
 
-#[tokio::test]
 async fn null_param_is_422_and_applies_nothing() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -562,7 +591,6 @@ async fn null_param_is_422_and_applies_nothing() {
     assert_eq!(now["tags"], json!({}));
 }
 
-#[tokio::test]
 async fn invalid_param_and_tag_keys_are_422_naming_the_field() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
@@ -599,7 +627,6 @@ async fn invalid_param_and_tag_keys_are_422_naming_the_field() {
     );
 }
 
-#[tokio::test]
 async fn unknown_update_fields_are_422() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -619,7 +646,6 @@ async fn unknown_update_fields_are_422() {
     assert_eq!(get_run(&app, &run).await["status"], "running");
 }
 
-#[tokio::test]
 async fn tags_can_be_set_overwritten_and_removed() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -655,7 +681,6 @@ async fn tags_can_be_set_overwritten_and_removed() {
     );
 }
 
-#[tokio::test]
 async fn rename_and_describe_a_run() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -678,7 +703,6 @@ async fn rename_and_describe_a_run() {
 
 // ---------------------------------------------------------------- listing
 
-#[tokio::test]
 async fn list_runs_filters() {
     let app = TestApp::start().await;
     let project_a = app.create_project("a").await;
@@ -745,7 +769,6 @@ async fn list_runs_filters() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
 }
 
-#[tokio::test]
 async fn list_runs_sorts_by_name_and_by_newest_first() {
     let app = TestApp::start().await;
     let (_, experiment, first) = app.create_hierarchy().await;
@@ -788,7 +811,6 @@ async fn list_runs_sorts_by_name_and_by_newest_first() {
     assert_eq!(names(&filtered), vec!["bravo", "charlie"]);
 }
 
-#[tokio::test]
 async fn list_runs_pages_through_every_run_exactly_once() {
     let app = TestApp::start().await;
     let (_, experiment, first) = app.create_hierarchy().await;
@@ -837,7 +859,6 @@ async fn list_runs_pages_through_every_run_exactly_once() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
 }
 
-#[tokio::test]
 async fn listed_runs_include_params_tags_and_metric_summaries() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
@@ -882,7 +903,6 @@ async fn listed_runs_include_params_tags_and_metric_summaries() {
 
 // ---------------------------------------------------------------- limits
 
-#[tokio::test]
 async fn runs_per_experiment_limit_is_429() {
     let app = TestApp::start_with(|c| c.limits.max_runs_per_experiment = 2).await;
     let (project, experiment, first) = app.create_hierarchy().await;
@@ -922,7 +942,6 @@ async fn runs_per_experiment_limit_is_429() {
     app.create_run(&other).await;
 }
 
-#[tokio::test]
 async fn metric_key_limit_refuses_the_whole_batch() {
     let app = TestApp::start_with(|c| c.limits.max_metric_keys_per_run = 3).await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -970,7 +989,6 @@ async fn metric_key_limit_refuses_the_whole_batch() {
     log_ok(&app, &run, json!({ "key": "a", "value": 3.0, "step": 2 })).await;
 }
 
-#[tokio::test]
 async fn too_many_points_in_one_request_is_413() {
     let app = TestApp::start_with(|c| c.limits.max_metrics_per_request = 10).await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -991,7 +1009,6 @@ async fn too_many_points_in_one_request_is_413() {
     assert_eq!(written["written"], 10);
 }
 
-#[tokio::test]
 async fn oversized_json_body_is_413_with_a_json_error() {
     let app = TestApp::start_with(|c| c.limits.max_request_body_bytes = 1000).await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1034,7 +1051,6 @@ async fn oversized_json_body_is_413_with_a_json_error() {
 
 // ---------------------------------------------------------------- metrics
 
-#[tokio::test]
 async fn log_a_single_point_and_a_batch() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1080,7 +1096,6 @@ async fn log_a_single_point_and_a_batch() {
     }
 }
 
-#[tokio::test]
 async fn both_forms_at_once_or_neither_is_422() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1122,7 +1137,6 @@ async fn both_forms_at_once_or_neither_is_422() {
     assert!(summaries(&app, &run).await.is_empty());
 }
 
-#[tokio::test]
 async fn non_finite_values_are_accepted_and_read_back_as_strings() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1171,7 +1185,6 @@ async fn non_finite_values_are_accepted_and_read_back_as_strings() {
     assert_eq!(y["count"], 1);
 }
 
-#[tokio::test]
 async fn non_numeric_value_is_422_naming_the_point_and_stores_nothing() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1196,7 +1209,6 @@ async fn non_numeric_value_is_422_naming_the_point_and_stores_nothing() {
     assert_eq!(series(&app, &run, "a").await.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
 async fn logging_to_an_unknown_run_is_404() {
     let app = TestApp::start().await;
     let reply = log_metrics(&app, "no-such-run", json!({ "key": "a", "value": 1.0 })).await;
@@ -1208,7 +1220,6 @@ async fn logging_to_an_unknown_run_is_404() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 }
 
-#[tokio::test]
 async fn resending_a_batch_is_an_idempotent_retry() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1236,7 +1247,6 @@ async fn resending_a_batch_is_an_idempotent_retry() {
     assert_eq!(loss_before["total_points"], 10);
 }
 
-#[tokio::test]
 async fn step_defaults_to_zero_and_timestamp_to_now() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1262,7 +1272,6 @@ async fn step_defaults_to_zero_and_timestamp_to_now() {
     }
 }
 
-#[tokio::test]
 async fn summary_latest_value_is_at_the_highest_step_and_range_ignores_nan() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1313,7 +1322,6 @@ async fn summary_latest_value_is_at_the_highest_step_and_range_ignores_nan() {
     assert_eq!(items[0]["count"], 6);
 }
 
-#[tokio::test]
 async fn series_with_slash_keys_are_ordered_by_step_and_ranged() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1366,7 +1374,6 @@ async fn series_with_slash_keys_are_ordered_by_step_and_ranged() {
     assert_eq!(steps(&spaced.body), vec![0]);
 }
 
-#[tokio::test]
 async fn downsampling_keeps_both_spikes_within_max_points() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1435,7 +1442,6 @@ async fn downsampling_keeps_both_spikes_within_max_points() {
     }));
 }
 
-#[tokio::test]
 async fn bad_series_queries_are_refused() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
@@ -1467,7 +1473,6 @@ async fn bad_series_queries_are_refused() {
 
 // ---------------------------------------------------------------- deletion
 
-#[tokio::test]
 async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
@@ -1543,7 +1548,6 @@ async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
 }
 
-#[tokio::test]
 async fn permanently_deleted_run_is_gone_with_its_metrics() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
@@ -1614,7 +1618,6 @@ async fn permanently_deleted_run_is_gone_with_its_metrics() {
     assert_eq!(get_run(&app, &keep).await["deleted_at"], Value::Null);
 }
 
-#[tokio::test]
 async fn deleting_a_parent_run_for_good_detaches_its_children() {
     let app = TestApp::start().await;
     let (_, experiment, parent) = app.create_hierarchy().await;

@@ -6,6 +6,14 @@ use common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+common::on_both_databases!(
+    native_run_lists_take_the_filter_language_with_or_and_parentheses,
+    a_filter_that_does_not_parse_is_400_pointing_at_the_token,
+    native_experiment_lists_take_the_filter_language,
+    trashed_runs_leave_lists_until_restored_and_refuse_logging,
+    one_store_two_apis,
+);
+
 /// Names of the runs a native list returns.
 async fn run_names(app: &TestApp, query: &str) -> Vec<String> {
     let reply = app.get(&format!("/api/v1/runs?{query}")).await;
@@ -64,7 +72,6 @@ async fn seeded(app: &TestApp) -> (String, Vec<String>) {
     (experiment, ids)
 }
 
-#[tokio::test]
 async fn native_run_lists_take_the_filter_language_with_or_and_parentheses() {
     let app = TestApp::start().await;
     let (experiment, _) = seeded(&app).await;
@@ -96,7 +103,6 @@ async fn native_run_lists_take_the_filter_language_with_or_and_parentheses() {
     }
 }
 
-#[tokio::test]
 async fn a_filter_that_does_not_parse_is_400_pointing_at_the_token() {
     let app = TestApp::start().await;
     let reply = app
@@ -132,7 +138,6 @@ async fn a_filter_that_does_not_parse_is_400_pointing_at_the_token() {
     );
 }
 
-#[tokio::test]
 async fn native_experiment_lists_take_the_filter_language() {
     let app = TestApp::start().await;
     let project = app.create_project("p").await;
@@ -158,7 +163,6 @@ async fn native_experiment_lists_take_the_filter_language() {
     assert_eq!(items[0]["name"], "resnet-50");
 }
 
-#[tokio::test]
 async fn trashed_runs_leave_lists_until_restored_and_refuse_logging() {
     let app = TestApp::start().await;
     let (experiment, ids) = seeded(&app).await;
@@ -204,7 +208,6 @@ async fn trashed_runs_leave_lists_until_restored_and_refuse_logging() {
     );
 }
 
-#[tokio::test]
 async fn one_store_two_apis() {
     let app = TestApp::start().await;
     // Created through MLflow: lands in the `default` project, visible natively.

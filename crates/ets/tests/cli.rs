@@ -1,131 +1,19 @@
 //! Tests of the real `ets` binary: configuration, migrations, serving, restarts and crashes.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::process::{Http, Served, TestDb, ets};
 use serde_json::{Value, json};
 
-fn ets() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ets"));
-    // The tests choose every setting; nothing may leak in from the environment running them.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ETS_") {
-            command.env_remove(key);
-        }
-    }
-    command.env_remove("RUST_LOG");
-    command
-}
-
-/// A served instance of the binary.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    /// Starts `ets serve` on free ports and waits for the "listening" log line.
-    fn start(data_dir: &Path) -> Served {
-        Self::start_with(data_dir, &[]).0
-    }
-
-    /// Like [`Served::start`] with extra arguments; also returns the log lines up to and
-    /// including the "listening" line.
-    fn start_with(data_dir: &Path, extra_args: &[&str]) -> (Served, Vec<String>) {
-        let mut child = ets()
-            .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra_args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("ets starts");
-        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut lines = stderr.lines();
-        let mut seen = Vec::new();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server logged before exiting")
-                .expect("log line");
-            seen.push(line.clone());
-            if line.contains("ETS is listening") {
-                break match serde_json::from_str::<Value>(&line) {
-                    Ok(json) => json["addr"]
-                        .as_str()
-                        .expect("JSON log names addr")
-                        .to_owned(),
-                    Err(_) => line
-                        .split_whitespace()
-                        .find_map(|word| word.strip_prefix("addr="))
-                        .expect("the listening line names the address")
-                        .to_owned(),
-                };
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        let served = Served {
-            child,
-            base: format!("http://{addr}"),
-        };
-        (served, seen)
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A JSON client for plain `#[test]`s: reqwest driven by its own small runtime.
-struct Http {
-    runtime: tokio::runtime::Runtime,
-    inner: reqwest::Client,
-}
-
-impl Http {
-    fn new() -> Http {
-        ets::install_crypto_provider();
-        Http {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime"),
-            inner: reqwest::Client::new(),
-        }
-    }
-
-    /// (status, JSON body); status 0 when the server could not be reached.
-    fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        self.runtime.block_on(async {
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    (status, response.json().await.unwrap_or(Value::Null))
-                }
-                Err(_) => (0, Value::Null),
-            }
-        })
-    }
-
-    fn post(&self, url: &str, body: Value) -> (u16, Value) {
-        self.call(self.inner.post(url).json(&body))
-    }
-
-    fn get(&self, url: &str) -> (u16, Value) {
-        self.call(self.inner.get(url))
-    }
-}
+common::process::on_both_databases_sync!(
+    migrate_creates_the_database,
+    data_survives_a_restart,
+    kill_9_during_ingest_loses_at_most_the_batch_in_flight,
+    gc_removes_runs_long_in_the_trash_with_their_artifacts;
+    postgres_only: serve_without_migrations_refuses_an_empty_database,
+);
 
 #[test]
 fn config_prints_the_effective_configuration_with_layers_applied() {
@@ -205,10 +93,12 @@ fn unknown_keys_and_malformed_values_stop_start_up_naming_them() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_setting"));
 }
 
-#[test]
-fn migrate_creates_the_database() {
+/// `ets migrate` applies every migration to a new database (the SQLite file in the data
+/// directory, or an empty PostgreSQL schema), then nothing.
+fn migrate_creates_the_database(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let output = ets()
+    let output = db
+        .ets()
         .args(["migrate", "--data-dir"])
         .arg(dir.path())
         .output()
@@ -218,24 +108,69 @@ fn migrate_creates_the_database() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("[1, 2, 3]"));
-    assert!(dir.path().join("ets.db").is_file());
-    let again = ets()
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("[1, 2, 3]"), "{stdout}");
+    match db.url() {
+        None => assert!(dir.path().join("ets.db").is_file()),
+        Some(_) => assert!(!dir.path().join("ets.db").exists(), "no SQLite file"),
+    }
+    let again = db
+        .ets()
+        .args(["migrate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success() && stdout.contains("[]"),
+        "a second migrate applies nothing: {stdout} {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// `ets serve --no-migrate` on a database without the schema refuses to start, telling the
+/// operator to run `ets migrate`; after `ets migrate` it serves. (PostgreSQL only: a SQLite
+/// file of its own is always brought up to date at start-up.)
+fn serve_without_migrations_refuses_an_empty_database(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = db
+        .ets()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--no-migrate",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "serve refuses an empty database");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ets migrate"), "{stderr}");
+
+    let migrated = db
+        .ets()
         .args(["migrate", "--data-dir"])
         .arg(dir.path())
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("[]"),
-        "a second migrate applies nothing"
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
     );
+    let (server, _) = Served::start_on(db, dir.path(), &["--no-migrate"]);
+    let (status, ready) = Http::new().get(&format!("{}/health/ready", server.base));
+    assert_eq!(status, 200, "{ready}");
 }
 
-#[test]
-fn data_survives_a_restart() {
+fn data_survives_a_restart(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let client = Http::new();
-    let server = Served::start(dir.path());
+    let (server, _) = Served::start_on(db, dir.path(), &[]);
     let (status, project) = client.post(
         &format!("{}/api/v1/projects", server.base),
         json!({"name": "kept"}),
@@ -244,7 +179,7 @@ fn data_survives_a_restart() {
     let project_id = project["id"].as_str().unwrap().to_owned();
     drop(server);
 
-    let server = Served::start(dir.path());
+    let (server, _) = Served::start_on(db, dir.path(), &[]);
     let (status, body) = client.get(&format!("{}/api/v1/projects/{project_id}", server.base));
     assert_eq!(status, 200);
     assert_eq!(body["name"], "kept");
@@ -252,12 +187,11 @@ fn data_survives_a_restart() {
 
 /// `kill -9` in the middle of metric ingest loses at most the batch in flight, and the
 /// database opens cleanly afterwards.
-#[test]
-fn kill_9_during_ingest_loses_at_most_the_batch_in_flight() {
+fn kill_9_during_ingest_loses_at_most_the_batch_in_flight(db: &TestDb) {
     const POINTS_PER_BATCH: usize = 500;
     let dir = tempfile::tempdir().unwrap();
     let client = Http::new();
-    let server = Served::start(dir.path());
+    let (server, _) = Served::start_on(db, dir.path(), &[]);
     let base = server.base.clone();
     let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "crash"}));
     let (_, experiment) = client.post(
@@ -301,14 +235,14 @@ fn kill_9_during_ingest_loses_at_most_the_batch_in_flight() {
         "ingest made progress before the kill ({acked} batches)"
     );
 
-    {
+    if db.url().is_none() {
         let conn = rusqlite::Connection::open(dir.path().join("ets.db")).unwrap();
         let integrity: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(integrity, "ok");
     }
-    let server = Served::start(dir.path());
+    let (server, _) = Served::start_on(db, dir.path(), &[]);
     let (status, ready) = client.get(&format!("{}/health/ready", server.base));
     assert_eq!(status, 200, "{ready}");
     let (status, summary) = client.get(&format!("{}/api/v1/runs/{run_id}/metrics", server.base));
@@ -355,11 +289,10 @@ fn prod_logs_are_json_lines() {
 /// `ets gc` on the binary, next to a serving instance: runs in the trash longer than the
 /// retention go for good with their artifact files; runs in the trash for less, and active
 /// runs, stay.
-#[test]
-fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
+fn gc_removes_runs_long_in_the_trash_with_their_artifacts(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let client = Http::new();
-    let server = Served::start(dir.path());
+    let (server, _) = Served::start_on(db, dir.path(), &[]);
     let base = server.base.clone();
     let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "gc"}));
     let (_, experiment) = client.post(
@@ -391,7 +324,8 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts() {
     // gc runs next to the serving instance. The default retention (30 days) keeps a run
     // trashed a moment ago.
     let gc = |extra: &[(&str, &str)]| {
-        let output = ets()
+        let output = db
+            .ets()
             .args(["gc", "--data-dir"])
             .arg(dir.path())
             .envs(extra.iter().copied())

@@ -4,6 +4,11 @@ mod common;
 
 use common::TestApp;
 
+common::on_both_databases!(
+    readme_walkthrough_runs_as_written,
+    readme_artifacts_walkthrough_runs_as_written,
+);
+
 /// Runs the bash block that follows `marker` in the README against a fresh server; returns
 /// its output.
 async fn run_block(marker: &str) -> String {
@@ -36,7 +41,6 @@ async fn run_block(marker: &str) -> String {
     stdout
 }
 
-#[tokio::test]
 async fn readme_walkthrough_runs_as_written() {
     let stdout = run_block("<!-- walkthrough").await;
     assert!(
@@ -48,7 +52,6 @@ async fn readme_walkthrough_runs_as_written() {
     assert!(stdout.contains(r#""metric_points":4"#), "{stdout}");
 }
 
-#[tokio::test]
 async fn readme_artifacts_walkthrough_runs_as_written() {
     let stdout = run_block("<!-- artifacts walkthrough").await;
     // The upload's record, the listing, the file, its first six bytes, the joined upload.

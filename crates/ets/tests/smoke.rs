@@ -3,7 +3,8 @@ mod common;
 use common::TestApp;
 use reqwest::StatusCode;
 
-#[tokio::test]
+common::on_both_databases!(harness_starts_a_server,);
+
 async fn harness_starts_a_server() {
     let app = TestApp::start().await;
     let reply = app.get("/health/live").await;

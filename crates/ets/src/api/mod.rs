@@ -8,6 +8,7 @@ pub mod health;
 pub mod mlflow;
 pub mod projects;
 pub mod runs;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -111,6 +112,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::restore_run))
         .routes(routes!(runs::log_metrics, runs::metric_summaries))
         .routes(routes!(runs::log_bulk_metrics))
+        .routes(routes!(stream::run_stream))
+        .routes(routes!(stream::experiment_stream))
         .routes(routes!(
             artifacts::upload_artifact,
             artifacts::list_artifacts

@@ -28,6 +28,8 @@ pub struct Services {
     pub artifacts: ArtifactStore,
     pub health: health::HealthChecker,
     pub started: std::time::Instant,
+    /// Live updates (SSE); started by the server.
+    pub live: Arc<crate::live::Bus>,
 }
 
 impl Services {
@@ -53,7 +55,9 @@ impl Services {
         .await?;
         let artifacts = ArtifactStore::open(&config)?;
         let health = health::HealthChecker::new(&config.services);
+        let live = Arc::new(crate::live::Bus::new(config.live.clone()));
         Ok(Arc::new(Services {
+            live,
             config,
             store,
             artifacts,

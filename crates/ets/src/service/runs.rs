@@ -215,7 +215,8 @@ impl Services {
             deleted_at: None,
             inputs: Vec::new(),
         };
-        self.store
+        let run = self
+            .store
             .create_run(run, params)
             .await
             .map_err(|e| match e {
@@ -228,7 +229,9 @@ impl Services {
                     id,
                 } => Error::invalid("parent_run_id", format!("parent run '{id}' does not exist")),
                 other => other,
-            })
+            })?;
+        self.live.run_created(&run);
+        Ok(run)
     }
 
     pub async fn get_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
@@ -293,14 +296,17 @@ impl Services {
     }
 
     pub async fn start_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
-        self.store
+        let run = self
+            .store
             .update_run(
                 id,
                 Box::new(|run| run_transition(run, RunStatus::Running, Timestamp::now())),
                 vec![],
                 Default::default(),
             )
-            .await
+            .await?;
+        self.live.run_status(&run);
+        Ok(run)
     }
 
     pub async fn finish_run(&self, _actor: &Actor, id: &str, body: FinishRun) -> Result<Run> {
@@ -311,14 +317,17 @@ impl Services {
                 format!("finish takes finished, failed or killed, not '{next}'"),
             ));
         }
-        self.store
+        let run = self
+            .store
             .update_run(
                 id,
                 Box::new(move |run| run_transition(run, next, Timestamp::now())),
                 vec![],
                 Default::default(),
             )
-            .await
+            .await?;
+        self.live.run_status(&run);
+        Ok(run)
     }
 
     /// Sets status, end time and name together, as MLflow's `runs/update` does. Unlike the
@@ -336,7 +345,9 @@ impl Services {
             .as_deref()
             .map(|n| validate::name("run_name", n))
             .transpose()?;
-        self.store
+        let status_changes = change.status.is_some() || change.end_time.is_some();
+        let run = self
+            .store
             .update_run(
                 id,
                 Box::new(move |run| {
@@ -360,7 +371,11 @@ impl Services {
                 Vec::new(),
                 Default::default(),
             )
-            .await
+            .await?;
+        if status_changes {
+            self.live.run_status(&run);
+        }
+        Ok(run)
     }
 
     /// Logs metrics, params and tags of a run in one transaction (MLflow's `log-batch`, and
@@ -397,11 +412,15 @@ impl Services {
             })
             .collect();
         let points = self.group_points(batch.metrics, now)?;
+        let live = self.live.prepare_metrics(&points);
         let (written, duplicates) = self
             .store
             .log_batch(run_id, params, tags, rename, points, model_metrics)
             .await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+        if written > 0 {
+            self.live.metrics_logged(run_id, live);
+        }
         Ok(LogMetricsResult {
             run_id: run_id.to_owned(),
             written,
@@ -492,8 +511,12 @@ impl Services {
         run_id: &str,
         points: Vec<SeriesPoints>,
     ) -> Result<LogMetricsResult> {
+        let live = self.live.prepare_metrics(&points);
         let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+        if written > 0 {
+            self.live.metrics_logged(run_id, live);
+        }
         Ok(LogMetricsResult {
             run_id: run_id.to_owned(),
             written,

@@ -1,6 +1,6 @@
 //! The packed form of a chunk of metric points: three little-endian arrays of the same length
 //! (steps as i64, timestamps as i64, values as f64 bits), points in (step, timestamp) order.
-//! NaN and ±infinity keep their exact bits.
+//! NaN and ±infinity keep their exact bits. Shared by both backends (`metric_chunks.data`).
 
 use ets_domain::model::MetricPoint;
 

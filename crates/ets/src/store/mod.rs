@@ -6,6 +6,7 @@
 //! and its write can never interleave with another request's. Backends are picked from the
 //! database URL at start-up (`open`).
 
+mod chunks;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,8 +1,17 @@
-//! Test harness: a real ETS server on 127.0.0.1:0 with its own temporary data directory,
-//! and a small JSON client.
+//! Test harness: a real ETS server on 127.0.0.1:0 with its own temporary data directory and
+//! database (SQLite in the data directory, or a fresh schema of the PostgreSQL server named by
+//! `PG_TEST_URL`), and a small JSON client.
+//!
+//! Every test that touches the database runs once per database from one body:
+//! [`on_both_databases!`] generates `sqlite::<name>` and `postgres::<name>` tests that run the
+//! body inside [`on_database`], and [`TestApp::start`] (and friends) read the database to use
+//! from that scope.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use ets::config::{Config, Environment};
 use ets::server::RunningServer;
@@ -20,6 +29,10 @@ pub struct TestApp {
     pub backend: Backend,
     /// The S3 bucket and key prefix of an S3-backed app.
     pub s3: Option<S3Target>,
+    /// The database it keeps its data in.
+    pub database: Database,
+    /// The database URL it was given (`None` for SQLite in the data directory).
+    pub database_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -58,6 +71,195 @@ pub fn s3_endpoint() -> Option<String> {
         }
     }
 }
+
+// ---------------------------------------------------------------- databases
+
+/// The database a test server keeps its data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    /// SQLite in the app's temporary data directory.
+    Sqlite,
+    /// A fresh schema of the PostgreSQL server of `PG_TEST_URL`.
+    Postgres,
+}
+
+/// The database scope of one test: which database, and the PostgreSQL schemas created for it
+/// (dropped when the test passes, kept for a look when it fails).
+struct DatabaseScope {
+    database: Database,
+    schemas: Mutex<Vec<String>>,
+}
+
+tokio::task_local! {
+    static DATABASE: Arc<DatabaseScope>;
+}
+
+/// Whether the tests run in CI (`CI=true`), where every backend must be available.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The PostgreSQL server of the PostgreSQL tests, from `PG_TEST_URL` (`scripts/test` starts a
+/// throwaway cluster with `tests/postgres/pg.sh` and sets it; or point it at any server where
+/// the user may create schemas). Without it the PostgreSQL tests are skipped, except in CI
+/// (`CI=true`), where they must run: a missing URL fails them.
+///
+/// Not an `ETS_*` variable: the `ets` binary reads those as configuration.
+pub fn pg_test_url() -> Option<String> {
+    match std::env::var("PG_TEST_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                !in_ci(),
+                "CI is set but PG_TEST_URL is not: the PostgreSQL tests must run in CI \
+                 (scripts/test starts PostgreSQL and sets it)"
+            );
+            eprintln!(
+                "PG_TEST_URL is not set: skipping a PostgreSQL test (./scripts/test runs them, \
+                 or set PG_TEST_URL=postgres://user@host:port/db)"
+            );
+            None
+        }
+    }
+}
+
+/// The database of the test running now: the one [`on_database`] set, SQLite outside it.
+pub fn current_database() -> Database {
+    DATABASE
+        .try_with(|s| s.database)
+        .unwrap_or(Database::Sqlite)
+}
+
+/// Runs a test body with `database` as the database of every app it starts. A PostgreSQL run
+/// without `PG_TEST_URL` is skipped (failed in CI). When the body passes, the PostgreSQL
+/// schemas it created are dropped; when it fails (panics) they stay, named in its output.
+pub async fn on_database(database: Database, body: impl std::future::Future<Output = ()>) {
+    if database == Database::Postgres && pg_test_url().is_none() {
+        return;
+    }
+    let scope = Arc::new(DatabaseScope {
+        database,
+        schemas: Mutex::new(Vec::new()),
+    });
+    DATABASE.scope(scope.clone(), body).await;
+    let schemas = std::mem::take(&mut *scope.schemas.lock().unwrap());
+    for schema in schemas {
+        drop_pg_schema(&schema).await;
+    }
+}
+
+/// Connects to the `PG_TEST_URL` server (without TLS) with a plain `tokio_postgres` client.
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PG_TEST_URL ({url}): {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// `url` with `search_path` set to `schema` for every connection (`options=-c search_path=…`,
+/// percent-encoded, added to any query the URL has).
+pub fn url_with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// A PostgreSQL schema of its own for one test server.
+#[derive(Debug, Clone)]
+pub struct PgSchema {
+    pub name: String,
+    /// `PG_TEST_URL` with `search_path` set to the schema: the server's `database_url`.
+    pub url: String,
+}
+
+/// Creates a fresh, empty schema `ets_t_<random>` on the `PG_TEST_URL` server (which must be
+/// set; see [`pg_test_url`]). Inside [`on_database`] it is dropped when the test passes.
+pub async fn create_pg_schema() -> PgSchema {
+    let base = pg_test_url().expect("PG_TEST_URL is set for a PostgreSQL test");
+    let name = format!("ets_t_{}", ets_domain::new_id());
+    pg_connect(&base)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+        .await
+        .unwrap_or_else(|e| panic!("CREATE SCHEMA {name}: {e}"));
+    let _ = DATABASE.try_with(|s| s.schemas.lock().unwrap().push(name.clone()));
+    eprintln!("PostgreSQL schema {name}");
+    PgSchema {
+        url: url_with_search_path(&base, &name),
+        name,
+    }
+}
+
+/// [`create_pg_schema`] for plain `#[test]`s; `None` (after the skip message) without
+/// `PG_TEST_URL` outside CI. The schema is not dropped: call [`drop_pg_schema_blocking`].
+pub fn create_pg_schema_blocking() -> Option<PgSchema> {
+    pg_test_url()?;
+    Some(block_on(create_pg_schema()))
+}
+
+/// Drops `schema` and everything in it (best effort: a schema still in use stays).
+pub async fn drop_pg_schema(schema: &str) {
+    let Some(base) = std::env::var("PG_TEST_URL").ok().filter(|u| !u.is_empty()) else {
+        return;
+    };
+    let client = pg_connect(&base).await;
+    let sql = format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    if let Err(e) = client.batch_execute(&sql).await {
+        eprintln!("could not drop PostgreSQL schema {schema}: {e}");
+    }
+}
+
+pub fn drop_pg_schema_blocking(schema: &str) {
+    block_on(drop_pg_schema(schema));
+}
+
+/// Runs `future` on a small runtime of its own (for plain `#[test]`s).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// Instantiates async test bodies once per database: for each `name`, a `#[tokio::test]`
+/// `sqlite::name` and `postgres::name` that run `super::name()` inside [`on_database`].
+/// The bodies are plain `async fn name()` without a test attribute.
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::common::on_database(
+                        $crate::common::Database::Sqlite,
+                        super::$name(),
+                    )
+                    .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::common::on_database(
+                        $crate::common::Database::Postgres,
+                        super::$name(),
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_databases;
+
+// ---------------------------------------------------------------- replies
 
 /// A response: status, headers and JSON body (`Value::Null` when the body is not JSON).
 pub struct Reply {
@@ -163,11 +365,17 @@ impl TestApp {
     }
 
     /// Starts a server with its artifacts on `backend`; `None` when that backend is not
-    /// available here (S3 without `S3_TEST_ENDPOINT`, outside CI).
+    /// available here (S3 without `S3_TEST_ENDPOINT`, outside CI). Its database is the one of
+    /// the running test ([`current_database`]): SQLite in its data directory, or a fresh
+    /// PostgreSQL schema (`adjust` sees its `database_url` and may change it).
     pub async fn start_on(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
         ets::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        let database = current_database();
+        if database == Database::Postgres {
+            config.database_url = Some(create_pg_schema().await.url);
+        }
         let s3 = match backend {
             Backend::Local => None,
             Backend::S3 => {
@@ -208,6 +416,7 @@ impl TestApp {
         };
         adjust(&mut config);
         let data_dir = config.data_dir.clone();
+        let database_url = config.database_url.clone();
         let server = ets::server::start(config).await.expect("server starts");
         Some(TestApp {
             base: format!("http://{}", server.addr),
@@ -217,6 +426,8 @@ impl TestApp {
             data_dir,
             backend,
             s3,
+            database,
+            database_url,
             _dir: dir,
         })
     }

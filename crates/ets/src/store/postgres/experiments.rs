@@ -1,26 +1,137 @@
-//! PostgreSQL: experiments. (Stubs: to be implemented.)
+//! PostgreSQL: experiments.
 
-#![allow(unused_imports, clippy::unused_async)]
+use ets_domain::Timestamp;
+use ets_domain::model::Experiment;
+use ets_domain::status::{ExperimentStatus, ProjectStatus};
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
 
+use super::search::{Target, and_filter, and_lifecycle, experiment_order_by};
+use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, value_from_sql};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::*;
-use ets_domain::Timestamp;
-use ets_domain::model::*;
+use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search};
+
+const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
+                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, \
+                       e.ended_at, e.deleted_at";
+
+/// Key of the advisory lock that serialises "start an experiment" checks of one schema
+/// (`limits.max_concurrent_experiments` counts across all instances).
+const RUNNING_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
+
+fn from_row(row: &Row) -> std::result::Result<Experiment, tokio_postgres::Error> {
+    let status: String = row.try_get(5)?;
+    Ok(Experiment {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        description: row.try_get(3)?,
+        owner: row.try_get(4)?,
+        status: ExperimentStatus::parse(&status).unwrap_or(ExperimentStatus::Draft),
+        tags: row.try_get::<_, Json<_>>(6)?.0,
+        objectives: row.try_get::<_, Json<_>>(7)?.0,
+        search_space: row.try_get::<_, Json<_>>(8)?.0,
+        healthcare: row.try_get::<_, Option<Json<_>>>(9)?.map(|j| j.0),
+        links: row.try_get::<_, Json<_>>(10)?.0,
+        template: row.try_get(11)?,
+        created_at: Timestamp(row.try_get(12)?),
+        updated_at: Timestamp(row.try_get(13)?),
+        started_at: row.try_get::<_, Option<i64>>(14)?.map(Timestamp),
+        ended_at: row.try_get::<_, Option<i64>>(15)?.map(Timestamp),
+        deleted_at: row.try_get::<_, Option<i64>>(16)?.map(Timestamp),
+    })
+}
+
+fn name_taken(experiment: &Experiment) -> Error {
+    Error::AlreadyExists {
+        entity: "experiment",
+        name: experiment.name.clone(),
+        scope: format!(" in project '{}'", experiment.project_id),
+    }
+}
+
+async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
+         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    } else {
+        "UPDATE experiments SET project_id = $2, name = $3, description = $4, owner = $5, status = $6, tags = $7, \
+         objectives = $8, search_space = $9, healthcare = $10, links = $11, template = $12, created_at = $13, \
+         updated_at = $14, started_at = $15, ended_at = $16, deleted_at = $17 WHERE id = $1"
+    };
+    let statement = tx.prepare_cached(sql).await?;
+    tx.execute(
+        &statement,
+        &[
+            &experiment.id,
+            &experiment.project_id,
+            &experiment.name,
+            &experiment.description,
+            &experiment.owner,
+            &experiment.status.as_str(),
+            &Json(&experiment.tags),
+            &Json(&experiment.objectives),
+            &Json(&experiment.search_space),
+            &experiment.healthcare.as_ref().map(Json),
+            &Json(&experiment.links),
+            &experiment.template,
+            &experiment.created_at.millis(),
+            &experiment.updated_at.millis(),
+            &experiment.started_at.map(Timestamp::millis),
+            &experiment.ended_at.map(Timestamp::millis),
+            &experiment.deleted_at.map(Timestamp::millis),
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            name_taken(experiment)
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+/// The experiment, optionally locked (`FOR UPDATE`, `FOR NO KEY UPDATE`, …) until the
+/// transaction ends.
+pub(super) async fn get(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Experiment> {
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM experiments e WHERE e.id = $1 {lock}"
+        ))
+        .await?;
+    match tx.query_opt(&statement, &[&id]).await? {
+        Some(row) => Ok(from_row(&row)?),
+        None => Err(Error::not_found("experiment", id)),
+    }
+}
 
 impl PgStore {
     pub(super) async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment> {
-        let _ = (experiment,);
-        Err(Error::internal(
-            "PostgreSQL: create_experiment not implemented yet",
-        ))
+        self.write(move |tx| {
+            Box::pin(async move {
+                // FOR SHARE: the project cannot be archived or deleted until this commits.
+                let project = super::projects::get(tx, &experiment.project_id, "FOR SHARE").await?;
+                if project.status == ProjectStatus::Archived {
+                    return Err(Error::Conflict(format!(
+                        "project '{}' is archived; set its status to active before adding experiments",
+                        project.id
+                    )));
+                }
+                write(tx, &experiment, true).await?;
+                Ok(experiment)
+            })
+        })
+        .await
     }
 
     pub(super) async fn get_experiment(&self, id: &str) -> Result<Experiment> {
-        let _ = (id,);
-        Err(Error::internal(
-            "PostgreSQL: get_experiment not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.read(move |tx| Box::pin(async move { get(tx, &id, "").await }))
+            .await
     }
 
     pub(super) async fn list_experiments(
@@ -28,10 +139,30 @@ impl PgStore {
         filter: ExperimentFilter,
         page: PageRequest,
     ) -> Result<Page<Experiment>> {
-        let _ = (filter, page);
-        Err(Error::internal(
-            "PostgreSQL: list_experiments not implemented yet",
-        ))
+        self.read(move |tx| {
+            Box::pin(async move {
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
+                sql.and_eq("e.project_id", filter.project_id.clone())
+                    .and_eq("e.status", filter.status.map(|s| s.as_str()))
+                    .and_eq("e.name", filter.name.clone())
+                    .and_contains("e.name", filter.name_contains.as_deref())
+                    .and_json_tag("e.tags", filter.tag.as_ref());
+                and_lifecycle(&mut sql, "e", filter.lifecycle);
+                and_filter(&mut sql, filter.expr.as_ref(), Target::Experiments)?;
+                sql.page("e", &page);
+                let items = sql.query(tx, from_row).await?;
+                Ok(finish_page(items, &page, |e| {
+                    cursor_key(
+                        page.sort,
+                        &e.id,
+                        &e.name,
+                        e.created_at.millis(),
+                        e.updated_at.millis(),
+                    )
+                }))
+            })
+        })
+        .await
     }
 
     pub(super) async fn update_experiment(
@@ -39,49 +170,163 @@ impl PgStore {
         id: &str,
         mutation: Mutation<Experiment>,
     ) -> Result<Experiment> {
-        let _ = (id, mutation);
-        Err(Error::internal(
-            "PostgreSQL: update_experiment not implemented yet",
-        ))
+        let id = id.to_owned();
+        let limits = self.limits;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut experiment = get(tx, &id, "FOR UPDATE").await?;
+                let was_running = experiment.status == ExperimentStatus::Running;
+                mutation(&mut experiment)?;
+                if experiment.status == ExperimentStatus::Running && !was_running {
+                    // Serialises the count with every other start until this commits.
+                    tx.batch_execute(RUNNING_LOCK_SQL).await?;
+                    let statement = tx
+                        .prepare_cached(
+                            "SELECT count(*) FROM experiments WHERE status = 'running'",
+                        )
+                        .await?;
+                    let running: i64 = tx.query_one(&statement, &[]).await?.try_get(0)?;
+                    if running as u64 >= limits.max_concurrent_experiments {
+                        return Err(Error::LimitExceeded {
+                            message: format!(
+                                "{running} experiments are already running; stop one before starting '{id}'"
+                            ),
+                            setting: "limits.max_concurrent_experiments",
+                            limit: limits.max_concurrent_experiments,
+                        });
+                    }
+                }
+                experiment.updated_at = Timestamp::now().max(experiment.updated_at);
+                write(tx, &experiment, false).await?;
+                Ok(experiment)
+            })
+        })
+        .await
     }
 
+    /// Deletes the experiment with its runs; returns the deleted run ids.
     pub(super) async fn delete_experiment(&self, id: &str) -> Result<Vec<String>> {
-        let _ = (id,);
-        Err(Error::internal(
-            "PostgreSQL: delete_experiment not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                get(tx, &id, "FOR UPDATE").await?;
+                let run_ids = super::runs::ids_where(tx, "experiment_id = $1", &id).await?;
+                super::metrics::delete_points_of_runs(tx, &run_ids).await?;
+                let statement = tx
+                    .prepare_cached("DELETE FROM experiments WHERE id = $1")
+                    .await?;
+                tx.execute(&statement, &[&id]).await?;
+                Ok(run_ids)
+            })
+        })
+        .await
     }
 
+    /// Soft-deletes or restores an experiment together with its runs. Restoring brings back
+    /// only the runs that went to the trash with the experiment (same deletion time).
     pub(super) async fn set_experiment_deleted(
         &self,
         id: &str,
         deleted: bool,
     ) -> Result<Experiment> {
-        let _ = (id, deleted);
-        Err(Error::internal(
-            "PostgreSQL: set_experiment_deleted not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut experiment = get(tx, &id, "FOR UPDATE").await?;
+                let now = Timestamp::now();
+                match (deleted, experiment.deleted_at) {
+                    (true, None) => {
+                        let statement = tx
+                            .prepare_cached(
+                                "UPDATE runs SET deleted_at = $2 WHERE experiment_id = $1 AND deleted_at IS NULL",
+                            )
+                            .await?;
+                        tx.execute(&statement, &[&id, &now.millis()]).await?;
+                        experiment.deleted_at = Some(now);
+                    }
+                    (false, Some(at)) => {
+                        let statement = tx
+                            .prepare_cached(
+                                "UPDATE runs SET deleted_at = NULL WHERE experiment_id = $1 AND deleted_at = $2",
+                            )
+                            .await?;
+                        tx.execute(&statement, &[&id, &at.millis()]).await?;
+                        experiment.deleted_at = None;
+                    }
+                    (true, Some(_)) => {
+                        return Err(Error::Conflict(format!(
+                            "experiment '{id}' is already deleted"
+                        )));
+                    }
+                    (false, None) => {
+                        return Err(Error::Conflict(format!(
+                            "experiment '{id}' is not deleted"
+                        )));
+                    }
+                }
+                experiment.updated_at = now.max(experiment.updated_at);
+                write(tx, &experiment, false).await?;
+                Ok(experiment)
+            })
+        })
+        .await
     }
 
     pub(super) async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>> {
-        let _ = (search,);
-        Err(Error::internal(
-            "PostgreSQL: search_experiments not implemented yet",
-        ))
+        self.read(move |tx| {
+            Box::pin(async move {
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
+                and_lifecycle(&mut sql, "e", search.lifecycle);
+                and_filter(&mut sql, search.filter.as_ref(), Target::Experiments)?;
+                experiment_order_by(&mut sql, &search.order_by)?;
+                sql.push(&format!(
+                    " LIMIT {} OFFSET {}",
+                    search.limit + 1,
+                    search.offset
+                ));
+                sql.query(tx, from_row).await
+            })
+        })
+        .await
     }
 
     pub(super) async fn find_experiment_by_name(&self, name: &str) -> Result<Experiment> {
-        let _ = (name,);
-        Err(Error::internal(
-            "PostgreSQL: find_experiment_by_name not implemented yet",
-        ))
+        let name = name.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let statement = tx
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM experiments e WHERE e.name = $1 \
+                         ORDER BY e.created_at, e.id LIMIT 1"
+                    ))
+                    .await?;
+                match tx.query_opt(&statement, &[&name]).await? {
+                    Some(row) => Ok(from_row(&row)?),
+                    None => Err(Error::not_found("experiment", name)),
+                }
+            })
+        })
+        .await
     }
 
     pub(super) async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>> {
-        let _ = (experiment_ids,);
-        Err(Error::internal(
-            "PostgreSQL: count_runs not implemented yet",
-        ))
+        let ids = experiment_ids.to_vec();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM runs r WHERE r.experiment_id = u.id) \
+                         FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
+                    )
+                    .await?;
+                let rows = tx.query(&statement, &[&ids]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<std::result::Result<_, _>>()?)
+            })
+        })
+        .await
     }
 
     pub(super) async fn latest_metrics(
@@ -89,9 +334,34 @@ impl PgStore {
         experiment_ids: &[String],
         keys: Option<&[String]>,
     ) -> Result<Vec<LatestMetric>> {
-        let _ = (experiment_ids, keys);
-        Err(Error::internal(
-            "PostgreSQL: latest_metrics not implemented yet",
-        ))
+        if experiment_ids.is_empty() || keys.is_some_and(<[String]>::is_empty) {
+            return Ok(vec![]);
+        }
+        let (ids, keys) = (experiment_ids.to_vec(), keys.map(<[String]>::to_vec));
+        self.read(move |tx| {
+            Box::pin(async move {
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT r.experiment_id, r.id, s.key, s.last_value FROM metric_series s \
+                         JOIN runs r ON r.id = s.run_id \
+                         WHERE s.point_count > 0 AND r.experiment_id = ANY($1) \
+                         AND ($2::text[] IS NULL OR s.key = ANY($2)) \
+                         ORDER BY s.key, r.experiment_id, r.id",
+                    )
+                    .await?;
+                let rows = tx.query(&statement, &[&ids, &keys]).await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(LatestMetric {
+                            experiment_id: row.try_get(0)?,
+                            run_id: row.try_get(1)?,
+                            key: row.try_get(2)?,
+                            value: value_from_sql(row.try_get(3)?),
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
     }
 }

@@ -1,12 +1,53 @@
-//! PostgreSQL: metrics. (Stubs: to be implemented.)
+//! PostgreSQL: metric points — the ingest hot path and series reads, over the chunked storage
+//! SQLite uses too (`metric_chunks`, packed by `store/chunks.rs`).
+//!
+//! A batch costs a fixed number of statements whatever its size: the run row is locked, the
+//! series of every key are resolved (and the missing ones created) with array parameters,
+//! stored points are read back only for series the batch reaches below their highest stored
+//! step (duplicate check), chunks go in by binary COPY and the series aggregates are updated
+//! by one `UPDATE … FROM UNNEST(…)`.
+//!
+//! Locking the run row (`FOR NO KEY UPDATE`, the lock `runs::touch` takes anyway) serialises
+//! batches to the same run across instances, as SQLite's single writer does: the key limit,
+//! the series uniqueness and the duplicate check all see the previous batch committed.
 
-#![allow(unused_imports, clippy::unused_async)]
+use std::collections::{HashMap, HashSet};
+
+use ets_domain::Timestamp;
+use ets_domain::downsample::MinMaxDownsampler;
+use ets_domain::model::{
+    MetricPoint, MetricSeries, MetricSummary, ModelMetric, ParamValue, SeriesPoints, TagPatch,
+};
+use futures_util::{TryStreamExt, pin_mut};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::*;
-use ets_domain::Timestamp;
-use ets_domain::model::*;
+use crate::store::chunks::{self, MAX_CHUNK_POINTS};
+use crate::store::{SeriesRequest, StoreLimits};
+
+/// NaN is stored as NULL, as in the SQLite schema.
+pub(super) fn value_to_sql(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+pub(super) fn value_from_sql(value: Option<f64>) -> f64 {
+    value.unwrap_or(f64::NAN)
+}
+
+/// The points one batch brings to one series.
+struct SeriesBatch {
+    series_id: i64,
+    /// Highest step stored before this batch (`None` for a new or empty series): a batch whose
+    /// steps all lie above it cannot repeat a stored point, which spares the duplicate check.
+    stored_max_step: Option<i64>,
+    points: Vec<MetricPoint>,
+}
+
+const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data) \
+                           FROM STDIN BINARY";
+const CHUNK_TYPES: [Type; 5] = [Type::INT8, Type::INT8, Type::INT8, Type::INT4, Type::BYTEA];
 
 impl PgStore {
     pub(super) async fn log_metrics(
@@ -14,10 +55,9 @@ impl PgStore {
         run_id: &str,
         points: Vec<SeriesPoints>,
     ) -> Result<(usize, usize)> {
-        let _ = (run_id, points);
-        Err(Error::internal(
-            "PostgreSQL: log_metrics not implemented yet",
-        ))
+        let (run_id, limits) = (run_id.to_owned(), self.limits);
+        self.write(move |tx| Box::pin(async move { log(tx, &run_id, points, &limits).await }))
+            .await
     }
 
     pub(super) async fn log_batch(
@@ -29,15 +69,35 @@ impl PgStore {
         points: Vec<SeriesPoints>,
         model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)> {
-        let _ = (run_id, params, tags, rename, points, model_metrics);
-        Err(Error::internal("PostgreSQL: log_batch not implemented yet"))
+        let (run_id, limits) = (run_id.to_owned(), self.limits);
+        self.write(move |tx| {
+            Box::pin(async move {
+                // Takes the run's lock first (`ensure_active`), so that every row this batch
+                // touches is written under it.
+                super::runs::log_params_and_tags(tx, &run_id, &params, &tags, rename).await?;
+                super::models::log_model_metrics(tx, &model_metrics).await?;
+                if points.is_empty() {
+                    return Ok((0, 0));
+                }
+                log(tx, &run_id, points, &limits).await
+            })
+        })
+        .await
     }
 
     pub(super) async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
-        let _ = (run_id,);
-        Err(Error::internal(
-            "PostgreSQL: metric_summaries not implemented yet",
-        ))
+        let run_id = run_id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                ensure_run(tx, &run_id).await?;
+                Ok(summaries_of_runs(tx, std::slice::from_ref(&run_id))
+                    .await?
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect())
+            })
+        })
+        .await
     }
 
     pub(super) async fn metric_series(
@@ -46,11 +106,350 @@ impl PgStore {
         key: &str,
         request: SeriesRequest,
     ) -> Result<MetricSeries> {
-        let _ = (run_id, key, request);
-        Err(Error::internal(
-            "PostgreSQL: metric_series not implemented yet",
-        ))
+        let (run_id, key) = (run_id.to_owned(), key.to_owned());
+        self.read(move |tx| Box::pin(async move { series(tx, &run_id, &key, &request).await }))
+            .await
     }
+}
+
+async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
+    let statement = tx
+        .prepare_cached("SELECT 1 FROM runs WHERE id = $1")
+        .await?;
+    tx.query_opt(&statement, &[&run_id])
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("run", run_id))
+}
+
+/// Appends `points` to the run's series, under the run row's lock (taken by `ensure_active`:
+/// `FOR NO KEY UPDATE`); returns (written,
+/// duplicates skipped). A point equal in key, step and timestamp to a stored one (or to an
+/// earlier one of the same batch) is a duplicate: retried batches do not double-count.
+async fn log(
+    tx: &Tx<'_>,
+    run_id: &str,
+    series: Vec<SeriesPoints>,
+    limits: &StoreLimits,
+) -> Result<(usize, usize)> {
+    super::runs::ensure_active(tx, run_id).await?;
+    let mut batches = resolve_series(tx, run_id, series, limits).await?;
+
+    let mut duplicates = 0usize;
+    let mut to_check: Vec<usize> = Vec::new();
+    for (i, batch) in batches.iter_mut().enumerate() {
+        let before = batch.points.len();
+        batch.points.sort_by_key(|p| (p.step, p.timestamp));
+        // First of equal (step, timestamp) wins within the batch.
+        batch.points.dedup_by(|later, earlier| {
+            (later.step, later.timestamp) == (earlier.step, earlier.timestamp)
+        });
+        duplicates += before - batch.points.len();
+        let first_new_step = batch.points.first().map(|p| p.step);
+        if batch
+            .stored_max_step
+            .is_some_and(|max| first_new_step.is_some_and(|first| first <= max))
+        {
+            to_check.push(i);
+        }
+    }
+    if !to_check.is_empty() {
+        duplicates += drop_stored(tx, &mut batches, &to_check).await?;
+    }
+
+    let written: usize = batches.iter().map(|b| b.points.len()).sum();
+    if written == 0 {
+        return Ok((0, duplicates));
+    }
+    copy_chunks(tx, &batches).await?;
+    update_aggregates(tx, &batches).await?;
+    super::runs::touch(tx, run_id, Timestamp::now()).await?;
+    Ok((written, duplicates))
+}
+
+/// Finds (or creates, within the per-run key limit) the series of each key; merges groups that
+/// name the same key. Two statements at most (three when keys are new: the count for the limit).
+async fn resolve_series(
+    tx: &Tx<'_>,
+    run_id: &str,
+    series: Vec<SeriesPoints>,
+    limits: &StoreLimits,
+) -> Result<Vec<SeriesBatch>> {
+    let mut groups: Vec<SeriesPoints> = Vec::with_capacity(series.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(series.len());
+    for group in series {
+        match index.get(&group.key) {
+            Some(&i) => groups[i].points.extend(group.points),
+            None => {
+                index.insert(group.key.clone(), groups.len());
+                groups.push(group);
+            }
+        }
+    }
+    let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+    let lookup = tx
+        .prepare_cached(
+            "SELECT key, id, last_step FROM metric_series WHERE run_id = $1 AND key = ANY($2::text[])",
+        )
+        .await?;
+    let mut found: HashMap<String, (i64, Option<i64>)> = tx
+        .query(&lookup, &[&run_id, &keys])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !found.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        let count = tx
+            .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = $1")
+            .await?;
+        let existing: i64 = tx.query_one(&count, &[&run_id]).await?.get(0);
+        if existing as u64 + missing.len() as u64 > limits.max_metric_keys_per_run {
+            return Err(Error::LimitExceeded {
+                message: format!(
+                    "run '{run_id}' has {existing} metric keys and this request adds {} more",
+                    missing.len()
+                ),
+                setting: "limits.max_metric_keys_per_run",
+                limit: limits.max_metric_keys_per_run,
+            });
+        }
+        let create = tx
+            .prepare_cached(
+                "INSERT INTO metric_series (run_id, key) SELECT $1, k FROM UNNEST($2::text[]) AS k \
+                 RETURNING key, id",
+            )
+            .await?;
+        for row in tx.query(&create, &[&run_id, &missing]).await? {
+            found.insert(row.get(0), (row.get(1), None));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let &(series_id, stored_max_step) = found.get(&group.key).ok_or_else(|| {
+                Error::internal(format!("metric series '{}' was not created", group.key))
+            })?;
+            Ok(SeriesBatch {
+                series_id,
+                stored_max_step,
+                points: group.points,
+            })
+        })
+        .collect()
+}
+
+/// Removes from the (sorted) batches `which` the points already stored, reading in one query
+/// only the chunks whose step range overlaps each batch's. Returns how many it removed.
+async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch], which: &[usize]) -> Result<usize> {
+    let (mut ids, mut lows, mut highs) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in which {
+        let points = &batches[i].points;
+        if let (Some(first), Some(last)) = (points.first(), points.last()) {
+            ids.push(batches[i].series_id);
+            lows.push(first.step);
+            highs.push(last.step);
+        }
+    }
+    let statement = tx
+        .prepare_cached(
+            "SELECT c.series_id, c.data FROM metric_chunks c \
+             JOIN UNNEST($1::int8[], $2::int8[], $3::int8[]) AS b (series_id, low, high) \
+               ON c.series_id = b.series_id AND c.first_step <= b.high AND c.last_step >= b.low",
+        )
+        .await?;
+    let mut stored: HashMap<i64, HashSet<(i64, i64)>> = HashMap::new();
+    let mut decoded = Vec::new();
+    for row in tx.query(&statement, &[&ids, &lows, &highs]).await? {
+        let series_id: i64 = row.get(0);
+        decoded.clear();
+        chunks::decode_into(row.get(1), &mut decoded).ok_or_else(|| corrupt(series_id))?;
+        stored
+            .entry(series_id)
+            .or_default()
+            .extend(decoded.iter().map(|p| (p.step, p.timestamp)));
+    }
+    let mut removed = 0;
+    for &i in which {
+        let batch = &mut batches[i];
+        if let Some(keys) = stored.get(&batch.series_id) {
+            let before = batch.points.len();
+            batch
+                .points
+                .retain(|p| !keys.contains(&(p.step, p.timestamp)));
+            removed += before - batch.points.len();
+        }
+    }
+    Ok(removed)
+}
+
+fn corrupt(series_id: i64) -> Error {
+    Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+}
+
+/// Loads the batches' points as chunks of at most `MAX_CHUNK_POINTS` by binary COPY.
+async fn copy_chunks(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
+    let statement = tx.prepare_cached(COPY_CHUNKS).await?;
+    let sink = tx.copy_in(&statement).await?;
+    let writer = BinaryCopyInWriter::new(sink, &CHUNK_TYPES);
+    pin_mut!(writer);
+    for batch in batches {
+        for chunk in batch.points.chunks(MAX_CHUNK_POINTS) {
+            let data = chunks::encode(chunk);
+            let count = chunk.len() as i32;
+            writer
+                .as_mut()
+                .write(&[
+                    &batch.series_id,
+                    &chunk[0].step,
+                    &chunk[chunk.len() - 1].step,
+                    &count,
+                    &data,
+                ])
+                .await?;
+        }
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Updates count, min, max and latest point of every series the batches wrote to, in one
+/// statement.
+async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
+    let n = batches.len();
+    let (mut ids, mut counts) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut mins, mut maxs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut steps, mut timestamps, mut values) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for batch in batches {
+        let Some(latest) = batch.points.last() else {
+            continue;
+        };
+        let finite = batch.points.iter().map(|p| p.value).filter(|v| !v.is_nan());
+        let (min, max) = finite.fold((None::<f64>, None::<f64>), |(lo, hi), v| {
+            (
+                Some(lo.map_or(v, |m| m.min(v))),
+                Some(hi.map_or(v, |m| m.max(v))),
+            )
+        });
+        ids.push(batch.series_id);
+        counts.push(batch.points.len() as i64);
+        mins.push(min);
+        maxs.push(max);
+        steps.push(latest.step);
+        timestamps.push(latest.timestamp);
+        values.push(value_to_sql(latest.value));
+    }
+    // SET expressions see the row as it was; LEAST/GREATEST ignore NULLs (no value yet, or a
+    // batch of NaNs only).
+    let statement = tx
+        .prepare_cached(
+            "UPDATE metric_series AS s SET \
+               point_count = s.point_count + u.n, \
+               min_value = LEAST(s.min_value, u.lo), \
+               max_value = GREATEST(s.max_value, u.hi), \
+               last_value = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
+                            THEN u.val ELSE s.last_value END, \
+               last_timestamp = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
+                                THEN u.ts ELSE s.last_timestamp END, \
+               last_step = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
+                           THEN u.step ELSE s.last_step END \
+             FROM UNNEST($1::int8[], $2::int8[], $3::float8[], $4::float8[], $5::int8[], $6::int8[], \
+                         $7::float8[]) AS u (id, n, lo, hi, step, ts, val) \
+             WHERE s.id = u.id",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[&ids, &counts, &mins, &maxs, &steps, &timestamps, &values],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every point of a series with `low <= step <= high`, in (step, timestamp) order; chunks are
+/// decoded as they stream in.
+async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT data FROM metric_chunks WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 \
+             ORDER BY first_step, id",
+        )
+        .await?;
+    let params: [&(dyn ToSql + Sync); 3] = [&series_id, &low, &high];
+    let rows = tx.query_raw(&statement, params).await?;
+    pin_mut!(rows);
+    let mut points = Vec::new();
+    let mut in_order = true;
+    while let Some(row) = rows.try_next().await? {
+        let start = points.len();
+        chunks::decode_into(row.get(0), &mut points).ok_or_else(|| corrupt(series_id))?;
+        // Chunks logged out of order overlap; then the whole read is sorted once at the end.
+        if start > 0 && in_order && start < points.len() {
+            in_order = (points[start - 1].step, points[start - 1].timestamp)
+                <= (points[start].step, points[start].timestamp);
+        }
+    }
+    points.retain(|p| (low..=high).contains(&p.step));
+    if !in_order {
+        points.sort_by_key(|p| (p.step, p.timestamp));
+    }
+    Ok(points)
+}
+
+/// Reads a series (or a step range of it), downsampled when asked.
+async fn series(
+    tx: &Tx<'_>,
+    run_id: &str,
+    key: &str,
+    request: &SeriesRequest,
+) -> Result<MetricSeries> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT s.id FROM runs r LEFT JOIN metric_series s ON s.run_id = r.id AND s.key = $2 \
+             WHERE r.id = $1",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&statement, &[&run_id, &key])
+        .await?
+        .ok_or_else(|| Error::not_found("run", run_id))?;
+    let series_id: i64 = row
+        .get::<_, Option<i64>>(0)
+        .ok_or_else(|| Error::NotFound {
+            entity: "metric",
+            id: format!("{key}' of run '{run_id}"),
+        })?;
+    let low = request.start_step.unwrap_or(i64::MIN);
+    let high = request.end_step.unwrap_or(i64::MAX);
+    let points = read_points(tx, series_id, low, high).await?;
+    let total = points.len() as i64;
+    if let (Some(max_points), Some(first), Some(last)) =
+        (request.max_points, points.first(), points.last())
+        && points.len() > max_points
+    {
+        let mut sampler = MinMaxDownsampler::new(first.step, last.step, max_points);
+        points.iter().for_each(|p| sampler.push(*p));
+        return Ok(MetricSeries {
+            key: key.to_owned(),
+            points: sampler.finish(),
+            total_points: total,
+            downsampled: true,
+        });
+    }
+    Ok(MetricSeries {
+        key: key.to_owned(),
+        points,
+        total_points: total,
+        downsampled: false,
+    })
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
@@ -58,16 +457,676 @@ pub(super) async fn summaries_of_runs(
     tx: &Tx<'_>,
     run_ids: &[String],
 ) -> Result<Vec<(String, MetricSummary)>> {
-    let _ = (tx, run_ids);
-    Err(Error::internal(
-        "PostgreSQL: metrics::summaries_of_runs not implemented yet",
-    ))
+    let statement = tx
+        .prepare_cached(
+            "SELECT run_id, key, last_value, last_step, last_timestamp, min_value, max_value, point_count \
+             FROM metric_series WHERE point_count > 0 AND run_id = ANY($1::text[]) ORDER BY key",
+        )
+        .await?;
+    Ok(tx
+        .query(&statement, &[&run_ids])
+        .await?
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                MetricSummary {
+                    key: r.get(1),
+                    last_value: value_from_sql(r.get(2)),
+                    last_step: r.get(3),
+                    last_timestamp: r.get(4),
+                    min: r.get(5),
+                    max: r.get(6),
+                    count: r.get(7),
+                },
+            )
+        })
+        .collect())
 }
 
 /// Removes the points of the given runs' series (chunks carry no foreign key).
 pub(super) async fn delete_points_of_runs(tx: &Tx<'_>, run_ids: &[String]) -> Result<()> {
-    let _ = (tx, run_ids);
-    Err(Error::internal(
-        "PostgreSQL: metrics::delete_points_of_runs not implemented yet",
-    ))
+    let statement = tx
+        .prepare_cached(
+            "DELETE FROM metric_chunks WHERE series_id IN \
+             (SELECT id FROM metric_series WHERE run_id = ANY($1::text[]))",
+        )
+        .await?;
+    tx.execute(&statement, &[&run_ids]).await?;
+    Ok(())
+}
+
+/// Run with `PG_TEST_URL=postgres://…` (skipped otherwise); each test migrates a fresh schema
+/// and drops it at the end. Metric behaviour is checked against the SQLite store.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use ets_domain::model::{Artifact, LoggedModel, LoggedModelStatus, Tags};
+
+    use super::*;
+    use crate::store::Store;
+    use crate::store::sqlite::SqliteStore;
+
+    const RUN: &str = "run1";
+
+    fn limits(max_keys: u64) -> StoreLimits {
+        StoreLimits {
+            max_concurrent_experiments: 100,
+            max_runs_per_experiment: 1000,
+            max_metric_keys_per_run: max_keys,
+        }
+    }
+
+    /// A migrated schema of its own, with run `run1` in MLflow's Default experiment.
+    struct TestDb {
+        admin: tokio_postgres::Client,
+        schema: String,
+        url: String,
+    }
+
+    impl TestDb {
+        async fn new() -> Option<TestDb> {
+            let base = std::env::var("PG_TEST_URL").ok()?;
+            let schema = format!("ets_pgm_{}", uuid::Uuid::now_v7().simple());
+            let admin = super::super::connect(&base).await.unwrap();
+            admin
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+            super::super::migrate(&url).await.unwrap();
+            admin
+                .batch_execute(&format!(
+                    "INSERT INTO {schema}.runs (id, experiment_id, name, status, created_at, updated_at) \
+                     VALUES ('{RUN}', '0', 'r', 'running', 0, 0)"
+                ))
+                .await
+                .unwrap();
+            Some(TestDb { admin, schema, url })
+        }
+
+        async fn store(&self, max_keys: u64) -> PgStore {
+            PgStore::open(&self.url, 8, limits(max_keys), false)
+                .await
+                .unwrap()
+        }
+
+        async fn drop(self) {
+            self.admin
+                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir, max_keys: u64) -> SqliteStore {
+        let path = dir.path().join("ets.db");
+        let store = SqliteStore::open(&path, 2, limits(max_keys)).await.unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO runs (id, experiment_id, name, status, created_at, updated_at) \
+                 VALUES (?1, '0', 'r', 'running', 0, 0)",
+                [RUN],
+            )
+            .unwrap();
+        store
+    }
+
+    fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            step,
+            timestamp,
+            value,
+        }
+    }
+
+    fn group(key: &str, points: Vec<MetricPoint>) -> SeriesPoints {
+        SeriesPoints {
+            key: key.to_owned(),
+            points,
+        }
+    }
+
+    /// Points compared bit for bit (NaN equals NaN).
+    fn bits(points: &[MetricPoint]) -> Vec<(i64, i64, u64)> {
+        points
+            .iter()
+            .map(|p| (p.step, p.timestamp, p.value.to_bits()))
+            .collect()
+    }
+
+    fn summary_bits(s: &[MetricSummary]) -> Vec<String> {
+        s.iter()
+            .map(|s| {
+                format!(
+                    "{} {:?} {} {} {:?} {:?} {}",
+                    s.key,
+                    s.last_value.to_bits(),
+                    s.last_step,
+                    s.last_timestamp,
+                    s.min.map(f64::to_bits),
+                    s.max.map(f64::to_bits),
+                    s.count
+                )
+            })
+            .collect()
+    }
+
+    /// Deterministic batches: duplicates inside and across batches, out-of-order steps, keys
+    /// repeated within a batch, NaN and ±infinity, batches larger than a chunk.
+    fn batches() -> Vec<Vec<SeriesPoints>> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut out = vec![
+            vec![
+                group(
+                    "loss",
+                    vec![
+                        p(3, 30, 0.5),
+                        p(1, 10, f64::NAN),
+                        p(2, 20, 0.7),
+                        p(2, 20, 9.0),
+                    ],
+                ),
+                group(
+                    "acc",
+                    vec![p(0, 1, f64::INFINITY), p(5, 1, f64::NEG_INFINITY)],
+                ),
+                group("loss", vec![p(4, 40, 0.25)]),
+                group("empty", vec![]),
+            ],
+            // A retry of the first batch: all duplicates.
+            vec![group(
+                "loss",
+                vec![p(3, 30, 0.5), p(1, 10, 1.0), p(2, 20, 0.7), p(4, 40, 0.0)],
+            )],
+            // Above the stored max (no check), then below it (checked), same step new timestamp.
+            vec![group("loss", vec![p(10, 100, 0.1), p(11, 110, f64::NAN)])],
+            vec![group(
+                "loss",
+                vec![p(0, 0, 2.0), p(3, 31, 0.4), p(3, 30, 7.0)],
+            )],
+            vec![group("nan", vec![p(1, 1, f64::NAN), p(2, 2, f64::NAN)])],
+        ];
+        for _ in 0..12 {
+            let mut batch = Vec::new();
+            for key in ["loss", "acc", "lr"] {
+                let n = next(2500) as usize;
+                let base = next(5000) as i64 - 1000;
+                let points = (0..n)
+                    .map(|_| {
+                        let step = base + next(3000) as i64;
+                        let value = match next(50) {
+                            0 => f64::NAN,
+                            1 => f64::INFINITY,
+                            2 => f64::NEG_INFINITY,
+                            v => v as f64 / 7.0 - 3.0,
+                        };
+                        p(step, next(4) as i64, value)
+                    })
+                    .collect();
+                batch.push(group(key, points));
+            }
+            out.push(batch);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn ingest_and_reads_match_sqlite() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(10).await;
+        let dir = tempfile::tempdir().unwrap();
+        let lite = sqlite(&dir, 10).await;
+        for (i, batch) in batches().into_iter().enumerate() {
+            let expected = lite.log_metrics(RUN, batch.clone()).await.unwrap();
+            let got = pg.log_metrics(RUN, batch).await.unwrap();
+            assert_eq!(got, expected, "batch {i}");
+        }
+        let (retry, dup) = pg
+            .log_metrics(RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
+            .await
+            .unwrap();
+        assert_eq!((retry, dup), (0, 1));
+        lite.log_metrics(RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
+            .await
+            .unwrap();
+
+        let summaries = pg.metric_summaries(RUN).await.unwrap();
+        assert_eq!(
+            summary_bits(&summaries),
+            summary_bits(&lite.metric_summaries(RUN).await.unwrap())
+        );
+        let keys: Vec<&str> = summaries.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["acc", "loss", "lr", "nan"], "'empty' has no points");
+        let nan = &summaries[3];
+        assert!(nan.last_value.is_nan() && nan.min.is_none() && nan.max.is_none());
+
+        let requests = [
+            (None, None, None),
+            (Some(2), Some(3), None),
+            (Some(-500), Some(1500), None),
+            (None, None, Some(100)),
+            (Some(100), Some(2000), Some(37)),
+            (Some(100), Some(2000), Some(1_000_000)),
+            (Some(9_000), None, Some(10)),
+        ];
+        for key in ["loss", "acc", "lr", "nan", "empty"] {
+            for (start_step, end_step, max_points) in requests {
+                let request = SeriesRequest {
+                    start_step,
+                    end_step,
+                    max_points,
+                };
+                let want = lite.metric_series(RUN, key, request).await.unwrap();
+                let got = pg.metric_series(RUN, key, request).await.unwrap();
+                assert_eq!(bits(&got.points), bits(&want.points), "{key} {request:?}");
+                assert_eq!(
+                    (got.total_points, got.downsampled),
+                    (want.total_points, want.downsampled),
+                    "{key} {request:?}"
+                );
+            }
+        }
+        let all = pg
+            .metric_series(
+                RUN,
+                "loss",
+                SeriesRequest {
+                    start_step: None,
+                    end_step: None,
+                    max_points: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            all.points
+                .windows(2)
+                .all(|w| (w[0].step, w[0].timestamp) < (w[1].step, w[1].timestamp)),
+            "sorted, no duplicates"
+        );
+
+        let missing = pg
+            .metric_series(
+                RUN,
+                "nope",
+                SeriesRequest {
+                    start_step: None,
+                    end_step: None,
+                    max_points: None,
+                },
+            )
+            .await;
+        assert!(matches!(
+            missing,
+            Err(Error::NotFound {
+                entity: "metric",
+                ..
+            })
+        ));
+        assert!(matches!(
+            pg.metric_summaries("nope").await,
+            Err(Error::NotFound { entity: "run", .. })
+        ));
+        assert!(matches!(
+            pg.log_metrics("nope", vec![group("x", vec![p(1, 1, 1.0)])])
+                .await,
+            Err(Error::NotFound { entity: "run", .. })
+        ));
+
+        // Deleting the run's points leaves no chunk behind.
+        pg.write(|tx| Box::pin(async move { delete_points_of_runs(tx, &[RUN.to_owned()]).await }))
+            .await
+            .unwrap();
+        let left: i64 = db
+            .admin
+            .query_one(
+                &format!("SELECT count(*) FROM {}.metric_chunks", db.schema),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn key_limit_and_concurrent_batches() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(3).await;
+        let dir = tempfile::tempdir().unwrap();
+        let lite = sqlite(&dir, 3).await;
+        for store in [&pg as &dyn Store, &lite as &dyn Store] {
+            let two = vec![group("a", vec![p(1, 1, 1.0)]), group("b", vec![])];
+            assert_eq!(store.log_metrics(RUN, two).await.unwrap(), (1, 0));
+            let over = vec![
+                group("a", vec![p(2, 2, 1.0)]),
+                group("c", vec![]),
+                group("d", vec![]),
+            ];
+            let err = store.log_metrics(RUN, over).await.unwrap_err();
+            match err {
+                Error::LimitExceeded { message, limit, .. } => {
+                    assert_eq!(limit, 3);
+                    assert_eq!(
+                        message,
+                        "run 'run1' has 2 metric keys and this request adds 2 more"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+            // Nothing of the refused batch was stored.
+            let a = store.metric_summaries(RUN).await.unwrap();
+            assert_eq!((a.len(), a[0].count), (1, 1));
+        }
+
+        // Two instances, many concurrent batches: the limit holds, no duplicate series, no
+        // point stored twice.
+        let stores = [Arc::new(db.store(6).await), Arc::new(db.store(6).await)];
+        let mut tasks = Vec::new();
+        for i in 0..24i64 {
+            let store = Arc::clone(&stores[(i % 2) as usize]);
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{}", i % 8);
+                let points = (0..50).map(|s| p(s, 7, s as f64)).collect();
+                store
+                    .log_metrics(
+                        RUN,
+                        vec![group(&key, points), group("shared", vec![p(0, 0, 1.0)])],
+                    )
+                    .await
+            }));
+        }
+        let (mut written, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok((w, _)) => written += w,
+                Err(Error::LimitExceeded { .. }) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let summaries = pg.metric_summaries(RUN).await.unwrap();
+        let keys: i64 = db
+            .admin
+            .query_one(
+                &format!("SELECT count(*) FROM {}.metric_series", db.schema),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(keys <= 6, "{keys} keys");
+        assert!(refused > 0);
+        let k_points: i64 = summaries
+            .iter()
+            .filter(|s| s.key.starts_with('k'))
+            .map(|s| s.count)
+            .sum();
+        let shared = summaries.iter().find(|s| s.key == "shared").unwrap();
+        assert_eq!(shared.count, 1);
+        assert_eq!(written as i64, k_points + 1);
+        assert!(
+            summaries
+                .iter()
+                .filter(|s| s.key.starts_with('k'))
+                .all(|s| s.count == 50)
+        );
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn artifacts_and_models() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(10).await;
+        let artifact = |path: &str, size: i64| Artifact {
+            path: path.to_owned(),
+            size,
+            sha256: "00".into(),
+            content_type: None,
+            created_at: Timestamp(5),
+        };
+        assert!(
+            pg.put_artifact(RUN, artifact("a/b.txt", 1), "k1".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            pg.put_artifact(RUN, artifact("a/c.txt", 2), "k2".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            pg.put_artifact(RUN, artifact("ab", 3), "k3".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            pg.put_artifact(RUN, artifact("a\u{e9}", 3), "k4".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let previous = pg
+            .put_artifact(RUN, artifact("a/b.txt", 10), "k5".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (previous.artifact.size, previous.object_key.as_deref()),
+            (1, Some("k1"))
+        );
+        let paths = |list: Vec<Artifact>| list.into_iter().map(|a| a.path).collect::<Vec<_>>();
+        assert_eq!(
+            paths(pg.list_artifacts(RUN, None).await.unwrap()),
+            ["a/b.txt", "a/c.txt", "ab", "a\u{e9}"]
+        );
+        assert_eq!(
+            paths(pg.list_artifacts(RUN, Some("a/")).await.unwrap()),
+            ["a/b.txt", "a/c.txt"]
+        );
+        assert_eq!(
+            pg.get_artifact(RUN, "a/b.txt").await.unwrap().artifact.size,
+            10
+        );
+        assert!(matches!(
+            pg.get_artifact(RUN, "zz").await,
+            Err(Error::NotFound {
+                entity: "artifact",
+                ..
+            })
+        ));
+        assert!(matches!(
+            pg.list_artifacts("nope", None).await,
+            Err(Error::NotFound { entity: "run", .. })
+        ));
+        let mut keys = pg.artifact_object_keys(RUN).await.unwrap().unwrap();
+        keys.sort();
+        assert_eq!(keys, ["k2", "k3", "k4", "k5"]);
+        assert_eq!(pg.artifact_object_keys("nope").await.unwrap(), None);
+        let removed = pg.delete_artifacts(RUN, "a").await.unwrap();
+        assert_eq!(
+            removed
+                .iter()
+                .map(|a| a.artifact.path.as_str())
+                .collect::<Vec<_>>(),
+            ["a/b.txt", "a/c.txt"]
+        );
+        assert_eq!(
+            paths(pg.list_artifacts(RUN, None).await.unwrap()),
+            ["ab", "a\u{e9}"]
+        );
+        assert!(
+            pg.runs_deleted_before(Timestamp::now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let model = LoggedModel {
+            id: "m1".into(),
+            experiment_id: "0".into(),
+            name: "model".into(),
+            model_type: Some("sklearn".into()),
+            source_run_id: Some(RUN.into()),
+            status: LoggedModelStatus::Pending,
+            status_message: None,
+            tags: Tags::from([("t".to_owned(), "v".to_owned())]),
+            params: Tags::new(),
+            metrics: Vec::new(),
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        };
+        pg.create_logged_model(model.clone()).await.unwrap();
+        let bad_run = LoggedModel {
+            id: "m2".into(),
+            source_run_id: Some("nope".into()),
+            ..model.clone()
+        };
+        assert!(matches!(
+            pg.create_logged_model(bad_run).await,
+            Err(Error::Invalid(_))
+        ));
+        let bad_experiment = LoggedModel {
+            id: "m3".into(),
+            experiment_id: "nope".into(),
+            ..model.clone()
+        };
+        assert!(matches!(
+            pg.create_logged_model(bad_experiment).await,
+            Err(Error::NotFound {
+                entity: "experiment",
+                ..
+            })
+        ));
+        let metric = |model_id: &str, step: i64, value: f64| ModelMetric {
+            model_id: model_id.into(),
+            run_id: RUN.into(),
+            key: "acc".into(),
+            value,
+            step,
+            timestamp: 9,
+        };
+        pg.write(|tx| {
+            Box::pin(async move {
+                log_model_metrics_for_test(
+                    tx,
+                    &[
+                        metric("m1", 1, 0.5),
+                        metric("m1", 0, f64::NAN),
+                        metric("m1", 1, 0.7),
+                    ],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+        let missing = pg
+            .write(|tx| {
+                Box::pin(async move {
+                    log_model_metrics_for_test(tx, &[metric("m1", 2, 1.0), metric("zz", 1, 1.0)])
+                        .await
+                })
+            })
+            .await;
+        assert!(matches!(
+            missing,
+            Err(Error::NotFound {
+                entity: "logged model",
+                ..
+            })
+        ));
+        let got = pg.get_logged_model("m1").await.unwrap();
+        assert_eq!(got.tags, model.tags);
+        assert_eq!(got.metrics.len(), 2);
+        assert!(got.metrics[0].value.is_nan() && got.metrics[1].value == 0.5);
+        let updated = pg
+            .update_logged_model(
+                "m1",
+                Box::new(|m| {
+                    m.status = LoggedModelStatus::Ready;
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.status, LoggedModelStatus::Ready);
+        assert_eq!(
+            pg.get_logged_model("m1").await.unwrap().status,
+            LoggedModelStatus::Ready
+        );
+        assert_eq!(
+            pg.search_logged_models(&["0".into()], 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            pg.search_logged_models(&["0".into()], 1, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        pg.delete_logged_model("m1").await.unwrap();
+        assert!(matches!(
+            pg.delete_logged_model("m1").await,
+            Err(Error::NotFound {
+                entity: "logged model",
+                ..
+            })
+        ));
+        db.drop().await;
+    }
+
+    async fn log_model_metrics_for_test(tx: &Tx<'_>, metrics: &[ModelMetric]) -> Result<()> {
+        super::super::models::log_model_metrics(tx, metrics).await
+    }
+
+    /// Ingest throughput: 1M points in 1000-point batches (`--ignored --nocapture`).
+    #[tokio::test]
+    #[ignore = "benchmark"]
+    async fn ingest_throughput() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(10).await;
+        let started = Instant::now();
+        for batch in 0..1000i64 {
+            let points = (0..1000)
+                .map(|i| p(batch * 1000 + i, batch, i as f64 * 0.5))
+                .collect();
+            let (written, _) = pg
+                .log_metrics(RUN, vec![group("loss", points)])
+                .await
+                .unwrap();
+            assert_eq!(written, 1000);
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "ingest: 1000000 points in {elapsed:?}: {:.0} points/s",
+            1e6 / elapsed.as_secs_f64()
+        );
+        db.drop().await;
+    }
 }

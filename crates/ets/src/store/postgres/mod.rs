@@ -94,7 +94,7 @@ fn redact(url: &str) -> String {
 
 /// TLS for connections whose URL asks for it (`sslmode=prefer` (default) or `require`),
 /// verified against the system's root certificates. With `sslmode=disable` it is not used.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+pub(crate) fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // A certificate the store cannot parse is skipped, as browsers do.

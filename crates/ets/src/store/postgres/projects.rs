@@ -1,26 +1,118 @@
-//! PostgreSQL: projects. (Stubs: to be implemented.)
+//! PostgreSQL: projects.
 
-#![allow(unused_imports, clippy::unused_async)]
+use std::collections::BTreeMap;
 
+use ets_domain::Timestamp;
+use ets_domain::model::{Project, ProjectStats, StatusCounts};
+use ets_domain::status::ProjectStatus;
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use super::sql::{Sql, cursor_key, finish_page, is_unique_violation};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::*;
-use ets_domain::Timestamp;
-use ets_domain::model::*;
+use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
+
+const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
+                       p.experiment_defaults, p.created_at, p.updated_at";
+
+fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
+    let status: String = row.try_get(6)?;
+    Ok(Project {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        description: row.try_get(2)?,
+        owner: row.try_get(3)?,
+        members: row.try_get::<_, Json<_>>(4)?.0,
+        tags: row.try_get::<_, Json<_>>(5)?.0,
+        status: ProjectStatus::parse(&status).unwrap_or(ProjectStatus::Active),
+        template: row.try_get(7)?,
+        experiment_defaults: row.try_get::<_, Json<_>>(8)?.0,
+        created_at: Timestamp(row.try_get(9)?),
+        updated_at: Timestamp(row.try_get(10)?),
+    })
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::AlreadyExists {
+        entity: "project",
+        name: name.to_owned(),
+        scope: String::new(),
+    }
+}
+
+fn map_unique(e: tokio_postgres::Error, name: &str) -> Error {
+    if is_unique_violation(&e) {
+        name_taken(name)
+    } else {
+        e.into()
+    }
+}
+
+/// The project, optionally locked (`FOR UPDATE`, `FOR SHARE`, …) until the transaction ends.
+pub(super) async fn get(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Project> {
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM projects p WHERE p.id = $1 {lock}"
+        ))
+        .await?;
+    match tx.query_opt(&statement, &[&id]).await? {
+        Some(row) => Ok(from_row(&row)?),
+        None => Err(Error::not_found("project", id)),
+    }
+}
+
+async fn counts_by_status(tx: &Tx<'_>, sql: &str, id: &str) -> Result<StatusCounts> {
+    let statement = tx.prepare_cached(sql).await?;
+    let mut by_status = BTreeMap::new();
+    let mut total = 0;
+    for row in tx.query(&statement, &[&id]).await? {
+        let (status, count): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        total += count;
+        by_status.insert(status, count);
+    }
+    Ok(StatusCounts { total, by_status })
+}
 
 impl PgStore {
     pub(super) async fn create_project(&self, project: Project) -> Result<Project> {
-        let _ = (project,);
-        Err(Error::internal(
-            "PostgreSQL: create_project not implemented yet",
-        ))
+        self.write(move |tx| {
+            Box::pin(async move {
+                let statement = tx
+                    .prepare_cached(
+                        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, \
+                         experiment_defaults, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .await?;
+                tx.execute(
+                    &statement,
+                    &[
+                        &project.id,
+                        &project.name,
+                        &project.description,
+                        &project.owner,
+                        &Json(&project.members),
+                        &Json(&project.tags),
+                        &project.status.as_str(),
+                        &project.template,
+                        &Json(&project.experiment_defaults),
+                        &project.created_at.millis(),
+                        &project.updated_at.millis(),
+                    ],
+                )
+                .await
+                .map_err(|e| map_unique(e, &project.name))?;
+                Ok(project)
+            })
+        })
+        .await
     }
 
     pub(super) async fn get_project(&self, id: &str) -> Result<Project> {
-        let _ = (id,);
-        Err(Error::internal(
-            "PostgreSQL: get_project not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.read(move |tx| Box::pin(async move { get(tx, &id, "").await }))
+            .await
     }
 
     pub(super) async fn list_projects(
@@ -28,10 +120,28 @@ impl PgStore {
         filter: ProjectFilter,
         page: PageRequest,
     ) -> Result<Page<Project>> {
-        let _ = (filter, page);
-        Err(Error::internal(
-            "PostgreSQL: list_projects not implemented yet",
-        ))
+        self.read(move |tx| {
+            Box::pin(async move {
+                let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM projects p WHERE 1 = 1"));
+                sql.and_eq("p.status", filter.status.map(|s| s.as_str()))
+                    .and_eq("p.name", filter.name.clone())
+                    .and_contains("p.name", filter.name_contains.as_deref())
+                    .and_eq("p.owner", filter.owner.clone())
+                    .and_json_tag("p.tags", filter.tag.as_ref())
+                    .page("p", &page);
+                let items = sql.query(tx, from_row).await?;
+                Ok(finish_page(items, &page, |p| {
+                    cursor_key(
+                        page.sort,
+                        &p.id,
+                        &p.name,
+                        p.created_at.millis(),
+                        p.updated_at.millis(),
+                    )
+                }))
+            })
+        })
+        .await
     }
 
     pub(super) async fn update_project(
@@ -39,23 +149,127 @@ impl PgStore {
         id: &str,
         mutation: Mutation<Project>,
     ) -> Result<Project> {
-        let _ = (id, mutation);
-        Err(Error::internal(
-            "PostgreSQL: update_project not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let mut project = get(tx, &id, "FOR UPDATE").await?;
+                mutation(&mut project)?;
+                project.updated_at = Timestamp::now().max(project.updated_at);
+                let statement = tx
+                    .prepare_cached(
+                        "UPDATE projects SET name = $2, description = $3, owner = $4, members = $5, tags = $6, \
+                         status = $7, experiment_defaults = $8, updated_at = $9 WHERE id = $1",
+                    )
+                    .await?;
+                tx.execute(
+                    &statement,
+                    &[
+                        &project.id,
+                        &project.name,
+                        &project.description,
+                        &project.owner,
+                        &Json(&project.members),
+                        &Json(&project.tags),
+                        &project.status.as_str(),
+                        &Json(&project.experiment_defaults),
+                        &project.updated_at.millis(),
+                    ],
+                )
+                .await
+                .map_err(|e| map_unique(e, &project.name))?;
+                Ok(project)
+            })
+        })
+        .await
     }
 
+    /// Deletes the project and returns the ids of the runs deleted with it.
     pub(super) async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
-        let _ = (id, cascade);
-        Err(Error::internal(
-            "PostgreSQL: delete_project not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                // Locked so no experiment is added while it is counted and deleted.
+                get(tx, &id, "FOR UPDATE").await?;
+                let statement = tx
+                    .prepare_cached("SELECT count(*) FROM experiments WHERE project_id = $1")
+                    .await?;
+                let experiments: i64 = tx.query_one(&statement, &[&id]).await?.try_get(0)?;
+                if experiments > 0 && !cascade {
+                    return Err(Error::Conflict(format!(
+                        "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
+                    )));
+                }
+                let run_ids = super::runs::ids_where(
+                    tx,
+                    "experiment_id IN (SELECT id FROM experiments WHERE project_id = $1)",
+                    &id,
+                )
+                .await?;
+                super::metrics::delete_points_of_runs(tx, &run_ids).await?;
+                let statement = tx
+                    .prepare_cached("DELETE FROM projects WHERE id = $1")
+                    .await?;
+                tx.execute(&statement, &[&id]).await?;
+                Ok(run_ids)
+            })
+        })
+        .await
     }
 
     pub(super) async fn project_stats(&self, id: &str) -> Result<ProjectStats> {
-        let _ = (id,);
-        Err(Error::internal(
-            "PostgreSQL: project_stats not implemented yet",
-        ))
+        let id = id.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let project = get(tx, &id, "").await?;
+                let experiments = counts_by_status(
+                    tx,
+                    "SELECT status, count(*) FROM experiments WHERE project_id = $1 GROUP BY status",
+                    &id,
+                )
+                .await?;
+                let runs = counts_by_status(
+                    tx,
+                    "SELECT r.status, count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id \
+                     WHERE e.project_id = $1 GROUP BY r.status",
+                    &id,
+                )
+                .await?;
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT \
+                         (SELECT count(*) FROM metric_series s JOIN runs r ON r.id = s.run_id \
+                          JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = $1), \
+                         (SELECT coalesce(sum(s.point_count), 0)::bigint FROM metric_series s \
+                          JOIN runs r ON r.id = s.run_id JOIN experiments e ON e.id = r.experiment_id \
+                          WHERE e.project_id = $1), \
+                         (SELECT count(*) FROM artifacts a JOIN runs r ON r.id = a.run_id \
+                          JOIN experiments e ON e.id = r.experiment_id WHERE e.project_id = $1), \
+                         (SELECT coalesce(sum(a.size), 0)::bigint FROM artifacts a \
+                          JOIN runs r ON r.id = a.run_id JOIN experiments e ON e.id = r.experiment_id \
+                          WHERE e.project_id = $1), \
+                         greatest((SELECT max(updated_at) FROM experiments WHERE project_id = $1), \
+                          (SELECT max(r.updated_at) FROM runs r JOIN experiments e ON e.id = r.experiment_id \
+                           WHERE e.project_id = $1))",
+                    )
+                    .await?;
+                let row = tx.query_one(&statement, &[&id]).await?;
+                let last_child_activity: Option<i64> = row.try_get(4)?;
+                Ok(ProjectStats {
+                    project_id: project.id,
+                    experiments,
+                    runs,
+                    metric_series: row.try_get(0)?,
+                    metric_points: row.try_get(1)?,
+                    artifacts: row.try_get(2)?,
+                    artifact_bytes: row.try_get(3)?,
+                    last_activity: Timestamp(
+                        last_child_activity
+                            .unwrap_or(0)
+                            .max(project.updated_at.millis()),
+                    ),
+                })
+            })
+        })
+        .await
     }
 }

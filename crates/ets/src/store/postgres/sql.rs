@@ -1,1 +1,202 @@
-//! PostgreSQL: sql. (To be written.)
+//! Small helpers shared by the PostgreSQL queries: a dynamic query builder with `$n`
+//! placeholders and explicitly typed parameters, keyset pagination and error mapping.
+//!
+//! Dynamic statements run with `query_typed` (one round trip, no named statement to cache,
+//! so arbitrary filters never grow the per-connection statement cache). Every parameter
+//! carries its PostgreSQL type, so `bigint_column > $1` with a `float8` parameter compares
+//! numerically instead of failing type inference.
+
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::Tx;
+use crate::error::Result;
+use crate::store::{Cursor, CursorValue, Page, PageRequest, SortField, TagFilter};
+
+/// Whether `error` is a UNIQUE (or primary key) violation (turned into 409s at the query
+/// site, as SQLite's code does).
+pub(super) fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A bound parameter with its PostgreSQL type.
+type Param = (Box<dyn ToSql + Sync + Send>, Type);
+
+/// A SQL text with `$n` parameters, built piece by piece.
+#[derive(Default)]
+pub(super) struct Sql {
+    pub text: String,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind_typed(&mut self, value: Box<dyn ToSql + Sync + Send>, ty: Type) -> &mut Self {
+        self.params.push((value, ty));
+        self.text.push('$');
+        self.text.push_str(&self.params.len().to_string());
+        self
+    }
+
+    /// Binds a text value and returns its placeholder (`$n`) without appending it.
+    pub fn text_param(&mut self, value: impl Into<String>) -> String {
+        self.params.push((Box::new(value.into()), Type::TEXT));
+        format!("${}", self.params.len())
+    }
+
+    /// Appends `$n` bound to a text value.
+    pub fn bind_text(&mut self, value: impl Into<String>) -> &mut Self {
+        self.bind_typed(Box::new(value.into()), Type::TEXT)
+    }
+
+    /// Appends `$n` bound to a `float8`.
+    pub fn bind_f64(&mut self, value: f64) -> &mut Self {
+        self.bind_typed(Box::new(value), Type::FLOAT8)
+    }
+
+    /// Appends `$n` bound to a `bigint`.
+    pub fn bind_i64(&mut self, value: i64) -> &mut Self {
+        self.bind_typed(Box::new(value), Type::INT8)
+    }
+
+    /// Appends `$n` bound to a `text[]` (for `= ANY($n)`).
+    pub fn bind_texts(&mut self, values: &[String]) -> &mut Self {
+        self.bind_typed(Box::new(values.to_vec()), Type::TEXT_ARRAY)
+    }
+
+    /// ` AND {column} = $n` when `value` is set.
+    pub fn and_eq(&mut self, column: &str, value: Option<impl Into<String>>) -> &mut Self {
+        if let Some(value) = value {
+            self.push(" AND ").push(column).push(" = ").bind_text(value);
+        }
+        self
+    }
+
+    /// ` AND {column} ILIKE '%…%'` under the "C" collation, which folds ASCII letters only
+    /// (as SQLite's LIKE), escaping wildcards in `needle`.
+    pub fn and_contains(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
+        if let Some(needle) = needle {
+            let escaped = needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            self.push(" AND ")
+                .push(column)
+                .push(" COLLATE \"C\" ILIKE ")
+                .bind_text(format!("%{escaped}%"))
+                .push(" ESCAPE '\\'");
+        }
+        self
+    }
+
+    /// ` AND …` over a JSONB tag object column: the key exists, or has exactly this value.
+    pub fn and_json_tag(&mut self, column: &str, tag: Option<&TagFilter>) -> &mut Self {
+        if let Some(tag) = tag {
+            self.push(" AND ");
+            match &tag.value {
+                Some(value) => self
+                    .push("(")
+                    .push(column)
+                    .push(" ->> ")
+                    .bind_text(tag.key.clone())
+                    .push(") = ")
+                    .bind_text(value.clone()),
+                None => self.push(column).push(" ? ").bind_text(tag.key.clone()),
+            };
+        }
+        self
+    }
+
+    /// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
+    /// the caller knows whether another page follows.
+    pub fn page(&mut self, alias: &str, page: &PageRequest) -> &mut Self {
+        let column = format!("{alias}.{}", page.sort.as_str());
+        let direction = if page.descending { "DESC" } else { "ASC" };
+        if let Some(cursor) = &page.after {
+            let op = if page.descending { "<" } else { ">" };
+            self.push(&format!(" AND ({column}, {alias}.id) {op} ("));
+            match &cursor.sort_value {
+                CursorValue::Int(v) => self.bind_i64(*v),
+                CursorValue::Text(v) => self.bind_text(v.clone()),
+            };
+            self.push(", ").bind_text(cursor.id.clone()).push(")");
+        }
+        self.push(&format!(
+            " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
+            u64::from(page.page_size) + 1
+        ));
+        self
+    }
+
+    /// Runs the query, mapping each row with `map`.
+    pub async fn query<T>(
+        &self,
+        tx: &Tx<'_>,
+        map: impl FnMut(&Row) -> std::result::Result<T, tokio_postgres::Error>,
+    ) -> Result<Vec<T>> {
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = self
+            .params
+            .iter()
+            .map(|(value, ty)| (&**value as &(dyn ToSql + Sync), ty.clone()))
+            .collect();
+        let rows = tx.query_typed(&self.text, &params).await?;
+        Ok(rows
+            .iter()
+            .map(map)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+/// Cuts the extra row off a page query's result and builds the cursor for the next page.
+pub(super) fn finish_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> (CursorValue, String),
+) -> Page<T> {
+    let has_more = items.len() > page.page_size as usize;
+    items.truncate(page.page_size as usize);
+    let next_page_token = match (has_more, items.last()) {
+        (true, Some(last)) => {
+            let (sort_value, id) = key(last);
+            Some(Cursor { sort_value, id }.encode(page.sort, page.descending))
+        }
+        _ => None,
+    };
+    Page {
+        items,
+        next_page_token,
+    }
+}
+
+/// Cursor key of an entity for the requested sort.
+pub(super) fn cursor_key(
+    sort: SortField,
+    id: &str,
+    name: &str,
+    created_at: i64,
+    updated_at: i64,
+) -> (CursorValue, String) {
+    let value = match sort {
+        SortField::CreatedAt => CursorValue::Int(created_at),
+        SortField::UpdatedAt => CursorValue::Int(updated_at),
+        SortField::Name => CursorValue::Text(name.to_owned()),
+    };
+    (value, id.to_owned())
+}
+
+/// NaN is stored as NULL (as in the SQLite schema).
+pub(super) fn value_from_sql(value: Option<f64>) -> f64 {
+    value.unwrap_or(f64::NAN)
+}

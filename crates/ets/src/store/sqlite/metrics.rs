@@ -8,9 +8,9 @@ use ets_domain::downsample::MinMaxDownsampler;
 use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, SeriesPoints};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::chunks::{self, MAX_CHUNK_POINTS};
 use super::sql::{Sql, value_from_sql, value_to_sql};
 use crate::error::{Error, Result};
+use crate::store::chunks::{self, MAX_CHUNK_POINTS};
 use crate::store::{SeriesRequest, StoreLimits};
 
 /// The points one batch brings to one series.

@@ -1,6 +1,5 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
-mod chunks;
 mod datasets;
 mod experiments;
 mod metrics;

@@ -1,0 +1,231 @@
+//! Live events across instances through PostgreSQL `LISTEN`/`NOTIFY`.
+//!
+//! The publisher sends queued events with `pg_notify` (many per round trip, in one statement,
+//! so they stay in order) on its own connection. Every instance `LISTEN`s on a dedicated
+//! connection and delivers what arrives to its local subscribers, so all instances see the same
+//! events in the same order (PostgreSQL delivers notifications in commit order). When the
+//! `LISTEN` connection drops, it reconnects with backoff and sends subscribers a `reset`.
+//!
+//! The channel is `ets_events` in the `public` schema, `ets_events_<hash>` in any other (one
+//! channel per ETS installation sharing a database; notifications are database-wide).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
+
+use super::{Bus, EventData, LiveEvent, Pending, Publisher};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The notification channel of the schema the URL selects.
+pub fn channel_for(schema: &str) -> String {
+    if schema == "public" {
+        return "ets_events".to_owned();
+    }
+    // FNV-1a: stable across builds and instances.
+    let hash = schema.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("ets_events_{hash:016x}")
+}
+
+async fn current_channel(client: &tokio_postgres::Client) -> Result<String, tokio_postgres::Error> {
+    let row = client.query_one("SELECT current_schema()", &[]).await?;
+    Ok(channel_for(
+        row.get::<_, Option<String>>(0)
+            .as_deref()
+            .unwrap_or("public"),
+    ))
+}
+
+/// A connection that `LISTEN`s: its client (kept alive) and the payloads that arrive; the
+/// receiver ends when the connection does.
+async fn listen(
+    url: &str,
+) -> Result<(tokio_postgres::Client, mpsc::UnboundedReceiver<String>), String> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
+    let tls = crate::store::postgres::tls().map_err(|e| e.to_string())?;
+    let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if sender.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "live: the LISTEN connection failed");
+                    return;
+                }
+            }
+        }
+    });
+    let channel = current_channel(&client).await.map_err(|e| e.to_string())?;
+    client
+        .batch_execute(&format!("LISTEN \"{channel}\""))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((client, receiver))
+}
+
+/// Starts listening (waiting for the first `LISTEN` to be in place, so events committed after
+/// start-up reach this instance) and publishing.
+pub(crate) async fn start(
+    bus: Arc<Bus>,
+    publisher: Publisher,
+    queue: mpsc::Receiver<Pending>,
+    url: String,
+) {
+    let first = match listen(&url).await {
+        Ok(listening) => Some(listening),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: cannot LISTEN yet; retrying in the background");
+            None
+        }
+    };
+    tokio::spawn(listen_loop(bus.clone(), url.clone(), first));
+    tokio::spawn(publish_loop(publisher, queue, url));
+}
+
+async fn listen_loop(
+    bus: Arc<Bus>,
+    url: String,
+    mut current: Option<(tokio_postgres::Client, mpsc::UnboundedReceiver<String>)>,
+) {
+    let mut stopped = bus.shutdown_signal();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if let Some((_client, mut payloads)) = current.take() {
+            backoff = MIN_BACKOFF;
+            loop {
+                tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => return,
+                    payload = payloads.recv() => match payload {
+                        Some(payload) => deliver(&bus, payload),
+                        None => break,
+                    },
+                }
+            }
+            tracing::warn!("live: lost the LISTEN connection; reconnecting");
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        match listen(&url).await {
+            Ok(listening) => {
+                tracing::info!("live: listening again");
+                // Events published while disconnected never reached this instance.
+                bus.reset(
+                    "this ETS instance reconnected to the database; events may have been missed",
+                    true,
+                );
+                current = Some(listening);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "live: cannot LISTEN");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn deliver(bus: &Bus, payload: String) {
+    match serde_json::from_str::<EventData>(&payload) {
+        Ok(data) => bus.deliver(LiveEvent::new(data, payload)),
+        Err(e) => tracing::warn!(error = %e, "live: ignoring a malformed notification"),
+    }
+}
+
+async fn publish_loop(mut publisher: Publisher, mut queue: mpsc::Receiver<Pending>, url: String) {
+    let mut connection: Option<(tokio_postgres::Client, String)> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut lost = 0usize;
+    while let Some(batch) = publisher.next_batch(&mut queue).await {
+        let mut payloads: Vec<String> = publisher
+            .encode(batch)
+            .await
+            .into_iter()
+            .map(|(_, json)| json)
+            .collect();
+        if lost > 0 {
+            payloads.push(
+                serde_json::to_string(&EventData {
+                    id: ets_domain::new_id(),
+                    body: super::EventBody::Reset {
+                        reason: format!(
+                            "{lost} events could not be published (the database was unreachable)"
+                        ),
+                    },
+                })
+                .unwrap_or_default(),
+            );
+        }
+        // One retry on a fresh connection; after that the batch is lost and a reset follows.
+        let mut sent = false;
+        for _ in 0..2 {
+            if connection.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                connection = match crate::store::postgres::connect(&url).await {
+                    Ok(client) => match current_channel(&client).await {
+                        Ok(channel) => Some((client, channel)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "live: cannot read the schema");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live: cannot connect to publish");
+                        None
+                    }
+                };
+            }
+            if let Some((client, channel)) = &connection {
+                match client
+                    .execute(
+                        "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
+                        &[channel, &payloads],
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        sent = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live: pg_notify failed");
+                        connection = None;
+                    }
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        if sent {
+            lost = 0;
+            backoff = MIN_BACKOFF;
+        } else {
+            lost += payloads.len();
+            metrics::counter!("ets_live_events_dropped_total").increment(payloads.len() as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn channels_are_per_schema() {
+        assert_eq!(super::channel_for("public"), "ets_events");
+        let a = super::channel_for("tenant_a");
+        assert_ne!(a, super::channel_for("tenant_b"));
+        assert!(a.len() < 63 && a.starts_with("ets_events_"));
+    }
+}

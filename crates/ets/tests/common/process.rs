@@ -1,0 +1,243 @@
+//! The real `ets` binary in tests: spawning it with a clean environment, serving on free
+//! ports, a blocking JSON client, and the database a spawned instance uses.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use super::{Database, PgSchema};
+
+/// The `ets` binary, with no `ETS_*` variable (nor `RUST_LOG`) of the environment running the
+/// tests: the tests choose every setting.
+pub fn ets() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ets"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETS_") {
+            command.env_remove(key);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// The database of the binary in a plain `#[test]`: SQLite in the data directory, or a fresh
+/// PostgreSQL schema (passed as `ETS_DATABASE_URL`).
+pub struct TestDb {
+    pub database: Database,
+    pub schema: Option<PgSchema>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        TestDb {
+            database: Database::Sqlite,
+            schema: None,
+        }
+    }
+
+    /// A fresh schema; `None` without `PG_TEST_URL` outside CI (the test is skipped).
+    pub fn postgres() -> Option<TestDb> {
+        Some(TestDb {
+            database: Database::Postgres,
+            schema: Some(super::create_pg_schema_blocking()?),
+        })
+    }
+
+    /// The `database_url` of a PostgreSQL database.
+    pub fn url(&self) -> Option<&str> {
+        self.schema.as_ref().map(|s| s.url.as_str())
+    }
+
+    /// `ets` with this database configured (`ETS_DATABASE_URL` for PostgreSQL).
+    pub fn ets(&self) -> Command {
+        let mut command = ets();
+        if let Some(url) = self.url() {
+            command.env("ETS_DATABASE_URL", url);
+        }
+        command
+    }
+
+    /// Drops the PostgreSQL schema (after a passing test).
+    pub fn drop_schema(self) {
+        if let Some(schema) = self.schema {
+            super::drop_pg_schema_blocking(&schema.name);
+        }
+    }
+}
+
+/// Instantiates `fn name(db: &TestDb)` bodies of plain `#[test]`s once per database:
+/// `sqlite::name` and `postgres::name` (skipped without `PG_TEST_URL` outside CI; the schema is
+/// dropped when the test passes); those listed after `postgres_only:` only as `postgres::name`.
+#[allow(unused_macros)]
+macro_rules! on_both_databases_sync {
+    ($($name:ident),* $(,)? $(; postgres_only: $($pg_name:ident),* $(,)?)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let db = $crate::common::process::TestDb::sqlite();
+                    super::$name(&db);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(db) = $crate::common::process::TestDb::postgres() else {
+                        return;
+                    };
+                    super::$name(&db);
+                    db.drop_schema();
+                }
+            )*
+            $($(
+                #[test]
+                fn $pg_name() {
+                    let Some(db) = $crate::common::process::TestDb::postgres() else {
+                        return;
+                    };
+                    super::$pg_name(&db);
+                    db.drop_schema();
+                }
+            )*)?
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_databases_sync;
+
+/// A served instance of the binary, killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Served {
+    /// Starts `ets serve` on free ports with its data in `data_dir` and waits for the
+    /// "listening" log line.
+    pub fn start(data_dir: &Path) -> Served {
+        Self::start_with(data_dir, &[]).0
+    }
+
+    /// Like [`Served::start`] with extra arguments; also returns the log lines up to and
+    /// including the "listening" line.
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> (Served, Vec<String>) {
+        Self::start_on(&TestDb::sqlite(), data_dir, extra_args)
+    }
+
+    /// Like [`Served::start_with`] on the database `db`.
+    pub fn start_on(db: &TestDb, data_dir: &Path, extra_args: &[&str]) -> (Served, Vec<String>) {
+        let mut command = db.ets();
+        command
+            .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args);
+        Self::spawn(command)
+    }
+
+    /// Spawns `command` (an `ets serve` on port 0) and waits for its "listening" log line,
+    /// which names the address it chose; panics with the log when it exits first.
+    pub fn spawn(mut command: Command) -> (Served, Vec<String>) {
+        let mut child = command
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ets starts");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut lines = stderr.lines();
+        let mut seen = Vec::new();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.wait();
+                panic!("ets exited before it listened:\n{}", seen.join("\n"));
+            };
+            let line = line.expect("log line");
+            seen.push(line.clone());
+            if line.contains("ETS is listening") {
+                break match serde_json::from_str::<Value>(&line) {
+                    Ok(json) => json["addr"]
+                        .as_str()
+                        .expect("JSON log names addr")
+                        .to_owned(),
+                    Err(_) => line
+                        .split_whitespace()
+                        .find_map(|word| word.strip_prefix("addr="))
+                        .expect("the listening line names the address")
+                        .to_owned(),
+                };
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let served = Served {
+            child,
+            base: format!("http://{addr}"),
+        };
+        (served, seen)
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON client for plain `#[test]`s: reqwest driven by its own small runtime.
+pub struct Http {
+    pub runtime: tokio::runtime::Runtime,
+    pub inner: reqwest::Client,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Http {
+        ets::install_crypto_provider();
+        Http {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            inner: reqwest::Client::new(),
+        }
+    }
+
+    /// (status, JSON body); status 0 when the server could not be reached.
+    pub fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        self.runtime.block_on(async {
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    (status, response.json().await.unwrap_or(Value::Null))
+                }
+                Err(_) => (0, Value::Null),
+            }
+        })
+    }
+
+    pub fn post(&self, url: &str, body: Value) -> (u16, Value) {
+        self.call(self.inner.post(url).json(&body))
+    }
+
+    pub fn get(&self, url: &str) -> (u16, Value) {
+        self.call(self.inner.get(url))
+    }
+
+    pub fn patch(&self, url: &str, body: Value) -> (u16, Value) {
+        self.call(self.inner.patch(url).json(&body))
+    }
+}

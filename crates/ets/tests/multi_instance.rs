@@ -1,0 +1,250 @@
+//! Several instances on one PostgreSQL database: two `ets serve` processes (the real binary)
+//! on one schema, started at the same moment (both migrate at start-up; the advisory lock
+//! serialises them), sharing one artifact folder. What one writes, the other reads, both ways.
+//! PostgreSQL only: skipped without `PG_TEST_URL`, failed in CI (`CI=true`) without it.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::process::{Http, Served, TestDb};
+use serde_json::{Value, json};
+
+/// Starts two instances on `db` at once, sharing `data_dir`.
+fn start_two(db: &Arc<TestDb>, data_dir: &std::path::Path) -> (Served, Served) {
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, barrier, dir) = (db.clone(), barrier.clone(), data_dir.to_owned());
+            std::thread::spawn(move || {
+                barrier.wait();
+                Served::start_on(&db, &dir, &[]).0
+            })
+        })
+        .collect();
+    let mut served = handles
+        .into_iter()
+        .map(|h| h.join().expect("an instance starts"));
+    let a = served.next().unwrap();
+    let b = served.next().unwrap();
+    assert_ne!(a.base, b.base);
+    (a, b)
+}
+
+fn ok(what: &str, (status, body): (u16, Value), expected: u16) -> Value {
+    assert_eq!(status, expected, "{what}: {body}");
+    body
+}
+
+fn steps(series: &Value) -> Vec<i64> {
+    series["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("points in {series}"))
+        .iter()
+        .map(|p| p["step"].as_i64().expect("step"))
+        .collect()
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Named `postgres::…` like the PostgreSQL variants of the other suites.
+mod postgres {
+    #[test]
+    fn writes_through_one_instance_are_read_through_the_other() {
+        super::writes_through_one_instance_are_read_through_the_other();
+    }
+}
+
+fn writes_through_one_instance_are_read_through_the_other() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let db = Arc::new(db);
+    let dir = tempfile::tempdir().unwrap();
+    let (server_a, server_b) = start_two(&db, dir.path());
+    let http = Http::new();
+    let (a, b) = (server_a.base.clone(), server_b.base.clone());
+
+    // Both migrated at start-up: each migration is recorded once.
+    let schema = db.schema.as_ref().expect("a PostgreSQL schema");
+    let versions: Vec<i64> = common::block_on(async {
+        let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .await
+            .expect("schema_migrations")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert_eq!(versions, vec![1, 2, 3]);
+
+    // Written through A.
+    let project = ok(
+        "project through A",
+        http.post(&format!("{a}/api/v1/projects"), json!({"name": "shared"})),
+        201,
+    );
+    let experiment = ok(
+        "experiment through A",
+        http.post(
+            &format!("{a}/api/v1/experiments"),
+            json!({"project_id": project["id"], "name": "e"}),
+        ),
+        201,
+    );
+    let experiment_id = experiment["id"].as_str().unwrap().to_owned();
+    let run = ok(
+        "run through A",
+        http.post(
+            &format!("{a}/api/v1/runs"),
+            json!({
+                "experiment_id": experiment_id,
+                "name": "first",
+                "params": {"lr": 0.1},
+                "tags": {"team": "a"},
+            }),
+        ),
+        201,
+    );
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let points: Vec<Value> = (0..10)
+        .map(|i| json!({"key": "loss", "value": 1.0 / (1.0 + f64::from(i)), "step": i}))
+        .collect();
+    ok(
+        "metrics through A",
+        http.post(
+            &format!("{a}/api/v1/runs/{run_id}/metrics"),
+            json!({"metrics": points}),
+        ),
+        201,
+    );
+    let (status, _) = http.call(
+        http.inner
+            .post(format!("{a}/api/v1/runs/{run_id}/artifacts?path=model.bin"))
+            .body(vec![7_u8; 1000]),
+    );
+    assert_eq!(status, 201, "artifact through A");
+
+    // Read through B: the project, the run, its metric history, searches, the artifact.
+    let got = ok(
+        "project through B",
+        http.get(&format!(
+            "{b}/api/v1/projects/{}",
+            project["id"].as_str().unwrap()
+        )),
+        200,
+    );
+    assert_eq!(got["name"], "shared");
+    let got = ok(
+        "run through B",
+        http.get(&format!("{b}/api/v1/runs/{run_id}")),
+        200,
+    );
+    assert_eq!(got["name"], "first");
+    assert_eq!(got["params"], json!({"lr": 0.1}));
+    assert_eq!(got["tags"], json!({"team": "a"}));
+    let series = ok(
+        "metric history through B",
+        http.get(&format!("{b}/api/v1/runs/{run_id}/metrics/loss")),
+        200,
+    );
+    assert_eq!(steps(&series), (0..10).collect::<Vec<_>>());
+    let found = ok(
+        "search through B",
+        http.get(&format!(
+            "{b}/api/v1/runs?experiment_id={experiment_id}&filter={}",
+            url_escape("metrics.loss < 0.5 AND params.lr = '0.1'")
+        )),
+        200,
+    );
+    let ids: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items in {found}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![run_id.as_str()]);
+    let searched = ok(
+        "MLflow search through B",
+        http.post(
+            &format!("{b}/api/2.0/mlflow/runs/search"),
+            json!({"experiment_ids": [experiment_id], "filter": "tags.team = 'a'"}),
+        ),
+        200,
+    );
+    assert_eq!(searched["runs"][0]["info"]["run_id"], run_id.as_str());
+    let artifacts = ok(
+        "artifacts through B",
+        http.get(&format!("{b}/api/v1/runs/{run_id}/artifacts")),
+        200,
+    );
+    assert_eq!(artifacts["items"][0]["path"], "model.bin");
+
+    // Updated through B, read through A.
+    ok(
+        "update through B",
+        http.call(
+            http.inner
+                .put(format!("{b}/api/v1/runs/{run_id}"))
+                .json(&json!({"name": "renamed", "tags": {"team": "b", "stage": "two"}})),
+        ),
+        200,
+    );
+    let more: Vec<Value> = (10..15)
+        .map(|i| json!({"key": "loss", "value": 0.01, "step": i}))
+        .collect();
+    ok(
+        "metrics through B",
+        http.post(
+            &format!("{b}/api/v1/runs/{run_id}/metrics"),
+            json!({"metrics": more}),
+        ),
+        201,
+    );
+    ok(
+        "finish through B",
+        http.post(&format!("{b}/api/v1/runs/{run_id}/finish"), json!({})),
+        200,
+    );
+    let got = ok(
+        "run through A",
+        http.get(&format!("{a}/api/v1/runs/{run_id}")),
+        200,
+    );
+    assert_eq!(got["name"], "renamed");
+    assert_eq!(got["tags"], json!({"team": "b", "stage": "two"}));
+    assert_ne!(got["status"], run["status"], "finished through B: {got}");
+    let series = ok(
+        "metric history through A",
+        http.get(&format!("{a}/api/v1/runs/{run_id}/metrics/loss")),
+        200,
+    );
+    assert_eq!(steps(&series), (0..15).collect::<Vec<_>>());
+    let summary = ok(
+        "metric summaries through A",
+        http.get(&format!("{a}/api/v1/runs/{run_id}/metrics")),
+        200,
+    );
+    assert_eq!(summary["items"][0]["count"], 15, "{summary}");
+
+    drop((server_a, server_b));
+    if let Ok(db) = Arc::try_unwrap(db) {
+        db.drop_schema();
+    }
+}
