@@ -7,6 +7,7 @@
 //! database URL at start-up (`open`).
 
 mod chunks;
+mod filter_sql;
 pub mod postgres;
 pub mod sqlite;
 

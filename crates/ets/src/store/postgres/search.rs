@@ -8,108 +8,35 @@
 //! backend translates it), ILIKE folds ASCII letters only (SQLite's `lower(…) LIKE lower(…)`).
 //! Missing values sort last in both directions, as the SQLite backend's `x IS NULL, x`.
 
-use ets_domain::filter::{Comparison, Entity, Expr, Op, OrderKey, Value};
+use ets_domain::filter::{Comparison, Entity, Op, OrderKey, Value};
 
 use super::sql::Sql;
 use crate::error::{Error, Result};
 use crate::store::Lifecycle;
 
-/// What a filter is applied to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Target {
-    Runs,
-    Experiments,
-}
-
-/// Appends ` AND (<expr>)`.
-pub(super) fn and_filter(sql: &mut Sql, expr: Option<&Expr>, target: Target) -> Result<()> {
-    if let Some(expr) = expr {
-        sql.push(" AND ");
-        push_expr(sql, expr, target)?;
-    }
-    Ok(())
-}
+use crate::store::filter_sql::{
+    FilterSql, experiment_attribute, format_number, lifecycle_condition, list_needs_in,
+    parse_number, run_attribute, unsupported,
+};
+pub(super) use crate::store::filter_sql::{Target, and_filter};
 
 /// Appends the lifecycle condition for alias `alias`.
 pub(super) fn and_lifecycle(sql: &mut Sql, alias: &str, lifecycle: Lifecycle) {
-    match lifecycle {
-        Lifecycle::Active => sql.push(&format!(" AND {alias}.deleted_at IS NULL")),
-        Lifecycle::Deleted => sql.push(&format!(" AND {alias}.deleted_at IS NOT NULL")),
-        Lifecycle::All => sql,
-    };
+    sql.push(&lifecycle_condition(alias, lifecycle));
 }
 
-fn push_expr(sql: &mut Sql, expr: &Expr, target: Target) -> Result<()> {
-    match expr {
-        Expr::And(parts) | Expr::Or(parts) => {
-            let joiner = if matches!(expr, Expr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            sql.push("(");
-            for (i, part) in parts.iter().enumerate() {
-                if i > 0 {
-                    sql.push(joiner);
-                }
-                push_expr(sql, part, target)?;
-            }
-            sql.push(")");
-        }
-        Expr::Compare(comparison) => match target {
-            Target::Runs => run_comparison(sql, comparison)?,
-            Target::Experiments => experiment_comparison(sql, comparison)?,
-        },
+impl FilterSql for Sql {
+    fn push_sql(&mut self, text: &str) {
+        self.push(text);
     }
-    Ok(())
-}
 
-/// A column-like SQL expression and whether it holds numbers.
-struct Column {
-    sql: &'static str,
-    numeric: bool,
-}
+    fn run_comparison(&mut self, c: &Comparison) -> Result<()> {
+        run_comparison(self, c)
+    }
 
-fn run_attribute(key: &str) -> Option<Column> {
-    let (sql, numeric) = match key {
-        "run_id" | "run_uuid" | "id" => ("r.id", false),
-        "run_name" | "name" => ("r.name", false),
-        // Stored lowercase; MLflow spells statuses in capitals.
-        "status" => ("upper(r.status)", false),
-        "user_id" => ("r.owner", false),
-        "start_time" | "created" | "Created" => ("coalesce(r.started_at, r.created_at)", true),
-        "end_time" => ("r.ended_at", true),
-        "artifact_uri" => (
-            "('mlflow-artifacts:/' || r.experiment_id || '/' || r.id || '/artifacts')",
-            false,
-        ),
-        "lifecycle_stage" => (
-            "(CASE WHEN r.deleted_at IS NULL THEN 'active' ELSE 'deleted' END)",
-            false,
-        ),
-        "experiment_id" => ("r.experiment_id", false),
-        _ => return None,
-    };
-    Some(Column { sql, numeric })
-}
-
-fn experiment_attribute(key: &str) -> Option<Column> {
-    let (sql, numeric) = match key {
-        "name" => ("e.name", false),
-        "experiment_id" | "id" => ("e.id", false),
-        "creation_time" | "created_at" => ("e.created_at", true),
-        "last_update_time" | "updated_at" => ("e.updated_at", true),
-        "lifecycle_stage" => (
-            "(CASE WHEN e.deleted_at IS NULL THEN 'active' ELSE 'deleted' END)",
-            false,
-        ),
-        _ => return None,
-    };
-    Some(Column { sql, numeric })
-}
-
-fn unsupported(c: &Comparison, what: &str) -> Error {
-    Error::invalid("filter", format!("{what} '{}' cannot be searched", c.key))
+    fn experiment_comparison(&mut self, c: &Comparison) -> Result<()> {
+        experiment_comparison(self, c)
+    }
 }
 
 fn run_comparison(sql: &mut Sql, c: &Comparison) -> Result<()> {
@@ -187,34 +114,12 @@ fn exists(sql: &mut Sql, select: &str, c: &Comparison, column: &str, numeric: bo
 fn bind_scalar(sql: &mut Sql, value: &Value, numeric: bool, c: &Comparison) -> Result<()> {
     match (value, numeric) {
         (Value::Number(n), true) => sql.bind_f64(*n),
-        (Value::Str(s), true) => match s.trim().parse::<f64>() {
-            Ok(n) => sql.bind_f64(n),
-            Err(_) => {
-                return Err(Error::invalid(
-                    "filter",
-                    format!("'{}' compares numbers; '{s}' is not a number", c.key),
-                ));
-            }
-        },
+        (Value::Str(s), true) => sql.bind_f64(parse_number(c, s)?),
         (Value::Str(s), false) => sql.bind_text(s.clone()),
         (Value::Number(n), false) => sql.bind_text(format_number(*n)),
-        (Value::List(_), _) => {
-            return Err(Error::invalid(
-                "filter",
-                format!("a list needs IN or NOT IN ('{}')", c.key),
-            ));
-        }
+        (Value::List(_), _) => return Err(list_needs_in(c)),
     };
     Ok(())
-}
-
-/// Numbers compared with text columns (params, tags) compare as MLflow writes them.
-fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        n.to_string()
-    }
 }
 
 /// The column as compared: text under the "C" collation, numbers as they are.
