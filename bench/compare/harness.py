@@ -562,7 +562,8 @@ def make_server(name: str, args: argparse.Namespace, tmp: str) -> Server:
     if name == "mlflow":
         env["MLFLOW_DISABLE_TELEMETRY"] = "true"
         db = os.path.join(tmp, "mlflow.db")
-        store = database_url(pg[0], pg[1], "postgresql") if pg else f"sqlite:///{db}"
+        # psycopg2 explicitly: SQLAlchemy's default PostgreSQL driver is psycopg 3 now.
+        store = database_url(pg[0], pg[1], "postgresql+psycopg2") if pg else f"sqlite:///{db}"
         argv = [args.mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port),
                 "--backend-store-uri", store,
                 "--artifacts-destination", os.path.join(tmp, "art")]

@@ -72,9 +72,12 @@ impl PgStore {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.write(move |tx| {
             Box::pin(async move {
-                // Takes the run's lock first (`ensure_active`), so that every row this batch
-                // touches is written under it.
-                super::runs::log_params_and_tags(tx, &run_id, &params, &tags, rename).await?;
+                // Every row this batch touches is written under the run's lock, taken first
+                // (by `ensure_active` in `log_params_and_tags`, or by `log`'s run update).
+                let metadata = !(params.is_empty() && tags.is_empty() && rename.is_none());
+                if metadata || points.is_empty() {
+                    super::runs::log_params_and_tags(tx, &run_id, &params, &tags, rename).await?;
+                }
                 super::models::log_model_metrics(tx, &model_metrics).await?;
                 if points.is_empty() {
                     return Ok((0, 0));
@@ -132,7 +135,6 @@ async fn log(
     series: Vec<SeriesPoints>,
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
-    super::runs::ensure_active(tx, run_id).await?;
     let mut batches = resolve_series(tx, run_id, series, limits).await?;
 
     let mut duplicates = 0usize;
@@ -161,14 +163,15 @@ async fn log(
     if written == 0 {
         return Ok((0, duplicates));
     }
-    copy_chunks(tx, &batches).await?;
+    insert_chunks(tx, &batches).await?;
     update_aggregates(tx, &batches).await?;
-    super::runs::touch(tx, run_id, Timestamp::now()).await?;
     Ok((written, duplicates))
 }
 
-/// Finds (or creates, within the per-run key limit) the series of each key; merges groups that
-/// name the same key. Two statements at most (three when keys are new: the count for the limit).
+/// Locks the run and marks it updated (refusing a missing or trashed one, as
+/// `runs::ensure_active`), then finds — or creates, within the per-run key limit — the series of
+/// each key; merges groups that name the same key. Two statements when every key exists (four
+/// when keys are new: the count for the limit, the insert).
 async fn resolve_series(
     tx: &Tx<'_>,
     run_id: &str,
@@ -187,6 +190,18 @@ async fn resolve_series(
         }
     }
     let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+    // Taking the run row's lock first serialises batches to one run across instances; the
+    // lookup after it is a new statement, so (READ COMMITTED) it sees what the batch that held
+    // the lock before committed — a lookup joined into the locking statement would not.
+    let touch = tx
+        .prepare_cached(
+            "UPDATE runs SET updated_at = greatest(updated_at, $2) WHERE id = $1 RETURNING deleted_at",
+        )
+        .await?;
+    let run = tx
+        .query_opt(&touch, &[&run_id, &Timestamp::now().millis()])
+        .await?;
+    super::runs::check_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
     let lookup = tx
         .prepare_cached(
             "SELECT key, id, last_step FROM metric_series WHERE run_id = $1 AND key = ANY($2::text[])",
@@ -289,6 +304,47 @@ async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch], which: &[usize]) 
 
 fn corrupt(series_id: i64) -> Error {
     Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+}
+
+/// Chunk rows up to which one `INSERT … UNNEST` (one round trip) beats binary COPY (two round
+/// trips and a per-row protocol cost that only pays off for many rows).
+const COPY_THRESHOLD_CHUNKS: usize = 64;
+
+/// Stores the batches' points as chunks of at most `MAX_CHUNK_POINTS`: a row per series and
+/// chunk, never a row per point.
+async fn insert_chunks(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
+    let chunk_count: usize = batches
+        .iter()
+        .map(|b| b.points.len().div_ceil(MAX_CHUNK_POINTS))
+        .sum();
+    if chunk_count > COPY_THRESHOLD_CHUNKS {
+        return copy_chunks(tx, batches).await;
+    }
+    let (mut series, mut firsts, mut lasts, mut counts, mut data) = (
+        Vec::with_capacity(chunk_count),
+        Vec::with_capacity(chunk_count),
+        Vec::with_capacity(chunk_count),
+        Vec::with_capacity(chunk_count),
+        Vec::with_capacity(chunk_count),
+    );
+    for batch in batches {
+        for chunk in batch.points.chunks(MAX_CHUNK_POINTS) {
+            series.push(batch.series_id);
+            firsts.push(chunk[0].step);
+            lasts.push(chunk[chunk.len() - 1].step);
+            counts.push(chunk.len() as i32);
+            data.push(chunks::encode(chunk));
+        }
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::bytea[])",
+        )
+        .await?;
+    tx.execute(&statement, &[&series, &firsts, &lasts, &counts, &data])
+        .await?;
+    Ok(())
 }
 
 /// Loads the batches' points as chunks of at most `MAX_CHUNK_POINTS` by binary COPY.

@@ -458,7 +458,12 @@ pub(super) async fn ensure_active(tx: &Tx<'_>, run_id: &str) -> Result<()> {
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
-    match deleted {
+    check_active(run_id, deleted)
+}
+
+/// The verdict of `ensure_active` from the run's `deleted_at` as read (`None`: no such run).
+pub(super) fn check_active(run_id: &str, deleted_at: Option<Option<i64>>) -> Result<()> {
+    match deleted_at {
         None => Err(Error::not_found("run", run_id)),
         Some(Some(_)) => Err(Error::Conflict(format!(
             "run '{run_id}' is deleted; restore it before logging to it"
