@@ -97,8 +97,8 @@ pub(super) async fn inputs_of_runs(
     let statement = tx
         .prepare_cached(
             "SELECT ri.run_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, ri.tags \
-             FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id = ANY($1) \
-             ORDER BY d.name, d.digest",
+             FROM unnest($1::text[]) AS page (id) JOIN run_inputs ri ON ri.run_id = page.id \
+             JOIN datasets d ON d.id = ri.dataset_id ORDER BY d.name, d.digest",
         )
         .await?;
     let rows = tx.query(&statement, &[&run_ids]).await?;

@@ -515,8 +515,9 @@ pub(super) async fn summaries_of_runs(
 ) -> Result<Vec<(String, MetricSummary)>> {
     let statement = tx
         .prepare_cached(
-            "SELECT run_id, key, last_value, last_step, last_timestamp, min_value, max_value, point_count \
-             FROM metric_series WHERE point_count > 0 AND run_id = ANY($1::text[]) ORDER BY key",
+            "SELECT s.run_id, s.key, s.last_value, s.last_step, s.last_timestamp, s.min_value, \
+             s.max_value, s.point_count FROM unnest($1::text[]) AS page (id) \
+             JOIN metric_series s ON s.run_id = page.id WHERE s.point_count > 0 ORDER BY s.key",
         )
         .await?;
     Ok(tx

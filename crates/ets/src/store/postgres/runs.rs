@@ -213,12 +213,19 @@ async fn apply_tags(tx: &Tx<'_>, run_id: &str, tags: &TagPatch) -> Result<()> {
     Ok(())
 }
 
+// The detail loads of a page of runs join the ids as `unnest($1::text[])` rather than test
+// `run_id = ANY($1)`: PostgreSQL plans `= ANY` of a 1000-element array by estimating every
+// element against the column statistics, which cost ~10 ms per query at bind time (measured on
+// a 1000-run search page); the join plans in microseconds and uses the same index.
 async fn params_of_runs(
     tx: &Tx<'_>,
     ids: &[String],
 ) -> Result<Vec<(String, String, serde_json::Value)>> {
     let statement = tx
-        .prepare_cached("SELECT run_id, key, json FROM run_params WHERE run_id = ANY($1)")
+        .prepare_cached(
+            "SELECT p.run_id, p.key, p.json FROM unnest($1::text[]) AS page (id) \
+             JOIN run_params p ON p.run_id = page.id",
+        )
         .await?;
     let rows = tx.query(&statement, &[&ids]).await?;
     Ok(rows
@@ -229,7 +236,10 @@ async fn params_of_runs(
 
 async fn tags_of_runs(tx: &Tx<'_>, ids: &[String]) -> Result<Vec<(String, String, String)>> {
     let statement = tx
-        .prepare_cached("SELECT run_id, key, value FROM run_tags WHERE run_id = ANY($1)")
+        .prepare_cached(
+            "SELECT t.run_id, t.key, t.value FROM unnest($1::text[]) AS page (id) \
+             JOIN run_tags t ON t.run_id = page.id",
+        )
         .await?;
     let rows = tx.query(&statement, &[&ids]).await?;
     Ok(rows
