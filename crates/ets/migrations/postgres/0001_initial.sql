@@ -37,6 +37,10 @@ CREATE TABLE experiments (
     updated_at   BIGINT NOT NULL,
     started_at   BIGINT,
     ended_at     BIGINT,
+    -- Runs of the experiment (trashed ones included), kept by the store: the per-experiment
+    -- run limit is checked with this counter under the row's lock, since count(*) over the
+    -- runs is O(runs) in PostgreSQL (MVCC visibility checks) and ran on every run creation.
+    run_count    BIGINT NOT NULL DEFAULT 0,
     UNIQUE (project_id, name)
 );
 CREATE INDEX experiments_by_project ON experiments (project_id, created_at, id);

@@ -315,8 +315,8 @@ impl PgStore {
             Box::pin(async move {
                 let statement = tx
                     .prepare_cached(
-                        "SELECT (SELECT count(*) FROM runs r WHERE r.experiment_id = u.id) \
-                         FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n",
+                        "SELECT coalesce(e.run_count, 0) FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) \
+                         LEFT JOIN experiments e ON e.id = u.id ORDER BY u.n",
                     )
                     .await?;
                 let rows = tx.query(&statement, &[&ids]).await?;

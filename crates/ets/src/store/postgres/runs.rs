@@ -92,8 +92,11 @@ async fn insert(
             Some(_) => {}
         }
     }
+    // The experiment's run counter (O(1), unlike count(*)); an error rolls the increment back.
     let statement = tx
-        .prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = $1")
+        .prepare_cached(
+            "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1",
+        )
         .await?;
     let runs: i64 = tx
         .query_one(&statement, &[&run.experiment_id])
@@ -413,7 +416,13 @@ impl PgStore {
             Box::pin(async move {
                 get_bare(tx, &id, "FOR UPDATE OF r").await?;
                 super::metrics::delete_points_of_runs(tx, std::slice::from_ref(&id)).await?;
-                let statement = tx.prepare_cached("DELETE FROM runs WHERE id = $1").await?;
+                let statement = tx
+                    .prepare_cached(
+                        "WITH gone AS (DELETE FROM runs WHERE id = $1 RETURNING experiment_id) \
+                         UPDATE experiments e SET run_count = e.run_count - 1 FROM gone \
+                         WHERE e.id = gone.experiment_id",
+                    )
+                    .await?;
                 tx.execute(&statement, &[&id]).await?;
                 Ok(())
             })
@@ -873,16 +882,25 @@ mod tests {
                 store.create_run(r, Vec::new()).await
             }));
         }
-        let mut created = 0;
+        let mut created = Vec::new();
         for task in tasks {
             match task.await.unwrap() {
-                Ok(_) => created += 1,
+                Ok(run) => created.push(run.id),
                 Err(Error::LimitExceeded { .. }) => {}
                 Err(e) => panic!("unexpected {e}"),
             }
         }
-        assert_eq!(created, 3);
+        assert_eq!(created.len(), 3);
         assert_eq!(a.count_runs(&experiment_ids[..1]).await.unwrap(), vec![3]);
+        // The run counter follows permanent deletes: one slot frees up, and only one.
+        b.delete_run(&created[0]).await.unwrap();
+        assert_eq!(a.count_runs(&experiment_ids[..1]).await.unwrap(), vec![2]);
+        let again = |name: &str| run(&experiment_ids[0], &ids::new_id(), name, None);
+        a.create_run(again("r-again"), Vec::new()).await.unwrap();
+        assert!(matches!(
+            b.create_run(again("r-over"), Vec::new()).await,
+            Err(Error::LimitExceeded { .. })
+        ));
 
         // Experiments: 4 concurrent starts, 1 allowed.
         let mut tasks = Vec::new();
