@@ -27,6 +27,7 @@ common::on_both_databases!(
     typed_params_are_preserved,
     null_param_is_422_and_applies_nothing,
     invalid_param_and_tag_keys_are_422_naming_the_field,
+    nul_characters_are_stored_or_refused_with_400,
     unknown_update_fields_are_422,
     tags_can_be_set_overwritten_and_removed,
     rename_and_describe_a_run,
@@ -625,6 +626,32 @@ async fn invalid_param_and_tag_keys_are_422_naming_the_field() {
             .len(),
         1
     );
+}
+
+/// SQLite stores a NUL character in text; PostgreSQL cannot (TEXT and JSONB refuse it), and then
+/// the client gets a 400 saying so — never a 500 — and nothing is written.
+async fn nul_characters_are_stored_or_refused_with_400() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "tags": { "note": "a\u{0}b" }, "params": { "p": "x" } }),
+        )
+        .await;
+    match app.database {
+        common::Database::Sqlite => {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert_eq!(get_run(&app, &run).await["tags"]["note"], "a\u{0}b");
+        }
+        common::Database::Postgres => {
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+            assert!(reply.error_message().contains("NUL"), "{}", reply.body);
+            let now = get_run(&app, &run).await;
+            assert_eq!(now["tags"], json!({}));
+            assert_eq!(now["params"], json!({}), "nothing half-written");
+        }
+    }
 }
 
 async fn unknown_update_fields_are_422() {

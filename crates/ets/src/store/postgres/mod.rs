@@ -261,7 +261,20 @@ impl PgStore {
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
         match e.as_db_error() {
+            // Text PostgreSQL cannot store (a NUL character, in TEXT or JSONB): the client's
+            // input, not our failure.
+            Some(db)
+                if *db.code() == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    || *db.code() == SqlState::UNTRANSLATABLE_CHARACTER =>
+            {
+                Error::BadRequest(format!(
+                    "the request contains text the database cannot store: {} (NUL characters \
+                     are not allowed in names, tags, params or descriptions)",
+                    db.message()
+                ))
+            }
             Some(db) => Error::internal(format!(
                 "PostgreSQL error {}: {}{}",
                 db.code().code(),
