@@ -61,8 +61,26 @@ async fn insert(
     params: &[(String, ParamValue)],
     max_runs: u64,
 ) -> Result<()> {
-    // Locked: concurrent run creations in this experiment count one after the other.
-    let experiment = super::experiments::get(tx, &run.experiment_id, "FOR NO KEY UPDATE").await?;
+    // One round trip (tokio-postgres pipelines requests polled together; PostgreSQL runs them
+    // in order): lock the experiment, and count the run in its counter — O(1), unlike
+    // count(*). Concurrent creations in this experiment count one after the other; an error
+    // below rolls the increment back.
+    let counter = tx
+        .prepare_cached(
+            "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1",
+        )
+        .await?;
+    let (experiment, counted) = tokio::try_join!(
+        super::experiments::get(tx, &run.experiment_id, "FOR NO KEY UPDATE"),
+        async {
+            Ok::<_, Error>(
+                tx.query_opt(&counter, &[&run.experiment_id])
+                    .await?
+                    .map(|r| r.try_get::<_, i64>(0))
+                    .transpose()?,
+            )
+        },
+    )?;
     if experiment.status == ExperimentStatus::Completed {
         return Err(Error::Conflict(format!(
             "experiment '{}' is completed; runs cannot be added to a completed experiment",
@@ -92,16 +110,7 @@ async fn insert(
             Some(_) => {}
         }
     }
-    // The experiment's run counter (O(1), unlike count(*)); an error rolls the increment back.
-    let statement = tx
-        .prepare_cached(
-            "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1",
-        )
-        .await?;
-    let runs: i64 = tx
-        .query_one(&statement, &[&run.experiment_id])
-        .await?
-        .try_get(0)?;
+    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
     if runs as u64 >= max_runs {
         return Err(Error::LimitExceeded {
             message: format!("experiment '{}' already has {runs} runs", run.experiment_id),
@@ -115,30 +124,36 @@ async fn insert(
              updated_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
-    tx.execute(
-        &statement,
-        &[
-            &run.id,
-            &run.experiment_id,
-            &run.name,
-            &run.description,
-            &run.owner,
-            &run.status.as_str(),
-            &run.parent_run_id,
-            &run.created_at.millis(),
-            &run.updated_at.millis(),
-            &run.started_at.map(Timestamp::millis),
-            &run.ended_at.map(Timestamp::millis),
-        ],
-    )
-    .await?;
-    add_params(tx, &run.id, params).await?;
     let tags: TagPatch = run
         .tags
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
-    apply_tags(tx, &run.id, &tags).await?;
+    // The row, its params and its tags in one pipelined round trip (executed in this order).
+    tokio::try_join!(
+        async {
+            tx.execute(
+                &statement,
+                &[
+                    &run.id,
+                    &run.experiment_id,
+                    &run.name,
+                    &run.description,
+                    &run.owner,
+                    &run.status.as_str(),
+                    &run.parent_run_id,
+                    &run.created_at.millis(),
+                    &run.updated_at.millis(),
+                    &run.started_at.map(Timestamp::millis),
+                    &run.ended_at.map(Timestamp::millis),
+                ],
+            )
+            .await
+            .map_err(Error::from)
+        },
+        add_params(tx, &run.id, params),
+        apply_tags(tx, &run.id, &tags),
+    )?;
     Ok(())
 }
 
@@ -501,21 +516,28 @@ pub(super) async fn log_params_and_tags(
     rename: Option<String>,
 ) -> Result<()> {
     ensure_active(tx, run_id).await?;
-    add_params(tx, run_id, params).await?;
-    apply_tags(tx, run_id, tags).await?;
     let now = Timestamp::now();
-    match rename {
-        Some(name) => {
-            let statement = tx
-                .prepare_cached(
-                    "UPDATE runs SET name = $2, updated_at = greatest(updated_at, $3) WHERE id = $1",
-                )
-                .await?;
-            tx.execute(&statement, &[&run_id, &name, &now.millis()])
-                .await?;
+    let run_row = async {
+        match rename {
+            Some(name) => {
+                let statement = tx
+                    .prepare_cached(
+                        "UPDATE runs SET name = $2, updated_at = greatest(updated_at, $3) WHERE id = $1",
+                    )
+                    .await?;
+                tx.execute(&statement, &[&run_id, &name, &now.millis()])
+                    .await?;
+                Ok(())
+            }
+            None => touch(tx, run_id, now).await,
         }
-        None => touch(tx, run_id, now).await?,
-    }
+    };
+    // Pipelined under the run's lock: one round trip for the three writes.
+    tokio::try_join!(
+        add_params(tx, run_id, params),
+        apply_tags(tx, run_id, tags),
+        run_row
+    )?;
     Ok(())
 }
 
