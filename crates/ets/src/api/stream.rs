@@ -232,12 +232,8 @@ pub async fn experiment_stream(
     open_stream(&s, &headers, query, Filter::Experiment(id), || async move {
         let experiment = services.get_experiment(&actor, &experiment_id).await?;
         let run_count = services
-            .store
-            .count_runs(std::slice::from_ref(&experiment_id))
-            .await?
-            .first()
-            .copied()
-            .unwrap_or(0);
+            .experiment_run_count(&actor, &experiment_id)
+            .await?;
         Ok(serde_json::json!({ "type": "ready", "experiment": experiment, "run_count": run_count }))
     })
     .await

@@ -342,6 +342,12 @@ impl Services {
         self.store.get_experiment(id).await
     }
 
+    /// Runs of an experiment (trashed ones included), e.g. for the `ready` event of its stream.
+    pub async fn experiment_run_count(&self, _actor: &Actor, id: &str) -> Result<i64> {
+        let counts = self.store.count_runs(&[id.to_owned()]).await?;
+        Ok(counts.first().copied().unwrap_or(0))
+    }
+
     pub async fn list_experiments(
         &self,
         _actor: &Actor,

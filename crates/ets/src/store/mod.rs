@@ -371,6 +371,55 @@ fn sqlite_path(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))
 }
 
+/// Cuts the extra row off a page query's result (the backends fetch `page_size + 1`) and
+/// builds the cursor for the next page.
+pub(crate) fn finish_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    key: impl Fn(&T) -> (CursorValue, String),
+) -> Page<T> {
+    let has_more = items.len() > page.page_size as usize;
+    items.truncate(page.page_size as usize);
+    let next_page_token = match (has_more, items.last()) {
+        (true, Some(last)) => {
+            let (sort_value, id) = key(last);
+            Some(Cursor { sort_value, id }.encode(page.sort, page.descending))
+        }
+        _ => None,
+    };
+    Page {
+        items,
+        next_page_token,
+    }
+}
+
+/// Cursor key of an entity for the requested sort.
+pub(crate) fn cursor_key(
+    sort: SortField,
+    id: &str,
+    name: &str,
+    created_at: i64,
+    updated_at: i64,
+) -> (CursorValue, String) {
+    let value = match sort {
+        SortField::CreatedAt => CursorValue::Int(created_at),
+        SortField::UpdatedAt => CursorValue::Int(updated_at),
+        SortField::Name => CursorValue::Text(name.to_owned()),
+    };
+    (value, id.to_owned())
+}
+
+/// A metric value as both schemas store it: NaN as NULL (SQLite turns NaN into NULL anyway;
+/// PostgreSQL follows so the backends agree on ordering and filters). ±inf are stored as is.
+pub(crate) fn value_to_sql(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+/// The inverse of [`value_to_sql`].
+pub(crate) fn value_from_sql(value: Option<f64>) -> f64 {
+    value.unwrap_or(f64::NAN)
+}
+
 /// The sort as a list request spells it: `name`, `-name`, …
 fn sort_key(sort: SortField, descending: bool) -> String {
     if descending {

@@ -25,16 +25,7 @@ use tokio_postgres::types::{ToSql, Type};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
-use crate::store::{SeriesRequest, StoreLimits};
-
-/// NaN is stored as NULL, as in the SQLite schema.
-pub(super) fn value_to_sql(value: f64) -> Option<f64> {
-    (!value.is_nan()).then_some(value)
-}
-
-pub(super) fn value_from_sql(value: Option<f64>) -> f64 {
-    value.unwrap_or(f64::NAN)
-}
+use crate::store::{SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
 
 /// The points one batch brings to one series.
 struct SeriesBatch {

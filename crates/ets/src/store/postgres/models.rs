@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 
-use super::metrics::{value_from_sql, value_to_sql};
+use super::sql::{value_from_sql, value_to_sql};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
 use crate::store::Mutation;

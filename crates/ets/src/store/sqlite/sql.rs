@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::store::{Cursor, CursorValue, Page, PageRequest, SortField, TagFilter};
+use crate::store::{CursorValue, PageRequest, TagFilter};
 
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
@@ -134,43 +134,6 @@ impl Sql {
     }
 }
 
-/// Cuts the extra row off a page query's result and builds the cursor for the next page.
-pub(super) fn finish_page<T>(
-    mut items: Vec<T>,
-    page: &PageRequest,
-    key: impl Fn(&T) -> (CursorValue, String),
-) -> Page<T> {
-    let has_more = items.len() > page.page_size as usize;
-    items.truncate(page.page_size as usize);
-    let next_page_token = match (has_more, items.last()) {
-        (true, Some(last)) => {
-            let (sort_value, id) = key(last);
-            Some(Cursor { sort_value, id }.encode(page.sort, page.descending))
-        }
-        _ => None,
-    };
-    Page {
-        items,
-        next_page_token,
-    }
-}
-
-/// Cursor key of an entity for the requested sort.
-pub(super) fn cursor_key(
-    sort: SortField,
-    id: &str,
-    name: &str,
-    created_at: i64,
-    updated_at: i64,
-) -> (CursorValue, String) {
-    let value = match sort {
-        SortField::CreatedAt => CursorValue::Int(created_at),
-        SortField::UpdatedAt => CursorValue::Int(updated_at),
-        SortField::Name => CursorValue::Text(name.to_owned()),
-    };
-    (value, id.to_owned())
-}
-
 /// Reads a JSON text column into `T`.
 pub(super) fn json_column<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -201,11 +164,4 @@ pub(super) fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("domain values serialise to JSON")
 }
 
-/// NaN is stored as NULL (SQLite cannot store NaN).
-pub(super) fn value_to_sql(value: f64) -> Option<f64> {
-    (!value.is_nan()).then_some(value)
-}
-
-pub(super) fn value_from_sql(value: Option<f64>) -> f64 {
-    value.unwrap_or(f64::NAN)
-}
+pub(super) use crate::store::{cursor_key, finish_page, value_from_sql, value_to_sql};
