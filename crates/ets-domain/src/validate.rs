@@ -3,10 +3,13 @@
 
 /// Longest metric, param or tag key (MLflow's limit, so MLflow clients see the same rule).
 pub const MAX_KEY_LEN: usize = 250;
-/// Longest param value (MLflow's limit).
-pub const MAX_PARAM_VALUE_LEN: usize = 6000;
-/// Longest tag value (MLflow's limit).
-pub const MAX_TAG_VALUE_LEN: usize = 8000;
+/// Longest param value. MLflow 3 accepts any length and silently cuts params to 6,000
+/// characters (`MAX_PARAM_VAL_LENGTH`, `MLFLOW_TRUNCATE_LONG_VALUES`); ETS stores what it
+/// accepts in full, so its bound lies far above any value MLflow accepts in practice.
+pub const MAX_PARAM_VALUE_LEN: usize = 1_000_000;
+/// Longest tag value. MLflow 3 silently cuts tags to 8,000 characters (`MAX_TAG_VAL_LENGTH`);
+/// ETS stores them in full, as for params.
+pub const MAX_TAG_VALUE_LEN: usize = 1_000_000;
 /// Longest project, experiment or run name.
 pub const MAX_NAME_LEN: usize = 256;
 /// Longest description.
@@ -33,11 +36,23 @@ impl ValidationError {
     }
 }
 
-/// A display name: trimmed, 1..=256 characters, no control characters. Returns the trimmed name.
+/// Characters that reorder the text displayed around them (bidirectional embeddings,
+/// overrides and isolates, U+202A–U+202E and U+2066–U+2069): in a name or key they make one
+/// entity look like another in every UI and log, so names and keys refuse them. Values are
+/// data and keep them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A display name: trimmed, 1..=256 characters, not only whitespace, no control or
+/// bidirectional-override characters. Returns the trimmed name.
 pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
+        return Err(ValidationError::new(
+            field,
+            "must not be empty or only whitespace",
+        ));
     }
     if trimmed.chars().count() > MAX_NAME_LEN {
         return Err(ValidationError::new(
@@ -49,6 +64,12 @@ pub fn name(field: &str, value: &str) -> Result<String, ValidationError> {
         return Err(ValidationError::new(
             field,
             "must not contain control characters",
+        ));
+    }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069)",
         ));
     }
     Ok(trimmed.to_owned())
@@ -65,9 +86,11 @@ pub fn description(field: &str, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// A metric, param or tag key. MLflow's rule: 1..=250 characters from letters, digits,
-/// `_ - . / :` and space, not starting with `/`, and no `..` path segment (keys become
-/// file-like paths in several tools).
+/// A metric, param or tag key. MLflow's rule (`_validate_param_name` and its siblings):
+/// 1..=250 characters from letters, digits, `_ - . / :` and space (so no control or
+/// bidirectional-override characters), and a path that names itself (keys become file-like
+/// paths in several tools): no leading `/`, no empty, `.` or `..` segment, not starting with
+/// `..`. ETS also refuses a key of spaces only, which no list or chart can show.
 pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, "key must not be empty"));
@@ -77,7 +100,7 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
             field,
             format!(
                 "key '{}…' is longer than {MAX_KEY_LEN} characters",
-                truncate(value, 40)
+                truncate(value, 40).escape_debug()
             ),
         ));
     }
@@ -88,17 +111,54 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             field,
             format!(
-                "key '{value}' contains '{bad}'; keys may use letters, digits, '_', '-', '.', '/', ':' and spaces"
+                "key '{}' contains '{}'; keys may use letters, digits, '_', '-', '.', '/', ':' and spaces",
+                value.escape_debug(),
+                bad.escape_debug()
             ),
         ));
     }
-    if value.starts_with('/') || value.split('/').any(|segment| segment == "..") {
+    if value.trim().is_empty() {
         return Err(ValidationError::new(
             field,
-            format!("key '{value}' must not start with '/' or contain a '..' segment"),
+            "key must not be only whitespace",
+        ));
+    }
+    if value.starts_with("..")
+        || value
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "key '{value}' is a path that does not name itself: keys must not start with '/' or '..', \
+                 end with '/', or contain '//', '.' or '..' segments"
+            ),
         ));
     }
     Ok(())
+}
+
+/// Keys sent twice in one batch (MLflow refuses a `log-batch` naming a param twice, even with
+/// the same value). Reports every repeated key once, in order.
+pub fn unique_param_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), ValidationError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut repeated = Vec::new();
+    for key in keys {
+        if !seen.insert(key) && !repeated.contains(&key) {
+            repeated.push(key);
+        }
+    }
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        "params",
+        format!(
+            "Duplicate parameter keys have been submitted: {repeated:?}. Please ensure the request \
+             contains only one param value per param key."
+        ),
+    ))
 }
 
 /// A tag value.
@@ -218,6 +278,63 @@ mod tests {
         assert!(name("name", "   ").is_err());
         assert!(name("name", &"x".repeat(257)).is_err());
         assert!(name("name", "a\nb").is_err());
+    }
+
+    #[test]
+    fn names_refuse_whitespace_only_and_bidi_controls() {
+        for bad in ["\u{00A0}\u{3000}", "\t \n", "abc\u{202E}gnp.exe", "\u{2066}x\u{2069}", "a\u{202A}b"] {
+            assert!(name("name", bad).is_err(), "{bad:?}");
+        }
+        let err = name("name", "evil\u{202E}txt").unwrap_err();
+        assert!(err.message.contains("bidirectional"), "{}", err.message);
+        // Right-to-left scripts themselves are names like any other.
+        assert_eq!(name("name", "שלום עולם").unwrap(), "שלום עולם");
+    }
+
+    #[test]
+    fn keys_refuse_whitespace_only_and_bidi_controls() {
+        for bad in [" ", "   ", "loss\u{202E}", "\u{2067}acc"] {
+            assert!(key("key", bad).is_err(), "{bad:?}");
+        }
+        assert!(key("key", " a b ").is_ok());
+        // The message shows the character escaped, not reordering the text around it.
+        let err = key("key", "a\u{202E}b").unwrap_err();
+        assert!(err.message.contains("\\u{202e}"), "{}", err.message);
+    }
+
+    #[test]
+    fn keys_are_paths_that_name_themselves_as_mlflow_requires() {
+        for bad in ["a/", "a//b", "./a", "a/./b", "..a", ".", "../a"] {
+            assert!(key("key", bad).is_err(), "{bad:?}");
+        }
+        for ok in ["a..b", "a/b.", "a./b", ".a", "a/.b"] {
+            assert!(key("key", ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn values_up_to_the_limits_pass_and_beyond_them_fail() {
+        // MLflow accepts (and truncates) longer values than its 6,000 / 8,000 limits; ETS keeps
+        // them whole.
+        assert!(param_value("p", &"x".repeat(6001)).is_ok());
+        assert!(tag_value("t", &"x".repeat(8001)).is_ok());
+        assert!(param_value("p", &"x".repeat(MAX_PARAM_VALUE_LEN)).is_ok());
+        assert!(param_value("p", &"x".repeat(MAX_PARAM_VALUE_LEN + 1)).is_err());
+        assert!(tag_value("t", &"x".repeat(MAX_TAG_VALUE_LEN + 1)).is_err());
+        // Values are data: bidirectional characters stay.
+        assert!(tag_value("t", "abc\u{202E}def").is_ok());
+    }
+
+    #[test]
+    fn a_param_key_twice_in_one_batch_is_refused_like_mlflow() {
+        assert!(unique_param_keys(["a", "b"]).is_ok());
+        let err = unique_param_keys(["a", "b", "a", "a", "b"]).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("Duplicate parameter keys have been submitted: [\"a\", \"b\"]"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
