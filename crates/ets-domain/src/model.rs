@@ -42,6 +42,8 @@ pub struct Member {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentDefaults {
+    /// A list of objectives, or the spec's map form (see [`objectives`]).
+    #[serde(deserialize_with = "objectives::deserialize")]
     pub objectives: Vec<Objective>,
     pub healthcare: Option<HealthcareConfig>,
 }
@@ -140,6 +142,78 @@ pub struct Objective {
     /// A required objective must be met for the experiment to count as successful.
     #[serde(default)]
     pub required: bool,
+}
+
+/// Objectives arrive as a list (`[{"metric": "accuracy", "direction": "maximize", …}]`) or in
+/// the spec's map form keyed by metric (`{"accuracy": {"target": 0.95, "required": true}}`,
+/// `direction` optional there and `maximize` by default: the spec's targets are minimums).
+/// Both become the list, which is what responses show.
+pub mod objectives {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserialize, de};
+
+    use super::{Direction, Objective};
+
+    /// One value of the map form.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        #[serde(default)]
+        direction: Option<Direction>,
+        #[serde(default)]
+        target: Option<f64>,
+        #[serde(default)]
+        required: bool,
+    }
+
+    struct Shape(Vec<Objective>);
+
+    impl<'de> Deserialize<'de> for Shape {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ShapeVisitor;
+            impl<'de> Visitor<'de> for ShapeVisitor {
+                type Value = Shape;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list of objectives or a map of metric to objective")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(objective) = seq.next_element::<Objective>()? {
+                        out.push(objective);
+                    }
+                    Ok(Shape(out))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                    let mut out: Vec<Objective> = Vec::new();
+                    while let Some((metric, entry)) = map.next_entry::<String, Entry>()? {
+                        if out.iter().any(|o| o.metric == metric) {
+                            return Err(de::Error::custom(format!(
+                                "metric '{metric}' has two objectives"
+                            )));
+                        }
+                        out.push(Objective {
+                            metric,
+                            direction: entry.direction.unwrap_or(Direction::Maximize),
+                            target: entry.target,
+                            required: entry.required,
+                        });
+                    }
+                    Ok(Shape(out))
+                }
+            }
+            deserializer.deserialize_any(ShapeVisitor)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Objective>, D::Error> {
+        Shape::deserialize(d).map(|s| s.0)
+    }
+
+    pub fn deserialize_opt<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<Objective>>, D::Error> {
+        Option::<Shape>::deserialize(d).map(|s| s.map(|s| s.0))
+    }
 }
 
 /// The spec's healthcare safety configuration of an experiment.
@@ -244,8 +318,10 @@ pub struct NewExperiment {
     pub owner: Option<String>,
     #[serde(default)]
     pub tags: Tags,
-    /// Defaults to the template's, then the project's objectives.
-    #[serde(default)]
+    /// Defaults to the template's, then the project's objectives. A list, or the spec's map
+    /// form `{"accuracy": {"target": 0.95, "required": true}}` (direction defaults to
+    /// `maximize` there).
+    #[serde(default, deserialize_with = "objectives::deserialize_opt")]
     pub objectives: Option<Vec<Objective>>,
     #[serde(default)]
     pub search_space: Option<SearchSpace>,
@@ -267,6 +343,8 @@ pub struct ExperimentPatch {
     pub description: Option<String>,
     pub owner: Option<String>,
     pub tags: TagPatch,
+    /// A list, or the map form as on creation.
+    #[serde(deserialize_with = "objectives::deserialize_opt")]
     pub objectives: Option<Vec<Objective>>,
     pub search_space: Option<SearchSpace>,
     pub healthcare: Option<HealthcareConfig>,
@@ -632,4 +710,59 @@ pub struct ExperimentTemplate {
     pub search_space: SearchSpace,
     pub healthcare: Option<HealthcareConfig>,
     pub tags: Tags,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_arrive_as_a_list_or_as_the_specs_map() {
+        let map: NewExperiment = serde_json::from_value(serde_json::json!({
+            "project_id": "p", "name": "e",
+            "objectives": {
+                "accuracy": {"target": 0.95, "required": true},
+                "loss": {"direction": "minimize"}
+            }
+        }))
+        .unwrap();
+        let list: NewExperiment = serde_json::from_value(serde_json::json!({
+            "project_id": "p", "name": "e",
+            "objectives": [
+                {"metric": "accuracy", "direction": "maximize", "target": 0.95, "required": true},
+                {"metric": "loss", "direction": "minimize"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(map.objectives, list.objectives);
+        assert_eq!(map.objectives.as_ref().map(Vec::len), Some(2));
+
+        let patch: ExperimentPatch =
+            serde_json::from_value(serde_json::json!({"objectives": {"f1": {}}})).unwrap();
+        assert_eq!(
+            patch.objectives,
+            Some(vec![Objective {
+                metric: "f1".into(),
+                direction: Direction::Maximize,
+                target: None,
+                required: false
+            }])
+        );
+        let defaults: ExperimentDefaults =
+            serde_json::from_value(serde_json::json!({"objectives": {"f1": {}}})).unwrap();
+        assert_eq!(defaults.objectives.len(), 1);
+        let none: ExperimentPatch = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(none.objectives, None);
+
+        for bad in [
+            serde_json::json!({"accuracy": {"goal": 1}}),
+            serde_json::json!({"accuracy": {"direction": "sideways"}}),
+            serde_json::json!("accuracy"),
+        ] {
+            assert!(
+                serde_json::from_value::<ExperimentPatch>(serde_json::json!({"objectives": bad}))
+                    .is_err()
+            );
+        }
+    }
 }

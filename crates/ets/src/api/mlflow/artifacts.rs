@@ -354,3 +354,118 @@ pub async fn mpu_abort(
         .await?;
     Ok(Json(json!({})))
 }
+
+#[derive(Deserialize)]
+pub struct GetArtifactQuery {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// Extensions MLflow's server sends as `text/plain` (its `TEXT_EXTENSIONS`), so its UI shows
+/// logs, configs and `MLmodel` files inline.
+const TEXT_EXTENSIONS: [&str; 25] = [
+    "txt",
+    "log",
+    "err",
+    "cfg",
+    "conf",
+    "cnf",
+    "cf",
+    "ini",
+    "properties",
+    "prop",
+    "hocon",
+    "toml",
+    "yaml",
+    "yml",
+    "xml",
+    "json",
+    "js",
+    "py",
+    "py3",
+    "csv",
+    "tsv",
+    "md",
+    "rst",
+    "MLmodel",
+    "mlproject",
+];
+
+/// The content type MLflow's `_send_artifact` gives a file: `text/plain` for its text
+/// extensions (a file without one, like `MLmodel`, by its whole name), else by extension, else
+/// `application/octet-stream`.
+fn mlflow_content_type(file_name: &str) -> String {
+    let extension = match file_name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => ext,
+        _ => file_name,
+    };
+    if TEXT_EXTENSIONS.contains(&extension) {
+        return "text/plain".to_owned();
+    }
+    mime_guess::from_path(file_name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+/// `GET /get-artifact?run_id=…&path=…`: MLflow's download route (its UI and tools use it).
+/// The bytes as the native download sends them (ranges, ETag), always as an attachment with
+/// MLflow's content type, so a browser never renders an artifact on the server's origin.
+pub async fn get_artifact(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<GetArtifactQuery>,
+    headers: HeaderMap,
+) -> MlflowResult<Response> {
+    let run_id = q
+        .run_id
+        .or(q.run_uuid)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'."))?;
+    let path = q
+        .path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'path'."))?;
+    let reader = s.open_artifact(&actor, &run_id, &path).await?;
+    let mut response = download_response(reader, &headers).await?;
+    let file_name = path.rsplit('/').next().unwrap_or(&path);
+    let headers = response.headers_mut();
+    if headers.contains_key(header::CONTENT_TYPE)
+        && let Ok(value) = mlflow_content_type(file_name).parse()
+    {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = format!("attachment; filename=\"{}\"", file_name.replace('"', "")).parse() {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mlflow_content_type;
+
+    #[test]
+    fn content_types_follow_mlflows_send_artifact() {
+        for (name, expected) in [
+            ("MLmodel", "text/plain"),
+            ("conda.yaml", "text/plain"),
+            ("metrics.json", "text/plain"),
+            ("train.log", "text/plain"),
+            ("plot.png", "image/png"),
+            ("model.pkl", "application/octet-stream"),
+            ("noextension", "application/octet-stream"),
+            ("page.html", "text/html"),
+        ] {
+            assert_eq!(mlflow_content_type(name), expected, "{name}");
+        }
+    }
+}

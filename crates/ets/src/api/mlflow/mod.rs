@@ -201,6 +201,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/api/2.0/mlflow", tracking_routes())
         .nest("/ajax-api/2.0/mlflow", tracking_routes())
+        .route("/get-artifact", get(artifacts::get_artifact))
         .route(
             "/api/2.0/mlflow-artifacts/artifacts",
             get(artifacts::proxy_list),

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use ets_domain::Timestamp;
 use ets_domain::model::{MetricInput, NewRun, TagPatch};
 use ets_domain::status::RunStatus;
+use ets_domain::validate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -75,11 +77,14 @@ pub async fn create(
     State(s): State<AppState>,
     actor: Actor,
     MlflowJson(body): MlflowJson<CreateBody>,
-) -> MlflowResult<Json<Value>> {
-    let experiment_id = body
-        .experiment_id
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| "0".to_owned());
+) -> MlflowResult<axum::response::Response> {
+    // MLflow refuses a run without an experiment (`BAD_REQUEST`) rather than putting it in
+    // the Default experiment.
+    let Some(experiment_id) = body.experiment_id.filter(|id| !id.is_empty()) else {
+        return Ok(bad_request(
+            "Missing value for required parameter 'experiment_id': a run is created in an experiment.",
+        ));
+    };
     let input = NewRun {
         experiment_id,
         name: body.run_name.filter(|n| !n.is_empty()),
@@ -96,7 +101,17 @@ pub async fn create(
         },
         other => other,
     })?;
-    Ok(Json(json!({ "run": MlflowRun::from(run) })))
+    Ok(Json(json!({ "run": MlflowRun::from(run) })).into_response())
+}
+
+/// MLflow's `BAD_REQUEST` error (HTTP 400): a request refused as a whole, where MLflow does
+/// not name an invalid parameter value.
+fn bad_request(message: &str) -> axum::response::Response {
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        Json(json!({ "error_code": "BAD_REQUEST", "message": message })),
+    )
+        .into_response()
 }
 
 pub async fn get(
@@ -359,17 +374,7 @@ pub async fn log_batch(
             metrics + params + tags
         )));
     }
-    let mut seen = std::collections::BTreeMap::new();
-    for param in &body.params {
-        if let Some(previous) = seen.insert(param.key.as_str(), param.value.as_str())
-            && previous != param.value
-        {
-            return Err(MlflowError::invalid(format!(
-                "Duplicate parameter keys have been submitted: '{}' with different values",
-                param.key
-            )));
-        }
-    }
+    validate::unique_param_keys(body.params.iter().map(|p| p.key.as_str())).map_err(Error::from)?;
     let model_ids = body
         .metrics
         .iter()
@@ -529,9 +534,11 @@ pub async fn get_history(
         .await
     {
         Ok(series) => series.points,
-        // MLflow answers an unknown key of an existing run with an empty history.
+        // MLflow answers an unknown key, and an unknown run, with an empty history (its store
+        // reads the metrics table without looking the run up).
         Err(Error::NotFound {
-            entity: "metric", ..
+            entity: "metric" | "run",
+            ..
         }) => Vec::new(),
         Err(e) => return Err(e.into()),
     };

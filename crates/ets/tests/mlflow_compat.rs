@@ -1,0 +1,502 @@
+//! What MLflow clients observe (issue 10, defect 3), the name and key rules (defect 13) and the
+//! spec's seed shapes (defect 4), on both databases.
+
+mod common;
+
+use common::{Reply, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+common::on_both_databases!(
+    mlflow_run_create_without_experiment_id_is_bad_request,
+    long_param_and_tag_values_are_accepted_and_kept_whole,
+    mlflow_log_batch_naming_a_param_twice_is_refused_and_logs_nothing,
+    mlflow_history_of_an_unknown_run_is_empty,
+    mlflow_get_artifact_sends_the_bytes_as_an_attachment,
+    mlflow_fractional_step_and_unknown_status_stay_refused,
+    names_and_keys_refuse_whitespace_only_and_bidi_controls,
+    mlflow_keys_follow_mlflows_path_rule,
+    experiment_objectives_take_the_specs_map_form,
+);
+
+const MLFLOW: &str = "/api/2.0/mlflow";
+
+fn assert_mlflow_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["error_code"], code, "{}", reply.body);
+}
+
+async fn mlflow_run(app: &TestApp) -> (String, String) {
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/experiments/create"),
+            json!({ "name": format!("e-{}", ets_domain::new_id()) }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let experiment = reply.body["experiment_id"].as_str().unwrap().to_owned();
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/create"),
+            json!({ "experiment_id": experiment }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let run = reply.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (experiment, run)
+}
+
+async fn mlflow_get_run(app: &TestApp, run: &str) -> Value {
+    let reply = app.get(&format!("{MLFLOW}/runs/get?run_id={run}")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["run"].clone()
+}
+
+/// `key → value` of an MLflow `[{key, value}]` list.
+fn entries(list: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|kv| {
+                    (
+                        kv["key"].as_str().unwrap().to_owned(),
+                        kv["value"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+async fn runs_in_default_experiment(app: &TestApp) -> usize {
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/search"),
+            json!({ "experiment_ids": ["0"] }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["runs"].as_array().map_or(0, Vec::len)
+}
+
+async fn mlflow_run_create_without_experiment_id_is_bad_request() {
+    let app = TestApp::start().await;
+    for body in [json!({}), json!({ "experiment_id": "" }), json!({ "run_name": "r" })] {
+        let reply = app.post(&format!("{MLFLOW}/runs/create"), body).await;
+        assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("experiment_id"),
+            "{}",
+            reply.body
+        );
+    }
+    assert_eq!(runs_in_default_experiment(&app).await, 0);
+}
+
+async fn long_param_and_tag_values_are_accepted_and_kept_whole() {
+    let app = TestApp::start().await;
+    let (_, run) = mlflow_run(&app).await;
+    let param = "p".repeat(6001);
+    let tag = "t".repeat(8001);
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/log-parameter"),
+            json!({ "run_id": run, "key": "long", "value": param }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/set-tag"),
+            json!({ "run_id": run, "key": "long", "value": tag }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/log-batch"),
+            json!({ "run_id": run,
+                    "params": [{ "key": "batch", "value": param }],
+                    "tags": [{ "key": "batch", "value": tag }] }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let got = mlflow_get_run(&app, &run).await;
+    assert_eq!(
+        entries(&got["data"]["params"]),
+        vec![
+            ("batch".to_owned(), param.clone()),
+            ("long".to_owned(), param.clone())
+        ]
+    );
+    let tags = entries(&got["data"]["tags"]);
+    assert!(tags.contains(&("long".to_owned(), tag.clone())));
+    assert!(tags.contains(&("batch".to_owned(), tag.clone())));
+
+    // The native API is not stricter for the same data.
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({ "experiment_id": experiment, "params": { "long": param }, "tags": { "long": tag } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["params"]["long"], json!(param));
+    assert_eq!(reply.body["tags"]["long"], json!(tag));
+}
+
+async fn mlflow_log_batch_naming_a_param_twice_is_refused_and_logs_nothing() {
+    let app = TestApp::start().await;
+    let (_, run) = mlflow_run(&app).await;
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/log-batch"),
+            json!({ "run_id": run,
+                    "metrics": [{ "key": "m", "value": 1.0, "timestamp": 1000, "step": 0 }],
+                    "params": [{ "key": "lr", "value": "0.1" }, { "key": "lr", "value": "0.1" }] }),
+        )
+        .await;
+    assert_mlflow_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+    );
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Duplicate parameter keys have been submitted"),
+        "{}",
+        reply.body
+    );
+    let got = mlflow_get_run(&app, &run).await;
+    assert_eq!(entries(&got["data"]["params"]), vec![]);
+    assert!(
+        got["data"]["metrics"]
+            .as_array()
+            .is_none_or(|m| m.is_empty()),
+        "{got}"
+    );
+}
+
+async fn mlflow_history_of_an_unknown_run_is_empty() {
+    let app = TestApp::start().await;
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for path in [
+        format!("{MLFLOW}/metrics/get-history?run_id={unknown}&metric_key=loss"),
+        format!("/ajax-api/2.0/mlflow/metrics/get-history?run_uuid={unknown}&metric_key=loss"),
+    ] {
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body, json!({ "metrics": [] }));
+    }
+}
+
+async fn mlflow_get_artifact_sends_the_bytes_as_an_attachment() {
+    let app = TestApp::start().await;
+    let (_, run) = mlflow_run(&app).await;
+    for (path, content) in [
+        ("model/MLmodel", b"flavors: {}\n".to_vec()),
+        ("plots/loss.png", vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3]),
+    ] {
+        let reply = app
+            .post_raw(
+                &format!("/api/v1/runs/{run}/artifacts?path={path}"),
+                content,
+                "application/octet-stream",
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    for (query, content, content_type, file_name) in [
+        (
+            format!("run_id={run}&path=model/MLmodel"),
+            b"flavors: {}\n".to_vec(),
+            "text/plain",
+            "MLmodel",
+        ),
+        (
+            format!("run_uuid={run}&path=plots%2Floss.png"),
+            vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
+            "image/png",
+            "loss.png",
+        ),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/get-artifact?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{query}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), content_type);
+        assert!(
+            header("content-disposition").starts_with("attachment")
+                && header("content-disposition").contains(file_name),
+            "{}",
+            header("content-disposition")
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(response.bytes().await.unwrap().to_vec(), content);
+    }
+    // A missing file or run is MLflow's 404; a path that would leave the run a 400.
+    let reply = app
+        .get(&format!("/get-artifact?run_id={run}&path=nope.txt"))
+        .await;
+    assert_mlflow_error(&reply, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+    let reply = app
+        .get("/get-artifact?run_id=0123456789abcdef0123456789abcdef&path=model/MLmodel")
+        .await;
+    assert_mlflow_error(&reply, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+    let reply = app
+        .get(&format!("/get-artifact?run_id={run}&path=../x"))
+        .await;
+    assert_mlflow_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+    );
+}
+
+/// Deliberate differences (README): MLflow answers 200 to both but keeps neither value as
+/// sent (its protobuf parser drops the step to 0 and ignores the unknown status).
+async fn mlflow_fractional_step_and_unknown_status_stay_refused() {
+    let app = TestApp::start().await;
+    let (_, run) = mlflow_run(&app).await;
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/log-metric"),
+            json!({ "run_id": run, "key": "m", "value": 1.0, "timestamp": 1000, "step": 1.5 }),
+        )
+        .await;
+    assert_mlflow_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+    );
+    assert!(reply.body["message"].as_str().unwrap().contains("1.5"));
+    let reply = app
+        .post(
+            &format!("{MLFLOW}/runs/update"),
+            json!({ "run_id": run, "status": "PAUSED" }),
+        )
+        .await;
+    assert_mlflow_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+    );
+    let got = mlflow_get_run(&app, &run).await;
+    assert_eq!(got["info"]["status"], "RUNNING");
+    assert!(
+        got["data"]["metrics"]
+            .as_array()
+            .is_none_or(|m| m.is_empty())
+    );
+}
+
+async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
+    let app = TestApp::start().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    let invalid = |reply: &Reply, field: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["error"]["details"]["field"], field, "{}", reply.body);
+    };
+    // Native API: names.
+    let reply = app
+        .post("/api/v1/projects", json!({ "name": "invoice\u{202E}fdp.exe" }))
+        .await;
+    invalid(&reply, "name");
+    let reply = app
+        .post(
+            "/api/v1/experiments",
+            json!({ "project_id": project, "name": "\u{2066}baseline\u{2069}" }),
+        )
+        .await;
+    invalid(&reply, "name");
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({ "experiment_id": experiment, "name": "\u{3000}\u{00A0} " }),
+        )
+        .await;
+    invalid(&reply, "name");
+    // Native API: keys of tags, params and metrics.
+    let reply = app
+        .put(&format!("/api/v1/runs/{run}"), json!({ "tags": { "  ": "x" } }))
+        .await;
+    invalid(&reply, "tags.  ");
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "params": { "lr\u{202D}": 1 } }),
+        )
+        .await;
+    invalid(&reply, "params.lr\u{202D}");
+    // Values are data: a tag value may hold any text.
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "tags": { "note": "abc\u{202E}def" } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["tags"]["note"], "abc\u{202E}def");
+
+    // MLflow API: INVALID_PARAMETER_VALUE, nothing stored.
+    let (_, mlflow_run) = mlflow_run(&app).await;
+    for (path, body) in [
+        (
+            "experiments/create",
+            json!({ "name": "exp\u{202E}" }),
+        ),
+        ("experiments/create", json!({ "name": " \t " })),
+        (
+            "runs/update",
+            json!({ "run_id": mlflow_run, "run_name": "a\u{2068}b" }),
+        ),
+        (
+            "runs/log-parameter",
+            json!({ "run_id": mlflow_run, "key": "   ", "value": "1" }),
+        ),
+        (
+            "runs/set-tag",
+            json!({ "run_id": mlflow_run, "key": " ", "value": "1" }),
+        ),
+        (
+            "runs/log-metric",
+            json!({ "run_id": mlflow_run, "key": "acc\u{202B}", "value": 1.0, "timestamp": 1 }),
+        ),
+    ] {
+        let reply = app.post(&format!("{MLFLOW}/{path}"), body.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.body);
+        assert_eq!(reply.body["error_code"], "INVALID_PARAMETER_VALUE", "{body}");
+    }
+    let got = mlflow_get_run(&app, &mlflow_run).await;
+    assert_eq!(entries(&got["data"]["params"]), vec![]);
+    assert!(
+        entries(&got["data"]["tags"])
+            .iter()
+            .all(|(k, _)| !k.trim().is_empty())
+    );
+}
+
+async fn mlflow_keys_follow_mlflows_path_rule() {
+    let app = TestApp::start().await;
+    let (_, run) = mlflow_run(&app).await;
+    for key in ["a/", "a//b", "./a", "a/./b", "..a", "/a"] {
+        let reply = app
+            .post(
+                &format!("{MLFLOW}/runs/log-parameter"),
+                json!({ "run_id": run, "key": key, "value": "1" }),
+            )
+            .await;
+        assert_mlflow_error(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+        );
+    }
+    for key in ["a.b/c", "train/loss", "x:y", "a..b"] {
+        let reply = app
+            .post(
+                &format!("{MLFLOW}/runs/log-parameter"),
+                json!({ "run_id": run, "key": key, "value": "1" }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{key}: {}", reply.body);
+    }
+}
+
+async fn experiment_objectives_take_the_specs_map_form() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    let reply = app
+        .post(
+            "/api/v1/experiments",
+            json!({
+                "project_id": project,
+                "name": "healthcare",
+                "objectives": {
+                    "accuracy": { "target": 0.95, "required": true },
+                    "crisis_detection_rate": { "target": 0.99, "required": true },
+                    "response_quality": { "target": 0.8, "required": false },
+                    "loss": { "direction": "minimize" }
+                }
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let mut objectives = reply.body["objectives"].as_array().unwrap().clone();
+    objectives.sort_by_key(|o| o["metric"].as_str().unwrap().to_owned());
+    assert_eq!(
+        objectives,
+        vec![
+            json!({ "metric": "accuracy", "direction": "maximize", "target": 0.95, "required": true }),
+            json!({ "metric": "crisis_detection_rate", "direction": "maximize", "target": 0.99, "required": true }),
+            json!({ "metric": "loss", "direction": "minimize", "target": null, "required": false }),
+            json!({ "metric": "response_quality", "direction": "maximize", "target": 0.8, "required": false }),
+        ]
+    );
+    // The list form still works, on update too, and the map form is validated like the list.
+    let id = reply.id();
+    let reply = app
+        .put(
+            &format!("/api/v1/experiments/{id}"),
+            json!({ "objectives": { "f1": { "target": 0.5 } } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.body["objectives"],
+        json!([{ "metric": "f1", "direction": "maximize", "target": 0.5, "required": false }])
+    );
+    let reply = app
+        .put(
+            &format!("/api/v1/experiments/{id}"),
+            json!({ "objectives": { "bad?key": {} } }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    let reply = app
+        .put(
+            &format!("/api/v1/experiments/{id}"),
+            json!({ "objectives": { "f1": { "goal": 1 } } }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+}
