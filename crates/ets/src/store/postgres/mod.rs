@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_objects",
         include_str!("../../../migrations/postgres/0003_artifact_objects.sql"),
     ),
+    (
+        5,
+        "tag_values",
+        include_str!("../../../migrations/postgres/0005_tag_values.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations of one schema: instances starting at

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_objects",
         include_str!("../../../migrations/sqlite/0003_artifact_objects.sql"),
     ),
+    (
+        5,
+        "tag_values",
+        include_str!("../../../migrations/sqlite/0005_tag_values.sql"),
+    ),
 ];
 
 /// SQLite store: one writer thread (group commit) and a pool of readers.
