@@ -42,7 +42,7 @@ pub struct Member {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentDefaults {
-    /// A list of objectives, or the spec's map form (see [`objectives`]).
+    /// A list of objectives, or the spec's map form keyed by metric (as on experiment creation).
     #[serde(deserialize_with = "objectives::deserialize")]
     pub objectives: Vec<Objective>,
     pub healthcare: Option<HealthcareConfig>,

@@ -141,7 +141,9 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
 
 /// Keys sent twice in one batch (MLflow refuses a `log-batch` naming a param twice, even with
 /// the same value). Reports every repeated key once, in order.
-pub fn unique_param_keys<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), ValidationError> {
+pub fn unique_param_keys<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ValidationError> {
     let mut seen = std::collections::BTreeSet::new();
     let mut repeated = Vec::new();
     for key in keys {
@@ -282,7 +284,13 @@ mod tests {
 
     #[test]
     fn names_refuse_whitespace_only_and_bidi_controls() {
-        for bad in ["\u{00A0}\u{3000}", "\t \n", "abc\u{202E}gnp.exe", "\u{2066}x\u{2069}", "a\u{202A}b"] {
+        for bad in [
+            "\u{00A0}\u{3000}",
+            "\t \n",
+            "abc\u{202E}gnp.exe",
+            "\u{2066}x\u{2069}",
+            "a\u{202A}b",
+        ] {
             assert!(name("name", bad).is_err(), "{bad:?}");
         }
         let err = name("name", "evil\u{202E}txt").unwrap_err();

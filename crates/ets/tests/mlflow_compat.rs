@@ -102,7 +102,11 @@ async fn runs_in_default_experiment(app: &TestApp) -> usize {
 
 async fn mlflow_run_create_without_experiment_id_is_bad_request() {
     let app = TestApp::start().await;
-    for body in [json!({}), json!({ "experiment_id": "" }), json!({ "run_name": "r" })] {
+    for body in [
+        json!({}),
+        json!({ "experiment_id": "" }),
+        json!({ "run_name": "r" }),
+    ] {
         let reply = app.post(&format!("{MLFLOW}/runs/create"), body).await;
         assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
         assert!(
@@ -182,11 +186,7 @@ async fn mlflow_log_batch_naming_a_param_twice_is_refused_and_logs_nothing() {
                     "params": [{ "key": "lr", "value": "0.1" }, { "key": "lr", "value": "0.1" }] }),
         )
         .await;
-    assert_mlflow_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-    );
+    assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     assert!(
         reply.body["message"]
             .as_str()
@@ -285,11 +285,7 @@ async fn mlflow_get_artifact_sends_the_bytes_as_an_attachment() {
     let reply = app
         .get(&format!("/get-artifact?run_id={run}&path=../x"))
         .await;
-    assert_mlflow_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-    );
+    assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
 }
 
 /// Deliberate differences (README): MLflow answers 200 to both but keeps neither value as
@@ -303,11 +299,7 @@ async fn mlflow_fractional_step_and_unknown_status_stay_refused() {
             json!({ "run_id": run, "key": "m", "value": 1.0, "timestamp": 1000, "step": 1.5 }),
         )
         .await;
-    assert_mlflow_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-    );
+    assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     assert!(reply.body["message"].as_str().unwrap().contains("1.5"));
     let reply = app
         .post(
@@ -315,11 +307,7 @@ async fn mlflow_fractional_step_and_unknown_status_stay_refused() {
             json!({ "run_id": run, "status": "PAUSED" }),
         )
         .await;
-    assert_mlflow_error(
-        &reply,
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-    );
+    assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     let got = mlflow_get_run(&app, &run).await;
     assert_eq!(got["info"]["status"], "RUNNING");
     assert!(
@@ -339,11 +327,18 @@ async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
             "{field}: {}",
             reply.body
         );
-        assert_eq!(reply.body["error"]["details"]["field"], field, "{}", reply.body);
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{}",
+            reply.body
+        );
     };
     // Native API: names.
     let reply = app
-        .post("/api/v1/projects", json!({ "name": "invoice\u{202E}fdp.exe" }))
+        .post(
+            "/api/v1/projects",
+            json!({ "name": "invoice\u{202E}fdp.exe" }),
+        )
         .await;
     invalid(&reply, "name");
     let reply = app
@@ -362,7 +357,10 @@ async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
     invalid(&reply, "name");
     // Native API: keys of tags, params and metrics.
     let reply = app
-        .put(&format!("/api/v1/runs/{run}"), json!({ "tags": { "  ": "x" } }))
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "tags": { "  ": "x" } }),
+        )
         .await;
     invalid(&reply, "tags.  ");
     let reply = app
@@ -385,10 +383,7 @@ async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
     // MLflow API: INVALID_PARAMETER_VALUE, nothing stored.
     let (_, mlflow_run) = mlflow_run(&app).await;
     for (path, body) in [
-        (
-            "experiments/create",
-            json!({ "name": "exp\u{202E}" }),
-        ),
+        ("experiments/create", json!({ "name": "exp\u{202E}" })),
         ("experiments/create", json!({ "name": " \t " })),
         (
             "runs/update",
@@ -408,8 +403,16 @@ async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
         ),
     ] {
         let reply = app.post(&format!("{MLFLOW}/{path}"), body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.body);
-        assert_eq!(reply.body["error_code"], "INVALID_PARAMETER_VALUE", "{body}");
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error_code"], "INVALID_PARAMETER_VALUE",
+            "{body}"
+        );
     }
     let got = mlflow_get_run(&app, &mlflow_run).await;
     assert_eq!(entries(&got["data"]["params"]), vec![]);
@@ -430,11 +433,7 @@ async fn mlflow_keys_follow_mlflows_path_rule() {
                 json!({ "run_id": run, "key": key, "value": "1" }),
             )
             .await;
-        assert_mlflow_error(
-            &reply,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-        );
+        assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     }
     for key in ["a.b/c", "train/loss", "x:y", "a..b"] {
         let reply = app
