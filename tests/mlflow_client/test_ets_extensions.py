@@ -107,3 +107,58 @@ def test_ets_ignores_points_identical_in_step_and_timestamp(client, experiment_i
     history, latest = _log_duplicate_points(client, experiment_id)
     assert history == [(3, 2_000, 1.0)]
     assert latest == 1.0
+
+
+# ---- values MLflow accepts but does not keep as sent (issue 10)
+
+import requests  # noqa: E402
+from conftest import TRACKING_URI  # noqa: E402
+
+API = f"{TRACKING_URI}/api/2.0/mlflow"
+
+
+@pytest.fixture
+def rest_run(client, experiment_id):
+    return client.create_run(experiment_id).info.run_id
+
+
+def _post(path, body):
+    return requests.post(f"{API}/{path}", json=body, timeout=30)
+
+
+def _run(run_id):
+    return requests.get(f"{API}/runs/get", params={"run_id": run_id}, timeout=30).json()["run"]
+
+
+@pytest.mark.ets_only
+def test_long_param_and_tag_values_are_kept_whole(client, rest_run):
+    client.log_param(rest_run, "p", "x" * 6001)
+    client.set_tag(rest_run, "t", "y" * 8001)
+    run = client.get_run(rest_run)
+    assert run.data.params["p"] == "x" * 6001
+    assert run.data.tags["t"] == "y" * 8001
+
+
+@pytest.mark.ets_only
+def test_fractional_step_and_unknown_status_are_refused(rest_run):
+    resp = _post("runs/log-metric", {"run_id": rest_run, "key": "m", "value": 1, "timestamp": 1, "step": 1.5})
+    assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE", resp.text
+    resp = _post("runs/update", {"run_id": rest_run, "status": "PAUSED"})
+    assert resp.status_code == 400 and resp.json()["error_code"] == "INVALID_PARAMETER_VALUE", resp.text
+    assert _run(rest_run)["info"]["status"] == "RUNNING"
+
+
+@pytest.mark.mlflow_only
+def test_mlflow_accepts_a_fractional_step_and_an_unknown_status(rest_run):
+    resp = _post("runs/log-metric", {"run_id": rest_run, "key": "m", "value": 1, "timestamp": 1, "step": 1.5})
+    assert resp.status_code == 200, resp.text
+    resp = _post("runs/update", {"run_id": rest_run, "status": "PAUSED"})
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.ets_only
+def test_blank_keys_are_refused(client, rest_run):
+    for key in (" ", "   "):
+        with pytest.raises(MlflowException) as exc:
+            client.log_param(rest_run, key, "1")
+        assert error_code(exc) == "INVALID_PARAMETER_VALUE"

@@ -91,3 +91,44 @@ def test_get_and_post_search():
     assert len(by_post.json()["experiments"]) == 1
     assert len(by_get.json()["experiments"]) == 1
     assert "next_page_token" in by_post.json()
+
+
+# ---- issue 10: behaviours MLflow clients observe
+
+
+def test_create_run_needs_an_experiment():
+    assert_error(post("runs/create", {"run_name": "orphan", "start_time": 1}), 400, "BAD_REQUEST")
+
+
+def test_long_param_and_tag_values_are_accepted(run_id):
+    """MLflow 3 accepts values beyond MAX_PARAM_VAL_LENGTH (6000) and MAX_TAG_VAL_LENGTH (8000)."""
+    assert post("runs/log-parameter", {"run_id": run_id, "key": "p", "value": "x" * 6001}).status_code == 200
+    assert post("runs/set-tag", {"run_id": run_id, "key": "t", "value": "y" * 8001}).status_code == 200
+    batch = {"run_id": run_id, "params": [{"key": "bp", "value": "x" * 6001}], "tags": [{"key": "bt", "value": "y" * 8001}]}
+    assert post("runs/log-batch", batch).status_code == 200
+
+
+def test_log_batch_naming_a_param_twice_is_refused(run_id):
+    resp = post("runs/log-batch", {"run_id": run_id, "params": [{"key": "lr", "value": "0.1"}] * 2})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert "Duplicate parameter keys have been submitted" in resp.json()["message"]
+    assert "params" not in get("runs/get", {"run_id": run_id}).json()["run"]["data"]
+
+
+def test_history_of_an_unknown_run_is_empty():
+    resp = get("metrics/get-history", {"run_id": "cd" * 16, "metric_key": "loss"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json().get("metrics", []) == []
+
+
+def test_get_artifact_route_sends_the_bytes(client, experiment_id):
+    """`/get-artifact` (outside /api/2.0) is the download route of MLflow's UI and tools."""
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_text(run_id, "hello artifact\n", "notes/hello.txt")
+    resp = requests.get(
+        f"{TRACKING_URI}/get-artifact", params={"run_id": run_id, "path": "notes/hello.txt"}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.content == b"hello artifact\n"
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    assert resp.headers["Content-Disposition"].startswith("attachment")
