@@ -26,26 +26,24 @@ fn assert_mlflow_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.body["error_code"], code, "{}", reply.body);
 }
 
+/// POSTs an MLflow call that must succeed; returns its body.
+async fn mlflow_ok(app: &TestApp, path: &str, body: Value) -> Value {
+    let reply = app.post(&format!("{MLFLOW}/{path}"), body.clone()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{path} {body}: {}",
+        reply.body
+    );
+    reply.body
+}
+
 async fn mlflow_run(app: &TestApp) -> (String, String) {
-    let reply = app
-        .post(
-            &format!("{MLFLOW}/experiments/create"),
-            json!({ "name": format!("e-{}", ets_domain::new_id()) }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let experiment = reply.body["experiment_id"].as_str().unwrap().to_owned();
-    let reply = app
-        .post(
-            &format!("{MLFLOW}/runs/create"),
-            json!({ "experiment_id": experiment }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let run = reply.body["run"]["info"]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let name = format!("e-{}", ets_domain::new_id());
+    let body = mlflow_ok(app, "experiments/create", json!({ "name": name })).await;
+    let experiment = body["experiment_id"].as_str().unwrap().to_owned();
+    let body = mlflow_ok(app, "runs/create", json!({ "experiment_id": experiment })).await;
+    let run = body["run"]["info"]["run_id"].as_str().unwrap().to_owned();
     (experiment, run)
 }
 
@@ -127,29 +125,26 @@ async fn long_param_and_tag_values_are_accepted_and_kept_whole() {
     // Text that does not compress (a B-tree index of PostgreSQL holds only ~2.7 kB of it).
     let param = noise(6001);
     let tag = noise(8001);
-    let reply = app
-        .post(
-            &format!("{MLFLOW}/runs/log-parameter"),
-            json!({ "run_id": run, "key": "long", "value": param }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let reply = app
-        .post(
-            &format!("{MLFLOW}/runs/set-tag"),
-            json!({ "run_id": run, "key": "long", "value": tag }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let reply = app
-        .post(
-            &format!("{MLFLOW}/runs/log-batch"),
-            json!({ "run_id": run,
-                    "params": [{ "key": "batch", "value": param }],
-                    "tags": [{ "key": "batch", "value": tag }] }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    mlflow_ok(
+        &app,
+        "runs/log-parameter",
+        json!({ "run_id": run, "key": "long", "value": param }),
+    )
+    .await;
+    mlflow_ok(
+        &app,
+        "runs/set-tag",
+        json!({ "run_id": run, "key": "long", "value": tag }),
+    )
+    .await;
+    mlflow_ok(
+        &app,
+        "runs/log-batch",
+        json!({ "run_id": run,
+                "params": [{ "key": "batch", "value": param }],
+                "tags": [{ "key": "batch", "value": tag }] }),
+    )
+    .await;
     let got = mlflow_get_run(&app, &run).await;
     assert_eq!(
         entries(&got["data"]["params"]),
@@ -333,43 +328,42 @@ async fn names_and_keys_refuse_whitespace_only_and_bidi_controls() {
             reply.body
         );
     };
-    // Native API: names.
-    let reply = app
-        .post(
-            "/api/v1/projects",
+    // Native API: names, then keys of tags and params.
+    let cases = [
+        (
+            "/api/v1/projects".to_owned(),
             json!({ "name": "invoice\u{202E}fdp.exe" }),
-        )
-        .await;
-    invalid(&reply, "name");
-    let reply = app
-        .post(
-            "/api/v1/experiments",
+            "name",
+        ),
+        (
+            "/api/v1/experiments".to_owned(),
             json!({ "project_id": project, "name": "\u{2066}baseline\u{2069}" }),
-        )
-        .await;
-    invalid(&reply, "name");
-    let reply = app
-        .post(
-            "/api/v1/runs",
+            "name",
+        ),
+        (
+            "/api/v1/runs".to_owned(),
             json!({ "experiment_id": experiment, "name": "\u{3000}\u{00A0} " }),
-        )
-        .await;
-    invalid(&reply, "name");
-    // Native API: keys of tags, params and metrics.
-    let reply = app
-        .put(
-            &format!("/api/v1/runs/{run}"),
+            "name",
+        ),
+        (
+            format!("/api/v1/runs/{run}"),
             json!({ "tags": { "  ": "x" } }),
-        )
-        .await;
-    invalid(&reply, "tags.  ");
-    let reply = app
-        .put(
-            &format!("/api/v1/runs/{run}"),
+            "tags.  ",
+        ),
+        (
+            format!("/api/v1/runs/{run}"),
             json!({ "params": { "lr\u{202D}": 1 } }),
-        )
-        .await;
-    invalid(&reply, "params.lr\u{202D}");
+            "params.lr\u{202D}",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let reply = if path.starts_with("/api/v1/runs/") {
+            app.put(&path, body).await
+        } else {
+            app.post(&path, body).await
+        };
+        invalid(&reply, field);
+    }
     // Values are data: a tag value may hold any text.
     let reply = app
         .put(
@@ -436,13 +430,12 @@ async fn mlflow_keys_follow_mlflows_path_rule() {
         assert_mlflow_error(&reply, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     }
     for key in ["a.b/c", "train/loss", "x:y", "a..b"] {
-        let reply = app
-            .post(
-                &format!("{MLFLOW}/runs/log-parameter"),
-                json!({ "run_id": run, "key": key, "value": "1" }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{key}: {}", reply.body);
+        mlflow_ok(
+            &app,
+            "runs/log-parameter",
+            json!({ "run_id": run, "key": key, "value": "1" }),
+        )
+        .await;
     }
 }
 
@@ -489,28 +482,18 @@ async fn experiment_objectives_take_the_specs_map_form() {
         reply.body["objectives"],
         json!([{ "metric": "f1", "direction": "maximize", "target": 0.5, "required": false }])
     );
-    let reply = app
-        .put(
-            &format!("/api/v1/experiments/{id}"),
-            json!({ "objectives": { "bad?key": {} } }),
-        )
-        .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
-    let reply = app
-        .put(
-            &format!("/api/v1/experiments/{id}"),
-            json!({ "objectives": { "f1": { "goal": 1 } } }),
-        )
-        .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
-    );
+    for objectives in [json!({ "bad?key": {} }), json!({ "f1": { "goal": 1 } })] {
+        let reply = app
+            .put(
+                &format!("/api/v1/experiments/{id}"),
+                json!({ "objectives": objectives }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            reply.body
+        );
+    }
 }

@@ -63,6 +63,7 @@ fn file_info(path: String, is_dir: bool, size: Option<i64>) -> Value {
     }
 }
 
+/// A run and a path in it (`artifacts/list`, `/get-artifact`).
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
@@ -355,16 +356,6 @@ pub async fn mpu_abort(
     Ok(Json(json!({})))
 }
 
-#[derive(Deserialize)]
-pub struct GetArtifactQuery {
-    #[serde(default)]
-    run_id: Option<String>,
-    #[serde(default)]
-    run_uuid: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-}
-
 /// Extensions MLflow's server sends as `text/plain` (its `TEXT_EXTENSIONS`), so its UI shows
 /// logs, configs and `MLmodel` files inline.
 const TEXT_EXTENSIONS: [&str; 25] = [
@@ -418,7 +409,7 @@ fn mlflow_content_type(file_name: &str) -> String {
 pub async fn get_artifact(
     State(s): State<AppState>,
     actor: Actor,
-    MlflowQuery(q): MlflowQuery<GetArtifactQuery>,
+    MlflowQuery(q): MlflowQuery<ListQuery>,
     headers: HeaderMap,
 ) -> MlflowResult<Response> {
     let run_id = q
