@@ -140,6 +140,15 @@ def test_long_param_and_tag_values_are_kept_whole(rest_run):
     assert {"key": "t", "value": "y" * 8001} in data["tags"]
 
 
+@pytest.mark.mlflow_only
+def test_mlflow_cuts_long_param_and_tag_values(rest_run):
+    assert _post("runs/log-parameter", {"run_id": rest_run, "key": "p", "value": "x" * 6001}).status_code == 200
+    assert _post("runs/set-tag", {"run_id": rest_run, "key": "t", "value": "y" * 8001}).status_code == 200
+    data = _run(rest_run)["data"]
+    assert {"key": "p", "value": "x" * 6000} in data["params"]
+    assert {"key": "t", "value": "y" * 8000} in data["tags"]
+
+
 @pytest.mark.ets_only
 def test_fractional_step_and_unknown_status_are_refused(rest_run):
     resp = _post("runs/log-metric", {"run_id": rest_run, "key": "m", "value": 1, "timestamp": 1, "step": 1.5})
@@ -153,8 +162,13 @@ def test_fractional_step_and_unknown_status_are_refused(rest_run):
 def test_mlflow_accepts_a_fractional_step_and_an_unknown_status(rest_run):
     resp = _post("runs/log-metric", {"run_id": rest_run, "key": "m", "value": 1, "timestamp": 1, "step": 1.5})
     assert resp.status_code == 200, resp.text
+    history = requests.get(
+        f"{API}/metrics/get-history", params={"run_id": rest_run, "metric_key": "m"}, timeout=30
+    ).json()["metrics"]
+    assert [p["step"] for p in history] == [0]  # the step as sent is lost
     resp = _post("runs/update", {"run_id": rest_run, "status": "PAUSED"})
     assert resp.status_code == 200, resp.text
+    assert _run(rest_run)["info"]["status"] == "RUNNING"  # the status as sent is ignored
 
 
 @pytest.mark.ets_only
