@@ -28,11 +28,16 @@ pub(crate) fn is_mlflow_path(path: &str) -> bool {
 /// The JSON error body for an error raised outside a handler, in the shape of `path`'s API.
 pub(crate) fn error_body(path: &str, status: StatusCode, message: &str) -> Vec<u8> {
     let body = if is_mlflow_path(path) {
-        serde_json::json!({ "error_code": mlflow_code(status), "message": message })
+        super::mlflow::error_json(mlflow_code(status), message.to_owned())
     } else {
-        serde_json::json!({
-            "error": { "code": native_code(status), "message": message, "details": null }
+        serde_json::to_value(super::error::ErrorBody {
+            error: super::error::ErrorDetail {
+                code: native_code(status).to_owned(),
+                message: message.to_owned(),
+                details: None,
+            },
         })
+        .unwrap_or_default()
     };
     serde_json::to_vec(&body).unwrap_or_default()
 }

@@ -67,13 +67,14 @@ impl IntoResponse for MlflowError {
             other => other.to_string(),
         };
         super::error::close_if_too_large(
-            (
-                status,
-                axum::Json(serde_json::json!({ "error_code": code, "message": message })),
-            )
-                .into_response(),
+            (status, axum::Json(error_json(code, message))).into_response(),
         )
     }
+}
+
+/// MLflow's error body.
+pub(crate) fn error_json(code: &str, message: String) -> serde_json::Value {
+    serde_json::json!({ "error_code": code, "message": message })
 }
 
 /// A JSON response serialised directly from typed data (for large bodies, where building a
