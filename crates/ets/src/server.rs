@@ -169,6 +169,8 @@ struct JsonParseErrors<S> {
 impl<S> JsonParseErrors<S> {
     /// Enough of a request line to tell the API from its path.
     const REQUEST_START_BYTES: usize = 128;
+    /// hyper's error answers are a status line and two or three short headers.
+    const MAX_ERROR_HEAD_BYTES: usize = 512;
 
     fn new(inner: S) -> Self {
         JsonParseErrors {
@@ -181,6 +183,13 @@ impl<S> JsonParseErrors<S> {
 
     /// The JSON answer replacing `head` when it is one of hyper's bodiless error answers.
     fn rewrite(&self, head: &[u8]) -> Option<Vec<u8>> {
+        // Cheap tests first: this runs for every write of every response.
+        if head.len() > Self::MAX_ERROR_HEAD_BYTES
+            || !head.starts_with(b"HTTP/1.")
+            || !head.ends_with(b"\r\n\r\n")
+        {
+            return None;
+        }
         let text = std::str::from_utf8(head).ok()?;
         let status_text = text
             .strip_prefix("HTTP/1.1 ")
