@@ -205,5 +205,14 @@ mod tests {
             parse_json::<Body>(br#"{"name": "x", "items": []} trailing"#),
             Err(Error::BadRequest(_))
         ));
+        // A derived struct also deserialises from an array of its fields: refused all the same.
+        for body in [&br#"["x", []]"#[..], b"[]", b"\"x\"", b"1"] {
+            assert!(
+                matches!(parse_json::<Body>(body), Err(Error::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<Body>(b" \n{\"name\": \"x\", \"items\": []}\n ").is_ok());
     }
 }
