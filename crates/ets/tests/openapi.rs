@@ -48,16 +48,7 @@ async fn every_documented_operation_is_routed() {
             if !present {
                 continue;
             }
-            let response = app
-                .client
-                .request(method.clone(), app.url(&concrete))
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let (status, body) = request_with_empty_object(&app, method.clone(), &concrete).await;
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert!(
                 !(status == StatusCode::NOT_FOUND && body["error"]["details"].is_null()),
@@ -118,16 +109,8 @@ async fn every_path_named_in_the_documents_text_is_routed() {
     );
     for (method, path) in &mentions {
         let concrete = fill_placeholders(path);
-        let response = app
-            .client
-            .request(method.clone().unwrap_or(Method::GET), app.url(&concrete))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let (status, body) =
+            request_with_empty_object(&app, method.clone().unwrap_or(Method::GET), &concrete).await;
         let router_404 = status == StatusCode::NOT_FOUND
             && (body["error"]["code"] == "not_found" && body["error"]["details"].is_null()
                 || body["error_code"] == "ENDPOINT_NOT_FOUND");
@@ -143,6 +126,24 @@ async fn every_path_named_in_the_documents_text_is_routed() {
             );
         }
     }
+}
+
+/// Sends `method path` with `{}` as its JSON body; the status and the JSON answer.
+async fn request_with_empty_object(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .request(method, app.url(path))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
 }
 
 /// Every `description` and `summary` string of the document.

@@ -278,35 +278,36 @@ mod tests {
 
     #[test]
     fn file_content_routes_are_told_from_json_routes() {
-        assert!(carries_file_content(
-            &Method::POST,
-            "/api/v1/runs/r1/artifacts"
-        ));
-        assert!(carries_file_content(
-            &Method::PUT,
-            "/api/v1/runs/r1/uploads/u1/parts/3"
-        ));
-        assert!(carries_file_content(
-            &Method::PUT,
-            "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/model.pkl"
-        ));
-        assert!(carries_file_content(
-            &Method::PUT,
-            "/ajax-api/2.0/mlflow-artifacts/artifacts/x"
-        ));
-        assert!(carries_file_content(
-            &Method::PUT,
-            "/api/2.0/mlflow-artifacts/mpu/parts/u/1"
-        ));
-        assert!(!carries_file_content(
-            &Method::POST,
-            "/api/v1/runs/r1/uploads"
-        ));
-        assert!(!carries_file_content(&Method::POST, "/api/v1/runs"));
-        assert!(!carries_file_content(
-            &Method::POST,
-            "/api/2.0/mlflow/runs/log-batch"
-        ));
+        let cases = [
+            (Method::POST, "/api/v1/runs/r1/artifacts", true),
+            (Method::PUT, "/api/v1/runs/r1/uploads/u1/parts/3", true),
+            (
+                Method::PUT,
+                "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/model.pkl",
+                true,
+            ),
+            (
+                Method::PUT,
+                "/ajax-api/2.0/mlflow-artifacts/artifacts/x",
+                true,
+            ),
+            (Method::PUT, "/api/2.0/mlflow-artifacts/mpu/parts/u/1", true),
+            (Method::POST, "/api/v1/runs/r1/uploads", false),
+            (Method::POST, "/api/v1/runs", false),
+            (Method::POST, "/api/2.0/mlflow/runs/log-batch", false),
+            (
+                Method::POST,
+                "/api/2.0/mlflow-artifacts/mpu/create/x",
+                false,
+            ),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                carries_file_content(&method, path),
+                expected,
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]
