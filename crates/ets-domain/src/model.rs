@@ -611,7 +611,7 @@ pub struct SeriesPoints {
     pub points: Vec<MetricPoint>,
 }
 
-/// Body of `POST /api/v1/runs/{id}/metrics/bulk`: columnar series, the compact form for large
+/// Body of `POST /api/v1/runs/{id}/bulk-metrics`: columnar series, the compact form for large
 /// uploads (about 3× smaller than one object per point, and parsed without allocating per point).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -52,6 +52,7 @@ pub struct Config {
     /// Prometheus port; 0 picks a free port.
     pub metrics_port: u16,
     pub log: LogConfig,
+    pub server: ServerConfig,
     pub cors: CorsConfig,
     pub limits: Limits,
     pub services: ServicesConfig,
@@ -67,6 +68,20 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `ets=debug,tower_http=info`; `RUST_LOG` overrides.
     pub level: String,
+}
+
+/// Connection handling of the API listener: how long a client may take to send a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Time allowed from the start of waiting for a request (a new connection, or the end of
+    /// the previous response on a kept-alive one) until its headers are complete; then the
+    /// connection is closed. Bounds idle keep-alive connections and trickled headers.
+    pub header_read_timeout_seconds: u64,
+    /// Longest wait for the next bytes of a request body (like nginx `client_body_timeout`:
+    /// between two reads, not for the whole body, so a slow but steady upload goes on); then
+    /// the request is answered 408 and the connection closed.
+    pub body_read_timeout_seconds: u64,
 }
 
 /// Cross-origin requests from browsers.
@@ -202,6 +217,10 @@ impl Config {
                     LogFormat::Json
                 },
                 level: "info".into(),
+            },
+            server: ServerConfig {
+                header_read_timeout_seconds: 30,
+                body_read_timeout_seconds: 60,
             },
             cors: CorsConfig {
                 allowed_origins: vec![],
@@ -388,6 +407,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if limits.max_page_size == 0 {
         return Err(ConfigError(
             "limits.max_page_size must be at least 1".into(),
+        ));
+    }
+    if config.server.header_read_timeout_seconds == 0
+        || config.server.body_read_timeout_seconds == 0
+    {
+        return Err(ConfigError(
+            "server.header_read_timeout_seconds and server.body_read_timeout_seconds must be \
+             at least 1"
+                .into(),
         ));
     }
     if config.live.heartbeat_seconds == 0 {

@@ -2,14 +2,18 @@
 //! Lives outside `main` so tests can run the real server on port 0 with their own shutdown.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::service::Services;
 
 /// A running server.
@@ -63,7 +67,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if let Err(e) = services.artifacts.check_writable().await {
         tracing::warn!(error = %e, "artifact storage is not usable yet; /health/ready reports it");
     }
-    let (shutdown, mut stopped) = watch::channel(false);
+    let (shutdown, stopped) = watch::channel(false);
     tokio::spawn(sweep_expired_uploads(services.clone(), stopped.clone()));
     services
         .live
@@ -83,15 +87,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let app = crate::api::router(services.clone());
     let metrics_app = metrics_router(services.clone());
-    let mut metrics_stopped = stopped.clone();
+    let metrics_stopped = stopped.clone();
+    let server_config = services.config.server.clone();
     let task = tokio::spawn(async move {
-        let api = axum::serve(api_listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        });
-        let metrics =
-            axum::serve(metrics_listener, metrics_app).with_graceful_shutdown(async move {
-                let _ = metrics_stopped.wait_for(|s| *s).await;
-            });
+        let api = serve(api_listener, app, &server_config, stopped);
+        let metrics = serve(
+            metrics_listener,
+            metrics_app,
+            &server_config,
+            metrics_stopped,
+        );
         let (api, metrics) = tokio::join!(api, metrics);
         api.and(metrics)
     });
@@ -103,6 +108,184 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown,
         task,
     })
+}
+
+/// Serves HTTP/1.1 on `listener` until `stopped`, then lets open connections finish. Each
+/// connection gets `server.header_read_timeout_seconds` to deliver a request's headers
+/// (counted from when the server starts waiting for them, so an idle kept-alive connection
+/// is closed too), and hyper's own error answers get JSON bodies ([`JsonParseErrors`]).
+async fn serve(
+    mut listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_read_timeout_seconds));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            // Accept errors (e.g. too many open files) are logged and retried by axum's
+            // listener implementation.
+            (stream, _peer) = axum::serve::Listener::accept(&mut listener) => stream,
+            _ = stopped.wait_for(|s| *s) => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let io = hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream));
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// The connection's bytes, with hyper's own answers to requests it cannot parse (malformed
+/// request line or header such as a bad `Content-Length`: 400; URI too long: 414; headers
+/// too large: 431) given the API's JSON error body instead of an empty one. Those answers are
+/// the only error heads with `content-length: 0` (every error from the application carries a
+/// JSON body), and hyper closes the connection after them. The shape (native or MLflow)
+/// follows the path of the request being read, taken from the start of its request line.
+struct JsonParseErrors<S> {
+    inner: S,
+    /// The first bytes of the latest request.
+    request_start: Vec<u8>,
+    /// Whether the next bytes read begin a new request (set once an answer is written).
+    at_request_start: bool,
+    /// A rewritten answer being written: its bytes, how many are written, and the length of
+    /// hyper's buffer it replaces.
+    rewritten: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<S> JsonParseErrors<S> {
+    /// Enough of a request line to tell the API from its path.
+    const REQUEST_START_BYTES: usize = 128;
+    /// hyper's error answers are a status line and two or three short headers.
+    const MAX_ERROR_HEAD_BYTES: usize = 512;
+
+    fn new(inner: S) -> Self {
+        JsonParseErrors {
+            inner,
+            request_start: Vec::new(),
+            at_request_start: true,
+            rewritten: None,
+        }
+    }
+
+    /// The JSON answer replacing `head` when it is one of hyper's bodiless error answers.
+    fn rewrite(&self, head: &[u8]) -> Option<Vec<u8>> {
+        // Cheap tests first: this runs for every write of every response.
+        if head.len() > Self::MAX_ERROR_HEAD_BYTES
+            || !head.starts_with(b"HTTP/1.")
+            || !head.ends_with(b"\r\n\r\n")
+        {
+            return None;
+        }
+        let text = std::str::from_utf8(head).ok()?;
+        let status_text = text
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| text.strip_prefix("HTTP/1.0 "))?;
+        let status = axum::http::StatusCode::from_bytes(status_text.get(..3)?.as_bytes()).ok()?;
+        let head_only = text.find("\r\n\r\n")? + 4 == text.len();
+        if !(status.is_client_error() && head_only && text.contains("\r\ncontent-length: 0\r\n")) {
+            return None;
+        }
+        let path = std::str::from_utf8(&self.request_start)
+            .unwrap_or_default()
+            .split(' ')
+            .nth(1)
+            .unwrap_or("/");
+        let message = match status {
+            axum::http::StatusCode::URI_TOO_LONG => "the request URI is too long",
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                "the request headers are too large"
+            }
+            _ => {
+                "malformed request: the request line or a header (such as Content-Length) \
+                 is not valid HTTP/1.1"
+            }
+        };
+        let body = crate::api::guard::error_body(path, status, message);
+        let mut answer = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default(),
+            body.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(&body);
+        Some(answer)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for JsonParseErrors<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let read = &buf.filled()[before..];
+        if this.at_request_start && !read.is_empty() {
+            this.at_request_start = false;
+            this.request_start.clear();
+            this.request_start
+                .extend_from_slice(&read[..read.len().min(Self::REQUEST_START_BYTES)]);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for JsonParseErrors<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.rewritten.is_none() {
+            this.at_request_start = true;
+            match this.rewrite(buf) {
+                Some(answer) => this.rewritten = Some((answer, 0, buf.len())),
+                None => return Pin::new(&mut this.inner).poll_write(cx, buf),
+            }
+        }
+        // hyper offers the same buffer again until it is taken, so the rewritten answer is
+        // written in full before hyper's buffer counts as written.
+        while let Some((answer, written, replaced)) = &mut this.rewritten {
+            if *written == answer.len() {
+                let replaced = *replaced;
+                this.rewritten = None;
+                return Poll::Ready(Ok(replaced));
+            }
+            let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            *written += n;
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// Removes abandoned resumable uploads every hour while the server runs (`ets gc` does the

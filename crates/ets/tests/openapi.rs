@@ -48,16 +48,7 @@ async fn every_documented_operation_is_routed() {
             if !present {
                 continue;
             }
-            let response = app
-                .client
-                .request(method.clone(), app.url(&concrete))
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let (status, body) = request_with_empty_object(&app, method.clone(), &concrete).await;
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert!(
                 !(status == StatusCode::NOT_FOUND && body["error"]["details"].is_null()),
@@ -96,5 +87,139 @@ async fn docs_page_and_document_are_served_without_internet() {
         bundle.status(),
         StatusCode::OK,
         "Swagger UI assets are served by ETS itself"
+    );
+}
+
+/// Every endpoint path the document's prose names (`/api/…`, `/health…` in a description or
+/// summary, with the method when one precedes it) is routed: requested with placeholders
+/// filled in, it does not get the router's 404 (nor its 405 when the method was named).
+#[tokio::test]
+async fn every_path_named_in_the_documents_text_is_routed() {
+    let app = TestApp::start().await;
+    let document = serde_json::to_value(ets::api::openapi()).unwrap();
+    let mut texts = Vec::new();
+    collect_texts(&document, &mut texts);
+    let mut mentions = std::collections::BTreeSet::new();
+    for text in &texts {
+        mentions.extend(paths_named_in(text));
+    }
+    assert!(
+        mentions.len() >= 3,
+        "the descriptions name paths: {mentions:?}"
+    );
+    for (method, path) in &mentions {
+        let concrete = fill_placeholders(path);
+        let (status, body) =
+            request_with_empty_object(&app, method.clone().unwrap_or(Method::GET), &concrete).await;
+        let router_404 = status == StatusCode::NOT_FOUND
+            && (body["error"]["code"] == "not_found" && body["error"]["details"].is_null()
+                || body["error_code"] == "ENDPOINT_NOT_FOUND");
+        assert!(
+            !router_404,
+            "{method:?} {path} is named in openapi.json but not routed: {body}"
+        );
+        if method.is_some() {
+            assert_ne!(
+                status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method:?} {path} is named in openapi.json but that method is not routed"
+            );
+        }
+    }
+}
+
+/// Sends `method path` with `{}` as its JSON body; the status and the JSON answer.
+async fn request_with_empty_object(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .request(method, app.url(path))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// Every `description` and `summary` string of the document.
+fn collect_texts(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::String(text) if key == "description" || key == "summary" => {
+                        out.push(text.clone())
+                    }
+                    other => collect_texts(other, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_texts(v, out)),
+        _ => {}
+    }
+}
+
+/// The endpoint paths a text names, with the HTTP method written just before each, if any.
+fn paths_named_in(text: &str) -> Vec<(Option<Method>, String)> {
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || "/_-{}.*".contains(c);
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = ["/api/", "/health"]
+        .iter()
+        .filter_map(|prefix| rest.find(prefix))
+        .min()
+    {
+        let before = &rest[..at];
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !is_path_char(c)).unwrap_or(tail.len());
+        let path = tail[..end].trim_end_matches(['.', ',']).to_owned();
+        let method = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+            .iter()
+            .find(|m| before.trim_end_matches('`').ends_with(&format!("{m} ")))
+            .map(|m| m.parse().unwrap());
+        found.push((method, path));
+        rest = &tail[end..];
+    }
+    found
+}
+
+/// `{id}`, `{path}`, `{*name}`… replaced by values a router accepts.
+fn fill_placeholders(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        out.push_str("0123");
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn named_paths_are_found_in_text() {
+    let found = paths_named_in(
+        "Body of `POST /api/v1/runs/{id}/bulk-metrics`: see /health/ready, and /api/v1/runs.",
+    );
+    assert_eq!(
+        found,
+        vec![
+            (
+                Some(Method::POST),
+                "/api/v1/runs/{id}/bulk-metrics".to_owned()
+            ),
+            (None, "/health/ready".to_owned()),
+            (None, "/api/v1/runs".to_owned()),
+        ]
+    );
+    assert_eq!(
+        fill_placeholders("/api/v1/runs/{id}/metrics/{*name}"),
+        "/api/v1/runs/0123/metrics/0123"
     );
 }

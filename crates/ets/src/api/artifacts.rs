@@ -23,6 +23,27 @@ use crate::service::artifacts::{
 /// `multipart/form-data` upload's `Content-Length` is compared with the artifact size limit.
 const FORM_OVERHEAD: u64 = 64 << 10;
 
+// The two upload body types below exist for the OpenAPI document only.
+
+/// File content, sent as the raw request body.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct FileContent(Vec<u8>);
+
+/// A `multipart/form-data` artifact upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file; its file name is the artifact's name unless `path` (or `?path=`) says otherwise.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Destination path, e.g. `models/best.pt`; ending in `/`: a folder for the file's own name.
+    path: Option<String>,
+    /// The content's SHA-256 (hex) to verify.
+    sha256: Option<String>,
+}
+
 /// Query of `POST /api/v1/runs/{id}/artifacts`.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -121,7 +142,8 @@ fn sha256_from_base64(encoded: &str, header: &str) -> Result<String> {
 /// or the `sha256` field is verified (mismatch: 400, nothing kept). The content type is the
 /// request's (or the file part's), else guessed from the path.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/artifacts", tag = "artifacts", params(("id" = String, Path), UploadQuery),
-    request_body(content = Vec<u8>, description = "File content (raw) or multipart form", content_type = "application/octet-stream"),
+    request_body(description = "File content as the raw body (with `?path=`), or a multipart form",
+        content((FileContent = "application/octet-stream"), (UploadForm = "multipart/form-data"))),
     responses((status = 201, body = Artifact),
               (status = 400, description = "Bad path (`invalid_path`), checksum mismatch (`checksum_mismatch`) or malformed form", body = ErrorBody),
               (status = 404, body = ErrorBody),
@@ -490,7 +512,7 @@ pub async fn upload_status(
 /// `X-Checksum-Sha256` header is verified.
 #[utoipa::path(put, path = "/api/v1/runs/{id}/uploads/{upload_id}/parts/{part_number}", tag = "artifacts",
     params(("id" = String, Path), ("upload_id" = String, Path), ("part_number" = u32, Path)),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(content = FileContent, description = "The part's bytes", content_type = "application/octet-stream"),
     responses((status = 200, body = UploadedPart), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, description = "The parts would exceed limits.max_artifact_bytes", body = ErrorBody),
               (status = 422, body = ErrorBody)))]

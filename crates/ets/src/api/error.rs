@@ -100,15 +100,3 @@ pub(crate) fn close_if_too_large(mut response: Response) -> Response {
     }
     response
 }
-
-/// A JSON error response outside the service layer (unknown route, wrong method).
-pub fn plain(status: StatusCode, code: &str, message: String) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message,
-            details: None,
-        },
-    };
-    (status, axum::Json(body)).into_response()
-}

@@ -36,15 +36,34 @@ pub(super) async fn read_body(req: Request, state: &AppState) -> Result<bytes::B
         })
 }
 
-/// Parses JSON, telling syntax errors (400) from shape errors (422, naming the field).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::BadRequest(
-            "the request body is empty; send a JSON object".into(),
-        ));
+/// Why a body is not the JSON object a handler expects.
+pub(crate) enum JsonProblem {
+    /// Not one JSON object: malformed, trailing data, or another top-level value.
+    Syntax(String),
+    /// A JSON object whose content does not fit: the field path and what is wrong.
+    Shape { path: String, message: String },
+}
+
+/// Parses a body that must be exactly one JSON object (whitespace around it allowed). A
+/// derived struct would also accept a JSON array of its fields, so the first byte is checked.
+pub(crate) fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonProblem> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(JsonProblem::Syntax(
+                "the request body must be one JSON object ({...}), not an array or another value"
+                    .into(),
+            ));
+        }
+        None => {
+            return Err(JsonProblem::Syntax(
+                "the request body is empty; send a JSON object".into(),
+            ));
+        }
     }
-    // Fast path: plain serde_json. Only a body that fails is parsed again with path tracking,
-    // which costs a good share of the parse on large batches, to name the offending field.
+    // Fast path: plain serde_json (`from_slice` also refuses trailing data). Only a body that
+    // fails is parsed again with path tracking, which costs a good share of the parse on large
+    // batches, to name the offending field.
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
@@ -53,17 +72,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Error::invalid(field, strip_position(&inner.to_string()))
-            }
-            _ => Error::BadRequest(format!("the request body is not valid JSON: {inner}")),
+            serde_json::error::Category::Data => JsonProblem::Shape {
+                path,
+                message: strip_position(&inner.to_string()),
+            },
+            _ => JsonProblem::Syntax(format!("the request body is not valid JSON: {inner}")),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    deserializer.end().map_err(|e| {
+        JsonProblem::Syntax(format!(
+            "the request body is not valid JSON: {e} (data after the JSON object)"
+        ))
+    })?;
     Ok(value)
+}
+
+/// Parses a native API body: syntax errors are 400, shape errors 422 naming the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    parse_json_object(bytes).map_err(|problem| match problem {
+        JsonProblem::Syntax(message) => Error::BadRequest(message),
+        JsonProblem::Shape { path, message } => {
+            let field = if path == "." { "body".to_owned() } else { path };
+            Error::invalid(field, message)
+        }
+    })
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.
@@ -173,5 +205,14 @@ mod tests {
             parse_json::<Body>(br#"{"name": "x", "items": []} trailing"#),
             Err(Error::BadRequest(_))
         ));
+        // A derived struct also deserialises from an array of its fields: refused all the same.
+        for body in [&br#"["x", []]"#[..], b"[]", b"\"x\"", b"1"] {
+            assert!(
+                matches!(parse_json::<Body>(body), Err(Error::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<Body>(b" \n{\"name\": \"x\", \"items\": []}\n ").is_ok());
     }
 }

@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod error;
 pub mod experiments;
 pub mod extract;
+pub(crate) mod guard;
 pub mod health;
 pub mod mlflow;
 pub mod projects;
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -148,23 +149,24 @@ pub fn router(state: AppState) -> Router {
         .merge(mlflow::routes())
         .route_layer(middleware::from_fn(remember_route))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(|| async {
-            error::plain(
+        .fallback(|uri: Uri| async move {
+            guard::error_response(
+                uri.path(),
                 StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint; see /docs".into(),
+                "no such endpoint; see /docs",
             )
         })
-        .method_not_allowed_fallback(|| async {
-            error::plain(
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            guard::error_response(
+                uri.path(),
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "method not allowed on this path; see /docs".into(),
+                "method not allowed on this path; see /docs",
             )
         })
-        .with_state(state)
+        .with_state(state.clone())
         // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(state, guard::guard))
         .layer(middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));

@@ -451,7 +451,7 @@ impl Services {
         self.store_series(run_id, points).await
     }
 
-    /// Logs columnar series (`POST /api/v1/runs/{id}/metrics/bulk`), the fastest way in.
+    /// Logs columnar series (`POST /api/v1/runs/{id}/bulk-metrics`), the fastest way in.
     pub async fn log_bulk_metrics(
         &self,
         _actor: &Actor,

@@ -479,7 +479,8 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+    /// Sends a request built with [`TestApp::client`].
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request sent");
         let status = response.status();
         let headers = response.headers().clone();

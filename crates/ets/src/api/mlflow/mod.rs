@@ -67,13 +67,14 @@ impl IntoResponse for MlflowError {
             other => other.to_string(),
         };
         super::error::close_if_too_large(
-            (
-                status,
-                axum::Json(serde_json::json!({ "error_code": code, "message": message })),
-            )
-                .into_response(),
+            (status, axum::Json(error_json(code, message))).into_response(),
         )
     }
+}
+
+/// MLflow's error body.
+pub(crate) fn error_json(code: &str, message: String) -> serde_json::Value {
+    serde_json::json!({ "error_code": code, "message": message })
 }
 
 /// A JSON response serialised directly from typed data (for large bodies, where building a
@@ -109,19 +110,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
         } else {
             &bytes
         };
-        // Fast path without path tracking; a failing body is parsed again to name the field.
-        if let Ok(value) = serde_json::from_slice(bytes) {
-            return Ok(MlflowJson(value));
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(&mut deserializer)
+        super::extract::parse_json_object(bytes)
             .map(MlflowJson)
-            .map_err(|e| {
-                MlflowError::invalid(format!(
-                    "invalid value for parameter '{}': {}",
-                    e.path(),
-                    e.inner()
-                ))
+            .map_err(|problem| match problem {
+                super::extract::JsonProblem::Syntax(message) => MlflowError::invalid(message),
+                super::extract::JsonProblem::Shape { path, message } => {
+                    MlflowError::invalid(format!("invalid value for parameter '{path}': {message}"))
+                }
             })
     }
 }
