@@ -35,7 +35,8 @@ common::on_both_databases!(
     list_runs_sorts_by_name_and_by_newest_first,
     list_runs_pages_through_every_run_exactly_once,
     listed_runs_include_params_tags_and_metric_summaries,
-    runs_per_experiment_limit_is_429,
+    runs_per_experiment_limit_is_409_not_429,
+    a_run_cannot_be_created_in_a_deleted_experiment,
     metric_key_limit_refuses_the_whole_batch,
     too_many_points_in_one_request_is_413,
     oversized_json_body_is_413_with_a_json_error,
@@ -930,19 +931,14 @@ async fn listed_runs_include_params_tags_and_metric_summaries() {
 
 // ---------------------------------------------------------------- limits
 
-async fn runs_per_experiment_limit_is_429() {
+async fn runs_per_experiment_limit_is_409_not_429() {
     let app = TestApp::start_with(|c| c.limits.max_runs_per_experiment = 2).await;
     let (project, experiment, first) = app.create_hierarchy().await;
     let second = app.create_run(&experiment).await;
     let reply = app
         .post("/api/v1/runs", json!({ "experiment_id": experiment }))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.error_code(), "limit_exceeded");
     assert_eq!(
         reply.body["error"]["details"]["setting"],
@@ -967,6 +963,27 @@ async fn runs_per_experiment_limit_is_429() {
     // The limit is per experiment.
     let other = app.create_experiment(&project, "other").await;
     app.create_run(&other).await;
+}
+
+async fn a_run_cannot_be_created_in_a_deleted_experiment() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let reply = app
+        .delete(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.error_code(), "conflict");
+    assert!(
+        reply.error_message().contains("is deleted"),
+        "{}",
+        reply.body
+    );
+    let listed = list_runs(&app, &format!("experiment_id={experiment}&lifecycle=all")).await;
+    assert_eq!(ids(&listed).len(), 1, "only the first run: {listed:?}");
 }
 
 async fn metric_key_limit_refuses_the_whole_batch() {
@@ -994,12 +1011,7 @@ async fn metric_key_limit_refuses_the_whole_batch() {
         ] }),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.error_code(), "limit_exceeded");
     assert_eq!(
         reply.body["error"]["details"]["setting"],

@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use ets_domain::Timestamp;
 use ets_domain::model::{DatasetInput, ParamValue, Run, TagPatch};
-use ets_domain::status::{ExperimentStatus, RunStatus};
+use ets_domain::status::RunStatus;
 use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
 use super::sql::{Sql, cursor_key, finish_page};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, RunFilter, Search};
+use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
 
 const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
                        r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
@@ -81,12 +81,8 @@ async fn insert(
             )
         },
     )?;
-    if experiment.status == ExperimentStatus::Completed {
-        return Err(Error::Conflict(format!(
-            "experiment '{}' is completed; runs cannot be added to a completed experiment",
-            experiment.id
-        )));
-    }
+    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
+    rules::check_run_creation(&experiment, runs, max_runs)?;
     if let Some(parent_id) = &run.parent_run_id {
         let statement = tx
             .prepare_cached("SELECT experiment_id FROM runs WHERE id = $1")
@@ -96,27 +92,7 @@ async fn insert(
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        match parent_experiment {
-            None => return Err(Error::not_found("parent run", parent_id.clone())),
-            Some(e) if e != run.experiment_id => {
-                return Err(Error::invalid(
-                    "parent_run_id",
-                    format!(
-                        "parent run '{parent_id}' belongs to experiment '{e}', not '{}'",
-                        run.experiment_id
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
-    if runs as u64 >= max_runs {
-        return Err(Error::LimitExceeded {
-            message: format!("experiment '{}' already has {runs} runs", run.experiment_id),
-            setting: "limits.max_runs_per_experiment",
-            limit: max_runs,
-        });
+        rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
     let statement = tx
         .prepare_cached(
@@ -185,18 +161,8 @@ async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) 
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<std::result::Result<_, tokio_postgres::Error>>()?;
-    for (key, value) in params {
-        match stored.get(key) {
-            Some(stored) if *stored != value.text => {
-                return Err(Error::Conflict(format!(
-                    "param '{key}' of run '{run_id}' is already '{stored}' and cannot become '{}': params are \
-                     write-once; log the new value under another key or start a new run",
-                    value.text
-                )));
-            }
-            _ => {}
-        }
-    }
+    // Every key is stored by now; the rule only compares.
+    rules::merge_write_once_params(run_id, &stored, params)?;
     Ok(())
 }
 
@@ -496,15 +462,7 @@ pub(super) async fn ensure_active(tx: &Tx<'_>, run_id: &str) -> Result<()> {
 }
 
 /// The verdict of `ensure_active` from the run's `deleted_at` as read (`None`: no such run).
-pub(super) fn check_active(run_id: &str, deleted_at: Option<Option<i64>>) -> Result<()> {
-    match deleted_at {
-        None => Err(Error::not_found("run", run_id)),
-        Some(Some(_)) => Err(Error::Conflict(format!(
-            "run '{run_id}' is deleted; restore it before logging to it"
-        ))),
-        Some(None) => Ok(()),
-    }
-}
+pub(super) use crate::store::rules::check_run_active as check_active;
 
 /// Adds params (write-once), applies tags and optionally renames the run (log-batch), without
 /// the read-back of `update_run`: the MLflow logging calls answer with an empty body.

@@ -10,7 +10,7 @@ use super::sql::{
 };
 use crate::error::{Error, Result};
 use crate::store::{
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits, rules,
 };
 
 const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
@@ -88,13 +88,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
 }
 
 pub(super) fn insert(conn: &Connection, experiment: &Experiment) -> Result<()> {
-    let project = super::projects::get(conn, &experiment.project_id)?;
-    if project.status == ets_domain::status::ProjectStatus::Archived {
-        return Err(Error::Conflict(format!(
-            "project '{}' is archived; set its status to active before adding experiments",
-            project.id
-        )));
-    }
+    rules::check_experiment_creation(&super::projects::get(conn, &experiment.project_id)?)?;
     write(conn, experiment, true)
 }
 
@@ -144,23 +138,12 @@ pub(super) fn update(
     limits: &StoreLimits,
 ) -> Result<Experiment> {
     let mut experiment = get(conn, id)?;
-    let was_running = experiment.status == ExperimentStatus::Running;
-    mutation(&mut experiment)?;
-    if experiment.status == ExperimentStatus::Running && !was_running {
+    if rules::update_experiment(&mut experiment, mutation)? {
         let running: i64 = conn
-            .prepare_cached("SELECT count(*) FROM experiments WHERE status = 'running'")?
+            .prepare_cached(&super::sql::numbered(rules::sql::RUNNING_EXPERIMENTS))?
             .query_row([], |r| r.get(0))?;
-        if running as u64 >= limits.max_concurrent_experiments {
-            return Err(Error::LimitExceeded {
-                message: format!(
-                    "{running} experiments are already running; stop one before starting '{id}'"
-                ),
-                setting: "limits.max_concurrent_experiments",
-                limit: limits.max_concurrent_experiments,
-            });
-        }
+        rules::check_concurrent_experiments(id, running, limits.max_concurrent_experiments)?;
     }
-    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
     write(conn, &experiment, false)?;
     Ok(experiment)
 }
@@ -218,30 +201,22 @@ pub(super) fn latest_metrics(
 /// the runs that went to the trash with the experiment (same deletion time).
 pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<Experiment> {
     let mut experiment = get(conn, id)?;
-    let now = Timestamp::now();
-    match (deleted, experiment.deleted_at) {
-        (true, None) => {
-            conn.prepare_cached(
-                "UPDATE runs SET deleted_at = ?2 WHERE experiment_id = ?1 AND deleted_at IS NULL",
-            )?
-            .execute(params![id, now.millis()])?;
-            experiment.deleted_at = Some(now);
-        }
-        (false, Some(at)) => {
-            conn.prepare_cached(
-                "UPDATE runs SET deleted_at = NULL WHERE experiment_id = ?1 AND deleted_at = ?2",
-            )?
-            .execute(params![id, at.millis()])?;
-            experiment.deleted_at = None;
-        }
-        (true, Some(_)) => {
-            return Err(Error::Conflict(format!(
-                "experiment '{id}' is already deleted"
-            )));
-        }
-        (false, None) => return Err(Error::Conflict(format!("experiment '{id}' is not deleted"))),
+    let change = rules::trash_move(
+        "experiment",
+        id,
+        experiment.deleted_at,
+        deleted,
+        Timestamp::now(),
+    )?;
+    if let rules::TrashMove::Restore(_) = change {
+        rules::check_experiment_restore(&super::projects::get(conn, &experiment.project_id)?)?;
     }
-    experiment.updated_at = now.max(experiment.updated_at);
+    let Some(at) = change.at() else {
+        return Ok(experiment);
+    };
+    super::move_children(conn, false, change, id, at)?;
+    experiment.deleted_at = change.deleted_at(experiment.deleted_at);
+    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
     write(conn, &experiment, false)?;
     Ok(experiment)
 }

@@ -9,10 +9,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
+use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
 const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
-                       p.experiment_defaults, p.created_at, p.updated_at";
+                       p.experiment_defaults, p.created_at, p.updated_at, p.deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     let status: String = row.get(6)?;
@@ -28,6 +28,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         experiment_defaults: json_column(row, 8)?,
         created_at: Timestamp(row.get(9)?),
         updated_at: Timestamp(row.get(10)?),
+        deleted_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
     })
 }
 
@@ -78,8 +79,9 @@ pub(super) fn list(
         .and_eq("p.name", filter.name.clone())
         .and_contains("p.name", filter.name_contains.as_deref())
         .and_eq("p.owner", filter.owner.clone())
-        .and_json_tag("p.tags", filter.tag.as_ref())
-        .page("p", page);
+        .and_json_tag("p.tags", filter.tag.as_ref());
+    super::search::and_lifecycle(&mut sql, "p", filter.lifecycle);
+    sql.page("p", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |p| {
         cursor_key(
@@ -94,8 +96,7 @@ pub(super) fn list(
 
 pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -> Result<Project> {
     let mut project = get(conn, id)?;
-    mutation(&mut project)?;
-    project.updated_at = Timestamp::now().max(project.updated_at);
+    rules::update_project(&mut project, mutation)?;
     conn.prepare_cached(
         "UPDATE projects SET name = ?2, description = ?3, owner = ?4, members = ?5, tags = ?6, status = ?7, \
          experiment_defaults = ?8, updated_at = ?9 WHERE id = ?1",
@@ -115,17 +116,13 @@ pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -
     Ok(project)
 }
 
-/// Deletes the project and returns the ids of the runs deleted with it.
+/// Deletes the project for good and returns the ids of the runs deleted with it.
 pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<String>> {
     get(conn, id)?;
     let experiments: i64 = conn
-        .prepare_cached("SELECT count(*) FROM experiments WHERE project_id = ?1")?
+        .prepare_cached(&super::sql::numbered(rules::sql::PROJECT_EXPERIMENTS))?
         .query_row([id], |r| r.get(0))?;
-    if experiments > 0 && !cascade {
-        return Err(Error::Conflict(format!(
-            "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
-        )));
-    }
+    rules::check_project_cascade(id, experiments, cascade)?;
     let run_ids = super::runs::ids_where(
         conn,
         "experiment_id IN (SELECT id FROM experiments WHERE project_id = ?1)",
@@ -135,6 +132,37 @@ pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<S
     conn.prepare_cached("DELETE FROM projects WHERE id = ?1")?
         .execute([id])?;
     Ok(run_ids)
+}
+
+/// Moves the project with its experiments and their runs to the trash, or restores it with
+/// those that went there with it (same deletion time).
+pub(super) fn set_deleted(
+    conn: &Connection,
+    id: &str,
+    deleted: bool,
+    cascade: bool,
+) -> Result<Project> {
+    let mut project = get(conn, id)?;
+    let change = rules::trash_move("project", id, project.deleted_at, deleted, Timestamp::now())?;
+    let Some(at) = change.at() else {
+        return Ok(project);
+    };
+    if let rules::TrashMove::Trash(_) = change {
+        let experiments: i64 = conn
+            .prepare_cached(&super::sql::numbered(rules::sql::PROJECT_LIVE_EXPERIMENTS))?
+            .query_row([id], |r| r.get(0))?;
+        rules::check_project_cascade(id, experiments, cascade)?;
+    }
+    super::move_children(conn, true, change, id, at)?;
+    project.deleted_at = change.deleted_at(project.deleted_at);
+    project.updated_at = Timestamp::now().max(project.updated_at);
+    conn.prepare_cached(&super::sql::numbered(rules::sql::SET_PROJECT_DELETED))?
+        .execute(params![
+            id,
+            project.deleted_at.map(Timestamp::millis),
+            project.updated_at.millis()
+        ])?;
+    Ok(project)
 }
 
 fn counts_by_status(conn: &Connection, sql: &str, id: &str) -> Result<StatusCounts> {
