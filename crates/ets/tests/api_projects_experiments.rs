@@ -1121,7 +1121,7 @@ async fn a_trashed_project_leaves_the_lists_refuses_writes_and_restores_what_wen
     assert!(!ids(&app.get("/api/v1/projects?page_size=1000").await).contains(&project));
     assert_eq!(
         ids(&app.get("/api/v1/projects?lifecycle=deleted").await),
-        [project.clone()]
+        [project.as_str()]
     );
     assert!(
         ids(&app

@@ -37,6 +37,7 @@ common::on_both_databases!(
     listed_runs_include_params_tags_and_metric_summaries,
     runs_per_experiment_limit_is_409_not_429,
     a_run_cannot_be_created_in_a_deleted_experiment,
+    a_trashed_run_refuses_changes_and_waits_for_its_experiment,
     metric_key_limit_refuses_the_whole_batch,
     too_many_points_in_one_request_is_413,
     oversized_json_body_is_413_with_a_json_error,
@@ -984,6 +985,61 @@ async fn a_run_cannot_be_created_in_a_deleted_experiment() {
     );
     let listed = list_runs(&app, &format!("experiment_id={experiment}&lifecycle=all")).await;
     assert_eq!(ids(&listed).len(), 1, "only the first run: {listed:?}");
+}
+
+async fn a_trashed_run_refuses_changes_and_waits_for_its_experiment() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    let stored = get_run(&app, &run).await;
+    assert_eq!(stored["description"], Value::Null);
+    assert_eq!(stored["status"], "running");
+
+    // While its experiment is in the trash, the run stays there too.
+    let reply = app
+        .delete(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(
+        reply.error_message().contains("experiment"),
+        "{}",
+        reply.body
+    );
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(!get_run(&app, &run).await["deleted_at"].is_null());
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
 async fn metric_key_limit_refuses_the_whole_batch() {

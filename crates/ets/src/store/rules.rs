@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use ets_domain::Timestamp;
-use ets_domain::model::{Experiment, ParamValue, Project};
+use ets_domain::model::{Experiment, ParamValue, Project, Run};
 use ets_domain::status::{ExperimentStatus, ProjectStatus};
 
 use crate::error::{Error, Result};
@@ -204,15 +204,35 @@ pub(crate) fn trash_move(
     }
 }
 
-/// An experiment may leave the trash only while its project is not in it.
-pub(crate) fn check_experiment_restore(project: &Project) -> Result<()> {
-    if project.deleted_at.is_some() {
+/// An experiment or run (`child`) may leave the trash only while its project or experiment
+/// (`parent`, with its `deleted_at` as read) is not in it.
+pub(crate) fn check_restorable(
+    child: &str,
+    parent: &str,
+    parent_id: &str,
+    parent_deleted_at: Option<Timestamp>,
+) -> Result<()> {
+    if parent_deleted_at.is_some() {
         return Err(Error::Conflict(format!(
-            "project '{}' is deleted (in the trash); restore the project, which restores its experiments",
-            project.id
+            "{parent} '{parent_id}' is deleted (in the trash); restore the {parent} first, which \
+             restores the {child}s that went to the trash with it"
         )));
     }
     Ok(())
+}
+
+/// A run in the trash takes no writes (restoring it is done by the trash moves).
+pub(crate) fn check_run_writable(run: &Run) -> Result<()> {
+    check_run_active(&run.id, Some(run.deleted_at.map(Timestamp::millis)))
+}
+
+/// Applies `mutation` to a run read under lock. Returns whether that restores the run: the
+/// caller then reads its experiment's `deleted_at` for [`check_restorable`].
+pub(crate) fn update_run(run: &mut Run, mutation: crate::store::Mutation<Run>) -> Result<bool> {
+    let was_deleted = run.deleted_at.is_some();
+    mutation(run)?;
+    run.updated_at = Timestamp::now().max(run.updated_at);
+    Ok(was_deleted && run.deleted_at.is_none())
 }
 
 /// Statements of the rules, the same on both backends. Placeholders are PostgreSQL's `$n`;

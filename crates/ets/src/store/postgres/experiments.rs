@@ -227,7 +227,12 @@ impl PgStore {
                 if let rules::TrashMove::Restore(_) = change {
                     let project =
                         super::projects::get(tx, &experiment.project_id, "FOR SHARE").await?;
-                    rules::check_experiment_restore(&project)?;
+                    rules::check_restorable(
+                        "experiment",
+                        "project",
+                        &project.id,
+                        project.deleted_at,
+                    )?;
                 }
                 let Some(at) = change.at() else {
                     return Ok(experiment);

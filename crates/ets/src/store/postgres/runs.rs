@@ -360,8 +360,16 @@ impl PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut run = get_bare(tx, &id, "FOR NO KEY UPDATE OF r").await?;
-                mutation(&mut run)?;
-                run.updated_at = Timestamp::now().max(run.updated_at);
+                if rules::update_run(&mut run, mutation)? {
+                    let experiment =
+                        super::experiments::get(tx, &run.experiment_id, "FOR SHARE").await?;
+                    rules::check_restorable(
+                        "run",
+                        "experiment",
+                        &experiment.id,
+                        experiment.deleted_at,
+                    )?;
+                }
                 let statement = tx
                     .prepare_cached(
                         "UPDATE runs SET name = $2, description = $3, owner = $4, status = $5, updated_at = $6, \
@@ -577,6 +585,7 @@ mod tests {
             experiment_defaults: Default::default(),
             created_at: now,
             updated_at: now,
+            deleted_at: None,
         }
     }
 

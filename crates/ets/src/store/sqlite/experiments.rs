@@ -209,7 +209,8 @@ pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<
         Timestamp::now(),
     )?;
     if let rules::TrashMove::Restore(_) = change {
-        rules::check_experiment_restore(&super::projects::get(conn, &experiment.project_id)?)?;
+        let project = super::projects::get(conn, &experiment.project_id)?;
+        rules::check_restorable("experiment", "project", &project.id, project.deleted_at)?;
     }
     let Some(at) = change.at() else {
         return Ok(experiment);

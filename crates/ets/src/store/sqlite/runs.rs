@@ -224,8 +224,10 @@ pub(super) fn update(
     tags: &TagPatch,
 ) -> Result<Run> {
     let mut run = get_bare(conn, id)?;
-    mutation(&mut run)?;
-    run.updated_at = Timestamp::now().max(run.updated_at);
+    if rules::update_run(&mut run, mutation)? {
+        let experiment = super::experiments::get(conn, &run.experiment_id)?;
+        rules::check_restorable("run", "experiment", &experiment.id, experiment.deleted_at)?;
+    }
     conn.prepare_cached(
         "UPDATE runs SET name = ?2, description = ?3, owner = ?4, status = ?5, updated_at = ?6, started_at = ?7, \
          ended_at = ?8, deleted_at = ?9 WHERE id = ?1",
