@@ -998,10 +998,8 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
     }
 
     // With cascade, to the trash: everything stays readable, marked deleted.
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     for path in [
         format!("/api/v1/projects/{project}"),
         format!("/api/v1/experiments/{experiment}"),
@@ -1018,12 +1016,10 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
         .delete(&format!("/api/v1/projects/{project}?permanent=true"))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "conflict");
-    let reply = app
-        .delete(&format!(
-            "/api/v1/projects/{project}?permanent=true&cascade=true"
-        ))
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!(
+        "/api/v1/projects/{project}?permanent=true&cascade=true"
+    ))
+    .await;
     for path in [
         format!("/api/v1/projects/{project}"),
         format!("/api/v1/experiments/{experiment}"),
@@ -1047,8 +1043,7 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
 async fn deleting_an_empty_project_needs_no_cascade() {
     let app = TestApp::start().await;
     let id = app.create_project("empty").await;
-    let reply = app.delete(&format!("/api/v1/projects/{id}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/projects/{id}")).await;
     let trashed = app.get(&format!("/api/v1/projects/{id}")).await;
     assert!(trashed.body["deleted_at"].is_string(), "{}", trashed.body);
     // In the trash it keeps its name (as MLflow's deleted experiments do).
@@ -1057,10 +1052,8 @@ async fn deleting_an_empty_project_needs_no_cascade() {
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "already_exists");
 
-    let reply = app
-        .delete(&format!("/api/v1/projects/{id}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/projects/{id}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert_error(
         &app.get(&format!("/api/v1/projects/{id}")).await,
         StatusCode::NOT_FOUND,
@@ -1096,17 +1089,14 @@ async fn a_trashed_project_leaves_the_lists_refuses_writes_and_restores_what_wen
     let (project, experiment, run) = app.create_hierarchy().await;
     // Trashed on its own before the project: stays in the trash when the project comes back.
     let earlier = app.create_experiment(&project, "earlier").await;
-    let reply = app.delete(&format!("/api/v1/experiments/{earlier}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/experiments/{earlier}"))
+        .await;
     let trashed_run = app.create_run(&experiment).await;
-    let reply = app.delete(&format!("/api/v1/runs/{trashed_run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{trashed_run}")).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
 
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     let deleted_at =
         app.get(&format!("/api/v1/projects/{project}")).await.body["deleted_at"].clone();
     assert!(deleted_at.is_string(), "{deleted_at}");
@@ -1182,10 +1172,8 @@ async fn a_trashed_project_leaves_the_lists_refuses_writes_and_restores_what_wen
     assert_error(&reply, StatusCode::CONFLICT, "conflict");
 
     // Deleting it again changes nothing (the first deletion time stays).
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert_eq!(
         app.get(&format!("/api/v1/projects/{project}")).await.body["deleted_at"],
         deleted_at
@@ -2473,10 +2461,8 @@ async fn deleting_an_experiment_deletes_its_runs() {
     )
     .await;
 
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     for path in [
         format!("/api/v1/experiments/{experiment}"),
         format!("/api/v1/experiments/{experiment}/metrics"),
@@ -2501,16 +2487,14 @@ async fn deleting_an_experiment_deletes_its_runs() {
     assert_error(&again, StatusCode::NOT_FOUND, "not_found");
     // The project no longer needs cascade once its last experiment is in the trash.
     app.delete(&format!("/api/v1/experiments/{sibling}")).await;
-    let reply = app.delete(&format!("/api/v1/projects/{project}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/projects/{project}")).await;
 }
 
 async fn deleting_an_experiment_moves_it_and_its_runs_to_the_trash_until_restored() {
     let app = TestApp::start().await;
     let (project, experiment, run) = app.create_hierarchy().await;
     let earlier = app.create_run(&experiment).await;
-    let reply = app.delete(&format!("/api/v1/runs/{earlier}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{earlier}")).await;
     log_metrics(
         &app,
         &run,
@@ -2519,10 +2503,8 @@ async fn deleting_an_experiment_moves_it_and_its_runs_to_the_trash_until_restore
     .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
 
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     let trashed = app.get(&format!("/api/v1/experiments/{experiment}")).await;
     assert_eq!(trashed.status, StatusCode::OK, "{}", trashed.body);
     let deleted_at = trashed.body["deleted_at"].clone();
@@ -2560,10 +2542,8 @@ async fn deleting_an_experiment_moves_it_and_its_runs_to_the_trash_until_restore
     assert_error(&reply, StatusCode::CONFLICT, "conflict");
 
     // Deleting it again keeps the first deletion time (the retention counts from there).
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert_eq!(
         app.get(&format!("/api/v1/experiments/{experiment}"))
             .await
@@ -2599,14 +2579,10 @@ async fn gc_purges_experiments_and_projects_long_in_the_trash() {
     let (project, experiment, run) = app.create_hierarchy().await;
     let (kept_project, kept_experiment, kept_run) = app.create_hierarchy().await;
     let (other_project, trashed_experiment, trashed_run) = app.create_hierarchy().await;
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{trashed_experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{trashed_experiment}"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     tokio::time::sleep(Duration::from_millis(5)).await;
 
     let report = app

@@ -969,10 +969,8 @@ async fn runs_per_experiment_limit_is_409_not_429() {
 async fn a_run_cannot_be_created_in_a_deleted_experiment() {
     let app = TestApp::start().await;
     let (_, experiment, _) = app.create_hierarchy().await;
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     let reply = app
         .post("/api/v1/runs", json!({ "experiment_id": experiment }))
         .await;
@@ -990,8 +988,7 @@ async fn a_run_cannot_be_created_in_a_deleted_experiment() {
 async fn a_trashed_run_refuses_changes_and_waits_for_its_experiment() {
     let app = TestApp::start().await;
     let (_, experiment, run) = app.create_hierarchy().await;
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
     let reply = app
         .put(
             &format!("/api/v1/runs/{run}"),
@@ -1008,10 +1005,8 @@ async fn a_trashed_run_refuses_changes_and_waits_for_its_experiment() {
     assert_eq!(stored["status"], "running");
 
     // While its experiment is in the trash, the run stays there too.
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     let reply = app
         .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
         .await;
@@ -1579,8 +1574,7 @@ async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     )
     .await;
 
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
 
     // In the trash: out of the lists, still readable, refusing new data.
     let trashed = get_run(&app, &run).await;
@@ -1607,8 +1601,7 @@ async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
 
     // Trashing again changes nothing (the retention of `ets gc` counts from the first time).
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(millis(&get_run(&app, &run).await["deleted_at"]), deleted_at);
 
     let reply = app
@@ -1659,10 +1652,8 @@ async fn permanently_deleted_run_is_gone_with_its_metrics() {
         .await;
     }
 
-    let reply = app
-        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{run}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
 
     let reply = app.get(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
@@ -1697,10 +1688,8 @@ async fn permanently_deleted_run_is_gone_with_its_metrics() {
         app.delete(&format!("/api/v1/runs/{trashed}")).await.status,
         StatusCode::NO_CONTENT
     );
-    let reply = app
-        .delete(&format!("/api/v1/runs/{trashed}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{trashed}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert_eq!(
         app.get(&format!("/api/v1/runs/{trashed}")).await.status,
         StatusCode::NOT_FOUND
@@ -1723,12 +1712,9 @@ async fn deleting_a_parent_run_for_good_detaches_its_children() {
     .await;
     let child = child["id"].as_str().unwrap();
     // In the trash, the parent is still the parent.
-    let reply = app.delete(&format!("/api/v1/runs/{parent}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{parent}")).await;
     assert_eq!(get_run(&app, child).await["parent_run_id"], parent.as_str());
-    let reply = app
-        .delete(&format!("/api/v1/runs/{parent}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{parent}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert!(get_run(&app, child).await["parent_run_id"].is_null());
 }
