@@ -11,6 +11,7 @@ mod filter_sql;
 pub mod postgres;
 pub(crate) mod rules;
 pub mod sqlite;
+pub(crate) mod statements;
 
 use std::sync::Arc;
 

@@ -52,6 +52,24 @@ pub(crate) fn check_parent_run(
     }
 }
 
+/// The answer to an experiment name taken in its project (the database's unique index).
+pub(crate) fn experiment_name_taken(experiment: &Experiment) -> Error {
+    Error::AlreadyExists {
+        entity: "experiment",
+        name: experiment.name.clone(),
+        scope: format!(" in project '{}'", experiment.project_id),
+    }
+}
+
+/// The answer to a project name taken (the database's unique index).
+pub(crate) fn project_name_taken(name: &str) -> Error {
+    Error::AlreadyExists {
+        entity: "project",
+        name: name.to_owned(),
+        scope: String::new(),
+    }
+}
+
 /// An experiment may be added to `project`: it is neither in the trash nor archived.
 pub(crate) fn check_experiment_creation(project: &Project) -> Result<()> {
     if project.deleted_at.is_some() {
@@ -233,58 +251,6 @@ pub(crate) fn update_run(run: &mut Run, mutation: crate::store::Mutation<Run>) -
     mutation(run)?;
     run.updated_at = Timestamp::now().max(run.updated_at);
     Ok(was_deleted && run.deleted_at.is_none())
-}
-
-/// Statements of the rules, the same on both backends. Placeholders are PostgreSQL's `$n`;
-/// SQLite runs them as `?n` (see `sqlite::sql::numbered`).
-pub(crate) mod sql {
-    /// Experiments running now, for `limits.max_concurrent_experiments`.
-    pub const RUNNING_EXPERIMENTS: &str =
-        "SELECT count(*) FROM experiments WHERE status = 'running'";
-    /// Experiments of project `$1`, trashed or not, for [`super::check_project_cascade`] of a
-    /// permanent delete.
-    pub const PROJECT_EXPERIMENTS: &str = "SELECT count(*) FROM experiments WHERE project_id = $1";
-    /// Experiments of project `$1` outside the trash, for [`super::check_project_cascade`] of a
-    /// move to the trash.
-    pub const PROJECT_LIVE_EXPERIMENTS: &str =
-        "SELECT count(*) FROM experiments WHERE project_id = $1 AND deleted_at IS NULL";
-
-    /// Runs of experiment `$1` not in the trash go there at `$2`.
-    pub const TRASH_EXPERIMENT_RUNS: &str =
-        "UPDATE runs SET deleted_at = $2 WHERE experiment_id = $1 AND deleted_at IS NULL";
-    /// Runs of experiment `$1` that went to the trash at `$2` come back.
-    pub const RESTORE_EXPERIMENT_RUNS: &str =
-        "UPDATE runs SET deleted_at = NULL WHERE experiment_id = $1 AND deleted_at = $2";
-    /// Runs of the experiments of project `$1` not in the trash go there at `$2` (before the
-    /// experiments themselves).
-    pub const TRASH_PROJECT_RUNS: &str = "UPDATE runs SET deleted_at = $2 WHERE experiment_id IN \
-         (SELECT id FROM experiments WHERE project_id = $1 AND deleted_at IS NULL) AND deleted_at IS NULL";
-    /// Experiments of project `$1` not in the trash go there at `$2`.
-    pub const TRASH_PROJECT_EXPERIMENTS: &str =
-        "UPDATE experiments SET deleted_at = $2 WHERE project_id = $1 AND deleted_at IS NULL";
-    /// Runs that went to the trash at `$2` with an experiment of project `$1` come back (before
-    /// the experiments).
-    pub const RESTORE_PROJECT_RUNS: &str = "UPDATE runs SET deleted_at = NULL WHERE experiment_id IN \
-         (SELECT id FROM experiments WHERE project_id = $1 AND deleted_at = $2) AND deleted_at = $2";
-    /// Experiments of project `$1` that went to the trash at `$2` come back.
-    pub const RESTORE_PROJECT_EXPERIMENTS: &str =
-        "UPDATE experiments SET deleted_at = NULL WHERE project_id = $1 AND deleted_at = $2";
-    /// Project `$1` gets deletion time `$2` (NULL: restored) and `updated_at` `$3`.
-    pub const SET_PROJECT_DELETED: &str =
-        "UPDATE projects SET deleted_at = $2, updated_at = $3 WHERE id = $1";
-
-    /// The statements that move the children of an experiment (`project`: false) or a
-    /// project along, in order; each takes the entity's id and [`super::TrashMove::at`].
-    pub fn children(project: bool, change: super::TrashMove) -> &'static [&'static str] {
-        use super::TrashMove::{AlreadyTrashed, Restore, Trash};
-        match (project, change) {
-            (_, AlreadyTrashed) => &[],
-            (false, Trash(_)) => &[TRASH_EXPERIMENT_RUNS],
-            (false, Restore(_)) => &[RESTORE_EXPERIMENT_RUNS],
-            (true, Trash(_)) => &[TRASH_PROJECT_RUNS, TRASH_PROJECT_EXPERIMENTS],
-            (true, Restore(_)) => &[RESTORE_PROJECT_RUNS, RESTORE_PROJECT_EXPERIMENTS],
-        }
-    }
 }
 
 /// A project that has `experiments` experiments (counted by `sql::PROJECT_EXPERIMENTS` for a

@@ -10,11 +10,8 @@ use super::search::{Target, and_filter, and_lifecycle, experiment_order_by};
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, value_from_sql};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
+use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, rules};
-
-const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
-                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, \
-                       e.ended_at, e.deleted_at";
 
 /// Key of the advisory lock that serialises "start an experiment" checks of one schema
 /// (`limits.max_concurrent_experiments` counts across all instances).
@@ -43,23 +40,11 @@ fn from_row(row: &Row) -> std::result::Result<Experiment, tokio_postgres::Error>
     })
 }
 
-fn name_taken(experiment: &Experiment) -> Error {
-    Error::AlreadyExists {
-        entity: "experiment",
-        name: experiment.name.clone(),
-        scope: format!(" in project '{}'", experiment.project_id),
-    }
-}
-
 async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()> {
     let sql = if insert {
-        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
-         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        statements::INSERT_EXPERIMENT
     } else {
-        "UPDATE experiments SET project_id = $2, name = $3, description = $4, owner = $5, status = $6, tags = $7, \
-         objectives = $8, search_space = $9, healthcare = $10, links = $11, template = $12, created_at = $13, \
-         updated_at = $14, started_at = $15, ended_at = $16, deleted_at = $17 WHERE id = $1"
+        statements::UPDATE_EXPERIMENT
     };
     let statement = tx.prepare_cached(sql).await?;
     tx.execute(
@@ -87,7 +72,7 @@ async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()>
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            name_taken(experiment)
+            rules::experiment_name_taken(experiment)
         } else {
             e.into()
         }
@@ -173,7 +158,9 @@ impl PgStore {
                 if rules::update_experiment(&mut experiment, mutation)? {
                     // Serialises the count with every other start until this commits.
                     tx.batch_execute(RUNNING_LOCK_SQL).await?;
-                    let statement = tx.prepare_cached(rules::sql::RUNNING_EXPERIMENTS).await?;
+                    let statement = tx
+                        .prepare_cached(crate::store::statements::RUNNING_EXPERIMENTS)
+                        .await?;
                     let running: i64 = tx.query_one(&statement, &[]).await?.try_get(0)?;
                     rules::check_concurrent_experiments(
                         &id,

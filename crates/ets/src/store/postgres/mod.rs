@@ -67,7 +67,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
-/// out of the trash (the statements of `rules::sql`, which take the entity's id and `at`).
+/// out of the trash (the statements of `store::statements`, which take the entity's id and `at`).
 async fn move_children(
     tx: &Tx<'_>,
     project: bool,
@@ -75,7 +75,7 @@ async fn move_children(
     id: &str,
     at: Timestamp,
 ) -> Result<()> {
-    for sql in crate::store::rules::sql::children(project, change) {
+    for sql in crate::store::statements::children(project, change) {
         let statement = tx.prepare_cached(sql).await?;
         tx.execute(&statement, &[&id, &at.millis()]).await?;
     }

@@ -11,10 +11,8 @@ use tokio_postgres::types::Json;
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
+use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
-
-const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
-                       p.experiment_defaults, p.created_at, p.updated_at, p.deleted_at";
 
 fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
     let status: String = row.try_get(6)?;
@@ -34,17 +32,9 @@ fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
     })
 }
 
-fn name_taken(name: &str) -> Error {
-    Error::AlreadyExists {
-        entity: "project",
-        name: name.to_owned(),
-        scope: String::new(),
-    }
-}
-
 fn map_unique(e: tokio_postgres::Error, name: &str) -> Error {
     if is_unique_violation(&e) {
-        name_taken(name)
+        rules::project_name_taken(name)
     } else {
         e.into()
     }
@@ -79,13 +69,7 @@ impl PgStore {
     pub(super) async fn create_project(&self, project: Project) -> Result<Project> {
         self.write(move |tx| {
             Box::pin(async move {
-                let statement = tx
-                    .prepare_cached(
-                        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, \
-                         experiment_defaults, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .await?;
+                let statement = tx.prepare_cached(statements::INSERT_PROJECT).await?;
                 tx.execute(
                     &statement,
                     &[
@@ -156,12 +140,7 @@ impl PgStore {
             Box::pin(async move {
                 let mut project = get(tx, &id, "FOR UPDATE").await?;
                 rules::update_project(&mut project, mutation)?;
-                let statement = tx
-                    .prepare_cached(
-                        "UPDATE projects SET name = $2, description = $3, owner = $4, members = $5, tags = $6, \
-                         status = $7, experiment_defaults = $8, updated_at = $9 WHERE id = $1",
-                    )
-                    .await?;
+                let statement = tx.prepare_cached(statements::UPDATE_PROJECT).await?;
                 tx.execute(
                     &statement,
                     &[
@@ -209,7 +188,7 @@ impl PgStore {
                 };
                 if let rules::TrashMove::Trash(_) = change {
                     let statement = tx
-                        .prepare_cached(rules::sql::PROJECT_LIVE_EXPERIMENTS)
+                        .prepare_cached(crate::store::statements::PROJECT_LIVE_EXPERIMENTS)
                         .await?;
                     let experiments: i64 = tx.query_one(&statement, &[&id]).await?.try_get(0)?;
                     rules::check_project_cascade(&id, experiments, cascade)?;
@@ -217,7 +196,9 @@ impl PgStore {
                 super::move_children(tx, true, change, &id, at).await?;
                 project.deleted_at = change.deleted_at(project.deleted_at);
                 project.updated_at = Timestamp::now().max(project.updated_at);
-                let statement = tx.prepare_cached(rules::sql::SET_PROJECT_DELETED).await?;
+                let statement = tx
+                    .prepare_cached(crate::store::statements::SET_PROJECT_DELETED)
+                    .await?;
                 tx.execute(
                     &statement,
                     &[
@@ -240,7 +221,9 @@ impl PgStore {
             Box::pin(async move {
                 // Locked so no experiment is added while it is counted and deleted.
                 get(tx, &id, "FOR UPDATE").await?;
-                let statement = tx.prepare_cached(rules::sql::PROJECT_EXPERIMENTS).await?;
+                let statement = tx
+                    .prepare_cached(crate::store::statements::PROJECT_EXPERIMENTS)
+                    .await?;
                 let experiments: i64 = tx.query_one(&statement, &[&id]).await?.try_get(0)?;
                 rules::check_project_cascade(&id, experiments, cascade)?;
                 let run_ids = super::runs::ids_where(

@@ -11,11 +11,8 @@ use super::search::{Target, and_filter, and_lifecycle, run_order_by};
 use super::sql::{Sql, cursor_key, finish_page};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
+use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
-
-const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
-                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
-const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
 
 /// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row) -> std::result::Result<Run, tokio_postgres::Error> {
@@ -94,12 +91,7 @@ async fn insert(
             .transpose()?;
         rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO runs (id, experiment_id, name, description, owner, status, parent_run_id, created_at, \
-             updated_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
+    let statement = tx.prepare_cached(statements::INSERT_RUN).await?;
     let tags: TagPatch = run
         .tags
         .iter()
@@ -370,12 +362,7 @@ impl PgStore {
                         experiment.deleted_at,
                     )?;
                 }
-                let statement = tx
-                    .prepare_cached(
-                        "UPDATE runs SET name = $2, description = $3, owner = $4, status = $5, updated_at = $6, \
-                         started_at = $7, ended_at = $8, deleted_at = $9 WHERE id = $1",
-                    )
-                    .await?;
+                let statement = tx.prepare_cached(statements::UPDATE_RUN).await?;
                 tx.execute(
                     &statement,
                     &[

@@ -9,12 +9,10 @@ use super::sql::{
     Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
 };
 use crate::error::{Error, Result};
+use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits, rules,
 };
-
-const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
-                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, e.ended_at, e.deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
     let status: String = row.get(5)?;
@@ -39,25 +37,13 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
     })
 }
 
-fn name_taken(experiment: &Experiment) -> Error {
-    Error::AlreadyExists {
-        entity: "experiment",
-        name: experiment.name.clone(),
-        scope: format!(" in project '{}'", experiment.project_id),
-    }
-}
-
 fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()> {
     let sql = if insert {
-        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
-         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        statements::INSERT_EXPERIMENT
     } else {
-        "UPDATE experiments SET project_id = ?2, name = ?3, description = ?4, owner = ?5, status = ?6, tags = ?7, \
-         objectives = ?8, search_space = ?9, healthcare = ?10, links = ?11, template = ?12, created_at = ?13, \
-         updated_at = ?14, started_at = ?15, ended_at = ?16, deleted_at = ?17 WHERE id = ?1"
+        statements::UPDATE_EXPERIMENT
     };
-    conn.prepare_cached(sql)?
+    conn.prepare_cached(&super::sql::numbered(sql))?
         .execute(params![
             experiment.id,
             experiment.project_id,
@@ -79,7 +65,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
-                name_taken(experiment)
+                rules::experiment_name_taken(experiment)
             } else {
                 e.into()
             }
@@ -140,7 +126,9 @@ pub(super) fn update(
     let mut experiment = get(conn, id)?;
     if rules::update_experiment(&mut experiment, mutation)? {
         let running: i64 = conn
-            .prepare_cached(&super::sql::numbered(rules::sql::RUNNING_EXPERIMENTS))?
+            .prepare_cached(&super::sql::numbered(
+                crate::store::statements::RUNNING_EXPERIMENTS,
+            ))?
             .query_row([], |r| r.get(0))?;
         rules::check_concurrent_experiments(id, running, limits.max_concurrent_experiments)?;
     }

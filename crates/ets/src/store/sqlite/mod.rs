@@ -52,7 +52,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
-/// out of the trash (the statements of `rules::sql`, which take the entity's id and `at`).
+/// out of the trash (the statements of `store::statements`, which take the entity's id and `at`).
 fn move_children(
     conn: &Connection,
     project: bool,
@@ -60,7 +60,7 @@ fn move_children(
     id: &str,
     at: Timestamp,
 ) -> Result<()> {
-    for statement in crate::store::rules::sql::children(project, change) {
+    for statement in crate::store::statements::children(project, change) {
         conn.prepare_cached(&sql::numbered(statement))?
             .execute(params![id, at.millis()])?;
     }

@@ -9,10 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
 use crate::error::{Error, Result};
+use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
-
-const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
-                       p.experiment_defaults, p.created_at, p.updated_at, p.deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     let status: String = row.get(6)?;
@@ -32,33 +30,28 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     })
 }
 
-fn name_taken(name: &str) -> Error {
-    Error::AlreadyExists {
-        entity: "project",
-        name: name.to_owned(),
-        scope: String::new(),
-    }
-}
-
 pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, experiment_defaults, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        project.id,
-        project.name,
-        project.description,
-        project.owner,
-        to_json(&project.members),
-        to_json(&project.tags),
-        project.status.as_str(),
-        project.template,
-        to_json(&project.experiment_defaults),
-        project.created_at.millis(),
-        project.updated_at.millis(),
-    ])
-    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    conn.prepare_cached(&super::sql::numbered(statements::INSERT_PROJECT))?
+        .execute(params![
+            project.id,
+            project.name,
+            project.description,
+            project.owner,
+            to_json(&project.members),
+            to_json(&project.tags),
+            project.status.as_str(),
+            project.template,
+            to_json(&project.experiment_defaults),
+            project.created_at.millis(),
+            project.updated_at.millis(),
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                rules::project_name_taken(&project.name)
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -97,22 +90,25 @@ pub(super) fn list(
 pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -> Result<Project> {
     let mut project = get(conn, id)?;
     rules::update_project(&mut project, mutation)?;
-    conn.prepare_cached(
-        "UPDATE projects SET name = ?2, description = ?3, owner = ?4, members = ?5, tags = ?6, status = ?7, \
-         experiment_defaults = ?8, updated_at = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        project.id,
-        project.name,
-        project.description,
-        project.owner,
-        to_json(&project.members),
-        to_json(&project.tags),
-        project.status.as_str(),
-        to_json(&project.experiment_defaults),
-        project.updated_at.millis(),
-    ])
-    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    conn.prepare_cached(&super::sql::numbered(statements::UPDATE_PROJECT))?
+        .execute(params![
+            project.id,
+            project.name,
+            project.description,
+            project.owner,
+            to_json(&project.members),
+            to_json(&project.tags),
+            project.status.as_str(),
+            to_json(&project.experiment_defaults),
+            project.updated_at.millis(),
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                rules::project_name_taken(&project.name)
+            } else {
+                e.into()
+            }
+        })?;
     Ok(project)
 }
 
@@ -120,7 +116,9 @@ pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -
 pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<String>> {
     get(conn, id)?;
     let experiments: i64 = conn
-        .prepare_cached(&super::sql::numbered(rules::sql::PROJECT_EXPERIMENTS))?
+        .prepare_cached(&super::sql::numbered(
+            crate::store::statements::PROJECT_EXPERIMENTS,
+        ))?
         .query_row([id], |r| r.get(0))?;
     rules::check_project_cascade(id, experiments, cascade)?;
     let run_ids = super::runs::ids_where(
@@ -149,19 +147,23 @@ pub(super) fn set_deleted(
     };
     if let rules::TrashMove::Trash(_) = change {
         let experiments: i64 = conn
-            .prepare_cached(&super::sql::numbered(rules::sql::PROJECT_LIVE_EXPERIMENTS))?
+            .prepare_cached(&super::sql::numbered(
+                crate::store::statements::PROJECT_LIVE_EXPERIMENTS,
+            ))?
             .query_row([id], |r| r.get(0))?;
         rules::check_project_cascade(id, experiments, cascade)?;
     }
     super::move_children(conn, true, change, id, at)?;
     project.deleted_at = change.deleted_at(project.deleted_at);
     project.updated_at = Timestamp::now().max(project.updated_at);
-    conn.prepare_cached(&super::sql::numbered(rules::sql::SET_PROJECT_DELETED))?
-        .execute(params![
-            id,
-            project.deleted_at.map(Timestamp::millis),
-            project.updated_at.millis()
-        ])?;
+    conn.prepare_cached(&super::sql::numbered(
+        crate::store::statements::SET_PROJECT_DELETED,
+    ))?
+    .execute(params![
+        id,
+        project.deleted_at.map(Timestamp::millis),
+        project.updated_at.millis()
+    ])?;
     Ok(project)
 }
 

@@ -9,11 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
 use crate::error::{Error, Result};
+use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits, rules};
-
-const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
-                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
-const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
 
 /// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -66,23 +63,20 @@ pub(super) fn insert(
             .optional()?;
         rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
-    conn.prepare_cached(
-        "INSERT INTO runs (id, experiment_id, name, description, owner, status, parent_run_id, created_at, updated_at, \
-         started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        run.id,
-        run.experiment_id,
-        run.name,
-        run.description,
-        run.owner,
-        run.status.as_str(),
-        run.parent_run_id,
-        run.created_at.millis(),
-        run.updated_at.millis(),
-        run.started_at.map(Timestamp::millis),
-        run.ended_at.map(Timestamp::millis),
-    ])?;
+    conn.prepare_cached(&super::sql::numbered(statements::INSERT_RUN))?
+        .execute(params![
+            run.id,
+            run.experiment_id,
+            run.name,
+            run.description,
+            run.owner,
+            run.status.as_str(),
+            run.parent_run_id,
+            run.created_at.millis(),
+            run.updated_at.millis(),
+            run.started_at.map(Timestamp::millis),
+            run.ended_at.map(Timestamp::millis),
+        ])?;
     add_params(conn, &run.id, params)?;
     let tags: TagPatch = run
         .tags
@@ -228,21 +222,18 @@ pub(super) fn update(
         let experiment = super::experiments::get(conn, &run.experiment_id)?;
         rules::check_restorable("run", "experiment", &experiment.id, experiment.deleted_at)?;
     }
-    conn.prepare_cached(
-        "UPDATE runs SET name = ?2, description = ?3, owner = ?4, status = ?5, updated_at = ?6, started_at = ?7, \
-         ended_at = ?8, deleted_at = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        run.id,
-        run.name,
-        run.description,
-        run.owner,
-        run.status.as_str(),
-        run.updated_at.millis(),
-        run.started_at.map(Timestamp::millis),
-        run.ended_at.map(Timestamp::millis),
-        run.deleted_at.map(Timestamp::millis),
-    ])?;
+    conn.prepare_cached(&super::sql::numbered(statements::UPDATE_RUN))?
+        .execute(params![
+            run.id,
+            run.name,
+            run.description,
+            run.owner,
+            run.status.as_str(),
+            run.updated_at.millis(),
+            run.started_at.map(Timestamp::millis),
+            run.ended_at.map(Timestamp::millis),
+            run.deleted_at.map(Timestamp::millis),
+        ])?;
     add_params(conn, id, params)?;
     apply_tags(conn, id, tags)?;
     get(conn, id)
