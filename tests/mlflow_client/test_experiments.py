@@ -109,12 +109,24 @@ def test_rename_experiment(client, exp_name):
     other = client.create_experiment(exp_name)
     assert other != exp_id
 
-    # Renaming onto a taken name fails. MLflow 3.17 on SQLite leaks the UNIQUE constraint error
-    # as BAD_REQUEST (HTTP 400); RESOURCE_ALREADY_EXISTS is the sensible code.
+    # Renaming onto a taken name fails as MLflow's SQL store answers it: the UNIQUE constraint
+    # error as BAD_REQUEST (HTTP 400).
     with pytest.raises(MlflowException) as exc:
         client.rename_experiment(exp_id, exp_name)
-    assert error_code(exc) in ("RESOURCE_ALREADY_EXISTS", "BAD_REQUEST")
+    assert error_code(exc) == "BAD_REQUEST"
+    assert exc.value.get_http_status_code() == 400
     assert client.get_experiment(exp_id).name == new_name
+
+
+def test_deleting_a_deleted_experiment_does_not_find_it(client, exp_name):
+    exp_id = client.create_experiment(exp_name)
+    client.delete_experiment(exp_id)
+    # MLflow looks for the experiment among the active ones.
+    with pytest.raises(MlflowException) as exc:
+        client.delete_experiment(exp_id)
+    assert error_code(exc) == "RESOURCE_DOES_NOT_EXIST"
+    assert exc.value.get_http_status_code() == 404
+    assert client.get_experiment(exp_id).lifecycle_stage == "deleted"
 
 
 def test_set_experiment_tag(client, exp_name):

@@ -153,6 +153,17 @@ def test_create_run_in_missing_experiment(client):
     assert error_code(exc) == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_create_run_in_deleted_experiment_is_refused(client, exp_name):
+    exp_id = client.create_experiment(exp_name)
+    client.delete_experiment(exp_id)
+    with pytest.raises(MlflowException) as exc:
+        client.create_run(exp_id)
+    assert error_code(exc) == "INVALID_PARAMETER_VALUE"
+    assert exc.value.get_http_status_code() == 400
+    client.restore_experiment(exp_id)
+    assert client.create_run(exp_id).info.experiment_id == exp_id
+
+
 def test_delete_and_restore_run(client, experiment_id):
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 1.0)

@@ -63,6 +63,9 @@ pub struct Project {
     pub experiment_defaults: ExperimentDefaults,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set while the project is in the trash (with the experiments and runs that went there
+    /// with it); it can be restored. Trashed projects are left out of lists unless asked for.
+    pub deleted_at: Option<Timestamp>,
 }
 
 /// Body of `POST /api/v1/projects`.

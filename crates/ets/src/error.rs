@@ -50,9 +50,19 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
-    /// A configured resource limit would be exceeded.
+    /// A configured quota would be exceeded (runs per experiment, running experiments, metric
+    /// keys per run); waiting does not lift it.
     #[error("{message} (limit {setting} = {limit}; raise it in the [limits] configuration or with ETS_{env_name})", env_name = setting_env(setting))]
     LimitExceeded {
+        message: String,
+        setting: &'static str,
+        limit: u64,
+    },
+
+    /// A capacity of this instance is in use (e.g. `live.max_connections`): unlike a
+    /// [`Error::LimitExceeded`] quota, it lifts by itself, so clients may retry later.
+    #[error("{message} (limit {setting} = {limit}; retry later)")]
+    Busy {
         message: String,
         setting: &'static str,
         limit: u64,

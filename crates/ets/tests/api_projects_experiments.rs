@@ -56,7 +56,7 @@ common::on_both_databases!(
     lifecycle_of_unknown_experiment_is_404,
     put_with_an_invalid_status_transition_changes_nothing,
     put_updates_fields_and_moves_the_lifecycle,
-    starting_beyond_max_concurrent_experiments_is_429,
+    starting_beyond_max_concurrent_experiments_is_409_not_429,
     concurrent_starts_never_exceed_max_concurrent_experiments,
     objectives_are_validated,
     search_space_is_validated,
@@ -74,6 +74,9 @@ common::on_both_databases!(
     compare_without_objectives_names_no_best_experiment,
     compare_rejects_bad_id_lists,
     deleting_an_experiment_deletes_its_runs,
+    deleting_an_experiment_moves_it_and_its_runs_to_the_trash_until_restored,
+    a_trashed_project_leaves_the_lists_refuses_writes_and_restores_what_went_with_it,
+    gc_purges_experiments_and_projects_long_in_the_trash,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -977,26 +980,46 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
     )
     .await;
 
-    let reply = app.delete(&format!("/api/v1/projects/{project}")).await;
-    assert_error(&reply, StatusCode::CONFLICT, "conflict");
-    assert!(reply.error_message().contains("cascade"), "{}", reply.body);
+    for query in ["", "?cascade=false", "?permanent=true"] {
+        let reply = app
+            .delete(&format!("/api/v1/projects/{project}{query}"))
+            .await;
+        assert_error(&reply, StatusCode::CONFLICT, "conflict");
+        assert!(reply.error_message().contains("cascade"), "{}", reply.body);
+    }
     for path in [
         format!("/api/v1/projects/{project}"),
         format!("/api/v1/experiments/{experiment}"),
         format!("/api/v1/runs/{run}"),
     ] {
-        assert_eq!(app.get(&path).await.status, StatusCode::OK, "{path}");
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(reply.body["deleted_at"].is_null(), "{}", reply.body);
     }
 
+    // With cascade, to the trash: everything stays readable, marked deleted.
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
+        .await;
+    for path in [
+        format!("/api/v1/projects/{project}"),
+        format!("/api/v1/experiments/{experiment}"),
+        format!("/api/v1/runs/{run}"),
+    ] {
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(reply.body["deleted_at"].is_string(), "{}", reply.body);
+    }
+    assert_eq!(all_projects(&app).await, projects_before);
+
+    // For good: the trashed experiments count too, so cascade is still needed.
     let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=false"))
+        .delete(&format!("/api/v1/projects/{project}?permanent=true"))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "conflict");
-
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!(
+        "/api/v1/projects/{project}?permanent=true&cascade=true"
+    ))
+    .await;
     for path in [
         format!("/api/v1/projects/{project}"),
         format!("/api/v1/experiments/{experiment}"),
@@ -1007,7 +1030,9 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
         assert_error(&app.get(&path).await, StatusCode::NOT_FOUND, "not_found");
     }
     assert_eq!(all_projects(&app).await, projects_before);
-    let runs = app.get(&format!("/api/v1/runs?project_id={project}")).await;
+    let runs = app
+        .get(&format!("/api/v1/runs?project_id={project}&lifecycle=all"))
+        .await;
     assert_eq!(runs.status, StatusCode::OK, "{}", runs.body);
     assert!(items(&runs).is_empty(), "{}", runs.body);
 
@@ -1018,8 +1043,17 @@ async fn deleting_a_project_with_experiments_needs_cascade() {
 async fn deleting_an_empty_project_needs_no_cascade() {
     let app = TestApp::start().await;
     let id = app.create_project("empty").await;
-    let reply = app.delete(&format!("/api/v1/projects/{id}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/projects/{id}")).await;
+    let trashed = app.get(&format!("/api/v1/projects/{id}")).await;
+    assert!(trashed.body["deleted_at"].is_string(), "{}", trashed.body);
+    // In the trash it keeps its name (as MLflow's deleted experiments do).
+    let reply = app
+        .post("/api/v1/projects", json!({ "name": "empty" }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "already_exists");
+
+    app.delete_ok(&format!("/api/v1/projects/{id}?permanent=true"))
+        .await;
     assert_error(
         &app.get(&format!("/api/v1/projects/{id}")).await,
         StatusCode::NOT_FOUND,
@@ -1033,17 +1067,142 @@ async fn cascade_delete_leaves_other_projects_alone() {
     let app = TestApp::start().await;
     let (doomed, _, _) = app.create_hierarchy().await;
     let (kept, kept_experiment, kept_run) = app.create_hierarchy().await;
-    let reply = app
-        .delete(&format!("/api/v1/projects/{doomed}?cascade=true"))
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    for path in [
-        format!("/api/v1/projects/{kept}"),
-        format!("/api/v1/experiments/{kept_experiment}"),
-        format!("/api/v1/runs/{kept_run}"),
-    ] {
-        assert_eq!(app.get(&path).await.status, StatusCode::OK, "{path}");
+    for query in ["cascade=true", "cascade=true&permanent=true"] {
+        let reply = app
+            .delete(&format!("/api/v1/projects/{doomed}?{query}"))
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        for path in [
+            format!("/api/v1/projects/{kept}"),
+            format!("/api/v1/experiments/{kept_experiment}"),
+            format!("/api/v1/runs/{kept_run}"),
+        ] {
+            let reply = app.get(&path).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            assert!(reply.body["deleted_at"].is_null(), "{}", reply.body);
+        }
     }
+}
+
+async fn a_trashed_project_leaves_the_lists_refuses_writes_and_restores_what_went_with_it() {
+    let app = TestApp::start().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    // Trashed on its own before the project: stays in the trash when the project comes back.
+    let earlier = app.create_experiment(&project, "earlier").await;
+    app.delete_ok(&format!("/api/v1/experiments/{earlier}"))
+        .await;
+    let trashed_run = app.create_run(&experiment).await;
+    app.delete_ok(&format!("/api/v1/runs/{trashed_run}")).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
+        .await;
+    let deleted_at =
+        app.get(&format!("/api/v1/projects/{project}")).await.body["deleted_at"].clone();
+    assert!(deleted_at.is_string(), "{deleted_at}");
+
+    // Lists hide it unless asked for.
+    let ids = |reply: &Reply| -> Vec<String> {
+        items(reply)
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!ids(&app.get("/api/v1/projects?page_size=1000").await).contains(&project));
+    assert_eq!(
+        ids(&app.get("/api/v1/projects?lifecycle=deleted").await),
+        [project.as_str()]
+    );
+    assert!(
+        ids(&app
+            .get("/api/v1/projects?lifecycle=all&page_size=1000")
+            .await)
+        .contains(&project)
+    );
+    assert!(
+        items(
+            &app.get(&format!("/api/v1/experiments?project_id={project}"))
+                .await
+        )
+        .is_empty()
+    );
+    assert!(items(&app.get(&format!("/api/v1/runs?project_id={project}")).await).is_empty());
+
+    // Writes into it, its experiments and its runs are refused.
+    let reply = app
+        .post(
+            "/api/v1/experiments",
+            json!({ "project_id": project, "name": "new" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    assert!(reply.error_message().contains("deleted"), "{}", reply.body);
+    let reply = app
+        .put(
+            &format!("/api/v1/projects/{project}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    let reply = app
+        .put(
+            &format!("/api/v1/experiments/{experiment}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({ "metrics": [{ "key": "loss", "value": 1.0, "step": 0 }] }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    // An experiment does not leave the trash without its project.
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+
+    // Deleting it again changes nothing (the first deletion time stays).
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
+        .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/projects/{project}")).await.body["deleted_at"],
+        deleted_at
+    );
+
+    let reply = app
+        .post(&format!("/api/v1/projects/{project}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["deleted_at"].is_null(), "{}", reply.body);
+    for (path, trashed) in [
+        (format!("/api/v1/experiments/{experiment}"), false),
+        (format!("/api/v1/runs/{run}"), false),
+        (format!("/api/v1/experiments/{earlier}"), true),
+        (format!("/api/v1/runs/{trashed_run}"), true),
+    ] {
+        let reply = app.get(&path).await;
+        assert_eq!(
+            reply.body["deleted_at"].is_string(),
+            trashed,
+            "{path}: {}",
+            reply.body
+        );
+    }
+    app.create_run(&experiment).await;
+    let reply = app
+        .post(&format!("/api/v1/projects/{project}/restore"), json!({}))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
 }
 
 // ---------------------------------------------------------------- projects: templates
@@ -1562,7 +1721,7 @@ async fn put_updates_fields_and_moves_the_lifecycle() {
     assert_eq!(reply.body["description"], "again");
 }
 
-async fn starting_beyond_max_concurrent_experiments_is_429() {
+async fn starting_beyond_max_concurrent_experiments_is_409_not_429() {
     let app = TestApp::start_with(|c| c.limits.max_concurrent_experiments = 2).await;
     let project = app.create_project("p").await;
     let first = app.create_experiment(&project, "one").await;
@@ -1578,7 +1737,7 @@ async fn starting_beyond_max_concurrent_experiments_is_429() {
     let reply = app
         .post(&format!("/api/v1/experiments/{third}/start"), json!({}))
         .await;
-    assert_error(&reply, StatusCode::TOO_MANY_REQUESTS, "limit_exceeded");
+    assert_error(&reply, StatusCode::CONFLICT, "limit_exceeded");
     assert!(
         reply
             .error_message()
@@ -1602,7 +1761,7 @@ async fn starting_beyond_max_concurrent_experiments_is_429() {
             json!({ "status": "running", "description": "x" }),
         )
         .await;
-    assert_error(&reply, StatusCode::TOO_MANY_REQUESTS, "limit_exceeded");
+    assert_error(&reply, StatusCode::CONFLICT, "limit_exceeded");
     let fetched = app.get(&format!("/api/v1/experiments/{third}")).await;
     assert_eq!(fetched.body["description"], Value::Null);
 
@@ -1619,7 +1778,7 @@ async fn starting_beyond_max_concurrent_experiments_is_429() {
     let reply = app
         .post(&format!("/api/v1/experiments/{first}/start"), json!({}))
         .await;
-    assert_error(&reply, StatusCode::TOO_MANY_REQUESTS, "limit_exceeded");
+    assert_error(&reply, StatusCode::CONFLICT, "limit_exceeded");
 }
 
 async fn concurrent_starts_never_exceed_max_concurrent_experiments() {
@@ -1641,7 +1800,7 @@ async fn concurrent_starts_never_exceed_max_concurrent_experiments() {
         .count();
     let refused = replies
         .iter()
-        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS && r.error_code() == "limit_exceeded")
+        .filter(|r| r.status == StatusCode::CONFLICT && r.error_code() == "limit_exceeded")
         .count();
     assert_eq!((started, refused), (2, 4));
     let running = app.get("/api/v1/experiments?status=running").await;
@@ -2302,10 +2461,8 @@ async fn deleting_an_experiment_deletes_its_runs() {
     )
     .await;
 
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     for path in [
         format!("/api/v1/experiments/{experiment}"),
         format!("/api/v1/experiments/{experiment}/metrics"),
@@ -2328,8 +2485,136 @@ async fn deleting_an_experiment_deletes_its_runs() {
         .delete(&format!("/api/v1/experiments/{experiment}"))
         .await;
     assert_error(&again, StatusCode::NOT_FOUND, "not_found");
-    // The project no longer needs cascade once its last experiment is gone.
+    // The project no longer needs cascade once its last experiment is in the trash.
     app.delete(&format!("/api/v1/experiments/{sibling}")).await;
-    let reply = app.delete(&format!("/api/v1/projects/{project}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/projects/{project}")).await;
+}
+
+async fn deleting_an_experiment_moves_it_and_its_runs_to_the_trash_until_restored() {
+    let app = TestApp::start().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    let earlier = app.create_run(&experiment).await;
+    app.delete_ok(&format!("/api/v1/runs/{earlier}")).await;
+    log_metrics(
+        &app,
+        &run,
+        json!([{ "key": "loss", "value": 1.0, "step": 0 }]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    let trashed = app.get(&format!("/api/v1/experiments/{experiment}")).await;
+    assert_eq!(trashed.status, StatusCode::OK, "{}", trashed.body);
+    let deleted_at = trashed.body["deleted_at"].clone();
+    assert!(deleted_at.is_string(), "{}", trashed.body);
+    let listed = app
+        .get(&format!("/api/v1/experiments?project_id={project}"))
+        .await;
+    assert!(items(&listed).is_empty(), "{}", listed.body);
+    let listed = app
+        .get(&format!(
+            "/api/v1/experiments?project_id={project}&lifecycle=deleted"
+        ))
+        .await;
+    assert_eq!(items(&listed).len(), 1, "{}", listed.body);
+    let runs = app
+        .get(&format!("/api/v1/runs?experiment_id={experiment}"))
+        .await;
+    assert!(items(&runs).is_empty(), "{}", runs.body);
+    // Its metrics stay readable.
+    let reply = app.get(&format!("/api/v1/runs/{run}/metrics")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // Writes are refused; a new run names the experiment's state.
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+    assert!(reply.error_message().contains("deleted"), "{}", reply.body);
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/start"),
+            json!({}),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+
+    // Deleting it again keeps the first deletion time (the retention counts from there).
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/experiments/{experiment}"))
+            .await
+            .body["deleted_at"],
+        deleted_at
+    );
+
+    // Restore brings back the runs that went with it, not the one trashed before.
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body["deleted_at"].is_null(), "{}", reply.body);
+    let run_body = app.get(&format!("/api/v1/runs/{run}")).await.body;
+    assert!(run_body["deleted_at"].is_null(), "{run_body}");
+    let earlier_body = app.get(&format!("/api/v1/runs/{earlier}")).await.body;
+    assert!(earlier_body["deleted_at"].is_string(), "{earlier_body}");
+    app.create_run(&experiment).await;
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "conflict");
+}
+
+async fn gc_purges_experiments_and_projects_long_in_the_trash() {
+    let app = TestApp::start_with(|c| c.artifacts.deleted_run_retention_days = 0).await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    let (kept_project, kept_experiment, kept_run) = app.create_hierarchy().await;
+    let (other_project, trashed_experiment, trashed_run) = app.create_hierarchy().await;
+    app.delete_ok(&format!("/api/v1/projects/{project}?cascade=true"))
+        .await;
+    app.delete_ok(&format!("/api/v1/experiments/{trashed_experiment}"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let report = app
+        .server
+        .services
+        .collect_garbage(&ets::actor::Actor::System)
+        .await
+        .expect("gc runs");
+    assert_eq!(
+        (
+            report.projects_purged,
+            report.experiments_purged,
+            report.runs_purged
+        ),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    for path in [
+        format!("/api/v1/projects/{project}"),
+        format!("/api/v1/experiments/{experiment}"),
+        format!("/api/v1/runs/{run}"),
+        format!("/api/v1/experiments/{trashed_experiment}"),
+        format!("/api/v1/runs/{trashed_run}"),
+    ] {
+        assert_error(&app.get(&path).await, StatusCode::NOT_FOUND, "not_found");
+    }
+    for path in [
+        format!("/api/v1/projects/{kept_project}"),
+        format!("/api/v1/experiments/{kept_experiment}"),
+        format!("/api/v1/runs/{kept_run}"),
+        format!("/api/v1/projects/{other_project}"),
+    ] {
+        assert_eq!(app.get(&path).await.status, StatusCode::OK, "{path}");
+    }
 }

@@ -35,7 +35,9 @@ common::on_both_databases!(
     list_runs_sorts_by_name_and_by_newest_first,
     list_runs_pages_through_every_run_exactly_once,
     listed_runs_include_params_tags_and_metric_summaries,
-    runs_per_experiment_limit_is_429,
+    runs_per_experiment_limit_is_409_not_429,
+    a_run_cannot_be_created_in_a_deleted_experiment,
+    a_trashed_run_refuses_changes_and_waits_for_its_experiment,
     metric_key_limit_refuses_the_whole_batch,
     too_many_points_in_one_request_is_413,
     oversized_json_body_is_413_with_a_json_error,
@@ -930,19 +932,14 @@ async fn listed_runs_include_params_tags_and_metric_summaries() {
 
 // ---------------------------------------------------------------- limits
 
-async fn runs_per_experiment_limit_is_429() {
+async fn runs_per_experiment_limit_is_409_not_429() {
     let app = TestApp::start_with(|c| c.limits.max_runs_per_experiment = 2).await;
     let (project, experiment, first) = app.create_hierarchy().await;
     let second = app.create_run(&experiment).await;
     let reply = app
         .post("/api/v1/runs", json!({ "experiment_id": experiment }))
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.error_code(), "limit_exceeded");
     assert_eq!(
         reply.body["error"]["details"]["setting"],
@@ -967,6 +964,77 @@ async fn runs_per_experiment_limit_is_429() {
     // The limit is per experiment.
     let other = app.create_experiment(&project, "other").await;
     app.create_run(&other).await;
+}
+
+async fn a_run_cannot_be_created_in_a_deleted_experiment() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(reply.error_code(), "conflict");
+    assert!(
+        reply.error_message().contains("is deleted"),
+        "{}",
+        reply.body
+    );
+    let listed = list_runs(&app, &format!("experiment_id={experiment}&lifecycle=all")).await;
+    assert_eq!(ids(&listed).len(), 1, "only the first run: {listed:?}");
+}
+
+async fn a_trashed_run_refuses_changes_and_waits_for_its_experiment() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    let stored = get_run(&app, &run).await;
+    assert_eq!(stored["description"], Value::Null);
+    assert_eq!(stored["status"], "running");
+
+    // While its experiment is in the trash, the run stays there too.
+    app.delete_ok(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert!(
+        reply.error_message().contains("experiment"),
+        "{}",
+        reply.body
+    );
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(!get_run(&app, &run).await["deleted_at"].is_null());
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({ "description": "x" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
 async fn metric_key_limit_refuses_the_whole_batch() {
@@ -994,12 +1062,7 @@ async fn metric_key_limit_refuses_the_whole_batch() {
         ] }),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.error_code(), "limit_exceeded");
     assert_eq!(
         reply.body["error"]["details"]["setting"],
@@ -1511,8 +1574,7 @@ async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     )
     .await;
 
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
 
     // In the trash: out of the lists, still readable, refusing new data.
     let trashed = get_run(&app, &run).await;
@@ -1539,8 +1601,7 @@ async fn deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back() {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
 
     // Trashing again changes nothing (the retention of `ets gc` counts from the first time).
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(millis(&get_run(&app, &run).await["deleted_at"]), deleted_at);
 
     let reply = app
@@ -1591,10 +1652,8 @@ async fn permanently_deleted_run_is_gone_with_its_metrics() {
         .await;
     }
 
-    let reply = app
-        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{run}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
 
     let reply = app.get(&format!("/api/v1/runs/{run}")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
@@ -1629,10 +1688,8 @@ async fn permanently_deleted_run_is_gone_with_its_metrics() {
         app.delete(&format!("/api/v1/runs/{trashed}")).await.status,
         StatusCode::NO_CONTENT
     );
-    let reply = app
-        .delete(&format!("/api/v1/runs/{trashed}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{trashed}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert_eq!(
         app.get(&format!("/api/v1/runs/{trashed}")).await.status,
         StatusCode::NOT_FOUND
@@ -1655,12 +1712,9 @@ async fn deleting_a_parent_run_for_good_detaches_its_children() {
     .await;
     let child = child["id"].as_str().unwrap();
     // In the trash, the parent is still the parent.
-    let reply = app.delete(&format!("/api/v1/runs/{parent}")).await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{parent}")).await;
     assert_eq!(get_run(&app, child).await["parent_run_id"], parent.as_str());
-    let reply = app
-        .delete(&format!("/api/v1/runs/{parent}?permanent=true"))
+    app.delete_ok(&format!("/api/v1/runs/{parent}?permanent=true"))
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
     assert!(get_run(&app, child).await["parent_run_id"].is_null());
 }

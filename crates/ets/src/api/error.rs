@@ -25,6 +25,9 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
+/// `Retry-After` of a 429: the only 429s are capacities in use, which free up within seconds.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 /// Status, code and details of each error; one arm per variant, no catch-all.
 fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Value>) {
     match error {
@@ -57,9 +60,15 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
             Some(serde_json::json!({ "entity": entity, "name": name })),
         ),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+        // A quota is not a rate: retrying does not help, so 409 (429 is kept for rate limits).
         Error::LimitExceeded { setting, limit, .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::CONFLICT,
             "limit_exceeded",
+            Some(serde_json::json!({ "setting": setting, "limit": limit })),
+        ),
+        Error::Busy { setting, limit, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
             Some(serde_json::json!({ "setting": setting, "limit": limit })),
         ),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
@@ -84,7 +93,14 @@ impl IntoResponse for Error {
                 details,
             },
         };
-        close_if_too_large((status, axum::Json(body)).into_response())
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        close_if_too_large(response)
     }
 }
 

@@ -10,6 +10,7 @@ use ets_domain::model::{
 
 use super::error::ErrorBody;
 use super::extract::{Json, OptionalJson, Path, Query};
+use super::runs::DeleteQuery;
 use super::{AppState, ItemList, ListResponse};
 use crate::actor::Actor;
 use crate::error::Result;
@@ -59,8 +60,8 @@ pub async fn get_experiment(
 /// Update an experiment; a `status` change follows the lifecycle rules (409 otherwise).
 #[utoipa::path(put, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
     request_body = ExperimentPatch,
-    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, description = "Too many running experiments", body = ErrorBody)))]
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 409, description = "Conflict, or limits.max_concurrent_experiments reached (`limit_exceeded`)", body = ErrorBody)))]
 pub async fn update_experiment(
     State(s): State<AppState>,
     actor: Actor,
@@ -70,22 +71,39 @@ pub async fn update_experiment(
     Ok(JsonResponse(s.update_experiment(&actor, &id, patch).await?))
 }
 
-/// Delete an experiment with its runs, metrics and artifacts.
-#[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path)),
+/// Delete an experiment. By default it moves to the trash with its runs (as MLflow's
+/// `experiments/delete` does): they leave the lists (`lifecycle=deleted` shows them), refuse
+/// writes, keep everything, and `POST …/restore` brings back what went to the trash with it;
+/// `ets gc` removes it for good after `artifacts.deleted_run_retention_days`.
+/// `?permanent=true` deletes it with its runs, metrics and artifacts at once.
+#[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments", params(("id" = String, Path), DeleteQuery),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_experiment(
     State(s): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode> {
-    s.delete_experiment(&actor, &id).await?;
+    s.delete_experiment(&actor, &id, query.permanent).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Bring an experiment back from the trash, with the runs trashed with it.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/restore", tag = "experiments", params(("id" = String, Path)),
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody),
+              (status = 409, description = "Not in the trash, or its project is", body = ErrorBody)))]
+pub async fn restore_experiment(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<Experiment>> {
+    Ok(JsonResponse(s.restore_experiment(&actor, &id).await?))
 }
 
 /// Start (or resume) an experiment: `draft | stopped → running`.
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/start", tag = "experiments", params(("id" = String, Path)),
-    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 429, description = "limits.max_concurrent_experiments reached", body = ErrorBody)))]
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody),
+              (status = 409, description = "Conflict, or limits.max_concurrent_experiments reached (`limit_exceeded`)", body = ErrorBody)))]
 pub async fn start_experiment(
     State(s): State<AppState>,
     actor: Actor,

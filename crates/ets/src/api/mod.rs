@@ -92,6 +92,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             projects::delete_project
         ))
         .routes(routes!(projects::project_stats))
+        .routes(routes!(projects::restore_project))
         .routes(routes!(
             experiments::create_experiment,
             experiments::list_experiments
@@ -103,6 +104,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             experiments::update_experiment,
             experiments::delete_experiment
         ))
+        .routes(routes!(experiments::restore_experiment))
         .routes(routes!(experiments::start_experiment))
         .routes(routes!(experiments::stop_experiment))
         .routes(routes!(experiments::experiment_metrics))

@@ -70,23 +70,43 @@ pub async fn update_project(
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteProjectQuery {
-    /// Also delete the project's experiments, runs, metrics and artifacts. Without it, a
-    /// project that still has experiments is refused (409).
+    /// Also delete the project's experiments (with their runs). Without it, a project that
+    /// still has experiments is refused (409): outside the trash for a move to the trash, any
+    /// for `permanent`.
     #[serde(default)]
     pub cascade: bool,
+    /// `true` deletes at once, for good, with the experiments, runs, metrics and artifacts.
+    /// Default: move to the trash.
+    #[serde(default)]
+    pub permanent: bool,
 }
 
-/// Delete a project.
+/// Delete a project. By default it moves to the trash with its experiments and their runs:
+/// they leave the lists (`lifecycle=deleted` shows them), refuse writes, keep everything, and
+/// `POST …/restore` brings back what went to the trash with it; `ets gc` removes it for good
+/// after `artifacts.deleted_run_retention_days`. `?permanent=true` deletes at once.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects", params(("id" = String, Path), DeleteProjectQuery),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Has experiments", body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "Has experiments and no ?cascade=true", body = ErrorBody)))]
 pub async fn delete_project(
     State(s): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
     Query(query): Query<DeleteProjectQuery>,
 ) -> Result<StatusCode> {
-    s.delete_project(&actor, &id, query.cascade).await?;
+    s.delete_project(&actor, &id, query.permanent, query.cascade)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Bring a project back from the trash, with the experiments and runs trashed with it.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/restore", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Project), (status = 404, body = ErrorBody), (status = 409, description = "Not in the trash", body = ErrorBody)))]
+pub async fn restore_project(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<Project>> {
+    Ok(JsonResponse(s.restore_project(&actor, &id).await?))
 }
 
 /// Project statistics: experiments and runs by status, metric points, artifacts, last activity.

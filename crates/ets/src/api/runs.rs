@@ -17,8 +17,8 @@ use crate::service::runs::{LogMetricsBody, RunQuery, SeriesQuery};
 
 /// Create a run (status `running` unless `scheduled` is asked for).
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = NewRun,
-    responses((status = 201, body = Run), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 429, description = "limits.max_runs_per_experiment reached", body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 422, body = ErrorBody),
+              (status = 409, description = "Conflict, or limits.max_runs_per_experiment reached (`limit_exceeded`)", body = ErrorBody)))]
 pub async fn create_run(
     State(s): State<AppState>,
     actor: Actor,
@@ -69,9 +69,9 @@ pub async fn update_run(
 /// Query of `DELETE /api/v1/runs/{id}`.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct DeleteRunQuery {
-    /// `true` deletes the run, its metrics and its artifacts at once, for good. Default: move
-    /// it to the trash.
+pub struct DeleteQuery {
+    /// `true` deletes at once, for good, with everything below (metrics, artifacts). Default:
+    /// move to the trash.
     #[serde(default)]
     pub permanent: bool,
 }
@@ -81,13 +81,13 @@ pub struct DeleteRunQuery {
 /// `POST …/restore` brings it back; `ets gc` removes it for good after
 /// `artifacts.deleted_run_retention_days`. `?permanent=true` deletes it with its metrics and
 /// artifacts at once (also from the trash).
-#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path), DeleteRunQuery),
+#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = String, Path), DeleteQuery),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_run(
     State(s): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Query(query): Query<DeleteRunQuery>,
+    Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode> {
     if query.permanent {
         s.delete_run(&actor, &id).await?;
@@ -136,7 +136,7 @@ pub async fn finish_run(
 #[utoipa::path(post, path = "/api/v1/runs/{id}/metrics", tag = "runs", params(("id" = String, Path)),
     request_body = LogMetricsBody,
     responses((status = 201, body = LogMetricsResult), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, description = "limits.max_metric_keys_per_run reached", body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 409, description = "Run in the trash, or limits.max_metric_keys_per_run reached (`limit_exceeded`)", body = ErrorBody)))]
 pub async fn log_metrics(
     State(s): State<AppState>,
     actor: Actor,
@@ -156,7 +156,7 @@ pub async fn log_metrics(
 #[utoipa::path(post, path = "/api/v1/runs/{id}/bulk-metrics", tag = "runs", params(("id" = String, Path)),
     request_body = ets_domain::model::BulkMetrics,
     responses((status = 201, body = LogMetricsResult), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, description = "limits.max_metric_keys_per_run reached", body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 409, description = "Run in the trash, or limits.max_metric_keys_per_run reached (`limit_exceeded`)", body = ErrorBody)))]
 pub async fn log_bulk_metrics(
     State(s): State<AppState>,
     actor: Actor,

@@ -88,7 +88,7 @@ where
 {
     let live = s.live.clone();
     let Some(permit) = live.connection_permit() else {
-        return Err(Error::LimitExceeded {
+        return Err(Error::Busy {
             message: "too many open event streams on this instance".into(),
             setting: "live.max_connections",
             limit: u64::from(live.config().max_connections),

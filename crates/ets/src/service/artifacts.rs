@@ -22,7 +22,7 @@ use super::Services;
 use crate::actor::Actor;
 use crate::artifacts::{self, ArtifactStore, ByteStream, PendingObject};
 use crate::error::{Error, Result};
-use crate::store::{Store, StoredArtifact};
+use crate::store::{Store, StoredArtifact, Trashable};
 
 /// Parts of one resumable upload.
 pub const MAX_PARTS: u32 = 10_000;
@@ -159,6 +159,12 @@ pub struct UploadedPart {
 /// What `ets gc` removed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GcReport {
+    /// Projects that were in the trash longer than the retention, deleted with their
+    /// experiments, runs and artifacts.
+    pub projects_purged: usize,
+    /// Experiments that were in the trash longer than the retention, deleted with their runs
+    /// and artifacts.
+    pub experiments_purged: usize,
     /// Runs that were in the trash longer than the retention, deleted with their artifacts.
     pub runs_purged: usize,
     /// Unfinished resumable uploads past their expiry.
@@ -884,8 +890,8 @@ impl Services {
         Ok(removed)
     }
 
-    /// `ets gc`: deletes runs that have been in the trash longer than
-    /// `artifacts.deleted_run_retention_days` (with their metrics and artifacts), unfinished
+    /// `ets gc`: deletes projects, experiments and runs that have been in the trash longer than
+    /// `artifacts.deleted_run_retention_days` (with what is below them), unfinished
     /// uploads older than `artifacts.upload_expiry_hours`, and stored objects that no artifact
     /// refers to and that are older than that too (so uploads in flight are left alone).
     pub async fn collect_garbage(&self, actor: &Actor) -> Result<GcReport> {
@@ -896,14 +902,25 @@ impl Services {
         let upload_cutoff = now.saturating_sub(expiry_ms);
         let mut report = GcReport::default();
 
-        for run_id in self
-            .store
-            .runs_deleted_before(Timestamp(now.saturating_sub(retention_ms)))
-            .await?
-        {
-            match self.delete_run(actor, &run_id).await {
-                Ok(()) | Err(Error::NotFound { .. }) => report.runs_purged += 1,
-                Err(e) => return Err(e),
+        // Top down, so what goes with a project or experiment is not purged twice; an entity
+        // already gone with its parent (or by another gc) counts as purged.
+        let cutoff = Timestamp(now.saturating_sub(retention_ms));
+        for kind in [Trashable::Projects, Trashable::Experiments, Trashable::Runs] {
+            for id in self.store.deleted_before(kind, cutoff).await? {
+                let purged = match kind {
+                    Trashable::Projects => self.delete_project(actor, &id, true, true).await,
+                    Trashable::Experiments => self.delete_experiment(actor, &id, true).await,
+                    Trashable::Runs => self.delete_run(actor, &id).await,
+                };
+                match purged {
+                    Ok(()) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                *match kind {
+                    Trashable::Projects => &mut report.projects_purged,
+                    Trashable::Experiments => &mut report.experiments_purged,
+                    Trashable::Runs => &mut report.runs_purged,
+                } += 1;
             }
         }
 

@@ -456,10 +456,16 @@ impl Services {
             .await
     }
 
-    /// Deletes an experiment with its runs and their artifacts.
-    pub async fn delete_experiment(&self, _actor: &Actor, id: &str) -> Result<()> {
-        let run_ids = self.store.delete_experiment(id).await?;
-        self.delete_run_artifacts(&run_ids).await;
+    /// Deletes an experiment: moves it to the trash with its runs (restorable; MLflow's
+    /// `experiments/delete`), or with `permanent` deletes it for good with its runs, their
+    /// metrics and artifacts.
+    pub async fn delete_experiment(&self, actor: &Actor, id: &str, permanent: bool) -> Result<()> {
+        if permanent {
+            let run_ids = self.store.delete_experiment(id).await?;
+            self.delete_run_artifacts(&run_ids).await;
+        } else {
+            self.trash_experiment(actor, id).await?;
+        }
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub struct ProjectQuery {
     pub owner: Option<String>,
     /// `key` (has the tag) or `key:value`.
     pub tag: Option<String>,
+    /// `active` (default), `deleted` (in the trash) or `all`.
+    pub lifecycle: Option<String>,
 }
 
 /// Body of `POST /api/v1/projects/from-template/{name}`: the new project's own fields.
@@ -90,6 +92,7 @@ impl Services {
             experiment_defaults,
             created_at: now,
             updated_at: now,
+            deleted_at: None,
         };
         self.store.create_project(project).await
     }
@@ -128,6 +131,7 @@ impl Services {
     ) -> Result<Page<Project>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = ProjectFilter {
+            lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
             status,
             name: query.name,
             name_contains: query.name_contains,
@@ -187,11 +191,28 @@ impl Services {
             .await
     }
 
-    /// Deletes a project (with `cascade`, its experiments, runs and their artifacts too).
-    pub async fn delete_project(&self, _actor: &Actor, id: &str, cascade: bool) -> Result<()> {
-        let run_ids = self.store.delete_project(id, cascade).await?;
-        self.delete_run_artifacts(&run_ids).await;
+    /// Deletes a project: moves it to the trash (restorable) with its experiments and their
+    /// runs, or with `permanent` deletes it for good with their metrics and artifacts. A
+    /// project with experiments (outside the trash, unless `permanent`) needs `cascade`.
+    pub async fn delete_project(
+        &self,
+        _actor: &Actor,
+        id: &str,
+        permanent: bool,
+        cascade: bool,
+    ) -> Result<()> {
+        if permanent {
+            let run_ids = self.store.delete_project(id, cascade).await?;
+            self.delete_run_artifacts(&run_ids).await;
+        } else {
+            self.store.set_project_deleted(id, true, cascade).await?;
+        }
         Ok(())
+    }
+
+    /// Brings a project back from the trash, with the experiments and runs trashed with it.
+    pub async fn restore_project(&self, _actor: &Actor, id: &str) -> Result<Project> {
+        self.store.set_project_deleted(id, false, false).await
     }
 
     pub async fn project_stats(&self, _actor: &Actor, id: &str) -> Result<ProjectStats> {

@@ -151,6 +151,7 @@ fn validate_params(
 
 /// Moves a run to `next` at time `at`, refusing transitions the lifecycle does not allow.
 pub(crate) fn run_transition(run: &mut Run, next: RunStatus, at: Timestamp) -> Result<()> {
+    crate::store::rules::check_run_writable(run)?;
     if !run.status.can_become(next) {
         return Err(Error::Conflict(format!(
             "run '{}' is {} and cannot become {next}; allowed: scheduled → running → finished | failed | killed, \
@@ -281,6 +282,7 @@ impl Services {
             .update_run(
                 id,
                 Box::new(move |run| {
+                    crate::store::rules::check_run_writable(run)?;
                     if let Some(name) = name {
                         run.name = name;
                     }
@@ -351,6 +353,7 @@ impl Services {
             .update_run(
                 id,
                 Box::new(move |run| {
+                    crate::store::rules::check_run_writable(run)?;
                     if let Some(status) = change.status {
                         if status == RunStatus::Running {
                             run.ended_at = None;

@@ -9,7 +9,9 @@
 mod chunks;
 mod filter_sql;
 pub mod postgres;
+pub(crate) mod rules;
 pub mod sqlite;
+pub(crate) mod statements;
 
 use std::sync::Arc;
 
@@ -86,6 +88,7 @@ pub struct TagFilter {
 /// Filter of `GET /api/v1/projects`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectFilter {
+    pub lifecycle: Lifecycle,
     pub status: Option<ProjectStatus>,
     pub name: Option<String>,
     pub name_contains: Option<String>,
@@ -171,6 +174,32 @@ pub struct PoolState {
     pub write_queue_depth: usize,
 }
 
+/// What goes to the trash: its table names the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trashable {
+    Projects,
+    Experiments,
+    Runs,
+}
+
+impl Trashable {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Trashable::Projects => "projects",
+            Trashable::Experiments => "experiments",
+            Trashable::Runs => "runs",
+        }
+    }
+
+    /// The query of `Store::deleted_before`, with the time as `$1`.
+    pub(crate) fn deleted_before_sql(self) -> String {
+        format!(
+            "SELECT id FROM {} WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at, id",
+            self.table()
+        )
+    }
+}
+
 /// Limits the store enforces inside its transactions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StoreLimits {
@@ -200,9 +229,14 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<Project>>;
     async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project>;
-    /// Deletes a project; with `cascade` also its experiments and runs, otherwise a project that
-    /// still has experiments is refused with a conflict.
+    /// Deletes a project for good; with `cascade` also its experiments and runs, otherwise a
+    /// project that still has experiments (trashed or not) is refused with a conflict. Returns
+    /// the ids of the runs deleted with it.
     async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>>;
+    /// Moves a project (with its experiments and their runs) to the trash, or restores it
+    /// (with what went to the trash with it). Trashing a trashed project changes nothing;
+    /// trashing one with experiments outside the trash needs `cascade`.
+    async fn set_project_deleted(&self, id: &str, deleted: bool, cascade: bool) -> Result<Project>;
     async fn project_stats(&self, id: &str) -> Result<ProjectStats>;
 
     // ---- experiments
@@ -220,9 +254,11 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         mutation: Mutation<Experiment>,
     ) -> Result<Experiment>;
+    /// Deletes an experiment for good with its runs; returns the run ids.
     async fn delete_experiment(&self, id: &str) -> Result<Vec<String>>;
     /// Moves an experiment (and its runs) to the trash, or restores it (and the runs that
-    /// went to the trash with it).
+    /// went to the trash with it). Trashing a trashed experiment changes nothing; restoring
+    /// one whose project is in the trash is a conflict.
     async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment>;
     /// Experiments matching a search, in the requested order (at most `limit + 1`).
     async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>>;
@@ -316,7 +352,15 @@ pub trait Store: Send + Sync + 'static {
     /// exist. For garbage collection.
     async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>>;
     /// Runs moved to the trash before `before`.
-    async fn runs_deleted_before(&self, before: ets_domain::Timestamp) -> Result<Vec<String>>;
+    async fn runs_deleted_before(&self, before: ets_domain::Timestamp) -> Result<Vec<String>> {
+        self.deleted_before(Trashable::Runs, before).await
+    }
+    /// Ids of the entities of a kind moved to the trash before `before`, oldest first.
+    async fn deleted_before(
+        &self,
+        kind: Trashable,
+        before: ets_domain::Timestamp,
+    ) -> Result<Vec<String>>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.

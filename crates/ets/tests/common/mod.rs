@@ -526,6 +526,17 @@ impl TestApp {
         self.send(self.client.delete(self.url(path))).await
     }
 
+    /// `DELETE path`, which must answer 204.
+    pub async fn delete_ok(&self, path: &str) {
+        let reply = self.delete(path).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NO_CONTENT,
+            "{path}: {}",
+            reply.body
+        );
+    }
+
     // ---- fixtures
 
     pub async fn create_project(&self, name: &str) -> String {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::types::{KeyValue, MlflowExperiment, lenient_i64};
-use super::{MlflowJson, MlflowQuery, MlflowResult};
+use super::{MlflowError, MlflowJson, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
 use crate::service::search::SearchRequest;
@@ -182,8 +182,14 @@ pub async fn update(
         name: body.new_name,
         ..Default::default()
     };
+    // MLflow's SQL store answers a taken name with the database's unique-constraint error,
+    // BAD_REQUEST.
     s.update_experiment(&actor, &body.experiment_id, patch)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            e @ crate::error::Error::AlreadyExists { .. } => MlflowError::bad_request(e),
+            e => e.into(),
+        })?;
     Ok(Json(json!({})))
 }
 
@@ -198,7 +204,13 @@ pub async fn delete(
     actor: Actor,
     MlflowJson(body): MlflowJson<IdBody>,
 ) -> MlflowResult<Json<Value>> {
-    s.trash_experiment(&actor, &body.experiment_id).await?;
+    // MLflow looks for the experiment among the active ones: one in the trash does not exist.
+    let experiment = s.get_experiment(&actor, &body.experiment_id).await?;
+    if experiment.deleted_at.is_some() {
+        return Err(crate::error::Error::not_found("experiment", body.experiment_id).into());
+    }
+    s.delete_experiment(&actor, &body.experiment_id, false)
+        .await?;
     Ok(Json(json!({})))
 }
 

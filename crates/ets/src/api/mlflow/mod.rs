@@ -24,17 +24,24 @@ use super::AppState;
 use crate::error::Error;
 
 /// MLflow's error body: `{"error_code": "...", "message": "..."}`.
-pub struct MlflowError(pub Error);
+/// The second field overrides the error code where MLflow answers one that the variant does
+/// not tell (always with HTTP 400).
+pub struct MlflowError(pub Error, Option<&'static str>);
 
 impl From<Error> for MlflowError {
     fn from(error: Error) -> Self {
-        MlflowError(error)
+        MlflowError(error, None)
     }
 }
 
 impl MlflowError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        MlflowError(Error::BadRequest(message.into()))
+        MlflowError(Error::BadRequest(message.into()), None)
+    }
+
+    /// `BAD_REQUEST` (400), as MLflow's SQL store answers a database constraint violation.
+    pub fn bad_request(error: Error) -> Self {
+        MlflowError(error, Some("BAD_REQUEST"))
     }
 }
 
@@ -51,6 +58,7 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         // Not 429: MLflow clients retry 429s for minutes, and a configured limit does not lift
         // by waiting.
         Error::LimitExceeded { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_EXHAUSTED"),
+        Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "INVALID_PARAMETER_VALUE"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
     }
@@ -58,7 +66,10 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
 
 impl IntoResponse for MlflowError {
     fn into_response(self) -> Response {
-        let (status, code) = classify(&self.0);
+        let (status, code) = match self.1 {
+            Some(code) => (StatusCode::BAD_REQUEST, code),
+            None => classify(&self.0),
+        };
         let message = match &self.0 {
             Error::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");
@@ -86,9 +97,8 @@ pub fn json_bytes<T: serde::Serialize>(value: &T) -> Response {
             bytes,
         )
             .into_response(),
-        Err(e) => {
-            MlflowError(Error::internal(format!("cannot serialise response: {e}"))).into_response()
-        }
+        Err(e) => MlflowError::from(Error::internal(format!("cannot serialise response: {e}")))
+            .into_response(),
     }
 }
 

@@ -207,15 +207,14 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn runs_deleted_before(&self, before: Timestamp) -> Result<Vec<String>> {
+    pub(super) async fn deleted_before(
+        &self,
+        kind: crate::store::Trashable,
+        before: Timestamp,
+    ) -> Result<Vec<String>> {
         self.read(move |tx| {
             Box::pin(async move {
-                let statement = tx
-                    .prepare_cached(
-                        "SELECT id FROM runs WHERE deleted_at IS NOT NULL AND deleted_at < $1 \
-                         ORDER BY deleted_at",
-                    )
-                    .await?;
+                let statement = tx.prepare_cached(&kind.deleted_before_sql()).await?;
                 Ok(tx
                     .query(&statement, &[&before.millis()])
                     .await?

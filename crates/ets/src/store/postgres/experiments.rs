@@ -2,7 +2,7 @@
 
 use ets_domain::Timestamp;
 use ets_domain::model::Experiment;
-use ets_domain::status::{ExperimentStatus, ProjectStatus};
+use ets_domain::status::ExperimentStatus;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
@@ -10,11 +10,8 @@ use super::search::{Target, and_filter, and_lifecycle, experiment_order_by};
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, value_from_sql};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search};
-
-const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
-                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, \
-                       e.ended_at, e.deleted_at";
+use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
+use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, rules};
 
 /// Key of the advisory lock that serialises "start an experiment" checks of one schema
 /// (`limits.max_concurrent_experiments` counts across all instances).
@@ -43,23 +40,11 @@ fn from_row(row: &Row) -> std::result::Result<Experiment, tokio_postgres::Error>
     })
 }
 
-fn name_taken(experiment: &Experiment) -> Error {
-    Error::AlreadyExists {
-        entity: "experiment",
-        name: experiment.name.clone(),
-        scope: format!(" in project '{}'", experiment.project_id),
-    }
-}
-
 async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()> {
     let sql = if insert {
-        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
-         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        statements::INSERT_EXPERIMENT
     } else {
-        "UPDATE experiments SET project_id = $2, name = $3, description = $4, owner = $5, status = $6, tags = $7, \
-         objectives = $8, search_space = $9, healthcare = $10, links = $11, template = $12, created_at = $13, \
-         updated_at = $14, started_at = $15, ended_at = $16, deleted_at = $17 WHERE id = $1"
+        statements::UPDATE_EXPERIMENT
     };
     let statement = tx.prepare_cached(sql).await?;
     tx.execute(
@@ -87,7 +72,7 @@ async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()>
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            name_taken(experiment)
+            rules::experiment_name_taken(experiment)
         } else {
             e.into()
         }
@@ -115,12 +100,7 @@ impl PgStore {
             Box::pin(async move {
                 // FOR SHARE: the project cannot be archived or deleted until this commits.
                 let project = super::projects::get(tx, &experiment.project_id, "FOR SHARE").await?;
-                if project.status == ProjectStatus::Archived {
-                    return Err(Error::Conflict(format!(
-                        "project '{}' is archived; set its status to active before adding experiments",
-                        project.id
-                    )));
-                }
+                rules::check_experiment_creation(&project)?;
                 write(tx, &experiment, true).await?;
                 Ok(experiment)
             })
@@ -175,28 +155,19 @@ impl PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut experiment = get(tx, &id, "FOR UPDATE").await?;
-                let was_running = experiment.status == ExperimentStatus::Running;
-                mutation(&mut experiment)?;
-                if experiment.status == ExperimentStatus::Running && !was_running {
+                if rules::update_experiment(&mut experiment, mutation)? {
                     // Serialises the count with every other start until this commits.
                     tx.batch_execute(RUNNING_LOCK_SQL).await?;
                     let statement = tx
-                        .prepare_cached(
-                            "SELECT count(*) FROM experiments WHERE status = 'running'",
-                        )
+                        .prepare_cached(crate::store::statements::RUNNING_EXPERIMENTS)
                         .await?;
                     let running: i64 = tx.query_one(&statement, &[]).await?.try_get(0)?;
-                    if running as u64 >= limits.max_concurrent_experiments {
-                        return Err(Error::LimitExceeded {
-                            message: format!(
-                                "{running} experiments are already running; stop one before starting '{id}'"
-                            ),
-                            setting: "limits.max_concurrent_experiments",
-                            limit: limits.max_concurrent_experiments,
-                        });
-                    }
+                    rules::check_concurrent_experiments(
+                        &id,
+                        running,
+                        limits.max_concurrent_experiments,
+                    )?;
                 }
-                experiment.updated_at = Timestamp::now().max(experiment.updated_at);
                 write(tx, &experiment, false).await?;
                 Ok(experiment)
             })
@@ -233,38 +204,29 @@ impl PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut experiment = get(tx, &id, "FOR UPDATE").await?;
-                let now = Timestamp::now();
-                match (deleted, experiment.deleted_at) {
-                    (true, None) => {
-                        let statement = tx
-                            .prepare_cached(
-                                "UPDATE runs SET deleted_at = $2 WHERE experiment_id = $1 AND deleted_at IS NULL",
-                            )
-                            .await?;
-                        tx.execute(&statement, &[&id, &now.millis()]).await?;
-                        experiment.deleted_at = Some(now);
-                    }
-                    (false, Some(at)) => {
-                        let statement = tx
-                            .prepare_cached(
-                                "UPDATE runs SET deleted_at = NULL WHERE experiment_id = $1 AND deleted_at = $2",
-                            )
-                            .await?;
-                        tx.execute(&statement, &[&id, &at.millis()]).await?;
-                        experiment.deleted_at = None;
-                    }
-                    (true, Some(_)) => {
-                        return Err(Error::Conflict(format!(
-                            "experiment '{id}' is already deleted"
-                        )));
-                    }
-                    (false, None) => {
-                        return Err(Error::Conflict(format!(
-                            "experiment '{id}' is not deleted"
-                        )));
-                    }
+                let change = rules::trash_move(
+                    "experiment",
+                    &id,
+                    experiment.deleted_at,
+                    deleted,
+                    Timestamp::now(),
+                )?;
+                if let rules::TrashMove::Restore(_) = change {
+                    let project =
+                        super::projects::get(tx, &experiment.project_id, "FOR SHARE").await?;
+                    rules::check_restorable(
+                        "experiment",
+                        "project",
+                        &project.id,
+                        project.deleted_at,
+                    )?;
                 }
-                experiment.updated_at = now.max(experiment.updated_at);
+                let Some(at) = change.at() else {
+                    return Ok(experiment);
+                };
+                super::move_children(tx, false, change, &id, at).await?;
+                experiment.deleted_at = change.deleted_at(experiment.deleted_at);
+                experiment.updated_at = Timestamp::now().max(experiment.updated_at);
                 write(tx, &experiment, false).await?;
                 Ok(experiment)
             })

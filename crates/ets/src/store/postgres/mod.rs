@@ -60,11 +60,32 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0003_artifact_objects.sql"),
     ),
     (
+        4,
+        "trash",
+        include_str!("../../../migrations/postgres/0004_trash.sql"),
+    ),
+    (
         5,
         "tag_values",
         include_str!("../../../migrations/postgres/0005_tag_values.sql"),
     ),
 ];
+
+/// Moves the children of an experiment (`project`: false) or project along with it into or
+/// out of the trash (the statements of `store::statements`, which take the entity's id and `at`).
+async fn move_children(
+    tx: &Tx<'_>,
+    project: bool,
+    change: crate::store::rules::TrashMove,
+    id: &str,
+    at: Timestamp,
+) -> Result<()> {
+    for sql in crate::store::statements::children(project, change) {
+        let statement = tx.prepare_cached(sql).await?;
+        tx.execute(&statement, &[&id, &at.millis()]).await?;
+    }
+    Ok(())
+}
 
 /// Key of the advisory lock that serialises migrations of one schema: instances starting at
 /// once wait for the first one's migration instead of racing it.
@@ -312,6 +333,9 @@ impl Store for PgStore {
     async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
         PgStore::delete_project(self, id, cascade).await
     }
+    async fn set_project_deleted(&self, id: &str, deleted: bool, cascade: bool) -> Result<Project> {
+        PgStore::set_project_deleted(self, id, deleted, cascade).await
+    }
     async fn project_stats(&self, id: &str) -> Result<ProjectStats> {
         PgStore::project_stats(self, id).await
     }
@@ -458,8 +482,12 @@ impl Store for PgStore {
     async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
         PgStore::artifact_object_keys(self, run_id).await
     }
-    async fn runs_deleted_before(&self, before: Timestamp) -> Result<Vec<String>> {
-        PgStore::runs_deleted_before(self, before).await
+    async fn deleted_before(
+        &self,
+        kind: crate::store::Trashable,
+        before: Timestamp,
+    ) -> Result<Vec<String>> {
+        PgStore::deleted_before(self, kind, before).await
     }
 
     async fn ping(&self) -> Result<()> {

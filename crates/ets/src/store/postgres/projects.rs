@@ -11,10 +11,8 @@ use tokio_postgres::types::Json;
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
-
-const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
-                       p.experiment_defaults, p.created_at, p.updated_at";
+use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
+use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
 fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
     let status: String = row.try_get(6)?;
@@ -30,20 +28,13 @@ fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
         experiment_defaults: row.try_get::<_, Json<_>>(8)?.0,
         created_at: Timestamp(row.try_get(9)?),
         updated_at: Timestamp(row.try_get(10)?),
+        deleted_at: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
     })
-}
-
-fn name_taken(name: &str) -> Error {
-    Error::AlreadyExists {
-        entity: "project",
-        name: name.to_owned(),
-        scope: String::new(),
-    }
 }
 
 fn map_unique(e: tokio_postgres::Error, name: &str) -> Error {
     if is_unique_violation(&e) {
-        name_taken(name)
+        rules::project_name_taken(name)
     } else {
         e.into()
     }
@@ -78,13 +69,7 @@ impl PgStore {
     pub(super) async fn create_project(&self, project: Project) -> Result<Project> {
         self.write(move |tx| {
             Box::pin(async move {
-                let statement = tx
-                    .prepare_cached(
-                        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, \
-                         experiment_defaults, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .await?;
+                let statement = tx.prepare_cached(statements::INSERT_PROJECT).await?;
                 tx.execute(
                     &statement,
                     &[
@@ -127,8 +112,9 @@ impl PgStore {
                     .and_eq("p.name", filter.name.clone())
                     .and_contains("p.name", filter.name_contains.as_deref())
                     .and_eq("p.owner", filter.owner.clone())
-                    .and_json_tag("p.tags", filter.tag.as_ref())
-                    .page("p", &page);
+                    .and_json_tag("p.tags", filter.tag.as_ref());
+                super::search::and_lifecycle(&mut sql, "p", filter.lifecycle);
+                sql.page("p", &page);
                 let items = sql.query(tx, from_row).await?;
                 Ok(finish_page(items, &page, |p| {
                     cursor_key(
@@ -153,14 +139,8 @@ impl PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut project = get(tx, &id, "FOR UPDATE").await?;
-                mutation(&mut project)?;
-                project.updated_at = Timestamp::now().max(project.updated_at);
-                let statement = tx
-                    .prepare_cached(
-                        "UPDATE projects SET name = $2, description = $3, owner = $4, members = $5, tags = $6, \
-                         status = $7, experiment_defaults = $8, updated_at = $9 WHERE id = $1",
-                    )
-                    .await?;
+                rules::update_project(&mut project, mutation)?;
+                let statement = tx.prepare_cached(statements::UPDATE_PROJECT).await?;
                 tx.execute(
                     &statement,
                     &[
@@ -183,7 +163,58 @@ impl PgStore {
         .await
     }
 
-    /// Deletes the project and returns the ids of the runs deleted with it.
+    /// Moves the project with its experiments and their runs to the trash, or restores it
+    /// with those that went there with it (same deletion time).
+    pub(super) async fn set_project_deleted(
+        &self,
+        id: &str,
+        deleted: bool,
+        cascade: bool,
+    ) -> Result<Project> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                // Locked so no experiment is added while the project moves.
+                let mut project = get(tx, &id, "FOR UPDATE").await?;
+                let change = rules::trash_move(
+                    "project",
+                    &id,
+                    project.deleted_at,
+                    deleted,
+                    Timestamp::now(),
+                )?;
+                let Some(at) = change.at() else {
+                    return Ok(project);
+                };
+                if let rules::TrashMove::Trash(_) = change {
+                    let statement = tx
+                        .prepare_cached(crate::store::statements::PROJECT_LIVE_EXPERIMENTS)
+                        .await?;
+                    let experiments: i64 = tx.query_one(&statement, &[&id]).await?.try_get(0)?;
+                    rules::check_project_cascade(&id, experiments, cascade)?;
+                }
+                super::move_children(tx, true, change, &id, at).await?;
+                project.deleted_at = change.deleted_at(project.deleted_at);
+                project.updated_at = Timestamp::now().max(project.updated_at);
+                let statement = tx
+                    .prepare_cached(crate::store::statements::SET_PROJECT_DELETED)
+                    .await?;
+                tx.execute(
+                    &statement,
+                    &[
+                        &id,
+                        &project.deleted_at.map(Timestamp::millis),
+                        &project.updated_at.millis(),
+                    ],
+                )
+                .await?;
+                Ok(project)
+            })
+        })
+        .await
+    }
+
+    /// Deletes the project for good and returns the ids of the runs deleted with it.
     pub(super) async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
         let id = id.to_owned();
         self.write(move |tx| {
@@ -191,14 +222,10 @@ impl PgStore {
                 // Locked so no experiment is added while it is counted and deleted.
                 get(tx, &id, "FOR UPDATE").await?;
                 let statement = tx
-                    .prepare_cached("SELECT count(*) FROM experiments WHERE project_id = $1")
+                    .prepare_cached(crate::store::statements::PROJECT_EXPERIMENTS)
                     .await?;
                 let experiments: i64 = tx.query_one(&statement, &[&id]).await?.try_get(0)?;
-                if experiments > 0 && !cascade {
-                    return Err(Error::Conflict(format!(
-                        "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
-                    )));
-                }
+                rules::check_project_cascade(&id, experiments, cascade)?;
                 let run_ids = super::runs::ids_where(
                     tx,
                     "experiment_id IN (SELECT id FROM experiments WHERE project_id = $1)",

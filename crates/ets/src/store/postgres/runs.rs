@@ -4,18 +4,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use ets_domain::Timestamp;
 use ets_domain::model::{DatasetInput, ParamValue, Run, TagPatch};
-use ets_domain::status::{ExperimentStatus, RunStatus};
+use ets_domain::status::RunStatus;
 use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
 use super::sql::{Sql, cursor_key, finish_page};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, RunFilter, Search};
-
-const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
-                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
-const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
+use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
+use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
 
 /// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row) -> std::result::Result<Run, tokio_postgres::Error> {
@@ -81,12 +78,8 @@ async fn insert(
             )
         },
     )?;
-    if experiment.status == ExperimentStatus::Completed {
-        return Err(Error::Conflict(format!(
-            "experiment '{}' is completed; runs cannot be added to a completed experiment",
-            experiment.id
-        )));
-    }
+    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
+    rules::check_run_creation(&experiment, runs, max_runs)?;
     if let Some(parent_id) = &run.parent_run_id {
         let statement = tx
             .prepare_cached("SELECT experiment_id FROM runs WHERE id = $1")
@@ -96,34 +89,9 @@ async fn insert(
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        match parent_experiment {
-            None => return Err(Error::not_found("parent run", parent_id.clone())),
-            Some(e) if e != run.experiment_id => {
-                return Err(Error::invalid(
-                    "parent_run_id",
-                    format!(
-                        "parent run '{parent_id}' belongs to experiment '{e}', not '{}'",
-                        run.experiment_id
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
+        rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
-    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
-    if runs as u64 >= max_runs {
-        return Err(Error::LimitExceeded {
-            message: format!("experiment '{}' already has {runs} runs", run.experiment_id),
-            setting: "limits.max_runs_per_experiment",
-            limit: max_runs,
-        });
-    }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO runs (id, experiment_id, name, description, owner, status, parent_run_id, created_at, \
-             updated_at, started_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .await?;
+    let statement = tx.prepare_cached(statements::INSERT_RUN).await?;
     let tags: TagPatch = run
         .tags
         .iter()
@@ -185,18 +153,8 @@ async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) 
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<std::result::Result<_, tokio_postgres::Error>>()?;
-    for (key, value) in params {
-        match stored.get(key) {
-            Some(stored) if *stored != value.text => {
-                return Err(Error::Conflict(format!(
-                    "param '{key}' of run '{run_id}' is already '{stored}' and cannot become '{}': params are \
-                     write-once; log the new value under another key or start a new run",
-                    value.text
-                )));
-            }
-            _ => {}
-        }
-    }
+    // Every key is stored by now; the rule only compares.
+    rules::merge_write_once_params(run_id, &stored, params)?;
     Ok(())
 }
 
@@ -394,14 +352,17 @@ impl PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut run = get_bare(tx, &id, "FOR NO KEY UPDATE OF r").await?;
-                mutation(&mut run)?;
-                run.updated_at = Timestamp::now().max(run.updated_at);
-                let statement = tx
-                    .prepare_cached(
-                        "UPDATE runs SET name = $2, description = $3, owner = $4, status = $5, updated_at = $6, \
-                         started_at = $7, ended_at = $8, deleted_at = $9 WHERE id = $1",
-                    )
-                    .await?;
+                if rules::update_run(&mut run, mutation)? {
+                    let experiment =
+                        super::experiments::get(tx, &run.experiment_id, "FOR SHARE").await?;
+                    rules::check_restorable(
+                        "run",
+                        "experiment",
+                        &experiment.id,
+                        experiment.deleted_at,
+                    )?;
+                }
+                let statement = tx.prepare_cached(statements::UPDATE_RUN).await?;
                 tx.execute(
                     &statement,
                     &[
@@ -496,15 +457,7 @@ pub(super) async fn ensure_active(tx: &Tx<'_>, run_id: &str) -> Result<()> {
 }
 
 /// The verdict of `ensure_active` from the run's `deleted_at` as read (`None`: no such run).
-pub(super) fn check_active(run_id: &str, deleted_at: Option<Option<i64>>) -> Result<()> {
-    match deleted_at {
-        None => Err(Error::not_found("run", run_id)),
-        Some(Some(_)) => Err(Error::Conflict(format!(
-            "run '{run_id}' is deleted; restore it before logging to it"
-        ))),
-        Some(None) => Ok(()),
-    }
-}
+pub(super) use crate::store::rules::check_run_active as check_active;
 
 /// Adds params (write-once), applies tags and optionally renames the run (log-batch), without
 /// the read-back of `update_run`: the MLflow logging calls answer with an empty body.
@@ -619,6 +572,7 @@ mod tests {
             experiment_defaults: Default::default(),
             created_at: now,
             updated_at: now,
+            deleted_at: None,
         }
     }
 

@@ -9,12 +9,10 @@ use super::sql::{
     Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
 };
 use crate::error::{Error, Result};
+use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits, rules,
 };
-
-const COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, e.objectives, \
-                       e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, e.ended_at, e.deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
     let status: String = row.get(5)?;
@@ -39,25 +37,13 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
     })
 }
 
-fn name_taken(experiment: &Experiment) -> Error {
-    Error::AlreadyExists {
-        entity: "experiment",
-        name: experiment.name.clone(),
-        scope: format!(" in project '{}'", experiment.project_id),
-    }
-}
-
 fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()> {
     let sql = if insert {
-        "INSERT INTO experiments (id, project_id, name, description, owner, status, tags, objectives, search_space, \
-         healthcare, links, template, created_at, updated_at, started_at, ended_at, deleted_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        statements::INSERT_EXPERIMENT
     } else {
-        "UPDATE experiments SET project_id = ?2, name = ?3, description = ?4, owner = ?5, status = ?6, tags = ?7, \
-         objectives = ?8, search_space = ?9, healthcare = ?10, links = ?11, template = ?12, created_at = ?13, \
-         updated_at = ?14, started_at = ?15, ended_at = ?16, deleted_at = ?17 WHERE id = ?1"
+        statements::UPDATE_EXPERIMENT
     };
-    conn.prepare_cached(sql)?
+    conn.prepare_cached(&super::sql::numbered(sql))?
         .execute(params![
             experiment.id,
             experiment.project_id,
@@ -79,7 +65,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
-                name_taken(experiment)
+                rules::experiment_name_taken(experiment)
             } else {
                 e.into()
             }
@@ -88,13 +74,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
 }
 
 pub(super) fn insert(conn: &Connection, experiment: &Experiment) -> Result<()> {
-    let project = super::projects::get(conn, &experiment.project_id)?;
-    if project.status == ets_domain::status::ProjectStatus::Archived {
-        return Err(Error::Conflict(format!(
-            "project '{}' is archived; set its status to active before adding experiments",
-            project.id
-        )));
-    }
+    rules::check_experiment_creation(&super::projects::get(conn, &experiment.project_id)?)?;
     write(conn, experiment, true)
 }
 
@@ -144,23 +124,14 @@ pub(super) fn update(
     limits: &StoreLimits,
 ) -> Result<Experiment> {
     let mut experiment = get(conn, id)?;
-    let was_running = experiment.status == ExperimentStatus::Running;
-    mutation(&mut experiment)?;
-    if experiment.status == ExperimentStatus::Running && !was_running {
+    if rules::update_experiment(&mut experiment, mutation)? {
         let running: i64 = conn
-            .prepare_cached("SELECT count(*) FROM experiments WHERE status = 'running'")?
+            .prepare_cached(&super::sql::numbered(
+                crate::store::statements::RUNNING_EXPERIMENTS,
+            ))?
             .query_row([], |r| r.get(0))?;
-        if running as u64 >= limits.max_concurrent_experiments {
-            return Err(Error::LimitExceeded {
-                message: format!(
-                    "{running} experiments are already running; stop one before starting '{id}'"
-                ),
-                setting: "limits.max_concurrent_experiments",
-                limit: limits.max_concurrent_experiments,
-            });
-        }
+        rules::check_concurrent_experiments(id, running, limits.max_concurrent_experiments)?;
     }
-    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
     write(conn, &experiment, false)?;
     Ok(experiment)
 }
@@ -218,30 +189,23 @@ pub(super) fn latest_metrics(
 /// the runs that went to the trash with the experiment (same deletion time).
 pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<Experiment> {
     let mut experiment = get(conn, id)?;
-    let now = Timestamp::now();
-    match (deleted, experiment.deleted_at) {
-        (true, None) => {
-            conn.prepare_cached(
-                "UPDATE runs SET deleted_at = ?2 WHERE experiment_id = ?1 AND deleted_at IS NULL",
-            )?
-            .execute(params![id, now.millis()])?;
-            experiment.deleted_at = Some(now);
-        }
-        (false, Some(at)) => {
-            conn.prepare_cached(
-                "UPDATE runs SET deleted_at = NULL WHERE experiment_id = ?1 AND deleted_at = ?2",
-            )?
-            .execute(params![id, at.millis()])?;
-            experiment.deleted_at = None;
-        }
-        (true, Some(_)) => {
-            return Err(Error::Conflict(format!(
-                "experiment '{id}' is already deleted"
-            )));
-        }
-        (false, None) => return Err(Error::Conflict(format!("experiment '{id}' is not deleted"))),
+    let change = rules::trash_move(
+        "experiment",
+        id,
+        experiment.deleted_at,
+        deleted,
+        Timestamp::now(),
+    )?;
+    if let rules::TrashMove::Restore(_) = change {
+        let project = super::projects::get(conn, &experiment.project_id)?;
+        rules::check_restorable("experiment", "project", &project.id, project.deleted_at)?;
     }
-    experiment.updated_at = now.max(experiment.updated_at);
+    let Some(at) = change.at() else {
+        return Ok(experiment);
+    };
+    super::move_children(conn, false, change, id, at)?;
+    experiment.deleted_at = change.deleted_at(experiment.deleted_at);
+    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
     write(conn, &experiment, false)?;
     Ok(experiment)
 }

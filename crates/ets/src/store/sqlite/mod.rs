@@ -45,11 +45,32 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0003_artifact_objects.sql"),
     ),
     (
+        4,
+        "trash",
+        include_str!("../../../migrations/sqlite/0004_trash.sql"),
+    ),
+    (
         5,
         "tag_values",
         include_str!("../../../migrations/sqlite/0005_tag_values.sql"),
     ),
 ];
+
+/// Moves the children of an experiment (`project`: false) or project along with it into or
+/// out of the trash (the statements of `store::statements`, which take the entity's id and `at`).
+fn move_children(
+    conn: &Connection,
+    project: bool,
+    change: crate::store::rules::TrashMove,
+    id: &str,
+    at: Timestamp,
+) -> Result<()> {
+    for statement in crate::store::statements::children(project, change) {
+        conn.prepare_cached(&sql::numbered(statement))?
+            .execute(params![id, at.millis()])?;
+    }
+    Ok(())
+}
 
 /// SQLite store: one writer thread (group commit) and a pool of readers.
 pub struct SqliteStore {
@@ -188,6 +209,13 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.writer
             .run(move |c| projects::delete(c, &id, cascade))
+            .await
+    }
+
+    async fn set_project_deleted(&self, id: &str, deleted: bool, cascade: bool) -> Result<Project> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| projects::set_deleted(c, &id, deleted, cascade))
             .await
     }
 
@@ -437,12 +465,18 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn runs_deleted_before(&self, before: Timestamp) -> Result<Vec<String>> {
+    async fn deleted_before(
+        &self,
+        kind: crate::store::Trashable,
+        before: Timestamp,
+    ) -> Result<Vec<String>> {
         self.readers
             .run(move |c| {
-                Ok(c.prepare_cached("SELECT id FROM runs WHERE deleted_at IS NOT NULL AND deleted_at < ?1 ORDER BY deleted_at")?
-                    .query_map([before.millis()], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?)
+                Ok(
+                    c.prepare_cached(&sql::numbered(&kind.deleted_before_sql()))?
+                        .query_map([before.millis()], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()?,
+                )
             })
             .await
     }

@@ -9,10 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, ProjectFilter};
-
-const COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, p.template, \
-                       p.experiment_defaults, p.created_at, p.updated_at";
+use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
+use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     let status: String = row.get(6)?;
@@ -28,36 +26,32 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         experiment_defaults: json_column(row, 8)?,
         created_at: Timestamp(row.get(9)?),
         updated_at: Timestamp(row.get(10)?),
+        deleted_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
     })
 }
 
-fn name_taken(name: &str) -> Error {
-    Error::AlreadyExists {
-        entity: "project",
-        name: name.to_owned(),
-        scope: String::new(),
-    }
-}
-
 pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO projects (id, name, description, owner, members, tags, status, template, experiment_defaults, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        project.id,
-        project.name,
-        project.description,
-        project.owner,
-        to_json(&project.members),
-        to_json(&project.tags),
-        project.status.as_str(),
-        project.template,
-        to_json(&project.experiment_defaults),
-        project.created_at.millis(),
-        project.updated_at.millis(),
-    ])
-    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    conn.prepare_cached(&super::sql::numbered(statements::INSERT_PROJECT))?
+        .execute(params![
+            project.id,
+            project.name,
+            project.description,
+            project.owner,
+            to_json(&project.members),
+            to_json(&project.tags),
+            project.status.as_str(),
+            project.template,
+            to_json(&project.experiment_defaults),
+            project.created_at.millis(),
+            project.updated_at.millis(),
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                rules::project_name_taken(&project.name)
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -78,8 +72,9 @@ pub(super) fn list(
         .and_eq("p.name", filter.name.clone())
         .and_contains("p.name", filter.name_contains.as_deref())
         .and_eq("p.owner", filter.owner.clone())
-        .and_json_tag("p.tags", filter.tag.as_ref())
-        .page("p", page);
+        .and_json_tag("p.tags", filter.tag.as_ref());
+    super::search::and_lifecycle(&mut sql, "p", filter.lifecycle);
+    sql.page("p", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |p| {
         cursor_key(
@@ -94,38 +89,38 @@ pub(super) fn list(
 
 pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -> Result<Project> {
     let mut project = get(conn, id)?;
-    mutation(&mut project)?;
-    project.updated_at = Timestamp::now().max(project.updated_at);
-    conn.prepare_cached(
-        "UPDATE projects SET name = ?2, description = ?3, owner = ?4, members = ?5, tags = ?6, status = ?7, \
-         experiment_defaults = ?8, updated_at = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        project.id,
-        project.name,
-        project.description,
-        project.owner,
-        to_json(&project.members),
-        to_json(&project.tags),
-        project.status.as_str(),
-        to_json(&project.experiment_defaults),
-        project.updated_at.millis(),
-    ])
-    .map_err(|e| if is_unique_violation(&e) { name_taken(&project.name) } else { e.into() })?;
+    rules::update_project(&mut project, mutation)?;
+    conn.prepare_cached(&super::sql::numbered(statements::UPDATE_PROJECT))?
+        .execute(params![
+            project.id,
+            project.name,
+            project.description,
+            project.owner,
+            to_json(&project.members),
+            to_json(&project.tags),
+            project.status.as_str(),
+            to_json(&project.experiment_defaults),
+            project.updated_at.millis(),
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                rules::project_name_taken(&project.name)
+            } else {
+                e.into()
+            }
+        })?;
     Ok(project)
 }
 
-/// Deletes the project and returns the ids of the runs deleted with it.
+/// Deletes the project for good and returns the ids of the runs deleted with it.
 pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<String>> {
     get(conn, id)?;
     let experiments: i64 = conn
-        .prepare_cached("SELECT count(*) FROM experiments WHERE project_id = ?1")?
+        .prepare_cached(&super::sql::numbered(
+            crate::store::statements::PROJECT_EXPERIMENTS,
+        ))?
         .query_row([id], |r| r.get(0))?;
-    if experiments > 0 && !cascade {
-        return Err(Error::Conflict(format!(
-            "project '{id}' still has {experiments} experiment(s); delete them first or pass ?cascade=true"
-        )));
-    }
+    rules::check_project_cascade(id, experiments, cascade)?;
     let run_ids = super::runs::ids_where(
         conn,
         "experiment_id IN (SELECT id FROM experiments WHERE project_id = ?1)",
@@ -135,6 +130,41 @@ pub(super) fn delete(conn: &Connection, id: &str, cascade: bool) -> Result<Vec<S
     conn.prepare_cached("DELETE FROM projects WHERE id = ?1")?
         .execute([id])?;
     Ok(run_ids)
+}
+
+/// Moves the project with its experiments and their runs to the trash, or restores it with
+/// those that went there with it (same deletion time).
+pub(super) fn set_deleted(
+    conn: &Connection,
+    id: &str,
+    deleted: bool,
+    cascade: bool,
+) -> Result<Project> {
+    let mut project = get(conn, id)?;
+    let change = rules::trash_move("project", id, project.deleted_at, deleted, Timestamp::now())?;
+    let Some(at) = change.at() else {
+        return Ok(project);
+    };
+    if let rules::TrashMove::Trash(_) = change {
+        let experiments: i64 = conn
+            .prepare_cached(&super::sql::numbered(
+                crate::store::statements::PROJECT_LIVE_EXPERIMENTS,
+            ))?
+            .query_row([id], |r| r.get(0))?;
+        rules::check_project_cascade(id, experiments, cascade)?;
+    }
+    super::move_children(conn, true, change, id, at)?;
+    project.deleted_at = change.deleted_at(project.deleted_at);
+    project.updated_at = Timestamp::now().max(project.updated_at);
+    conn.prepare_cached(&super::sql::numbered(
+        crate::store::statements::SET_PROJECT_DELETED,
+    ))?
+    .execute(params![
+        id,
+        project.deleted_at.map(Timestamp::millis),
+        project.updated_at.millis()
+    ])?;
+    Ok(project)
 }
 
 fn counts_by_status(conn: &Connection, sql: &str, id: &str) -> Result<StatusCounts> {

@@ -4,16 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
-use ets_domain::status::{ExperimentStatus, RunStatus};
+use ets_domain::status::RunStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
 use crate::error::{Error, Result};
-use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits};
-
-const COLUMNS: &str = "r.id, r.experiment_id, e.project_id, r.name, r.description, r.owner, r.status, \
-                       r.parent_run_id, r.created_at, r.updated_at, r.started_at, r.ended_at, r.deleted_at";
-const FROM: &str = "FROM runs r JOIN experiments e ON e.id = r.experiment_id";
+use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
+use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits, rules};
 
 /// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -55,58 +52,31 @@ pub(super) fn insert(
     limits: &StoreLimits,
 ) -> Result<()> {
     let experiment = super::experiments::get(conn, &run.experiment_id)?;
-    if experiment.status == ExperimentStatus::Completed {
-        return Err(Error::Conflict(format!(
-            "experiment '{}' is completed; runs cannot be added to a completed experiment",
-            experiment.id
-        )));
-    }
+    let runs: i64 = conn
+        .prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?
+        .query_row([&run.experiment_id], |r| r.get(0))?;
+    rules::check_run_creation(&experiment, runs, limits.max_runs_per_experiment)?;
     if let Some(parent_id) = &run.parent_run_id {
         let parent_experiment: Option<String> = conn
             .prepare_cached("SELECT experiment_id FROM runs WHERE id = ?1")?
             .query_row([parent_id], |r| r.get(0))
             .optional()?;
-        match parent_experiment {
-            None => return Err(Error::not_found("parent run", parent_id.clone())),
-            Some(e) if e != run.experiment_id => {
-                return Err(Error::invalid(
-                    "parent_run_id",
-                    format!(
-                        "parent run '{parent_id}' belongs to experiment '{e}', not '{}'",
-                        run.experiment_id
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
+        rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
-    let runs: i64 = conn
-        .prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?
-        .query_row([&run.experiment_id], |r| r.get(0))?;
-    if runs as u64 >= limits.max_runs_per_experiment {
-        return Err(Error::LimitExceeded {
-            message: format!("experiment '{}' already has {runs} runs", run.experiment_id),
-            setting: "limits.max_runs_per_experiment",
-            limit: limits.max_runs_per_experiment,
-        });
-    }
-    conn.prepare_cached(
-        "INSERT INTO runs (id, experiment_id, name, description, owner, status, parent_run_id, created_at, updated_at, \
-         started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        run.id,
-        run.experiment_id,
-        run.name,
-        run.description,
-        run.owner,
-        run.status.as_str(),
-        run.parent_run_id,
-        run.created_at.millis(),
-        run.updated_at.millis(),
-        run.started_at.map(Timestamp::millis),
-        run.ended_at.map(Timestamp::millis),
-    ])?;
+    conn.prepare_cached(&super::sql::numbered(statements::INSERT_RUN))?
+        .execute(params![
+            run.id,
+            run.experiment_id,
+            run.name,
+            run.description,
+            run.owner,
+            run.status.as_str(),
+            run.parent_run_id,
+            run.created_at.millis(),
+            run.updated_at.millis(),
+            run.started_at.map(Timestamp::millis),
+            run.ended_at.map(Timestamp::millis),
+        ])?;
     add_params(conn, &run.id, params)?;
     let tags: TagPatch = run
         .tags
@@ -121,23 +91,16 @@ pub(super) fn insert(
 fn add_params(conn: &Connection, run_id: &str, params: &[(String, ParamValue)]) -> Result<()> {
     let mut existing =
         conn.prepare_cached("SELECT value FROM run_params WHERE run_id = ?1 AND key = ?2")?;
-    let mut fresh = Vec::with_capacity(params.len());
-    for (key, value) in params {
-        match existing
+    let mut stored = HashMap::new();
+    for (key, _) in params {
+        if let Some(value) = existing
             .query_row([run_id, key], |r| r.get::<_, String>(0))
             .optional()?
         {
-            Some(stored) if stored != value.text => {
-                return Err(Error::Conflict(format!(
-                    "param '{key}' of run '{run_id}' is already '{stored}' and cannot become '{}': params are \
-                     write-once; log the new value under another key or start a new run",
-                    value.text
-                )));
-            }
-            Some(_) => {}
-            None => fresh.push((key, value)),
+            stored.insert(key.clone(), value);
         }
     }
+    let fresh = rules::merge_write_once_params(run_id, &stored, params)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO run_params (run_id, key, value, json) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -255,23 +218,22 @@ pub(super) fn update(
     tags: &TagPatch,
 ) -> Result<Run> {
     let mut run = get_bare(conn, id)?;
-    mutation(&mut run)?;
-    run.updated_at = Timestamp::now().max(run.updated_at);
-    conn.prepare_cached(
-        "UPDATE runs SET name = ?2, description = ?3, owner = ?4, status = ?5, updated_at = ?6, started_at = ?7, \
-         ended_at = ?8, deleted_at = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        run.id,
-        run.name,
-        run.description,
-        run.owner,
-        run.status.as_str(),
-        run.updated_at.millis(),
-        run.started_at.map(Timestamp::millis),
-        run.ended_at.map(Timestamp::millis),
-        run.deleted_at.map(Timestamp::millis),
-    ])?;
+    if rules::update_run(&mut run, mutation)? {
+        let experiment = super::experiments::get(conn, &run.experiment_id)?;
+        rules::check_restorable("run", "experiment", &experiment.id, experiment.deleted_at)?;
+    }
+    conn.prepare_cached(&super::sql::numbered(statements::UPDATE_RUN))?
+        .execute(params![
+            run.id,
+            run.name,
+            run.description,
+            run.owner,
+            run.status.as_str(),
+            run.updated_at.millis(),
+            run.started_at.map(Timestamp::millis),
+            run.ended_at.map(Timestamp::millis),
+            run.deleted_at.map(Timestamp::millis),
+        ])?;
     add_params(conn, id, params)?;
     apply_tags(conn, id, tags)?;
     get(conn, id)
@@ -349,11 +311,5 @@ pub(super) fn ensure_active(conn: &Connection, id: &str) -> Result<()> {
         .prepare_cached("SELECT deleted_at FROM runs WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    match deleted {
-        None => Err(Error::not_found("run", id)),
-        Some(Some(_)) => Err(Error::Conflict(format!(
-            "run '{id}' is deleted; restore it before logging to it"
-        ))),
-        Some(None) => Ok(()),
-    }
+    rules::check_run_active(id, deleted)
 }

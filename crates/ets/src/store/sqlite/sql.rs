@@ -165,3 +165,9 @@ pub(super) fn to_json(value: &impl Serialize) -> String {
 }
 
 pub(super) use crate::store::{cursor_key, finish_page, value_from_sql, value_to_sql};
+
+/// A statement written with PostgreSQL's `$n` placeholders (shared by both backends) as SQLite
+/// numbers them, `?n`. The shared statements hold no other `$`.
+pub(super) fn numbered(statement: &str) -> String {
+    statement.replace('$', "?")
+}
