@@ -407,9 +407,6 @@ impl Store for PgStore {
         PgStore::search_logged_models(self, experiment_ids, offset, limit).await
     }
 
-    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)> {
-        PgStore::log_metrics(self, run_id, points).await
-    }
     async fn log_batch(
         &self,
         run_id: &str,
