@@ -597,7 +597,7 @@ pub struct BulkSeries {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MetricSummary {
     pub key: String,
-    /// Value at the highest step (then latest timestamp), MLflow's "latest" rule.
+    /// Value of the greatest point by step, then timestamp, then value: MLflow's "latest" rule.
     #[serde(with = "crate::value::metric_f64")]
     #[schema(value_type = f64)]
     pub last_value: f64,
@@ -630,8 +630,8 @@ pub struct LogMetricsResult {
     pub run_id: String,
     /// Points stored by this request.
     pub written: usize,
-    /// Points identical in key, step and timestamp to one already stored, and so skipped;
-    /// this makes retrying a batch safe.
+    /// Points identical in key, step, timestamp and value to one already stored (or to an
+    /// earlier one of the request), and so skipped; this makes retrying a batch safe.
     pub duplicates: usize,
 }
 

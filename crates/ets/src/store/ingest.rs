@@ -229,7 +229,7 @@ mod tests {
             .iter()
             .map(|p| format!("{:?}", p.value))
             .collect();
-        assert_eq!(values, ["1.0", "NaN", "1000000000.0"]);
+        assert_eq!(values, ["NaN", "1.0", "1000000000.0"], "NaN ranks as 0");
         assert_eq!(written(&batches), 3);
         let aggregates = batches[0].aggregates();
         assert_eq!(aggregates.count, 3);

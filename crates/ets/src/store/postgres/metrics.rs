@@ -645,13 +645,14 @@ mod tests {
             let got = log_metrics(&pg, RUN, batch).await.unwrap();
             assert_eq!(got, expected, "batch {i}");
         }
-        let (retry, dup) = log_metrics(&pg, RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
-            .await
-            .unwrap();
-        assert_eq!((retry, dup), (0, 1));
-        log_metrics(&lite, RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
-            .await
-            .unwrap();
+        // A retry of a stored point is a duplicate; another value at its step and timestamp is
+        // a new point.
+        for (point, expected) in [(p(0, 1, f64::INFINITY), (0, 1)), (p(0, 1, 5.0), (1, 0))] {
+            for store in [&pg as &dyn Store, &lite as &dyn Store] {
+                let got = log_metrics(store, RUN, vec![group("acc", vec![point])]).await;
+                assert_eq!(got.unwrap(), expected, "{point:?}");
+            }
+        }
 
         let summaries = pg.metric_summaries(RUN).await.unwrap();
         assert_eq!(
@@ -704,7 +705,7 @@ mod tests {
         assert!(
             all.points
                 .windows(2)
-                .all(|w| (w[0].step, w[0].timestamp) < (w[1].step, w[1].timestamp)),
+                .all(|w| w[0].series_key() < w[1].series_key()),
             "sorted, no duplicates"
         );
 
