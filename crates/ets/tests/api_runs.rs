@@ -53,6 +53,7 @@ common::on_both_databases!(
     a_point_is_a_duplicate_only_when_its_value_is_identical_too,
     downsampling_keeps_a_spike_logged_at_a_stored_step_and_time,
     mlflow_history_keeps_every_value_logged_at_one_step_and_time,
+    model_metrics_keep_every_value_logged_at_one_step_and_time,
     bad_series_queries_are_refused,
     deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back,
     permanently_deleted_run_is_gone_with_its_metrics,
@@ -1669,6 +1670,45 @@ async fn mlflow_history_keeps_every_value_logged_at_one_step_and_time() {
         latest,
         &json!([{ "key": "m", "value": 0.5, "timestamp": 999, "step": 2 }])
     );
+}
+
+/// Metrics logged for a model (MLflow 3's `log_metric(model_id=…)`) follow the same identity.
+async fn model_metrics_keep_every_value_logged_at_one_step_and_time() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let created = app
+        .post(
+            "/api/2.0/mlflow/logged-models",
+            json!({ "experiment_id": experiment, "name": "model", "source_run_id": run }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let model_id = created.body["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let metric = |value: f64| json!({ "key": "acc", "value": value, "timestamp": 1_000, "step": 1, "model_id": model_id });
+    let batch = json!({ "run_id": run, "metrics": [metric(0.5), metric(0.7), metric(0.5)] });
+    let reply = app.post("/api/2.0/mlflow/runs/log-batch", batch).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut retry = metric(0.7);
+    retry["run_id"] = json!(run);
+    let reply = app.post("/api/2.0/mlflow/runs/log-metric", retry).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    let model = app
+        .get(&format!("/api/2.0/mlflow/logged-models/{model_id}"))
+        .await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+    let values: Vec<f64> = model.body["model"]["data"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.5, 0.7]);
+    let run_series = series(&app, &run, "acc").await.body;
+    assert_eq!(run_series["total_points"], 2);
 }
 
 async fn bad_series_queries_are_refused() {

@@ -10,7 +10,9 @@
 use std::collections::{HashMap, HashSet};
 
 use ets_domain::downsample::MinMaxDownsampler;
-use ets_domain::model::{MetricPoint, MetricSeries, ParamValue, SeriesPoints, TagPatch};
+use ets_domain::model::{
+    MetricPoint, MetricSeries, ModelMetric, ParamValue, SeriesPoints, TagPatch,
+};
 
 use crate::error::{Error, Result};
 use crate::store::{SeriesRequest, StoreLimits};
@@ -151,6 +153,28 @@ pub(super) fn prepare(batches: &mut [SeriesBatch]) -> usize {
 /// Points a request wrote: the batches' points left after dropping duplicates.
 pub(super) fn written(batches: &[SeriesBatch]) -> usize {
     batches.iter().map(|b| b.points.len()).sum()
+}
+
+/// The model metrics of a request to store: those not identical (model, run, key, and
+/// [`MetricPoint::same_point`]) to one of `stored` (the stored metrics of the request's models
+/// and keys) or to an earlier one of the request.
+pub(super) fn new_model_metrics<'a>(
+    incoming: &'a [ModelMetric],
+    stored: &[ModelMetric],
+) -> Vec<&'a ModelMetric> {
+    fn identity(m: &ModelMetric) -> (&str, &str, &str, impl Eq + std::hash::Hash + use<>) {
+        let point = MetricPoint {
+            step: m.step,
+            timestamp: m.timestamp,
+            value: m.value,
+        };
+        (&m.model_id, &m.run_id, &m.key, point.series_key())
+    }
+    let mut seen: HashSet<_> = stored.iter().map(identity).collect();
+    incoming
+        .iter()
+        .filter(|m| seen.insert(identity(m)))
+        .collect()
 }
 
 /// Finishes a read of stored chunks (decoded in `first_step` order; chunks of batches logged
@@ -306,6 +330,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn model_metrics_are_new_unless_identical_in_value_too() {
+        let metric = |model_id: &str, step: i64, value: f64| ModelMetric {
+            model_id: model_id.into(),
+            run_id: "r".into(),
+            key: "acc".into(),
+            value,
+            step,
+            timestamp: 9,
+        };
+        let stored = [metric("m1", 1, 0.5), metric("m1", 2, f64::NAN)];
+        let incoming = [
+            metric("m1", 1, 0.5),
+            metric("m1", 1, 0.7),
+            metric("m1", 1, 0.7),
+            metric("m1", 2, f64::NAN),
+            metric("m2", 1, 0.5),
+        ];
+        let new = new_model_metrics(&incoming, &stored);
+        assert_eq!(new, [&incoming[1], &incoming[4]]);
     }
 
     #[test]

@@ -50,11 +50,13 @@ impl PgStore {
                 if ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points) {
                     super::runs::log_params_and_tags(tx, &run_id, &params, &tags, rename).await?;
                 }
+                let counts = if points.is_empty() {
+                    (0, 0)
+                } else {
+                    log(tx, &run_id, points, &limits).await?
+                };
                 super::models::log_model_metrics(tx, &model_metrics).await?;
-                if points.is_empty() {
-                    return Ok((0, 0));
-                }
-                log(tx, &run_id, points, &limits).await
+                Ok(counts)
             })
         })
         .await
@@ -1008,8 +1010,10 @@ mod tests {
         ));
         let got = pg.get_logged_model("m1").await.unwrap();
         assert_eq!(got.tags, model.tags);
-        assert_eq!(got.metrics.len(), 2);
+        // Same step and timestamp, other value: a metric of its own.
+        assert_eq!(got.metrics.len(), 3);
         assert!(got.metrics[0].value.is_nan() && got.metrics[1].value == 0.5);
+        assert_eq!(got.metrics[2].value, 0.7);
         let updated = pg
             .update_logged_model(
                 "m1",

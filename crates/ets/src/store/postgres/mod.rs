@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_objects",
         include_str!("../../../migrations/postgres/0003_artifact_objects.sql"),
     ),
+    (
+        4,
+        "model_metric_values",
+        include_str!("../../../migrations/postgres/0004_model_metric_values.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations of one schema: instances starting at

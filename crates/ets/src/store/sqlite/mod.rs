@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_objects",
         include_str!("../../../migrations/sqlite/0003_artifact_objects.sql"),
     ),
+    (
+        4,
+        "model_metric_values",
+        include_str!("../../../migrations/sqlite/0004_model_metric_values.sql"),
+    ),
 ];
 
 /// SQLite store: one writer thread (group commit) and a pool of readers.
@@ -304,11 +309,13 @@ impl Store for SqliteStore {
                 if ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points) {
                     runs::log_params_and_tags(c, &run_id, &params, &tags, rename)?;
                 }
+                let counts = if points.is_empty() {
+                    (0, 0)
+                } else {
+                    metrics::log(c, &run_id, points, &limits)?
+                };
                 models::log_metrics(c, &model_metrics)?;
-                if points.is_empty() {
-                    return Ok((0, 0));
-                }
-                metrics::log(c, &run_id, points, &limits)
+                Ok(counts)
             })
             .await
     }
