@@ -694,7 +694,7 @@ mod tests {
 
     #[test]
     fn series_and_history_orders() {
-        let mut points = vec![
+        let mut points = [
             p(2, 1, 0.0),
             p(1, 5, f64::NAN),
             p(1, 5, 0.0),
