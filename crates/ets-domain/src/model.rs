@@ -526,6 +526,14 @@ pub struct MetricPoint {
 }
 
 impl MetricPoint {
+    pub const fn new(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            step,
+            timestamp,
+            value,
+        }
+    }
+
     /// The value as a totally ordered pair: numbers in numeric order (-0.0 just before 0.0),
     /// NaN where MLflow's stores sort it — they store NaN as 0 with an `is_nan` flag — just after
     /// 0.0. All NaNs are one value, whatever their bits.
@@ -675,11 +683,7 @@ mod tests {
     use super::MetricPoint;
 
     fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
-        MetricPoint {
-            step,
-            timestamp,
-            value,
-        }
+        MetricPoint::new(step, timestamp, value)
     }
 
     #[test]

@@ -163,11 +163,7 @@ pub(super) fn new_model_metrics<'a>(
     stored: &[ModelMetric],
 ) -> Vec<&'a ModelMetric> {
     fn identity(m: &ModelMetric) -> (&str, &str, &str, impl Eq + std::hash::Hash + use<>) {
-        let point = MetricPoint {
-            step: m.step,
-            timestamp: m.timestamp,
-            value: m.value,
-        };
+        let point = MetricPoint::new(m.step, m.timestamp, m.value);
         (&m.model_id, &m.run_id, &m.key, point.series_key())
     }
     let mut seen: HashSet<_> = stored.iter().map(identity).collect();
@@ -220,11 +216,7 @@ mod tests {
     use super::*;
 
     fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
-        MetricPoint {
-            step,
-            timestamp,
-            value,
-        }
+        MetricPoint::new(step, timestamp, value)
     }
 
     fn batch(stored: SeriesAggregates, points: Vec<MetricPoint>) -> SeriesBatch {

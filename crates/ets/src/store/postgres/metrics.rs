@@ -530,11 +530,7 @@ mod tests {
     }
 
     fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
-        MetricPoint {
-            step,
-            timestamp,
-            value,
-        }
+        MetricPoint::new(step, timestamp, value)
     }
 
     fn group(key: &str, points: Vec<MetricPoint>) -> SeriesPoints {
