@@ -60,9 +60,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0003_artifact_objects.sql"),
     ),
     (
-        4,
+        6,
         "model_metric_values",
-        include_str!("../../../migrations/postgres/0004_model_metric_values.sql"),
+        include_str!("../../../migrations/postgres/0006_model_metric_values.sql"),
     ),
 ];
 

@@ -45,9 +45,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0003_artifact_objects.sql"),
     ),
     (
-        4,
+        6,
         "model_metric_values",
-        include_str!("../../../migrations/sqlite/0004_model_metric_values.sql"),
+        include_str!("../../../migrations/sqlite/0006_model_metric_values.sql"),
     ),
 ];
 
