@@ -82,33 +82,6 @@ def test_or_in_experiment_filters(client):
     assert {e.experiment_id for e in got} == {e1, e2}
 
 
-# ---- metric points identical in (key, step, timestamp)
-
-
-def _log_duplicate_points(client, experiment_id):
-    with mlflow.start_run() as run:
-        mlflow.log_metric("dup", 1.0, step=3, timestamp=2_000)
-        mlflow.log_metric("dup", 2.0, step=3, timestamp=2_000)
-    history = client.get_metric_history(run.info.run_id, "dup")
-    return [(m.step, m.timestamp, m.value) for m in history], client.get_run(run.info.run_id).data.metrics["dup"]
-
-
-@pytest.mark.mlflow_only
-def test_mlflow_keeps_points_identical_in_step_and_timestamp(client, experiment_id):
-    history, latest = _log_duplicate_points(client, experiment_id)
-    assert history == [(3, 2_000, 1.0), (3, 2_000, 2.0)]  # both kept, ordered by value
-    assert latest == 2.0  # the larger value wins the tie
-
-
-@pytest.mark.ets_only
-def test_ets_ignores_points_identical_in_step_and_timestamp(client, experiment_id):
-    """ETS treats a repeated (key, step, timestamp) as a client retry and keeps the first value
-    (docs/ARCHITECTURE.md, "Metric storage")."""
-    history, latest = _log_duplicate_points(client, experiment_id)
-    assert history == [(3, 2_000, 1.0)]
-    assert latest == 1.0
-
-
 # ---- values MLflow accepts but does not keep as sent (issue 10)
 
 import requests  # noqa: E402

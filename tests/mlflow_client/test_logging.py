@@ -72,7 +72,7 @@ def test_metrics_with_steps_and_timestamps(client, experiment_id):
 def test_metric_history_order_and_latest_value(client, experiment_id):
     """MLflow returns history ordered by (timestamp, step, value), whatever the logging order;
     run.data.metrics holds the value at the max step (ties: later timestamp, then larger value).
-    (Points identical in (step, timestamp): see test_ets_extensions.py.)"""
+    (Points sharing step and timestamp: test_points_sharing_step_and_timestamp_are_all_kept.)"""
     logged = [  # (step, timestamp, value), deliberately out of order
         (3, 2_000, 0.3),
         (1, 3_000, 0.1),
@@ -105,6 +105,26 @@ def test_metric_history_order_and_latest_value(client, experiment_id):
     metrics = client.get_run(run_id).data.metrics
     assert metrics["m"] == 0.5  # max step 5, though logged with the oldest timestamp
     assert metrics["tie"] == 1.0
+
+
+def test_points_sharing_step_and_timestamp_are_all_kept(client, experiment_id):
+    """A point is identified by key, step, timestamp and value: log-batch with two values at
+    the same step and timestamp, then log-metric a third, keeps all three (in value order)."""
+    with mlflow.start_run() as run:
+        pass
+    run_id = run.info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric("m", 1.0, 1_000, 1), Metric("m", 2.0, 1_000, 1)],
+    )
+    client.log_metric(run_id, "m", 3.0, timestamp=1_000, step=1)
+    history = client.get_metric_history(run_id, "m")
+    assert [(m.step, m.timestamp, m.value) for m in history] == [
+        (1, 1_000, 1.0),
+        (1, 1_000, 2.0),
+        (1, 1_000, 3.0),
+    ]
+    assert client.get_run(run_id).data.metrics["m"] == 3.0  # the largest value wins the tie
 
 
 def test_nan_and_infinity_round_trip(client, experiment_id):

@@ -56,14 +56,14 @@ impl MinMaxDownsampler {
         }
     }
 
-    /// The kept points, in step order.
+    /// The kept points, in series order (`MetricPoint::series_key`).
     pub fn finish(self) -> Vec<MetricPoint> {
         let mut out = Vec::with_capacity(self.buckets.len() * 2);
         for bucket in self.buckets {
             match (bucket.low, bucket.high) {
-                (Some(low), Some(high)) if same_point(&low, &high) => out.push(low),
+                (Some(low), Some(high)) if low.same_point(&high) => out.push(low),
                 (Some(low), Some(high)) => {
-                    let (a, b) = if (low.step, low.timestamp) <= (high.step, high.timestamp) {
+                    let (a, b) = if low.series_key() <= high.series_key() {
                         (low, high)
                     } else {
                         (high, low)
@@ -76,10 +76,6 @@ impl MinMaxDownsampler {
         }
         out
     }
-}
-
-fn same_point(a: &MetricPoint, b: &MetricPoint) -> bool {
-    a.step == b.step && a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits()
 }
 
 #[cfg(test)]
@@ -131,6 +127,23 @@ mod tests {
         values[50..60].iter_mut().for_each(|v| *v = f64::NAN);
         let out = downsample(&series(&values), 20);
         assert!(out.iter().any(|p| p.value.is_nan()));
+    }
+
+    #[test]
+    fn keeps_a_spike_sharing_its_step_and_timestamp() {
+        let mut points = series(&vec![1.0; 1000]);
+        let spike = MetricPoint {
+            value: 1e9,
+            ..points[500]
+        };
+        points.insert(501, spike);
+        let out = downsample(&points, 10);
+        assert!(out.len() <= 10, "{}", out.len());
+        assert!(out.contains(&spike), "{out:?}");
+        assert!(
+            out.windows(2)
+                .all(|w| w[0].series_key() < w[1].series_key())
+        );
     }
 
     #[test]

@@ -606,6 +606,50 @@ pub struct MetricPoint {
     pub value: f64,
 }
 
+impl MetricPoint {
+    pub const fn new(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            step,
+            timestamp,
+            value,
+        }
+    }
+
+    /// The value as a totally ordered pair: numbers in numeric order (-0.0 just before 0.0),
+    /// NaN where MLflow's stores sort it — they store NaN as 0 with an `is_nan` flag — just after
+    /// 0.0. All NaNs are one value, whatever their bits.
+    fn value_rank(&self) -> (i64, bool) {
+        if self.value.is_nan() {
+            return (Self::rank_of(0.0), true);
+        }
+        (Self::rank_of(self.value), false)
+    }
+
+    /// `f64::total_cmp`'s order as an integer.
+    fn rank_of(value: f64) -> i64 {
+        let bits = value.to_bits() as i64;
+        bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+    }
+
+    /// The order of a stored series (and of `metric_chunks`): step, then timestamp, then value.
+    /// The greatest point by this order is the series' latest value (MLflow's `latest_metrics`
+    /// rule: highest step, then timestamp, then value).
+    pub fn series_key(&self) -> (i64, i64, (i64, bool)) {
+        (self.step, self.timestamp, self.value_rank())
+    }
+
+    /// MLflow's `get-history` order: timestamp, then step, then value.
+    pub fn history_key(&self) -> (i64, i64, (i64, bool)) {
+        (self.timestamp, self.step, self.value_rank())
+    }
+
+    /// Whether two points are the same point: equal key (the caller's), step, timestamp and
+    /// value, bit for bit, every NaN equal to every other (MLflow's identity of a metric).
+    pub fn same_point(&self, other: &MetricPoint) -> bool {
+        self.series_key() == other.series_key()
+    }
+}
+
 /// Points of one metric key bound for storage (defaults applied). Points travel grouped by
 /// key so the hot path carries no string per point.
 #[derive(Debug, Clone, PartialEq)]
@@ -642,7 +686,7 @@ pub struct BulkSeries {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MetricSummary {
     pub key: String,
-    /// Value at the highest step (then latest timestamp), MLflow's "latest" rule.
+    /// Value of the greatest point by step, then timestamp, then value: MLflow's "latest" rule.
     #[serde(with = "crate::value::metric_f64")]
     #[schema(value_type = f64)]
     pub last_value: f64,
@@ -675,8 +719,8 @@ pub struct LogMetricsResult {
     pub run_id: String,
     /// Points stored by this request.
     pub written: usize,
-    /// Points identical in key, step and timestamp to one already stored, and so skipped;
-    /// this makes retrying a batch safe.
+    /// Points identical in key, step, timestamp and value to one already stored (or to an
+    /// earlier one of the request), and so skipped; this makes retrying a batch safe.
     pub duplicates: usize,
 }
 
@@ -767,5 +811,50 @@ mod tests {
                     .is_err()
             );
         }
+    }
+
+    fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint::new(step, timestamp, value)
+    }
+
+    #[test]
+    fn point_identity_includes_the_value_and_nan_is_one_value() {
+        assert!(p(1, 2, 3.0).same_point(&p(1, 2, 3.0)));
+        assert!(!p(1, 2, 1.0).same_point(&p(1, 2, 1e9)));
+        assert!(!p(1, 2, 0.0).same_point(&p(1, 2, -0.0)), "bit for bit");
+        let other_nan = f64::from_bits(f64::NAN.to_bits() | 1);
+        assert!(p(1, 2, f64::NAN).same_point(&p(1, 2, -other_nan)));
+        assert!(!p(1, 2, f64::NAN).same_point(&p(1, 2, 0.0)));
+    }
+
+    #[test]
+    fn series_and_history_orders() {
+        let mut points = [
+            p(2, 1, 0.0),
+            p(1, 5, f64::NAN),
+            p(1, 5, 0.0),
+            p(1, 5, -0.0),
+            p(1, 5, f64::INFINITY),
+            p(1, 5, -1.0),
+            p(1, 3, 9.0),
+        ];
+        points.sort_by_key(MetricPoint::series_key);
+        let order: Vec<(i64, i64, String)> = points
+            .iter()
+            .map(|p| (p.step, p.timestamp, format!("{:?}", p.value)))
+            .collect();
+        let want = [
+            (1, 3, "9.0"),
+            (1, 5, "-1.0"),
+            (1, 5, "-0.0"),
+            (1, 5, "0.0"),
+            (1, 5, "NaN"),
+            (1, 5, "inf"),
+            (2, 1, "0.0"),
+        ];
+        assert_eq!(order, want.map(|(s, t, v)| (s, t, v.to_owned())).to_vec());
+        points.sort_by_key(MetricPoint::history_key);
+        assert_eq!((points[0].step, points[0].timestamp), (2, 1));
+        assert_eq!(points[1].value, 9.0);
     }
 }

@@ -119,11 +119,12 @@ async fn out_of_order_and_overlapping_batches_merge_in_step_order() {
     let app = TestApp::start().await;
     let (_, _, run) = app.create_hierarchy().await;
     let path = format!("/api/v1/runs/{run}/bulk-metrics");
-    // Later steps first, then earlier ones, then an overlap with one new point among repeats.
-    for (steps, values) in [
-        (vec![10, 11, 12], vec![1.0, 1.1, 1.2]),
-        (vec![0, 1, 2], vec![0.0, 0.1, 0.2]),
-        (vec![2, 11, 5], vec![9.0, 9.0, 0.5]),
+    // Later steps first, then earlier ones, then an overlap with one new point among repeats
+    // (a repeat is identical in step, timestamp and value).
+    for (steps, values, written) in [
+        (vec![10, 11, 12], vec![1.0, 1.1, 1.2], 3),
+        (vec![0, 1, 2], vec![0.0, 0.1, 0.2], 3),
+        (vec![2, 11, 5], vec![0.2, 1.1, 0.5], 1),
     ] {
         let reply = app
             .post(
@@ -132,6 +133,8 @@ async fn out_of_order_and_overlapping_batches_merge_in_step_order() {
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.body["written"], written, "{}", reply.body);
+        assert_eq!(reply.body["duplicates"], 3 - written, "{}", reply.body);
     }
     let series = app.get(&format!("/api/v1/runs/{run}/metrics/m")).await;
     let got: Vec<(i64, f64)> = series.body["points"]

@@ -51,6 +51,11 @@ common::on_both_databases!(
     summary_latest_value_is_at_the_highest_step_and_range_ignores_nan,
     series_with_slash_keys_are_ordered_by_step_and_ranged,
     downsampling_keeps_both_spikes_within_max_points,
+    points_differing_only_in_value_are_all_kept,
+    a_point_is_a_duplicate_only_when_its_value_is_identical_too,
+    downsampling_keeps_a_spike_logged_at_a_stored_step_and_time,
+    mlflow_history_keeps_every_value_logged_at_one_step_and_time,
+    model_metrics_keep_every_value_logged_at_one_step_and_time,
     bad_series_queries_are_refused,
     deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back,
     permanently_deleted_run_is_gone_with_its_metrics,
@@ -1530,6 +1535,243 @@ async fn downsampling_keeps_both_spikes_within_max_points() {
         let step = p["step"].as_i64().unwrap();
         (3000..=3999).contains(&step)
     }));
+}
+
+/// Values of a series as JSON (NaN reads back as the string "NaN").
+fn values(series: &Value) -> Vec<Value> {
+    series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect()
+}
+
+/// The example: two points of one key at one step (and the same default timestamp)
+/// with different values are two points.
+async fn points_differing_only_in_value_are_all_kept() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let body = json!({ "metrics": [
+        { "key": "a", "value": 1, "step": 5 },
+        { "key": "a", "value": 1e9, "step": 5 },
+    ] });
+    let reply = log_ok(&app, &run, body).await;
+    assert_eq!(
+        (&reply["written"], &reply["duplicates"]),
+        (&json!(2), &json!(0))
+    );
+    let a = series(&app, &run, "a").await.body;
+    assert_eq!(values(&a), [json!(1.0), json!(1e9)]);
+    assert_eq!(steps(&a), [5, 5]);
+    assert_eq!(a["points"][0]["timestamp"], a["points"][1]["timestamp"]);
+    let a = summary(&summaries(&app, &run).await, "a").clone();
+    assert_eq!(a["count"], 2);
+    assert_eq!((&a["min"], &a["max"]), (&json!(1.0), &json!(1e9)));
+    // MLflow's latest: the greatest (step, timestamp, value).
+    assert_eq!(a["last_value"], 1e9);
+}
+
+/// Identity is key, step, timestamp and value (NaN equal to NaN), within a batch and across
+/// batches, and the counts say so.
+async fn a_point_is_a_duplicate_only_when_its_value_is_identical_too() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let point = |step: i64, value: Value| json!({ "key": "m", "value": value, "step": step, "timestamp": 1_000 });
+    let first = json!({ "metrics": [
+        point(1, json!(2.0)),
+        point(1, json!(1.0)),
+        point(1, json!(1.0)),
+        point(1, json!("NaN")),
+        point(1, json!("NaN")),
+        point(2, json!(5.0)),
+    ] });
+    let reply = log_ok(&app, &run, first).await;
+    assert_eq!(
+        (&reply["written"], &reply["duplicates"]),
+        (&json!(4), &json!(2))
+    );
+
+    // A true retry, NaN included, writes nothing.
+    let retry =
+        json!({ "metrics": [point(1, json!(1.0)), point(1, json!("NaN")), point(2, json!(5.0))] });
+    let reply = log_ok(&app, &run, retry).await;
+    assert_eq!(
+        (&reply["written"], &reply["duplicates"]),
+        (&json!(0), &json!(3))
+    );
+
+    // Same step and timestamp as stored points, other values: new points.
+    let other = json!({ "metrics": [point(1, json!(3.0)), point(2, json!(4.0))] });
+    let reply = log_ok(&app, &run, other).await;
+    assert_eq!(
+        (&reply["written"], &reply["duplicates"]),
+        (&json!(2), &json!(0))
+    );
+
+    let m = series(&app, &run, "m").await.body;
+    assert_eq!(m["total_points"], 6);
+    assert_eq!(steps(&m), [1, 1, 1, 1, 2, 2]);
+    assert_eq!(
+        values(&m),
+        // NaN ranks as 0, where MLflow's stores put it.
+        [
+            json!("NaN"),
+            json!(1.0),
+            json!(2.0),
+            json!(3.0),
+            json!(4.0),
+            json!(5.0)
+        ]
+    );
+    let m = summary(&summaries(&app, &run).await, "m").clone();
+    assert_eq!(m["count"], 6);
+    assert_eq!(
+        (&m["min"], &m["max"], &m["last_value"]),
+        (&json!(1.0), &json!(5.0), &json!(5.0))
+    );
+
+    // Bulk ingest follows the same rule.
+    let bulk = json!({ "series": [{ "key": "m", "steps": [2, 2, 2], "values": [5.0, 6.0, 6.0], "timestamp": 1_000 }] });
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/bulk-metrics"), bulk)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(
+        (&reply.body["written"], &reply.body["duplicates"]),
+        (&json!(1), &json!(2))
+    );
+    let m = summary(&summaries(&app, &run).await, "m").clone();
+    assert_eq!((&m["count"], &m["last_value"]), (&json!(7), &json!(6.0)));
+}
+
+/// A spike logged later at a step and timestamp already stored survives downsampling.
+async fn downsampling_keeps_a_spike_logged_at_a_stored_step_and_time() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let flat: Vec<Value> = (0..1_000_i64)
+        .map(|step| json!({ "key": "loss", "value": 1.0, "step": step, "timestamp": 7 }))
+        .collect();
+    log_ok(&app, &run, json!({ "metrics": flat })).await;
+    let spike =
+        json!({ "metrics": [{ "key": "loss", "value": 1e9, "step": 500, "timestamp": 7 }] });
+    let reply = log_ok(&app, &run, spike).await;
+    assert_eq!(
+        (&reply["written"], &reply["duplicates"]),
+        (&json!(1), &json!(0))
+    );
+    let reply = series(&app, &run, "loss?max_points=10").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["downsampled"], true);
+    assert_eq!(reply.body["total_points"], 1_001);
+    let points = reply.body["points"].as_array().unwrap();
+    assert!(points.len() <= 10, "{}", points.len());
+    assert!(
+        points.iter().any(|p| p["step"] == 500 && p["value"] == 1e9),
+        "spike lost: {points:?}"
+    );
+}
+
+/// MLflow: log-batch values 1 and 2 at one step and timestamp, then log-metric 3 there: the
+/// history has all three, in MLflow's order, and the latest value is the largest.
+async fn mlflow_history_keeps_every_value_logged_at_one_step_and_time() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let metric = |value: f64| json!({ "key": "m", "value": value, "timestamp": 1_000, "step": 1 });
+    let reply = app
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({ "run_id": run, "metrics": [metric(2.0), metric(1.0)] }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut single = metric(3.0);
+    single["run_id"] = json!(run);
+    let reply = app.post("/api/2.0/mlflow/runs/log-metric", single).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // An earlier timestamp at a higher step comes first in MLflow's (timestamp, step, value) order.
+    let reply = app
+        .post(
+            "/api/2.0/mlflow/runs/log-metric",
+            json!({ "run_id": run, "key": "m", "value": 0.5, "timestamp": 999, "step": 2 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    let history = app
+        .get(&format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run}&metric_key=m"
+        ))
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    let got: Vec<(i64, i64, f64)> = history.body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["step"].as_i64().unwrap(),
+                m["timestamp"].as_i64().unwrap(),
+                m["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, 999, 0.5),
+            (1, 1_000, 1.0),
+            (1, 1_000, 2.0),
+            (1, 1_000, 3.0)
+        ]
+    );
+    let fetched = app
+        .get(&format!("/api/2.0/mlflow/runs/get?run_id={run}"))
+        .await;
+    let latest = &fetched.body["run"]["data"]["metrics"];
+    assert_eq!(
+        latest,
+        &json!([{ "key": "m", "value": 0.5, "timestamp": 999, "step": 2 }])
+    );
+}
+
+/// Metrics logged for a model (MLflow 3's `log_metric(model_id=…)`) follow the same identity.
+async fn model_metrics_keep_every_value_logged_at_one_step_and_time() {
+    let app = TestApp::start().await;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let created = app
+        .post(
+            "/api/2.0/mlflow/logged-models",
+            json!({ "experiment_id": experiment, "name": "model", "source_run_id": run }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let model_id = created.body["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let metric = |value: f64| json!({ "key": "acc", "value": value, "timestamp": 1_000, "step": 1, "model_id": model_id });
+    let batch = json!({ "run_id": run, "metrics": [metric(0.5), metric(0.7), metric(0.5)] });
+    let reply = app.post("/api/2.0/mlflow/runs/log-batch", batch).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut retry = metric(0.7);
+    retry["run_id"] = json!(run);
+    let reply = app.post("/api/2.0/mlflow/runs/log-metric", retry).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    let model = app
+        .get(&format!("/api/2.0/mlflow/logged-models/{model_id}"))
+        .await;
+    assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+    let values: Vec<f64> = model.body["model"]["data"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.5, 0.7]);
+    let run_series = series(&app, &run, "acc").await.body;
+    assert_eq!(run_series["total_points"], 2);
 }
 
 async fn bad_series_queries_are_refused() {

@@ -515,7 +515,8 @@ impl Services {
         points: Vec<SeriesPoints>,
     ) -> Result<LogMetricsResult> {
         let live = self.live.prepare_metrics(&points);
-        let (written, duplicates) = self.store.log_metrics(run_id, points).await?;
+        let (written, duplicates) =
+            crate::store::log_metrics(self.store.as_ref(), run_id, points).await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         if written > 0 {
             self.live.metrics_logged(run_id, live);

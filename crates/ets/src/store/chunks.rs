@@ -1,5 +1,6 @@
 //! The packed form of a chunk of metric points: three little-endian arrays of the same length
-//! (steps as i64, timestamps as i64, values as f64 bits), points in (step, timestamp) order.
+//! (steps as i64, timestamps as i64, values as f64 bits), points in series order
+//! (`MetricPoint::series_key`: step, timestamp, value).
 //! NaN and ±infinity keep their exact bits. Shared by both backends (`metric_chunks.data`).
 
 use ets_domain::model::MetricPoint;
@@ -10,13 +11,9 @@ pub(super) const MAX_CHUNK_POINTS: usize = 1024;
 /// Bytes per point.
 const POINT_BYTES: usize = 24;
 
-/// Packs points (already sorted by step, then timestamp).
+/// Packs points (already in series order).
 pub(super) fn encode(points: &[MetricPoint]) -> Vec<u8> {
-    debug_assert!(
-        points
-            .windows(2)
-            .all(|w| (w[0].step, w[0].timestamp) <= (w[1].step, w[1].timestamp))
-    );
+    debug_assert!(points.is_sorted_by_key(MetricPoint::series_key));
     let mut data = Vec::with_capacity(points.len() * POINT_BYTES);
     data.extend(points.iter().flat_map(|p| p.step.to_le_bytes()));
     data.extend(points.iter().flat_map(|p| p.timestamp.to_le_bytes()));

@@ -8,6 +8,7 @@
 
 mod chunks;
 mod filter_sql;
+mod ingest;
 pub mod postgres;
 pub(crate) mod rules;
 pub mod sqlite;
@@ -311,11 +312,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<LoggedModel>>;
 
     // ---- metrics (the hot path)
-    /// Appends points in one transaction. Points identical in (key, step, timestamp) to a
-    /// stored one are skipped and counted. Enforces `max_metric_keys_per_run`.
-    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)>;
-    /// Adds params (write-once), applies tags, optionally renames the run, and appends metric
-    /// points — all in one transaction.
+    /// The one ingest entry point: adds params (write-once), applies tags, optionally renames
+    /// the run, records model metrics and appends metric points — all in one transaction.
+    /// Returns (points written, duplicates skipped). A point identical in key, step, timestamp
+    /// and value (bit for bit, NaN equal to NaN) to a stored one, or to an earlier one of the
+    /// request, is a duplicate: a retried request does not double-count, and points that
+    /// differ only in value are all kept. Enforces `max_metric_keys_per_run`. The rules are
+    /// `store::ingest`'s; metrics alone go through [`log_metrics`].
     async fn log_batch(
         &self,
         run_id: &str,
@@ -325,7 +328,11 @@ pub trait Store: Send + Sync + 'static {
         points: Vec<SeriesPoints>,
         model_metrics: Vec<ModelMetric>,
     ) -> Result<(usize, usize)>;
+    /// Summaries of every key of a run; the latest value is the greatest point by
+    /// `MetricPoint::series_key` (step, timestamp, value: MLflow's rule).
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
+    /// A series (or a step range of it) in `MetricPoint::series_key` order, downsampled when
+    /// asked.
     async fn metric_series(
         &self,
         run_id: &str,
@@ -366,6 +373,24 @@ pub trait Store: Send + Sync + 'static {
     /// A cheap round trip to the database, for readiness.
     async fn ping(&self) -> Result<()>;
     fn pool_state(&self) -> PoolState;
+}
+
+/// Appends metric points alone: [`Store::log_batch`] without params, tags or model metrics.
+pub async fn log_metrics(
+    store: &dyn Store,
+    run_id: &str,
+    points: Vec<SeriesPoints>,
+) -> Result<(usize, usize)> {
+    store
+        .log_batch(
+            run_id,
+            Vec::new(),
+            TagPatch::default(),
+            None,
+            points,
+            Vec::new(),
+        )
+        .await
 }
 
 /// Opens the store named by `url`: `sqlite://path` (created and migrated) or

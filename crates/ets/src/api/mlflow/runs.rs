@@ -544,11 +544,7 @@ pub async fn get_history(
     };
     // MLflow orders a history by time, then step, then value; ETS stores it by step.
     let mut points = points;
-    points.sort_by(|a, b| {
-        (a.timestamp, a.step)
-            .cmp(&(b.timestamp, b.step))
-            .then(a.value.total_cmp(&b.value))
-    });
+    points.sort_by_key(ets_domain::model::MetricPoint::history_key);
     let offset = crate::service::search::decode_offset(q.page_token.as_deref())?;
     let limit = match q.max_results {
         Some(n) if n > 0 => n as usize,

@@ -11,46 +11,28 @@
 //! batches to the same run across instances, as SQLite's single writer does: the key limit,
 //! the series uniqueness and the duplicate check all see the previous batch committed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use ets_domain::Timestamp;
-use ets_domain::downsample::MinMaxDownsampler;
 use ets_domain::model::{
     MetricPoint, MetricSeries, MetricSummary, ModelMetric, ParamValue, SeriesPoints, TagPatch,
 };
 use futures_util::{TryStreamExt, pin_mut};
+use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
+use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
 use crate::store::{SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
-
-/// The points one batch brings to one series.
-struct SeriesBatch {
-    series_id: i64,
-    /// Highest step stored before this batch (`None` for a new or empty series): a batch whose
-    /// steps all lie above it cannot repeat a stored point, which spares the duplicate check.
-    stored_max_step: Option<i64>,
-    points: Vec<MetricPoint>,
-}
 
 const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data) \
                            FROM STDIN BINARY";
 const CHUNK_TYPES: [Type; 5] = [Type::INT8, Type::INT8, Type::INT8, Type::INT4, Type::BYTEA];
 
 impl PgStore {
-    pub(super) async fn log_metrics(
-        &self,
-        run_id: &str,
-        points: Vec<SeriesPoints>,
-    ) -> Result<(usize, usize)> {
-        let (run_id, limits) = (run_id.to_owned(), self.limits);
-        self.write(move |tx| Box::pin(async move { log(tx, &run_id, points, &limits).await }))
-            .await
-    }
-
     pub(super) async fn log_batch(
         &self,
         run_id: &str,
@@ -65,15 +47,16 @@ impl PgStore {
             Box::pin(async move {
                 // Every row this batch touches is written under the run's lock, taken first
                 // (by `ensure_active` in `log_params_and_tags`, or by `log`'s run update).
-                let metadata = !(params.is_empty() && tags.is_empty() && rename.is_none());
-                if metadata || points.is_empty() {
+                if ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points) {
                     super::runs::log_params_and_tags(tx, &run_id, &params, &tags, rename).await?;
                 }
+                let counts = if points.is_empty() {
+                    (0, 0)
+                } else {
+                    log(tx, &run_id, points, &limits).await?
+                };
                 super::models::log_model_metrics(tx, &model_metrics).await?;
-                if points.is_empty() {
-                    return Ok((0, 0));
-                }
-                log(tx, &run_id, points, &limits).await
+                Ok(counts)
             })
         })
         .await
@@ -116,41 +99,19 @@ async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found("run", run_id))
 }
 
-/// Appends `points` to the run's series, under the run row's lock (taken by `ensure_active`:
-/// `FOR NO KEY UPDATE`); returns (written,
-/// duplicates skipped). A point equal in key, step and timestamp to a stored one (or to an
-/// earlier one of the same batch) is a duplicate: retried batches do not double-count.
+/// Appends `points` to the run's series, under the run row's lock (taken by `resolve_series`:
+/// `FOR NO KEY UPDATE`); returns (written, duplicates skipped). The rules (identity of a point,
+/// order, aggregates, key limit) are `store::ingest`'s.
 async fn log(
     tx: &Tx<'_>,
     run_id: &str,
     series: Vec<SeriesPoints>,
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
-    let mut batches = resolve_series(tx, run_id, series, limits).await?;
-
-    let mut duplicates = 0usize;
-    let mut to_check: Vec<usize> = Vec::new();
-    for (i, batch) in batches.iter_mut().enumerate() {
-        let before = batch.points.len();
-        batch.points.sort_by_key(|p| (p.step, p.timestamp));
-        // First of equal (step, timestamp) wins within the batch.
-        batch.points.dedup_by(|later, earlier| {
-            (later.step, later.timestamp) == (earlier.step, earlier.timestamp)
-        });
-        duplicates += before - batch.points.len();
-        let first_new_step = batch.points.first().map(|p| p.step);
-        if batch
-            .stored_max_step
-            .is_some_and(|max| first_new_step.is_some_and(|first| first <= max))
-        {
-            to_check.push(i);
-        }
-    }
-    if !to_check.is_empty() {
-        duplicates += drop_stored(tx, &mut batches, &to_check).await?;
-    }
-
-    let written: usize = batches.iter().map(|b| b.points.len()).sum();
+    let mut batches = resolve_series(tx, run_id, ingest::merge_groups(series), limits).await?;
+    let mut duplicates = ingest::prepare(&mut batches);
+    duplicates += drop_stored(tx, &mut batches).await?;
+    let written = ingest::written(&batches);
     if written == 0 {
         return Ok((0, duplicates));
     }
@@ -159,27 +120,31 @@ async fn log(
     Ok((written, duplicates))
 }
 
+/// A series row's aggregates (`point_count, min_value, max_value, last_step, last_timestamp,
+/// last_value` from column `at` on).
+fn aggregates_at(r: &Row, at: usize) -> SeriesAggregates {
+    SeriesAggregates {
+        count: r.get(at),
+        min: r.get(at + 1),
+        max: r.get(at + 2),
+        latest: r.get::<_, Option<i64>>(at + 3).map(|step| MetricPoint {
+            step,
+            timestamp: r.get(at + 4),
+            value: value_from_sql(r.get(at + 5)),
+        }),
+    }
+}
+
 /// Locks the run and marks it updated (refusing a missing or trashed one, as
 /// `runs::ensure_active`), then finds — or creates, within the per-run key limit — the series of
-/// each key; merges groups that name the same key. Two statements when every key exists (four
-/// when keys are new: the count for the limit, the insert).
+/// each key. Two statements when every key exists (four when keys are new: the count for the
+/// limit, the insert).
 async fn resolve_series(
     tx: &Tx<'_>,
     run_id: &str,
-    series: Vec<SeriesPoints>,
+    groups: Vec<SeriesPoints>,
     limits: &StoreLimits,
 ) -> Result<Vec<SeriesBatch>> {
-    let mut groups: Vec<SeriesPoints> = Vec::with_capacity(series.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(series.len());
-    for group in series {
-        match index.get(&group.key) {
-            Some(&i) => groups[i].points.extend(group.points),
-            None => {
-                index.insert(group.key.clone(), groups.len());
-                groups.push(group);
-            }
-        }
-    }
     let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
     // Taking the run row's lock first serialises batches to one run across instances; the
     // lookup after it is a new statement, so (READ COMMITTED) it sees what the batch that held
@@ -195,14 +160,15 @@ async fn resolve_series(
     super::runs::check_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
     let lookup = tx
         .prepare_cached(
-            "SELECT key, id, last_step FROM metric_series WHERE run_id = $1 AND key = ANY($2::text[])",
+            "SELECT key, id, point_count, min_value, max_value, last_step, last_timestamp, last_value \
+             FROM metric_series WHERE run_id = $1 AND key = ANY($2::text[])",
         )
         .await?;
-    let mut found: HashMap<String, (i64, Option<i64>)> = tx
+    let mut found: HashMap<String, (i64, SeriesAggregates)> = tx
         .query(&lookup, &[&run_id, &keys])
         .await?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .map(|r| (r.get(0), (r.get(1), aggregates_at(r, 2))))
         .collect();
     let missing: Vec<&str> = keys
         .iter()
@@ -214,16 +180,7 @@ async fn resolve_series(
             .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = $1")
             .await?;
         let existing: i64 = tx.query_one(&count, &[&run_id]).await?.get(0);
-        if existing as u64 + missing.len() as u64 > limits.max_metric_keys_per_run {
-            return Err(Error::LimitExceeded {
-                message: format!(
-                    "run '{run_id}' has {existing} metric keys and this request adds {} more",
-                    missing.len()
-                ),
-                setting: "limits.max_metric_keys_per_run",
-                limit: limits.max_metric_keys_per_run,
-            });
-        }
+        ingest::check_key_limit(run_id, existing as u64, missing.len(), limits)?;
         let create = tx
             .prepare_cached(
                 "INSERT INTO metric_series (run_id, key) SELECT $1, k FROM UNNEST($2::text[]) AS k \
@@ -231,35 +188,38 @@ async fn resolve_series(
             )
             .await?;
         for row in tx.query(&create, &[&run_id, &missing]).await? {
-            found.insert(row.get(0), (row.get(1), None));
+            found.insert(row.get(0), (row.get(1), SeriesAggregates::default()));
         }
     }
     groups
         .into_iter()
         .map(|group| {
-            let &(series_id, stored_max_step) = found.get(&group.key).ok_or_else(|| {
+            let &(series_id, stored) = found.get(&group.key).ok_or_else(|| {
                 Error::internal(format!("metric series '{}' was not created", group.key))
             })?;
             Ok(SeriesBatch {
                 series_id,
-                stored_max_step,
+                stored,
                 points: group.points,
             })
         })
         .collect()
 }
 
-/// Removes from the (sorted) batches `which` the points already stored, reading in one query
-/// only the chunks whose step range overlaps each batch's. Returns how many it removed.
-async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch], which: &[usize]) -> Result<usize> {
+/// Removes from the (prepared) batches the points already stored, reading in one query only
+/// the chunks that overlap the step range each batch may repeat (`SeriesBatch::stored_range`;
+/// none in the usual append). Returns how many it removed.
+async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch]) -> Result<usize> {
     let (mut ids, mut lows, mut highs) = (Vec::new(), Vec::new(), Vec::new());
-    for &i in which {
-        let points = &batches[i].points;
-        if let (Some(first), Some(last)) = (points.first(), points.last()) {
-            ids.push(batches[i].series_id);
-            lows.push(first.step);
-            highs.push(last.step);
+    for batch in batches.iter() {
+        if let Some((low, high)) = batch.stored_range() {
+            ids.push(batch.series_id);
+            lows.push(low);
+            highs.push(high);
         }
+    }
+    if ids.is_empty() {
+        return Ok(0);
     }
     let statement = tx
         .prepare_cached(
@@ -268,29 +228,19 @@ async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch], which: &[usize]) 
                ON c.series_id = b.series_id AND c.first_step <= b.high AND c.last_step >= b.low",
         )
         .await?;
-    let mut stored: HashMap<i64, HashSet<(i64, i64)>> = HashMap::new();
-    let mut decoded = Vec::new();
+    let mut stored: HashMap<i64, Vec<MetricPoint>> = HashMap::new();
     for row in tx.query(&statement, &[&ids, &lows, &highs]).await? {
         let series_id: i64 = row.get(0);
-        decoded.clear();
-        chunks::decode_into(row.get(1), &mut decoded).ok_or_else(|| corrupt(series_id))?;
-        stored
-            .entry(series_id)
-            .or_default()
-            .extend(decoded.iter().map(|p| (p.step, p.timestamp)));
+        chunks::decode_into(row.get(1), stored.entry(series_id).or_default())
+            .ok_or_else(|| corrupt(series_id))?;
     }
-    let mut removed = 0;
-    for &i in which {
-        let batch = &mut batches[i];
-        if let Some(keys) = stored.get(&batch.series_id) {
-            let before = batch.points.len();
-            batch
-                .points
-                .retain(|p| !keys.contains(&(p.step, p.timestamp)));
-            removed += before - batch.points.len();
-        }
-    }
-    Ok(removed)
+    Ok(batches
+        .iter_mut()
+        .filter_map(|batch| {
+            let points = stored.get(&batch.series_id)?;
+            Some(batch.drop_stored(points))
+        })
+        .sum())
 }
 
 fn corrupt(series_id: i64) -> Error {
@@ -364,8 +314,8 @@ async fn copy_chunks(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
     Ok(())
 }
 
-/// Updates count, min, max and latest point of every series the batches wrote to, in one
-/// statement.
+/// Writes count, min, max and latest point (`SeriesBatch::aggregates`) of every series the
+/// batches wrote to, in one statement.
 async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
     let n = batches.len();
     let (mut ids, mut counts) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -375,39 +325,23 @@ async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for batch in batches {
-        let Some(latest) = batch.points.last() else {
+    for batch in batches.iter().filter(|b| !b.points.is_empty()) {
+        let aggregates = batch.aggregates();
+        let Some(latest) = aggregates.latest else {
             continue;
         };
-        let finite = batch.points.iter().map(|p| p.value).filter(|v| !v.is_nan());
-        let (min, max) = finite.fold((None::<f64>, None::<f64>), |(lo, hi), v| {
-            (
-                Some(lo.map_or(v, |m| m.min(v))),
-                Some(hi.map_or(v, |m| m.max(v))),
-            )
-        });
         ids.push(batch.series_id);
-        counts.push(batch.points.len() as i64);
-        mins.push(min);
-        maxs.push(max);
+        counts.push(aggregates.count);
+        mins.push(aggregates.min);
+        maxs.push(aggregates.max);
         steps.push(latest.step);
         timestamps.push(latest.timestamp);
         values.push(value_to_sql(latest.value));
     }
-    // SET expressions see the row as it was; LEAST/GREATEST ignore NULLs (no value yet, or a
-    // batch of NaNs only).
     let statement = tx
         .prepare_cached(
-            "UPDATE metric_series AS s SET \
-               point_count = s.point_count + u.n, \
-               min_value = LEAST(s.min_value, u.lo), \
-               max_value = GREATEST(s.max_value, u.hi), \
-               last_value = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
-                            THEN u.val ELSE s.last_value END, \
-               last_timestamp = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
-                                THEN u.ts ELSE s.last_timestamp END, \
-               last_step = CASE WHEN s.last_step IS NULL OR (u.step, u.ts) > (s.last_step, s.last_timestamp) \
-                           THEN u.step ELSE s.last_step END \
+            "UPDATE metric_series AS s SET point_count = u.n, min_value = u.lo, max_value = u.hi, \
+               last_step = u.step, last_timestamp = u.ts, last_value = u.val \
              FROM UNNEST($1::int8[], $2::int8[], $3::float8[], $4::float8[], $5::int8[], $6::int8[], \
                          $7::float8[]) AS u (id, n, lo, hi, step, ts, val) \
              WHERE s.id = u.id",
@@ -421,8 +355,8 @@ async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
     Ok(())
 }
 
-/// Every point of a series with `low <= step <= high`, in (step, timestamp) order; chunks are
-/// decoded as they stream in.
+/// Every point of a series with `low <= step <= high`, in series order; chunks are decoded as
+/// they stream in.
 async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
     let statement = tx
         .prepare_cached(
@@ -434,20 +368,10 @@ async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result
     let rows = tx.query_raw(&statement, params).await?;
     pin_mut!(rows);
     let mut points = Vec::new();
-    let mut in_order = true;
     while let Some(row) = rows.try_next().await? {
-        let start = points.len();
         chunks::decode_into(row.get(0), &mut points).ok_or_else(|| corrupt(series_id))?;
-        // Chunks logged out of order overlap; then the whole read is sorted once at the end.
-        if start > 0 && in_order && start < points.len() {
-            in_order = (points[start - 1].step, points[start - 1].timestamp)
-                <= (points[start].step, points[start].timestamp);
-        }
     }
-    points.retain(|p| (low..=high).contains(&p.step));
-    if !in_order {
-        points.sort_by_key(|p| (p.step, p.timestamp));
-    }
+    ingest::finish_read(&mut points, low, high);
     Ok(points)
 }
 
@@ -477,26 +401,7 @@ async fn series(
     let low = request.start_step.unwrap_or(i64::MIN);
     let high = request.end_step.unwrap_or(i64::MAX);
     let points = read_points(tx, series_id, low, high).await?;
-    let total = points.len() as i64;
-    if let (Some(max_points), Some(first), Some(last)) =
-        (request.max_points, points.first(), points.last())
-        && points.len() > max_points
-    {
-        let mut sampler = MinMaxDownsampler::new(first.step, last.step, max_points);
-        points.iter().for_each(|p| sampler.push(*p));
-        return Ok(MetricSeries {
-            key: key.to_owned(),
-            points: sampler.finish(),
-            total_points: total,
-            downsampled: true,
-        });
-    }
-    Ok(MetricSeries {
-        key: key.to_owned(),
-        points,
-        total_points: total,
-        downsampled: false,
-    })
+    Ok(ingest::series_answer(key, points, request))
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
@@ -554,8 +459,8 @@ mod tests {
     use ets_domain::model::{Artifact, LoggedModel, LoggedModelStatus, Tags};
 
     use super::*;
-    use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{Store, log_metrics};
 
     const RUN: &str = "run1";
 
@@ -625,11 +530,7 @@ mod tests {
     }
 
     fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
-        MetricPoint {
-            step,
-            timestamp,
-            value,
-        }
+        MetricPoint::new(step, timestamp, value)
     }
 
     fn group(key: &str, points: Vec<MetricPoint>) -> SeriesPoints {
@@ -738,18 +639,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lite = sqlite(&dir, 10).await;
         for (i, batch) in batches().into_iter().enumerate() {
-            let expected = lite.log_metrics(RUN, batch.clone()).await.unwrap();
-            let got = pg.log_metrics(RUN, batch).await.unwrap();
+            let expected = log_metrics(&lite, RUN, batch.clone()).await.unwrap();
+            let got = log_metrics(&pg, RUN, batch).await.unwrap();
             assert_eq!(got, expected, "batch {i}");
         }
-        let (retry, dup) = pg
-            .log_metrics(RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
-            .await
-            .unwrap();
-        assert_eq!((retry, dup), (0, 1));
-        lite.log_metrics(RUN, vec![group("acc", vec![p(0, 1, 5.0)])])
-            .await
-            .unwrap();
+        // A retry of a stored point is a duplicate; another value at its step and timestamp is
+        // a new point.
+        for (point, expected) in [(p(0, 1, f64::INFINITY), (0, 1)), (p(0, 1, 5.0), (1, 0))] {
+            for store in [&pg as &dyn Store, &lite as &dyn Store] {
+                let got = log_metrics(store, RUN, vec![group("acc", vec![point])]).await;
+                assert_eq!(got.unwrap(), expected, "{point:?}");
+            }
+        }
 
         let summaries = pg.metric_summaries(RUN).await.unwrap();
         assert_eq!(
@@ -802,7 +703,7 @@ mod tests {
         assert!(
             all.points
                 .windows(2)
-                .all(|w| (w[0].step, w[0].timestamp) < (w[1].step, w[1].timestamp)),
+                .all(|w| w[0].series_key() < w[1].series_key()),
             "sorted, no duplicates"
         );
 
@@ -829,8 +730,7 @@ mod tests {
             Err(Error::NotFound { entity: "run", .. })
         ));
         assert!(matches!(
-            pg.log_metrics("nope", vec![group("x", vec![p(1, 1, 1.0)])])
-                .await,
+            log_metrics(&pg, "nope", vec![group("x", vec![p(1, 1, 1.0)])]).await,
             Err(Error::NotFound { entity: "run", .. })
         ));
 
@@ -861,13 +761,13 @@ mod tests {
         let lite = sqlite(&dir, 3).await;
         for store in [&pg as &dyn Store, &lite as &dyn Store] {
             let two = vec![group("a", vec![p(1, 1, 1.0)]), group("b", vec![])];
-            assert_eq!(store.log_metrics(RUN, two).await.unwrap(), (1, 0));
+            assert_eq!(log_metrics(store, RUN, two).await.unwrap(), (1, 0));
             let over = vec![
                 group("a", vec![p(2, 2, 1.0)]),
                 group("c", vec![]),
                 group("d", vec![]),
             ];
-            let err = store.log_metrics(RUN, over).await.unwrap_err();
+            let err = log_metrics(store, RUN, over).await.unwrap_err();
             match err {
                 Error::LimitExceeded { message, limit, .. } => {
                     assert_eq!(limit, 3);
@@ -892,12 +792,12 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let key = format!("k{}", i % 8);
                 let points = (0..50).map(|s| p(s, 7, s as f64)).collect();
-                store
-                    .log_metrics(
-                        RUN,
-                        vec![group(&key, points), group("shared", vec![p(0, 0, 1.0)])],
-                    )
-                    .await
+                log_metrics(
+                    store.as_ref(),
+                    RUN,
+                    vec![group(&key, points), group("shared", vec![p(0, 0, 1.0)])],
+                )
+                .await
             }));
         }
         let (mut written, mut refused) = (0, 0);
@@ -1106,8 +1006,10 @@ mod tests {
         ));
         let got = pg.get_logged_model("m1").await.unwrap();
         assert_eq!(got.tags, model.tags);
-        assert_eq!(got.metrics.len(), 2);
+        // Same step and timestamp, other value: a metric of its own.
+        assert_eq!(got.metrics.len(), 3);
         assert!(got.metrics[0].value.is_nan() && got.metrics[1].value == 0.5);
+        assert_eq!(got.metrics[2].value, 0.7);
         let updated = pg
             .update_logged_model(
                 "m1",
@@ -1164,8 +1066,7 @@ mod tests {
             let points = (0..1000)
                 .map(|i| p(batch * 1000 + i, batch, i as f64 * 0.5))
                 .collect();
-            let (written, _) = pg
-                .log_metrics(RUN, vec![group("loss", points)])
+            let (written, _) = log_metrics(&pg, RUN, vec![group("loss", points)])
                 .await
                 .unwrap();
             assert_eq!(written, 1000);

@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tag_values",
         include_str!("../../../migrations/postgres/0005_tag_values.sql"),
     ),
+    (
+        6,
+        "model_metric_values",
+        include_str!("../../../migrations/postgres/0006_model_metric_values.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
@@ -436,9 +441,6 @@ impl Store for PgStore {
         PgStore::search_logged_models(self, experiment_ids, offset, limit).await
     }
 
-    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)> {
-        PgStore::log_metrics(self, run_id, points).await
-    }
     async fn log_batch(
         &self,
         run_id: &str,

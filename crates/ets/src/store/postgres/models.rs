@@ -9,7 +9,7 @@ use tokio_postgres::types::Json;
 use super::sql::{value_from_sql, value_to_sql};
 use super::{PgStore, Tx};
 use crate::error::{Error, Result};
-use crate::store::Mutation;
+use crate::store::{Mutation, ingest};
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, \
                        m.status_message, m.tags, m.params, m.created_at, m.updated_at";
@@ -214,23 +214,28 @@ async fn get(tx: &Tx<'_>, id: &str, for_update: bool) -> Result<LoggedModel> {
     let metrics = tx
         .prepare_cached(
             "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
-             WHERE model_id = $1 ORDER BY key, timestamp, step",
+             WHERE model_id = $1 ORDER BY key, timestamp, step, value",
         )
         .await?;
     model.metrics = tx
         .query(&metrics, &[&id])
         .await?
         .iter()
-        .map(|r| ModelMetric {
-            model_id: r.get(0),
-            run_id: r.get(1),
-            key: r.get(2),
-            value: value_from_sql(r.get(3)),
-            step: r.get(4),
-            timestamp: r.get(5),
-        })
+        .map(model_metric)
         .collect();
     Ok(model)
+}
+
+/// A `logged_model_metrics` row (`model_id, run_id, key, value, step, timestamp`).
+fn model_metric(r: &Row) -> ModelMetric {
+    ModelMetric {
+        model_id: r.get(0),
+        run_id: r.get(1),
+        key: r.get(2),
+        value: value_from_sql(r.get(3)),
+        step: r.get(4),
+        timestamp: r.get(5),
+    }
 }
 
 /// Stores metrics logged for models (MLflow 3's `log_metric(model_id=…)`); each model must
@@ -255,16 +260,33 @@ pub(super) async fn log_model_metrics(tx: &Tx<'_>, metrics: &[ModelMetric]) -> R
     if let Some(missing) = metrics.iter().find(|m| !found.contains(&m.model_id)) {
         return Err(Error::not_found("logged model", missing.model_id.clone()));
     }
-    let run_ids: Vec<&str> = metrics.iter().map(|m| m.run_id.as_str()).collect();
     let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
-    let steps: Vec<i64> = metrics.iter().map(|m| m.step).collect();
-    let timestamps: Vec<i64> = metrics.iter().map(|m| m.timestamp).collect();
-    let values: Vec<Option<f64>> = metrics.iter().map(|m| value_to_sql(m.value)).collect();
+    let stored_statement = tx
+        .prepare_cached(
+            "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
+             WHERE (model_id, key) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+        )
+        .await?;
+    let stored: Vec<ModelMetric> = tx
+        .query(&stored_statement, &[&model_ids, &keys])
+        .await?
+        .iter()
+        .map(model_metric)
+        .collect();
+    let new = ingest::new_model_metrics(metrics, &stored);
+    if new.is_empty() {
+        return Ok(());
+    }
+    let model_ids: Vec<&str> = new.iter().map(|m| m.model_id.as_str()).collect();
+    let run_ids: Vec<&str> = new.iter().map(|m| m.run_id.as_str()).collect();
+    let keys: Vec<&str> = new.iter().map(|m| m.key.as_str()).collect();
+    let steps: Vec<i64> = new.iter().map(|m| m.step).collect();
+    let timestamps: Vec<i64> = new.iter().map(|m| m.timestamp).collect();
+    let values: Vec<Option<f64>> = new.iter().map(|m| value_to_sql(m.value)).collect();
     let insert = tx
         .prepare_cached(
             "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::float8[]) \
-             ON CONFLICT DO NOTHING",
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::float8[])",
         )
         .await?;
     tx.execute(

@@ -674,7 +674,7 @@ mod tests {
                         value,
                     }],
                 }];
-                store.log_metrics(id, points).await.unwrap();
+                crate::store::log_metrics(store, id, points).await.unwrap();
             }
         }
         vec!["e1".into(), "e2".into()]

@@ -1,30 +1,18 @@
 //! Metric points in SQLite: the ingest hot path and series reads, over chunked storage
 //! (`metric_chunks`, see `chunks.rs`).
 
-use std::collections::{HashMap, HashSet};
-
 use ets_domain::Timestamp;
-use ets_domain::downsample::MinMaxDownsampler;
 use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, SeriesPoints};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, value_from_sql, value_to_sql};
 use crate::error::{Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
+use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
 use crate::store::{SeriesRequest, StoreLimits};
 
-/// The points one batch brings to one series.
-struct SeriesBatch {
-    series_id: i64,
-    /// Highest step stored before this batch (`None` for a new or empty series): a batch whose
-    /// steps all lie above it cannot repeat a stored point, which spares the duplicate check.
-    stored_max_step: Option<i64>,
-    points: Vec<MetricPoint>,
-}
-
-/// Appends `points` to the run's series; returns (written, duplicates skipped). A point equal
-/// in key, step and timestamp to a stored one (or to an earlier one of the same batch) is a
-/// duplicate: retried batches do not double-count.
+/// Appends `points` to the run's series; returns (written, duplicates skipped). The rules
+/// (identity of a point, order, aggregates, key limit) are `store::ingest`'s.
 pub(super) fn log(
     conn: &Connection,
     run_id: &str,
@@ -32,40 +20,24 @@ pub(super) fn log(
     limits: &StoreLimits,
 ) -> Result<(usize, usize)> {
     super::runs::ensure_active(conn, run_id)?;
-    let mut batches = resolve_series(conn, run_id, series, limits)?;
+    let mut batches = resolve_series(conn, run_id, ingest::merge_groups(series), limits)?;
+    let mut duplicates = ingest::prepare(&mut batches);
 
     let mut insert = conn.prepare_cached(
         "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut update = conn.prepare_cached(
-        "UPDATE metric_series SET \
-           point_count = point_count + ?2, \
-           min_value = CASE WHEN ?3 IS NULL THEN min_value WHEN min_value IS NULL THEN ?3 ELSE min(min_value, ?3) END, \
-           max_value = CASE WHEN ?4 IS NULL THEN max_value WHEN max_value IS NULL THEN ?4 ELSE max(max_value, ?4) END, \
-           last_value = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?7 ELSE last_value END, \
-           last_timestamp = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?6 ELSE last_timestamp END, \
-           last_step = CASE WHEN last_step IS NULL OR (?5, ?6) > (last_step, last_timestamp) THEN ?5 ELSE last_step END \
-         WHERE id = ?1",
+        "UPDATE metric_series SET point_count = ?2, min_value = ?3, max_value = ?4, \
+           last_step = ?5, last_timestamp = ?6, last_value = ?7 WHERE id = ?1",
     )?;
-    let (mut written, mut duplicates) = (0usize, 0usize);
-    for batch in batches.values_mut() {
-        let before = batch.points.len();
-        batch.points.sort_by_key(|p| (p.step, p.timestamp));
-        // First of equal (step, timestamp) wins within the batch.
-        batch.points.dedup_by(|later, earlier| {
-            (later.step, later.timestamp) == (earlier.step, earlier.timestamp)
-        });
-        let first_new_step = batch.points.first().map(|p| p.step);
-        if batch
-            .stored_max_step
-            .is_some_and(|max| first_new_step.is_some_and(|first| first <= max))
-        {
-            drop_stored(conn, batch)?;
+    for batch in &mut batches {
+        if let Some((low, high)) = batch.stored_range() {
+            let stored = read_points(conn, batch.series_id, low, high)?;
+            duplicates += batch.drop_stored(&stored);
         }
-        duplicates += before - batch.points.len();
-        let Some(latest) = batch.points.last().copied() else {
+        if batch.points.is_empty() {
             continue;
-        };
+        }
         for chunk in batch.points.chunks(MAX_CHUNK_POINTS) {
             insert.execute(params![
                 batch.series_id,
@@ -75,67 +47,71 @@ pub(super) fn log(
                 chunks::encode(chunk)
             ])?;
         }
-        let finite = batch.points.iter().map(|p| p.value).filter(|v| !v.is_nan());
-        let (min, max) = finite.fold((None::<f64>, None::<f64>), |(lo, hi), v| {
-            (
-                Some(lo.map_or(v, |m| m.min(v))),
-                Some(hi.map_or(v, |m| m.max(v))),
-            )
-        });
+        let aggregates = batch.aggregates();
+        let Some(latest) = aggregates.latest else {
+            continue;
+        };
         update.execute(params![
             batch.series_id,
-            batch.points.len() as i64,
-            min,
-            max,
+            aggregates.count,
+            aggregates.min,
+            aggregates.max,
             latest.step,
             latest.timestamp,
             value_to_sql(latest.value)
         ])?;
-        written += batch.points.len();
     }
+    let written = ingest::written(&batches);
     if written > 0 {
         super::runs::touch(conn, run_id, Timestamp::now())?;
     }
     Ok((written, duplicates))
 }
 
-/// Finds (or creates, within the per-run key limit) the series of each key; merges groups that
-/// name the same key.
+/// A series row's aggregates (`point_count, min_value, max_value, last_step, last_timestamp,
+/// last_value` from column `at` on).
+fn aggregates_at(r: &Row<'_>, at: usize) -> rusqlite::Result<SeriesAggregates> {
+    let last_step: Option<i64> = r.get(at + 3)?;
+    Ok(SeriesAggregates {
+        count: r.get(at)?,
+        min: r.get(at + 1)?,
+        max: r.get(at + 2)?,
+        latest: match last_step {
+            Some(step) => Some(MetricPoint {
+                step,
+                timestamp: r.get(at + 4)?,
+                value: value_from_sql(r.get(at + 5)?),
+            }),
+            None => None,
+        },
+    })
+}
+
+/// Finds (or creates, within the per-run key limit) the series of each key.
 fn resolve_series(
     conn: &Connection,
     run_id: &str,
-    series: Vec<SeriesPoints>,
+    groups: Vec<SeriesPoints>,
     limits: &StoreLimits,
-) -> Result<HashMap<String, SeriesBatch>> {
-    let mut batches: HashMap<String, SeriesBatch> = HashMap::with_capacity(series.len());
+) -> Result<Vec<SeriesBatch>> {
+    let mut batches = Vec::with_capacity(groups.len());
     let mut missing: Vec<SeriesPoints> = Vec::new();
-    let mut lookup = conn
-        .prepare_cached("SELECT id, last_step FROM metric_series WHERE run_id = ?1 AND key = ?2")?;
-    for group in series {
-        if let Some(batch) = batches.get_mut(&group.key) {
-            batch.points.extend(group.points);
-            continue;
-        }
-        if let Some(pending) = missing.iter_mut().find(|m| m.key == group.key) {
-            pending.points.extend(group.points);
-            continue;
-        }
+    let mut lookup = conn.prepare_cached(
+        "SELECT id, point_count, min_value, max_value, last_step, last_timestamp, last_value \
+         FROM metric_series WHERE run_id = ?1 AND key = ?2",
+    )?;
+    for group in groups {
         match lookup
             .query_row(params![run_id, group.key], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get(1)?))
+                Ok((r.get::<_, i64>(0)?, aggregates_at(r, 1)?))
             })
             .optional()?
         {
-            Some((series_id, stored_max_step)) => {
-                batches.insert(
-                    group.key,
-                    SeriesBatch {
-                        series_id,
-                        stored_max_step,
-                        points: group.points,
-                    },
-                );
-            }
+            Some((series_id, stored)) => batches.push(SeriesBatch {
+                series_id,
+                stored,
+                points: group.points,
+            }),
             None => missing.push(group),
         }
     }
@@ -143,46 +119,22 @@ fn resolve_series(
         let existing: i64 = conn
             .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = ?1")?
             .query_row([run_id], |r| r.get(0))?;
-        if existing as u64 + missing.len() as u64 > limits.max_metric_keys_per_run {
-            return Err(Error::LimitExceeded {
-                message: format!(
-                    "run '{run_id}' has {existing} metric keys and this request adds {} more",
-                    missing.len()
-                ),
-                setting: "limits.max_metric_keys_per_run",
-                limit: limits.max_metric_keys_per_run,
-            });
-        }
+        ingest::check_key_limit(run_id, existing as u64, missing.len(), limits)?;
         let mut create =
             conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
         for group in missing {
             create.execute(params![run_id, group.key])?;
-            let batch = SeriesBatch {
+            batches.push(SeriesBatch {
                 series_id: conn.last_insert_rowid(),
-                stored_max_step: None,
+                stored: SeriesAggregates::default(),
                 points: group.points,
-            };
-            batches.insert(group.key, batch);
+            });
         }
     }
     Ok(batches)
 }
 
-/// Removes from a (sorted) batch the points already stored: reads only the chunks whose step
-/// range overlaps the batch.
-fn drop_stored(conn: &Connection, batch: &mut SeriesBatch) -> Result<()> {
-    let (Some(first), Some(last)) = (batch.points.first(), batch.points.last()) else {
-        return Ok(());
-    };
-    let stored = read_points(conn, batch.series_id, first.step, last.step)?;
-    let keys: HashSet<(i64, i64)> = stored.iter().map(|p| (p.step, p.timestamp)).collect();
-    batch
-        .points
-        .retain(|p| !keys.contains(&(p.step, p.timestamp)));
-    Ok(())
-}
-
-/// Every point of a series with `low <= step <= high`, in (step, timestamp) order.
+/// Every point of a series with `low <= step <= high`, in series order.
 fn read_points(conn: &Connection, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
     let mut statement = conn.prepare_cached(
         "SELECT data FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
@@ -190,23 +142,13 @@ fn read_points(conn: &Connection, series_id: i64, low: i64, high: i64) -> Result
     )?;
     let mut rows = statement.query(params![series_id, low, high])?;
     let mut points = Vec::new();
-    let mut in_order = true;
     while let Some(row) = rows.next()? {
-        let start = points.len();
         let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         chunks::decode_into(data, &mut points).ok_or_else(|| {
             Error::internal(format!("metric chunk of series {series_id} is corrupt"))
         })?;
-        // Chunks logged out of order overlap; then the whole read is sorted once at the end.
-        if start > 0 && in_order {
-            in_order = (points[start - 1].step, points[start - 1].timestamp)
-                <= (points[start].step, points[start].timestamp);
-        }
     }
-    points.retain(|p| (low..=high).contains(&p.step));
-    if !in_order {
-        points.sort_by_key(|p| (p.step, p.timestamp));
-    }
+    ingest::finish_read(&mut points, low, high);
     Ok(points)
 }
 
@@ -270,27 +212,7 @@ pub(super) fn series(
     let low = request.start_step.unwrap_or(i64::MIN);
     let high = request.end_step.unwrap_or(i64::MAX);
     let points = read_points(conn, series_id, low, high)?;
-    let total = points.len() as i64;
-    let points = match (request.max_points, points.first(), points.last()) {
-        (Some(max_points), Some(first), Some(last)) if points.len() > max_points => {
-            let mut sampler = MinMaxDownsampler::new(first.step, last.step, max_points);
-            points.iter().for_each(|p| sampler.push(*p));
-            let sampled = sampler.finish();
-            return Ok(MetricSeries {
-                key: key.to_owned(),
-                points: sampled,
-                total_points: total,
-                downsampled: true,
-            });
-        }
-        _ => points,
-    };
-    Ok(MetricSeries {
-        key: key.to_owned(),
-        points,
-        total_points: total,
-        downsampled: false,
-    })
+    Ok(ingest::series_answer(key, points, request))
 }
 
 /// Removes the points of the given runs' series (chunks carry no foreign key; see schema).

@@ -24,7 +24,7 @@ use self::pool::{ReadPool, Writer};
 use crate::error::{Error, Result};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "tag_values",
         include_str!("../../../migrations/sqlite/0005_tag_values.sql"),
+    ),
+    (
+        6,
+        "model_metric_values",
+        include_str!("../../../migrations/sqlite/0006_model_metric_values.sql"),
     ),
 ];
 
@@ -322,13 +327,6 @@ impl Store for SqliteStore {
         self.writer.run(move |c| runs::delete(c, &id)).await
     }
 
-    async fn log_metrics(&self, run_id: &str, points: Vec<SeriesPoints>) -> Result<(usize, usize)> {
-        let (run_id, limits) = (run_id.to_owned(), self.limits);
-        self.writer
-            .run(move |c| metrics::log(c, &run_id, points, &limits))
-            .await
-    }
-
     async fn log_batch(
         &self,
         run_id: &str,
@@ -341,12 +339,16 @@ impl Store for SqliteStore {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.writer
             .run(move |c| {
-                runs::log_params_and_tags(c, &run_id, &params, &tags, rename)?;
-                models::log_metrics(c, &model_metrics)?;
-                if points.is_empty() {
-                    return Ok((0, 0));
+                if ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points) {
+                    runs::log_params_and_tags(c, &run_id, &params, &tags, rename)?;
                 }
-                metrics::log(c, &run_id, points, &limits)
+                let counts = if points.is_empty() {
+                    (0, 0)
+                } else {
+                    metrics::log(c, &run_id, points, &limits)?
+                };
+                models::log_metrics(c, &model_metrics)?;
+                Ok(counts)
             })
             .await
     }

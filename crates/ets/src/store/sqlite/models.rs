@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, json_column, to_json};
 use crate::error::{Error, Result};
-use crate::store::Mutation;
+use crate::store::{Mutation, ingest};
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, m.status_message, \
                        m.tags, m.params, m.created_at, m.updated_at";
@@ -80,29 +80,48 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<LoggedModel> {
     model.metrics = conn
         .prepare_cached(
             "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics WHERE model_id = ?1 \
-             ORDER BY key, timestamp, step",
+             ORDER BY key, timestamp, step, value",
         )?
-        .query_map([id], |r| {
-            Ok(ModelMetric {
-                model_id: r.get(0)?,
-                run_id: r.get(1)?,
-                key: r.get(2)?,
-                value: super::sql::value_from_sql(r.get(3)?),
-                step: r.get(4)?,
-                timestamp: r.get(5)?,
-            })
-        })?
+        .query_map([id], model_metric)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(model)
 }
 
-/// Records metrics logged for models; each model must exist.
+/// A `logged_model_metrics` row (`model_id, run_id, key, value, step, timestamp`).
+fn model_metric(r: &Row<'_>) -> rusqlite::Result<ModelMetric> {
+    Ok(ModelMetric {
+        model_id: r.get(0)?,
+        run_id: r.get(1)?,
+        key: r.get(2)?,
+        value: super::sql::value_from_sql(r.get(3)?),
+        step: r.get(4)?,
+        timestamp: r.get(5)?,
+    })
+}
+
+/// Records metrics logged for models, skipping those identical to stored ones
+/// (`ingest::new_model_metrics`); each model must exist.
 pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let mut select = conn.prepare_cached(
+        "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
+         WHERE model_id = ?1 AND key = ?2",
+    )?;
+    let mut stored = Vec::new();
+    let mut read = std::collections::HashSet::new();
+    for m in metrics {
+        if read.insert((m.model_id.as_str(), m.key.as_str())) {
+            let rows = select.query_map(params![m.model_id, m.key], model_metric)?;
+            stored.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+        }
+    }
     let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
+        "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for m in metrics {
+    for m in ingest::new_model_metrics(metrics, &stored) {
         insert
             .execute(params![
                 m.model_id,

@@ -1,0 +1,355 @@
+//! The rules of metric ingest, once for both backends: merging a request's groups by key, the
+//! per-run key limit, sorting and de-duplicating a batch, deciding which stored points a batch
+//! must be checked against, the series aggregates, and finishing a series read. Pure functions;
+//! each backend calls them inside its transaction and does only the I/O around them.
+//!
+//! A point is a duplicate when a point equal in key, step, timestamp and value (bit for bit,
+//! every NaN equal to every other: [`MetricPoint::same_point`]) is stored or comes earlier in
+//! the same batch. A series is kept in [`MetricPoint::series_key`] order.
+
+use std::collections::{HashMap, HashSet};
+
+use ets_domain::downsample::MinMaxDownsampler;
+use ets_domain::model::{
+    MetricPoint, MetricSeries, ModelMetric, ParamValue, SeriesPoints, TagPatch,
+};
+
+use crate::error::{Error, Result};
+use crate::store::{SeriesRequest, StoreLimits};
+
+/// Whether a `log_batch` call needs its params-and-tags step: when it carries metadata, or
+/// nothing else (then that step is what checks the run). Metric points alone skip it: the
+/// metric write checks the run and marks it updated itself.
+pub(super) fn writes_run_metadata(
+    params: &[(String, ParamValue)],
+    tags: &TagPatch,
+    rename: Option<&String>,
+    points: &[SeriesPoints],
+) -> bool {
+    !(params.is_empty() && tags.is_empty() && rename.is_none()) || points.is_empty()
+}
+
+/// Merges the groups of a request that name the same key (in order of first appearance).
+pub(super) fn merge_groups(series: Vec<SeriesPoints>) -> Vec<SeriesPoints> {
+    let mut groups: Vec<SeriesPoints> = Vec::with_capacity(series.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(series.len());
+    for group in series {
+        match index.get(&group.key) {
+            Some(&i) => groups[i].points.extend(group.points),
+            None => {
+                index.insert(group.key.clone(), groups.len());
+                groups.push(group);
+            }
+        }
+    }
+    groups
+}
+
+/// Refuses a request that would give the run more than `limits.max_metric_keys_per_run`
+/// metric keys: it has `existing` and the request adds `new` ones.
+pub(super) fn check_key_limit(
+    run_id: &str,
+    existing: u64,
+    new: usize,
+    limits: &StoreLimits,
+) -> Result<()> {
+    if new == 0 || existing + new as u64 <= limits.max_metric_keys_per_run {
+        return Ok(());
+    }
+    Err(Error::LimitExceeded {
+        message: format!(
+            "run '{run_id}' has {existing} metric keys and this request adds {new} more"
+        ),
+        setting: "limits.max_metric_keys_per_run",
+        limit: limits.max_metric_keys_per_run,
+    })
+}
+
+/// Count, range and latest point of a series, as `metric_series` stores them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct SeriesAggregates {
+    pub count: i64,
+    /// Smallest and largest non-NaN value; `None` while every value is NaN.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// The greatest point by [`MetricPoint::series_key`]; `None` for an empty series.
+    pub latest: Option<MetricPoint>,
+}
+
+impl SeriesAggregates {
+    /// The aggregates after adding `points` (not yet counted).
+    fn with(mut self, points: &[MetricPoint]) -> SeriesAggregates {
+        self.count += points.len() as i64;
+        for value in points.iter().map(|p| p.value).filter(|v| !v.is_nan()) {
+            self.min = Some(self.min.map_or(value, |m| m.min(value)));
+            self.max = Some(self.max.map_or(value, |m| m.max(value)));
+        }
+        let batch_latest = points.iter().max_by_key(|p| p.series_key()).copied();
+        self.latest = match (self.latest, batch_latest) {
+            (Some(stored), Some(new)) if stored.series_key() >= new.series_key() => Some(stored),
+            (stored, new) => new.or(stored),
+        };
+        self
+    }
+}
+
+/// The points one request brings to one series, with what the store holds of it.
+pub(super) struct SeriesBatch {
+    pub series_id: i64,
+    /// The series before this batch (default for a new series).
+    pub stored: SeriesAggregates,
+    pub points: Vec<MetricPoint>,
+}
+
+impl SeriesBatch {
+    /// Sorts the points in series order and drops those repeating an earlier one of the batch
+    /// (the first wins); returns how many it dropped.
+    fn sort_and_dedup(&mut self) -> usize {
+        let before = self.points.len();
+        if !self.points.is_sorted_by_key(MetricPoint::series_key) {
+            self.points.sort_by_key(MetricPoint::series_key);
+        }
+        self.points
+            .dedup_by(|later, earlier| later.same_point(earlier));
+        before - self.points.len()
+    }
+
+    /// The step range of the stored points the batch may repeat, or `None` when it cannot
+    /// repeat any: every step of the batch lies above the highest stored step (the usual case,
+    /// which spares reading stored points). Call after [`prepare`].
+    pub fn stored_range(&self) -> Option<(i64, i64)> {
+        let stored_max_step = self.stored.latest?.step;
+        match (self.points.first(), self.points.last()) {
+            (Some(first), Some(last)) if first.step <= stored_max_step => {
+                Some((first.step, last.step.min(stored_max_step)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops the points of the batch equal to one of `stored` (the stored points of
+    /// [`stored_range`]); returns how many it dropped.
+    pub fn drop_stored(&mut self, stored: &[MetricPoint]) -> usize {
+        if stored.is_empty() {
+            return 0;
+        }
+        let keys: HashSet<_> = stored.iter().map(MetricPoint::series_key).collect();
+        let before = self.points.len();
+        self.points.retain(|p| !keys.contains(&p.series_key()));
+        before - self.points.len()
+    }
+
+    /// The series' aggregates once the batch's (remaining) points are stored.
+    pub fn aggregates(&self) -> SeriesAggregates {
+        self.stored.with(&self.points)
+    }
+}
+
+/// Sorts and de-duplicates every batch (see [`SeriesBatch`]); returns the duplicates dropped.
+pub(super) fn prepare(batches: &mut [SeriesBatch]) -> usize {
+    batches.iter_mut().map(SeriesBatch::sort_and_dedup).sum()
+}
+
+/// Points a request wrote: the batches' points left after dropping duplicates.
+pub(super) fn written(batches: &[SeriesBatch]) -> usize {
+    batches.iter().map(|b| b.points.len()).sum()
+}
+
+/// The model metrics of a request to store: those not identical (model, run, key, and
+/// [`MetricPoint::same_point`]) to one of `stored` (the stored metrics of the request's models
+/// and keys) or to an earlier one of the request.
+pub(super) fn new_model_metrics<'a>(
+    incoming: &'a [ModelMetric],
+    stored: &[ModelMetric],
+) -> Vec<&'a ModelMetric> {
+    fn identity(m: &ModelMetric) -> (&str, &str, &str, impl Eq + std::hash::Hash + use<>) {
+        let point = MetricPoint::new(m.step, m.timestamp, m.value);
+        (&m.model_id, &m.run_id, &m.key, point.series_key())
+    }
+    let mut seen: HashSet<_> = stored.iter().map(identity).collect();
+    incoming
+        .iter()
+        .filter(|m| seen.insert(identity(m)))
+        .collect()
+}
+
+/// Finishes a read of stored chunks (decoded in `first_step` order; chunks of batches logged
+/// out of order overlap): keeps `low <= step <= high` and puts the points in series order.
+pub(super) fn finish_read(points: &mut Vec<MetricPoint>, low: i64, high: i64) {
+    points.retain(|p| (low..=high).contains(&p.step));
+    if !points.is_sorted_by_key(MetricPoint::series_key) {
+        points.sort_by_key(MetricPoint::series_key);
+    }
+}
+
+/// The answer to a series read from its points (finished by [`finish_read`]): downsampled
+/// when the request asks for fewer points than there are.
+pub(super) fn series_answer(
+    key: &str,
+    points: Vec<MetricPoint>,
+    request: &SeriesRequest,
+) -> MetricSeries {
+    let total_points = points.len() as i64;
+    if let (Some(max_points), Some(first), Some(last)) =
+        (request.max_points, points.first(), points.last())
+        && points.len() > max_points
+    {
+        let mut sampler = MinMaxDownsampler::new(first.step, last.step, max_points);
+        points.iter().for_each(|p| sampler.push(*p));
+        return MetricSeries {
+            key: key.to_owned(),
+            points: sampler.finish(),
+            total_points,
+            downsampled: true,
+        };
+    }
+    MetricSeries {
+        key: key.to_owned(),
+        points,
+        total_points,
+        downsampled: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+        MetricPoint::new(step, timestamp, value)
+    }
+
+    fn batch(stored: SeriesAggregates, points: Vec<MetricPoint>) -> SeriesBatch {
+        SeriesBatch {
+            series_id: 1,
+            stored,
+            points,
+        }
+    }
+
+    #[test]
+    fn same_step_and_time_with_other_values_are_all_kept() {
+        let mut batches = vec![batch(
+            SeriesAggregates::default(),
+            vec![
+                p(5, 1, 1e9),
+                p(5, 1, 1.0),
+                p(5, 1, 1.0),
+                p(5, 1, f64::NAN),
+                p(5, 1, -f64::NAN),
+            ],
+        )];
+        assert_eq!(prepare(&mut batches), 2);
+        let values: Vec<String> = batches[0]
+            .points
+            .iter()
+            .map(|p| format!("{:?}", p.value))
+            .collect();
+        assert_eq!(values, ["NaN", "1.0", "1000000000.0"], "NaN ranks as 0");
+        assert_eq!(written(&batches), 3);
+        let aggregates = batches[0].aggregates();
+        assert_eq!(aggregates.count, 3);
+        assert_eq!((aggregates.min, aggregates.max), (Some(1.0), Some(1e9)));
+        assert_eq!(aggregates.latest, Some(p(5, 1, 1e9)));
+    }
+
+    #[test]
+    fn only_batches_reaching_back_are_checked_against_stored_points() {
+        let stored = SeriesAggregates {
+            count: 3,
+            min: Some(0.0),
+            max: Some(2.0),
+            latest: Some(p(10, 100, 2.0)),
+        };
+        let mut above = batch(stored, vec![p(11, 1, 0.0), p(12, 1, 0.0)]);
+        prepare(std::slice::from_mut(&mut above));
+        assert_eq!(above.stored_range(), None);
+        let mut back = batch(
+            stored,
+            vec![p(20, 1, 0.0), p(10, 100, 2.0), p(10, 100, 3.0)],
+        );
+        prepare(std::slice::from_mut(&mut back));
+        assert_eq!(back.stored_range(), Some((10, 10)));
+        assert_eq!(back.drop_stored(&[p(10, 100, 2.0)]), 1);
+        assert_eq!(back.points, [p(10, 100, 3.0), p(20, 1, 0.0)]);
+        let merged = back.aggregates();
+        assert_eq!(merged.count, 5);
+        assert_eq!((merged.min, merged.max), (Some(0.0), Some(3.0)));
+        assert_eq!(merged.latest, Some(p(20, 1, 0.0)));
+        assert_eq!(
+            batch(SeriesAggregates::default(), vec![]).stored_range(),
+            None
+        );
+    }
+
+    #[test]
+    fn latest_is_the_greatest_by_step_timestamp_value() {
+        let stored = SeriesAggregates {
+            count: 1,
+            min: Some(5.0),
+            max: Some(5.0),
+            latest: Some(p(3, 10, 5.0)),
+        };
+        let lower = batch(stored, vec![p(3, 10, 4.0)]).aggregates();
+        assert_eq!(lower.latest, Some(p(3, 10, 5.0)));
+        let higher = batch(stored, vec![p(3, 10, 6.0), p(2, 99, 9.0)]).aggregates();
+        assert_eq!(higher.latest, Some(p(3, 10, 6.0)));
+        let nans = batch(SeriesAggregates::default(), vec![p(1, 1, f64::NAN)]).aggregates();
+        assert_eq!((nans.count, nans.min, nans.max), (1, None, None));
+        assert!(nans.latest.unwrap().value.is_nan());
+    }
+
+    #[test]
+    fn key_limit_counts_only_new_keys() {
+        let limits = StoreLimits {
+            max_concurrent_experiments: 1,
+            max_runs_per_experiment: 1,
+            max_metric_keys_per_run: 3,
+        };
+        assert!(check_key_limit("r", 3, 0, &limits).is_ok());
+        assert!(check_key_limit("r", 1, 2, &limits).is_ok());
+        match check_key_limit("r", 2, 2, &limits) {
+            Err(Error::LimitExceeded {
+                message,
+                setting,
+                limit,
+            }) => {
+                assert_eq!(
+                    message,
+                    "run 'r' has 2 metric keys and this request adds 2 more"
+                );
+                assert_eq!((setting, limit), ("limits.max_metric_keys_per_run", 3));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn model_metrics_are_new_unless_identical_in_value_too() {
+        let metric = |model_id: &str, step: i64, value: f64| ModelMetric {
+            model_id: model_id.into(),
+            run_id: "r".into(),
+            key: "acc".into(),
+            value,
+            step,
+            timestamp: 9,
+        };
+        let stored = [metric("m1", 1, 0.5), metric("m1", 2, f64::NAN)];
+        let incoming = [
+            metric("m1", 1, 0.5),
+            metric("m1", 1, 0.7),
+            metric("m1", 1, 0.7),
+            metric("m1", 2, f64::NAN),
+            metric("m2", 1, 0.5),
+        ];
+        let new = new_model_metrics(&incoming, &stored);
+        assert_eq!(new, [&incoming[1], &incoming[4]]);
+    }
+
+    #[test]
+    fn reads_are_finished_in_series_order() {
+        let mut points = vec![p(5, 1, 2.0), p(1, 1, 0.0), p(5, 1, 1.0), p(9, 1, 0.0)];
+        finish_read(&mut points, 2, 8);
+        assert_eq!(points, [p(5, 1, 1.0), p(5, 1, 2.0)]);
+    }
+}
