@@ -34,12 +34,29 @@ pub(crate) fn and_filter<S: FilterSql>(
     expr: Option<&Expr>,
     target: Target,
 ) -> Result<()> {
-    if let Some(expr) = expr {
-        sql.push_sql(" AND ");
-        push_expr(sql, expr, target)?;
+    match expr {
+        // PostgreSQL turns each `EXISTS` of the top-level conjunction into a semi-join, and
+        // its planning time grows with the cube of their number (50: ~1 s, 200: ~60 s).
+        // Beyond a few, each term is written `(…) IS TRUE` (the same truth in a WHERE clause),
+        // which keeps them per-row subqueries, as SQLite runs them anyway.
+        Some(Expr::And(parts)) if parts.len() > MAX_SEMI_JOINS => {
+            for part in parts {
+                sql.push_sql(" AND (");
+                push_expr(sql, part, target)?;
+                sql.push_sql(") IS TRUE");
+            }
+        }
+        Some(expr) => {
+            sql.push_sql(" AND ");
+            push_expr(sql, expr, target)?;
+        }
+        None => {}
     }
     Ok(())
 }
+
+/// Most terms of a filter's top-level `AND` written as they are (see [`and_filter`]).
+const MAX_SEMI_JOINS: usize = 8;
 
 fn push_expr<S: FilterSql>(sql: &mut S, expr: &Expr, target: Target) -> Result<()> {
     match expr {
