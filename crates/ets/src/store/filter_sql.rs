@@ -239,13 +239,8 @@ fn operand(dialect: Dialect, column: &str, numeric: bool) -> String {
 }
 
 fn compare<S: FilterSql>(sql: &mut S, column: &str, c: &Comparison, numeric: bool) -> Result<()> {
-    let op = match c.op {
-        Op::Eq => "=",
-        Op::Ne => "!=",
-        Op::Lt => "<",
-        Op::Gt => ">",
-        Op::Le => "<=",
-        Op::Ge => ">=",
+    match c.op {
+        Op::Eq | Op::Ne | Op::Lt | Op::Gt | Op::Le | Op::Ge => {}
         Op::Like | Op::ILike => {
             let Value::Str(pattern) = &c.value else {
                 return Err(Error::invalid(
@@ -298,8 +293,12 @@ fn compare<S: FilterSql>(sql: &mut S, column: &str, c: &Comparison, numeric: boo
             sql.push_sql(")");
             return Ok(());
         }
-    };
-    sql.push_sql(&format!("{} {op} ", operand(S::DIALECT, column, numeric)));
+    }
+    sql.push_sql(&format!(
+        "{} {} ",
+        operand(S::DIALECT, column, numeric),
+        c.op.as_str()
+    ));
     bind_scalar(sql, &c.value, numeric, c)
 }
 
