@@ -13,7 +13,7 @@
 use ets_domain::filter::{Comparison, Entity, Expr, Op, OrderKey, Value};
 
 use crate::error::{Error, Result};
-use crate::store::Lifecycle;
+use crate::store::{CursorValue, Lifecycle, PageRequest};
 
 /// What a filter is applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,51 @@ pub(crate) trait FilterSql {
     fn bind_text(&mut self, value: String);
     /// Appends a placeholder bound to a float.
     fn bind_f64(&mut self, value: f64);
+    /// Appends a placeholder bound to an integer.
+    fn bind_i64(&mut self, value: i64);
     /// Binds text and returns its placeholder, for SQL written next (before any other value
     /// is bound: `?` placeholders are positional).
     fn text_param(&mut self, value: String) -> String;
+}
+
+/// ` AND {column} LIKE '%…%'` folding ASCII letters only (SQLite's LIKE; PostgreSQL's ILIKE
+/// under the "C" collation), with the wildcards of `needle` escaped.
+pub(crate) fn and_contains<S: FilterSql>(sql: &mut S, column: &str, needle: Option<&str>) {
+    if let Some(needle) = needle {
+        let escaped = needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = match S::DIALECT {
+            Dialect::Sqlite => " LIKE ",
+            Dialect::Postgres => " COLLATE \"C\" ILIKE ",
+        };
+        sql.push_sql(&format!(" AND {column}{like}"));
+        sql.bind_text(format!("%{escaped}%"));
+        sql.push_sql(" ESCAPE '\\'");
+    }
+}
+
+/// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
+/// the caller knows whether another page follows.
+pub(crate) fn page<S: FilterSql>(sql: &mut S, alias: &str, page: &PageRequest) {
+    let column = format!("{alias}.{}", page.sort.as_str());
+    let direction = if page.descending { "DESC" } else { "ASC" };
+    if let Some(cursor) = &page.after {
+        let op = if page.descending { "<" } else { ">" };
+        sql.push_sql(&format!(" AND ({column}, {alias}.id) {op} ("));
+        match &cursor.sort_value {
+            CursorValue::Int(v) => sql.bind_i64(*v),
+            CursorValue::Text(v) => sql.bind_text(v.clone()),
+        }
+        sql.push_sql(", ");
+        sql.bind_text(cursor.id.clone());
+        sql.push_sql(")");
+    }
+    sql.push_sql(&format!(
+        " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
+        u64::from(page.page_size) + 1
+    ));
 }
 
 /// Appends the lifecycle condition for alias `alias`.

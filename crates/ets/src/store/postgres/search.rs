@@ -23,6 +23,10 @@ impl FilterSql for Sql {
         Sql::bind_f64(self, value);
     }
 
+    fn bind_i64(&mut self, value: i64) {
+        Sql::bind_i64(self, value);
+    }
+
     fn text_param(&mut self, value: String) -> String {
         Sql::text_param(self, value)
     }

@@ -22,6 +22,10 @@ impl FilterSql for Sql {
         self.bind(value);
     }
 
+    fn bind_i64(&mut self, value: i64) {
+        self.bind(value);
+    }
+
     fn text_param(&mut self, value: String) -> String {
         self.params.push(value.into());
         "?".to_owned()
