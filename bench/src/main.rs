@@ -60,7 +60,7 @@ impl Target {
         config.port = 0;
         config.metrics_port = 0;
         config.data_dir = dir.path().to_owned();
-        config.database_url = database_url;
+        config.database_url = database_url.map(|url| url.parse()).transpose()?;
         let server = ets::server::start(config).await?;
         Ok(Target {
             base: format!("http://{}", server.addr),

@@ -149,7 +149,7 @@ impl ArtifactStore {
                         ..Default::default()
                     });
                 if let Some(endpoint) = &settings.s3_endpoint {
-                    builder = builder.with_endpoint(endpoint);
+                    builder = builder.with_endpoint(endpoint.expose());
                 }
                 if let Some(region) = &settings.s3_region {
                     builder = builder.with_region(region);
@@ -174,8 +174,8 @@ impl ArtifactStore {
                 };
                 let endpoint = settings
                     .s3_endpoint
-                    .as_deref()
-                    .map(|e| format!(" at {}", strip_userinfo(e)))
+                    .as_ref()
+                    .map(|e| format!(" at {}", strip_userinfo(e.expose())))
                     .unwrap_or_default();
                 Inner {
                     store,

@@ -11,6 +11,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::database_url::{DatabaseUrl, SecretUrl};
+
 /// Deployment environment; picks defaults (prod and staging log JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -40,9 +42,9 @@ pub struct Config {
     pub port: u16,
     /// Folder for the SQLite database and local artifacts; created if missing.
     pub data_dir: PathBuf,
-    /// Metadata database. Default: `sqlite://<data_dir>/ets.db`. May hold a password: it is
-    /// redacted whenever the configuration is printed.
-    pub database_url: Option<String>,
+    /// Metadata database. Default: `sqlite://<data_dir>/ets.db`. Parsed when the configuration
+    /// is loaded; may hold a password, which never prints (`Debug`, `ets config`, logs).
+    pub database_url: Option<DatabaseUrl>,
     /// Apply pending database migrations when `ets serve` starts (safe with several instances
     /// starting at once: they take turns on an advisory lock). Off: the schema must be current
     /// (`ets migrate`), else start-up stops. SQLite always migrates.
@@ -128,7 +130,7 @@ pub struct ArtifactsConfig {
     pub local_dir: Option<PathBuf>,
     /// S3 endpoint URL, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`
     /// (MinIO, moto). Unset: AWS for `s3_region` (or `AWS_ENDPOINT`).
-    pub s3_endpoint: Option<String>,
+    pub s3_endpoint: Option<SecretUrl>,
     /// Bucket (required with `backend = "s3"`). It must exist.
     pub s3_bucket: Option<String>,
     /// Key prefix inside the bucket, e.g. `ets/prod`; empty for the bucket's root.
@@ -272,46 +274,18 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("artifacts"))
     }
 
-    /// The database URL in effect.
-    pub fn effective_database_url(&self) -> String {
+    /// The database in effect.
+    pub fn effective_database_url(&self) -> DatabaseUrl {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("ets.db").display()),
+            None => DatabaseUrl::sqlite(self.data_dir.join("ets.db")),
         }
     }
 
-    /// A copy safe to print or log: passwords in URLs become `***`.
-    pub fn redacted(&self) -> Config {
-        let mut copy = self.clone();
-        copy.database_url = copy.database_url.as_deref().map(redact_url_password);
-        copy.artifacts.s3_endpoint = copy
-            .artifacts
-            .s3_endpoint
-            .as_deref()
-            .map(redact_url_password);
-        copy
-    }
-
-    /// The configuration as TOML, secrets redacted (what `ets config` prints).
+    /// The configuration as TOML (what `ets config` prints). Credentials print redacted: they
+    /// are held in types that cannot print them ([`DatabaseUrl`], [`SecretUrl`]).
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(&self.redacted()).unwrap_or_else(|e| format!("# cannot render: {e}"))
-    }
-}
-
-pub(crate) fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 }
 
@@ -433,19 +407,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     if let Some(endpoint) = &artifacts.s3_endpoint
-        && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        && !(endpoint.expose().starts_with("https://") || endpoint.expose().starts_with("http://"))
     {
         return Err(ConfigError(format!(
-            "artifacts.s3_endpoint '{}' must be an http:// or https:// URL",
-            redact_url_password(endpoint)
-        )));
-    }
-    if let Some(url) = &config.database_url
-        && !(url.starts_with("sqlite:") || crate::store::postgres::is_postgres_url(url))
-    {
-        return Err(ConfigError(format!(
-            "database_url '{}': use sqlite://<file> or postgres://user:password@host:port/database",
-            redact_url_password(url)
+            "artifacts.s3_endpoint '{endpoint}' must be an http:// or https:// URL"
         )));
     }
     Ok(())
@@ -458,24 +423,23 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url_password("postgres://ets:s3cret@db:5432/ets"),
-            "postgres://ets:***@db:5432/ets"
-        );
-        assert_eq!(
-            redact_url_password("sqlite://ets-data/ets.db"),
-            "sqlite://ets-data/ets.db"
-        );
         let mut config = Config::defaults(Environment::Dev);
-        config.database_url = Some("postgres://u:pw@h/db".into());
-        config.artifacts.s3_endpoint = Some("https://key:secret@s3.example.org".into());
-        let printed = config.to_redacted_toml();
-        assert!(!printed.contains("pw@"), "{printed}");
-        assert!(!printed.contains("secret"), "{printed}");
-        assert!(
-            printed.contains("https://key:***@s3.example.org"),
-            "{printed}"
-        );
+        config.database_url = Some("postgres://u:pw@h/db?password=qpw".parse().unwrap());
+        config.artifacts.s3_endpoint = Some(SecretUrl::new("https://key:secret@s3.example.org"));
+        for printed in [
+            config.to_redacted_toml(),
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            serde_json::to_string(&config).unwrap(),
+        ] {
+            assert!(!printed.contains("pw@"), "{printed}");
+            assert!(!printed.contains("qpw"), "{printed}");
+            assert!(!printed.contains("secret"), "{printed}");
+            assert!(
+                printed.contains("https://key:***@s3.example.org"),
+                "{printed}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod api;
 pub mod artifacts;
 pub mod config;
+pub mod database_url;
 pub mod error;
 pub mod live;
 pub mod server;

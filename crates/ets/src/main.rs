@@ -103,13 +103,10 @@ fn main() -> ExitCode {
 
 fn migrate(config: &Config) -> anyhow::Result<()> {
     ets::install_crypto_provider();
-    let url = config.effective_database_url();
+    let database = config.effective_database_url();
     let runtime = tokio::runtime::Runtime::new()?;
-    let applied = runtime.block_on(ets::store::migrate(&url))?;
-    println!(
-        "database {}: applied migrations {applied:?}",
-        config.redacted().effective_database_url()
-    );
+    let applied = runtime.block_on(ets::store::migrate(&database))?;
+    println!("database {database}: applied migrations {applied:?}");
     Ok(())
 }
 
@@ -130,7 +127,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     ets::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        tracing::info!(config = %serde_json::to_string(&config.redacted()).unwrap_or_default(), "starting ETS");
+        tracing::info!(config = %serde_json::to_string(&config).unwrap_or_default(), "starting ETS");
         ets::telemetry::prometheus();
         let server = ets::server::start(config).await?;
         let shutdown = server.shutdown_handle();

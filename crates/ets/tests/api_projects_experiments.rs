@@ -323,6 +323,11 @@ async fn info_shows_the_limits_in_force_and_sibling_services() {
     let reply = app.get("/info").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["service"], "ets");
+    let backend = match app.database {
+        common::Database::Sqlite => "sqlite",
+        common::Database::Postgres => "postgresql",
+    };
+    assert_eq!(reply.body["storage_backend"], backend);
     assert_eq!(reply.body["api_versions"], json!(["v1"]));
     assert_eq!(reply.body["openapi_url"], "/openapi.json");
     assert_eq!(reply.body["docs_url"], "/docs");

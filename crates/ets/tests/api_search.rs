@@ -12,6 +12,7 @@ common::on_both_databases!(
     native_experiment_lists_take_the_filter_language,
     trashed_runs_leave_lists_until_restored_and_refuse_logging,
     one_store_two_apis,
+    the_largest_filter_is_searched_and_a_larger_one_is_400_naming_the_limit,
 );
 
 /// Names of the runs a native list returns.
@@ -291,4 +292,148 @@ async fn one_store_two_apis() {
         .await
         .body;
     assert_eq!(bad["error_code"], "INVALID_PARAMETER_VALUE", "{bad}");
+}
+
+/// `count` copies of `term` joined by `AND`.
+fn and_chain(term: &str, count: usize) -> String {
+    vec![term; count].join(" AND ")
+}
+
+/// `count` comparisons nested as deep as the parser allows (64 levels), alternating `OR` with a
+/// false term and `AND` with a true term, the rest `metrics.acc > 0.9` innermost: matches run
+/// `a` only. The worst case for SQL expression depth.
+fn deeply_nested(count: usize) -> String {
+    let depth = ets_domain::filter::MAX_FILTER_DEPTH;
+    let mut text = String::new();
+    for level in 0..depth {
+        text.push_str(if level % 2 == 0 {
+            "params.optimizer = 'none' OR ("
+        } else {
+            "metrics.acc > 0 AND ("
+        });
+    }
+    text.push_str(&and_chain("metrics.acc > 0.9", count - depth));
+    text.push_str(&")".repeat(depth));
+    text
+}
+
+/// Defect 9: ~990 `AND`-ed terms were a 500 ("Expression tree is too large"); the parser now
+/// bounds a filter and answers 400 naming the limit.
+async fn the_largest_filter_is_searched_and_a_larger_one_is_400_naming_the_limit() {
+    use ets_domain::filter::{MAX_FILTER_CHARS, MAX_FILTER_COMPARISONS, MAX_FILTER_LIST_VALUES};
+    let app = TestApp::start().await;
+    let (experiment, ids) = seeded(&app).await;
+    let mlflow_search = |filter: String| {
+        let app = &app;
+        let experiment = experiment.clone();
+        async move {
+            app.post(
+                "/api/2.0/mlflow/runs/search",
+                json!({"experiment_ids": [experiment], "filter": filter}),
+            )
+            .await
+        }
+    };
+    let mlflow_names = |body: &Value| -> Vec<String> {
+        let mut names: Vec<String> = body["runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| r["info"]["run_name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    let largest = [
+        and_chain("metrics.acc > 0.9", MAX_FILTER_COMPARISONS),
+        deeply_nested(MAX_FILTER_COMPARISONS),
+    ];
+    for filter in largest {
+        let reply = mlflow_search(filter.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(mlflow_names(&reply.body), ["a"]);
+        let native = run_names(
+            &app,
+            &format!("experiment_id={experiment}&filter={}", encode(&filter)),
+        )
+        .await;
+        assert_eq!(native, ["a"]);
+    }
+    let too_many = [
+        and_chain("metrics.acc > 0.9", MAX_FILTER_COMPARISONS + 1),
+        deeply_nested(MAX_FILTER_COMPARISONS + 1),
+        // The report of the defect.
+        and_chain("metrics.acc > 0.9", 990),
+    ];
+    for filter in too_many {
+        let reply = mlflow_search(filter.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.body["error_code"], "INVALID_PARAMETER_VALUE");
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(message.contains("at most 200 comparisons"), "{message}");
+        let native = app
+            .get(&format!(
+                "/api/v1/runs?experiment_id={experiment}&filter={}",
+                encode(&filter)
+            ))
+            .await;
+        assert_eq!(native.status, StatusCode::BAD_REQUEST, "{}", native.body);
+        assert!(native.error_message().contains("at most 200 comparisons"));
+    }
+
+    // Experiments: the same bound on MLflow's experiments/search.
+    let experiments = |filter: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/2.0/mlflow/experiments/search",
+                json!({"filter": filter, "max_results": 10}),
+            )
+            .await
+        }
+    };
+    let reply = experiments(and_chain("name = 'exp'", MAX_FILTER_COMPARISONS)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["experiments"][0]["name"], "exp");
+    let reply = experiments(and_chain("name = 'exp'", MAX_FILTER_COMPARISONS + 1)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.body["error_code"], "INVALID_PARAMETER_VALUE");
+
+    // List values: the most bound parameters a filter may produce.
+    let list = |count: usize| {
+        let mut values: Vec<String> = (0..count - 1).map(|i| format!("'x{i}'")).collect();
+        values.push(format!("'{}'", ids[2]));
+        format!("attributes.run_id IN ({})", values.join(","))
+    };
+    let reply = mlflow_search(list(MAX_FILTER_LIST_VALUES)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(mlflow_names(&reply.body), ["c"]);
+    let reply = mlflow_search(list(MAX_FILTER_LIST_VALUES + 1)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("10000 values")
+    );
+
+    // Text length.
+    let text = |length: usize| {
+        let prefix = "params.optimizer != '";
+        format!("{prefix}{}'", "y".repeat(length - prefix.len() - 1))
+    };
+    let reply = mlflow_search(text(MAX_FILTER_CHARS)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(mlflow_names(&reply.body), ["a", "b", "c"]);
+    let reply = mlflow_search(text(MAX_FILTER_CHARS + 1)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100000")
+    );
 }

@@ -15,6 +15,65 @@ common::process::on_both_databases_sync!(
     postgres_only: serve_without_migrations_refuses_an_empty_database,
 );
 
+/// Defect 8: a password in the URL's user info or query never appears in `ets config`, in a
+/// connection error, or in the start-up log.
+#[test]
+fn database_passwords_never_print() {
+    let url = "postgres://u:userinfo-pw@127.0.0.1:1/db?password=query-pw&sslmode=disable";
+    let leaks = |text: &str| text.contains("userinfo-pw") || text.contains("query-pw");
+
+    let config = ets()
+        .args(["config"])
+        .env("ETS_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&config.stdout);
+    assert!(config.status.success(), "{printed}");
+    assert!(!leaks(&printed), "{printed}");
+    assert!(
+        printed.contains("postgres://u:***@127.0.0.1:1/db?password=***&sslmode=disable"),
+        "{printed}"
+    );
+
+    // Nothing listens on port 1: the connection error names the database, redacted.
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["migrate"][..],
+        &["serve", "--port", "0", "--metrics-port", "0"],
+    ] {
+        let output = ets()
+            .args(command)
+            .args(["--data-dir"])
+            .arg(dir.path())
+            .env("ETS_DATABASE_URL", url)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(stderr.contains("PostgreSQL"), "{stderr}");
+        assert!(stderr.contains("u:***@127.0.0.1:1"), "{stderr}");
+        assert!(!leaks(&stderr), "{stderr}");
+    }
+
+    // The start-up log line (the configuration in effect) of a server that does start.
+    if let Some(db) = TestDb::postgres() {
+        let base = db.url().unwrap().to_owned();
+        let url = format!("{base}&password=query-pw");
+        let mut command = db.ets();
+        command
+            .env("ETS_DATABASE_URL", &url)
+            .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+            .arg(dir.path());
+        let (served, log) = Served::spawn(command);
+        let log = log.join("\n");
+        assert!(log.contains("starting ETS"), "{log}");
+        assert!(log.contains("password=***"), "{log}");
+        assert!(!leaks(&log), "{log}");
+        drop(served);
+        db.drop_schema();
+    }
+}
+
 #[test]
 fn config_prints_the_effective_configuration_with_layers_applied() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,10 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{parse_filter, parse_order_by};
+pub use parse::{
+    MAX_FILTER_CHARS, MAX_FILTER_COMPARISONS, MAX_FILTER_DEPTH, MAX_FILTER_LIST_VALUES,
+    parse_filter, parse_order_by,
+};
 pub use validate::{
     AttributeKind, AttributeSpec, DATASET_KEYS, experiment_attribute, normalize_run_filter,
     normalize_run_order_key, run_attribute, validate_experiment_filter,

@@ -8,7 +8,20 @@ use super::{
 };
 
 /// Deepest parenthesis nesting accepted; deeper input is refused rather than risking the stack.
-const MAX_DEPTH: usize = 64;
+pub const MAX_FILTER_DEPTH: usize = 64;
+
+/// Most comparisons in one filter. Each becomes one node of an `AND`/`OR` chain in SQL:
+/// SQLite refuses expression trees deeper than 1000 ("Expression tree is too large"), and a
+/// filter of 200 comparisons nested [`MAX_FILTER_DEPTH`] deep stays far inside that (and inside
+/// PostgreSQL's stack), so a filter is refused here with a 400 instead of failing in SQL.
+pub const MAX_FILTER_COMPARISONS: usize = 200;
+
+/// Most values in the `IN` / `NOT IN` lists of one filter, together. Each is one bound
+/// parameter: SQLite allows 32,766 per statement, PostgreSQL 65,535.
+pub const MAX_FILTER_LIST_VALUES: usize = 10_000;
+
+/// Longest filter text accepted, in characters.
+pub const MAX_FILTER_CHARS: usize = 100_000;
 
 const OPERATORS: &str = "=, !=, <, >, <=, >=, LIKE, ILIKE, IN, NOT IN";
 
@@ -37,7 +50,21 @@ pub(super) fn is_key_char(c: char) -> bool {
 /// Syntax only: whether e.g. a metric may be compared with a string is checked by
 /// [`validate_run_filter`](super::validate_run_filter) and
 /// [`validate_experiment_filter`](super::validate_experiment_filter).
+///
+/// A filter is bounded: at most [`MAX_FILTER_CHARS`] characters, [`MAX_FILTER_COMPARISONS`]
+/// comparisons, [`MAX_FILTER_LIST_VALUES`] list values and [`MAX_FILTER_DEPTH`] levels of
+/// parentheses; a larger one is an error naming the limit.
 pub fn parse_filter(text: &str) -> Result<Option<Expr>, FilterError> {
+    let length = text.chars().count();
+    if length > MAX_FILTER_CHARS {
+        return Err(FilterError::new(
+            MAX_FILTER_CHARS,
+            "",
+            format!(
+                "filter too long: {length} characters, at most {MAX_FILTER_CHARS} are accepted"
+            ),
+        ));
+    }
     let mut p = Parser::new(text);
     p.skip_ws();
     if p.at_end() {
@@ -90,6 +117,10 @@ struct Parser {
     chars: Vec<char>,
     pos: usize,
     depth: usize,
+    /// Comparisons read so far (bounded by [`MAX_FILTER_COMPARISONS`]).
+    comparisons: usize,
+    /// List values read so far (bounded by [`MAX_FILTER_LIST_VALUES`]).
+    list_values: usize,
 }
 
 impl Parser {
@@ -98,6 +129,8 @@ impl Parser {
             chars: text.chars().collect(),
             pos: 0,
             depth: 0,
+            comparisons: 0,
+            list_values: 0,
         }
     }
 
@@ -233,9 +266,9 @@ impl Parser {
             return self.parse_comparison().map(Expr::Compare);
         }
         let open = self.pos;
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= MAX_FILTER_DEPTH {
             return Err(self.error_here(format!(
-                "parentheses nested too deeply (at most {MAX_DEPTH} levels)"
+                "parentheses nested too deeply (at most {MAX_FILTER_DEPTH} levels)"
             )));
         }
         self.depth += 1;
@@ -260,6 +293,12 @@ impl Parser {
 
     fn parse_comparison(&mut self) -> Result<Comparison, FilterError> {
         let ident_start = self.pos;
+        if self.comparisons >= MAX_FILTER_COMPARISONS {
+            return Err(self.error_here(format!(
+                "filter too large: at most {MAX_FILTER_COMPARISONS} comparisons are accepted"
+            )));
+        }
+        self.comparisons += 1;
         let (entity, key) =
             self.parse_identifier("a comparison (e.g. metrics.acc > 0.9) or '('")?;
         let identifier = self.written(ident_start);
@@ -593,6 +632,13 @@ impl Parser {
         let mut items = Vec::new();
         loop {
             self.skip_ws();
+            if self.list_values >= MAX_FILTER_LIST_VALUES {
+                return Err(self.error_here(format!(
+                    "filter too large: at most {MAX_FILTER_LIST_VALUES} values in IN / NOT IN \
+                     lists are accepted (all lists together)"
+                )));
+            }
+            self.list_values += 1;
             items.push(self.parse_scalar(op)?);
             self.skip_ws();
             match self.peek() {

@@ -978,6 +978,92 @@ fn error_nesting_too_deep() {
     );
 }
 
+/// `count` comparisons `metrics.m<i> > <i>` joined by `AND`.
+fn and_chain(count: usize) -> String {
+    (0..count)
+        .map(|i| format!("metrics.m{i} > {i}"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `count` comparisons nested [`MAX_FILTER_DEPTH`] parentheses deep, alternating `OR` and
+/// `AND` at each level: `a OR (b AND (c OR (…)))`, the rest of the comparisons `AND`-ed in the
+/// innermost level.
+fn nested(count: usize) -> String {
+    let mut text = String::new();
+    for level in 0..MAX_FILTER_DEPTH {
+        let joiner = if level % 2 == 0 { "OR" } else { "AND" };
+        text.push_str(&format!("params.p{level} = '{level}' {joiner} ("));
+    }
+    text.push_str(&and_chain(count - MAX_FILTER_DEPTH));
+    text.push_str(&")".repeat(MAX_FILTER_DEPTH));
+    text
+}
+
+#[test]
+fn the_largest_filter_parses_and_one_more_comparison_is_refused() {
+    let largest = parse(&and_chain(MAX_FILTER_COMPARISONS));
+    assert_eq!(largest.comparisons().len(), MAX_FILTER_COMPARISONS);
+
+    let too_many = and_chain(MAX_FILTER_COMPARISONS + 1);
+    let position = too_many.find("metrics.m200 ").unwrap();
+    assert_error(
+        &err(&too_many),
+        position,
+        "metrics.m200",
+        "filter too large: at most 200 comparisons are accepted",
+    );
+}
+
+#[test]
+fn the_comparison_limit_holds_with_or_and_parentheses() {
+    let largest = parse(&nested(MAX_FILTER_COMPARISONS));
+    assert_eq!(largest.comparisons().len(), MAX_FILTER_COMPARISONS);
+    let e = err(&nested(MAX_FILTER_COMPARISONS + 1));
+    assert_eq!(
+        e.message,
+        "filter too large: at most 200 comparisons are accepted"
+    );
+}
+
+#[test]
+fn list_values_are_bounded_across_the_filter() {
+    let list = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let half = MAX_FILTER_LIST_VALUES / 2;
+    let largest = format!(
+        "params.a IN ({}) AND params.b NOT IN ({})",
+        list(half),
+        list(MAX_FILTER_LIST_VALUES - half)
+    );
+    assert_eq!(parse(&largest).comparisons().len(), 2);
+    let too_many = format!(
+        "params.a IN ({}) AND params.b NOT IN ({})",
+        list(half),
+        list(MAX_FILTER_LIST_VALUES - half + 1)
+    );
+    assert_eq!(
+        err(&too_many).message,
+        "filter too large: at most 10000 values in IN / NOT IN lists are accepted (all lists \
+         together)"
+    );
+}
+
+#[test]
+fn filter_text_is_bounded_in_characters() {
+    let prefix = "params.p = '";
+    // Multi-byte characters: the limit counts characters, not bytes.
+    let fill = MAX_FILTER_CHARS - prefix.chars().count() - 1;
+    let largest = format!("{prefix}{}'", "é".repeat(fill));
+    assert_eq!(largest.chars().count(), MAX_FILTER_CHARS);
+    assert_eq!(parse(&largest).comparisons().len(), 1);
+    let too_long = format!("{prefix}{}'", "é".repeat(fill + 1));
+    let e = err(&too_long);
+    assert_eq!(
+        e.message,
+        "filter too long: 100001 characters, at most 100000 are accepted"
+    );
+}
+
 #[test]
 fn error_positions_count_characters_not_bytes() {
     assert_error(

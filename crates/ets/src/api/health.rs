@@ -85,7 +85,7 @@ pub struct Info {
     pub openapi_url: String,
     pub docs_url: String,
     pub metrics_port: u16,
-    /// Metadata database.
+    /// Metadata database: `sqlite` or `postgresql`.
     pub storage_backend: String,
     /// Where artifact bytes live: `local` or `s3`.
     pub artifact_backend: String,
@@ -119,7 +119,7 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
         openapi_url: "/openapi.json".into(),
         docs_url: "/docs".into(),
         metrics_port: c.metrics_port,
-        storage_backend: "sqlite".into(),
+        storage_backend: c.effective_database_url().backend().into(),
         artifact_backend: s.artifacts.backend().as_str().into(),
         limits: InfoLimits {
             max_concurrent_experiments: l.max_concurrent_experiments,

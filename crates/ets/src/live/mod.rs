@@ -309,7 +309,11 @@ impl Bus {
     /// Starts the publisher (and, on PostgreSQL, the listener; it returns once `LISTEN` is in
     /// place, so events committed after start-up are seen). Without this (CLI commands) the
     /// bus stays inactive and the service hooks do nothing.
-    pub async fn start(self: &Arc<Self>, store: Arc<dyn Store>, database_url: &str) {
+    pub async fn start(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        database: &crate::database_url::DatabaseUrl,
+    ) {
         let Some(queue) = self.queue_rx.lock().expect("queue lock").take() else {
             return;
         };
@@ -318,9 +322,9 @@ impl Bus {
             store,
             experiments: HashMap::new(),
         };
-        if crate::store::postgres::is_postgres_url(database_url) {
+        if let crate::database_url::DatabaseUrl::Postgres(options) = database {
             self.active.store(true, Ordering::Release);
-            postgres::start(self.clone(), publisher, queue, database_url.to_owned()).await;
+            postgres::start(self.clone(), publisher, queue, (**options).clone()).await;
         } else {
             tokio::spawn(publisher.run_local(queue));
         }

@@ -9,7 +9,6 @@
 //! The channel is `ets_events` in the `public` schema, `ets_events_<hash>` in any other (one
 //! channel per ETS installation sharing a database; notifications are database-wide).
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
 use super::{Bus, EventData, LiveEvent, Pending, Publisher};
+use crate::database_url::PgOptions;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -46,11 +46,10 @@ async fn current_channel(client: &tokio_postgres::Client) -> Result<String, toki
 /// A connection that `LISTEN`s: its client (kept alive) and the payloads that arrive; the
 /// receiver ends when the connection does.
 async fn listen(
-    url: &str,
+    url: &PgOptions,
 ) -> Result<(tokio_postgres::Client, mpsc::UnboundedReceiver<String>), String> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
-    let tls = crate::store::postgres::tls().map_err(|e| e.to_string())?;
-    let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
+    let connector = crate::store::postgres::Connector::new(url).map_err(|e| e.to_string())?;
+    let (client, mut connection) = connector.connect_raw().await.map_err(|e| e.to_string())?;
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -83,7 +82,7 @@ pub(crate) async fn start(
     bus: Arc<Bus>,
     publisher: Publisher,
     queue: mpsc::Receiver<Pending>,
-    url: String,
+    url: PgOptions,
 ) {
     let first = match listen(&url).await {
         Ok(listening) => Some(listening),
@@ -98,7 +97,7 @@ pub(crate) async fn start(
 
 async fn listen_loop(
     bus: Arc<Bus>,
-    url: String,
+    url: PgOptions,
     mut current: Option<(tokio_postgres::Client, mpsc::UnboundedReceiver<String>)>,
 ) {
     let mut stopped = bus.shutdown_signal();
@@ -146,7 +145,11 @@ fn deliver(bus: &Bus, payload: String) {
     }
 }
 
-async fn publish_loop(mut publisher: Publisher, mut queue: mpsc::Receiver<Pending>, url: String) {
+async fn publish_loop(
+    mut publisher: Publisher,
+    mut queue: mpsc::Receiver<Pending>,
+    url: PgOptions,
+) {
     let mut connection: Option<(tokio_postgres::Client, String)> = None;
     let mut backoff = MIN_BACKOFF;
     let mut lost = 0usize;

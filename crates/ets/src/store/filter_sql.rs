@@ -1,15 +1,19 @@
-//! What both SQL backends share when compiling the filter language (`ets_domain::filter`):
-//! the walk over `AND`/`OR` trees, the MLflow attribute names and the columns they mean, the
-//! lifecycle condition, and how numbers meet text. Each backend supplies the dialect-specific
-//! part — binding values, comparison operators, `EXISTS` over its key tables — through
-//! [`FilterSql`] (`sqlite/search.rs`, `postgres/search.rs`).
+//! The search filter language (`ets_domain::filter`) and `order_by` compiled to SQL, once for
+//! both backends. A backend's query builder implements [`FilterSql`]: how to append text and
+//! bind a value (its placeholder style, `?` or `$N`), and which [`Dialect`] it speaks for the
+//! few expressions that differ (text collation, LIKE, JSON, missing values in ORDER BY).
 //!
-//! Runs are aliased `r` (joined with their experiment as `e`), experiments `e`.
+//! Runs are aliased `r` (joined with their experiment as `e`), experiments `e`. Each
+//! comparison becomes a column test or an `EXISTS` over the table that holds the key, so
+//! every condition uses an index on `(run_id, key)` and runs stay one row each. Both backends
+//! give the same results: text is compared and ordered bytewise (PostgreSQL under the "C"
+//! collation), LIKE is case-sensitive (SQLite's GLOB), ILIKE folds ASCII letters only, and
+//! missing values sort last in both directions.
 
-use ets_domain::filter::{Comparison, Expr};
+use ets_domain::filter::{Comparison, Entity, Expr, Op, OrderKey, Value};
 
 use crate::error::{Error, Result};
-use crate::store::Lifecycle;
+use crate::store::{CursorValue, Lifecycle, PageRequest};
 
 /// What a filter is applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,14 +22,72 @@ pub(crate) enum Target {
     Experiments,
 }
 
-/// A backend's SQL builder, as the filter walk drives it.
+/// The SQL dialect of a backend, for the few expressions that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A backend's SQL builder, as the search compiler drives it.
 pub(crate) trait FilterSql {
+    const DIALECT: Dialect;
     /// Appends SQL text.
     fn push_sql(&mut self, text: &str);
-    /// Appends one comparison on runs (alias `r`).
-    fn run_comparison(&mut self, c: &Comparison) -> Result<()>;
-    /// Appends one comparison on experiments (alias `e`).
-    fn experiment_comparison(&mut self, c: &Comparison) -> Result<()>;
+    /// Appends a placeholder bound to text.
+    fn bind_text(&mut self, value: String);
+    /// Appends a placeholder bound to a float.
+    fn bind_f64(&mut self, value: f64);
+    /// Appends a placeholder bound to an integer.
+    fn bind_i64(&mut self, value: i64);
+    /// Binds text and returns its placeholder, for SQL written next (before any other value
+    /// is bound: `?` placeholders are positional).
+    fn text_param(&mut self, value: String) -> String;
+}
+
+/// ` AND {column} LIKE '%…%'` folding ASCII letters only (SQLite's LIKE; PostgreSQL's ILIKE
+/// under the "C" collation), with the wildcards of `needle` escaped.
+pub(crate) fn and_contains<S: FilterSql>(sql: &mut S, column: &str, needle: Option<&str>) {
+    if let Some(needle) = needle {
+        let escaped = needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = match S::DIALECT {
+            Dialect::Sqlite => " LIKE ",
+            Dialect::Postgres => " COLLATE \"C\" ILIKE ",
+        };
+        sql.push_sql(&format!(" AND {column}{like}"));
+        sql.bind_text(format!("%{escaped}%"));
+        sql.push_sql(" ESCAPE '\\'");
+    }
+}
+
+/// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
+/// the caller knows whether another page follows.
+pub(crate) fn page<S: FilterSql>(sql: &mut S, alias: &str, page: &PageRequest) {
+    let column = format!("{alias}.{}", page.sort.as_str());
+    let direction = if page.descending { "DESC" } else { "ASC" };
+    if let Some(cursor) = &page.after {
+        let op = if page.descending { "<" } else { ">" };
+        sql.push_sql(&format!(" AND ({column}, {alias}.id) {op} ("));
+        match &cursor.sort_value {
+            CursorValue::Int(v) => sql.bind_i64(*v),
+            CursorValue::Text(v) => sql.bind_text(v.clone()),
+        }
+        sql.push_sql(", ");
+        sql.bind_text(cursor.id.clone());
+        sql.push_sql(")");
+    }
+    sql.push_sql(&format!(
+        " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
+        u64::from(page.page_size) + 1
+    ));
+}
+
+/// Appends the lifecycle condition for alias `alias`.
+pub(crate) fn and_lifecycle<S: FilterSql>(sql: &mut S, alias: &str, lifecycle: Lifecycle) {
+    sql.push_sql(&lifecycle_condition(alias, lifecycle));
 }
 
 /// Appends ` AND (<expr>)` when there is a filter.
@@ -34,12 +96,29 @@ pub(crate) fn and_filter<S: FilterSql>(
     expr: Option<&Expr>,
     target: Target,
 ) -> Result<()> {
-    if let Some(expr) = expr {
-        sql.push_sql(" AND ");
-        push_expr(sql, expr, target)?;
+    match expr {
+        // PostgreSQL turns each `EXISTS` of the top-level conjunction into a semi-join, and
+        // its planning time grows with the cube of their number (50: ~1 s, 200: ~60 s).
+        // Beyond a few, each term is written `(…) IS TRUE` (the same truth in a WHERE clause),
+        // which keeps them per-row subqueries, as SQLite runs them anyway.
+        Some(Expr::And(parts)) if parts.len() > MAX_SEMI_JOINS => {
+            for part in parts {
+                sql.push_sql(" AND (");
+                push_expr(sql, part, target)?;
+                sql.push_sql(") IS TRUE");
+            }
+        }
+        Some(expr) => {
+            sql.push_sql(" AND ");
+            push_expr(sql, expr, target)?;
+        }
+        None => {}
     }
     Ok(())
 }
+
+/// Most terms of a filter's top-level `AND` written as they are (see [`and_filter`]).
+const MAX_SEMI_JOINS: usize = 8;
 
 fn push_expr<S: FilterSql>(sql: &mut S, expr: &Expr, target: Target) -> Result<()> {
     match expr {
@@ -59,10 +138,306 @@ fn push_expr<S: FilterSql>(sql: &mut S, expr: &Expr, target: Target) -> Result<(
             sql.push_sql(")");
         }
         Expr::Compare(comparison) => match target {
-            Target::Runs => sql.run_comparison(comparison)?,
-            Target::Experiments => sql.experiment_comparison(comparison)?,
+            Target::Runs => run_comparison(sql, comparison)?,
+            Target::Experiments => experiment_comparison(sql, comparison)?,
         },
     }
+    Ok(())
+}
+
+fn run_comparison<S: FilterSql>(sql: &mut S, c: &Comparison) -> Result<()> {
+    match c.entity {
+        Entity::Metric => exists(
+            sql,
+            "SELECT 1 FROM metric_series ms WHERE ms.run_id = r.id AND ms.point_count > 0 AND ms.key = ",
+            c,
+            "ms.last_value",
+            true,
+        ),
+        Entity::Param => exists(
+            sql,
+            "SELECT 1 FROM run_params p WHERE p.run_id = r.id AND p.key = ",
+            c,
+            "p.value",
+            false,
+        ),
+        // MLflow shows a run's name as the tag `mlflow.runName`; ours lives in the run row.
+        Entity::Tag if c.key == "mlflow.runName" => compare(sql, "r.name", c, false),
+        Entity::Tag => exists(
+            sql,
+            "SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.key = ",
+            c,
+            "t.value",
+            false,
+        ),
+        Entity::Attribute => {
+            let column = run_attribute(&c.key).ok_or_else(|| unsupported(c, "attribute"))?;
+            compare(sql, column.sql, c, column.numeric)
+        }
+        Entity::Dataset => {
+            let column = match c.key.as_str() {
+                "name" => "d.name",
+                "digest" => "d.digest",
+                "context" => match S::DIALECT {
+                    Dialect::Sqlite => "json_extract(ri.tags, '$.\"mlflow.data.context\"')",
+                    Dialect::Postgres => "(ri.tags ->> 'mlflow.data.context')",
+                },
+                _ => return Err(unsupported(c, "dataset attribute")),
+            };
+            sql.push_sql("EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id = r.id AND ");
+            compare(sql, column, c, false)?;
+            sql.push_sql(")");
+            Ok(())
+        }
+    }
+}
+
+fn experiment_comparison<S: FilterSql>(sql: &mut S, c: &Comparison) -> Result<()> {
+    match c.entity {
+        // A missing key matches no comparison.
+        Entity::Tag => {
+            match S::DIALECT {
+                Dialect::Sqlite => {
+                    sql.push_sql("EXISTS (SELECT 1 FROM json_each(e.tags) j WHERE j.key = ");
+                    sql.bind_text(c.key.clone());
+                    sql.push_sql(" AND ");
+                    compare(sql, "j.value", c, false)?;
+                    sql.push_sql(")");
+                }
+                Dialect::Postgres => {
+                    let column = format!("(e.tags ->> {})", sql.text_param(c.key.clone()));
+                    compare(sql, &column, c, false)?;
+                }
+            }
+            Ok(())
+        }
+        Entity::Attribute => {
+            let column = experiment_attribute(&c.key)
+                .ok_or_else(|| unsupported(c, "experiment attribute"))?;
+            compare(sql, column.sql, c, column.numeric)
+        }
+        Entity::Metric | Entity::Param | Entity::Dataset => Err(unsupported(c, "experiment field")),
+    }
+}
+
+/// `EXISTS (<select> <key> AND <column> <op> <value>)` with the key bound after `select`.
+fn exists<S: FilterSql>(
+    sql: &mut S,
+    select: &str,
+    c: &Comparison,
+    column: &str,
+    numeric: bool,
+) -> Result<()> {
+    sql.push_sql("EXISTS (");
+    sql.push_sql(select);
+    sql.bind_text(c.key.clone());
+    sql.push_sql(" AND ");
+    compare(sql, column, c, numeric)?;
+    sql.push_sql(")");
+    Ok(())
+}
+
+/// MLflow's LIKE is case-sensitive; SQLite's is not, so LIKE becomes GLOB there.
+fn like_to_glob(pattern: &str) -> String {
+    let mut glob = String::with_capacity(pattern.len());
+    for ch in pattern.chars() {
+        match ch {
+            '%' => glob.push('*'),
+            '_' => glob.push('?'),
+            '*' | '?' | '[' => {
+                glob.push('[');
+                glob.push(ch);
+                glob.push(']');
+            }
+            other => glob.push(other),
+        }
+    }
+    glob
+}
+
+fn bind_scalar<S: FilterSql>(
+    sql: &mut S,
+    value: &Value,
+    numeric: bool,
+    c: &Comparison,
+) -> Result<()> {
+    match (value, numeric) {
+        (Value::Number(n), true) => sql.bind_f64(*n),
+        (Value::Str(s), true) => sql.bind_f64(parse_number(c, s)?),
+        (Value::Str(s), false) => sql.bind_text(s.clone()),
+        (Value::Number(n), false) => sql.bind_text(format_number(*n)),
+        (Value::List(_), _) => return Err(list_needs_in(c)),
+    }
+    Ok(())
+}
+
+/// The column as compared and ordered: text bytewise (PostgreSQL: the "C" collation).
+fn operand(dialect: Dialect, column: &str, numeric: bool) -> String {
+    if numeric || dialect == Dialect::Sqlite {
+        column.to_owned()
+    } else {
+        format!("({column}) COLLATE \"C\"")
+    }
+}
+
+fn compare<S: FilterSql>(sql: &mut S, column: &str, c: &Comparison, numeric: bool) -> Result<()> {
+    match c.op {
+        Op::Eq | Op::Ne | Op::Lt | Op::Gt | Op::Le | Op::Ge => {}
+        Op::Like | Op::ILike => {
+            let Value::Str(pattern) = &c.value else {
+                return Err(Error::invalid(
+                    "filter",
+                    format!("LIKE and ILIKE take a quoted pattern ('{}')", c.key),
+                ));
+            };
+            match (S::DIALECT, c.op) {
+                (Dialect::Sqlite, Op::Like) => {
+                    sql.push_sql(column);
+                    sql.push_sql(" GLOB ");
+                    sql.bind_text(like_to_glob(pattern));
+                }
+                (Dialect::Sqlite, _) => {
+                    sql.push_sql(&format!("lower({column}) LIKE lower("));
+                    sql.bind_text(pattern.clone());
+                    sql.push_sql(")");
+                }
+                (Dialect::Postgres, op) => {
+                    // Numbers match as their text (as SQLite's GLOB coerces them); no escape
+                    // character, as GLOB.
+                    let text = if numeric {
+                        format!("({column})::text COLLATE \"C\"")
+                    } else {
+                        operand(Dialect::Postgres, column, false)
+                    };
+                    let op = if op == Op::Like { "LIKE" } else { "ILIKE" };
+                    sql.push_sql(&format!("{text} {op} "));
+                    sql.bind_text(pattern.clone());
+                    sql.push_sql(" ESCAPE ''");
+                }
+            }
+            return Ok(());
+        }
+        Op::In | Op::NotIn => {
+            let Value::List(items) = &c.value else {
+                return Err(Error::invalid(
+                    "filter",
+                    format!("IN and NOT IN take a list like ('a', 'b') ('{}')", c.key),
+                ));
+            };
+            sql.push_sql(&operand(S::DIALECT, column, numeric));
+            sql.push_sql(if c.op == Op::In { " IN (" } else { " NOT IN (" });
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push_sql(", ");
+                }
+                bind_scalar(sql, item, numeric, c)?;
+            }
+            sql.push_sql(")");
+            return Ok(());
+        }
+    }
+    sql.push_sql(&format!(
+        "{} {} ",
+        operand(S::DIALECT, column, numeric),
+        c.op.as_str()
+    ));
+    bind_scalar(sql, &c.value, numeric, c)
+}
+
+/// The value a run is ordered by for `key`, appended to `sql` (binding its key).
+fn push_run_order_value<S: FilterSql>(sql: &mut S, key: &OrderKey) -> Result<()> {
+    let collate = if S::DIALECT == Dialect::Postgres {
+        " COLLATE \"C\""
+    } else {
+        ""
+    };
+    match key.entity {
+        Entity::Metric => {
+            sql.push_sql(
+                "(SELECT ms.last_value FROM metric_series ms WHERE ms.run_id = r.id AND ms.key = ",
+            );
+            sql.bind_text(key.key.clone());
+            sql.push_sql(")");
+        }
+        Entity::Param => {
+            sql.push_sql("(SELECT p.value FROM run_params p WHERE p.run_id = r.id AND p.key = ");
+            sql.bind_text(key.key.clone());
+            sql.push_sql(&format!("){collate}"));
+        }
+        Entity::Tag if key.key == "mlflow.runName" => sql.push_sql("r.name"),
+        Entity::Tag => {
+            sql.push_sql("(SELECT t.value FROM run_tags t WHERE t.run_id = r.id AND t.key = ");
+            sql.bind_text(key.key.clone());
+            sql.push_sql(&format!("){collate}"));
+        }
+        Entity::Attribute => {
+            let column = run_attribute(&key.key).ok_or_else(|| {
+                Error::invalid(
+                    "order_by",
+                    format!("cannot order by attribute '{}'", key.key),
+                )
+            })?;
+            sql.push_sql(&operand(S::DIALECT, column.sql, column.numeric));
+        }
+        Entity::Dataset => {
+            return Err(Error::invalid(
+                "order_by",
+                "cannot order runs by a dataset field",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Appends `ORDER BY` for runs: the requested keys (missing values last, as MLflow does),
+/// then start time (newest first) and id as tie-breakers.
+pub(crate) fn run_order_by<S: FilterSql>(sql: &mut S, keys: &[OrderKey]) -> Result<()> {
+    sql.push_sql(" ORDER BY ");
+    for key in keys {
+        let direction = if key.ascending { "ASC" } else { "DESC" };
+        match S::DIALECT {
+            Dialect::Postgres => {
+                push_run_order_value(sql, key)?;
+                sql.push_sql(&format!(" {direction} NULLS LAST, "));
+            }
+            // SQLite has NULLS LAST only since 3.30 and not on every build: `x IS NULL, x`.
+            Dialect::Sqlite => {
+                push_run_order_value(sql, key)?;
+                sql.push_sql(" IS NULL, ");
+                push_run_order_value(sql, key)?;
+                sql.push_sql(&format!(" {direction}, "));
+            }
+        }
+    }
+    sql.push_sql("coalesce(r.started_at, r.created_at) DESC, r.id ASC");
+    Ok(())
+}
+
+/// Appends `ORDER BY` for experiments (default: newest first, as MLflow).
+pub(crate) fn experiment_order_by<S: FilterSql>(sql: &mut S, keys: &[OrderKey]) -> Result<()> {
+    sql.push_sql(" ORDER BY ");
+    for key in keys {
+        let direction = if key.ascending { "ASC" } else { "DESC" };
+        let column = match key.entity {
+            Entity::Attribute => experiment_attribute(&key.key).ok_or_else(|| {
+                Error::invalid(
+                    "order_by",
+                    format!("cannot order experiments by '{}'", key.key),
+                )
+            })?,
+            _ => {
+                return Err(Error::invalid(
+                    "order_by",
+                    "experiments can be ordered by name, creation_time or last_update_time",
+                ));
+            }
+        };
+        sql.push_sql(&format!(
+            "{} {direction}, ",
+            operand(S::DIALECT, column.sql, column.numeric)
+        ));
+    }
+    sql.push_sql("e.created_at DESC, e.id DESC");
     Ok(())
 }
 
@@ -149,5 +524,16 @@ pub(crate) fn format_number(n: f64) -> String {
         format!("{}", n as i64)
     } else {
         n.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_become_case_sensitive_globs() {
+        assert_eq!(like_to_glob("run_%"), "run?*");
+        assert_eq!(like_to_glob("a*b?[c]"), "a[*]b[?][[]c]");
     }
 }

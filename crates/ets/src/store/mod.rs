@@ -24,6 +24,7 @@ use ets_domain::model::{
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
+use crate::database_url::DatabaseUrl;
 use crate::error::Result;
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
@@ -393,51 +394,35 @@ pub async fn log_metrics(
         .await
 }
 
-/// Opens the store named by `url`: `sqlite://path` (created and migrated) or
-/// `postgres://…` (migrated when `run_migrations`, else its schema version is checked).
+/// Opens the store `database` names: a SQLite file (created and migrated) or a PostgreSQL
+/// database (migrated when `run_migrations`, else its schema version is checked).
 pub async fn open(
-    url: &str,
+    database: &DatabaseUrl,
     pool_size: u32,
     limits: StoreLimits,
     run_migrations: bool,
 ) -> Result<Arc<dyn Store>> {
-    if postgres::is_postgres_url(url) {
-        return Ok(Arc::new(
-            postgres::PgStore::open(url, pool_size, limits, run_migrations).await?,
-        ));
-    }
-    match sqlite_path(url) {
-        Some(path) => Ok(Arc::new(
-            sqlite::SqliteStore::open(path.as_ref(), pool_size, limits).await?,
-        )),
-        None => Err(crate::error::Error::internal(format!(
-            "unsupported database URL '{}'",
-            crate::config::redact_url_password(url)
-        ))),
-    }
+    Ok(match database {
+        DatabaseUrl::Postgres(options) => {
+            Arc::new(postgres::PgStore::open(options, pool_size, limits, run_migrations).await?)
+        }
+        DatabaseUrl::Sqlite(path) => {
+            Arc::new(sqlite::SqliteStore::open(path, pool_size, limits).await?)
+        }
+    })
 }
 
-/// Creates or upgrades the schema of the database at `url`; returns the versions applied.
-pub async fn migrate(url: &str) -> Result<Vec<i64>> {
-    if postgres::is_postgres_url(url) {
-        return postgres::migrate(url).await;
+/// Creates or upgrades the schema of `database`; returns the versions applied.
+pub async fn migrate(database: &DatabaseUrl) -> Result<Vec<i64>> {
+    match database {
+        DatabaseUrl::Postgres(options) => postgres::migrate(options).await,
+        DatabaseUrl::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || sqlite::migrate_file(&path))
+                .await
+                .map_err(|e| crate::error::Error::internal(format!("migration failed: {e}")))?
+        }
     }
-    let path = sqlite_path(url).ok_or_else(|| {
-        crate::error::Error::internal(format!(
-            "unsupported database URL '{}'",
-            crate::config::redact_url_password(url)
-        ))
-    })?;
-    let path = std::path::PathBuf::from(path);
-    tokio::task::spawn_blocking(move || sqlite::migrate_file(&path))
-        .await
-        .map_err(|e| crate::error::Error::internal(format!("migration failed: {e}")))?
-}
-
-/// The file of a `sqlite://path` or `sqlite:path` URL.
-fn sqlite_path(url: &str) -> Option<&str> {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
 }
 
 /// Cuts the extra row off a page query's result (the backends fetch `page_size + 1`) and

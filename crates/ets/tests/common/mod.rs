@@ -373,8 +373,11 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
         let database = current_database();
+        let mut database_url = None;
         if database == Database::Postgres {
-            config.database_url = Some(create_pg_schema().await.url);
+            let url = create_pg_schema().await.url;
+            config.database_url = Some(url.parse().expect("a PostgreSQL URL"));
+            database_url = Some(url);
         }
         let s3 = match backend {
             Backend::Local => None,
@@ -402,7 +405,7 @@ impl TestApp {
                 let prefix = format!("t-{}", ets_domain::new_id());
                 let artifacts = &mut config.artifacts;
                 artifacts.backend = ets::config::ArtifactBackend::S3;
-                artifacts.s3_endpoint = Some(endpoint.clone());
+                artifacts.s3_endpoint = Some(ets::database_url::SecretUrl::new(endpoint.clone()));
                 artifacts.s3_bucket = Some(bucket.clone());
                 artifacts.s3_prefix = prefix.clone();
                 artifacts.s3_allow_http = true;
@@ -416,7 +419,6 @@ impl TestApp {
         };
         adjust(&mut config);
         let data_dir = config.data_dir.clone();
-        let database_url = config.database_url.clone();
         let server = ets::server::start(config).await.expect("server starts");
         Some(TestApp {
             base: format!("http://{}", server.addr),

@@ -483,14 +483,18 @@ mod tests {
         async fn new() -> Option<TestDb> {
             let base = std::env::var("PG_TEST_URL").ok()?;
             let schema = format!("ets_pgm_{}", uuid::Uuid::now_v7().simple());
-            let admin = super::super::connect(&base).await.unwrap();
+            let admin = super::super::connect(&super::super::test_options(&base))
+                .await
+                .unwrap();
             admin
                 .batch_execute(&format!("CREATE SCHEMA {schema}"))
                 .await
                 .unwrap();
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-            super::super::migrate(&url).await.unwrap();
+            super::super::migrate(&super::super::test_options(&url))
+                .await
+                .unwrap();
             admin
                 .batch_execute(&format!(
                     "INSERT INTO {schema}.runs (id, experiment_id, name, status, created_at, updated_at) \
@@ -502,9 +506,14 @@ mod tests {
         }
 
         async fn store(&self, max_keys: u64) -> PgStore {
-            PgStore::open(&self.url, 8, limits(max_keys), false)
-                .await
-                .unwrap()
+            PgStore::open(
+                &super::super::test_options(&self.url),
+                8,
+                limits(max_keys),
+                false,
+            )
+            .await
+            .unwrap()
         }
 
         async fn drop(self) {

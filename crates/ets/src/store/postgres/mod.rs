@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for several ETS instances sharing one database.
 //!
-//! A `deadpool` pool of `tokio-postgres` connections (TLS by rustls when the URL asks for it).
+//! A `deadpool` pool of `tokio-postgres` connections, TLS by rustls as libpq's `sslmode` says
+//! (`tls.rs`).
 //! Every operation runs in one transaction: writes at READ COMMITTED with the rows they check
 //! locked (`SELECT … FOR UPDATE`, advisory locks for counts), reads in a READ ONLY REPEATABLE
 //! READ transaction so multi-statement reads see one snapshot, as on SQLite. Metric chunks are
@@ -20,8 +21,7 @@ mod projects;
 mod runs;
 mod search;
 mod sql;
-
-use std::str::FromStr;
+mod tls;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -33,6 +33,7 @@ use ets_domain::model::{
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
+use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
@@ -103,61 +104,118 @@ pub struct PgStore {
     limits: StoreLimits,
     /// The database URL, password redacted, for messages.
     label: String,
+    /// For the hint in connection errors.
+    ssl: SslOptions,
 }
 
-/// Whether `url` names a PostgreSQL database.
-pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+/// The TLS stream of a connection (plain or rustls, per `sslmode`).
+type PgStream = <tokio_postgres_rustls::MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+    tokio_postgres::Socket,
+>>::Stream;
+
+/// A connection's I/O half, to be polled (spawned) by the caller.
+pub type PgConnection = tokio_postgres::Connection<tokio_postgres::Socket, PgStream>;
+
+/// How connections are made: the options and the TLS configuration built from them once.
+#[derive(Clone)]
+pub struct Connector {
+    options: PgOptions,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
-fn parse_config(url: &str) -> Result<tokio_postgres::Config> {
-    tokio_postgres::Config::from_str(url).map_err(|e| {
-        Error::internal(format!(
-            "database_url '{}' is not a valid PostgreSQL URL: {e}",
-            redact(url)
-        ))
-    })
-}
-
-fn redact(url: &str) -> String {
-    crate::config::redact_url_password(url)
-}
-
-/// TLS for connections whose URL asks for it (`sslmode=prefer` (default) or `require`),
-/// verified against the system's root certificates. With `sslmode=disable` it is not used.
-pub(crate) fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A certificate the store cannot parse is skipped, as browsers do.
-        let _ = roots.add(cert);
+impl Connector {
+    /// Builds the TLS configuration `options.ssl` asks for (reading certificate files now, so
+    /// a missing file stops start-up with its name).
+    pub fn new(options: &PgOptions) -> Result<Connector> {
+        Ok(Connector {
+            options: options.clone(),
+            tls: tls::make_tls(&options.ssl)?,
+        })
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+
+    /// One connection, as libpq's `sslmode` says: `allow` tries plain, then TLS; `prefer`
+    /// uses TLS when the server offers it; `require` and stronger insist on TLS.
+    pub async fn connect_raw(
+        &self,
+    ) -> std::result::Result<(tokio_postgres::Client, PgConnection), tokio_postgres::Error> {
+        use tokio_postgres::config::SslMode as Pg;
+        let attempts: &[Pg] = match self.options.ssl.mode {
+            SslMode::Disable => &[Pg::Disable],
+            SslMode::Allow => &[Pg::Disable, Pg::Require],
+            SslMode::Prefer => &[Pg::Prefer],
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => &[Pg::Require],
+        };
+        let mut result = None;
+        for mode in attempts {
+            let mut config = self.options.config.clone();
+            config.ssl_mode(*mode);
+            match config.connect(self.tls.clone()).await {
+                Ok(connected) => return Ok(connected),
+                Err(e) => result = Some(e),
+            }
+        }
+        Err(result.expect("at least one attempt"))
+    }
+
+    /// One connection outside the pool (migrations); the connection task is spawned.
+    pub(crate) async fn connect(&self) -> Result<tokio_postgres::Client> {
+        let (client, connection) = self.connect_raw().await.map_err(|e| {
+            Error::internal(format!(
+                "cannot connect to PostgreSQL '{}': {}",
+                self.options.label(),
+                tls::describe(&e, &self.options.ssl)
+            ))
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection closed");
+            }
+        });
+        Ok(client)
+    }
+}
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(
+        &self,
+        _config: &tokio_postgres::Config,
+    ) -> BoxFuture<
+        '_,
+        std::result::Result<
+            (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+            tokio_postgres::Error,
+        >,
+    > {
+        Box::pin(async move {
+            let (client, connection) = self.connect_raw().await?;
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "PostgreSQL connection closed");
+                }
+            });
+            Ok((client, task))
+        })
+    }
 }
 
 /// One connection outside the pool (migrations, LISTEN); the connection task is spawned.
-pub async fn connect(url: &str) -> Result<tokio_postgres::Client> {
-    let config = parse_config(url)?;
-    let (client, connection) = config.connect(tls()?).await.map_err(|e| {
-        Error::internal(format!(
-            "cannot connect to PostgreSQL '{}': {e}",
-            redact(url)
-        ))
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection closed");
-        }
-    });
-    Ok(client)
+pub async fn connect(options: &PgOptions) -> Result<tokio_postgres::Client> {
+    Connector::new(options)?.connect().await
+}
+
+/// The options of a test database URL.
+#[cfg(test)]
+pub(crate) fn test_options(url: &str) -> PgOptions {
+    match url.parse() {
+        Ok(crate::database_url::DatabaseUrl::Postgres(options)) => *options,
+        other => panic!("not a PostgreSQL URL: {other:?}"),
+    }
 }
 
 /// Applies pending migrations (in one transaction, under an advisory lock); returns the
 /// versions applied now. What `ets migrate` and `ets serve` at start-up run.
-pub async fn migrate(url: &str) -> Result<Vec<i64>> {
-    let mut client = connect(url).await?;
+pub async fn migrate(options: &PgOptions) -> Result<Vec<i64>> {
+    let mut client = connect(options).await?;
     let tx = client.transaction().await?;
     tx.batch_execute(MIGRATION_LOCK_SQL).await?;
     tx.batch_execute(
@@ -216,21 +274,23 @@ impl PgStore {
     /// Connects a pool of `pool_size` connections; migrates first when `migrate` is set, else
     /// checks that the schema is current.
     pub async fn open(
-        url: &str,
+        options: &PgOptions,
         pool_size: u32,
         limits: StoreLimits,
         run_migrations: bool,
     ) -> Result<PgStore> {
-        let label = redact(url);
+        let label = options.label();
+        let connector = Connector::new(options)?;
         if run_migrations {
-            let applied = migrate(url).await?;
+            let applied = migrate(options).await?;
             if !applied.is_empty() {
                 tracing::info!(database = %label, versions = ?applied, "applied migrations");
             }
         }
-        let manager = Manager::from_config(
-            parse_config(url)?,
-            tls()?,
+        let ssl = options.ssl.clone();
+        let manager = Manager::from_connect(
+            options.config.clone(),
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -243,6 +303,7 @@ impl PgStore {
             pool,
             limits,
             label,
+            ssl,
         };
         let client = store.client().await?;
         check_schema_version(&client, &store.label).await?;
@@ -251,8 +312,12 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
         self.pool.get().await.map_err(|e| {
+            let reason = match &e {
+                deadpool_postgres::PoolError::Backend(e) => tls::describe(e, &self.ssl),
+                other => other.to_string(),
+            };
             Error::internal(format!(
-                "no PostgreSQL connection from the pool ({}): {e}",
+                "no PostgreSQL connection from the pool ({}): {reason}",
                 self.label
             ))
         })

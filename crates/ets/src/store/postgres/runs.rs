@@ -537,7 +537,9 @@ mod tests {
     async fn pg_url() -> Option<(String, String)> {
         let base = std::env::var("PG_TEST_URL").ok()?;
         let schema = format!("ets_unit_{}", ids::new_id());
-        let client = super::super::connect(&base).await.expect("connect");
+        let client = super::super::connect(&super::super::test_options(&base))
+            .await
+            .expect("connect");
         client
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await
@@ -551,7 +553,9 @@ mod tests {
 
     async fn drop_schema(schema: &str) {
         let base = std::env::var("PG_TEST_URL").expect("set");
-        let client = super::super::connect(&base).await.expect("connect");
+        let client = super::super::connect(&super::super::test_options(&base))
+            .await
+            .expect("connect");
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await
@@ -720,7 +724,9 @@ mod tests {
         let Some((url, schema)) = pg_url().await else {
             return;
         };
-        let pg = PgStore::open(&url, 2, LIMITS, true).await.unwrap();
+        let pg = PgStore::open(&super::super::test_options(&url), 2, LIMITS, true)
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let lite = SqliteStore::open(&dir.path().join("ets.db"), 2, LIMITS)
             .await
@@ -837,8 +843,16 @@ mod tests {
             max_runs_per_experiment: 3,
             max_metric_keys_per_run: 100,
         };
-        let a: Arc<dyn Store> = Arc::new(PgStore::open(&url, 4, limits, true).await.unwrap());
-        let b: Arc<dyn Store> = Arc::new(PgStore::open(&url, 4, limits, false).await.unwrap());
+        let a: Arc<dyn Store> = Arc::new(
+            PgStore::open(&super::super::test_options(&url), 4, limits, true)
+                .await
+                .unwrap(),
+        );
+        let b: Arc<dyn Store> = Arc::new(
+            PgStore::open(&super::super::test_options(&url), 4, limits, false)
+                .await
+                .unwrap(),
+        );
         let p = a.create_project(project("limits")).await.unwrap();
         let mut experiment_ids = Vec::new();
         for i in 0..4 {

@@ -12,7 +12,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::Tx;
 use crate::error::Result;
-use crate::store::{CursorValue, PageRequest, TagFilter};
+use crate::store::filter_sql;
+use crate::store::{PageRequest, TagFilter};
 
 /// Whether `error` is a UNIQUE (or primary key) violation (turned into 409s at the query
 /// site, as SQLite's code does).
@@ -84,20 +85,9 @@ impl Sql {
         self
     }
 
-    /// ` AND {column} ILIKE '%…%'` under the "C" collation, which folds ASCII letters only
-    /// (as SQLite's LIKE), escaping wildcards in `needle`.
+    /// ` AND {column} LIKE '%…%'` ([`filter_sql::and_contains`]).
     pub fn and_contains(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
-        if let Some(needle) = needle {
-            let escaped = needle
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            self.push(" AND ")
-                .push(column)
-                .push(" COLLATE \"C\" ILIKE ")
-                .bind_text(format!("%{escaped}%"))
-                .push(" ESCAPE '\\'");
-        }
+        filter_sql::and_contains(self, column, needle);
         self
     }
 
@@ -119,24 +109,9 @@ impl Sql {
         self
     }
 
-    /// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
-    /// the caller knows whether another page follows.
+    /// Keyset condition and ORDER BY / LIMIT for a page ([`filter_sql::page`]).
     pub fn page(&mut self, alias: &str, page: &PageRequest) -> &mut Self {
-        let column = format!("{alias}.{}", page.sort.as_str());
-        let direction = if page.descending { "DESC" } else { "ASC" };
-        if let Some(cursor) = &page.after {
-            let op = if page.descending { "<" } else { ">" };
-            self.push(&format!(" AND ({column}, {alias}.id) {op} ("));
-            match &cursor.sort_value {
-                CursorValue::Int(v) => self.bind_i64(*v),
-                CursorValue::Text(v) => self.bind_text(v.clone()),
-            };
-            self.push(", ").bind_text(cursor.id.clone()).push(")");
-        }
-        self.push(&format!(
-            " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
-            u64::from(page.page_size) + 1
-        ));
+        filter_sql::page(self, alias, page);
         self
     }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::store::{CursorValue, PageRequest, TagFilter};
+use crate::store::filter_sql;
+use crate::store::{PageRequest, TagFilter};
 
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
@@ -70,19 +71,9 @@ impl Sql {
         self
     }
 
-    /// ` AND {column} LIKE '%…%'` (case-insensitive for ASCII), escaping wildcards in `needle`.
+    /// ` AND {column} LIKE '%…%'` ([`filter_sql::and_contains`]).
     pub fn and_contains(&mut self, column: &str, needle: Option<&str>) -> &mut Self {
-        if let Some(needle) = needle {
-            let escaped = needle
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            self.push(" AND ")
-                .push(column)
-                .push(" LIKE ")
-                .bind(format!("%{escaped}%"))
-                .push(" ESCAPE '\\'");
-        }
+        filter_sql::and_contains(self, column, needle);
         self
     }
 
@@ -101,24 +92,9 @@ impl Sql {
         self
     }
 
-    /// Keyset condition and ORDER BY / LIMIT for a page. Fetches one row more than the page so
-    /// the caller knows whether another page follows.
+    /// Keyset condition and ORDER BY / LIMIT for a page ([`filter_sql::page`]).
     pub fn page(&mut self, alias: &str, page: &PageRequest) -> &mut Self {
-        let column = format!("{alias}.{}", page.sort.as_str());
-        let direction = if page.descending { "DESC" } else { "ASC" };
-        if let Some(cursor) = &page.after {
-            let op = if page.descending { "<" } else { ">" };
-            self.push(&format!(" AND ({column}, {alias}.id) {op} ("));
-            match &cursor.sort_value {
-                CursorValue::Int(v) => self.bind(*v),
-                CursorValue::Text(v) => self.bind(v.clone()),
-            };
-            self.push(", ").bind(cursor.id.clone()).push(")");
-        }
-        self.push(&format!(
-            " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
-            u64::from(page.page_size) + 1
-        ));
+        filter_sql::page(self, alias, page);
         self
     }
 
