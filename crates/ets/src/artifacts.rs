@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use crate::config::{ArtifactBackend, Config};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// Bytes per part of a streamed upload to a local folder.
 pub const LOCAL_PART_SIZE: usize = 2 << 20;
@@ -519,7 +519,7 @@ pub fn human_bytes(bytes: u64) -> String {
 fn storage_error(key: &str, error: object_store::Error) -> Error {
     match error {
         object_store::Error::NotFound { .. } => Error::NotFound {
-            entity: "stored object",
+            entity: EntityKind::StoredObject,
             id: key.to_owned(),
         },
         other => Error::internal(format!("artifact storage, object '{key}': {other}")),

@@ -36,12 +36,12 @@ pub enum Error {
 
     /// The addressed entity does not exist.
     #[error("{entity} '{id}' not found")]
-    NotFound { entity: &'static str, id: String },
+    NotFound { entity: EntityKind, id: String },
 
     /// An entity with this unique name already exists.
     #[error("{entity} named '{name}' already exists{scope}")]
     AlreadyExists {
-        entity: &'static str,
+        entity: EntityKind,
         name: String,
         scope: String,
     },
@@ -77,12 +77,57 @@ pub enum Error {
     Internal(String),
 }
 
+/// The kinds of things an error can be about (shown to clients as `details.entity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKind {
+    Project,
+    ProjectTemplate,
+    Experiment,
+    ExperimentTag,
+    Run,
+    ParentRun,
+    Metric,
+    Tag,
+    Artifact,
+    ArtifactLocation,
+    StoredObject,
+    LoggedModel,
+    Upload,
+}
+
+impl EntityKind {
+    /// How messages and `details.entity` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Project => "project",
+            EntityKind::ProjectTemplate => "project template",
+            EntityKind::Experiment => "experiment",
+            EntityKind::ExperimentTag => "experiment tag",
+            EntityKind::Run => "run",
+            EntityKind::ParentRun => "parent run",
+            EntityKind::Metric => "metric",
+            EntityKind::Tag => "tag",
+            EntityKind::Artifact => "artifact",
+            EntityKind::ArtifactLocation => "artifact location",
+            EntityKind::StoredObject => "stored object",
+            EntityKind::LoggedModel => "logged model",
+            EntityKind::Upload => "upload",
+        }
+    }
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 fn setting_env(setting: &str) -> String {
     setting.replace('.', "__").to_ascii_uppercase()
 }
 
 impl Error {
-    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+    pub fn not_found(entity: EntityKind, id: impl Into<String>) -> Self {
         Error::NotFound {
             entity,
             id: id.into(),

@@ -52,12 +52,12 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
         Error::NotFound { entity, id } => (
             StatusCode::NOT_FOUND,
             "not_found",
-            Some(serde_json::json!({ "entity": entity, "id": id })),
+            Some(serde_json::json!({ "entity": entity.as_str(), "id": id })),
         ),
         Error::AlreadyExists { entity, name, .. } => (
             StatusCode::CONFLICT,
             "already_exists",
-            Some(serde_json::json!({ "entity": entity, "name": name })),
+            Some(serde_json::json!({ "entity": entity.as_str(), "name": name })),
         ),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
         // A quota is not a rate: retrying does not help, so 409 (429 is kept for rate limits).

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use super::Services;
 use crate::actor::Actor;
 use crate::artifacts::{self, ArtifactStore, ByteStream, PendingObject};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{Store, StoredArtifact, Trashable};
 
 /// Parts of one resumable upload.
@@ -231,7 +231,7 @@ fn effective_content_type(given: Option<&str>, path: &str) -> String {
 fn upload_prefix(upload_id: &str) -> Result<String> {
     // Upload ids are ours (32 hex digits); anything else cannot name an upload.
     if upload_id.len() != 32 || !upload_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::not_found("upload", upload_id));
+        return Err(Error::not_found(EntityKind::Upload, upload_id));
     }
     Ok(format!("uploads/{upload_id}"))
 }
@@ -486,7 +486,7 @@ impl Services {
         let removed = self.store.delete_artifacts(run_id, path).await?;
         if removed.is_empty() {
             return Err(Error::NotFound {
-                entity: "artifact",
+                entity: EntityKind::Artifact,
                 id: format!("{path}' of run '{run_id}"),
             });
         }
@@ -520,7 +520,7 @@ impl Services {
             .artifacts
             .get_bytes(&manifest_key(&prefix))
             .await?
-            .ok_or_else(|| Error::not_found("upload", upload_id))?;
+            .ok_or_else(|| Error::not_found(EntityKind::Upload, upload_id))?;
         let manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::internal(format!("upload '{upload_id}' is unreadable: {e}")))?;
         Ok((prefix, manifest))
@@ -537,7 +537,7 @@ impl Services {
             && manifest.run_id != run_id
         {
             return Err(Error::not_found(
-                "upload",
+                EntityKind::Upload,
                 format!("{upload_id}' of run '{run_id}"),
             ));
         }

@@ -13,7 +13,7 @@ use ets_domain::{Timestamp, templates, validate};
 
 use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{ExperimentFilter, LatestMetric, Page};
 
 /// Query of `GET /api/v1/experiments`.
@@ -251,7 +251,7 @@ impl Services {
             Err(Error::AlreadyExists { .. }) => find()
                 .await?
                 .map(|p| p.id)
-                .ok_or_else(|| Error::not_found("project", name)),
+                .ok_or_else(|| Error::not_found(EntityKind::Project, name)),
             Err(other) => Err(other),
         }
     }

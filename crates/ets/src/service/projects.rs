@@ -8,7 +8,7 @@ use ets_domain::{Timestamp, templates, validate};
 
 use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{Page, ProjectFilter};
 
 /// Query of `GET /api/v1/projects`.
@@ -104,7 +104,7 @@ impl Services {
         input: FromTemplate,
     ) -> Result<Project> {
         let template = templates::project_template(template)
-            .ok_or_else(|| Error::not_found("project template", template))?;
+            .ok_or_else(|| Error::not_found(EntityKind::ProjectTemplate, template))?;
         let mut tags = template.tags;
         tags.extend(input.tags);
         let project = NewProject {

@@ -9,7 +9,7 @@ use ets_domain::{Timestamp, validate};
 
 use super::{ListParams, Services, validate_description, validate_tags};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{Page, RunFilter, SeriesRequest};
 
 /// Query of `GET /api/v1/runs`.
@@ -222,11 +222,11 @@ impl Services {
             .await
             .map_err(|e| match e {
                 Error::NotFound {
-                    entity: "experiment",
+                    entity: EntityKind::Experiment,
                     id,
                 } => Error::invalid("experiment_id", format!("experiment '{id}' does not exist")),
                 Error::NotFound {
-                    entity: "parent run",
+                    entity: EntityKind::ParentRun,
                     id,
                 } => Error::invalid("parent_run_id", format!("parent run '{id}' does not exist")),
                 other => other,

@@ -8,7 +8,7 @@ use ets_domain::Timestamp;
 use ets_domain::model::{Experiment, ParamValue, Project, Run};
 use ets_domain::status::{ExperimentStatus, ProjectStatus};
 
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// A run may be added to `experiment`, which has `runs` runs (trashed ones included): it is
 /// neither in the trash nor completed, and `max_runs` is not reached.
@@ -43,7 +43,7 @@ pub(crate) fn check_parent_run(
     parent_experiment: Option<&str>,
 ) -> Result<()> {
     match parent_experiment {
-        None => Err(Error::not_found("parent run", parent_id)),
+        None => Err(Error::not_found(EntityKind::ParentRun, parent_id)),
         Some(e) if e != experiment_id => Err(Error::invalid(
             "parent_run_id",
             format!("parent run '{parent_id}' belongs to experiment '{e}', not '{experiment_id}'"),
@@ -55,7 +55,7 @@ pub(crate) fn check_parent_run(
 /// The answer to an experiment name taken in its project (the database's unique index).
 pub(crate) fn experiment_name_taken(experiment: &Experiment) -> Error {
     Error::AlreadyExists {
-        entity: "experiment",
+        entity: EntityKind::Experiment,
         name: experiment.name.clone(),
         scope: format!(" in project '{}'", experiment.project_id),
     }
@@ -64,7 +64,7 @@ pub(crate) fn experiment_name_taken(experiment: &Experiment) -> Error {
 /// The answer to a project name taken (the database's unique index).
 pub(crate) fn project_name_taken(name: &str) -> Error {
     Error::AlreadyExists {
-        entity: "project",
+        entity: EntityKind::Project,
         name: name.to_owned(),
         scope: String::new(),
     }
@@ -166,7 +166,7 @@ pub(crate) fn merge_write_once_params<'a>(
 /// deletion time as read (`None`: no such run).
 pub(crate) fn check_run_active(run_id: &str, deleted_at: Option<Option<i64>>) -> Result<()> {
     match deleted_at {
-        None => Err(Error::not_found("run", run_id)),
+        None => Err(Error::not_found(EntityKind::Run, run_id)),
         Some(Some(_)) => Err(Error::Conflict(format!(
             "run '{run_id}' is deleted; restore it before logging to it"
         ))),
@@ -208,7 +208,7 @@ impl TrashMove {
 /// The move that trashing (`deleted`) or restoring an entity whose `deleted_at` is as read
 /// makes; restoring one that is not in the trash is a conflict.
 pub(crate) fn trash_move(
-    entity: &str,
+    entity: EntityKind,
     id: &str,
     deleted_at: Option<Timestamp>,
     deleted: bool,
@@ -225,8 +225,8 @@ pub(crate) fn trash_move(
 /// An experiment or run (`child`) may leave the trash only while its project or experiment
 /// (`parent`, with its `deleted_at` as read) is not in it.
 pub(crate) fn check_restorable(
-    child: &str,
-    parent: &str,
+    child: EntityKind,
+    parent: EntityKind,
     parent_id: &str,
     parent_deleted_at: Option<Timestamp>,
 ) -> Result<()> {
@@ -303,19 +303,19 @@ mod tests {
     fn trash_moves() {
         let now = Timestamp(5);
         assert_eq!(
-            trash_move("experiment", "e", None, true, now).unwrap(),
+            trash_move(EntityKind::Experiment, "e", None, true, now).unwrap(),
             TrashMove::Trash(now)
         );
         assert_eq!(
-            trash_move("experiment", "e", Some(Timestamp(1)), true, now).unwrap(),
+            trash_move(EntityKind::Experiment, "e", Some(Timestamp(1)), true, now).unwrap(),
             TrashMove::AlreadyTrashed
         );
         assert_eq!(
-            trash_move("experiment", "e", Some(Timestamp(1)), false, now).unwrap(),
+            trash_move(EntityKind::Experiment, "e", Some(Timestamp(1)), false, now).unwrap(),
             TrashMove::Restore(Timestamp(1))
         );
         assert!(matches!(
-            trash_move("experiment", "e", None, false, now),
+            trash_move(EntityKind::Experiment, "e", None, false, now),
             Err(Error::Conflict(_))
         ));
     }

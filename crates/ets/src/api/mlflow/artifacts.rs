@@ -14,7 +14,7 @@ use super::{MlflowError, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
 use crate::api::artifacts::{declared_length, download_response, expected_sha256};
-use crate::error::Error;
+use crate::error::{EntityKind, Error};
 use crate::service::artifacts::{NewUpload, UploadMeta};
 
 /// A proxy path split into its run and the artifact path inside the run.
@@ -32,7 +32,7 @@ async fn resolve(s: &AppState, actor: &Actor, full: &str) -> Result<ProxyPath, M
         (parts.next(), parts.next(), parts.next())
     else {
         return Err(Error::NotFound {
-            entity: "artifact location",
+            entity: EntityKind::ArtifactLocation,
             id: format!(
                 "{trimmed}' (ETS stores artifacts per run: <experiment>/<run>/artifacts/<path>)"
             ),
@@ -41,9 +41,11 @@ async fn resolve(s: &AppState, actor: &Actor, full: &str) -> Result<ProxyPath, M
     };
     let run = s.get_run(actor, run_id).await?;
     if run.experiment_id != experiment_id {
-        return Err(
-            Error::not_found("run", format!("{run_id}' in experiment '{experiment_id}")).into(),
-        );
+        return Err(Error::not_found(
+            EntityKind::Run,
+            format!("{run_id}' in experiment '{experiment_id}"),
+        )
+        .into());
     }
     let path = parts.next().map(str::to_owned).filter(|p| !p.is_empty());
     if let Some(path) = &path {

@@ -9,6 +9,7 @@ use super::types::{KeyValue, MlflowExperiment, lenient_i64};
 use super::{MlflowError, MlflowJson, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
+use crate::error::EntityKind;
 use crate::service::search::SearchRequest;
 use crate::store::Lifecycle;
 
@@ -79,7 +80,7 @@ pub async fn get_by_name(
         .await
         .map_err(|e| match e {
             crate::error::Error::NotFound { .. } => crate::error::Error::NotFound {
-                entity: "experiment",
+                entity: EntityKind::Experiment,
                 id: q.experiment_name.clone(),
             },
             other => other,
@@ -207,7 +208,9 @@ pub async fn delete(
     // MLflow looks for the experiment among the active ones: one in the trash does not exist.
     let experiment = s.get_experiment(&actor, &body.experiment_id).await?;
     if experiment.deleted_at.is_some() {
-        return Err(crate::error::Error::not_found("experiment", body.experiment_id).into());
+        return Err(
+            crate::error::Error::not_found(EntityKind::Experiment, body.experiment_id).into(),
+        );
     }
     s.delete_experiment(&actor, &body.experiment_id, false)
         .await?;
@@ -255,7 +258,7 @@ pub async fn delete_tag(
     let experiment = s.get_experiment(&actor, &body.experiment_id).await?;
     if !experiment.tags.contains_key(&body.key) {
         return Err(crate::error::Error::NotFound {
-            entity: "experiment tag",
+            entity: EntityKind::ExperimentTag,
             id: body.key,
         }
         .into());

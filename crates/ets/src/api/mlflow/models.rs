@@ -10,6 +10,7 @@ use super::types::{KeyValue, MlflowLoggedModel, lenient_i64, parse_model_status}
 use super::{MlflowError, MlflowJson, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
+use crate::error::EntityKind;
 use crate::service::models::NewLoggedModel;
 
 fn to_map(pairs: Vec<KeyValue>) -> ets_domain::model::Tags {
@@ -121,7 +122,7 @@ pub async fn delete_tag(
     let model = s.get_logged_model(&actor, &model_id).await?;
     if !model.tags.contains_key(&key) {
         return Err(crate::error::Error::NotFound {
-            entity: "tag",
+            entity: EntityKind::Tag,
             id: format!("{key}' of model '{model_id}"),
         }
         .into());

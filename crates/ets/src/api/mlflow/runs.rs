@@ -19,7 +19,7 @@ use super::types::{
 use super::{MlflowError, MlflowJson, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
-use crate::error::Error;
+use crate::error::{EntityKind, Error};
 use crate::service::runs::{RunBatch, RunStateChange, SeriesQuery};
 use crate::service::search::SearchRequest;
 
@@ -96,7 +96,7 @@ pub async fn create(
     let run = s.create_run(&actor, input).await.map_err(|e| match e {
         // MLflow reports an unknown experiment as a missing resource.
         Error::Invalid(v) if v.field == "experiment_id" => Error::NotFound {
-            entity: "experiment",
+            entity: EntityKind::Experiment,
             id: v.message,
         },
         other => other,
@@ -446,7 +446,7 @@ pub async fn delete_tag(
     let run = s.get_run(&actor, &run_id).await?;
     if !run.tags.contains_key(&body.key) {
         return Err(Error::NotFound {
-            entity: "tag",
+            entity: EntityKind::Tag,
             id: format!("{}' of run '{run_id}", body.key),
         }
         .into());
@@ -537,7 +537,7 @@ pub async fn get_history(
         // MLflow answers an unknown key, and an unknown run, with an empty history (its store
         // reads the metrics table without looking the run up).
         Err(Error::NotFound {
-            entity: "metric" | "run",
+            entity: EntityKind::Metric | EntityKind::Run,
             ..
         }) => Vec::new(),
         Err(e) => return Err(e.into()),
@@ -633,7 +633,8 @@ pub async fn get_history_bulk_interval(
         let points = match s.metric_series(&actor, run_id, &q.metric_key, query).await {
             Ok(series) => series.points,
             Err(Error::NotFound {
-                entity: "metric", ..
+                entity: EntityKind::Metric,
+                ..
             }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };

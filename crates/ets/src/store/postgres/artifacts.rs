@@ -7,7 +7,7 @@ use ets_domain::model::Artifact;
 use tokio_postgres::Row;
 
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::StoredArtifact;
 
 const ARTIFACT_COLUMNS: &str = "path, size, sha256, content_type, created_at, object_key";
@@ -103,7 +103,7 @@ impl PgStore {
         self.read(move |tx| {
             Box::pin(async move {
                 if !run_exists(tx, &run_id).await? {
-                    return Err(Error::not_found("run", run_id));
+                    return Err(Error::not_found(EntityKind::Run, run_id));
                 }
                 let rows = match prefix {
                     // Range scan on the primary key instead of LIKE (no wildcard escaping).
@@ -145,7 +145,7 @@ impl PgStore {
                     .await?
                     .map(|r| stored_artifact_from_row(&r))
                     .ok_or_else(|| Error::NotFound {
-                        entity: "artifact",
+                        entity: EntityKind::Artifact,
                         id: format!("{path}' of run '{run_id}"),
                     })
             })

@@ -6,7 +6,7 @@ use ets_domain::model::{Dataset, DatasetInput, Tags};
 use tokio_postgres::types::Json;
 
 use super::Tx;
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// Records that `run_id` used each dataset (creating the dataset in the run's experiment on
 /// first use); logging the same dataset again replaces its input tags. Three statements
@@ -18,7 +18,7 @@ pub(super) async fn log_inputs(tx: &Tx<'_>, run_id: &str, inputs: &[DatasetInput
     let experiment_id: String = tx
         .query_opt(&statement, &[&run_id])
         .await?
-        .ok_or_else(|| Error::not_found("run", run_id))?
+        .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))?
         .try_get(0)?;
     if inputs.is_empty() {
         return Ok(());

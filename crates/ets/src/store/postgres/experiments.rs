@@ -9,7 +9,7 @@ use tokio_postgres::types::Json;
 use super::search::{Target, and_filter, and_lifecycle, experiment_order_by};
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, value_from_sql};
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, rules};
 
@@ -90,7 +90,7 @@ pub(super) async fn get(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Experiment>
         .await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(from_row(&row)?),
-        None => Err(Error::not_found("experiment", id)),
+        None => Err(Error::not_found(EntityKind::Experiment, id)),
     }
 }
 
@@ -205,7 +205,7 @@ impl PgStore {
             Box::pin(async move {
                 let mut experiment = get(tx, &id, "FOR UPDATE").await?;
                 let change = rules::trash_move(
-                    "experiment",
+                    EntityKind::Experiment,
                     &id,
                     experiment.deleted_at,
                     deleted,
@@ -215,8 +215,8 @@ impl PgStore {
                     let project =
                         super::projects::get(tx, &experiment.project_id, "FOR SHARE").await?;
                     rules::check_restorable(
-                        "experiment",
-                        "project",
+                        EntityKind::Experiment,
+                        EntityKind::Project,
                         &project.id,
                         project.deleted_at,
                     )?;
@@ -264,7 +264,7 @@ impl PgStore {
                     .await?;
                 match tx.query_opt(&statement, &[&name]).await? {
                     Some(row) => Ok(from_row(&row)?),
-                    None => Err(Error::not_found("experiment", name)),
+                    None => Err(Error::not_found(EntityKind::Experiment, name)),
                 }
             })
         })

@@ -23,7 +23,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
 use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
 use crate::store::{SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
@@ -96,7 +96,7 @@ async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
     tx.query_opt(&statement, &[&run_id])
         .await?
         .map(|_| ())
-        .ok_or_else(|| Error::not_found("run", run_id))
+        .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))
 }
 
 /// Appends `points` to the run's series, under the run row's lock (taken by `resolve_series`:
@@ -391,11 +391,11 @@ async fn series(
     let row = tx
         .query_opt(&statement, &[&run_id, &key])
         .await?
-        .ok_or_else(|| Error::not_found("run", run_id))?;
+        .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))?;
     let series_id: i64 = row
         .get::<_, Option<i64>>(0)
         .ok_or_else(|| Error::NotFound {
-            entity: "metric",
+            entity: EntityKind::Metric,
             id: format!("{key}' of run '{run_id}"),
         })?;
     let low = request.start_step.unwrap_or(i64::MIN);
@@ -730,17 +730,23 @@ mod tests {
         assert!(matches!(
             missing,
             Err(Error::NotFound {
-                entity: "metric",
+                entity: EntityKind::Metric,
                 ..
             })
         ));
         assert!(matches!(
             pg.metric_summaries("nope").await,
-            Err(Error::NotFound { entity: "run", .. })
+            Err(Error::NotFound {
+                entity: EntityKind::Run,
+                ..
+            })
         ));
         assert!(matches!(
             log_metrics(&pg, "nope", vec![group("x", vec![p(1, 1, 1.0)])]).await,
-            Err(Error::NotFound { entity: "run", .. })
+            Err(Error::NotFound {
+                entity: EntityKind::Run,
+                ..
+            })
         ));
 
         // Deleting the run's points leaves no chunk behind.
@@ -908,13 +914,16 @@ mod tests {
         assert!(matches!(
             pg.get_artifact(RUN, "zz").await,
             Err(Error::NotFound {
-                entity: "artifact",
+                entity: EntityKind::Artifact,
                 ..
             })
         ));
         assert!(matches!(
             pg.list_artifacts("nope", None).await,
-            Err(Error::NotFound { entity: "run", .. })
+            Err(Error::NotFound {
+                entity: EntityKind::Run,
+                ..
+            })
         ));
         let mut keys = pg.artifact_object_keys(RUN).await.unwrap().unwrap();
         keys.sort();
@@ -971,7 +980,7 @@ mod tests {
         assert!(matches!(
             pg.create_logged_model(bad_experiment).await,
             Err(Error::NotFound {
-                entity: "experiment",
+                entity: EntityKind::Experiment,
                 ..
             })
         ));
@@ -1009,7 +1018,7 @@ mod tests {
         assert!(matches!(
             missing,
             Err(Error::NotFound {
-                entity: "logged model",
+                entity: EntityKind::LoggedModel,
                 ..
             })
         ));
@@ -1051,7 +1060,7 @@ mod tests {
         assert!(matches!(
             pg.delete_logged_model("m1").await,
             Err(Error::NotFound {
-                entity: "logged model",
+                entity: EntityKind::LoggedModel,
                 ..
             })
         ));

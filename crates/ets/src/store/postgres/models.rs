@@ -8,7 +8,7 @@ use tokio_postgres::types::Json;
 
 use super::sql::{value_from_sql, value_to_sql};
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{Mutation, ingest};
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, \
@@ -105,7 +105,7 @@ impl PgStore {
                     .prepare_cached("DELETE FROM logged_models WHERE id = $1")
                     .await?;
                 if tx.execute(&statement, &[&id]).await? == 0 {
-                    return Err(Error::not_found("logged model", id));
+                    return Err(Error::not_found(EntityKind::LoggedModel, id));
                 }
                 Ok(())
             })
@@ -152,7 +152,10 @@ async fn insert(tx: &Tx<'_>, model: &LoggedModel) -> Result<()> {
         .await?
         .is_none()
     {
-        return Err(Error::not_found("experiment", model.experiment_id.clone()));
+        return Err(Error::not_found(
+            EntityKind::Experiment,
+            model.experiment_id.clone(),
+        ));
     }
     let statement = tx
         .prepare_cached(
@@ -210,7 +213,7 @@ async fn get(tx: &Tx<'_>, id: &str, for_update: bool) -> Result<LoggedModel> {
         .query_opt(&statement, &[&id])
         .await?
         .map(|r| from_row(&r))
-        .ok_or_else(|| Error::not_found("logged model", id))?;
+        .ok_or_else(|| Error::not_found(EntityKind::LoggedModel, id))?;
     let metrics = tx
         .prepare_cached(
             "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
@@ -258,7 +261,10 @@ pub(super) async fn log_model_metrics(tx: &Tx<'_>, metrics: &[ModelMetric]) -> R
         .map(|r| r.get(0))
         .collect();
     if let Some(missing) = metrics.iter().find(|m| !found.contains(&m.model_id)) {
-        return Err(Error::not_found("logged model", missing.model_id.clone()));
+        return Err(Error::not_found(
+            EntityKind::LoggedModel,
+            missing.model_id.clone(),
+        ));
     }
     let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
     let stored_statement = tx

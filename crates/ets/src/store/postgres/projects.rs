@@ -10,7 +10,7 @@ use tokio_postgres::types::Json;
 
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation};
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
@@ -49,7 +49,7 @@ pub(super) async fn get(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Project> {
         .await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(from_row(&row)?),
-        None => Err(Error::not_found("project", id)),
+        None => Err(Error::not_found(EntityKind::Project, id)),
     }
 }
 
@@ -177,7 +177,7 @@ impl PgStore {
                 // Locked so no experiment is added while the project moves.
                 let mut project = get(tx, &id, "FOR UPDATE").await?;
                 let change = rules::trash_move(
-                    "project",
+                    EntityKind::Project,
                     &id,
                     project.deleted_at,
                     deleted,

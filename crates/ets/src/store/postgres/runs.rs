@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
 use super::sql::{Sql, cursor_key, finish_page};
 use super::{PgStore, Tx};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
 
@@ -78,7 +78,8 @@ async fn insert(
             )
         },
     )?;
-    let runs = counted.ok_or_else(|| Error::not_found("experiment", run.experiment_id.clone()))?;
+    let runs = counted
+        .ok_or_else(|| Error::not_found(EntityKind::Experiment, run.experiment_id.clone()))?;
     rules::check_run_creation(&experiment, runs, max_runs)?;
     if let Some(parent_id) = &run.parent_run_id {
         let statement = tx
@@ -271,7 +272,7 @@ async fn get_bare(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Run> {
         .await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(from_row(&row)?),
-        None => Err(Error::not_found("run", id)),
+        None => Err(Error::not_found(EntityKind::Run, id)),
     }
 }
 
@@ -356,8 +357,8 @@ impl PgStore {
                     let experiment =
                         super::experiments::get(tx, &run.experiment_id, "FOR SHARE").await?;
                     rules::check_restorable(
-                        "run",
-                        "experiment",
+                        EntityKind::Run,
+                        EntityKind::Experiment,
                         &experiment.id,
                         experiment.deleted_at,
                     )?;

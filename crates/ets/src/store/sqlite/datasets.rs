@@ -4,7 +4,7 @@ use ets_domain::model::{Dataset, DatasetInput};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sql::{Sql, json_column, to_json};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 
 /// Records that `run_id` used each dataset (creating the dataset in the run's experiment on
 /// first use); logging the same dataset again replaces its input tags.
@@ -13,7 +13,7 @@ pub(super) fn log_inputs(conn: &Connection, run_id: &str, inputs: &[DatasetInput
         .prepare_cached("SELECT experiment_id FROM runs WHERE id = ?1")?
         .query_row([run_id], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| Error::not_found("run", run_id))?;
+        .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))?;
     let mut find = conn.prepare_cached(
         "SELECT id FROM datasets WHERE experiment_id = ?1 AND name = ?2 AND digest = ?3",
     )?;

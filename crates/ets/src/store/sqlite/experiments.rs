@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::sql::{
     Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
 };
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, Search, StoreLimits, rules,
@@ -84,7 +84,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Experiment> {
     ))?
     .query_row([id], from_row)
     .optional()?
-    .ok_or_else(|| Error::not_found("experiment", id))
+    .ok_or_else(|| Error::not_found(EntityKind::Experiment, id))
 }
 
 pub(super) fn list(
@@ -190,7 +190,7 @@ pub(super) fn latest_metrics(
 pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<Experiment> {
     let mut experiment = get(conn, id)?;
     let change = rules::trash_move(
-        "experiment",
+        EntityKind::Experiment,
         id,
         experiment.deleted_at,
         deleted,
@@ -198,7 +198,12 @@ pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<
     )?;
     if let rules::TrashMove::Restore(_) = change {
         let project = super::projects::get(conn, &experiment.project_id)?;
-        rules::check_restorable("experiment", "project", &project.id, project.deleted_at)?;
+        rules::check_restorable(
+            EntityKind::Experiment,
+            EntityKind::Project,
+            &project.id,
+            project.deleted_at,
+        )?;
     }
     let Some(at) = change.at() else {
         return Ok(experiment);
@@ -233,5 +238,5 @@ pub(super) fn find_by_name(conn: &Connection, name: &str) -> Result<Experiment> 
     ))?
     .query_row([name], from_row)
     .optional()?
-    .ok_or_else(|| Error::not_found("experiment", name))
+    .ok_or_else(|| Error::not_found(EntityKind::Experiment, name))
 }

@@ -6,7 +6,7 @@ use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, SeriesPoints};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, value_from_sql, value_to_sql};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
 use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
 use crate::store::{SeriesRequest, StoreLimits};
@@ -190,7 +190,7 @@ fn ensure_run(conn: &Connection, run_id: &str) -> Result<()> {
     conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
         .query_row([run_id], |_| Ok(()))
         .optional()?
-        .ok_or_else(|| Error::not_found("run", run_id))
+        .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))
 }
 
 /// Reads a series (or a step range of it), downsampled when asked.
@@ -206,7 +206,7 @@ pub(super) fn series(
         .query_row(params![run_id, key], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::NotFound {
-            entity: "metric",
+            entity: EntityKind::Metric,
             id: format!("{key}' of run '{run_id}"),
         })?;
     let low = request.start_step.unwrap_or(i64::MIN);

@@ -21,7 +21,7 @@ use ets_domain::model::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use self::pool::{ReadPool, Writer};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
     RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
@@ -438,7 +438,7 @@ impl Store for SqliteStore {
                 .query_row(params![run_id, path], stored_artifact_from_row)
                 .optional()?
                 .ok_or_else(|| Error::NotFound {
-                    entity: "artifact",
+                    entity: EntityKind::Artifact,
                     id: format!("{path}' of run '{run_id}"),
                 })
             })

@@ -5,7 +5,7 @@ use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, json_column, to_json};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::{Mutation, ingest};
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, m.status_message, \
@@ -76,7 +76,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<LoggedModel> {
         ))?
         .query_row([id], from_row)
         .optional()?
-        .ok_or_else(|| Error::not_found("logged model", id))?;
+        .ok_or_else(|| Error::not_found(EntityKind::LoggedModel, id))?;
     model.metrics = conn
         .prepare_cached(
             "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics WHERE model_id = ?1 \
@@ -135,7 +135,7 @@ pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
                 {
-                    Error::not_found("logged model", m.model_id.clone())
+                    Error::not_found(EntityKind::LoggedModel, m.model_id.clone())
                 }
                 _ => e.into(),
             })?;
@@ -172,7 +172,7 @@ pub(super) fn delete(conn: &Connection, id: &str) -> Result<()> {
         .prepare_cached("DELETE FROM logged_models WHERE id = ?1")?
         .execute([id])?;
     if deleted == 0 {
-        return Err(Error::not_found("logged model", id));
+        return Err(Error::not_found(EntityKind::LoggedModel, id));
     }
     Ok(())
 }

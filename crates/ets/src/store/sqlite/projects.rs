@@ -8,7 +8,7 @@ use ets_domain::status::ProjectStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
@@ -59,7 +59,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Project> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects p WHERE p.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
-        .ok_or_else(|| Error::not_found("project", id))
+        .ok_or_else(|| Error::not_found(EntityKind::Project, id))
 }
 
 pub(super) fn list(
@@ -141,7 +141,13 @@ pub(super) fn set_deleted(
     cascade: bool,
 ) -> Result<Project> {
     let mut project = get(conn, id)?;
-    let change = rules::trash_move("project", id, project.deleted_at, deleted, Timestamp::now())?;
+    let change = rules::trash_move(
+        EntityKind::Project,
+        id,
+        project.deleted_at,
+        deleted,
+        Timestamp::now(),
+    )?;
     let Some(at) = change.at() else {
         return Ok(project);
     };

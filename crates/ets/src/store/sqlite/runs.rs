@@ -8,7 +8,7 @@ use ets_domain::status::RunStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
-use crate::error::{Error, Result};
+use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits, rules};
 
@@ -174,7 +174,7 @@ fn get_bare(conn: &Connection, id: &str) -> Result<Run> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
-        .ok_or_else(|| Error::not_found("run", id))
+        .ok_or_else(|| Error::not_found(EntityKind::Run, id))
 }
 
 pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) -> Result<Page<Run>> {
@@ -220,7 +220,12 @@ pub(super) fn update(
     let mut run = get_bare(conn, id)?;
     if rules::update_run(&mut run, mutation)? {
         let experiment = super::experiments::get(conn, &run.experiment_id)?;
-        rules::check_restorable("run", "experiment", &experiment.id, experiment.deleted_at)?;
+        rules::check_restorable(
+            EntityKind::Run,
+            EntityKind::Experiment,
+            &experiment.id,
+            experiment.deleted_at,
+        )?;
     }
     conn.prepare_cached(&super::sql::numbered(statements::UPDATE_RUN))?
         .execute(params![
