@@ -10,6 +10,7 @@ mod chunks;
 mod filter_sql;
 mod ingest;
 pub mod postgres;
+mod rows;
 pub(crate) mod rules;
 pub mod sqlite;
 pub(crate) mod statements;

@@ -2,7 +2,6 @@
 
 use ets_domain::Timestamp;
 use ets_domain::model::Experiment;
-use ets_domain::status::ExperimentStatus;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
@@ -18,26 +17,7 @@ use crate::store::{ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, 
 const RUNNING_LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
 
 fn from_row(row: &Row) -> std::result::Result<Experiment, tokio_postgres::Error> {
-    let status: String = row.try_get(5)?;
-    Ok(Experiment {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        description: row.try_get(3)?,
-        owner: row.try_get(4)?,
-        status: ExperimentStatus::parse(&status).unwrap_or(ExperimentStatus::Draft),
-        tags: row.try_get::<_, Json<_>>(6)?.0,
-        objectives: row.try_get::<_, Json<_>>(7)?.0,
-        search_space: row.try_get::<_, Json<_>>(8)?.0,
-        healthcare: row.try_get::<_, Option<Json<_>>>(9)?.map(|j| j.0),
-        links: row.try_get::<_, Json<_>>(10)?.0,
-        template: row.try_get(11)?,
-        created_at: Timestamp(row.try_get(12)?),
-        updated_at: Timestamp(row.try_get(13)?),
-        started_at: row.try_get::<_, Option<i64>>(14)?.map(Timestamp),
-        ended_at: row.try_get::<_, Option<i64>>(15)?.map(Timestamp),
-        deleted_at: row.try_get::<_, Option<i64>>(16)?.map(Timestamp),
-    })
+    crate::store::rows::experiment(row)
 }
 
 async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()> {

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{Project, ProjectStats, StatusCounts};
-use ets_domain::status::ProjectStatus;
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
@@ -15,21 +14,7 @@ use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
 fn from_row(row: &Row) -> std::result::Result<Project, tokio_postgres::Error> {
-    let status: String = row.try_get(6)?;
-    Ok(Project {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        description: row.try_get(2)?,
-        owner: row.try_get(3)?,
-        members: row.try_get::<_, Json<_>>(4)?.0,
-        tags: row.try_get::<_, Json<_>>(5)?.0,
-        status: ProjectStatus::parse(&status).unwrap_or(ProjectStatus::Active),
-        template: row.try_get(7)?,
-        experiment_defaults: row.try_get::<_, Json<_>>(8)?.0,
-        created_at: Timestamp(row.try_get(9)?),
-        updated_at: Timestamp(row.try_get(10)?),
-        deleted_at: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
-    })
+    crate::store::rows::project(row)
 }
 
 fn map_unique(e: tokio_postgres::Error, name: &str) -> Error {

@@ -1,10 +1,9 @@
 //! PostgreSQL: runs, their params and tags.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{DatasetInput, ParamValue, Run, TagPatch};
-use ets_domain::status::RunStatus;
 use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
@@ -14,28 +13,8 @@ use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
 
-/// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row) -> std::result::Result<Run, tokio_postgres::Error> {
-    let status: String = row.try_get(6)?;
-    Ok(Run {
-        id: row.try_get(0)?,
-        experiment_id: row.try_get(1)?,
-        project_id: row.try_get(2)?,
-        name: row.try_get(3)?,
-        description: row.try_get(4)?,
-        owner: row.try_get(5)?,
-        status: RunStatus::parse(&status).unwrap_or(RunStatus::Running),
-        parent_run_id: row.try_get(7)?,
-        params: BTreeMap::new(),
-        tags: BTreeMap::new(),
-        metrics: Vec::new(),
-        created_at: Timestamp(row.try_get(8)?),
-        updated_at: Timestamp(row.try_get(9)?),
-        started_at: row.try_get::<_, Option<i64>>(10)?.map(Timestamp),
-        ended_at: row.try_get::<_, Option<i64>>(11)?.map(Timestamp),
-        deleted_at: row.try_get::<_, Option<i64>>(12)?.map(Timestamp),
-        inputs: Vec::new(),
-    })
+    crate::store::rows::run(row)
 }
 
 /// Ids of runs matching a condition with one parameter (`$1`).

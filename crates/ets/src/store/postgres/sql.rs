@@ -135,3 +135,33 @@ impl Sql {
 }
 
 pub(super) use crate::store::{cursor_key, finish_page, value_from_sql, value_to_sql};
+
+impl crate::store::rows::RowRead for Row {
+    type Error = tokio_postgres::Error;
+    fn text(&self, index: usize) -> std::result::Result<String, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+    fn opt_text(&self, index: usize) -> std::result::Result<Option<String>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+    fn int(&self, index: usize) -> std::result::Result<i64, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+    fn opt_int(&self, index: usize) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+    ) -> std::result::Result<T, tokio_postgres::Error> {
+        Ok(self.try_get::<_, tokio_postgres::types::Json<T>>(index)?.0)
+    }
+    fn opt_json<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+    ) -> std::result::Result<Option<T>, tokio_postgres::Error> {
+        Ok(self
+            .try_get::<_, Option<tokio_postgres::types::Json<T>>>(index)?
+            .map(|json| json.0))
+    }
+}

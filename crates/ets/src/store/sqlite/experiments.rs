@@ -2,12 +2,9 @@
 
 use ets_domain::Timestamp;
 use ets_domain::model::Experiment;
-use ets_domain::status::ExperimentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{
-    Sql, cursor_key, finish_page, is_unique_violation, json_column, json_column_opt, to_json,
-};
+use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, to_json};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, EXPERIMENT_COLUMNS as COLUMNS};
 use crate::store::{
@@ -15,26 +12,7 @@ use crate::store::{
 };
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Experiment> {
-    let status: String = row.get(5)?;
-    Ok(Experiment {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        name: row.get(2)?,
-        description: row.get(3)?,
-        owner: row.get(4)?,
-        status: ExperimentStatus::parse(&status).unwrap_or(ExperimentStatus::Draft),
-        tags: json_column(row, 6)?,
-        objectives: json_column(row, 7)?,
-        search_space: json_column(row, 8)?,
-        healthcare: json_column_opt(row, 9)?,
-        links: json_column(row, 10)?,
-        template: row.get(11)?,
-        created_at: Timestamp(row.get(12)?),
-        updated_at: Timestamp(row.get(13)?),
-        started_at: row.get::<_, Option<i64>>(14)?.map(Timestamp),
-        ended_at: row.get::<_, Option<i64>>(15)?.map(Timestamp),
-        deleted_at: row.get::<_, Option<i64>>(16)?.map(Timestamp),
-    })
+    crate::store::rows::experiment(row)
 }
 
 fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()> {

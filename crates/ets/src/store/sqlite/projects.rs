@@ -4,30 +4,15 @@ use std::collections::BTreeMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{Project, ProjectStats, StatusCounts};
-use ets_domain::status::ProjectStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, json_column, to_json};
+use super::sql::{Sql, cursor_key, finish_page, is_unique_violation, to_json};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, PROJECT_COLUMNS as COLUMNS};
 use crate::store::{Mutation, Page, PageRequest, ProjectFilter, rules};
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
-    let status: String = row.get(6)?;
-    Ok(Project {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        description: row.get(2)?,
-        owner: row.get(3)?,
-        members: json_column(row, 4)?,
-        tags: json_column(row, 5)?,
-        status: ProjectStatus::parse(&status).unwrap_or(ProjectStatus::Active),
-        template: row.get(7)?,
-        experiment_defaults: json_column(row, 8)?,
-        created_at: Timestamp(row.get(9)?),
-        updated_at: Timestamp(row.get(10)?),
-        deleted_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-    })
+    crate::store::rows::project(row)
 }
 
 pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {

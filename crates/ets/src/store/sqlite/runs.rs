@@ -1,10 +1,9 @@
 //! Runs, their params and tags, in SQLite.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
-use ets_domain::status::RunStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
@@ -12,28 +11,8 @@ use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits, rules};
 
-/// A run row without params, tags and metrics (loaded in bulk afterwards).
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
-    let status: String = row.get(6)?;
-    Ok(Run {
-        id: row.get(0)?,
-        experiment_id: row.get(1)?,
-        project_id: row.get(2)?,
-        name: row.get(3)?,
-        description: row.get(4)?,
-        owner: row.get(5)?,
-        status: RunStatus::parse(&status).unwrap_or(RunStatus::Running),
-        parent_run_id: row.get(7)?,
-        params: BTreeMap::new(),
-        tags: BTreeMap::new(),
-        metrics: Vec::new(),
-        created_at: Timestamp(row.get(8)?),
-        updated_at: Timestamp(row.get(9)?),
-        started_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
-        ended_at: row.get::<_, Option<i64>>(11)?.map(Timestamp),
-        deleted_at: row.get::<_, Option<i64>>(12)?.map(Timestamp),
-        inputs: Vec::new(),
-    })
+    crate::store::rows::run(row)
 }
 
 /// Ids of runs matching a condition with one parameter.

@@ -147,3 +147,25 @@ pub(super) use crate::store::{cursor_key, finish_page, value_from_sql, value_to_
 pub(super) fn numbered(statement: &str) -> String {
     statement.replace('$', "?")
 }
+
+impl crate::store::rows::RowRead for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, index: usize) -> rusqlite::Result<String> {
+        self.get(index)
+    }
+    fn opt_text(&self, index: usize) -> rusqlite::Result<Option<String>> {
+        self.get(index)
+    }
+    fn int(&self, index: usize) -> rusqlite::Result<i64> {
+        self.get(index)
+    }
+    fn opt_int(&self, index: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(index)
+    }
+    fn json<T: DeserializeOwned>(&self, index: usize) -> rusqlite::Result<T> {
+        json_column(self, index)
+    }
+    fn opt_json<T: DeserializeOwned>(&self, index: usize) -> rusqlite::Result<Option<T>> {
+        json_column_opt(self, index)
+    }
+}
