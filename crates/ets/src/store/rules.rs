@@ -195,13 +195,15 @@ impl TrashMove {
         }
     }
 
-    /// The entity's `deleted_at` after the move, given the one before.
-    pub(crate) fn deleted_at(self, before: Option<Timestamp>) -> Option<Timestamp> {
+    /// Applies the move to the entity's own fields: its `deleted_at`, and `updated_at` when it
+    /// moved.
+    pub(crate) fn apply(self, deleted_at: &mut Option<Timestamp>, updated_at: &mut Timestamp) {
         match self {
-            TrashMove::Trash(at) => Some(at),
-            TrashMove::Restore(_) => None,
-            TrashMove::AlreadyTrashed => before,
+            TrashMove::Trash(at) => *deleted_at = Some(at),
+            TrashMove::Restore(_) => *deleted_at = None,
+            TrashMove::AlreadyTrashed => return,
         }
+        *updated_at = Timestamp::now().max(*updated_at);
     }
 }
 

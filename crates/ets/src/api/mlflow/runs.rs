@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
 use ets_domain::Timestamp;
 use ets_domain::model::{MetricInput, NewRun, TagPatch};
 use ets_domain::status::RunStatus;
@@ -77,13 +76,14 @@ pub async fn create(
     State(s): State<AppState>,
     actor: Actor,
     MlflowJson(body): MlflowJson<CreateBody>,
-) -> MlflowResult<axum::response::Response> {
+) -> MlflowResult<Json<Value>> {
     // MLflow refuses a run without an experiment (`BAD_REQUEST`) rather than putting it in
     // the Default experiment.
     let Some(experiment_id) = body.experiment_id.filter(|id| !id.is_empty()) else {
-        return Ok(bad_request(
-            "Missing value for required parameter 'experiment_id': a run is created in an experiment.",
-        ));
+        return Err(MlflowError::bad_request(Error::BadRequest(
+            "Missing value for required parameter 'experiment_id': a run is created in an experiment."
+                .into(),
+        )));
     };
     let input = NewRun {
         experiment_id,
@@ -101,17 +101,7 @@ pub async fn create(
         },
         other => other,
     })?;
-    Ok(Json(json!({ "run": MlflowRun::from(run) })).into_response())
-}
-
-/// MLflow's `BAD_REQUEST` error (HTTP 400): a request refused as a whole, where MLflow does
-/// not name an invalid parameter value.
-fn bad_request(message: &str) -> axum::response::Response {
-    (
-        axum::http::StatusCode::BAD_REQUEST,
-        Json(json!({ "error_code": "BAD_REQUEST", "message": message })),
-    )
-        .into_response()
+    Ok(Json(json!({ "run": MlflowRun::from(run) })))
 }
 
 pub async fn get(

@@ -205,8 +205,7 @@ impl PgStore {
                     return Ok(experiment);
                 };
                 super::move_children(tx, false, change, &id, at).await?;
-                experiment.deleted_at = change.deleted_at(experiment.deleted_at);
-                experiment.updated_at = Timestamp::now().max(experiment.updated_at);
+                change.apply(&mut experiment.deleted_at, &mut experiment.updated_at);
                 write(tx, &experiment, false).await?;
                 Ok(experiment)
             })

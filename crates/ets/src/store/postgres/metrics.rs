@@ -157,7 +157,7 @@ async fn resolve_series(
     let run = tx
         .query_opt(&touch, &[&run_id, &Timestamp::now().millis()])
         .await?;
-    super::runs::check_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
+    crate::store::rules::check_run_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
     let lookup = tx
         .prepare_cached(
             "SELECT key, id, point_count, min_value, max_value, last_step, last_timestamp, last_value \

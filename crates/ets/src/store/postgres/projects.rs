@@ -179,8 +179,7 @@ impl PgStore {
                     rules::check_project_cascade(&id, experiments, cascade)?;
                 }
                 super::move_children(tx, true, change, &id, at).await?;
-                project.deleted_at = change.deleted_at(project.deleted_at);
-                project.updated_at = Timestamp::now().max(project.updated_at);
+                change.apply(&mut project.deleted_at, &mut project.updated_at);
                 let statement = tx
                     .prepare_cached(crate::store::statements::SET_PROJECT_DELETED)
                     .await?;

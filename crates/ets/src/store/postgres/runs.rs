@@ -433,11 +433,8 @@ pub(super) async fn ensure_active(tx: &Tx<'_>, run_id: &str) -> Result<()> {
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
-    check_active(run_id, deleted)
+    rules::check_run_active(run_id, deleted)
 }
-
-/// The verdict of `ensure_active` from the run's `deleted_at` as read (`None`: no such run).
-pub(super) use crate::store::rules::check_run_active as check_active;
 
 /// Adds params (write-once), applies tags and optionally renames the run (log-batch), without
 /// the read-back of `update_run`: the MLflow logging calls answer with an empty body.

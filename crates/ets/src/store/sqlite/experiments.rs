@@ -187,8 +187,7 @@ pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<
         return Ok(experiment);
     };
     super::move_children(conn, false, change, id, at)?;
-    experiment.deleted_at = change.deleted_at(experiment.deleted_at);
-    experiment.updated_at = Timestamp::now().max(experiment.updated_at);
+    change.apply(&mut experiment.deleted_at, &mut experiment.updated_at);
     write(conn, &experiment, false)?;
     Ok(experiment)
 }

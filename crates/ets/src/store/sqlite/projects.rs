@@ -15,6 +15,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     crate::store::rows::project(row)
 }
 
+/// A unique-key violation is the project name being taken.
+fn map_unique(e: rusqlite::Error, name: &str) -> Error {
+    if is_unique_violation(&e) {
+        rules::project_name_taken(name)
+    } else {
+        e.into()
+    }
+}
+
 pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
     conn.prepare_cached(&super::sql::numbered(statements::INSERT_PROJECT))?
         .execute(params![
@@ -30,13 +39,7 @@ pub(super) fn insert(conn: &Connection, project: &Project) -> Result<()> {
             project.created_at.millis(),
             project.updated_at.millis(),
         ])
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                rules::project_name_taken(&project.name)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| map_unique(e, &project.name))?;
     Ok(())
 }
 
@@ -87,13 +90,7 @@ pub(super) fn update(conn: &Connection, id: &str, mutation: Mutation<Project>) -
             to_json(&project.experiment_defaults),
             project.updated_at.millis(),
         ])
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                rules::project_name_taken(&project.name)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| map_unique(e, &project.name))?;
     Ok(project)
 }
 
@@ -145,8 +142,7 @@ pub(super) fn set_deleted(
         rules::check_project_cascade(id, experiments, cascade)?;
     }
     super::move_children(conn, true, change, id, at)?;
-    project.deleted_at = change.deleted_at(project.deleted_at);
-    project.updated_at = Timestamp::now().max(project.updated_at);
+    change.apply(&mut project.deleted_at, &mut project.updated_at);
     conn.prepare_cached(&super::sql::numbered(
         crate::store::statements::SET_PROJECT_DELETED,
     ))?
