@@ -60,6 +60,93 @@ pub struct Config {
     pub services: ServicesConfig,
     pub artifacts: ArtifactsConfig,
     pub live: LiveConfig,
+    pub auth: AuthConfig,
+    pub audit: AuditConfig,
+}
+
+/// Who may call the API (see `docs/security.md`). Off by default, and then ETS serves
+/// loopback only unless `allow_anonymous` says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require credentials (API key, password or JWT) on every `/api` route but health and
+    /// `/info`.
+    pub enabled: bool,
+    /// With auth off, still listen on a non-loopback address (`--allow-anonymous`); anyone
+    /// who reaches the port may then do anything. Logged as a warning at every start.
+    pub allow_anonymous: bool,
+    /// How long an authenticated API key's user and roles are reused before they are read
+    /// again (a revocation on another instance takes effect within this time; on the same
+    /// instance at once).
+    pub cache_seconds: u64,
+    /// Lifetime of a browser session (the UI's login cookie).
+    pub session_hours: u64,
+    pub jwt: JwtConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Bearer JWTs from an identity provider (OIDC) or signed with a shared HS256 secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Required `iss` claim; also the OIDC issuer whose discovery document names the JWKS.
+    pub issuer: Option<String>,
+    /// Required `aud` claim.
+    pub audience: Option<String>,
+    /// JWKS URL (RS256/ES256 keys); keys are cached and refetched on an unknown `kid`.
+    pub jwks_url: Option<String>,
+    /// OIDC discovery document (`…/.well-known/openid-configuration`) naming the JWKS.
+    pub oidc_discovery_url: Option<String>,
+    /// A file holding the HS256 secret (never the secret itself in the configuration).
+    pub hs256_secret_file: Option<PathBuf>,
+    /// Claim naming the ETS user (default `sub`); the user is created on first sight.
+    pub username_claim: Option<String>,
+    /// Claim listing the caller's groups (e.g. `groups`); mapped to roles by `group_roles`.
+    pub groups_claim: Option<String>,
+    /// Roles granted by group membership.
+    pub group_roles: Vec<GroupRole>,
+}
+
+/// A group of the identity provider granted a role: on a project (by name) or, with
+/// `project = "*"` and `role = "admin"`, global admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRole {
+    pub group: String,
+    pub project: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+}
+
+/// Token buckets per principal and per client IP (failed logins); a refusal is 429 with
+/// `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second of one authenticated principal; 0 turns it off.
+    pub requests_per_second: u32,
+    /// Requests a principal may send at once above the sustained rate.
+    pub burst: u32,
+    /// Failed logins one client IP may make per minute (then 429 until the bucket refills).
+    pub failed_logins_per_minute: u32,
+}
+
+/// The tamper-evident audit trail of state changes (always on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Reads audited besides every write: `healthcare` (reads of healthcare experiments'
+    /// data, the default), `all` or `none`.
+    pub reads: AuditReads,
+}
+
+/// Which reads the audit trail records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditReads {
+    None,
+    Healthcare,
+    All,
 }
 
 /// Logging.
@@ -262,6 +349,21 @@ impl Config {
                 replay_events: 10_000,
                 replay_seconds: 300,
                 max_connections: 1000,
+            },
+            auth: AuthConfig {
+                enabled: false,
+                allow_anonymous: false,
+                cache_seconds: 5,
+                session_hours: 12,
+                jwt: JwtConfig::default(),
+                rate_limit: RateLimitConfig {
+                    requests_per_second: 2000,
+                    burst: 4000,
+                    failed_logins_per_minute: 10,
+                },
+            },
+            audit: AuditConfig {
+                reads: AuditReads::Healthcare,
             },
         }
     }

@@ -68,6 +68,21 @@ pub enum Error {
         limit: u64,
     },
 
+    /// No valid credentials were presented (auth is on).
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// The caller may see the object but lacks the role the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// Too many requests from this principal or client (a token bucket ran dry).
+    #[error("{message}; retry in {retry_after_seconds} s")]
+    RateLimited {
+        message: String,
+        retry_after_seconds: u64,
+    },
+
     /// A request body or upload is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -93,6 +108,10 @@ pub enum EntityKind {
     StoredObject,
     LoggedModel,
     Upload,
+    User,
+    ApiKey,
+    Member,
+    AuditRecord,
 }
 
 impl EntityKind {
@@ -112,6 +131,10 @@ impl EntityKind {
             EntityKind::StoredObject => "stored object",
             EntityKind::LoggedModel => "logged model",
             EntityKind::Upload => "upload",
+            EntityKind::User => "user",
+            EntityKind::ApiKey => "API key",
+            EntityKind::Member => "member",
+            EntityKind::AuditRecord => "audit record",
         }
     }
 }

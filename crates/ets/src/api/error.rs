@@ -25,8 +25,19 @@ pub struct ErrorDetail {
     pub details: Option<serde_json::Value>,
 }
 
-/// `Retry-After` of a 429: the only 429s are capacities in use, which free up within seconds.
-const RETRY_AFTER_SECONDS: &str = "5";
+/// `Retry-After` of a 429 for a capacity in use, which frees up within seconds.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Seconds a client should wait before retrying after `error`, when it is a 429.
+pub(crate) fn retry_after(error: &Error) -> u64 {
+    match error {
+        Error::RateLimited {
+            retry_after_seconds,
+            ..
+        } => (*retry_after_seconds).max(1),
+        _ => RETRY_AFTER_SECONDS,
+    }
+}
 
 /// Status, code and details of each error; one arm per variant, no catch-all.
 fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Value>) {
@@ -71,6 +82,16 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
             "busy",
             Some(serde_json::json!({ "setting": setting, "limit": limit })),
         ),
+        Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+        Error::RateLimited {
+            retry_after_seconds,
+            ..
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            Some(serde_json::json!({ "retry_after_seconds": retry_after_seconds })),
+        ),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
     }
@@ -79,6 +100,8 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, details) = classify(&self);
+        let retry_after = retry_after(&self);
+        let challenge = matches!(self, Error::Unauthenticated(_));
         let message = match &self {
             Error::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");
@@ -97,12 +120,21 @@ impl IntoResponse for Error {
         if status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                axum::http::HeaderValue::from(retry_after),
+            );
+        }
+        if challenge {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(WWW_AUTHENTICATE),
             );
         }
         close_if_too_large(response)
     }
 }
+
+/// The challenge of a 401: an API key or JWT as a Bearer token, or Basic user + password/key.
+pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"ets\", Basic realm=\"ets\", charset=\"UTF-8\"";
 
 /// A refused oversized request is answered at once, without reading the rest of its body; the
 /// connection then closes (`Connection: close`) rather than waiting for or draining the

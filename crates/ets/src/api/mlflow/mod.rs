@@ -59,6 +59,10 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         // by waiting.
         Error::LimitExceeded { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_EXHAUSTED"),
         Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
+        Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        // MLflow's client retries 429 with backoff, which is what a rate limit wants.
+        Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "INVALID_PARAMETER_VALUE"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
     }
@@ -77,9 +81,21 @@ impl IntoResponse for MlflowError {
             }
             other => other.to_string(),
         };
-        super::error::close_if_too_large(
-            (status, axum::Json(error_json(code, message))).into_response(),
-        )
+        let mut response = (status, axum::Json(error_json(code, message))).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                super::error::retry_after(&self.0).into(),
+            );
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(super::error::WWW_AUTHENTICATE),
+            );
+        }
+        super::error::close_if_too_large(response)
     }
 }
 
