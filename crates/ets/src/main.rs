@@ -19,6 +19,10 @@ struct Cli {
     /// Folder for the database and artifacts.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Database URL: `postgres://user:password@host:5432/db` or `sqlite://file`
+    /// (default: SQLite in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,10 +40,6 @@ enum Command {
         /// Prometheus port (default 9003; 0 picks a free port).
         #[arg(long)]
         metrics_port: Option<u16>,
-        /// Database URL: `postgres://user:password@host:5432/db` or `sqlite://file`
-        /// (default: SQLite in the data directory).
-        #[arg(long)]
-        database_url: Option<String>,
         /// Do not apply database migrations at start-up (run `ets migrate` first).
         #[arg(long)]
         no_migrate: bool,
@@ -53,6 +53,49 @@ enum Command {
     /// uploads unfinished after `artifacts.upload_expiry_hours`, and stored objects that no
     /// artifact refers to. Safe to run while the service is serving.
     Gc,
+    /// Manage users (works while servers run on the same database).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage API keys (works while servers run on the same database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user (or service account) and a first API key. Prints the password (generated
+    /// unless `--password-stdin`) for users, and the API key alone on the last line.
+    Create {
+        name: String,
+        /// Admin of every project, of users and of the audit trail.
+        #[arg(long)]
+        admin: bool,
+        /// A service account: API keys only, no password.
+        #[arg(long)]
+        service_account: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key for a user; prints it alone on the last line (shown only once).
+    Create {
+        #[arg(long)]
+        user: String,
+        /// What the key is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime such as `90d` (days); default: no expiry.
+        #[arg(long)]
+        expires: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,20 +103,19 @@ fn main() -> ExitCode {
     let mut overrides = Overrides {
         env: cli.env,
         data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
         ..Default::default()
     };
     if let Command::Serve {
         host,
         port,
         metrics_port,
-        database_url,
         no_migrate,
     } = &cli.command
     {
         overrides.host = host.clone();
         overrides.port = *port;
         overrides.metrics_port = *metrics_port;
-        overrides.database_url = database_url.clone();
         overrides.migrate_on_start = no_migrate.then_some(false);
     }
     let config = match config::load(cli.config.as_deref(), &overrides) {
@@ -91,6 +133,8 @@ fn main() -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::Gc => gc(config),
         Command::Serve { .. } => serve(config),
+        Command::Users { command } => users(config, command),
+        Command::Keys { command } => keys(config, command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +164,107 @@ fn gc(config: Config) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
         Ok(())
     })
+}
+
+/// Runs `work` on the service layer as ETS itself (the command line is trusted: whoever can
+/// run it can read the database).
+fn with_services<F, T>(config: Config, work: F) -> anyhow::Result<T>
+where
+    F: AsyncFnOnce(std::sync::Arc<ets::service::Services>) -> anyhow::Result<T>,
+{
+    ets::install_crypto_provider();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let services = ets::service::Services::open(config).await?;
+        work(services).await
+    })
+}
+
+fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
+    let UsersCommand::Create {
+        name,
+        admin,
+        service_account,
+        password_stdin,
+    } = command;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    with_services(config, async |services| {
+        use ets::auth::PrincipalKind;
+        use ets::service::identity::{NewApiKey, NewUser};
+        let system = ets::actor::Actor::System;
+        let created = services
+            .create_user(
+                &system,
+                NewUser {
+                    name: name.clone(),
+                    kind: Some(if service_account {
+                        PrincipalKind::ServiceAccount
+                    } else {
+                        PrincipalKind::User
+                    }),
+                    global_admin: admin,
+                    password,
+                },
+            )
+            .await?;
+        let key = services
+            .create_api_key(
+                &system,
+                NewApiKey {
+                    name: Some("initial".into()),
+                    expires_in_days: None,
+                    user: Some(name.clone()),
+                },
+            )
+            .await?;
+        let role = if admin { " (global admin)" } else { "" };
+        println!("created user '{name}'{role}");
+        if let Some(password) = created.generated_password {
+            println!("password (shown once): {password}");
+        }
+        println!("API key '{}' (shown once):", key.info.id);
+        println!("{}", key.key);
+        Ok(())
+    })
+}
+
+fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Create {
+        user,
+        name,
+        expires,
+    } = command;
+    let expires_in_days = expires.as_deref().map(parse_days).transpose()?;
+    with_services(config, async |services| {
+        let key = services
+            .create_api_key(
+                &ets::actor::Actor::System,
+                ets::service::identity::NewApiKey {
+                    name,
+                    expires_in_days,
+                    user: Some(user.clone()),
+                },
+            )
+            .await?;
+        println!("API key '{}' for '{user}' (shown once):", key.info.id);
+        println!("{}", key.key);
+        Ok(())
+    })
+}
+
+/// `90d` or `90` → 90 days.
+fn parse_days(text: &str) -> anyhow::Result<u32> {
+    text.trim_end_matches('d')
+        .parse::<u32>()
+        .ok()
+        .filter(|days| *days > 0)
+        .ok_or_else(|| anyhow::anyhow!("--expires '{text}': give a number of days such as 90d"))
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

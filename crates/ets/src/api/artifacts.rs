@@ -238,7 +238,7 @@ async fn upload_multipart(
                 Some("file") if staged.is_none() => {
                     file_name = field.file_name().map(str::to_owned);
                     file_type = field.content_type().map(str::to_owned);
-                    staged = Some(s.stage_artifact(run_id, field).await?);
+                    staged = Some(s.stage_artifact(actor, run_id, field).await?);
                 }
                 Some("file") => {
                     return Err(Error::invalid("file", "send one 'file' field per request"));
@@ -519,17 +519,21 @@ pub async fn upload_status(
 pub async fn upload_part(
     State(s): State<AppState>,
     Path((id, upload_id, part_number)): Path<(String, String, u32)>,
+    actor: Actor,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response> {
     let sha256 = expected_sha256(&headers)?;
     let part = s
         .upload_part(
+            &actor,
             Some(&id),
             &upload_id,
-            part_number,
-            declared_length(&headers),
-            sha256,
+            crate::service::artifacts::PartUpload {
+                number: part_number,
+                declared_size: declared_length(&headers),
+                sha256,
+            },
             request.into_body().into_data_stream(),
         )
         .await?;

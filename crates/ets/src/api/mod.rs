@@ -1,11 +1,13 @@
 //! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
 
 pub mod artifacts;
+pub(crate) mod auth;
 pub mod error;
 pub mod experiments;
 pub mod extract;
 pub(crate) mod guard;
 pub mod health;
+pub mod identity;
 pub mod mlflow;
 pub mod projects;
 pub mod runs;
@@ -72,6 +74,7 @@ pub struct ItemList<T> {
         (name = "experiments", description = "Experiments: lifecycle, objectives, aggregates, comparison"),
         (name = "runs", description = "Runs: lifecycle, params, tags, metrics"),
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
+        (name = "auth", description = "API keys, users and browser sessions"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +86,15 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::info))
+        .routes(routes!(identity::whoami))
+        .routes(routes!(identity::create_key, identity::list_keys))
+        .routes(routes!(identity::revoke_key))
+        .routes(routes!(identity::create_user, identity::list_users))
+        .routes(routes!(identity::get_user, identity::update_user))
+        .routes(routes!(identity::login))
+        .routes(routes!(identity::logout))
+        .routes(routes!(identity::list_members))
+        .routes(routes!(identity::put_member, identity::delete_member))
         .routes(routes!(projects::create_project, projects::list_projects))
         .routes(routes!(projects::project_templates))
         .routes(routes!(projects::create_project_from_template))
@@ -150,6 +162,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(mlflow::routes())
         .route_layer(middleware::from_fn(remember_route))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|uri: Uri| async move {
             guard::error_response(
@@ -248,6 +264,11 @@ async fn observe(request: Request, next: Next) -> Response {
         .map_or("unmatched", |r| &*r.0)
         .to_owned();
     let status = response.status();
+    let principal = response
+        .extensions()
+        .get::<auth::PrincipalName>()
+        .map_or("-", |p| &*p.0)
+        .to_owned();
     metrics::counter!("ets_http_requests_total", "method" => method.to_string(), "route" => route.clone(),
         "status" => status.as_u16().to_string())
     .increment(1);
@@ -255,11 +276,11 @@ async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed);
     let duration_ms = elapsed * 1000.0;
     if status.is_server_error() {
-        tracing::error!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request failed");
+        tracing::error!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, principal, "request failed");
     } else if status.is_client_error() {
-        tracing::info!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request refused");
+        tracing::info!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, principal, "request refused");
     } else {
-        tracing::debug!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, "request");
+        tracing::debug!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, principal, "request");
     }
     response
 }

@@ -257,6 +257,15 @@ fn check_part_number(part_number: u32) -> Result<()> {
     Ok(())
 }
 
+/// One part of a resumable upload as the request announces it.
+pub struct PartUpload {
+    pub number: u32,
+    /// `Content-Length`, when sent: refused at once if it cannot fit.
+    pub declared_size: Option<u64>,
+    /// The SHA-256 the client expects the part to have.
+    pub sha256: Option<String>,
+}
+
 impl Services {
     fn artifact_limit(&self) -> u64 {
         self.config.limits.max_artifact_bytes
@@ -290,11 +299,17 @@ impl Services {
     /// Streams an upload into storage, refusing more than the artifact size limit. The run is
     /// checked first so nothing is uploaded for a run that does not exist. Nothing is visible
     /// until [`Services::store_artifact`].
-    pub async fn stage_artifact<S, E>(&self, run_id: &str, body: S) -> Result<StagedArtifact>
+    pub async fn stage_artifact<S, E>(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        body: S,
+    ) -> Result<StagedArtifact>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         self.writable_run(run_id).await?;
         let key = artifacts::new_object_key(run_id);
         let object = self
@@ -313,11 +328,15 @@ impl Services {
     /// the bytes are dropped.
     pub async fn store_artifact(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         path: &str,
         staged: StagedArtifact,
         meta: UploadMeta,
     ) -> Result<Artifact> {
+        if let Err(e) = self.authorize(actor, EntityKind::Run, &staged.run_id).await {
+            staged.discard().await;
+            return Err(e);
+        }
         if let Err(e) = Error::check_artifact_path("path", path) {
             staged.discard().await;
             return Err(e);
@@ -404,18 +423,20 @@ impl Services {
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         Error::check_artifact_path("path", path)?;
         self.check_upload_size(declared_size)?;
-        let staged = self.stage_artifact(run_id, body).await?;
+        let staged = self.stage_artifact(actor, run_id, body).await?;
         self.store_artifact(actor, path, staged, meta).await
     }
 
     pub async fn list_artifacts(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         prefix: Option<&str>,
     ) -> Result<Vec<Artifact>> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         self.store.list_artifacts(run_id, prefix).await
     }
 
@@ -427,6 +448,7 @@ impl Services {
         run_id: &str,
         dir: Option<&str>,
     ) -> Result<Vec<DirEntry>> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         let prefix = dir.map(|d| format!("{}/", d.trim_end_matches('/')));
         let artifacts = self
             .list_artifacts(actor, run_id, prefix.as_deref())
@@ -458,10 +480,11 @@ impl Services {
     /// The artifact's record, and a reader for its bytes.
     pub async fn open_artifact(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         path: &str,
     ) -> Result<ArtifactReader> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         Error::check_artifact_path("path", path)?;
         let stored = self.store.get_artifact(run_id, path).await?;
         Ok(ArtifactReader {
@@ -475,12 +498,8 @@ impl Services {
 
     /// Deletes the artifact at `path`, or everything below it if it is a folder; returns how
     /// many artifacts were removed.
-    pub async fn delete_artifacts(
-        &self,
-        _actor: &Actor,
-        run_id: &str,
-        path: &str,
-    ) -> Result<usize> {
+    pub async fn delete_artifacts(&self, actor: &Actor, run_id: &str, path: &str) -> Result<usize> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         Error::check_artifact_path("path", path)?;
         self.writable_run(run_id).await?;
         let removed = self.store.delete_artifacts(run_id, path).await?;
@@ -529,10 +548,14 @@ impl Services {
     /// The upload, checked to belong to `run_id` when one is given.
     async fn upload_of(
         &self,
+        actor: &Actor,
         run_id: Option<&str>,
         upload_id: &str,
     ) -> Result<(String, UploadManifest)> {
         let (prefix, manifest) = self.manifest(upload_id).await?;
+        self.authorize(actor, EntityKind::Run, &manifest.run_id)
+            .await
+            .map_err(|_| Error::not_found(EntityKind::Upload, upload_id))?;
         if let Some(run_id) = run_id
             && manifest.run_id != run_id
         {
@@ -580,10 +603,11 @@ impl Services {
     /// again if interrupted) and joined by [`Services::complete_upload`].
     pub async fn start_upload(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         input: NewUpload,
     ) -> Result<UploadInfo> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         Error::check_artifact_path("path", &input.path)?;
         self.check_upload_size(input.size)?;
         let sha256 = input
@@ -612,11 +636,12 @@ impl Services {
     /// An upload and the parts received so far (to resume after an interruption).
     pub async fn upload_status(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         upload_id: &str,
     ) -> Result<UploadInfo> {
-        let (prefix, manifest) = self.upload_of(Some(run_id), upload_id).await?;
+        self.authorize(actor, EntityKind::Run, run_id).await?;
+        let (prefix, manifest) = self.upload_of(actor, Some(run_id), upload_id).await?;
         let parts = self
             .parts_of(&prefix)
             .await?
@@ -635,19 +660,23 @@ impl Services {
     /// upload together may not exceed the artifact size limit.
     pub async fn upload_part<S, E>(
         &self,
+        actor: &Actor,
         run_id: Option<&str>,
         upload_id: &str,
-        part_number: u32,
-        declared_size: Option<u64>,
-        sha256: Option<String>,
+        part: PartUpload,
         body: S,
     ) -> Result<UploadedPart>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        let PartUpload {
+            number: part_number,
+            declared_size,
+            sha256,
+        } = part;
         check_part_number(part_number)?;
-        let (prefix, _) = self.upload_of(run_id, upload_id).await?;
+        let (prefix, _) = self.upload_of(actor, run_id, upload_id).await?;
         let parts = self.parts_of(&prefix).await?;
         let others: u64 = parts
             .iter()
@@ -717,7 +746,8 @@ impl Services {
         parts: Option<Vec<(u32, String)>>,
         sha256: Option<String>,
     ) -> Result<Artifact> {
-        let (prefix, manifest) = self.upload_of(Some(run_id), upload_id).await?;
+        self.authorize(actor, EntityKind::Run, run_id).await?;
+        let (prefix, manifest) = self.upload_of(actor, Some(run_id), upload_id).await?;
         if let Some(path) = path
             && path != manifest.path
         {
@@ -855,11 +885,11 @@ impl Services {
     /// Drops an unfinished upload and its parts.
     pub async fn abort_upload(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: Option<&str>,
         upload_id: &str,
     ) -> Result<()> {
-        let (prefix, _) = self.upload_of(run_id, upload_id).await?;
+        let (prefix, _) = self.upload_of(actor, run_id, upload_id).await?;
         self.artifacts.delete_prefix(&prefix).await?;
         Ok(())
     }

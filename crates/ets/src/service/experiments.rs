@@ -261,6 +261,7 @@ impl Services {
         actor: &Actor,
         input: NewExperiment,
     ) -> Result<Experiment> {
+        self.authorize_project(actor, &input.project_id).await?;
         let name = validate::name("name", &input.name)?;
         validate_description("description", input.description.as_ref())?;
         validate_tags("tags", input.tags.iter().map(|(k, v)| (k, Some(v))))?;
@@ -338,24 +339,27 @@ impl Services {
         self.store.create_experiment(experiment).await
     }
 
-    pub async fn get_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+    pub async fn get_experiment(&self, actor: &Actor, id: &str) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         self.store.get_experiment(id).await
     }
 
     /// Runs of an experiment (trashed ones included), e.g. for the `ready` event of its stream.
-    pub async fn experiment_run_count(&self, _actor: &Actor, id: &str) -> Result<i64> {
+    pub async fn experiment_run_count(&self, actor: &Actor, id: &str) -> Result<i64> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         let counts = self.store.count_runs(&[id.to_owned()]).await?;
         Ok(counts.first().copied().unwrap_or(0))
     }
 
     pub async fn list_experiments(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         query: ExperimentQuery,
         list: ListParams,
     ) -> Result<Page<Experiment>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = ExperimentFilter {
+            visible_projects: self.visible_projects(actor).await?,
             lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
             expr: super::search::parse_experiment_filter(query.filter.as_deref())?,
             project_id: query.project_id,
@@ -371,10 +375,11 @@ impl Services {
 
     pub async fn update_experiment(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         patch: ExperimentPatch,
     ) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         let name = patch
             .name
             .as_deref()
@@ -429,7 +434,8 @@ impl Services {
             .await
     }
 
-    pub async fn start_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+    pub async fn start_experiment(&self, actor: &Actor, id: &str) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         self.store
             .update_experiment(id, Box::new(|e| transition(e, ExperimentStatus::Running)))
             .await
@@ -437,10 +443,11 @@ impl Services {
 
     pub async fn stop_experiment(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         body: StopExperiment,
     ) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         let next = body.status.unwrap_or(ExperimentStatus::Stopped);
         if !matches!(
             next,
@@ -460,6 +467,7 @@ impl Services {
     /// `experiments/delete`), or with `permanent` deletes it for good with its runs, their
     /// metrics and artifacts.
     pub async fn delete_experiment(&self, actor: &Actor, id: &str, permanent: bool) -> Result<()> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         if permanent {
             let run_ids = self.store.delete_experiment(id).await?;
             self.delete_run_artifacts(&run_ids).await;
@@ -472,9 +480,10 @@ impl Services {
     /// Per-metric aggregates over the experiment's runs (each run's latest value).
     pub async fn experiment_metrics(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
     ) -> Result<Vec<MetricAggregate>> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         let experiment = self.store.get_experiment(id).await?;
         let latest = self
             .store
@@ -512,7 +521,7 @@ impl Services {
     /// latest value).
     pub async fn compare_experiments(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         request: CompareRequest,
     ) -> Result<Comparison> {
         let ids = &request.experiment_ids;
@@ -535,6 +544,7 @@ impl Services {
         }
         let mut experiments = Vec::with_capacity(ids.len());
         for id in ids {
+            self.authorize(actor, EntityKind::Experiment, id).await?;
             experiments.push(self.store.get_experiment(id).await?);
         }
         let run_counts = self.store.count_runs(ids).await?;

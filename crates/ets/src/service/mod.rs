@@ -3,9 +3,11 @@
 //! Service functions validate input, apply defaults and limits, and call the store. HTTP
 //! adapters stay thin: parse, call one function here, shape the response.
 
+pub mod access;
 pub mod artifacts;
 pub mod experiments;
 pub mod health;
+pub mod identity;
 pub mod models;
 pub mod projects;
 pub mod runs;
@@ -30,6 +32,10 @@ pub struct Services {
     pub started: std::time::Instant,
     /// Live updates (SSE); started by the server.
     pub live: Arc<crate::live::Bus>,
+    /// Authenticated principals (cached) and rate limiters.
+    pub auth: identity::Authenticator,
+    /// The project of each run, experiment and logged model, for authorization.
+    pub project_index: access::ProjectIndex,
 }
 
 impl Services {
@@ -57,6 +63,8 @@ impl Services {
         let health = health::HealthChecker::new(&config.services);
         let live = Arc::new(crate::live::Bus::new(config.live.clone()));
         Ok(Arc::new(Services {
+            auth: identity::Authenticator::new(&config.auth),
+            project_index: access::ProjectIndex::default(),
             live,
             config,
             store,

@@ -8,6 +8,7 @@ use ets_domain::{Timestamp, validate};
 
 use super::Services;
 use crate::actor::Actor;
+use crate::error::EntityKind;
 use crate::error::{Error, Result};
 use crate::store::Page;
 
@@ -36,6 +37,8 @@ impl Services {
         actor: &Actor,
         input: NewLoggedModel,
     ) -> Result<LoggedModel> {
+        self.authorize(actor, EntityKind::Experiment, &input.experiment_id)
+            .await?;
         let id = format!("m-{}", ets_domain::new_id());
         let name = match &input.name {
             Some(name) => validate::name("name", name)?,
@@ -73,18 +76,20 @@ impl Services {
         self.store.create_logged_model(model).await
     }
 
-    pub async fn get_logged_model(&self, _actor: &Actor, id: &str) -> Result<LoggedModel> {
+    pub async fn get_logged_model(&self, actor: &Actor, id: &str) -> Result<LoggedModel> {
+        self.authorize(actor, EntityKind::LoggedModel, id).await?;
         self.store.get_logged_model(id).await
     }
 
     /// Marks a model `ready` (its files are complete) or `failed`.
     pub async fn finalize_logged_model(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         status: LoggedModelStatus,
         message: Option<String>,
     ) -> Result<LoggedModel> {
+        self.authorize(actor, EntityKind::LoggedModel, id).await?;
         self.store
             .update_logged_model(
                 id,
@@ -100,10 +105,11 @@ impl Services {
     /// Sets (value) or removes (`None`) tags of a model.
     pub async fn set_logged_model_tags(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         tags: ets_domain::model::TagPatch,
     ) -> Result<LoggedModel> {
+        self.authorize(actor, EntityKind::LoggedModel, id).await?;
         super::validate_tags("tags", tags.iter().map(|(k, v)| (k, v.as_ref())))?;
         self.store
             .update_logged_model(
@@ -119,10 +125,11 @@ impl Services {
     /// Adds params to a model (write-once, like run params).
     pub async fn log_logged_model_params(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         params: Tags,
     ) -> Result<LoggedModel> {
+        self.authorize(actor, EntityKind::LoggedModel, id).await?;
         super::validate_tags("params", params.iter().map(|(k, v)| (k, Some(v))))?;
         self.store
             .update_logged_model(
@@ -147,19 +154,30 @@ impl Services {
             .await
     }
 
-    pub async fn delete_logged_model(&self, _actor: &Actor, id: &str) -> Result<()> {
+    pub async fn delete_logged_model(&self, actor: &Actor, id: &str) -> Result<()> {
+        self.authorize(actor, EntityKind::LoggedModel, id).await?;
         self.store.delete_logged_model(id).await
     }
 
     /// Models of the experiments, newest first, offset-paged like other searches.
     pub async fn search_logged_models(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         experiment_ids: Vec<String>,
         filter: Option<&str>,
         max_results: usize,
         page_token: Option<String>,
     ) -> Result<Page<LoggedModel>> {
+        // Experiments the caller may not read are left out, as if they had no models.
+        let mut readable = Vec::with_capacity(experiment_ids.len());
+        for id in experiment_ids {
+            match self.authorize(actor, EntityKind::Experiment, &id).await {
+                Ok(()) => readable.push(id),
+                Err(Error::NotFound { .. } | Error::Forbidden(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        let experiment_ids = readable;
         let offset = super::search::decode_offset(page_token.as_deref())?;
         let expr = filter::parse_filter(filter.unwrap_or_default())
             .map_err(|e| Error::BadRequest(format!("invalid filter: {e}")))?;

@@ -94,7 +94,9 @@ impl Services {
             updated_at: now,
             deleted_at: None,
         };
-        self.store.create_project(project).await
+        // The creator becomes the project's first admin.
+        let admin = actor.principal().map(|p| p.user_id.clone());
+        self.store.create_project(project, admin).await
     }
 
     pub async fn create_project_from_template(
@@ -119,18 +121,20 @@ impl Services {
             .await
     }
 
-    pub async fn get_project(&self, _actor: &Actor, id: &str) -> Result<Project> {
+    pub async fn get_project(&self, actor: &Actor, id: &str) -> Result<Project> {
+        self.authorize(actor, EntityKind::Project, id).await?;
         self.store.get_project(id).await
     }
 
     pub async fn list_projects(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         query: ProjectQuery,
         list: ListParams,
     ) -> Result<Page<Project>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = ProjectFilter {
+            visible_projects: self.visible_projects(actor).await?,
             lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
             status,
             name: query.name,
@@ -145,10 +149,11 @@ impl Services {
 
     pub async fn update_project(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         patch: ProjectPatch,
     ) -> Result<Project> {
+        self.authorize(actor, EntityKind::Project, id).await?;
         let name = patch
             .name
             .as_deref()
@@ -196,11 +201,12 @@ impl Services {
     /// project with experiments (outside the trash, unless `permanent`) needs `cascade`.
     pub async fn delete_project(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         permanent: bool,
         cascade: bool,
     ) -> Result<()> {
+        self.authorize(actor, EntityKind::Project, id).await?;
         if permanent {
             let run_ids = self.store.delete_project(id, cascade).await?;
             self.delete_run_artifacts(&run_ids).await;
@@ -211,11 +217,13 @@ impl Services {
     }
 
     /// Brings a project back from the trash, with the experiments and runs trashed with it.
-    pub async fn restore_project(&self, _actor: &Actor, id: &str) -> Result<Project> {
+    pub async fn restore_project(&self, actor: &Actor, id: &str) -> Result<Project> {
+        self.authorize(actor, EntityKind::Project, id).await?;
         self.store.set_project_deleted(id, false, false).await
     }
 
-    pub async fn project_stats(&self, _actor: &Actor, id: &str) -> Result<ProjectStats> {
+    pub async fn project_stats(&self, actor: &Actor, id: &str) -> Result<ProjectStats> {
+        self.authorize(actor, EntityKind::Project, id).await?;
         self.store.project_stats(id).await
     }
 

@@ -173,6 +173,8 @@ pub(crate) fn run_transition(run: &mut Run, next: RunStatus, at: Timestamp) -> R
 
 impl Services {
     pub async fn create_run(&self, actor: &Actor, input: NewRun) -> Result<Run> {
+        self.authorize(actor, EntityKind::Experiment, &input.experiment_id)
+            .await?;
         let status = input.status.unwrap_or(RunStatus::Running);
         if !matches!(status, RunStatus::Running | RunStatus::Scheduled) {
             return Err(Error::invalid(
@@ -235,18 +237,20 @@ impl Services {
         Ok(run)
     }
 
-    pub async fn get_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+    pub async fn get_run(&self, actor: &Actor, id: &str) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         self.store.get_run(id).await
     }
 
     pub async fn list_runs(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         query: RunQuery,
         list: ListParams,
     ) -> Result<Page<Run>> {
         let status = super::status_filter(query.status.as_deref())?;
         let filter = RunFilter {
+            visible_projects: self.visible_projects(actor).await?,
             lifecycle: super::search::parse_lifecycle(query.lifecycle.as_deref())?,
             expr: super::search::parse_run_filter(query.filter.as_deref())?,
             project_id: query.project_id,
@@ -262,7 +266,8 @@ impl Services {
             .await
     }
 
-    pub async fn update_run(&self, _actor: &Actor, id: &str, patch: RunPatch) -> Result<Run> {
+    pub async fn update_run(&self, actor: &Actor, id: &str, patch: RunPatch) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         let name = patch
             .name
             .as_deref()
@@ -297,7 +302,8 @@ impl Services {
             .await
     }
 
-    pub async fn start_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+    pub async fn start_run(&self, actor: &Actor, id: &str) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         let run = self
             .store
             .update_run(
@@ -311,7 +317,8 @@ impl Services {
         Ok(run)
     }
 
-    pub async fn finish_run(&self, _actor: &Actor, id: &str, body: FinishRun) -> Result<Run> {
+    pub async fn finish_run(&self, actor: &Actor, id: &str, body: FinishRun) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         let next = body.status.unwrap_or(RunStatus::Finished);
         if !next.is_terminal() {
             return Err(Error::invalid(
@@ -338,10 +345,11 @@ impl Services {
     /// status resumes the run, an end status stamps the end time.
     pub async fn update_run_state(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         id: &str,
         change: RunStateChange,
     ) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         let name = change
             .name
             .as_deref()
@@ -385,10 +393,11 @@ impl Services {
     /// the single `log-metric`, `log-parameter` and `set-tag` calls): all of it or none.
     pub async fn log_batch(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         batch: RunBatch,
     ) -> Result<LogMetricsResult> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         let params = validate_params("params", batch.params)?;
         validate_tags("tags", batch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
         let mut tags = batch.tags;
@@ -434,7 +443,8 @@ impl Services {
     /// Deletes a run for good, with its metrics and artifacts (the native
     /// `DELETE …?permanent=true`, and `ets gc` for runs long in the trash). A plain delete
     /// moves the run to the trash instead ([`Services::trash_run`]).
-    pub async fn delete_run(&self, _actor: &Actor, id: &str) -> Result<()> {
+    pub async fn delete_run(&self, actor: &Actor, id: &str) -> Result<()> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         self.store.delete_run(id).await?;
         self.delete_run_artifacts(&[id.to_owned()]).await;
         Ok(())
@@ -443,10 +453,11 @@ impl Services {
     /// Logs metric points (the hot path): validates, fills defaults, stores in one transaction.
     pub async fn log_metrics(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         points: Vec<MetricInput>,
     ) -> Result<LogMetricsResult> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         if points.is_empty() {
             return Err(Error::invalid("metrics", "the batch is empty"));
         }
@@ -457,10 +468,11 @@ impl Services {
     /// Logs columnar series (`POST /api/v1/runs/{id}/bulk-metrics`), the fastest way in.
     pub async fn log_bulk_metrics(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         bulk: ets_domain::model::BulkMetrics,
     ) -> Result<LogMetricsResult> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         let now = Timestamp::now().millis();
         let total: usize = bulk.series.iter().map(|s| s.steps.len()).sum();
         self.check_request_points(total)?;
@@ -576,19 +588,21 @@ impl Services {
 
     pub async fn metric_summaries(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
     ) -> Result<Vec<MetricSummary>> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         self.store.metric_summaries(run_id).await
     }
 
     pub async fn metric_series(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         key: &str,
         query: SeriesQuery,
     ) -> Result<MetricSeries> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         if let Some(max) = query.max_points
             && !(2..=MAX_SERIES_POINTS).contains(&max)
         {

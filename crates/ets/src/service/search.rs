@@ -8,6 +8,7 @@ use ets_domain::model::{DatasetInput, Experiment, Run};
 
 use super::Services;
 use crate::actor::Actor;
+use crate::error::EntityKind;
 use crate::error::{Error, Result};
 use crate::store::{Lifecycle, Page, Search};
 
@@ -122,9 +123,10 @@ pub(crate) fn page_of<T>(mut items: Vec<T>, offset: usize, limit: usize) -> Page
 
 impl Services {
     /// Runs of the given experiments matching a filter, ordered as asked.
-    pub async fn search_runs(&self, _actor: &Actor, request: SearchRequest) -> Result<Page<Run>> {
+    pub async fn search_runs(&self, actor: &Actor, request: SearchRequest) -> Result<Page<Run>> {
         let offset = decode_offset(request.page_token.as_deref())?;
         let search = Search {
+            visible_projects: self.visible_projects(actor).await?,
             experiment_ids: request.experiment_ids,
             filter: parse_run_filter(request.filter.as_deref())?,
             lifecycle: request.lifecycle,
@@ -139,11 +141,12 @@ impl Services {
     /// Experiments matching a filter, ordered as asked.
     pub async fn search_experiments(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         request: SearchRequest,
     ) -> Result<Page<Experiment>> {
         let offset = decode_offset(request.page_token.as_deref())?;
         let search = Search {
+            visible_projects: self.visible_projects(actor).await?,
             experiment_ids: Vec::new(),
             filter: parse_experiment_filter(request.filter.as_deref())?,
             lifecycle: request.lifecycle,
@@ -156,27 +159,35 @@ impl Services {
     }
 
     /// The experiment with this name.
-    pub async fn experiment_by_name(&self, _actor: &Actor, name: &str) -> Result<Experiment> {
-        self.store.find_experiment_by_name(name).await
+    pub async fn experiment_by_name(&self, actor: &Actor, name: &str) -> Result<Experiment> {
+        let experiment = self.store.find_experiment_by_name(name).await?;
+        self.authorize(actor, EntityKind::Experiment, &experiment.id)
+            .await
+            .map_err(|_| Error::not_found(EntityKind::Experiment, name))?;
+        Ok(experiment)
     }
 
     /// Moves an experiment and its runs to the trash (restorable).
-    pub async fn trash_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+    pub async fn trash_experiment(&self, actor: &Actor, id: &str) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         self.store.set_experiment_deleted(id, true).await
     }
 
     /// Brings an experiment back from the trash, with the runs trashed with it.
-    pub async fn restore_experiment(&self, _actor: &Actor, id: &str) -> Result<Experiment> {
+    pub async fn restore_experiment(&self, actor: &Actor, id: &str) -> Result<Experiment> {
+        self.authorize(actor, EntityKind::Experiment, id).await?;
         self.store.set_experiment_deleted(id, false).await
     }
 
     /// Moves a run to the trash (restorable).
-    pub async fn trash_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+    pub async fn trash_run(&self, actor: &Actor, id: &str) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         self.set_run_deleted(id, true).await
     }
 
     /// Brings a run back from the trash.
-    pub async fn restore_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
+    pub async fn restore_run(&self, actor: &Actor, id: &str) -> Result<Run> {
+        self.authorize(actor, EntityKind::Run, id).await?;
         self.set_run_deleted(id, false).await
     }
 
@@ -204,10 +215,11 @@ impl Services {
     /// Records the datasets a run used.
     pub async fn log_inputs(
         &self,
-        _actor: &Actor,
+        actor: &Actor,
         run_id: &str,
         inputs: Vec<DatasetInput>,
     ) -> Result<()> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
         for (i, input) in inputs.iter().enumerate() {
             ets_domain::validate::name(&format!("datasets[{i}].name"), &input.dataset.name)?;
             ets_domain::validate::name(&format!("datasets[{i}].digest"), &input.dataset.digest)?;

@@ -90,6 +90,23 @@ pub(crate) fn and_lifecycle<S: FilterSql>(sql: &mut S, alias: &str, lifecycle: L
     sql.push_sql(&lifecycle_condition(alias, lifecycle));
 }
 
+/// Limits a list to the projects a caller may see (`None`: all): ` AND {column} IN (…)`.
+pub(crate) fn and_visible<S: FilterSql>(sql: &mut S, column: &str, projects: Option<&[String]>) {
+    let Some(projects) = projects else { return };
+    if projects.is_empty() {
+        sql.push_sql(" AND 1 = 0");
+        return;
+    }
+    sql.push_sql(&format!(" AND {column} IN ("));
+    for (i, project) in projects.iter().enumerate() {
+        if i > 0 {
+            sql.push_sql(", ");
+        }
+        sql.bind_text(project.clone());
+    }
+    sql.push_sql(")");
+}
+
 /// Appends ` AND (<expr>)` when there is a filter.
 pub(crate) fn and_filter<S: FilterSql>(
     sql: &mut S,

@@ -8,6 +8,7 @@
 
 mod chunks;
 mod filter_sql;
+pub mod identity;
 mod ingest;
 pub mod postgres;
 mod rows;
@@ -25,8 +26,10 @@ use ets_domain::model::{
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
+use crate::auth::Role;
 use crate::database_url::DatabaseUrl;
 use crate::error::Result;
+pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
 pub type Mutation<T> = Box<dyn FnOnce(&mut T) -> Result<()> + Send>;
@@ -91,6 +94,8 @@ pub struct TagFilter {
 /// Filter of `GET /api/v1/projects`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectFilter {
+    /// Only these projects' entities (the caller's visible projects); `None`: all.
+    pub visible_projects: Option<Vec<String>>,
     pub lifecycle: Lifecycle,
     pub status: Option<ProjectStatus>,
     pub name: Option<String>,
@@ -112,6 +117,8 @@ pub enum Lifecycle {
 /// A search with an arbitrary filter and order (MLflow's `search` calls): offset-paged.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Search {
+    /// Only these projects' entities (the caller's visible projects); `None`: all.
+    pub visible_projects: Option<Vec<String>>,
     /// Runs: the experiments to search (empty means none). Experiments: ignored.
     pub experiment_ids: Vec<String>,
     pub filter: Option<Expr>,
@@ -125,6 +132,8 @@ pub struct Search {
 /// Filter of `GET /api/v1/experiments`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExperimentFilter {
+    /// Only these projects' entities (the caller's visible projects); `None`: all.
+    pub visible_projects: Option<Vec<String>>,
     pub lifecycle: Lifecycle,
     /// A filter in the search language (`ets_domain::filter`), ANDed with the fields.
     pub expr: Option<Expr>,
@@ -138,6 +147,8 @@ pub struct ExperimentFilter {
 /// Filter of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunFilter {
+    /// Only these projects' entities (the caller's visible projects); `None`: all.
+    pub visible_projects: Option<Vec<String>>,
     pub lifecycle: Lifecycle,
     /// A filter in the search language (`ets_domain::filter`), ANDed with the fields.
     pub expr: Option<Expr>,
@@ -224,7 +235,8 @@ pub struct StoredArtifact {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- projects
-    async fn create_project(&self, project: Project) -> Result<Project>;
+    /// Creates a project; `admin` (a user id) becomes its first admin in the same transaction.
+    async fn create_project(&self, project: Project, admin: Option<String>) -> Result<Project>;
     async fn get_project(&self, id: &str) -> Result<Project>;
     async fn list_projects(
         &self,
@@ -370,6 +382,38 @@ pub trait Store: Send + Sync + 'static {
         kind: Trashable,
         before: ets_domain::Timestamp,
     ) -> Result<Vec<String>>;
+
+    // ---- identities (see `store::identity`)
+    /// The id of the project `entity` `id` belongs to (a project, experiment, run or logged
+    /// model); `NotFound` when it does not exist.
+    async fn project_of(&self, entity: crate::error::EntityKind, id: &str) -> Result<String>;
+    /// Creates a user or service account; a taken name is `AlreadyExists`.
+    async fn create_user(&self, user: UserRecord) -> Result<UserRecord>;
+    async fn get_user(&self, by: UserRef) -> Result<UserRecord>;
+    async fn list_users(&self) -> Result<Vec<UserRecord>>;
+    async fn update_user(&self, by: UserRef, mutation: Mutation<UserRecord>) -> Result<UserRecord>;
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<ApiKeyRecord>;
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>>;
+    /// Revokes a key of `user_id` (a revoked key stays listed, with its revocation time).
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, at: i64) -> Result<ApiKeyRecord>;
+    /// The key with its user and the user's project roles (one read), for authentication.
+    async fn key_login(&self, key_id: &str) -> Result<Option<KeyLogin>>;
+    /// Records a key's use (to the minute). Bookkeeping, not a change of state: not audited.
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()>;
+    /// Project roles of a user.
+    async fn user_roles(&self, user_id: &str) -> Result<Vec<(String, Role)>>;
+    async fn list_members(&self, project_id: &str) -> Result<Vec<MemberRecord>>;
+    /// Gives a user a role on a project (`None` removes it); a project keeps one admin.
+    async fn set_member(
+        &self,
+        project_id: &str,
+        user: UserRef,
+        role: Option<Role>,
+        at: i64,
+    ) -> Result<Option<MemberRecord>>;
+    async fn create_session(&self, session: SessionRecord) -> Result<()>;
+    async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.

@@ -16,6 +16,7 @@ pub(crate) trait RowRead {
     fn opt_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
     fn int(&self, index: usize) -> Result<i64, Self::Error>;
     fn opt_int(&self, index: usize) -> Result<Option<i64>, Self::Error>;
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, Self::Error>;
     /// A JSON document (TEXT on SQLite, JSONB on PostgreSQL).
     fn json<T: DeserializeOwned>(&self, index: usize) -> Result<T, Self::Error>;
     fn opt_json<T: DeserializeOwned>(&self, index: usize) -> Result<Option<T>, Self::Error>;

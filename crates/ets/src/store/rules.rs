@@ -267,6 +267,33 @@ pub(crate) fn check_project_cascade(id: &str, experiments: i64, cascade: bool) -
     Ok(())
 }
 
+/// A project keeps at least one admin: demoting or removing its last one is refused
+/// (`admins` counts the project's admins now, `current` is the member's role now).
+pub(crate) fn check_keeps_an_admin(
+    project_id: &str,
+    user: &str,
+    current: Option<crate::auth::Role>,
+    new: Option<crate::auth::Role>,
+    admins: i64,
+) -> Result<()> {
+    use crate::auth::Role::Admin;
+    if current == Some(Admin) && new != Some(Admin) && admins <= 1 {
+        return Err(Error::Conflict(format!(
+            "'{user}' is the last admin of project '{project_id}'; make another member admin first"
+        )));
+    }
+    Ok(())
+}
+
+/// A user name is taken.
+pub(crate) fn user_name_taken(name: &str) -> Error {
+    Error::AlreadyExists {
+        entity: EntityKind::User,
+        name: name.to_owned(),
+        scope: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +347,16 @@ mod tests {
             trash_move(EntityKind::Experiment, "e", None, false, now),
             Err(Error::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        use crate::auth::Role::{Admin, Editor};
+        assert!(check_keeps_an_admin("p", "u", Some(Admin), Some(Editor), 1).is_err());
+        assert!(check_keeps_an_admin("p", "u", Some(Admin), None, 1).is_err());
+        assert!(check_keeps_an_admin("p", "u", Some(Admin), None, 2).is_ok());
+        assert!(check_keeps_an_admin("p", "u", Some(Editor), None, 1).is_ok());
+        assert!(check_keeps_an_admin("p", "u", Some(Admin), Some(Admin), 1).is_ok());
     }
 
     #[test]

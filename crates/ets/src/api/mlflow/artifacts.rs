@@ -271,17 +271,21 @@ pub async fn mpu_create(
 pub async fn mpu_put_part(
     State(s): State<AppState>,
     Path((upload_id, part_number)): Path<(String, u32)>,
+    actor: Actor,
     request: Request,
 ) -> MlflowResult<Response> {
     let sha256 = expected_sha256(request.headers())?;
     let declared = declared_length(request.headers());
     let part = s
         .upload_part(
+            &actor,
             None,
             &upload_id,
-            part_number,
-            declared,
-            sha256,
+            crate::service::artifacts::PartUpload {
+                number: part_number,
+                declared_size: declared,
+                sha256,
+            },
             request.into_body().into_data_stream(),
         )
         .await?;

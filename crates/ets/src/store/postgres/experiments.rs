@@ -108,6 +108,11 @@ impl PgStore {
                     .and_contains("e.name", filter.name_contains.as_deref())
                     .and_json_tag("e.tags", filter.tag.as_ref());
                 and_lifecycle(&mut sql, "e", filter.lifecycle);
+                crate::store::filter_sql::and_visible(
+                    &mut sql,
+                    "e.project_id",
+                    filter.visible_projects.as_deref(),
+                );
                 and_filter(&mut sql, filter.expr.as_ref(), Target::Experiments)?;
                 sql.page("e", &page);
                 let items = sql.query(tx, from_row).await?;
@@ -218,6 +223,11 @@ impl PgStore {
             Box::pin(async move {
                 let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
                 and_lifecycle(&mut sql, "e", search.lifecycle);
+                crate::store::filter_sql::and_visible(
+                    &mut sql,
+                    "e.project_id",
+                    search.visible_projects.as_deref(),
+                );
                 and_filter(&mut sql, search.filter.as_ref(), Target::Experiments)?;
                 experiment_order_by(&mut sql, &search.order_by)?;
                 sql.push(&format!(

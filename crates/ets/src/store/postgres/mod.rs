@@ -15,6 +15,7 @@
 mod artifacts;
 mod datasets;
 mod experiments;
+mod identity;
 mod metrics;
 mod models;
 mod projects;
@@ -33,8 +34,12 @@ use ets_domain::model::{
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
+use crate::auth::Role;
 use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
+use crate::store::identity::{
+    ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
+};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
     RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
@@ -74,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "model_metric_values",
         include_str!("../../../migrations/postgres/0006_model_metric_values.sql"),
+    ),
+    (
+        7,
+        "auth",
+        include_str!("../../../migrations/postgres/0007_auth.sql"),
     ),
 ];
 
@@ -337,6 +347,15 @@ impl PgStore {
         Ok(out)
     }
 
+    /// [`PgStore::write`] for bookkeeping that is not a change of state (an API key's last
+    /// use): the audit trail does not record it.
+    pub(crate) async fn write_unaudited<T, F>(&self, work: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        self.write(work).await
+    }
+
     /// Runs `work` in a read-only transaction on one snapshot.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>
     where
@@ -384,8 +403,8 @@ impl From<tokio_postgres::Error> for Error {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_project(&self, project: Project) -> Result<Project> {
-        PgStore::create_project(self, project).await
+    async fn create_project(&self, project: Project, admin: Option<String>) -> Result<Project> {
+        PgStore::create_project(self, project, admin).await
     }
     async fn get_project(&self, id: &str) -> Result<Project> {
         PgStore::get_project(self, id).await
@@ -555,6 +574,61 @@ impl Store for PgStore {
         before: Timestamp,
     ) -> Result<Vec<String>> {
         PgStore::deleted_before(self, kind, before).await
+    }
+
+    async fn project_of(&self, entity: crate::error::EntityKind, id: &str) -> Result<String> {
+        PgStore::project_of(self, entity, id).await
+    }
+    async fn create_user(&self, user: UserRecord) -> Result<UserRecord> {
+        PgStore::create_user(self, user).await
+    }
+    async fn get_user(&self, by: UserRef) -> Result<UserRecord> {
+        PgStore::get_user(self, by).await
+    }
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        PgStore::list_users(self).await
+    }
+    async fn update_user(&self, by: UserRef, mutation: Mutation<UserRecord>) -> Result<UserRecord> {
+        PgStore::update_user(self, by, mutation).await
+    }
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<ApiKeyRecord> {
+        PgStore::create_api_key(self, key).await
+    }
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>> {
+        PgStore::list_api_keys(self, user_id).await
+    }
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, at: i64) -> Result<ApiKeyRecord> {
+        PgStore::revoke_api_key(self, user_id, key_id, at).await
+    }
+    async fn key_login(&self, key_id: &str) -> Result<Option<KeyLogin>> {
+        PgStore::key_login(self, key_id).await
+    }
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()> {
+        PgStore::touch_api_key(self, key_id, at).await
+    }
+    async fn user_roles(&self, user_id: &str) -> Result<Vec<(String, Role)>> {
+        PgStore::user_roles(self, user_id).await
+    }
+    async fn list_members(&self, project_id: &str) -> Result<Vec<MemberRecord>> {
+        PgStore::list_members(self, project_id).await
+    }
+    async fn set_member(
+        &self,
+        project_id: &str,
+        user: UserRef,
+        role: Option<Role>,
+        at: i64,
+    ) -> Result<Option<MemberRecord>> {
+        PgStore::set_member(self, project_id, user, role, at).await
+    }
+    async fn create_session(&self, session: SessionRecord) -> Result<()> {
+        PgStore::create_session(self, session).await
+    }
+    async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        PgStore::get_session(self, token_hash).await
+    }
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        PgStore::delete_session(self, token_hash).await
     }
 
     async fn ping(&self) -> Result<()> {

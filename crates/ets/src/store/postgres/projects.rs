@@ -51,7 +51,11 @@ async fn counts_by_status(tx: &Tx<'_>, sql: &str, id: &str) -> Result<StatusCoun
 }
 
 impl PgStore {
-    pub(super) async fn create_project(&self, project: Project) -> Result<Project> {
+    pub(super) async fn create_project(
+        &self,
+        project: Project,
+        admin: Option<String>,
+    ) -> Result<Project> {
         self.write(move |tx| {
             Box::pin(async move {
                 let statement = tx.prepare_cached(statements::INSERT_PROJECT).await?;
@@ -73,6 +77,15 @@ impl PgStore {
                 )
                 .await
                 .map_err(|e| map_unique(e, &project.name))?;
+                if let Some(admin) = &admin {
+                    super::identity::add_first_admin(
+                        tx,
+                        &project.id,
+                        admin,
+                        project.created_at.millis(),
+                    )
+                    .await?;
+                }
                 Ok(project)
             })
         })
@@ -99,6 +112,11 @@ impl PgStore {
                     .and_eq("p.owner", filter.owner.clone())
                     .and_json_tag("p.tags", filter.tag.as_ref());
                 super::search::and_lifecycle(&mut sql, "p", filter.lifecycle);
+                crate::store::filter_sql::and_visible(
+                    &mut sql,
+                    "p.id",
+                    filter.visible_projects.as_deref(),
+                );
                 sql.page("p", &page);
                 let items = sql.query(tx, from_row).await?;
                 Ok(finish_page(items, &page, |p| {

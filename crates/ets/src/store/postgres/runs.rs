@@ -302,6 +302,11 @@ impl PgStore {
                     sql.push(")");
                 }
                 and_lifecycle(&mut sql, "r", filter.lifecycle);
+                crate::store::filter_sql::and_visible(
+                    &mut sql,
+                    "e.project_id",
+                    filter.visible_projects.as_deref(),
+                );
                 and_filter(&mut sql, filter.expr.as_ref(), Target::Runs)?;
                 sql.page("r", &page);
                 let items = sql.query(tx, from_row).await?;
@@ -397,6 +402,11 @@ impl PgStore {
                 ));
                 sql.bind_texts(&search.experiment_ids).push(")");
                 and_lifecycle(&mut sql, "r", search.lifecycle);
+                crate::store::filter_sql::and_visible(
+                    &mut sql,
+                    "e.project_id",
+                    search.visible_projects.as_deref(),
+                );
                 and_filter(&mut sql, search.filter.as_ref(), Target::Runs)?;
                 run_order_by(&mut sql, &search.order_by)?;
                 sql.push(&format!(
@@ -608,7 +618,7 @@ mod tests {
     /// The same data in `store`: runs with mixed-case and non-ASCII names, missing and NaN
     /// metrics, missing params and tags. Returns the experiment ids.
     async fn fill(store: &dyn Store) -> Vec<String> {
-        let p = store.create_project(project("p")).await.unwrap();
+        let p = store.create_project(project("p"), None).await.unwrap();
         let mut e1 = experiment(&p.id, "Alpha", 10);
         e1.id = "e1".into();
         let mut e2 = experiment(&p.id, "beta_%", 20);
@@ -686,6 +696,7 @@ mod tests {
             order_by,
             offset: 0,
             limit: 100,
+            visible_projects: None,
         };
         store
             .search_runs(search)
@@ -830,7 +841,7 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let p = a.create_project(project("limits")).await.unwrap();
+        let p = a.create_project(project("limits"), None).await.unwrap();
         let mut experiment_ids = Vec::new();
         for i in 0..4 {
             let e = a

@@ -147,6 +147,9 @@ impl crate::store::rows::RowRead for Row {
     fn int(&self, index: usize) -> std::result::Result<i64, tokio_postgres::Error> {
         self.try_get(index)
     }
+    fn bytes(&self, index: usize) -> std::result::Result<Vec<u8>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
     fn opt_int(&self, index: usize) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
         self.try_get(index)
     }

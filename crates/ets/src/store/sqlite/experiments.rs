@@ -77,6 +77,11 @@ pub(super) fn list(
         .and_contains("e.name", filter.name_contains.as_deref())
         .and_json_tag("e.tags", filter.tag.as_ref());
     super::search::and_lifecycle(&mut sql, "e", filter.lifecycle);
+    crate::store::filter_sql::and_visible(
+        &mut sql,
+        "e.project_id",
+        filter.visible_projects.as_deref(),
+    );
     super::search::and_filter(
         &mut sql,
         filter.expr.as_ref(),
@@ -195,6 +200,11 @@ pub(super) fn set_deleted(conn: &Connection, id: &str, deleted: bool) -> Result<
 pub(super) fn search(conn: &Connection, search: &Search) -> Result<Vec<Experiment>> {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE 1 = 1"));
     super::search::and_lifecycle(&mut sql, "e", search.lifecycle);
+    crate::store::filter_sql::and_visible(
+        &mut sql,
+        "e.project_id",
+        search.visible_projects.as_deref(),
+    );
     super::search::and_filter(
         &mut sql,
         search.filter.as_ref(),

@@ -2,6 +2,7 @@
 
 mod datasets;
 mod experiments;
+mod identity;
 mod metrics;
 mod models;
 mod pool;
@@ -21,7 +22,11 @@ use ets_domain::model::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use self::pool::{ReadPool, Writer};
+use crate::auth::Role;
 use crate::error::{EntityKind, Error, Result};
+use crate::store::identity::{
+    ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
+};
 use crate::store::{
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
     RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
@@ -58,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "model_metric_values",
         include_str!("../../../migrations/sqlite/0006_model_metric_values.sql"),
+    ),
+    (
+        7,
+        "auth",
+        include_str!("../../../migrations/sqlite/0007_auth.sql"),
     ),
 ];
 
@@ -182,9 +192,15 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_project(&self, project: Project) -> Result<Project> {
+    async fn create_project(&self, project: Project, admin: Option<String>) -> Result<Project> {
         self.writer
-            .run(move |c| projects::insert(c, &project).map(|()| project))
+            .run(move |c| {
+                projects::insert(c, &project)?;
+                if let Some(admin) = &admin {
+                    identity::add_first_admin(c, &project.id, admin, project.created_at.millis())?;
+                }
+                Ok(project)
+            })
             .await
     }
 
@@ -573,6 +589,114 @@ impl Store for SqliteStore {
                 .execute(params![run_id, path, below, end])?;
                 Ok(removed)
             })
+            .await
+    }
+
+    async fn project_of(&self, entity: EntityKind, id: &str) -> Result<String> {
+        let id = id.to_owned();
+        self.readers
+            .run(move |c| identity::project_of(c, entity, &id))
+            .await
+    }
+
+    async fn create_user(&self, user: UserRecord) -> Result<UserRecord> {
+        self.writer
+            .run(move |c| identity::insert_user(c, &user).map(|()| user))
+            .await
+    }
+
+    async fn get_user(&self, by: UserRef) -> Result<UserRecord> {
+        self.readers.run(move |c| identity::get_user(c, &by)).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.readers.run(identity::list_users).await
+    }
+
+    async fn update_user(&self, by: UserRef, mutation: Mutation<UserRecord>) -> Result<UserRecord> {
+        self.writer
+            .run(move |c| identity::update_user(c, &by, mutation))
+            .await
+    }
+
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<ApiKeyRecord> {
+        self.writer
+            .run(move |c| identity::insert_key(c, &key).map(|()| key))
+            .await
+    }
+
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>> {
+        let user_id = user_id.to_owned();
+        self.readers
+            .run(move |c| identity::list_keys(c, &user_id))
+            .await
+    }
+
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, at: i64) -> Result<ApiKeyRecord> {
+        let (user_id, key_id) = (user_id.to_owned(), key_id.to_owned());
+        self.writer
+            .run(move |c| identity::revoke_key(c, &user_id, &key_id, at))
+            .await
+    }
+
+    async fn key_login(&self, key_id: &str) -> Result<Option<KeyLogin>> {
+        let key_id = key_id.to_owned();
+        self.readers
+            .run(move |c| identity::key_login(c, &key_id))
+            .await
+    }
+
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()> {
+        let key_id = key_id.to_owned();
+        self.writer
+            .run_unaudited(move |c| identity::touch_key(c, &key_id, at))
+            .await
+    }
+
+    async fn user_roles(&self, user_id: &str) -> Result<Vec<(String, Role)>> {
+        let user_id = user_id.to_owned();
+        self.readers
+            .run(move |c| identity::user_roles(c, &user_id))
+            .await
+    }
+
+    async fn list_members(&self, project_id: &str) -> Result<Vec<MemberRecord>> {
+        let project_id = project_id.to_owned();
+        self.readers
+            .run(move |c| identity::list_members(c, &project_id))
+            .await
+    }
+
+    async fn set_member(
+        &self,
+        project_id: &str,
+        user: UserRef,
+        role: Option<Role>,
+        at: i64,
+    ) -> Result<Option<MemberRecord>> {
+        let project_id = project_id.to_owned();
+        self.writer
+            .run(move |c| identity::set_member(c, &project_id, &user, role, at))
+            .await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> Result<()> {
+        self.writer
+            .run(move |c| identity::insert_session(c, &session))
+            .await
+    }
+
+    async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        let token_hash = token_hash.to_vec();
+        self.readers
+            .run(move |c| identity::get_session(c, &token_hash))
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .run(move |c| identity::delete_session(c, &token_hash))
             .await
     }
 

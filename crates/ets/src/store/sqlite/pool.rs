@@ -115,6 +115,16 @@ impl Writer {
             .map_err(|_| Error::internal("the SQLite writer dropped a job"))?
     }
 
+    /// [`Writer::run`] for bookkeeping that is not a change of state (an API key's last use):
+    /// the audit trail does not record it.
+    pub(super) async fn run_unaudited<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.run(work).await
+    }
+
     pub(super) fn queue_depth(&self) -> usize {
         self.queue_depth.load(Ordering::Relaxed)
     }

@@ -62,6 +62,7 @@ pub(super) fn list(
         .and_eq("p.owner", filter.owner.clone())
         .and_json_tag("p.tags", filter.tag.as_ref());
     super::search::and_lifecycle(&mut sql, "p", filter.lifecycle);
+    crate::store::filter_sql::and_visible(&mut sql, "p.id", filter.visible_projects.as_deref());
     sql.page("p", page);
     let items = sql.query(conn, from_row)?;
     Ok(finish_page(items, page, |p| {

@@ -173,6 +173,11 @@ pub(super) fn list(conn: &Connection, filter: &RunFilter, page: &PageRequest) ->
         sql.push(")");
     }
     super::search::and_lifecycle(&mut sql, "r", filter.lifecycle);
+    crate::store::filter_sql::and_visible(
+        &mut sql,
+        "e.project_id",
+        filter.visible_projects.as_deref(),
+    );
     super::search::and_filter(&mut sql, filter.expr.as_ref(), super::search::Target::Runs)?;
     sql.page("r", page);
     let items = sql.query(conn, from_row)?;
@@ -247,6 +252,11 @@ pub(super) fn search(conn: &Connection, search: &Search) -> Result<Vec<Run>> {
     ));
     sql.bind_list(&search.experiment_ids);
     super::search::and_lifecycle(&mut sql, "r", search.lifecycle);
+    crate::store::filter_sql::and_visible(
+        &mut sql,
+        "e.project_id",
+        search.visible_projects.as_deref(),
+    );
     super::search::and_filter(
         &mut sql,
         search.filter.as_ref(),

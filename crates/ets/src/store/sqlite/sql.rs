@@ -159,6 +159,9 @@ impl crate::store::rows::RowRead for Row<'_> {
     fn int(&self, index: usize) -> rusqlite::Result<i64> {
         self.get(index)
     }
+    fn bytes(&self, index: usize) -> rusqlite::Result<Vec<u8>> {
+        self.get(index)
+    }
     fn opt_int(&self, index: usize) -> rusqlite::Result<Option<i64>> {
         self.get(index)
     }
