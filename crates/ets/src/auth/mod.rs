@@ -8,6 +8,8 @@
 //! (`Services::authorize`). A caller with no role on a project learns nothing about it: its
 //! objects answer 404, exactly as if they did not exist.
 
+pub mod jwt;
+
 use std::collections::HashMap;
 use std::fmt;
 
@@ -15,7 +17,17 @@ use serde::{Deserialize, Serialize};
 
 /// A role on a project, ordered by what it allows.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -79,7 +91,9 @@ pub enum PrincipalKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An API key (its id, never the secret).
-    ApiKey { key_id: String },
+    ApiKey {
+        key_id: String,
+    },
     Password,
     Jwt,
     /// The browser UI's session cookie.
