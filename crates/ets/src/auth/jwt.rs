@@ -38,7 +38,7 @@ use jwks::JwksCache;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 60;
-/// Longer bearer tokens are refused before any decoding.
+/// Longer JWT-shaped bearer tokens are refused before their header is decoded.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Algorithms accepted with JWKS keys (each key narrows this further).
 const JWKS_ALGORITHMS: [Algorithm; 5] = [
@@ -265,16 +265,15 @@ fn parse_header(token: &str) -> Result<RawHeader, JwtError> {
     {
         return Err(JwtError::NotJwt);
     }
-    let json = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| JwtError::NotJwt)?;
-    let header: RawHeader = serde_json::from_slice(&json).map_err(|_| JwtError::NotJwt)?;
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid(format!(
             "token longer than {MAX_TOKEN_BYTES} bytes"
         )));
     }
-    Ok(header)
+    let json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| JwtError::NotJwt)?;
+    serde_json::from_slice(&json).map_err(|_| JwtError::NotJwt)
 }
 
 fn invalid(reason: impl Into<String>) -> JwtError {

@@ -649,6 +649,12 @@ async fn api_keys_and_junk_are_not_jwts() {
         verifier.verify(&tampered).await,
         Err(JwtError::Invalid(_))
     ));
+    let huge = unsigned(
+        &json!({"alg": "RS256"}),
+        &json!({"pad": "x".repeat(20_000)}),
+        "",
+    );
+    assert_invalid(verifier.verify(&huge).await, "longer than");
 }
 
 #[test]
