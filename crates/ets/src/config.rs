@@ -85,25 +85,37 @@ pub struct AuthConfig {
     pub rate_limit: RateLimitConfig,
 }
 
-/// Bearer JWTs from an identity provider (OIDC) or signed with a shared HS256 secret.
+/// Bearer JWTs from an identity provider (OIDC) or signed with a shared HS256 secret
+/// (`auth::jwt`; setup in `docs/security.md`, "JWT / OIDC setup"). Checked at load by
+/// `auth::jwt::check_config`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
-    /// Required `iss` claim; also the OIDC issuer whose discovery document names the JWKS.
+    /// Required `iss` claim. Alone (no `jwks_url`, `oidc_discovery_url` or
+    /// `hs256_secret_file`), ETS reads `<issuer>/.well-known/openid-configuration` for the
+    /// JWKS. Required with any JWKS.
     pub issuer: Option<String>,
-    /// Required `aud` claim.
+    /// Required `aud` claim (a string, or one entry of an array). Required with any JWKS, so
+    /// tokens the provider issues for other applications are refused.
     pub audience: Option<String>,
-    /// JWKS URL (RS256/ES256 keys); keys are cached and refetched on an unknown `kid`.
+    /// JWKS URL (RS256/RS384/PS256/ES256/ES384 keys); https, or http to loopback only. Keys
+    /// are cached for the response's max-age (default 1 h) and refetched on an unknown `kid`
+    /// (at most once per 30 s).
     pub jwks_url: Option<String>,
-    /// OIDC discovery document (`…/.well-known/openid-configuration`) naming the JWKS.
+    /// OIDC discovery document naming the JWKS (`jwks_uri`); its `issuer` must equal
+    /// `issuer`. Not together with `jwks_url`.
     pub oidc_discovery_url: Option<String>,
-    /// A file holding the HS256 secret (never the secret itself in the configuration).
+    /// A file holding the HS256 secret, at least 32 bytes (trailing whitespace is ignored);
+    /// never the secret itself in the configuration. May be combined with a JWKS: HS256
+    /// tokens are checked against this secret only.
     pub hs256_secret_file: Option<PathBuf>,
-    /// Claim naming the ETS user (default `sub`); the user is created on first sight.
+    /// Claim naming the ETS user (default `sub`; e.g. `preferred_username` or `email`). Its
+    /// value must be 1–128 of `A-Z a-z 0-9 . _ - @ + | :`, else the token is refused.
     pub username_claim: Option<String>,
-    /// Claim listing the caller's groups (e.g. `groups`); mapped to roles by `group_roles`.
+    /// Claim listing the caller's groups (e.g. `groups`; a dotted path such as
+    /// `realm_access.roles` reaches into nested objects); mapped to roles by `group_roles`.
     pub groups_claim: Option<String>,
-    /// Roles granted by group membership.
+    /// Roles granted by group membership; the highest role wins per project.
     pub group_roles: Vec<GroupRole>,
 }
 
@@ -515,6 +527,8 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             "artifacts.s3_endpoint '{endpoint}' must be an http:// or https:// URL"
         )));
     }
+    crate::auth::jwt::check_config(&config.auth.jwt)
+        .map_err(|e| ConfigError(format!("{}: {}", e.field, e.message)))?;
     Ok(())
 }
 
@@ -527,7 +541,7 @@ mod tests {
     fn passwords_are_redacted() {
         let mut config = Config::defaults(Environment::Dev);
         config.database_url = Some("postgres://u:pw@h/db?password=qpw".parse().unwrap());
-        config.artifacts.s3_endpoint = Some(SecretUrl::new("https://key:s3cr3t-value@s3.example.org"));
+        config.artifacts.s3_endpoint = Some(SecretUrl::new("https://key:s3pass9f2@s3.example.org"));
         for printed in [
             config.to_redacted_toml(),
             format!("{config:?}"),
@@ -536,7 +550,8 @@ mod tests {
         ] {
             assert!(!printed.contains("pw@"), "{printed}");
             assert!(!printed.contains("qpw"), "{printed}");
-            assert!(!printed.contains("s3cr3t-value"), "{printed}");
+            // Not "secret": `auth.jwt.hs256_secret_file` is a key name.
+            assert!(!printed.contains("s3pass9f2"), "{printed}");
             assert!(
                 printed.contains("https://key:***@s3.example.org"),
                 "{printed}"

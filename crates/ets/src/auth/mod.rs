@@ -8,6 +8,7 @@
 //! (`Services::authorize`). A caller with no role on a project learns nothing about it: its
 //! objects answer 404, exactly as if they did not exist.
 
+pub mod jwt;
 pub mod policy;
 pub mod secrets;
 
