@@ -43,6 +43,10 @@ enum Command {
         /// Do not apply database migrations at start-up (run `ets migrate` first).
         #[arg(long)]
         no_migrate: bool,
+        /// With authentication off, still listen on a non-loopback address: anyone who can
+        /// reach it may do anything (logged as a warning at every start).
+        #[arg(long)]
+        allow_anonymous: bool,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -56,6 +60,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Whatever ETS writes (database, artifacts, staging files) is its owner's alone.
+    ets::private_files::restrict_new_files();
     let cli = Cli::parse();
     let mut overrides = Overrides {
         env: cli.env,
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         metrics_port,
         database_url,
         no_migrate,
+        allow_anonymous,
     } = &cli.command
     {
         overrides.host = host.clone();
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         overrides.metrics_port = *metrics_port;
         overrides.database_url = database_url.clone();
         overrides.migrate_on_start = no_migrate.then_some(false);
+        overrides.auth.allow_anonymous = allow_anonymous.then_some(true);
     }
     let config = match config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
