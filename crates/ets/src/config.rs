@@ -690,11 +690,18 @@ mod tests {
     #[test]
     fn anonymous_serving_beyond_loopback_needs_consent() {
         let mut config = Config::defaults(Environment::Dev);
-        assert!(check_exposure(&config).unwrap().is_none(), "loopback default");
+        assert!(
+            check_exposure(&config).unwrap().is_none(),
+            "loopback default"
+        );
         for host in ["0.0.0.0", "::", "192.168.1.10"] {
             config.host = host.into();
             let refusal = check_exposure(&config).unwrap_err().to_string();
-            for needle in ["auth.enabled", "ETS_AUTH__ENABLED=true", "--allow-anonymous"] {
+            for needle in [
+                "auth.enabled",
+                "ETS_AUTH__ENABLED=true",
+                "--allow-anonymous",
+            ] {
                 assert!(refusal.contains(needle), "{needle}: {refusal}");
             }
         }
@@ -732,7 +739,10 @@ mod tests {
             jail.set_env("ETS_CORS__ALLOWED_ORIGINS", "[\"https://ml.example.org\"]");
             let config = load(None, &Overrides::default()).unwrap();
             assert_eq!(config.cors.allowed_origins, ["https://ml.example.org"]);
-            jail.set_env("ETS_SERVER__ALLOWED_HOSTS", "[\"ets.example.org\", \"*.ml.example.org\"]");
+            jail.set_env(
+                "ETS_SERVER__ALLOWED_HOSTS",
+                "[\"ets.example.org\", \"*.ml.example.org\"]",
+            );
             let config = load(None, &Overrides::default()).unwrap();
             assert_eq!(
                 config.server.allowed_hosts,

@@ -522,7 +522,11 @@ async fn json_without_a_json_content_type_is_refused() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    assert!(reply.error_message().contains("application/json"), "{}", reply.body);
+    assert!(
+        reply.error_message().contains("application/json"),
+        "{}",
+        reply.body
+    );
     assert_eq!(all_projects(&app).await, before);
 }
 
@@ -1540,7 +1544,10 @@ async fn experiment_lifecycle_start_stop_resume_complete() {
 
     // No body at all (as `curl -X POST` sends it).
     let started = app
-        .send(app.client.post(app.url(&format!("/api/v1/experiments/{id}/start"))))
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/experiments/{id}/start"))),
+        )
         .await;
     assert_eq!(started.status, StatusCode::OK, "{}", started.body);
     assert_eq!(started.body["status"], "running");
@@ -1550,7 +1557,10 @@ async fn experiment_lifecycle_start_stop_resume_complete() {
 
     // Stop with no body defaults to `stopped`.
     let stopped = app
-        .send(app.client.post(app.url(&format!("/api/v1/experiments/{id}/stop"))))
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/experiments/{id}/stop"))),
+        )
         .await;
     assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
     assert_eq!(stopped.body["status"], "stopped");

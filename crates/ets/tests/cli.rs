@@ -252,16 +252,7 @@ fn kill_9_during_ingest_loses_at_most_the_batch_in_flight(db: &TestDb) {
     let client = Http::new();
     let (server, _) = Served::start_on(db, dir.path(), &[]);
     let base = server.base.clone();
-    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "crash"}));
-    let (_, experiment) = client.post(
-        &format!("{base}/api/v1/experiments"),
-        json!({"project_id": project["id"], "name": "e"}),
-    );
-    let (_, run) = client.post(
-        &format!("{base}/api/v1/runs"),
-        json!({"experiment_id": experiment["id"]}),
-    );
-    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_id = client.create_run(&base);
 
     // Ingest from another thread; count batches the server acknowledged.
     let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -416,6 +407,21 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts(db: &TestDb) {
     assert_eq!(body["items"][0]["path"], "model.bin");
 }
 
+/// `ets serve` on free ports with its data in `data_dir`, and `env` and `args` added.
+fn serve_command(
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Command {
+    let mut command = ets();
+    command
+        .envs(env.iter().copied())
+        .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+        .arg(data_dir)
+        .args(args);
+    command
+}
+
 /// Secure by default (issue 11): without authentication, `serve` on a non-loopback address
 /// exits non-zero, naming how to turn authentication on and the explicit way out; nothing is
 /// created.
@@ -424,15 +430,16 @@ fn serving_beyond_loopback_without_auth_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     for host in ["0.0.0.0", "::"] {
-        let output = ets()
-            .args(["serve", "--port", "0", "--metrics-port", "0", "--host", host])
-            .arg("--data-dir")
-            .arg(&data)
+        let output = serve_command(&data, &[], &["--host", host])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{host}: {stderr}");
-        for needle in ["auth.enabled", "ETS_AUTH__ENABLED=true", "--allow-anonymous"] {
+        for needle in [
+            "auth.enabled",
+            "ETS_AUTH__ENABLED=true",
+            "--allow-anonymous",
+        ] {
             assert!(stderr.contains(needle), "{host}: {needle}: {stderr}");
         }
         assert!(!data.exists(), "nothing created");
@@ -449,28 +456,18 @@ fn allow_anonymous_serves_beyond_loopback_with_a_warning_at_every_start() {
         log.iter()
             .any(|l| l.contains("WARN") && l.contains("without authentication"))
     };
+    let all = ["--host", "0.0.0.0"];
     for _start in 0..2 {
-        let (served, log) =
-            Served::start_with(dir.path(), &["--host", "0.0.0.0", "--allow-anonymous"]);
+        let command = serve_command(dir.path(), &[], &["--host", "0.0.0.0", "--allow-anonymous"]);
+        let (served, log) = Served::spawn(command);
         assert!(warned(&log), "{log:?}");
         let (status, _) = client.get(&format!("{}/api/v1/projects", served.base));
         assert_eq!(status, 200);
     }
-    let mut command = ets();
-    command
-        .env("ETS_AUTH__ALLOW_ANONYMOUS", "true")
-        .args(["serve", "--port", "0", "--metrics-port", "0", "--host", "0.0.0.0"])
-        .arg("--data-dir")
-        .arg(dir.path());
+    let command = serve_command(dir.path(), &[("ETS_AUTH__ALLOW_ANONYMOUS", "true")], &all);
     let (_served, log) = Served::spawn(command);
     assert!(warned(&log), "{log:?}");
-
-    let mut command = ets();
-    command
-        .env("ETS_AUTH__ENABLED", "true")
-        .args(["serve", "--port", "0", "--metrics-port", "0", "--host", "0.0.0.0"])
-        .arg("--data-dir")
-        .arg(dir.path());
+    let command = serve_command(dir.path(), &[("ETS_AUTH__ENABLED", "true")], &all);
     let (_served, log) = Served::spawn(command);
     assert!(!warned(&log), "{log:?}");
 }
@@ -480,13 +477,11 @@ fn allow_anonymous_serves_beyond_loopback_with_a_warning_at_every_start() {
 #[test]
 fn cors_credentials_with_any_origin_stop_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let output = ets()
-        .env("ETS_CORS__ALLOWED_ORIGINS", "[\"*\"]")
-        .env("ETS_CORS__ALLOW_CREDENTIALS", "true")
-        .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let env = [
+        ("ETS_CORS__ALLOWED_ORIGINS", "[\"*\"]"),
+        ("ETS_CORS__ALLOW_CREDENTIALS", "true"),
+    ];
+    let output = serve_command(dir.path(), &env, &[]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
@@ -505,13 +500,12 @@ fn data_at_rest_is_private_whatever_the_umask() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // `sh` sets the umask and becomes the binary, with the environment `ets()` would give it.
-    let template = ets();
+    let template = serve_command(&data, &[], &[]);
     let mut command = std::process::Command::new("sh");
     command
         .args(["-c", "umask 000 && exec \"$@\"", "sh"])
         .arg(template.get_program())
-        .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
-        .arg(&data)
+        .args(template.get_args())
         .env_clear()
         .envs(
             template
@@ -522,16 +516,7 @@ fn data_at_rest_is_private_whatever_the_umask() {
     let (served, _) = Served::spawn(command);
     let client = Http::new();
     let base = served.base.clone();
-    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "p"}));
-    let (_, experiment) = client.post(
-        &format!("{base}/api/v1/experiments"),
-        json!({"project_id": project["id"], "name": "e"}),
-    );
-    let (_, run) = client.post(
-        &format!("{base}/api/v1/runs"),
-        json!({"experiment_id": experiment["id"]}),
-    );
-    let run = run["id"].as_str().expect("a run").to_owned();
+    let run = client.create_run(&base);
     for (path, size) in [("small/model.bin", 1000), ("large/weights.bin", 3 << 20)] {
         let (status, body) = client.call(
             client

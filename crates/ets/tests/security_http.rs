@@ -9,7 +9,7 @@ mod common;
 use common::{Reply, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::json;
 
 common::on_both_databases!(
     json_routes_refuse_bodies_not_sent_as_json,
@@ -43,6 +43,25 @@ async fn project_names(app: &TestApp) -> Vec<String> {
         .iter()
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// An MLflow experiment named `name` and a run in it: (experiment, run).
+async fn mlflow_run(app: &TestApp, name: &str) -> (String, String) {
+    let created = app
+        .post(
+            &format!("{MLFLOW}/experiments/create"),
+            json!({ "name": name }),
+        )
+        .await;
+    let experiment = created.body["experiment_id"].as_str().unwrap().to_owned();
+    let created = app
+        .post(
+            &format!("{MLFLOW}/runs/create"),
+            json!({ "experiment_id": experiment }),
+        )
+        .await;
+    let run = created.body["run"]["info"]["run_id"].as_str().unwrap();
+    (experiment, run.to_owned())
 }
 
 // ---------------------------------------------------------------- cross-site requests
@@ -100,7 +119,10 @@ async fn json_routes_refuse_bodies_not_sent_as_json() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    assert_eq!(app.get(&format!("/api/v1/runs/{run}")).await.body["status"], "running");
+    assert_eq!(
+        app.get(&format!("/api/v1/runs/{run}")).await.body["status"],
+        "running"
+    );
     let reply = app.send(app.client.post(app.url(&finish))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["status"], "finished");
@@ -113,17 +135,7 @@ async fn json_routes_refuse_bodies_not_sent_as_json() {
 /// ETS answers as MLflow's `_validate_content_type` does (400 `INVALID_PARAMETER_VALUE`).
 async fn mlflow_routes_validate_the_content_type_as_mlflow_does() {
     let app = TestApp::start().await;
-    let created = app
-        .post(&format!("{MLFLOW}/experiments/create"), json!({ "name": "csrf-target" }))
-        .await;
-    let experiment = created.body["experiment_id"].as_str().unwrap().to_owned();
-    let created = app
-        .post(&format!("{MLFLOW}/runs/create"), json!({ "experiment_id": experiment }))
-        .await;
-    let run = created.body["run"]["info"]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, run) = mlflow_run(&app, "csrf-target").await;
     let delete = json!({ "run_id": run }).to_string();
     for (content_type, message) in [
         (
@@ -137,8 +149,13 @@ async fn mlflow_routes_validate_the_content_type_as_mlflow_does() {
         (None, "Bad Request. Content-Type header is missing."),
     ] {
         for prefix in [MLFLOW, "/ajax-api/2.0/mlflow"] {
-            let reply =
-                post_typed(&app, &format!("{prefix}/runs/delete"), &delete, content_type).await;
+            let reply = post_typed(
+                &app,
+                &format!("{prefix}/runs/delete"),
+                &delete,
+                content_type,
+            )
+            .await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
             assert_eq!(reply.body["error_code"], "INVALID_PARAMETER_VALUE");
             assert_eq!(reply.body["message"], message);
@@ -179,7 +196,10 @@ async fn cross_origin_writes_are_refused_uploads_included() {
         )
     };
     let attempts = [
-        app.client.post(&upload).header("origin", evil).multipart(form()),
+        app.client
+            .post(&upload)
+            .header("origin", evil)
+            .multipart(form()),
         app.client
             .post(format!("{upload}?path=planted.txt"))
             .header("origin", evil)
@@ -220,11 +240,18 @@ async fn cross_origin_writes_are_refused_uploads_included() {
 
     let listed = app.get(&format!("/api/v1/runs/{run}/artifacts")).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was stored");
-    assert_eq!(app.get(&format!("/api/v1/runs/{run}")).await.body["status"], "running");
+    assert_eq!(
+        app.get(&format!("/api/v1/runs/{run}")).await.body["status"],
+        "running"
+    );
 
     // Reads pass; same-origin and allowed-origin writes pass.
     let read = app
-        .send(app.client.get(app.url("/api/v1/projects")).header("origin", evil))
+        .send(
+            app.client
+                .get(app.url("/api/v1/projects"))
+                .header("origin", evil),
+        )
         .await;
     assert_eq!(read.status, StatusCode::OK);
     let own_origin = app.base.clone();
@@ -265,17 +292,7 @@ async fn cross_origin_writes_are_refused_uploads_included() {
 /// as an attachment from every download route; a PNG may still be shown inline.
 async fn artifacts_are_downloaded_never_rendered() {
     let app = TestApp::start().await;
-    let created = app
-        .post(&format!("{MLFLOW}/experiments/create"), json!({ "name": "xss" }))
-        .await;
-    let experiment = created.body["experiment_id"].as_str().unwrap().to_owned();
-    let created = app
-        .post(&format!("{MLFLOW}/runs/create"), json!({ "experiment_id": experiment }))
-        .await;
-    let run = created.body["run"]["info"]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (experiment, run) = mlflow_run(&app, "xss").await;
     let proxy = format!("/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts");
     let html = b"<html><script>fetch('/api/v1/projects')</script></html>".to_vec();
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>".to_vec();
@@ -295,7 +312,11 @@ async fn artifacts_are_downloaded_never_rendered() {
             app.client.put(app.url(&format!("{proxy}/{path}")))
         };
         let reply = app
-            .send(request.header("content-type", content_type).body(content.clone()))
+            .send(
+                request
+                    .header("content-type", content_type)
+                    .body(content.clone()),
+            )
             .await;
         assert!(reply.status.is_success(), "{path}: {}", reply.body);
     }
@@ -384,7 +405,11 @@ async fn unknown_host_names_are_refused() {
             .get(app.url(path))
             .header("host", host.to_owned())
     };
-    for host in ["evil.example", &format!("evil.example:{port}"), "127.0.0.1.nip.io"] {
+    for host in [
+        "evil.example",
+        &format!("evil.example:{port}"),
+        "127.0.0.1.nip.io",
+    ] {
         let reply = app.send(with_host("/api/v1/projects", host)).await;
         assert_native_error(&reply, StatusCode::FORBIDDEN, "host_not_allowed");
         assert!(
@@ -428,13 +453,22 @@ async fn unknown_host_names_are_refused() {
         ("evil.example", StatusCode::FORBIDDEN),
     ] {
         let reply = named
-            .send(named.client.get(named.url("/api/v1/projects")).header("host", host))
+            .send(
+                named
+                    .client
+                    .get(named.url("/api/v1/projects"))
+                    .header("host", host),
+            )
             .await;
         assert_eq!(reply.status, status, "{host}");
     }
     let any = TestApp::start_with(|c| c.server.allowed_hosts = vec!["*".into()]).await;
     let reply = any
-        .send(any.client.get(any.url("/api/v1/projects")).header("host", "evil.example"))
+        .send(
+            any.client
+                .get(any.url("/api/v1/projects"))
+                .header("host", "evil.example"),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "`*` accepts any name");
 }
@@ -495,15 +529,29 @@ async fn every_response_carries_the_security_headers() {
         .to_str()
         .unwrap()
         .to_owned();
-    for directive in ["script-src 'self'", "style-src 'self'", "connect-src 'self'"] {
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+    ] {
         assert!(csp.contains(directive), "{csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     let html = page.text().await.unwrap();
     let mut assets = Vec::new();
     for attribute in ["src=\"", "href=\""] {
         for piece in html.split(attribute).skip(1) {
-            assets.push(piece.split('"').next().unwrap().trim_start_matches("./").to_owned());
+            assets.push(
+                piece
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_owned(),
+            );
         }
     }
     assert!(assets.iter().any(|a| a.ends_with(".js")), "{html}");
@@ -520,7 +568,10 @@ async fn every_response_carries_the_security_headers() {
     let scripts = html.matches("<script").count();
     let external = html.matches("<script src=").count();
     assert_eq!(scripts, external, "no inline script: {html}");
-    assert!(!html.contains("<style") && !html.contains(" style="), "{html}");
+    assert!(
+        !html.contains("<style") && !html.contains(" style="),
+        "{html}"
+    );
 
     let hsts = TestApp::start_with(|c| c.server.hsts = true).await;
     let response = hsts.client.get(hsts.url("/health")).send().await.unwrap();
@@ -541,7 +592,10 @@ async fn cors_never_allows_credentials_with_any_origin() {
             .request(reqwest::Method::OPTIONS, app.url("/api/v1/projects"))
             .header("origin", origin.to_owned())
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type, authorization")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
             .send()
     };
     let any = TestApp::start_with(|c| c.cors.allowed_origins = vec!["*".into()]).await;
@@ -571,7 +625,10 @@ async fn cors_never_allows_credentials_with_any_origin() {
         .to_str()
         .unwrap()
         .to_ascii_lowercase();
-    assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
     let response = preflight(&listed, "https://evil.example").await.unwrap();
     assert!(
         !response

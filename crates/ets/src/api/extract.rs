@@ -88,7 +88,10 @@ pub(crate) async fn read_json_body(
     };
     match rule {
         JsonRule::Mlflow => {
-            let checked = matches!(*req.method(), axum::http::Method::POST | axum::http::Method::PUT);
+            let checked = matches!(
+                *req.method(),
+                axum::http::Method::POST | axum::http::Method::PUT
+            );
             if checked && !json {
                 return refuse(declared.as_deref());
             }

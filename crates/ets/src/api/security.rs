@@ -63,8 +63,14 @@ pub(crate) struct SecurityPolicy {
 /// `:port` (none: any port).
 enum HostPattern {
     Any,
-    Subdomains { suffix: String, port: Option<String> },
-    Exact { name: String, port: Option<String> },
+    Subdomains {
+        suffix: String,
+        port: Option<String>,
+    },
+    Exact {
+        name: String,
+        port: Option<String>,
+    },
 }
 
 impl HostPattern {
@@ -92,7 +98,9 @@ impl HostPattern {
         let port_fits = |wanted: &Option<String>| wanted.as_deref().is_none_or(|w| Some(w) == port);
         match self {
             HostPattern::Any => true,
-            HostPattern::Subdomains { suffix, port: p } => name.ends_with(suffix.as_str()) && port_fits(p),
+            HostPattern::Subdomains { suffix, port: p } => {
+                name.ends_with(suffix.as_str()) && port_fits(p)
+            }
             HostPattern::Exact { name: n, port: p } => name == n && port_fits(p),
         }
     }
@@ -209,7 +217,11 @@ impl SecurityPolicy {
             let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
             return matches!(site, Some("cross-site" | "same-site")).then(|| "(unnamed)".into());
         };
-        let origin = origin.to_str().unwrap_or("(not ASCII)").trim().to_ascii_lowercase();
+        let origin = origin
+            .to_str()
+            .unwrap_or("(not ASCII)")
+            .trim()
+            .to_ascii_lowercase();
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         if self.origins.contains(&origin) || host.is_some_and(|h| same_origin(&origin, h)) {
             return None;
@@ -323,10 +335,10 @@ pub(crate) fn protect_download(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(DOWNLOAD_CSP),
     );
-    if always_attachment || !renders_safely(content_type) {
-        if let Ok(value) = HeaderValue::from_str(&attachment(file_name)) {
-            headers.insert(header::CONTENT_DISPOSITION, value);
-        }
+    if (always_attachment || !renders_safely(content_type))
+        && let Ok(value) = HeaderValue::from_str(&attachment(file_name))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
 }
 
@@ -431,7 +443,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8003"));
         let p = policy(|c| c.cors.allowed_origins = vec!["https://ml.example.org/".into()]);
-        assert_eq!(p.foreign_origin(&Method::POST, &headers), None, "no Origin: a program");
+        assert_eq!(
+            p.foreign_origin(&Method::POST, &headers),
+            None,
+            "no Origin: a program"
+        );
         headers.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(p.foreign_origin(&Method::POST, &headers).is_some());
         for (origin, refused) in [
@@ -452,9 +468,18 @@ mod tests {
         }
         let any = policy(|c| c.cors.allowed_origins = vec!["*".into()]);
         assert_eq!(any.foreign_origin(&Method::DELETE, &headers), None);
-        assert!(same_origin("https://ets.example.org", "ets.example.org:443"));
-        assert!(same_origin("http://ets.example.org:8003", "ETS.example.org:8003"));
-        assert!(!same_origin("https://ets.example.org", "ets.example.org:8003"));
+        assert!(same_origin(
+            "https://ets.example.org",
+            "ets.example.org:443"
+        ));
+        assert!(same_origin(
+            "http://ets.example.org:8003",
+            "ETS.example.org:8003"
+        ));
+        assert!(!same_origin(
+            "https://ets.example.org",
+            "ets.example.org:8003"
+        ));
     }
 
     #[test]
