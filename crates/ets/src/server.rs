@@ -327,21 +327,26 @@ async fn sweep_expired_uploads(services: Arc<Services>, mut stopped: watch::Rece
 
 fn metrics_router(services: Arc<Services>) -> Router {
     let handle = crate::telemetry::prometheus();
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let services = services.clone();
-            async move {
-                let pool = services.store.pool_state();
-                let in_use = pool
-                    .read_connections
-                    .saturating_sub(pool.read_connections_idle);
-                metrics::gauge!("ets_db_read_connections", "state" => "idle")
-                    .set(pool.read_connections_idle as f64);
-                metrics::gauge!("ets_db_read_connections", "state" => "in_use").set(in_use as f64);
-                metrics::gauge!("ets_db_write_queue_depth").set(pool.write_queue_depth as f64);
-                handle.render()
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let services = services.clone();
+                async move {
+                    let pool = services.store.pool_state();
+                    let in_use = pool
+                        .read_connections
+                        .saturating_sub(pool.read_connections_idle);
+                    metrics::gauge!("ets_db_read_connections", "state" => "idle")
+                        .set(pool.read_connections_idle as f64);
+                    metrics::gauge!("ets_db_read_connections", "state" => "in_use")
+                        .set(in_use as f64);
+                    metrics::gauge!("ets_db_write_queue_depth").set(pool.write_queue_depth as f64);
+                    handle.render()
+                }
+            }),
+        )
+        .layer(axum::middleware::map_response(
+            crate::api::security::static_headers,
+        ))
 }

@@ -510,6 +510,13 @@ async fn every_response_carries_the_security_headers() {
             "{path}"
         );
     }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
+    assert_security_headers(metrics.headers(), "/metrics");
     let refused = app
         .client
         .post(app.url("/api/v1/projects"))
