@@ -2,7 +2,9 @@
 # ETS container image: a release build of the `ets` binary on a slim Debian runtime.
 #
 #   docker build -t ets:latest .
-#   docker run -p 8003:8003 -p 9003:9003 ets:latest            # SQLite in /var/lib/ets
+#   docker run -p 8003:8003 -p 9003:9003 -e ETS_AUTH__ENABLED=true ets:latest   # SQLite in /var/lib/ets
+#   (listening beyond loopback needs authentication on, or ETS_AUTH__ALLOW_ANONYMOUS=true for a
+#   trial where anyone who reaches the port may do anything: README "Security defaults")
 #   docker run -e ETS_DATABASE_URL=postgres://… ets:latest     # production: see docs/production.md
 
 # ---- build stage: compile with the pinned toolchain and the committed Cargo.lock

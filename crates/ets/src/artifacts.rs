@@ -106,7 +106,7 @@ impl ArtifactStore {
         let inner = match settings.backend {
             ArtifactBackend::Local => {
                 let dir = config.artifacts_dir();
-                std::fs::create_dir_all(&dir).map_err(|e| {
+                crate::private_files::create_dir_all(&dir, "artifact folder").map_err(|e| {
                     Error::internal(format!(
                         "cannot create artifact folder '{}': {e}",
                         dir.display()

@@ -183,6 +183,14 @@ pub struct ServerConfig {
     /// between two reads, not for the whole body, so a slow but steady upload goes on); then
     /// the request is answered 408 and the connection closed.
     pub body_read_timeout_seconds: u64,
+    /// `Host` names clients may use besides `localhost` and IP addresses, which are always
+    /// accepted (a DNS rebinding attack needs a name of the attacker's): e.g.
+    /// `["ets.example.org", "*.ml.example.org"]`; a name without a port matches any port, and
+    /// `"*"` accepts any name. Other names are refused with 403 (see `api::security`).
+    pub allowed_hosts: Vec<String>,
+    /// Send `Strict-Transport-Security` (one year): turn on when clients reach ETS only
+    /// through HTTPS (a TLS-terminating proxy). Browsers ignore it over plain HTTP.
+    pub hsts: bool,
 }
 
 /// Cross-origin requests from browsers.
@@ -190,8 +198,13 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct CorsConfig {
     /// Origins allowed to call the API, e.g. `["https://ml.example.org"]`; `["*"]` allows any.
-    /// Empty (default) sends no CORS headers, so browsers only allow same-origin calls.
+    /// Empty (default) sends no CORS headers, so browsers only allow same-origin calls, and
+    /// state-changing calls from other origins are refused (403).
     pub allowed_origins: Vec<String>,
+    /// Let browsers send credentials (cookies, `Authorization`) on cross-origin calls
+    /// (`Access-Control-Allow-Credentials: true`). Only with listed origins: together with
+    /// `"*"` start-up stops.
+    pub allow_credentials: bool,
 }
 
 /// Resource limits. The spec's numbers are the defaults; every refusal names the setting.
@@ -322,9 +335,12 @@ impl Config {
             server: ServerConfig {
                 header_read_timeout_seconds: 30,
                 body_read_timeout_seconds: 60,
+                allowed_hosts: vec![],
+                hsts: false,
             },
             cors: CorsConfig {
                 allowed_origins: vec![],
+                allow_credentials: false,
             },
             limits: Limits {
                 max_concurrent_experiments: 50,
@@ -403,6 +419,53 @@ impl Config {
     }
 }
 
+/// Whether a listen address reaches this machine only: `localhost`, 127.0.0.0/8 or `::1`
+/// (also IPv4-mapped, with or without brackets). Names other than `localhost` count as
+/// non-loopback: what they resolve to is not ours to know.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => false,
+    }
+}
+
+/// Secure by default: with authentication off, ETS serves loopback only. A non-loopback
+/// `host` is refused unless `auth.allow_anonymous` (`--allow-anonymous`) says so, in which
+/// case the warning to log at every start is returned.
+pub fn check_exposure(config: &Config) -> Result<Option<String>, ConfigError> {
+    if config.auth.enabled || is_loopback_host(&config.host) {
+        return Ok(None);
+    }
+    if config.auth.allow_anonymous {
+        return Ok(Some(format!(
+            "serving {} without authentication (auth.allow_anonymous / --allow-anonymous): \
+             anyone who can reach this address can read, change and delete everything; \
+             turn authentication on with auth.enabled = true (ETS_AUTH__ENABLED=true)",
+            config.host
+        )));
+    }
+    Err(ConfigError(format!(
+        "refusing to listen on {} without authentication: anyone who can reach it could read, \
+         change and delete everything. Turn authentication on (auth.enabled = true in the \
+         configuration file, or ETS_AUTH__ENABLED=true) and create a user with \
+         `ets users create NAME --admin`; or listen on loopback only (--host 127.0.0.1); or \
+         accept anonymous access explicitly with --allow-anonymous \
+         (auth.allow_anonymous, ETS_AUTH__ALLOW_ANONYMOUS=true)",
+        config.host
+    )))
+}
+
 /// Values given on the command line; `None` leaves the lower layers in charge.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Overrides {
@@ -420,6 +483,22 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrate_on_start: Option<bool>,
+    #[serde(skip_serializing_if = "AuthOverrides::is_empty")]
+    pub auth: AuthOverrides,
+}
+
+/// Command-line values of the `[auth]` table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuthOverrides {
+    /// `--allow-anonymous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_anonymous: Option<bool>,
+}
+
+impl AuthOverrides {
+    fn is_empty(&self) -> bool {
+        self.allow_anonymous.is_none()
+    }
 }
 
 /// A configuration that cannot be used, with a message naming the key and its source.
@@ -520,6 +599,15 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 .into(),
         ));
     }
+    let cors = &config.cors;
+    if cors.allow_credentials && cors.allowed_origins.iter().any(|o| o.trim() == "*") {
+        return Err(ConfigError(
+            "cors.allow_credentials = true cannot be combined with cors.allowed_origins = \"*\": \
+             any web site could then act with a visitor's credentials; list the origins \
+             (ETS_CORS__ALLOWED_ORIGINS) or turn credentials off (ETS_CORS__ALLOW_CREDENTIALS)"
+                .into(),
+        ));
+    }
     if let Some(endpoint) = &artifacts.s3_endpoint
         && !(endpoint.expose().starts_with("https://") || endpoint.expose().starts_with("http://"))
     {
@@ -581,6 +669,99 @@ mod tests {
             );
             assert_eq!(config.limits.max_metric_keys_per_run, 7);
             assert_eq!(config.limits.max_concurrent_experiments, 50, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn loopback_hosts_are_told_from_the_rest() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "0.0.0.0",
+            "::",
+            "[::]",
+            "192.168.1.10",
+            "10.0.0.1",
+            "fe80::1",
+            "example.org",
+            "localhost.example.org",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn anonymous_serving_beyond_loopback_needs_consent() {
+        let mut config = Config::defaults(Environment::Dev);
+        assert!(
+            check_exposure(&config).unwrap().is_none(),
+            "loopback default"
+        );
+        for host in ["0.0.0.0", "::", "192.168.1.10"] {
+            config.host = host.into();
+            let refusal = check_exposure(&config).unwrap_err().to_string();
+            for needle in [
+                "auth.enabled",
+                "ETS_AUTH__ENABLED=true",
+                "--allow-anonymous",
+            ] {
+                assert!(refusal.contains(needle), "{needle}: {refusal}");
+            }
+        }
+        config.auth.allow_anonymous = true;
+        let warning = check_exposure(&config).unwrap().expect("a warning");
+        assert!(warning.contains("without authentication"), "{warning}");
+        config.auth.allow_anonymous = false;
+        config.auth.enabled = true;
+        assert!(check_exposure(&config).unwrap().is_none(), "auth on");
+    }
+
+    #[test]
+    fn allow_anonymous_flag_is_a_nested_override() {
+        figment::Jail::expect_with(|_jail| {
+            let overrides = Overrides {
+                auth: AuthOverrides {
+                    allow_anonymous: Some(true),
+                },
+                ..Default::default()
+            };
+            let config = load(None, &overrides).unwrap();
+            assert!(config.auth.allow_anonymous);
+            assert_eq!(config.auth.cache_seconds, 5, "the rest of [auth] kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn credentials_with_any_origin_stop_start_up() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ETS_CORS__ALLOWED_ORIGINS", "[\"*\"]");
+            jail.set_env("ETS_CORS__ALLOW_CREDENTIALS", "true");
+            let err = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("cors.allow_credentials"), "{err}");
+            jail.set_env("ETS_CORS__ALLOWED_ORIGINS", "[\"https://ml.example.org\"]");
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.cors.allowed_origins, ["https://ml.example.org"]);
+            jail.set_env(
+                "ETS_SERVER__ALLOWED_HOSTS",
+                "[\"ets.example.org\", \"*.ml.example.org\"]",
+            );
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(
+                config.server.allowed_hosts,
+                ["ets.example.org", "*.ml.example.org"]
+            );
             Ok(())
         });
     }

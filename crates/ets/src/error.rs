@@ -87,6 +87,11 @@ pub enum Error {
     #[error("{0}")]
     PayloadTooLarge(String),
 
+    /// A JSON route's body sent without a JSON content type (a cross-site form or
+    /// `text/plain` request cannot change state).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+
     /// Storage or another internal failure. The message is logged, not shown to clients.
     #[error("internal error: {0}")]
     Internal(String),

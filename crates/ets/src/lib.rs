@@ -12,6 +12,7 @@ pub mod config;
 pub mod database_url;
 pub mod error;
 pub mod live;
+pub mod private_files;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -43,6 +43,10 @@ enum Command {
         /// Do not apply database migrations at start-up (run `ets migrate` first).
         #[arg(long)]
         no_migrate: bool,
+        /// With authentication off, still listen on a non-loopback address: anyone who can
+        /// reach it may do anything (logged as a warning at every start).
+        #[arg(long)]
+        allow_anonymous: bool,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -99,6 +103,8 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
+    // Whatever ETS writes (database, artifacts, staging files) is its owner's alone.
+    ets::private_files::restrict_new_files();
     let cli = Cli::parse();
     let mut overrides = Overrides {
         env: cli.env,
@@ -111,12 +117,14 @@ fn main() -> ExitCode {
         port,
         metrics_port,
         no_migrate,
+        allow_anonymous,
     } = &cli.command
     {
         overrides.host = host.clone();
         overrides.port = *port;
         overrides.metrics_port = *metrics_port;
         overrides.migrate_on_start = no_migrate.then_some(false);
+        overrides.auth.allow_anonymous = allow_anonymous.then_some(true);
     }
     let config = match config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,

@@ -45,8 +45,19 @@ impl RunningServer {
     }
 }
 
-/// Opens storage, binds both listeners and starts serving in the background.
+/// Opens storage, binds both listeners and starts serving in the background. Refuses a
+/// non-loopback address without authentication ([`crate::config::check_exposure`]).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    if let Some(warning) = crate::config::check_exposure(&config)? {
+        tracing::warn!("{warning}");
+    }
+    if !crate::config::is_loopback_host(&config.host) && config.server.allowed_hosts.is_empty() {
+        tracing::info!(
+            "clients must name this server by IP address, localhost or the name in `host`; \
+             add the other DNS names they use to server.allowed_hosts \
+             (ETS_SERVER__ALLOWED_HOSTS)"
+        );
+    }
     let api_listener = TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -215,9 +226,13 @@ impl<S> JsonParseErrors<S> {
             }
         };
         let body = crate::api::guard::error_body(path, status, message);
+        let security: String = crate::api::security::STATIC_HEADERS
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let mut answer = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-             connection: close\r\n\r\n",
+             {security}connection: close\r\n\r\n",
             status.as_u16(),
             status.canonical_reason().unwrap_or_default(),
             body.len()
@@ -312,21 +327,26 @@ async fn sweep_expired_uploads(services: Arc<Services>, mut stopped: watch::Rece
 
 fn metrics_router(services: Arc<Services>) -> Router {
     let handle = crate::telemetry::prometheus();
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let services = services.clone();
-            async move {
-                let pool = services.store.pool_state();
-                let in_use = pool
-                    .read_connections
-                    .saturating_sub(pool.read_connections_idle);
-                metrics::gauge!("ets_db_read_connections", "state" => "idle")
-                    .set(pool.read_connections_idle as f64);
-                metrics::gauge!("ets_db_read_connections", "state" => "in_use").set(in_use as f64);
-                metrics::gauge!("ets_db_write_queue_depth").set(pool.write_queue_depth as f64);
-                handle.render()
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let services = services.clone();
+                async move {
+                    let pool = services.store.pool_state();
+                    let in_use = pool
+                        .read_connections
+                        .saturating_sub(pool.read_connections_idle);
+                    metrics::gauge!("ets_db_read_connections", "state" => "idle")
+                        .set(pool.read_connections_idle as f64);
+                    metrics::gauge!("ets_db_read_connections", "state" => "in_use")
+                        .set(in_use as f64);
+                    metrics::gauge!("ets_db_write_queue_depth").set(pool.write_queue_depth as f64);
+                    handle.render()
+                }
+            }),
+        )
+        .layer(axum::middleware::map_response(
+            crate::api::security::static_headers,
+        ))
 }

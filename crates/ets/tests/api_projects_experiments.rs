@@ -20,7 +20,7 @@ common::on_both_databases!(
     duplicate_project_name_is_409_and_creates_nothing,
     empty_or_blank_project_name_is_422_naming_the_field,
     malformed_json_is_400,
-    json_without_a_json_content_type_is_still_accepted,
+    json_without_a_json_content_type_is_refused,
     wrong_field_type_is_422_naming_the_field,
     missing_required_field_is_422,
     unknown_field_is_422_naming_it,
@@ -505,8 +505,11 @@ async fn malformed_json_is_400() {
     assert_eq!(all_projects(&app).await, before);
 }
 
-async fn json_without_a_json_content_type_is_still_accepted() {
+/// A cross-site form or `text/plain` request cannot create anything (issue 11): a JSON body
+/// must say so (the full matrix is in `tests/security_http.rs`).
+async fn json_without_a_json_content_type_is_refused() {
     let app = TestApp::start().await;
+    let before = all_projects(&app).await;
     let reply = app
         .post_raw(
             "/api/v1/projects",
@@ -514,8 +517,17 @@ async fn json_without_a_json_content_type_is_still_accepted() {
             "application/x-www-form-urlencoded",
         )
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    assert_eq!(reply.body["name"], "curl-style");
+    assert_error(
+        &reply,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    assert!(
+        reply.error_message().contains("application/json"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(all_projects(&app).await, before);
 }
 
 async fn wrong_field_type_is_422_naming_the_field() {
@@ -1530,8 +1542,12 @@ async fn experiment_lifecycle_start_stop_resume_complete() {
     let project = app.create_project("p").await;
     let id = app.create_experiment(&project, "life").await;
 
+    // No body at all (as `curl -X POST` sends it).
     let started = app
-        .post_raw(&format!("/api/v1/experiments/{id}/start"), "", "text/plain")
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/experiments/{id}/start"))),
+        )
         .await;
     assert_eq!(started.status, StatusCode::OK, "{}", started.body);
     assert_eq!(started.body["status"], "running");
@@ -1541,7 +1557,10 @@ async fn experiment_lifecycle_start_stop_resume_complete() {
 
     // Stop with no body defaults to `stopped`.
     let stopped = app
-        .post_raw(&format!("/api/v1/experiments/{id}/stop"), "", "text/plain")
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/experiments/{id}/stop"))),
+        )
         .await;
     assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
     assert_eq!(stopped.body["status"], "stopped");

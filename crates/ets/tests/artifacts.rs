@@ -474,7 +474,7 @@ async fn list_artifacts_with_and_without_prefix(backend: Backend) {
 /// A request sent byte for byte, with `Connection: close`.
 async fn raw_request(app: &TestApp, method: &str, target: &str, body: &[u8]) -> (u16, Value) {
     let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: ets\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -717,7 +717,7 @@ async fn oversized_upload_is_refused_without_reading_the_rest(backend: Backend) 
         let (text, _) = send_while_reading(
             app.server.addr,
             format!(
-                "{target} HTTP/1.1\r\nHost: ets\r\nContent-Length: 10737418240\r\n\r\nsome bytes"
+                "{target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10737418240\r\n\r\nsome bytes"
             ),
             std::iter::empty(),
         )
@@ -741,7 +741,7 @@ async fn oversized_upload_is_refused_without_reading_the_rest(backend: Backend) 
         });
         let (text, sent) = send_while_reading(
             app.server.addr,
-            format!("{target} HTTP/1.1\r\nHost: ets\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            format!("{target} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
             frames,
         )
         .await;
@@ -1147,7 +1147,7 @@ async fn client_that_disconnects_mid_upload_leaves_nothing(backend: Backend) {
             .await
             .unwrap();
         let mut head = format!(
-            "{target} HTTP/1.1\r\nHost: ets\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            "{target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             40 << 20
         );
         if content_type.starts_with("multipart") {

@@ -252,16 +252,7 @@ fn kill_9_during_ingest_loses_at_most_the_batch_in_flight(db: &TestDb) {
     let client = Http::new();
     let (server, _) = Served::start_on(db, dir.path(), &[]);
     let base = server.base.clone();
-    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "crash"}));
-    let (_, experiment) = client.post(
-        &format!("{base}/api/v1/experiments"),
-        json!({"project_id": project["id"], "name": "e"}),
-    );
-    let (_, run) = client.post(
-        &format!("{base}/api/v1/runs"),
-        json!({"experiment_id": experiment["id"]}),
-    );
-    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_id = client.create_run(&base);
 
     // Ingest from another thread; count batches the server acknowledged.
     let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -414,4 +405,152 @@ fn gc_removes_runs_long_in_the_trash_with_their_artifacts(db: &TestDb) {
     let (status, body) = client.get(&format!("{base}/api/v1/runs/{active}/artifacts"));
     assert_eq!(status, 200);
     assert_eq!(body["items"][0]["path"], "model.bin");
+}
+
+/// `ets serve` on free ports with its data in `data_dir`, and `env` and `args` added.
+fn serve_command(
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Command {
+    let mut command = ets();
+    command
+        .envs(env.iter().copied())
+        .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+        .arg(data_dir)
+        .args(args);
+    command
+}
+
+/// Secure by default (issue 11): without authentication, `serve` on a non-loopback address
+/// exits non-zero, naming how to turn authentication on and the explicit way out; nothing is
+/// created.
+#[test]
+fn serving_beyond_loopback_without_auth_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for host in ["0.0.0.0", "::"] {
+        let output = serve_command(&data, &[], &["--host", host])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{host}: {stderr}");
+        for needle in [
+            "auth.enabled",
+            "ETS_AUTH__ENABLED=true",
+            "--allow-anonymous",
+        ] {
+            assert!(stderr.contains(needle), "{host}: {needle}: {stderr}");
+        }
+        assert!(!data.exists(), "nothing created");
+    }
+}
+
+/// `--allow-anonymous` (or `auth.allow_anonymous`) lets a non-loopback address serve, with a
+/// warning at every start; with authentication on, no consent is needed.
+#[test]
+fn allow_anonymous_serves_beyond_loopback_with_a_warning_at_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Http::new();
+    let warned = |log: &[String]| {
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("without authentication"))
+    };
+    let all = ["--host", "0.0.0.0"];
+    for _start in 0..2 {
+        let command = serve_command(dir.path(), &[], &["--host", "0.0.0.0", "--allow-anonymous"]);
+        let (served, log) = Served::spawn(command);
+        assert!(warned(&log), "{log:?}");
+        let (status, _) = client.get(&format!("{}/api/v1/projects", served.base));
+        assert_eq!(status, 200);
+    }
+    let command = serve_command(dir.path(), &[("ETS_AUTH__ALLOW_ANONYMOUS", "true")], &all);
+    let (_served, log) = Served::spawn(command);
+    assert!(warned(&log), "{log:?}");
+    let command = serve_command(dir.path(), &[("ETS_AUTH__ENABLED", "true")], &all);
+    let (_served, log) = Served::spawn(command);
+    assert!(!warned(&log), "{log:?}");
+}
+
+/// CORS credentials together with any origin would let every web site act with a visitor's
+/// credentials: start-up stops and says what to change.
+#[test]
+fn cors_credentials_with_any_origin_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("ETS_CORS__ALLOWED_ORIGINS", "[\"*\"]"),
+        ("ETS_CORS__ALLOW_CREDENTIALS", "true"),
+    ];
+    let output = serve_command(dir.path(), &env, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cors.allow_credentials") && stderr.contains("ETS_CORS__ALLOWED_ORIGINS"),
+        "{stderr}"
+    );
+}
+
+/// Data at rest (issue 11): under `umask 000`, the data directory ETS creates, the SQLite
+/// files and every artifact folder and file are still its owner's alone.
+#[cfg(unix)]
+#[test]
+fn data_at_rest_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // `sh` sets the umask and becomes the binary, with the environment `ets()` would give it.
+    let template = serve_command(&data, &[], &[]);
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", "umask 000 && exec \"$@\"", "sh"])
+        .arg(template.get_program())
+        .args(template.get_args())
+        .env_clear()
+        .envs(
+            template
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("ETS_") && k != "RUST_LOG"));
+    let (served, _) = Served::spawn(command);
+    let client = Http::new();
+    let base = served.base.clone();
+    let run = client.create_run(&base);
+    for (path, size) in [("small/model.bin", 1000), ("large/weights.bin", 3 << 20)] {
+        let (status, body) = client.call(
+            client
+                .inner
+                .post(format!("{base}/api/v1/runs/{run}/artifacts?path={path}"))
+                .body(vec![7_u8; size]),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let mode = |path: &std::path::Path| {
+        std::fs::symlink_metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for file in ["ets.db", "ets.db-wal", "ets.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    let mut checked = 0;
+    let mut pending = vec![data.join("artifacts")];
+    while let Some(folder) = pending.pop() {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "both artifacts were found ({checked} files)");
 }

@@ -232,14 +232,14 @@ async fn errors_raised_while_parsing_the_request_carry_the_error_body() {
     let long = "a".repeat(70_000);
     let reply = raw_http(
         addr,
-        format!("GET /api/v1/runs/{long} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes(),
+        format!("GET /api/v1/runs/{long} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").as_bytes(),
     )
     .await;
     assert_eq!(reply.status, 414, "{}", reply.text);
     assert_eq!(raw_json(&reply.text)["error"]["code"], "uri_too_long");
     let reply = raw_http(
         addr,
-        format!("GET /api/2.0/mlflow/runs/get?run_id={long} HTTP/1.1\r\nhost: x\r\n\r\n")
+        format!("GET /api/2.0/mlflow/runs/get?run_id={long} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
             .as_bytes(),
     )
     .await;
@@ -248,7 +248,7 @@ async fn errors_raised_while_parsing_the_request_carry_the_error_body() {
     // A Content-Length that is not a number.
     let reply = raw_http(
         addr,
-        b"POST /api/v1/projects HTTP/1.1\r\nhost: x\r\ncontent-length: ten\r\n\r\n",
+        b"POST /api/v1/projects HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: ten\r\n\r\n",
     )
     .await;
     assert_eq!(reply.status, 400, "{}", reply.text);
@@ -270,7 +270,7 @@ async fn an_oversized_json_body_is_refused_before_it_is_sent() {
     ] {
         // 33 MB announced, nothing sent: the answer comes at once and the server closes.
         let request = format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
              content-length: {}\r\n\r\n",
             33 << 20
         );
@@ -346,7 +346,7 @@ async fn idle_connections_and_trickled_headers_are_closed() {
 
     // A kept-alive connection that goes idle after one request.
     let mut kept = connect(app.server.addr).await;
-    kept.write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+    kept.write_all(b"GET /health/live HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let text = closed_within(&mut kept, Duration::from_secs(8)).await;
@@ -364,7 +364,7 @@ async fn a_body_that_stops_arriving_is_answered_408_and_closed() {
         stream
             .write_all(
                 format!(
-                    "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                    "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
                      content-length: 100000\r\n\r\n{{"
                 )
                 .as_bytes(),

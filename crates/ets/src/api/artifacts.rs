@@ -392,7 +392,8 @@ fn none_match(value: &str, etag: &str) -> bool {
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
 }
 
-/// The response to a download: 304, 416, 206 or 200 with the headers of the artifact.
+/// The response to a download: 304, 416, 206 or 200 with the headers of the artifact, sent so
+/// that a browser never renders it as a page of the API's origin.
 pub(crate) async fn download_response(
     reader: ArtifactReader,
     headers: &HeaderMap,
@@ -406,6 +407,8 @@ pub(crate) async fn download_response(
         .clone()
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     let mut common = HeaderMap::new();
+    let file_name = artifact.path.rsplit('/').next().unwrap_or(&artifact.path);
+    super::security::protect_download(&mut common, &content_type, file_name, false);
     common.insert(header::ETAG, header_value(&etag));
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     common.insert(

@@ -9,14 +9,14 @@ use super::AppState;
 use crate::actor::Actor;
 use crate::error::Error;
 
-/// A JSON body, read up to `limits.max_request_body_bytes` whatever its content type (so a
-/// `curl -d` without a JSON content type still works).
+/// A JSON body, read up to `limits.max_request_body_bytes`; it must be sent as JSON
+/// ([`read_json_body`]).
 pub struct Json<T>(pub T);
 
 /// Like [`Json`], but an empty body means `T::default()` (for bodies that are all optional).
 pub struct OptionalJson<T>(pub T);
 
-pub(super) async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Error> {
+async fn read_body(req: Request, state: &AppState) -> Result<bytes::Bytes, Error> {
     let limit = state.config.limits.max_request_body_bytes;
     axum::body::to_bytes(req.into_body(), limit as usize)
         .await
@@ -34,6 +34,80 @@ pub(super) async fn read_body(req: Request, state: &AppState) -> Result<bytes::B
                 Error::BadRequest(format!("cannot read the request body: {e}"))
             }
         })
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or `application/<x>+json`, with any
+/// parameters (`; charset=utf-8`).
+pub(crate) fn is_json_type(content_type: &str) -> bool {
+    let essence = super::security::essence(content_type);
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// Which API's rule a JSON body follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonRule {
+    /// A non-empty body must say it is JSON (else 415); an empty one may say nothing.
+    Native,
+    /// MLflow's `_validate_content_type`: `POST` and `PUT` must send `application/json`,
+    /// even with an empty body (else 400 `INVALID_PARAMETER_VALUE`).
+    Mlflow,
+}
+
+/// Reads the body of a JSON route. A body not sent as JSON is refused before it is parsed:
+/// a web page of another origin can send `text/plain`, a form's types or no type at all
+/// without asking the browser's CORS preflight, but not `application/json`, so no JSON route
+/// changes state for a cross-site "simple" request.
+pub(crate) async fn read_json_body(
+    req: Request,
+    state: &AppState,
+    rule: JsonRule,
+) -> Result<bytes::Bytes, Error> {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not ASCII)").to_owned());
+    let json = declared.as_deref().is_some_and(is_json_type);
+    let refuse = |declared: Option<&str>| {
+        let message = match (rule, declared) {
+            (JsonRule::Mlflow, None) => "Bad Request. Content-Type header is missing.".to_owned(),
+            (JsonRule::Mlflow, Some(_)) => {
+                "Bad Request. Content-Type must be one of ['application/json'].".to_owned()
+            }
+            (JsonRule::Native, declared) => format!(
+                "this route takes a JSON body: send it with Content-Type: application/json ({})",
+                match declared {
+                    Some(t) => format!("got '{}'", t.chars().take(100).collect::<String>()),
+                    None => "the request has no Content-Type".to_owned(),
+                }
+            ),
+        };
+        Err(Error::UnsupportedMediaType(message))
+    };
+    match rule {
+        JsonRule::Mlflow => {
+            let checked = matches!(
+                *req.method(),
+                axum::http::Method::POST | axum::http::Method::PUT
+            );
+            if checked && !json {
+                return refuse(declared.as_deref());
+            }
+            read_body(req, state).await
+        }
+        JsonRule::Native => {
+            if declared.is_some() && !json {
+                return refuse(declared.as_deref());
+            }
+            let bytes = read_body(req, state).await?;
+            if declared.is_none() && !bytes.iter().all(u8::is_ascii_whitespace) {
+                return refuse(None);
+            }
+            Ok(bytes)
+        }
+    }
 }
 
 /// Why a body is not the JSON object a handler expects.
@@ -110,7 +184,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req, state).await?;
+        let bytes = read_json_body(req, state, JsonRule::Native).await?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -119,7 +193,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req, state).await?;
+        let bytes = read_json_body(req, state, JsonRule::Native).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
@@ -201,6 +275,29 @@ mod tests {
     #[allow(dead_code)]
     struct Item {
         value: f64,
+    }
+
+    #[test]
+    fn json_types_with_parameters_and_suffixes() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            "application/vnd.api+json ; x=y",
+        ] {
+            assert!(is_json_type(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "application/json-seq",
+            "",
+        ] {
+            assert!(!is_json_type(other), "{other}");
+        }
     }
 
     #[test]

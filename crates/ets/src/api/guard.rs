@@ -27,12 +27,17 @@ pub(crate) fn is_mlflow_path(path: &str) -> bool {
 
 /// The JSON error body for an error raised outside a handler, in the shape of `path`'s API.
 pub(crate) fn error_body(path: &str, status: StatusCode, message: &str) -> Vec<u8> {
+    coded_error_body(path, (native_code(status), mlflow_code(status)), message)
+}
+
+/// [`error_body`] with the error codes given: (native, MLflow).
+fn coded_error_body(path: &str, (native, mlflow): (&str, &str), message: &str) -> Vec<u8> {
     let body = if is_mlflow_path(path) {
-        super::mlflow::error_json(mlflow_code(status), message.to_owned())
+        super::mlflow::error_json(mlflow, message.to_owned())
     } else {
         serde_json::to_value(super::error::ErrorBody {
             error: super::error::ErrorDetail {
-                code: native_code(status).to_owned(),
+                code: native.to_owned(),
                 message: message.to_owned(),
                 details: None,
             },
@@ -45,7 +50,22 @@ pub(crate) fn error_body(path: &str, status: StatusCode, message: &str) -> Vec<u
 /// A JSON error response for an error raised outside a handler (unknown route, wrong
 /// method, refused or timed-out body), in the shape of `path`'s API.
 pub(crate) fn error_response(path: &str, status: StatusCode, message: &str) -> Response {
-    let mut response = (status, error_body(path, status, message)).into_response();
+    coded_error_response(
+        path,
+        status,
+        (native_code(status), mlflow_code(status)),
+        message,
+    )
+}
+
+/// [`error_response`] with the error codes given: (native, MLflow).
+pub(crate) fn coded_error_response(
+    path: &str,
+    status: StatusCode,
+    codes: (&str, &str),
+    message: &str,
+) -> Response {
+    let mut response = (status, coded_error_body(path, codes, message)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -56,6 +76,7 @@ pub(crate) fn error_response(path: &str, status: StatusCode, message: &str) -> R
 fn native_code(status: StatusCode) -> &'static str {
     match status {
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::LENGTH_REQUIRED => "length_required",
@@ -75,6 +96,7 @@ fn native_code(status: StatusCode) -> &'static str {
 fn mlflow_code(status: StatusCode) -> &'static str {
     match status {
         StatusCode::NOT_FOUND => "ENDPOINT_NOT_FOUND",
+        StatusCode::FORBIDDEN => "PERMISSION_DENIED",
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::RANGE_NOT_SATISFIABLE => {
             "INVALID_PARAMETER_VALUE"
         }

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod mlflow;
 pub mod projects;
 pub mod runs;
+pub(crate) mod security;
 pub mod stream;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -184,45 +185,52 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(state, guard::guard))
-        .layer(middleware::from_fn(observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    match cors {
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
+    let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
-    }
+    };
+    // Outside CORS, so foreign hosts are refused and every answer (preflights too) gets the
+    // security headers; inside `observe`, so refusals are logged and counted.
+    let policy = Arc::new(security::SecurityPolicy::new(&state.config));
+    app.layer(middleware::from_fn_with_state(policy, security::security))
+        .layer(middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
+/// Cross-origin calls from browsers. `"*"` lets any page call without credentials (browsers
+/// refuse credentials with `*`, and so does the configuration); listed origins may also get
+/// credentials (`cors.allow_credentials`).
 fn cors_layer(config: &CorsConfig) -> Option<CorsLayer> {
     if config.allowed_origins.is_empty() {
         return None;
     }
-    let origins = if config.allowed_origins.iter().any(|o| o == "*") {
-        AllowOrigin::from(Any)
-    } else {
-        AllowOrigin::list(
-            config
-                .allowed_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
-    };
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-process-time"),
+        ]);
+    if config.allowed_origins.iter().any(|o| o.trim() == "*") {
+        return Some(layer.allow_origin(Any).allow_headers(Any));
+    }
+    let origins = config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok());
     Some(
-        CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers(Any)
-            .expose_headers([
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("x-process-time"),
-            ]),
+        layer
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_headers(AllowHeaders::mirror_request())
+            .allow_credentials(config.allow_credentials),
     )
 }
 

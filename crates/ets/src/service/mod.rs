@@ -41,7 +41,7 @@ pub struct Services {
 impl Services {
     /// Opens storage as configured (creating the data directory and migrating the database).
     pub async fn open(config: Config) -> Result<Arc<Services>> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        crate::private_files::create_dir_all(&config.data_dir, "data directory").map_err(|e| {
             Error::internal(format!(
                 "cannot create data directory '{}': {e}",
                 config.data_dir.display()

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Database, PgSchema};
 
@@ -239,5 +239,20 @@ impl Http {
 
     pub fn patch(&self, url: &str, body: Value) -> (u16, Value) {
         self.call(self.inner.patch(url).json(&body))
+    }
+
+    /// A new project, an experiment in it and a run in that on the server at `base`; the run id.
+    pub fn create_run(&self, base: &str) -> String {
+        let name = format!("p-{}", ets_domain::new_id());
+        let (_, project) = self.post(&format!("{base}/api/v1/projects"), json!({ "name": name }));
+        let (_, experiment) = self.post(
+            &format!("{base}/api/v1/experiments"),
+            json!({ "project_id": project["id"], "name": "e" }),
+        );
+        let (_, run) = self.post(
+            &format!("{base}/api/v1/runs"),
+            json!({ "experiment_id": experiment["id"] }),
+        );
+        run["id"].as_str().expect("a run").to_owned()
     }
 }

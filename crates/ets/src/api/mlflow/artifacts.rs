@@ -430,19 +430,14 @@ pub async fn get_artifact(
     let reader = s.open_artifact(&actor, &run_id, &path).await?;
     let mut response = download_response(reader, &headers).await?;
     let file_name = path.rsplit('/').next().unwrap_or(&path);
+    let content_type = mlflow_content_type(file_name);
     let headers = response.headers_mut();
     if headers.contains_key(header::CONTENT_TYPE)
-        && let Ok(value) = mlflow_content_type(file_name).parse()
+        && let Ok(value) = content_type.parse()
     {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    if let Ok(value) = format!("attachment; filename=\"{}\"", file_name.replace('"', "")).parse() {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        axum::http::HeaderValue::from_static("nosniff"),
-    );
+    crate::api::security::protect_download(headers, &content_type, file_name, true);
     Ok(response)
 }
 

@@ -64,6 +64,8 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         // MLflow's client retries 429 with backoff, which is what a rate limit wants.
         Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "INVALID_PARAMETER_VALUE"),
+        // MLflow's `_validate_content_type`: 400.
+        Error::UnsupportedMediaType(_) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
     }
 }
@@ -129,7 +131,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
     type Rejection = MlflowError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = super::extract::read_body(req, state).await?;
+        let bytes =
+            super::extract::read_json_body(req, state, super::extract::JsonRule::Mlflow).await?;
         // MLflow clients send an empty body for calls whose fields are all optional.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"

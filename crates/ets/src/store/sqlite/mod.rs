@@ -157,10 +157,14 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
 /// Creates the database if needed and applies migrations (what `ets migrate` does).
 pub fn migrate_file(path: &Path) -> Result<Vec<i64>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
+        crate::private_files::create_dir_all(parent, "database folder").map_err(|e| {
             Error::internal(format!("cannot create folder '{}': {e}", parent.display()))
         })?;
     }
+    // Created 0600 before SQLite opens it: its -wal and -shm files take the same mode.
+    crate::private_files::create_file(path, "database file").map_err(|e| {
+        Error::internal(format!("cannot create database '{}': {e}", path.display()))
+    })?;
     let mut conn = open_connection(path, false)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
