@@ -83,6 +83,11 @@ pub enum Error {
         retry_after_seconds: u64,
     },
 
+    /// A service ETS depends on for this request cannot be reached (the identity provider's
+    /// keys); retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+
     /// A request body or upload is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),

@@ -71,6 +71,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             )
         })?;
     let services = Services::open(config).await?;
+    if let Some(jwt) = services.auth.jwt().cloned() {
+        // Fetch the identity provider's keys now, so a misconfiguration shows in the log at
+        // start rather than at the first request.
+        tokio::spawn(async move {
+            match jwt.refresh_keys().await {
+                Ok(keys) => tracing::info!(keys, "JWT signing keys loaded"),
+                Err(e) => tracing::warn!(error = %e, "JWT signing keys could not be loaded yet"),
+            }
+        });
+    }
     let addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
 

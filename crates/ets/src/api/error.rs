@@ -82,6 +82,7 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
             "busy",
             Some(serde_json::json!({ "setting": setting, "limit": limit })),
         ),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
         Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
         Error::RateLimited {

@@ -18,6 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
+use crate::auth::jwt::{JwtError, JwtVerifier};
 use crate::auth::secrets::{self, constant_time_eq, secret_hash};
 use crate::auth::{Credential, Principal, PrincipalKind, Role};
 use crate::config::AuthConfig;
@@ -47,22 +48,35 @@ pub struct Authenticator {
     cache: Mutex<HashMap<String, (Instant, Arc<Principal>)>>,
     per_principal: Option<DefaultKeyedRateLimiter<String>>,
     failed_logins: DefaultKeyedRateLimiter<IpAddr>,
+    /// Bearer JWTs, when `[auth.jwt]` names a key source.
+    jwt: Option<JwtVerifier>,
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> Authenticator {
+    pub fn new(config: &AuthConfig) -> Result<Authenticator> {
         let limits = &config.rate_limit;
         let per_principal = NonZeroU32::new(limits.requests_per_second).map(|rate| {
             let burst = NonZeroU32::new(limits.burst).unwrap_or(rate);
             DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         let failed = NonZeroU32::new(limits.failed_logins_per_minute).unwrap_or(NonZeroU32::MIN);
-        Authenticator {
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the JWKS HTTP client: {e}")))?;
+        Ok(Authenticator {
             ttl: Duration::from_secs(config.cache_seconds),
             cache: Mutex::new(HashMap::new()),
             per_principal,
             failed_logins: DefaultKeyedRateLimiter::keyed(Quota::per_minute(failed)),
-        }
+            jwt: JwtVerifier::new(&config.jwt, http)?,
+        })
+    }
+
+    /// The JWT verifier, if configured (to warm its key cache at start-up).
+    pub fn jwt(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_ref()
     }
 
     fn cached(&self, key: &str) -> Option<Arc<Principal>> {
@@ -165,7 +179,7 @@ impl Services {
         let outcome = match presented {
             Presented::Bearer(token) => match secrets::parse_api_key(&token) {
                 Some(_) => self.login_with_key(&token, None).await,
-                None => Err(Error::Unauthenticated(INVALID.into())),
+                None => self.login_with_jwt(&token).await,
             },
             Presented::Basic { user, secret } => match secrets::parse_api_key(&secret) {
                 Some(_) => self.login_with_key(&secret, Some(&user)).await,
@@ -213,6 +227,105 @@ impl Services {
             Some(user) if user != principal.name => Err(refused()),
             _ => Ok(principal),
         }
+    }
+
+    /// A JWT's user is created on first sight (no password; it logs in through the identity
+    /// provider); its roles are its memberships plus what its groups grant.
+    async fn login_with_jwt(&self, token: &str) -> Result<Arc<Principal>> {
+        let refused = || Error::Unauthenticated(INVALID.into());
+        let Some(jwt) = &self.auth.jwt else {
+            return Err(refused());
+        };
+        let cache_key = format!("jwt:{}", hex::encode(secret_hash(token)));
+        if let Some(principal) = self.auth.cached(&cache_key) {
+            return Ok(principal);
+        }
+        let identity = match jwt.verify(token).await {
+            Ok(identity) => identity,
+            Err(JwtError::NotJwt) => return Err(refused()),
+            Err(JwtError::Invalid(reason)) => {
+                tracing::info!(reason, "bearer JWT refused");
+                return Err(Error::Unauthenticated(JwtError::CLIENT_MESSAGE.into()));
+            }
+            Err(JwtError::ProviderUnavailable(reason)) => {
+                return Err(Error::Unavailable(format!(
+                    "the identity provider's keys cannot be fetched, so the token cannot be checked; retry later ({reason})"
+                )));
+            }
+        };
+        let user = match self
+            .store
+            .get_user(UserRef::Name(identity.username.clone()))
+            .await
+        {
+            Ok(user) => user,
+            Err(Error::NotFound { .. }) => self.first_sight(&identity.username).await?,
+            Err(other) => return Err(other),
+        };
+        if user.disabled {
+            return Err(refused());
+        }
+        let grants = jwt.grants(&identity);
+        let mut roles = self.store.user_roles(&user.id).await?;
+        for (project, role) in grants.project_roles {
+            if let Some(id) = self.project_id_named(&project).await? {
+                roles.push((id, role));
+            }
+        }
+        let mut principal = principal_of(&user, Vec::new(), Credential::Jwt);
+        for (project, role) in roles {
+            let entry = principal.roles.entry(project).or_insert(role);
+            *entry = (*entry).max(role);
+        }
+        principal.global_admin |= grants.global_admin;
+        let principal = Arc::new(principal);
+        self.auth.remember(cache_key, principal.clone());
+        Ok(principal)
+    }
+
+    /// Creates the user a verified JWT names (a concurrent first request may win the race).
+    async fn first_sight(&self, name: &str) -> Result<UserRecord> {
+        let now = now_millis();
+        let created = self
+            .store
+            .create_user(UserRecord {
+                id: uuid::Uuid::now_v7().simple().to_string(),
+                name: name.to_owned(),
+                kind: PrincipalKind::User,
+                password_hash: None,
+                global_admin: false,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            })
+            .await;
+        match created {
+            Ok(user) => Ok(user),
+            Err(Error::AlreadyExists { .. }) => {
+                self.store.get_user(UserRef::Name(name.to_owned())).await
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The id of the project with this name, if one exists.
+    async fn project_id_named(&self, name: &str) -> Result<Option<String>> {
+        let filter = crate::store::ProjectFilter {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        };
+        let page = self.page_request(&super::ListParams {
+            page_size: Some(1),
+            ..Default::default()
+        })?;
+        Ok(self
+            .store
+            .list_projects(filter, page)
+            .await?
+            .items
+            .into_iter()
+            .next()
+            .map(|p| p.id))
     }
 
     async fn login_with_password(&self, name: &str, password: &str) -> Result<Arc<Principal>> {
@@ -332,20 +445,15 @@ pub struct CreatedUser {
     pub generated_password: Option<String>,
 }
 
-/// A user name: 1–64 of letters, digits, `.`, `_`, `-`, `@`; not starting with a symbol.
+/// A user name follows one rule, whether typed by an admin or taken from a token
+/// ([`crate::auth::jwt::is_valid_username`]).
 pub fn validate_user_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
+    if crate::auth::jwt::is_valid_username(name) {
         Ok(())
     } else {
         Err(Error::invalid(
             "name",
-            "a user name has 1 to 64 letters, digits, '.', '_', '-' or '@' and starts with a letter or digit",
+            "a user name has 1 to 128 ASCII letters, digits or '. _ - @ + | :' and starts with a letter or digit",
         ))
     }
 }

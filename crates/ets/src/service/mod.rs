@@ -63,7 +63,7 @@ impl Services {
         let health = health::HealthChecker::new(&config.services);
         let live = Arc::new(crate::live::Bus::new(config.live.clone()));
         Ok(Arc::new(Services {
-            auth: identity::Authenticator::new(&config.auth),
+            auth: identity::Authenticator::new(&config.auth)?,
             project_index: access::ProjectIndex::default(),
             live,
             config,

@@ -59,6 +59,7 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         // by waiting.
         Error::LimitExceeded { .. } => (StatusCode::BAD_REQUEST, "RESOURCE_EXHAUSTED"),
         Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
+        Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
         Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
         // MLflow's client retries 429 with backoff, which is what a rate limit wants.
