@@ -67,6 +67,15 @@ pub enum UserRef {
     Name(String),
 }
 
+impl UserRef {
+    /// The id or name it holds.
+    pub fn value(&self) -> &str {
+        match self {
+            UserRef::Id(v) | UserRef::Name(v) => v,
+        }
+    }
+}
+
 impl PrincipalKind {
     pub fn as_str(self) -> &'static str {
         match self {

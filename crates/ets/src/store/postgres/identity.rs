@@ -9,15 +9,9 @@ use crate::store::identity::{self as q, ApiKeyRecord, KeyLogin, MemberRecord, Se
 use crate::store::identity::{UserRecord, UserRef};
 use crate::store::{Mutation, rules};
 
-fn user_ref_value(by: &UserRef) -> &str {
-    match by {
-        UserRef::Id(v) | UserRef::Name(v) => v,
-    }
-}
-
 /// The user, optionally locked until the transaction ends.
 async fn get_user(tx: &Tx<'_>, by: &UserRef, lock: &str) -> Result<UserRecord> {
-    let value = user_ref_value(by);
+    let value = by.value();
     let statement = tx
         .prepare_cached(&format!("{} {lock}", q::select_user(by)))
         .await?;

@@ -9,12 +9,6 @@ use crate::store::identity::{self as q, ApiKeyRecord, KeyLogin, MemberRecord, Se
 use crate::store::identity::{UserRecord, UserRef};
 use crate::store::{Mutation, rules};
 
-fn user_ref_value(by: &UserRef) -> &str {
-    match by {
-        UserRef::Id(v) | UserRef::Name(v) => v,
-    }
-}
-
 pub(super) fn insert_user(conn: &Connection, user: &UserRecord) -> Result<()> {
     conn.prepare_cached(&numbered(q::INSERT_USER))?
         .execute(params![
@@ -38,7 +32,7 @@ pub(super) fn insert_user(conn: &Connection, user: &UserRecord) -> Result<()> {
 }
 
 pub(super) fn get_user(conn: &Connection, by: &UserRef) -> Result<UserRecord> {
-    let value = user_ref_value(by);
+    let value = by.value();
     conn.prepare_cached(&numbered(&q::select_user(by)))?
         .query_row([value], |r| q::user_row(r, 0))
         .optional()?
