@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod api;
+pub mod audit;
 pub mod artifacts;
 pub mod auth;
 pub mod config;

@@ -1,4 +1,4 @@
-//! The `ets` command: `serve`, `migrate`, `config`, `gc`.
+//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +19,10 @@ struct Cli {
     /// Folder for the database and artifacts.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Database URL: `postgres://user:password@host:5432/db` or `sqlite://file`
+    /// (default: SQLite in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,10 +40,6 @@ enum Command {
         /// Prometheus port (default 9003; 0 picks a free port).
         #[arg(long)]
         metrics_port: Option<u16>,
-        /// Database URL: `postgres://user:password@host:5432/db` or `sqlite://file`
-        /// (default: SQLite in the data directory).
-        #[arg(long)]
-        database_url: Option<String>,
         /// Do not apply database migrations at start-up (run `ets migrate` first).
         #[arg(long)]
         no_migrate: bool,
@@ -53,6 +53,18 @@ enum Command {
     /// uploads unfinished after `artifacts.upload_expiry_hours`, and stored objects that no
     /// artifact refers to. Safe to run while the service is serving.
     Gc,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of every audit record; exit 0 when intact, 1 naming the first
+    /// missing, changed, inserted or misplaced record. Safe while the service is serving.
+    Verify,
 }
 
 fn main() -> ExitCode {
@@ -60,20 +72,19 @@ fn main() -> ExitCode {
     let mut overrides = Overrides {
         env: cli.env,
         data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
         ..Default::default()
     };
     if let Command::Serve {
         host,
         port,
         metrics_port,
-        database_url,
         no_migrate,
     } = &cli.command
     {
         overrides.host = host.clone();
         overrides.port = *port;
         overrides.metrics_port = *metrics_port;
-        overrides.database_url = database_url.clone();
         overrides.migrate_on_start = no_migrate.then_some(false);
     }
     let config = match config::load(cli.config.as_deref(), &overrides) {
@@ -90,6 +101,9 @@ fn main() -> ExitCode {
         }
         Command::Migrate => migrate(&config),
         Command::Gc => gc(config),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&config),
         Command::Serve { .. } => serve(config),
     };
     match outcome {
@@ -120,6 +134,38 @@ fn gc(config: Config) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
         Ok(())
     })
+}
+
+/// Prints the verification report as JSON; a broken trail is an error naming the record.
+fn audit_verify(config: &Config) -> anyhow::Result<()> {
+    ets::install_crypto_provider();
+    let database = config.effective_database_url();
+    if let ets::database_url::DatabaseUrl::Sqlite(path) = &database
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no database at '{}': pass the --data-dir or --database-url the service uses",
+            path.display()
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        let store = ets::service::open_store(config).await?;
+        store.verify_audit().await
+    })?;
+    println!("{}", serde_json::to_string(&report)?);
+    match (report.first_bad_seq, report.reason) {
+        (Some(seq), Some(reason)) => {
+            anyhow::bail!("the audit trail of {database} is broken at record {seq}: {reason}")
+        }
+        _ => {
+            eprintln!(
+                "ets audit verify: {} records intact in {database}",
+                report.checked
+            );
+            Ok(())
+        }
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -155,12 +155,22 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// The caller the auth middleware put in the request's extensions; `Anonymous` without one
+/// (auth off).
 impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Actor::Anonymous)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(request_actor(&parts.extensions))
     }
+}
+
+/// The request's [`Actor`] (see the extractor above).
+pub(crate) fn request_actor(extensions: &axum::http::Extensions) -> Actor {
+    extensions
+        .get::<Actor>()
+        .cloned()
+        .unwrap_or(Actor::Anonymous)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
 
 pub mod artifacts;
+pub mod audit;
 pub mod error;
 pub mod experiments;
 pub mod extract;
@@ -72,6 +73,7 @@ pub struct ItemList<T> {
         (name = "experiments", description = "Experiments: lifecycle, objectives, aggregates, comparison"),
         (name = "runs", description = "Runs: lifecycle, params, tags, metrics"),
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
+        (name = "audit", description = "The tamper-evident audit trail of every change (global admins)"),
     )
 )]
 struct ApiDoc;
@@ -125,6 +127,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(artifacts::upload_status, artifacts::abort_upload))
         .routes(routes!(artifacts::upload_part))
         .routes(routes!(artifacts::complete_upload))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit))
         .split_for_parts()
 }
 
@@ -166,6 +170,8 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state.clone())
+        // Innermost general layer: every write below is attributed to this request.
+        .layer(middleware::from_fn(audit::request_context))
         // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state, guard::guard))

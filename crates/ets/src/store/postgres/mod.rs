@@ -13,6 +13,7 @@
 //! `artifacts.rs`); the trait impl below forwards to them.
 
 mod artifacts;
+mod audit;
 mod datasets;
 mod experiments;
 mod metrics;
@@ -34,8 +35,10 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
 use crate::database_url::{PgOptions, SslMode, SslOptions};
+use crate::audit::{AuditRecord, VerifyReport};
 use crate::error::{Error, Result};
 use crate::store::{
+    AuditQuery,
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
     RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
@@ -75,6 +78,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "model_metric_values",
         include_str!("../../../migrations/postgres/0006_model_metric_values.sql"),
     ),
+    (8, "audit", include_str!("../../../migrations/postgres/0008_audit.sql")),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
@@ -324,15 +328,20 @@ impl PgStore {
     }
 
     /// Runs `work` in a read-write transaction and commits it when it succeeds (dropping an
-    /// uncommitted transaction rolls it back). Call as
+    /// uncommitted transaction rolls it back), with the write's audit record (`audit::take`)
+    /// appended last in the same transaction. Call as
     /// `self.write(move |tx| Box::pin(async move { … })).await`.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
     {
+        let audit = crate::audit::take();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let out = work(&tx).await?;
+        if let Some(entry) = audit {
+            audit::append(&tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(out)
     }
@@ -555,6 +564,14 @@ impl Store for PgStore {
         before: Timestamp,
     ) -> Result<Vec<String>> {
         PgStore::deleted_before(self, kind, before).await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>> {
+        self.read(move |tx| Box::pin(async move { audit::list(tx, &query).await }))
+            .await
+    }
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.read(|tx| Box::pin(audit::verify(tx))).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
+mod audit;
 mod datasets;
 mod experiments;
 mod metrics;
@@ -21,8 +22,10 @@ use ets_domain::model::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use self::pool::{ReadPool, Writer};
+use crate::audit::{AuditRecord, VerifyReport};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::{
+    AuditQuery,
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
     RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
 };
@@ -59,6 +62,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "model_metric_values",
         include_str!("../../../migrations/sqlite/0006_model_metric_values.sql"),
     ),
+    (8, "audit", include_str!("../../../migrations/sqlite/0008_audit.sql")),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
@@ -574,6 +578,14 @@ impl Store for SqliteStore {
                 Ok(removed)
             })
             .await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>> {
+        self.readers.run(move |c| audit::list(c, &query)).await
+    }
+
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.readers.run(|c| in_snapshot(c, audit::verify)).await
     }
 
     async fn ping(&self) -> Result<()> {

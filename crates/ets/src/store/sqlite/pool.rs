@@ -94,11 +94,21 @@ impl Writer {
 
     /// Runs `work` in a write transaction (shared with other jobs, isolated by a savepoint)
     /// and returns its result once committed. An error from `work` rolls back only its changes.
+    /// The audit record of the write (`audit::take`, read here in the caller's task) is
+    /// appended after `work`, inside the same savepoint.
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let audit = crate::audit::take();
+        let work = move |conn: &Connection| {
+            let out = work(conn)?;
+            if let Some(entry) = audit {
+                super::audit::append(conn, entry)?;
+            }
+            Ok(out)
+        };
         let (reply, response) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(PendingJob {
             work: Some(work),
