@@ -6,8 +6,8 @@
 
 pub mod actor;
 pub mod api;
-pub mod audit;
 pub mod artifacts;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod database_url;

@@ -140,13 +140,12 @@ async fn serve(
         }
         let io = hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream));
         // Every request carries its client's address (audit trail, rate limits).
-        let service = hyper_util::service::TowerToHyperService::new(
-            app.clone()
-                .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                }),
-        );
+        let service = hyper_util::service::TowerToHyperService::new(app.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

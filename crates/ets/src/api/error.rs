@@ -134,7 +134,8 @@ impl IntoResponse for Error {
 }
 
 /// The challenge of a 401: an API key or JWT as a Bearer token, or Basic user + password/key.
-pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"ets\", Basic realm=\"ets\", charset=\"UTF-8\"";
+pub(crate) const WWW_AUTHENTICATE: &str =
+    "Bearer realm=\"ets\", Basic realm=\"ets\", charset=\"UTF-8\"";
 
 /// A refused oversized request is answered at once, without reading the rest of its body; the
 /// connection then closes (`Connection: close`) rather than waiting for or draining the

@@ -300,7 +300,10 @@ mod tests {
         let mut edited = chain(5);
         edited[2].actor = "mallory".into();
         let report = verify(&edited);
-        assert_eq!((report.ok, report.first_bad_seq, report.checked), (false, Some(3), 2));
+        assert_eq!(
+            (report.ok, report.first_bad_seq, report.checked),
+            (false, Some(3), 2)
+        );
         assert!(report.reason.unwrap().contains("changed"));
 
         let mut deleted = chain(5);

@@ -163,7 +163,10 @@ pub async fn with_event<F: Future>(event: Event, write: F) -> F::Output {
 }
 
 /// Runs writes that leave no audit record: internal bookkeeping that changes nothing a
-/// person did (an API key's last-used time). Everything else declares an [`Event`].
+/// person did (an API key's last-used time). Everything else declares an [`Event`]. Like
+/// events, it is declared in [`super::AuditedStore`] around the backend's call: an event
+/// declared inside it (a decorated store method called within) still applies, so callers
+/// above the store cannot switch the trail off.
 pub async fn unaudited<F: Future>(write: F) -> F::Output {
     PENDING
         .scope(RefCell::new(Some(Mark::Unaudited)), write)
@@ -221,7 +224,10 @@ impl Entry {
         if let Some(observed) = observed {
             // A soft deletion is an update of `deleted_at`: named for what it is.
             if observed.changed.iter().any(|field| field == "deleted_at") {
-                let trashed = observed.after.get("deleted_at").is_some_and(|v| !v.is_null());
+                let trashed = observed
+                    .after
+                    .get("deleted_at")
+                    .is_some_and(|v| !v.is_null());
                 let verb = if trashed { "trash" } else { "restore" };
                 action = format!("{}.{verb}", event.entity_kind);
             }

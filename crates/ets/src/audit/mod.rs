@@ -15,7 +15,5 @@ mod context;
 mod store;
 
 pub use chain::{AuditRecord, GENESIS_HASH, Verifier, VerifyReport};
-pub use context::{
-    Entry, Event, RequestContext, in_current_context, take, unaudited, with_event,
-};
+pub use context::{Entry, Event, RequestContext, in_current_context, take, unaudited, with_event};
 pub use store::AuditedStore;

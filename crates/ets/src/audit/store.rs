@@ -154,8 +154,12 @@ impl Store for AuditedStore {
         with_event(event, self.inner.delete_experiment(id)).await
     }
     async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment> {
-        let event = Event::new(trash_action(Trashable::Experiments, deleted), "experiment", id)
-            .change("deleted", deleted);
+        let event = Event::new(
+            trash_action(Trashable::Experiments, deleted),
+            "experiment",
+            id,
+        )
+        .change("deleted", deleted);
         with_event(event, self.inner.set_experiment_deleted(id, deleted)).await
     }
     async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>> {

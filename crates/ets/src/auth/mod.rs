@@ -15,7 +15,17 @@ use serde::{Deserialize, Serialize};
 
 /// A role on a project, ordered by what it allows.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -79,7 +89,9 @@ pub enum PrincipalKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An API key (its id, never the secret).
-    ApiKey { key_id: String },
+    ApiKey {
+        key_id: String,
+    },
     Password,
     Jwt,
     /// The browser UI's session cookie.

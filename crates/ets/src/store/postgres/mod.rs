@@ -34,13 +34,12 @@ use ets_domain::model::{
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
-use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::audit::{AuditRecord, VerifyReport};
+use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
 use crate::store::{
-    AuditQuery,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -78,7 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "model_metric_values",
         include_str!("../../../migrations/postgres/0006_model_metric_values.sql"),
     ),
-    (8, "audit", include_str!("../../../migrations/postgres/0008_audit.sql")),
+    (
+        8,
+        "audit",
+        include_str!("../../../migrations/postgres/0008_audit.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or

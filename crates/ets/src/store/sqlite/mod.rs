@@ -25,9 +25,8 @@ use self::pool::{ReadPool, Writer};
 use crate::audit::{AuditRecord, VerifyReport};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::{
-    AuditQuery,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
+    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -62,7 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "model_metric_values",
         include_str!("../../../migrations/sqlite/0006_model_metric_values.sql"),
     ),
-    (8, "audit", include_str!("../../../migrations/sqlite/0008_audit.sql")),
+    (
+        8,
+        "audit",
+        include_str!("../../../migrations/sqlite/0008_audit.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
