@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod api;
 pub mod artifacts;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod database_url;

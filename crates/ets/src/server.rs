@@ -8,10 +8,12 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::config::{Config, ServerConfig};
 use crate::service::Services;
@@ -150,14 +152,21 @@ async fn serve(
         let stream = tokio::select! {
             // Accept errors (e.g. too many open files) are logged and retried by axum's
             // listener implementation.
-            (stream, _peer) = axum::serve::Listener::accept(&mut listener) => stream,
+            (stream, peer) = axum::serve::Listener::accept(&mut listener) => (stream, peer),
             _ = stopped.wait_for(|s| *s) => break,
         };
+        let (stream, peer) = stream;
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let io = hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream));
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Every request carries its client's address (audit trail, rate limits).
+        let service = hyper_util::service::TowerToHyperService::new(app.clone().map_request(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

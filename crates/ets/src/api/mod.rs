@@ -1,6 +1,7 @@
 //! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
 
 pub mod artifacts;
+pub mod audit;
 pub(crate) mod auth;
 pub mod error;
 pub mod experiments;
@@ -76,6 +77,7 @@ pub struct ItemList<T> {
         (name = "runs", description = "Runs: lifecycle, params, tags, metrics"),
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
         (name = "auth", description = "API keys, users and browser sessions"),
+        (name = "audit", description = "The tamper-evident audit trail of every change (global admins)"),
     )
 )]
 struct ApiDoc;
@@ -138,6 +140,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(artifacts::upload_status, artifacts::abort_upload))
         .routes(routes!(artifacts::upload_part))
         .routes(routes!(artifacts::complete_upload))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(audit::verify_audit))
         .split_for_parts()
 }
 
@@ -163,6 +167,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(mlflow::routes())
         .route_layer(middleware::from_fn(remember_route))
+        // Inside the auth layer, so every write is attributed to the authenticated caller.
+        .route_layer(middleware::from_fn(audit::request_context))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -379,7 +379,7 @@ impl Services {
     ) -> Result<Artifact> {
         let store = self.store.clone();
         let storage = self.artifacts.clone();
-        tokio::spawn(async move {
+        tokio::spawn(crate::audit::in_current_context(async move {
             object.commit().await?;
             match store
                 .put_artifact(&run_id, artifact.clone(), key.clone())
@@ -403,7 +403,7 @@ impl Services {
                     Err(e)
                 }
             }
-        })
+        }))
         .await
         .map_err(|e| Error::internal(format!("storing an artifact failed: {e}")))?
     }

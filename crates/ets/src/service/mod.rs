@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod artifacts;
+pub mod audit;
 pub mod experiments;
 pub mod health;
 pub mod identity;
@@ -47,18 +48,7 @@ impl Services {
                 config.data_dir.display()
             ))
         })?;
-        let limits = StoreLimits {
-            max_concurrent_experiments: config.limits.max_concurrent_experiments,
-            max_runs_per_experiment: config.limits.max_runs_per_experiment,
-            max_metric_keys_per_run: config.limits.max_metric_keys_per_run,
-        };
-        let store = crate::store::open(
-            &config.effective_database_url(),
-            config.limits.db_pool_size,
-            limits,
-            config.migrate_on_start,
-        )
-        .await?;
+        let store = open_store(&config).await?;
         let artifacts = ArtifactStore::open(&config)?;
         let health = health::HealthChecker::new(&config.services);
         let live = Arc::new(crate::live::Bus::new(config.live.clone()));
@@ -73,6 +63,22 @@ impl Services {
             started: std::time::Instant::now(),
         }))
     }
+}
+
+/// Opens the configured database (migrating it as `migrate_on_start` says; SQLite always).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let limits = StoreLimits {
+        max_concurrent_experiments: config.limits.max_concurrent_experiments,
+        max_runs_per_experiment: config.limits.max_runs_per_experiment,
+        max_metric_keys_per_run: config.limits.max_metric_keys_per_run,
+    };
+    crate::store::open(
+        &config.effective_database_url(),
+        config.limits.db_pool_size,
+        limits,
+        config.migrate_on_start,
+    )
+    .await
 }
 
 /// Sort, page size and cursor as they arrive in a list request's query string.
@@ -109,13 +115,7 @@ impl Services {
                 )));
             }
         };
-        let max = self.config.limits.max_page_size;
-        let page_size = params.page_size.unwrap_or(DEFAULT_PAGE_SIZE.min(max));
-        if page_size == 0 || page_size > max {
-            return Err(Error::BadRequest(format!(
-                "page_size must be between 1 and {max} (limits.max_page_size)"
-            )));
-        }
+        let page_size = self.page_size(params.page_size)?;
         let after = match params.page_token.as_deref().filter(|t| !t.is_empty()) {
             None => None,
             Some(token) => Some(Cursor::decode(token, sort, descending).ok_or_else(|| {
@@ -132,6 +132,20 @@ impl Services {
             page_size,
             after,
         })
+    }
+}
+
+impl Services {
+    /// A list request's page size: the default when absent, else within the limit.
+    pub(crate) fn page_size(&self, requested: Option<u32>) -> Result<u32> {
+        let max = self.config.limits.max_page_size;
+        let page_size = requested.unwrap_or(DEFAULT_PAGE_SIZE.min(max));
+        if page_size == 0 || page_size > max {
+            return Err(Error::BadRequest(format!(
+                "page_size must be between 1 and {max} (limits.max_page_size)"
+            )));
+        }
+        Ok(page_size)
     }
 }
 

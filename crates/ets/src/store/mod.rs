@@ -6,6 +6,7 @@
 //! and its write can never interleave with another request's. Backends are picked from the
 //! database URL at start-up (`open`).
 
+pub mod audit;
 mod chunks;
 mod filter_sql;
 pub mod identity;
@@ -26,6 +27,8 @@ use ets_domain::model::{
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
+pub use self::audit::AuditQuery;
+use crate::audit::{AuditRecord, AuditedStore, VerifyReport};
 use crate::auth::Role;
 use crate::database_url::DatabaseUrl;
 use crate::error::Result;
@@ -414,6 +417,11 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: SessionRecord) -> Result<()>;
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
+    // ---- audit trail (records are appended by the backends' write helpers: `crate::audit`)
+    /// One page of audit records.
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>>;
+    /// Checks the whole trail in `seq` order, on one snapshot.
+    async fn verify_audit(&self) -> Result<VerifyReport>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.
@@ -440,21 +448,23 @@ pub async fn log_metrics(
 }
 
 /// Opens the store `database` names: a SQLite file (created and migrated) or a PostgreSQL
-/// database (migrated when `run_migrations`, else its schema version is checked).
+/// database (migrated when `run_migrations`, else its schema version is checked), behind the
+/// audit trail's [`AuditedStore`].
 pub async fn open(
     database: &DatabaseUrl,
     pool_size: u32,
     limits: StoreLimits,
     run_migrations: bool,
 ) -> Result<Arc<dyn Store>> {
-    Ok(match database {
+    let backend: Arc<dyn Store> = match database {
         DatabaseUrl::Postgres(options) => {
             Arc::new(postgres::PgStore::open(options, pool_size, limits, run_migrations).await?)
         }
         DatabaseUrl::Sqlite(path) => {
             Arc::new(sqlite::SqliteStore::open(path, pool_size, limits).await?)
         }
-    })
+    };
+    Ok(Arc::new(AuditedStore::new(backend)))
 }
 
 /// Creates or upgrades the schema of `database`; returns the versions applied.

@@ -225,7 +225,7 @@ impl PgStore {
 
     pub(super) async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()> {
         let key_id = key_id.to_owned();
-        self.write_unaudited(move |tx| {
+        self.write(move |tx| {
             Box::pin(async move {
                 let statement = tx.prepare_cached(q::TOUCH_KEY).await?;
                 tx.execute(&statement, &[&key_id, &at]).await?;

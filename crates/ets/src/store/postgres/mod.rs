@@ -13,6 +13,7 @@
 //! `artifacts.rs`); the trait impl below forwards to them.
 
 mod artifacts;
+mod audit;
 mod datasets;
 mod experiments;
 mod identity;
@@ -34,6 +35,7 @@ use ets_domain::model::{
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
+use crate::audit::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
@@ -41,8 +43,8 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -84,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "auth",
         include_str!("../../../migrations/postgres/0007_auth.sql"),
+    ),
+    (
+        8,
+        "audit",
+        include_str!("../../../migrations/postgres/0008_audit.sql"),
     ),
 ];
 
@@ -334,26 +341,22 @@ impl PgStore {
     }
 
     /// Runs `work` in a read-write transaction and commits it when it succeeds (dropping an
-    /// uncommitted transaction rolls it back). Call as
+    /// uncommitted transaction rolls it back), with the write's audit record (`audit::take`)
+    /// appended last in the same transaction. Call as
     /// `self.write(move |tx| Box::pin(async move { … })).await`.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
     {
+        let audit = crate::audit::take();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let out = work(&tx).await?;
+        if let Some(entry) = audit {
+            audit::append(&tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(out)
-    }
-
-    /// [`PgStore::write`] for bookkeeping that is not a change of state (an API key's last
-    /// use): the audit trail does not record it.
-    pub(crate) async fn write_unaudited<T, F>(&self, work: F) -> Result<T>
-    where
-        F: for<'a> FnOnce(&'a Tx<'a>) -> BoxFuture<'a, Result<T>> + Send,
-    {
-        self.write(work).await
     }
 
     /// Runs `work` in a read-only transaction on one snapshot.
@@ -629,6 +632,13 @@ impl Store for PgStore {
     }
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         PgStore::delete_session(self, token_hash).await
+    }
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>> {
+        self.read(move |tx| Box::pin(async move { audit::list(tx, &query).await }))
+            .await
+    }
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.read(|tx| Box::pin(audit::verify(tx))).await
     }
 
     async fn ping(&self) -> Result<()> {

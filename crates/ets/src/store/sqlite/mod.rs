@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
+mod audit;
 mod datasets;
 mod experiments;
 mod identity;
@@ -22,14 +23,15 @@ use ets_domain::model::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use self::pool::{ReadPool, Writer};
+use crate::audit::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::error::{EntityKind, Error, Result};
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
+    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -68,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "auth",
         include_str!("../../../migrations/sqlite/0007_auth.sql"),
+    ),
+    (
+        8,
+        "audit",
+        include_str!("../../../migrations/sqlite/0008_audit.sql"),
     ),
 ];
 
@@ -653,7 +660,7 @@ impl Store for SqliteStore {
     async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()> {
         let key_id = key_id.to_owned();
         self.writer
-            .run_unaudited(move |c| identity::touch_key(c, &key_id, at))
+            .run(move |c| identity::touch_key(c, &key_id, at))
             .await
     }
 
@@ -702,6 +709,14 @@ impl Store for SqliteStore {
         self.writer
             .run(move |c| identity::delete_session(c, &token_hash))
             .await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>> {
+        self.readers.run(move |c| audit::list(c, &query)).await
+    }
+
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.readers.run(|c| in_snapshot(c, audit::verify)).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -94,11 +94,21 @@ impl Writer {
 
     /// Runs `work` in a write transaction (shared with other jobs, isolated by a savepoint)
     /// and returns its result once committed. An error from `work` rolls back only its changes.
+    /// The audit record of the write (`audit::take`, read here in the caller's task) is
+    /// appended after `work`, inside the same savepoint.
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let audit = crate::audit::take();
+        let work = move |conn: &Connection| {
+            let out = work(conn)?;
+            if let Some(entry) = audit {
+                super::audit::append(conn, entry)?;
+            }
+            Ok(out)
+        };
         let (reply, response) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(PendingJob {
             work: Some(work),
@@ -113,16 +123,6 @@ impl Writer {
         response
             .await
             .map_err(|_| Error::internal("the SQLite writer dropped a job"))?
-    }
-
-    /// [`Writer::run`] for bookkeeping that is not a change of state (an API key's last use):
-    /// the audit trail does not record it.
-    pub(super) async fn run_unaudited<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.run(work).await
     }
 
     pub(super) fn queue_depth(&self) -> usize {

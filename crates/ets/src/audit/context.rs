@@ -1,0 +1,326 @@
+//! Who and what a write is about, carried to the store's transaction as task-locals.
+//!
+//! The API's middleware sets the [`RequestContext`] (actor, request id, client address) for
+//! the whole request; [`super::AuditedStore`] sets the [`Event`] (action, entity, what changed)
+//! around each store write. A backend's central write helper [`take`]s both in the request's
+//! task and appends the record inside the write's transaction. A write with no event still
+//! gets a record (`unattributed`), so a store method without its declaration shows up in the
+//! trail and in the tests; bookkeeping that is deliberately not audited runs in [`unaudited`].
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use ets_domain::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::chain::{AuditRecord, GENESIS_HASH, canonical_json, digest};
+use crate::store::Mutation;
+
+/// The request a write belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `Actor::audit_name` of the caller.
+    pub actor: String,
+    /// The `x-request-id` of the request.
+    pub request_id: Option<String>,
+    /// The client's IP address.
+    pub client_ip: Option<String>,
+}
+
+tokio::task_local! {
+    static CONTEXT: RequestContext;
+    static PENDING: RefCell<Option<Mark>>;
+}
+
+impl RequestContext {
+    /// ETS itself (the command line, background housekeeping): what a write outside any
+    /// request is attributed to.
+    pub fn system() -> RequestContext {
+        RequestContext {
+            actor: "system".to_owned(),
+            request_id: None,
+            client_ip: None,
+        }
+    }
+
+    /// The context of the running task; [`RequestContext::system`] outside a request.
+    pub fn current() -> RequestContext {
+        CONTEXT
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| RequestContext::system())
+    }
+
+    /// Runs `future` with this context.
+    pub async fn scope<F: Future>(self, future: F) -> F::Output {
+        CONTEXT.scope(self, future).await
+    }
+}
+
+/// `future` with the current task's request context, for work spawned as a task of its own
+/// (task-locals do not follow `tokio::spawn`).
+pub fn in_current_context<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    CONTEXT.scope(RequestContext::current(), future)
+}
+
+/// What a store write does, declared once per `Store` method by [`super::AuditedStore`].
+#[derive(Debug)]
+pub struct Event {
+    action: &'static str,
+    entity_kind: &'static str,
+    entity_id: String,
+    details: Map<String, Value>,
+    /// What changed, hashed into the digest.
+    change: Map<String, Value>,
+    /// The entity as a mutation left it, filled in inside the transaction.
+    observed: Option<Arc<Mutex<Option<Observed>>>>,
+}
+
+/// An entity before and after a [`Mutation`].
+#[derive(Debug)]
+struct Observed {
+    changed: Vec<String>,
+    after: Value,
+}
+
+impl Event {
+    /// `action` is `<entity kind>.<verb>`, e.g. `run.update`.
+    pub fn new(action: &'static str, entity_kind: &'static str, entity_id: &str) -> Event {
+        Event {
+            action,
+            entity_kind,
+            entity_id: entity_id.to_owned(),
+            details: Map::new(),
+            change: Map::new(),
+            observed: None,
+        }
+    }
+
+    /// Adds `name` to the stored summary.
+    pub fn detail(mut self, name: &str, value: impl Serialize) -> Event {
+        self.details.insert(name.to_owned(), to_value(value));
+        self
+    }
+
+    /// Adds `name` to what the digest covers (not stored).
+    pub fn change(mut self, name: &str, value: impl Serialize) -> Event {
+        self.change.insert(name.to_owned(), to_value(value));
+        self
+    }
+
+    /// Wraps `mutation` so the entity it leaves is covered by the digest and the fields it
+    /// changed are named in the summary (`details.changed`).
+    pub fn observe<T: Serialize + 'static>(&mut self, mutation: Mutation<T>) -> Mutation<T> {
+        let slot = Arc::new(Mutex::new(None));
+        self.observed = Some(slot.clone());
+        Box::new(move |entity: &mut T| {
+            let before = to_value(&*entity);
+            mutation(entity)?;
+            let after = to_value(&*entity);
+            let changed = changed_fields(&before, &after);
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Observed { changed, after });
+            Ok(())
+        })
+    }
+
+    /// The record of a write that declared no event.
+    fn unattributed() -> Event {
+        Event::new("unattributed", "unknown", "")
+    }
+}
+
+fn to_value(value: impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserializable": e.to_string() }))
+}
+
+/// Top-level fields that differ (the timestamp every update moves is left out).
+fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return Vec::new();
+    };
+    let mut changed: Vec<String> = after
+        .iter()
+        .filter(|(key, value)| key.as_str() != "updated_at" && before.get(*key) != Some(*value))
+        .map(|(key, _)| key.clone())
+        .collect();
+    changed.sort_unstable();
+    changed
+}
+
+/// How the current write is to be audited.
+#[derive(Debug)]
+enum Mark {
+    Event(Box<Event>),
+    Unaudited,
+}
+
+/// Runs a store write with its event.
+pub async fn with_event<F: Future>(event: Event, write: F) -> F::Output {
+    PENDING
+        .scope(RefCell::new(Some(Mark::Event(Box::new(event)))), write)
+        .await
+}
+
+/// Runs writes that leave no audit record: internal bookkeeping that changes nothing a
+/// person did (an API key's last-used time). Everything else declares an [`Event`]. Like
+/// events, it is declared in [`super::AuditedStore`] around the backend's call: an event
+/// declared inside it (a decorated store method called within) still applies, so callers
+/// above the store cannot switch the trail off.
+pub async fn unaudited<F: Future>(write: F) -> F::Output {
+    PENDING
+        .scope(RefCell::new(Some(Mark::Unaudited)), write)
+        .await
+}
+
+/// What a backend's write helper appends in the write's transaction: `None` inside
+/// [`unaudited`]. Call it in the request's task (task-locals do not reach the SQLite writer
+/// thread). An event is taken once: a second write in the same scope is `unattributed`.
+pub fn take() -> Option<Entry> {
+    let mark = PENDING
+        .try_with(|pending| {
+            let mut pending = pending.borrow_mut();
+            match &*pending {
+                Some(Mark::Unaudited) => Some(Mark::Unaudited),
+                _ => pending.take(),
+            }
+        })
+        .ok()
+        .flatten();
+    let event = match mark {
+        Some(Mark::Unaudited) => return None,
+        Some(Mark::Event(event)) => *event,
+        None => {
+            tracing::warn!("a store write declared no audit event; recorded as unattributed");
+            Event::unattributed()
+        }
+    };
+    Some(Entry {
+        context: RequestContext::current(),
+        event,
+    })
+}
+
+/// A record waiting for its place in the chain.
+#[derive(Debug)]
+pub struct Entry {
+    context: RequestContext,
+    event: Event,
+}
+
+impl Entry {
+    /// The record that follows `last` (`(seq, hash)` of the chain's last record; `None` for
+    /// an empty trail). Call it inside the transaction, after the write: a mutation's result
+    /// is part of the digest.
+    pub fn seal(self, last: Option<(i64, String)>) -> AuditRecord {
+        let Entry { context, event } = self;
+        let (last_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+        let mut details = event.details;
+        let mut change = event.change;
+        let observed = event
+            .observed
+            .and_then(|slot| slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let mut action = event.action.to_owned();
+        if let Some(observed) = observed {
+            // A soft deletion is an update of `deleted_at`: named for what it is.
+            if observed.changed.iter().any(|field| field == "deleted_at") {
+                let trashed = observed
+                    .after
+                    .get("deleted_at")
+                    .is_some_and(|v| !v.is_null());
+                let verb = if trashed { "trash" } else { "restore" };
+                action = format!("{}.{verb}", event.entity_kind);
+            }
+            details.insert("changed".to_owned(), to_value(observed.changed));
+            change.insert("after".to_owned(), observed.after);
+        }
+        let mut details_text = Vec::new();
+        canonical_json(&Value::Object(details), &mut details_text);
+        let mut record = AuditRecord {
+            seq: last_seq + 1,
+            at: Timestamp::now(),
+            actor: context.actor,
+            action,
+            entity_kind: event.entity_kind.to_owned(),
+            entity_id: event.entity_id,
+            request_id: context.request_id,
+            client_ip: context.client_ip,
+            digest: digest(&Value::Object(change)),
+            details: String::from_utf8(details_text).expect("JSON is UTF-8"),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.expected_hash();
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_event_is_taken_once_and_unaudited_scopes_stay_unaudited() {
+        let context = RequestContext {
+            actor: "alice".into(),
+            request_id: Some("r1".into()),
+            client_ip: Some("10.0.0.1".into()),
+        };
+        context
+            .clone()
+            .scope(async {
+                let event = Event::new("run.update", "run", "abc").detail("n", 1);
+                with_event(event, async {
+                    let first = take().expect("audited").seal(None);
+                    assert_eq!(first.action, "run.update");
+                    assert_eq!(first.actor, "alice");
+                    assert_eq!(first.seq, 1);
+                    assert_eq!(first.details, r#"{"n":1}"#);
+                    let second = take().expect("audited").seal(None);
+                    assert_eq!(second.action, "unattributed");
+                })
+                .await;
+                unaudited(async {
+                    assert!(take().is_none());
+                    assert!(take().is_none());
+                })
+                .await;
+            })
+            .await;
+        assert_eq!(take().expect("audited").seal(None).actor, "system");
+    }
+
+    #[test]
+    fn an_observed_mutation_names_its_changed_fields() {
+        #[derive(Serialize)]
+        struct Thing {
+            name: String,
+            status: String,
+            updated_at: i64,
+        }
+        let mut event = Event::new("thing.update", "thing", "t1");
+        let mutation = event.observe::<Thing>(Box::new(|t| {
+            t.status = "done".into();
+            t.updated_at += 1;
+            Ok(())
+        }));
+        let mut thing = Thing {
+            name: "a".into(),
+            status: "open".into(),
+            updated_at: 1,
+        };
+        mutation(&mut thing).unwrap();
+        let entry = Entry {
+            context: RequestContext::system(),
+            event,
+        };
+        let record = entry.seal(Some((41, "ab".repeat(32))));
+        assert_eq!(record.seq, 42);
+        assert_eq!(record.details, r#"{"changed":["status"]}"#);
+        assert_eq!(
+            record.digest,
+            digest(&json!({"after": {"name": "a", "status": "done", "updated_at": 2}}))
+        );
+        assert_eq!(record.hash, record.expected_hash());
+    }
+}

@@ -1,0 +1,454 @@
+//! [`AuditedStore`]: the one place where each store write declares its audit [`Event`].
+//!
+//! It wraps the backend (`store::open` installs it) and sets the event around the inner call;
+//! the backend appends the record inside the write's transaction. Reads pass straight through.
+//! A new write method of the `Store` trait must be implemented here too (the trait has no
+//! defaults for writes), and a write that declares nothing is recorded as `unattributed`,
+//! which the tests refuse.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ets_domain::Timestamp;
+use ets_domain::model::{
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
+    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::context::{Event, unaudited, with_event};
+use super::{AuditRecord, VerifyReport};
+use crate::auth::Role;
+use crate::error::{EntityKind, Result};
+use crate::store::identity::{
+    ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
+};
+use crate::store::{
+    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable,
+};
+
+/// Most names listed in a record's summary (metric keys, datasets); the count is always there.
+const MAX_LISTED: usize = 20;
+
+/// A [`Store`] that audits every write of the store it wraps.
+pub struct AuditedStore {
+    inner: Arc<dyn Store>,
+}
+
+impl AuditedStore {
+    pub fn new(inner: Arc<dyn Store>) -> AuditedStore {
+        AuditedStore { inner }
+    }
+}
+
+/// Params as their stored text, for digests.
+fn param_texts(params: &[(String, ParamValue)]) -> Vec<(&str, &str)> {
+    params
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.text.as_str()))
+        .collect()
+}
+
+/// The first [`MAX_LISTED`] names.
+fn listed<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    names.take(MAX_LISTED).collect()
+}
+
+/// SHA-256 of metric points, bit for bit (a JSON form of a thousand points would cost more
+/// than storing them): per series its key and points as length-prefixed little-endian fields.
+fn points_digest(points: &[SeriesPoints]) -> String {
+    let mut hasher = Sha256::new();
+    for series in points {
+        hasher.update((series.key.len() as u64).to_le_bytes());
+        hasher.update(series.key.as_bytes());
+        hasher.update((series.points.len() as u64).to_le_bytes());
+        for p in &series.points {
+            hasher.update(p.step.to_le_bytes());
+            hasher.update(p.timestamp.to_le_bytes());
+            hasher.update(p.value.to_bits().to_le_bytes());
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// `<entity kind>.trash` or `.restore`.
+fn trash_action(kind: Trashable, deleted: bool) -> &'static str {
+    match (kind, deleted) {
+        (Trashable::Projects, true) => "project.trash",
+        (Trashable::Projects, false) => "project.restore",
+        (Trashable::Experiments, true) => "experiment.trash",
+        (Trashable::Experiments, false) => "experiment.restore",
+        (Trashable::Runs, true) => "run.trash",
+        (Trashable::Runs, false) => "run.restore",
+    }
+}
+
+#[async_trait]
+impl Store for AuditedStore {
+    // ---- identities (secrets are never part of an event: keys and sessions by id only)
+    async fn project_of(&self, entity: EntityKind, id: &str) -> Result<String> {
+        self.inner.project_of(entity, id).await
+    }
+    async fn create_user(&self, user: UserRecord) -> Result<UserRecord> {
+        let event = Event::new("user.create", "user", &user.id)
+            .detail("name", &user.name)
+            .detail("kind", user.kind.as_str())
+            .detail("global_admin", user.global_admin)
+            .change("name", &user.name);
+        with_event(event, self.inner.create_user(user)).await
+    }
+    async fn get_user(&self, by: UserRef) -> Result<UserRecord> {
+        self.inner.get_user(by).await
+    }
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.inner.list_users().await
+    }
+    async fn update_user(&self, by: UserRef, mutation: Mutation<UserRecord>) -> Result<UserRecord> {
+        let event = Event::new("user.update", "user", by.value());
+        with_event(event, self.inner.update_user(by, mutation)).await
+    }
+    async fn create_api_key(&self, key: ApiKeyRecord) -> Result<ApiKeyRecord> {
+        let event = Event::new("api_key.create", "api_key", &key.id)
+            .detail("user_id", &key.user_id)
+            .detail("name", &key.name)
+            .detail("expires_at", key.expires_at)
+            .change("user_id", &key.user_id);
+        with_event(event, self.inner.create_api_key(key)).await
+    }
+    async fn list_api_keys(&self, user_id: &str) -> Result<Vec<ApiKeyRecord>> {
+        self.inner.list_api_keys(user_id).await
+    }
+    async fn revoke_api_key(&self, user_id: &str, key_id: &str, at: i64) -> Result<ApiKeyRecord> {
+        let event = Event::new("api_key.revoke", "api_key", key_id).detail("user_id", user_id);
+        with_event(event, self.inner.revoke_api_key(user_id, key_id, at)).await
+    }
+    async fn key_login(&self, key_id: &str) -> Result<Option<KeyLogin>> {
+        self.inner.key_login(key_id).await
+    }
+    async fn touch_api_key(&self, key_id: &str, at: i64) -> Result<()> {
+        // Bookkeeping of a read, not a change of state.
+        unaudited(self.inner.touch_api_key(key_id, at)).await
+    }
+    async fn user_roles(&self, user_id: &str) -> Result<Vec<(String, Role)>> {
+        self.inner.user_roles(user_id).await
+    }
+    async fn list_members(&self, project_id: &str) -> Result<Vec<MemberRecord>> {
+        self.inner.list_members(project_id).await
+    }
+    async fn set_member(
+        &self,
+        project_id: &str,
+        user: UserRef,
+        role: Option<Role>,
+        at: i64,
+    ) -> Result<Option<MemberRecord>> {
+        let action = if role.is_some() {
+            "member.set"
+        } else {
+            "member.remove"
+        };
+        let event = Event::new(action, "project", project_id)
+            .detail("user", user.value())
+            .detail("role", role)
+            .change("role", role);
+        with_event(event, self.inner.set_member(project_id, user, role, at)).await
+    }
+    async fn create_session(&self, session: SessionRecord) -> Result<()> {
+        let event = Event::new("session.login", "user", &session.user_id)
+            .detail("expires_at", session.expires_at);
+        with_event(event, self.inner.create_session(session)).await
+    }
+    async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        self.inner.get_session(token_hash).await
+    }
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        let event = Event::new("session.logout", "session", "");
+        with_event(event, self.inner.delete_session(token_hash)).await
+    }
+
+    // ---- projects
+    async fn create_project(&self, project: Project, admin: Option<String>) -> Result<Project> {
+        let event = Event::new("project.create", "project", &project.id)
+            .detail("name", &project.name)
+            .detail("admin", &admin)
+            .change("project", &project);
+        with_event(event, self.inner.create_project(project, admin)).await
+    }
+    async fn get_project(&self, id: &str) -> Result<Project> {
+        self.inner.get_project(id).await
+    }
+    async fn list_projects(
+        &self,
+        filter: ProjectFilter,
+        page: PageRequest,
+    ) -> Result<Page<Project>> {
+        self.inner.list_projects(filter, page).await
+    }
+    async fn update_project(&self, id: &str, mutation: Mutation<Project>) -> Result<Project> {
+        let mut event = Event::new("project.update", "project", id);
+        let mutation = event.observe(mutation);
+        with_event(event, self.inner.update_project(id, mutation)).await
+    }
+    async fn delete_project(&self, id: &str, cascade: bool) -> Result<Vec<String>> {
+        let event = Event::new("project.delete", "project", id)
+            .detail("cascade", cascade)
+            .change("cascade", cascade);
+        with_event(event, self.inner.delete_project(id, cascade)).await
+    }
+    async fn set_project_deleted(&self, id: &str, deleted: bool, cascade: bool) -> Result<Project> {
+        let event = Event::new(trash_action(Trashable::Projects, deleted), "project", id)
+            .detail("cascade", cascade)
+            .change("deleted", deleted)
+            .change("cascade", cascade);
+        with_event(event, self.inner.set_project_deleted(id, deleted, cascade)).await
+    }
+    async fn project_stats(&self, id: &str) -> Result<ProjectStats> {
+        self.inner.project_stats(id).await
+    }
+
+    // ---- experiments
+    async fn create_experiment(&self, experiment: Experiment) -> Result<Experiment> {
+        let event = Event::new("experiment.create", "experiment", &experiment.id)
+            .detail("name", &experiment.name)
+            .detail("project_id", &experiment.project_id)
+            .change("experiment", &experiment);
+        with_event(event, self.inner.create_experiment(experiment)).await
+    }
+    async fn get_experiment(&self, id: &str) -> Result<Experiment> {
+        self.inner.get_experiment(id).await
+    }
+    async fn list_experiments(
+        &self,
+        filter: ExperimentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Experiment>> {
+        self.inner.list_experiments(filter, page).await
+    }
+    async fn update_experiment(
+        &self,
+        id: &str,
+        mutation: Mutation<Experiment>,
+    ) -> Result<Experiment> {
+        let mut event = Event::new("experiment.update", "experiment", id);
+        let mutation = event.observe(mutation);
+        with_event(event, self.inner.update_experiment(id, mutation)).await
+    }
+    async fn delete_experiment(&self, id: &str) -> Result<Vec<String>> {
+        let event = Event::new("experiment.delete", "experiment", id);
+        with_event(event, self.inner.delete_experiment(id)).await
+    }
+    async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<Experiment> {
+        let event = Event::new(
+            trash_action(Trashable::Experiments, deleted),
+            "experiment",
+            id,
+        )
+        .change("deleted", deleted);
+        with_event(event, self.inner.set_experiment_deleted(id, deleted)).await
+    }
+    async fn search_experiments(&self, search: Search) -> Result<Vec<Experiment>> {
+        self.inner.search_experiments(search).await
+    }
+    async fn find_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        self.inner.find_experiment_by_name(name).await
+    }
+    async fn count_runs(&self, experiment_ids: &[String]) -> Result<Vec<i64>> {
+        self.inner.count_runs(experiment_ids).await
+    }
+    async fn latest_metrics(
+        &self,
+        experiment_ids: &[String],
+        keys: Option<&[String]>,
+    ) -> Result<Vec<LatestMetric>> {
+        self.inner.latest_metrics(experiment_ids, keys).await
+    }
+
+    // ---- runs
+    async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run> {
+        let event = Event::new("run.create", "run", &run.id)
+            .detail("name", &run.name)
+            .detail("experiment_id", &run.experiment_id)
+            .detail("params", params.len())
+            .change("run", &run)
+            .change("params", param_texts(&params));
+        with_event(event, self.inner.create_run(run, params)).await
+    }
+    async fn get_run(&self, id: &str) -> Result<Run> {
+        self.inner.get_run(id).await
+    }
+    async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
+        self.inner.list_runs(filter, page).await
+    }
+    async fn update_run(
+        &self,
+        id: &str,
+        mutation: Mutation<Run>,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+    ) -> Result<Run> {
+        let mut event = Event::new("run.update", "run", id)
+            .detail("params", params.len())
+            .detail("tags", tags.len())
+            .change("params", param_texts(&params))
+            .change("tags", &tags);
+        let mutation = event.observe(mutation);
+        with_event(event, self.inner.update_run(id, mutation, params, tags)).await
+    }
+    async fn delete_run(&self, id: &str) -> Result<()> {
+        let event = Event::new("run.delete", "run", id);
+        with_event(event, self.inner.delete_run(id)).await
+    }
+    async fn search_runs(&self, search: Search) -> Result<Vec<Run>> {
+        self.inner.search_runs(search).await
+    }
+    async fn log_inputs(&self, run_id: &str, inputs: Vec<DatasetInput>) -> Result<()> {
+        let event = Event::new("run.log_inputs", "run", run_id)
+            .detail("datasets", inputs.len())
+            .detail(
+                "names",
+                listed(inputs.iter().map(|i| i.dataset.name.as_str())),
+            )
+            .change("inputs", &inputs);
+        with_event(event, self.inner.log_inputs(run_id, inputs)).await
+    }
+
+    // ---- logged models
+    async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel> {
+        let event = Event::new("logged_model.create", "logged_model", &model.id)
+            .detail("name", &model.name)
+            .detail("experiment_id", &model.experiment_id)
+            .change("model", &model);
+        with_event(event, self.inner.create_logged_model(model)).await
+    }
+    async fn get_logged_model(&self, id: &str) -> Result<LoggedModel> {
+        self.inner.get_logged_model(id).await
+    }
+    async fn update_logged_model(
+        &self,
+        id: &str,
+        mutation: Mutation<LoggedModel>,
+    ) -> Result<LoggedModel> {
+        let mut event = Event::new("logged_model.update", "logged_model", id);
+        let mutation = event.observe(mutation);
+        with_event(event, self.inner.update_logged_model(id, mutation)).await
+    }
+    async fn delete_logged_model(&self, id: &str) -> Result<()> {
+        let event = Event::new("logged_model.delete", "logged_model", id);
+        with_event(event, self.inner.delete_logged_model(id)).await
+    }
+    async fn search_logged_models(
+        &self,
+        experiment_ids: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LoggedModel>> {
+        self.inner
+            .search_logged_models(experiment_ids, offset, limit)
+            .await
+    }
+
+    // ---- metrics
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        params: Vec<(String, ParamValue)>,
+        tags: TagPatch,
+        rename: Option<String>,
+        points: Vec<SeriesPoints>,
+        model_metrics: Vec<ModelMetric>,
+    ) -> Result<(usize, usize)> {
+        let point_count: usize = points.iter().map(|s| s.points.len()).sum();
+        let metrics = json!({
+            "keys": points.len(),
+            "points": point_count,
+            "names": listed(points.iter().map(|s| s.key.as_str())),
+        });
+        let mut event = Event::new("run.log", "run", run_id)
+            .detail("metrics", metrics)
+            .detail("params", params.len())
+            .detail("tags", tags.len())
+            .change("params", param_texts(&params))
+            .change("tags", &tags)
+            .change("points_sha256", points_digest(&points));
+        if let Some(name) = &rename {
+            event = event.detail("rename", name).change("rename", name);
+        }
+        if !model_metrics.is_empty() {
+            event = event
+                .detail("model_metrics", model_metrics.len())
+                .change("model_metrics", &model_metrics);
+        }
+        let write = self
+            .inner
+            .log_batch(run_id, params, tags, rename, points, model_metrics);
+        with_event(event, write).await
+    }
+    async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
+        self.inner.metric_summaries(run_id).await
+    }
+    async fn metric_series(
+        &self,
+        run_id: &str,
+        key: &str,
+        request: SeriesRequest,
+    ) -> Result<MetricSeries> {
+        self.inner.metric_series(run_id, key, request).await
+    }
+
+    // ---- artifacts
+    async fn put_artifact(
+        &self,
+        run_id: &str,
+        artifact: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
+        let event = Event::new(
+            "artifact.put",
+            "artifact",
+            &format!("{run_id}/{}", artifact.path),
+        )
+        .detail("run_id", run_id)
+        .detail("path", &artifact.path)
+        .detail("size", artifact.size)
+        .detail("sha256", &artifact.sha256)
+        .change("artifact", &artifact)
+        .change("object_key", &object_key);
+        with_event(event, self.inner.put_artifact(run_id, artifact, object_key)).await
+    }
+    async fn list_artifacts(&self, run_id: &str, prefix: Option<&str>) -> Result<Vec<Artifact>> {
+        self.inner.list_artifacts(run_id, prefix).await
+    }
+    async fn get_artifact(&self, run_id: &str, path: &str) -> Result<StoredArtifact> {
+        self.inner.get_artifact(run_id, path).await
+    }
+    async fn delete_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<StoredArtifact>> {
+        let event = Event::new("artifact.delete", "artifact", &format!("{run_id}/{path}"))
+            .detail("run_id", run_id)
+            .detail("path", path);
+        with_event(event, self.inner.delete_artifacts(run_id, path)).await
+    }
+    async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
+        self.inner.artifact_object_keys(run_id).await
+    }
+    async fn deleted_before(&self, kind: Trashable, before: Timestamp) -> Result<Vec<String>> {
+        self.inner.deleted_before(kind, before).await
+    }
+
+    // ---- audit trail
+    async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>> {
+        self.inner.audit_records(query).await
+    }
+    async fn verify_audit(&self) -> Result<VerifyReport> {
+        self.inner.verify_audit().await
+    }
+
+    // ---- operations
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    fn pool_state(&self) -> PoolState {
+        self.inner.pool_state()
+    }
+}

@@ -1,0 +1,76 @@
+//! PostgreSQL: the audit trail. Instances append concurrently, so each append takes a
+//! transaction-scoped advisory lock before reading the chain's last record; the lock is held
+//! until the write commits, which makes commit order the chain's order. It is taken at the
+//! very end of the write (after the change's own row locks), so it is held for the insert and
+//! the commit only, and a transaction holding it never waits for another lock.
+
+use futures_util::TryStreamExt;
+use tokio_postgres::types::ToSql;
+
+use super::Tx;
+use super::sql::Sql;
+use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport};
+use crate::error::Result;
+use crate::store::Page;
+use crate::store::audit::{self, AuditQuery};
+
+/// Serialises appends to one schema's chain (the migration lock's first key, plus one).
+const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
+
+/// Appends `entry` after the chain's last record.
+pub(super) async fn append(tx: &Tx<'_>, entry: Entry) -> Result<()> {
+    let lock = tx.prepare_cached(CHAIN_LOCK).await?;
+    let last = tx.prepare_cached(audit::LAST_RECORD).await?;
+    // Sent together (one round trip): the server runs the read once the lock is held, and at
+    // READ COMMITTED that statement's snapshot includes the previous holder's commit.
+    let (_, last) = tokio::try_join!(tx.execute(&lock, &[]), tx.query_opt(&last, &[]))?;
+    let last = match last {
+        Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+        None => None,
+    };
+    let r = entry.seal(last);
+    let insert = tx.prepare_cached(audit::INSERT_RECORD).await?;
+    tx.execute(
+        &insert,
+        &[
+            &r.seq,
+            &r.at.millis(),
+            &r.actor,
+            &r.action,
+            &r.entity_kind,
+            &r.entity_id,
+            &r.request_id,
+            &r.client_ip,
+            &r.digest,
+            &r.details,
+            &r.prev_hash,
+            &r.hash,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Checks the whole chain, streaming it in `seq` order (call inside a read transaction).
+pub(super) async fn verify(tx: &Tx<'_>) -> Result<VerifyReport> {
+    let mut verifier = Verifier::new();
+    let statement = tx.prepare(&audit::all_records()).await?;
+    let rows = tx
+        .query_raw(&statement, std::iter::empty::<&(dyn ToSql + Sync)>())
+        .await?;
+    futures_util::pin_mut!(rows);
+    while let Some(row) = rows.try_next().await? {
+        if !verifier.check(&audit::record(&row)?) {
+            break;
+        }
+    }
+    Ok(verifier.report())
+}
+
+/// One page of records.
+pub(super) async fn list(tx: &Tx<'_>, query: &AuditQuery) -> Result<Page<AuditRecord>> {
+    let mut sql = Sql::default();
+    audit::list(&mut sql, query);
+    let records = sql.query(tx, |row| audit::record(row)).await?;
+    Ok(audit::finish_list(records, query))
+}

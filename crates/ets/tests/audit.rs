@@ -1,0 +1,979 @@
+//! The audit trail: every write leaves exactly one record with the right actor, action and
+//! entity; tampering with the table (edit, delete, insert, reorder) is caught by
+//! `GET /api/v1/audit/verify` and by `ets audit verify`; concurrent writers, also two stores
+//! on one database, leave a chain without gaps. Both databases.
+
+mod common;
+
+use common::{Database, Reply, TestApp, on_both_databases};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    every_write_leaves_exactly_one_record,
+    a_refused_write_leaves_no_record,
+    the_trail_is_listed_by_entity_actor_and_time_in_pages,
+    an_edited_record_is_caught,
+    a_deleted_record_is_caught,
+    an_inserted_record_is_caught_even_with_a_valid_hash,
+    reordered_records_are_caught,
+    records_cannot_be_changed_while_the_guards_stand,
+    concurrent_writers_on_two_stores_leave_a_gapless_chain,
+    writes_outside_requests_are_the_systems_and_bookkeeping_can_skip_the_trail,
+);
+
+/// Every record, oldest first.
+async fn records(app: &TestApp) -> Vec<Value> {
+    let reply = app.get("/api/v1/audit?sort=seq&page_size=1000").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"].as_array().expect("items").clone()
+}
+
+async fn verify(app: &TestApp) -> Value {
+    let reply = app.get("/api/v1/audit/verify").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+/// Walks a sequence of writes, checking that each left exactly one new record.
+struct Trail<'a> {
+    app: &'a TestApp,
+    seen: usize,
+}
+
+impl<'a> Trail<'a> {
+    async fn new(app: &'a TestApp) -> Trail<'a> {
+        Trail {
+            seen: records(app).await.len(),
+            app,
+        }
+    }
+
+    /// `reply` succeeded and left one record: `action` on `kind` `id`, by the anonymous
+    /// caller of this request, from loopback.
+    async fn one(&mut self, what: &str, reply: Reply, action: &str, kind: &str, id: &str) -> Value {
+        assert!(
+            reply.status.is_success(),
+            "{what}: {} {}",
+            reply.status,
+            reply.body
+        );
+        let all = records(self.app).await;
+        let new = &all[self.seen..];
+        assert_eq!(new.len(), 1, "{what} left {} records: {new:#?}", new.len());
+        let record = new[0].clone();
+        self.seen = all.len();
+        assert_eq!(record["action"], action, "{what}: {record}");
+        assert_eq!(record["entity_kind"], kind, "{what}: {record}");
+        assert_eq!(record["entity_id"], id, "{what}: {record}");
+        assert_eq!(record["actor"], "anonymous", "{what}: {record}");
+        assert_eq!(record["client_ip"], "127.0.0.1", "{what}: {record}");
+        let request_id = reply.headers["x-request-id"].to_str().unwrap();
+        assert_eq!(record["request_id"], request_id, "{what}: {record}");
+        assert_eq!(record["seq"], all.len() as u64, "{what}: {record}");
+        record
+    }
+}
+
+async fn every_write_leaves_exactly_one_record() {
+    let app = TestApp::start().await;
+    let mut trail = Trail::new(&app).await;
+    assert_eq!(trail.seen, 0, "a new database has an empty trail");
+
+    // Native API.
+    let reply = app
+        .post("/api/v1/projects", json!({"name": "audited"}))
+        .await;
+    let project = reply.id();
+    trail
+        .one(
+            "create project",
+            reply,
+            "project.create",
+            "project",
+            &project,
+        )
+        .await;
+    let reply = app
+        .put(
+            &format!("/api/v1/projects/{project}"),
+            json!({"description": "d"}),
+        )
+        .await;
+    let record = trail
+        .one(
+            "update project",
+            reply,
+            "project.update",
+            "project",
+            &project,
+        )
+        .await;
+    assert_eq!(record["details"]["changed"], json!(["description"]));
+
+    let reply = app
+        .post(
+            "/api/v1/experiments",
+            json!({"project_id": project, "name": "e"}),
+        )
+        .await;
+    let experiment = reply.id();
+    trail
+        .one(
+            "create experiment",
+            reply,
+            "experiment.create",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    let reply = app
+        .put(
+            &format!("/api/v1/experiments/{experiment}"),
+            json!({"description": "x"}),
+        )
+        .await;
+    trail
+        .one(
+            "update experiment",
+            reply,
+            "experiment.update",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/start"),
+            json!({}),
+        )
+        .await;
+    let record = trail
+        .one(
+            "start experiment",
+            reply,
+            "experiment.update",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    assert!(
+        record["details"]["changed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("status")),
+        "{record}"
+    );
+
+    let reply = app
+        .post(
+            "/api/v1/runs",
+            json!({"experiment_id": experiment, "params": {"lr": 0.1}}),
+        )
+        .await;
+    let run = reply.id();
+    let record = trail
+        .one("create run", reply, "run.create", "run", &run)
+        .await;
+    assert_eq!(record["details"]["params"], 1);
+    let reply = app
+        .put(
+            &format!("/api/v1/runs/{run}"),
+            json!({"tags": {"a": "b"}, "params": {"bs": 32}}),
+        )
+        .await;
+    trail
+        .one("update run", reply, "run.update", "run", &run)
+        .await;
+    let points: Vec<Value> = (0..1000)
+        .map(|i| json!({"key": "loss", "value": 1.0 / (1.0 + i as f64), "step": i}))
+        .collect();
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({"metrics": points}),
+        )
+        .await;
+    let record = trail
+        .one("log metrics", reply, "run.log", "run", &run)
+        .await;
+    assert_eq!(
+        record["details"]["metrics"],
+        json!({"keys": 1, "points": 1000, "names": ["loss"]})
+    );
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/bulk-metrics"),
+            json!({"series": [{"key": "acc", "steps": [1, 2], "values": [0.5, 0.6]}]}),
+        )
+        .await;
+    trail
+        .one("bulk metrics", reply, "run.log", "run", &run)
+        .await;
+    let reply = app
+        .post_raw(
+            &format!("/api/v1/runs/{run}/artifacts?path=model/weights.bin"),
+            "bytes",
+            "application/octet-stream",
+        )
+        .await;
+    let record = trail
+        .one(
+            "upload artifact",
+            reply,
+            "artifact.put",
+            "artifact",
+            &format!("{run}/model/weights.bin"),
+        )
+        .await;
+    assert_eq!(record["details"]["size"], 5);
+    let reply = app
+        .delete(&format!("/api/v1/runs/{run}/artifacts/model/weights.bin"))
+        .await;
+    trail
+        .one(
+            "delete artifact",
+            reply,
+            "artifact.delete",
+            "artifact",
+            &format!("{run}/model/weights.bin"),
+        )
+        .await;
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    trail
+        .one("finish run", reply, "run.update", "run", &run)
+        .await;
+    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
+    trail
+        .one("trash run", reply, "run.trash", "run", &run)
+        .await;
+    let reply = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    trail
+        .one("restore run", reply, "run.restore", "run", &run)
+        .await;
+
+    // MLflow API.
+    let mlflow = |path: &str| format!("/api/2.0/mlflow/{path}");
+    let reply = app
+        .post(&mlflow("experiments/create"), json!({"name": "mlflow-exp"}))
+        .await;
+    let ml_experiment = reply.body["experiment_id"].as_str().unwrap().to_owned();
+    trail
+        .one(
+            "mlflow create experiment",
+            reply,
+            "experiment.create",
+            "experiment",
+            &ml_experiment,
+        )
+        .await;
+    let reply = app
+        .post(
+            &mlflow("experiments/set-experiment-tag"),
+            json!({"experiment_id": ml_experiment, "key": "k", "value": "v"}),
+        )
+        .await;
+    trail
+        .one(
+            "mlflow experiment tag",
+            reply,
+            "experiment.update",
+            "experiment",
+            &ml_experiment,
+        )
+        .await;
+    let reply = app
+        .post(
+            &mlflow("runs/create"),
+            json!({"experiment_id": ml_experiment}),
+        )
+        .await;
+    let ml_run = reply.body["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    trail
+        .one("mlflow create run", reply, "run.create", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("runs/log-metric"),
+            json!({"run_id": ml_run, "key": "m", "value": 1.0, "timestamp": 1, "step": 0}),
+        )
+        .await;
+    trail
+        .one("mlflow log metric", reply, "run.log", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("runs/log-parameter"),
+            json!({"run_id": ml_run, "key": "p", "value": "1"}),
+        )
+        .await;
+    trail
+        .one("mlflow log param", reply, "run.log", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("runs/set-tag"),
+            json!({"run_id": ml_run, "key": "t", "value": "1"}),
+        )
+        .await;
+    trail
+        .one("mlflow set tag", reply, "run.log", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("runs/log-batch"),
+            json!({"run_id": ml_run, "metrics": [{"key": "m", "value": 2.0, "timestamp": 2, "step": 1}],
+                   "params": [{"key": "q", "value": "2"}], "tags": [{"key": "u", "value": "3"}]}),
+        )
+        .await;
+    let record = trail
+        .one("mlflow log batch", reply, "run.log", "run", &ml_run)
+        .await;
+    assert_eq!(
+        (
+            record["details"]["params"].clone(),
+            record["details"]["tags"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    let reply = app
+        .post(
+            &mlflow("runs/log-inputs"),
+            json!({"run_id": ml_run, "datasets": [{"dataset": {"name": "d", "digest": "x1", "source_type": "local", "source": "{}"},
+                   "tags": [{"key": "mlflow.data.context", "value": "train"}]}]}),
+        )
+        .await;
+    trail
+        .one("mlflow log inputs", reply, "run.log_inputs", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("logged-models"),
+            json!({"experiment_id": ml_experiment, "name": "model", "source_run_id": ml_run}),
+        )
+        .await;
+    let model = reply.body["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    trail
+        .one(
+            "mlflow create model",
+            reply,
+            "logged_model.create",
+            "logged_model",
+            &model,
+        )
+        .await;
+    let reply = app
+        .send(
+            app.client
+                .patch(app.url(&mlflow(&format!("logged-models/{model}"))))
+                .json(&json!({"model_id": model, "status": "LOGGED_MODEL_READY"})),
+        )
+        .await;
+    trail
+        .one(
+            "mlflow finalize model",
+            reply,
+            "logged_model.update",
+            "logged_model",
+            &model,
+        )
+        .await;
+    let reply = app.delete(&mlflow(&format!("logged-models/{model}"))).await;
+    trail
+        .one(
+            "mlflow delete model",
+            reply,
+            "logged_model.delete",
+            "logged_model",
+            &model,
+        )
+        .await;
+    let reply = app
+        .send(
+            app.client
+                .put(app.url(&format!(
+                    "/api/2.0/mlflow-artifacts/artifacts/{ml_experiment}/{ml_run}/artifacts/a.txt"
+                )))
+                .body("hello"),
+        )
+        .await;
+    trail
+        .one(
+            "mlflow upload artifact",
+            reply,
+            "artifact.put",
+            "artifact",
+            &format!("{ml_run}/a.txt"),
+        )
+        .await;
+    let reply = app
+        .post(&mlflow("runs/delete"), json!({"run_id": ml_run}))
+        .await;
+    trail
+        .one("mlflow delete run", reply, "run.trash", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(&mlflow("runs/restore"), json!({"run_id": ml_run}))
+        .await;
+    trail
+        .one("mlflow restore run", reply, "run.restore", "run", &ml_run)
+        .await;
+    let reply = app
+        .post(
+            &mlflow("experiments/delete"),
+            json!({"experiment_id": ml_experiment}),
+        )
+        .await;
+    trail
+        .one(
+            "mlflow delete experiment",
+            reply,
+            "experiment.trash",
+            "experiment",
+            &ml_experiment,
+        )
+        .await;
+    let reply = app
+        .post(
+            &mlflow("experiments/restore"),
+            json!({"experiment_id": ml_experiment}),
+        )
+        .await;
+    trail
+        .one(
+            "mlflow restore experiment",
+            reply,
+            "experiment.restore",
+            "experiment",
+            &ml_experiment,
+        )
+        .await;
+
+    // Deletions, last: trash, restore, and for good.
+    let reply = app
+        .delete(&format!("/api/v1/experiments/{experiment}"))
+        .await;
+    trail
+        .one(
+            "trash experiment",
+            reply,
+            "experiment.trash",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/restore"),
+            json!({}),
+        )
+        .await;
+    trail
+        .one(
+            "restore experiment",
+            reply,
+            "experiment.restore",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    let reply = app
+        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+        .await;
+    trail
+        .one("delete run", reply, "run.delete", "run", &run)
+        .await;
+    let reply = app
+        .delete(&format!("/api/v1/experiments/{experiment}?permanent=true"))
+        .await;
+    trail
+        .one(
+            "delete experiment",
+            reply,
+            "experiment.delete",
+            "experiment",
+            &experiment,
+        )
+        .await;
+    let reply = app
+        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
+        .await;
+    trail
+        .one("trash project", reply, "project.trash", "project", &project)
+        .await;
+    let reply = app
+        .post(&format!("/api/v1/projects/{project}/restore"), json!({}))
+        .await;
+    trail
+        .one(
+            "restore project",
+            reply,
+            "project.restore",
+            "project",
+            &project,
+        )
+        .await;
+    let reply = app
+        .delete(&format!(
+            "/api/v1/projects/{project}?permanent=true&cascade=true"
+        ))
+        .await;
+    trail
+        .one(
+            "delete project",
+            reply,
+            "project.delete",
+            "project",
+            &project,
+        )
+        .await;
+
+    let all = records(&app).await;
+    assert!(
+        all.iter().all(|r| r["action"] != "unattributed"),
+        "{all:#?}"
+    );
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["checked"], all.len() as u64);
+    assert_eq!(report["last_hash"], all.last().unwrap()["hash"]);
+}
+
+/// No record without its change: a write refused inside the store's transaction (a
+/// write-once param sent with another value) leaves nothing.
+async fn a_refused_write_leaves_no_record() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let path = format!("/api/v1/runs/{run}");
+    let reply = app.put(&path, json!({"params": {"lr": 1}})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let before = records(&app).await.len();
+    let reply = app
+        .put(&path, json!({"params": {"lr": 2}, "tags": {"x": "y"}}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    assert_eq!(records(&app).await.len(), before);
+    assert_eq!(app.get(&path).await.body["tags"].get("x"), None);
+    assert_eq!(verify(&app).await["ok"], true);
+}
+
+async fn the_trail_is_listed_by_entity_actor_and_time_in_pages() {
+    let app = TestApp::start().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
+    for i in 0..5 {
+        let reply = app
+            .put(
+                &format!("/api/v1/runs/{run}"),
+                json!({"tags": {"i": i.to_string()}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let reply = app
+        .get(&format!("/api/v1/audit?entity_kind=run&entity_id={run}"))
+        .await;
+    let items = reply.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6, "{}", reply.body);
+    assert_eq!(items[0]["action"], "run.update", "newest first");
+    assert_eq!(items[5]["action"], "run.create");
+
+    // Pages of two, newest first, then oldest first.
+    for (sort, first) in [("-seq", 8), ("seq", 1)] {
+        let mut seqs = Vec::new();
+        let mut token = String::new();
+        loop {
+            let reply = app
+                .get(&format!(
+                    "/api/v1/audit?page_size=2&sort={sort}&page_token={token}"
+                ))
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            seqs.extend(
+                reply.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["seq"].as_i64().unwrap()),
+            );
+            match reply.body["next_page_token"].as_str() {
+                Some(next) => token = next.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(seqs.len(), 8, "{sort}: {seqs:?}");
+        assert_eq!(seqs[0], first, "{sort}: {seqs:?}");
+    }
+    let reply = app
+        .get(&format!(
+            "/api/v1/audit?entity_id={project}&actor=anonymous"
+        ))
+        .await;
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        reply.body["items"][0]["details"]["name"]
+            .as_str()
+            .map(|n| n.starts_with("p-")),
+        Some(true)
+    );
+    let reply = app
+        .get(&format!(
+            "/api/v1/audit?action=experiment.create&entity_id={experiment}"
+        ))
+        .await;
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get("/api/v1/audit?actor=somebody").await.body["items"],
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/v1/audit?until=2000-01-01T00:00:00Z")
+            .await
+            .body["items"],
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/v1/audit?since=2000-01-01T00:00:00Z")
+            .await
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    assert_eq!(
+        app.get("/api/v1/audit?since=4102444800000").await.body["items"],
+        json!([])
+    );
+    for bad in [
+        "since=yesterday",
+        "sort=at",
+        "page_token=nonsense",
+        "page_size=0",
+    ] {
+        let reply = app.get(&format!("/api/v1/audit?{bad}")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            reply.body
+        );
+    }
+    // A token is bound to its direction.
+    let token = app.get("/api/v1/audit?page_size=1").await.body["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = app
+        .get(&format!("/api/v1/audit?sort=seq&page_token={token}"))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+// ---------------------------------------------------------------- tampering
+
+/// Runs SQL on the app's database directly, as someone with access to it could.
+async fn tamper(app: &TestApp, sql: &str) {
+    match app.database {
+        Database::Sqlite => {
+            let conn = rusqlite::Connection::open(app.data_dir.join("ets.db")).expect("open");
+            conn.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        Database::Postgres => {
+            let url = app.database_url.as_deref().expect("a PostgreSQL URL");
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(connection);
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+}
+
+/// Drops the triggers that refuse changes to the table (what a tamperer with DDL rights does
+/// first).
+async fn drop_guards(app: &TestApp) {
+    let sql = match app.database {
+        Database::Sqlite => "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;",
+        Database::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log;",
+    };
+    tamper(app, sql).await;
+}
+
+/// An app with a trail of eight records (project, experiment, run, five updates).
+async fn app_with_a_trail() -> TestApp {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    for i in 0..5 {
+        let reply = app
+            .put(
+                &format!("/api/v1/runs/{run}"),
+                json!({"tags": {"i": i.to_string()}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(verify(&app).await["checked"], 8);
+    app
+}
+
+/// Both verifications find the trail broken at `seq`, for a reason containing `reason`.
+async fn assert_broken_at(app: &TestApp, seq: i64, reason: &str) {
+    let report = verify(app).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_bad_seq"], seq, "{report}");
+    assert!(
+        report["reason"].as_str().unwrap().contains(reason),
+        "{report}"
+    );
+    assert_eq!(report["checked"], seq - 1, "{report}");
+
+    let mut command = common::process::ets();
+    command
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&app.data_dir);
+    if let Some(url) = &app.database_url {
+        command.args(["--database-url", url]);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().expect("ets runs"))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("broken at record {seq}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(reason), "{stderr}");
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(printed["first_bad_seq"], seq);
+}
+
+async fn an_edited_record_is_caught() {
+    let app = app_with_a_trail().await;
+    drop_guards(&app).await;
+    tamper(&app, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").await;
+    assert_broken_at(&app, 3, "changed after it was written").await;
+}
+
+async fn a_deleted_record_is_caught() {
+    let app = app_with_a_trail().await;
+    drop_guards(&app).await;
+    tamper(&app, "DELETE FROM audit_log WHERE seq = 5").await;
+    assert_broken_at(&app, 5, "missing").await;
+}
+
+/// A forged record put in at 3 (the later ones moved up one) with a correct hash over its
+/// content and a correct link to record 2: it verifies itself, but the next one no longer
+/// follows it.
+async fn an_inserted_record_is_caught_even_with_a_valid_hash() {
+    let app = app_with_a_trail().await;
+    let second = &records(&app).await[1];
+    let mut forged = ets::audit::AuditRecord {
+        seq: 3,
+        at: ets_domain::Timestamp(1),
+        actor: "mallory".into(),
+        action: "run.delete".into(),
+        entity_kind: "run".into(),
+        entity_id: "forged".into(),
+        request_id: None,
+        client_ip: None,
+        digest: "0".repeat(64),
+        details: "{}".into(),
+        prev_hash: second["hash"].as_str().unwrap().to_owned(),
+        hash: String::new(),
+    };
+    forged.hash = forged.expected_hash();
+    drop_guards(&app).await;
+    tamper(
+        &app,
+        &format!(
+            "UPDATE audit_log SET seq = -seq WHERE seq >= 3; UPDATE audit_log SET seq = 1 - seq WHERE seq < 0; \
+             INSERT INTO audit_log (seq, at, actor, action, entity_kind, entity_id, digest, details, prev_hash, hash) \
+             VALUES (3, 1, 'mallory', 'run.delete', 'run', 'forged', '{}', '{{}}', '{}', '{}')",
+            forged.digest, forged.prev_hash, forged.hash
+        ),
+    )
+    .await;
+    assert_broken_at(&app, 4, "does not follow record 3").await;
+}
+
+async fn reordered_records_are_caught() {
+    let app = app_with_a_trail().await;
+    drop_guards(&app).await;
+    tamper(
+        &app,
+        "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; \
+         UPDATE audit_log SET seq = 7 WHERE seq = -1",
+    )
+    .await;
+    assert_broken_at(&app, 6, "does not follow record 5").await;
+}
+
+/// The table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) outright.
+async fn records_cannot_be_changed_while_the_guards_stand() {
+    let app = app_with_a_trail().await;
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
+        "DELETE FROM audit_log WHERE seq = 3",
+    ] {
+        let refused = match app.database {
+            Database::Sqlite => {
+                let conn = rusqlite::Connection::open(app.data_dir.join("ets.db")).unwrap();
+                conn.execute_batch(sql).err().map(|e| e.to_string())
+            }
+            Database::Postgres => {
+                let url = app.database_url.as_deref().unwrap();
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client
+                    .batch_execute(sql)
+                    .await
+                    .err()
+                    .map(|e| format!("{e:?}"))
+            }
+        };
+        let message = refused.unwrap_or_else(|| panic!("{sql} was allowed"));
+        assert!(message.contains("audit records cannot be"), "{message}");
+    }
+    assert_eq!(verify(&app).await["ok"], true);
+}
+
+// ---------------------------------------------------------------- concurrency
+
+/// 16 concurrent clients write through two stores (two servers) on one database: on SQLite
+/// two writer threads take turns on the file lock, on PostgreSQL two pools take turns on the
+/// advisory lock. The chain verifies and its sequence has no gap.
+async fn concurrent_writers_on_two_stores_leave_a_gapless_chain() {
+    let first = TestApp::start().await;
+    let (data_dir, url) = (first.data_dir.clone(), first.database_url.clone());
+    let second = TestApp::start_with(move |config| match url {
+        Some(url) => config.database_url = Some(url.parse().unwrap()),
+        None => config.data_dir = data_dir,
+    })
+    .await;
+    let (_, experiment, run) = first.create_hierarchy().await;
+    const CLIENTS: usize = 16;
+    const WRITES: usize = 5;
+    let apps = [&first, &second];
+    let clients = (0..CLIENTS).map(|client| {
+        let (app, experiment, run) = (apps[client % 2], experiment.clone(), run.clone());
+        async move {
+            for write in 0..WRITES {
+                let reply = match write % 3 {
+                    0 => app.post(&format!("/api/v1/runs/{run}/metrics"), json!({"metrics": [{"key": format!("c{client}"), "value": 1.0, "step": write}]})).await,
+                    1 => app.post("/api/v1/runs", json!({"experiment_id": experiment})).await,
+                    _ => app.put(&format!("/api/v1/runs/{run}"), json!({"tags": {format!("c{client}"): write.to_string()}})).await,
+                };
+                assert!(reply.status.is_success(), "{}", reply.body);
+            }
+        }
+    });
+    futures_util::future::join_all(clients).await;
+
+    let expected = 3 + CLIENTS * WRITES;
+    for app in apps {
+        let report = verify(app).await;
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["checked"], expected as u64, "{report}");
+    }
+    let seqs: Vec<i64> = records(&second)
+        .await
+        .iter()
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=expected as i64).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------- store level
+
+/// Writes made outside any request (the command line, housekeeping) are attributed to
+/// `system`; writes run inside `audit::unaudited` (bookkeeping such as an API key's last-used
+/// time) leave no record; a backend's write helper used without the decorator still leaves
+/// one, marked `unattributed`.
+async fn writes_outside_requests_are_the_systems_and_bookkeeping_can_skip_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let database: ets::database_url::DatabaseUrl = match common::current_database() {
+        Database::Sqlite => format!("sqlite://{}", dir.path().join("ets.db").display()),
+        Database::Postgres => common::create_pg_schema().await.url,
+    }
+    .parse()
+    .unwrap();
+    let limits = ets::store::StoreLimits {
+        max_concurrent_experiments: 10,
+        max_runs_per_experiment: 10,
+        max_metric_keys_per_run: 10,
+    };
+    let store = ets::store::open(&database, 2, limits, true).await.unwrap();
+    let project = |name: &str| ets_domain::model::Project {
+        id: ets_domain::new_id(),
+        name: name.to_owned(),
+        description: None,
+        owner: None,
+        members: Vec::new(),
+        tags: Default::default(),
+        status: ets_domain::status::ProjectStatus::Active,
+        template: None,
+        experiment_defaults: Default::default(),
+        created_at: ets_domain::Timestamp::now(),
+        updated_at: ets_domain::Timestamp::now(),
+        deleted_at: None,
+    };
+    let audited = store.create_project(project("by-system"), None).await.unwrap();
+    let query = ets::store::AuditQuery {
+        descending: false,
+        page_size: 100,
+        ..Default::default()
+    };
+    let page = store.audit_records(query.clone()).await.unwrap();
+    assert_eq!(page.items.len(), 1, "{:?}", page.items);
+    assert_eq!(page.items[0].actor, "system");
+    assert_eq!(page.items[0].entity_id, audited.id);
+
+    // The backend alone (no decorator): a write declared unaudited leaves nothing; one that
+    // declares nothing still leaves a record, unattributed.
+    let backend: std::sync::Arc<dyn ets::store::Store> = match &database {
+        ets::database_url::DatabaseUrl::Sqlite(path) => std::sync::Arc::new(
+            ets::store::sqlite::SqliteStore::open(path, 1, limits)
+                .await
+                .unwrap(),
+        ),
+        ets::database_url::DatabaseUrl::Postgres(options) => std::sync::Arc::new(
+            ets::store::postgres::PgStore::open(options, 1, limits, false)
+                .await
+                .unwrap(),
+        ),
+    };
+    ets::audit::unaudited(backend.create_project(project("bookkeeping"), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .audit_records(query.clone())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    backend.create_project(project("undeclared"), None).await.unwrap();
+    let page = store.audit_records(query).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[1].action, "unattributed");
+    assert!(store.verify_audit().await.unwrap().ok);
+}
