@@ -527,7 +527,8 @@ mod tests {
     fn passwords_are_redacted() {
         let mut config = Config::defaults(Environment::Dev);
         config.database_url = Some("postgres://u:pw@h/db?password=qpw".parse().unwrap());
-        config.artifacts.s3_endpoint = Some(SecretUrl::new("https://key:s3cr3t-value@s3.example.org"));
+        config.artifacts.s3_endpoint =
+            Some(SecretUrl::new("https://key:s3cr3t-value@s3.example.org"));
         for printed in [
             config.to_redacted_toml(),
             format!("{config:?}"),
