@@ -126,17 +126,26 @@ async fn serve(
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_seconds));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             // Accept errors (e.g. too many open files) are logged and retried by axum's
             // listener implementation.
-            (stream, _peer) = axum::serve::Listener::accept(&mut listener) => stream,
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             _ = stopped.wait_for(|s| *s) => break,
         };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let io = hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream));
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The client's address, for the per-address limit of failed logins (`ClientIp`).
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            })
+            .service(app.clone());
+        let service = hyper_util::service::TowerToHyperService::new(service);
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
