@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     api_routes_need_credentials_and_health_and_info_stay_open,
     keys_and_passwords_work_as_bearer_and_basic_on_both_apis,
+    mlflow_multipart_parts_carry_the_callers_credentials,
     revoked_expired_and_disabled_credentials_stop_working_at_once,
     key_listings_never_show_a_secret,
     project_creators_are_admins_and_the_last_admin_stays,
@@ -254,6 +255,67 @@ async fn keys_and_passwords_work_as_bearer_and_basic_on_both_apis() {
         "{}",
         keys.body
     );
+}
+
+/// MLflow's client sends multipart parts with only the headers `mpu/create` names: with
+/// authentication on, those are the caller's own credentials.
+async fn mlflow_multipart_parts_carry_the_callers_credentials() {
+    let app = TestApp::start_with_auth(|_| {}).await;
+    let key = app.add_user("alice", false, None).await;
+    let project = post_as(&app, &key, "/api/v1/projects", json!({ "name": "p" }))
+        .await
+        .id();
+    let experiment = post_as(
+        &app,
+        &key,
+        "/api/v1/experiments",
+        json!({ "project_id": project, "name": "e" }),
+    )
+    .await
+    .id();
+    let run = post_as(
+        &app,
+        &key,
+        "/api/v1/runs",
+        json!({ "experiment_id": experiment }),
+    )
+    .await
+    .id();
+    let root = format!("{experiment}/{run}/artifacts");
+    let created = post_as(
+        &app,
+        &key,
+        &format!("/api/2.0/mlflow-artifacts/mpu/create/{root}"),
+        json!({ "path": "/local/weights.bin", "num_parts": 1 }),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let credential = &created.body["credentials"][0];
+    let headers = credential["headers"].as_object().expect("headers");
+    assert_eq!(headers.len(), 1, "{}", created.body);
+    assert_eq!(headers["Authorization"], format!("Bearer {key}"));
+    let mut part = app
+        .client
+        .put(credential["url"].as_str().unwrap())
+        .body(b"weights".to_vec());
+    for (name, value) in headers {
+        part = part.header(name, value.as_str().unwrap());
+    }
+    let part = app.send(part).await;
+    assert_eq!(part.status, StatusCode::OK, "{}", part.body);
+    let etag = header(&part, "etag").trim_matches('"').to_owned();
+    let completed = post_as(
+        &app,
+        &key,
+        &format!("/api/2.0/mlflow-artifacts/mpu/complete/{root}"),
+        json!({
+            "path": "/local/weights.bin",
+            "upload_id": created.body["upload_id"],
+            "parts": [{ "part_number": 1, "etag": etag }],
+        }),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
 }
 
 async fn revoked_expired_and_disabled_credentials_stop_working_at_once() {
