@@ -63,6 +63,14 @@ fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// Shaped like an API key, but no key's.
+const WRONG_KEY: &str = "ets_0123456789abcdef_notthesecretnotthesecretnotthesecretnotthe";
+
+/// An MLflow error answer with this `error_code`.
+fn assert_mlflow_error(reply: &Reply, code: &str) {
+    assert_eq!(reply.body["error_code"], code, "{}", reply.body);
+}
+
 /// The secret part of an API key `ets_<id>_<secret>` (the id is public).
 fn key_secret(key: &str) -> &str {
     key.splitn(3, '_').nth(2).expect("an API key")
@@ -154,17 +162,10 @@ async fn api_routes_need_credentials_and_health_and_info_stay_open() {
         )
         .await;
     assert_challenged(&mlflow, "MLflow runs/search");
-    assert_eq!(
-        mlflow.body["error_code"], "UNAUTHENTICATED",
-        "{}",
-        mlflow.body
-    );
+    assert_mlflow_error(&mlflow, "UNAUTHENTICATED");
     // Wrong credentials, of every shape, are refused the same way.
     for (scheme, value) in [
-        (
-            "Bearer",
-            "ets_0123456789abcdef_notthesecretnotthesecretnotthesecretnotthe".to_owned(),
-        ),
+        ("Bearer", WRONG_KEY.to_owned()),
         ("Bearer", "not-a-key".to_owned()),
         ("Basic", "YWxpY2U6d3Jvbmc=".to_owned()),
         ("Digest", "x".to_owned()),
@@ -528,15 +529,11 @@ async fn failed_logins_from_one_address_are_limited() {
         .send(
             app.client
                 .get(app.url("/api/2.0/mlflow/experiments/search"))
-                .bearer_auth("ets_0123456789abcdef_notthesecretnotthesecretnotthesecretnotthe"),
+                .bearer_auth(WRONG_KEY),
         )
         .await;
     assert_rate_limited(&mlflow, "MLflow route");
-    assert_eq!(
-        mlflow.body["error_code"], "REQUEST_LIMIT_EXCEEDED",
-        "{}",
-        mlflow.body
-    );
+    assert_mlflow_error(&mlflow, "REQUEST_LIMIT_EXCEEDED");
     // Valid credentials are not failed logins.
     assert_eq!(get_as(&app, &key, path).await.status, StatusCode::OK);
     assert!(counter(&app, r#"ets_rate_limited_total{kind="failed_login"}"#).await >= 3.0);
@@ -733,10 +730,7 @@ fn cli_creates_users_and_keys_while_a_server_runs(db: &TestDb) {
                 .bearer_auth(key),
         )
     };
-    assert_eq!(
-        whoami("ets_0123456789abcdef_notthesecretnotthesecretnotthesecretnotthe").0,
-        401
-    );
+    assert_eq!(whoami(WRONG_KEY).0, 401);
 
     let created = ets_on(db, dir.path())
         .args(["users", "create", "admin", "--admin"])

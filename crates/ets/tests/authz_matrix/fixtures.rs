@@ -12,6 +12,20 @@ use serde_json::{Value, json};
 use crate::common::TestApp;
 use crate::{Reply, Who};
 
+/// A text field of a fixture's JSON answer, which must be there.
+trait TextAt {
+    fn text_at(&self, pointer: &str) -> String;
+}
+
+impl TextAt for Value {
+    fn text_at(&self, pointer: &str) -> String {
+        self.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {pointer} in {self}"))
+            .to_owned()
+    }
+}
+
 /// The login fixture's password (a Public route: every caller logs in as `viewer-a`).
 const VIEWER_PASSWORD: &str = "viewer-a password 1";
 
@@ -222,10 +236,8 @@ impl World {
                 &world.root,
                 Call::new("POST", "/api/v1/projects").json(json!({ "name": "project-beta" })),
             )
-            .await["id"]
-            .as_str()
-            .expect("project id")
-            .to_owned();
+            .await
+            .text_at("/id");
         world.app.grant(&b, "editor-b", Role::Editor).await;
         world.b = world.populate(b, "project-beta").await;
         world.upload = world.fresh_upload().await;
@@ -306,10 +318,8 @@ impl World {
                 &self.admin_a,
                 Call::new("POST", "/api/v1/projects").json(json!({ "name": name })),
             )
-            .await["id"]
-            .as_str()
-            .expect("project id")
-            .to_owned();
+            .await
+            .text_at("/id");
         self.app.grant(&id, "viewer-a", Role::Viewer).await;
         self.app.grant(&id, "editor-a", Role::Editor).await;
         id
@@ -323,10 +333,8 @@ impl World {
                 Call::new("POST", "/api/v1/experiments")
                     .json(json!({ "project_id": id, "name": experiment_name })),
             )
-            .await["id"]
-            .as_str()
-            .expect("experiment id")
-            .to_owned();
+            .await
+            .text_at("/id");
         let run = self.fresh_run_in(&experiment).await;
         self.root(
             Call::new("POST", format!("/api/v1/runs/{run}/metrics"))
@@ -352,10 +360,8 @@ impl World {
 
     async fn fresh_run_in(&self, experiment: &str) -> String {
         self.root(Call::new("POST", "/api/v1/runs").json(json!({ "experiment_id": experiment })))
-            .await["id"]
-            .as_str()
-            .expect("run id")
-            .to_owned()
+            .await
+            .text_at("/id")
     }
 
     async fn model_in(&self, experiment: &str) -> String {
@@ -363,10 +369,8 @@ impl World {
             Call::new("POST", "/api/2.0/mlflow/logged-models")
                 .json(json!({ "experiment_id": experiment, "name": "model" })),
         )
-        .await["model"]["info"]["model_id"]
-            .as_str()
-            .expect("model id")
-            .to_owned()
+        .await
+        .text_at("/model/info/model_id")
     }
 
     async fn upload_artifact(&self, run: &str, path: &str) {
@@ -385,10 +389,8 @@ impl World {
             Call::new("POST", "/api/v1/experiments")
                 .json(json!({ "project_id": self.a.id, "name": format!("fresh-{n}") })),
         )
-        .await["id"]
-            .as_str()
-            .expect("experiment id")
-            .to_owned()
+        .await
+        .text_at("/id")
     }
 
     async fn fresh_trashed_experiment(&self) -> String {
@@ -425,10 +427,8 @@ impl World {
             Call::new("POST", format!("/api/v1/runs/{}/uploads", self.a.run))
                 .json(json!({ "path": path })),
         )
-        .await["upload_id"]
-            .as_str()
-            .expect("upload id")
-            .to_owned()
+        .await
+        .text_at("/upload_id")
     }
 
     /// A resumable upload whose one part is in.
@@ -459,10 +459,8 @@ impl World {
                 )
                 .json(json!({ "path": local, "num_parts": 1 })),
             )
-            .await["upload_id"]
-            .as_str()
-            .expect("upload id")
-            .to_owned();
+            .await
+            .text_at("/upload_id");
         (upload, local)
     }
 
@@ -656,10 +654,8 @@ impl World {
                         Call::new("POST", "/api/v1/runs")
                             .json(json!({ "experiment_id": experiment, "status": "scheduled" })),
                     )
-                    .await["id"]
-                    .as_str()
-                    .expect("run id")
-                    .to_owned();
+                    .await
+                    .text_at("/id");
                 call(format!("/api/v1/runs/{id}/start"))
             }
             ("GET", "/api/v1/runs/{id}/stream") => call(format!("/api/v1/runs/{run}/stream")),
