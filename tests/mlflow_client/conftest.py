@@ -7,6 +7,11 @@ The suite talks to a tracking server through the unmodified `mlflow` client (mlf
 * ETS_TARGET          - "ets" or "mlflow"; tests marked `ets_only` are skipped for "mlflow",
                         tests marked `mlflow_only` for "ets" (see test_ets_extensions.py)
 
+With ETS_AUTH set (token, basic or basic-key), run.sh starts ETS with authentication on and
+sets the mlflow client's own credential variables: MLFLOW_TRACKING_TOKEN (Bearer), or
+MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (Basic, with a password or an API key).
+Tests that call the REST API with plain `requests` pass `auth=HTTP_AUTH`, the same credentials.
+
 Optional: MLFLOW_CLIENT_TRACE=FILE appends one JSON line per HTTP request the client makes
 (test id, method, path, query, request body, status, response body, both truncated), to see
 exactly which REST calls the client uses.
@@ -33,6 +38,29 @@ TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
 TARGET = os.environ.get("ETS_TARGET", "ets")
 
 
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token):
+        self.token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+def _http_auth():
+    """The mlflow client's credentials (its environment variables), for plain `requests`."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if token:
+        return _Bearer(token)
+    if user:
+        return requests.auth.HTTPBasicAuth(user, os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
+    return None
+
+
+HTTP_AUTH = _http_auth()
+
+
 def pytest_configure(config):
     if not TRACKING_URI.startswith(("http://", "https://")):
         raise pytest.UsageError(
@@ -47,7 +75,8 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return f"tracking server: {TRACKING_URI} (target: {TARGET}), mlflow client {mlflow.__version__}"
+    auth = os.environ.get("ETS_AUTH") or "off"
+    return f"tracking server: {TRACKING_URI} (target: {TARGET}, auth: {auth}), mlflow client {mlflow.__version__}"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,6 +14,14 @@
 #   SERVER_START_TIMEOUT    seconds to wait for the server to answer (default: 120)
 #   MLFLOW_CLIENT_TRACE     file to which the suite appends one JSON line per HTTP request the
 #                           mlflow client makes (see conftest.py)
+#   ETS_AUTH                token | basic | basic-key: start ETS with authentication on
+#                           (auth.enabled) and run the suite with credentials. `ets users create`
+#                           bootstraps a global admin, who makes a second user, `suite`, admin of
+#                           the `default` project only (where MLflow experiments live; `suite` is
+#                           no global admin, so the per-project roles are what let it work). The
+#                           client authenticates as `suite` with MLFLOW_TRACKING_TOKEN (token: an
+#                           API key as Bearer), or MLFLOW_TRACKING_USERNAME/PASSWORD (basic: the
+#                           password; basic-key: an API key as the password).
 set -euo pipefail
 
 ORIG_PWD="$PWD"
@@ -39,6 +47,20 @@ case "$TARGET" in
   ets | mlflow) ;;
   *) usage ;;
 esac
+AUTH_MODE="${ETS_AUTH:-}"
+case "$AUTH_MODE" in
+  "" | token | basic | basic-key) ;;
+  *)
+    echo "ETS_AUTH must be token, basic or basic-key, not '$AUTH_MODE'" >&2
+    exit 2
+    ;;
+esac
+if [[ -n "$AUTH_MODE" && "$TARGET" != ets ]]; then
+  echo "ETS_AUTH applies to ETS only" >&2
+  exit 2
+fi
+# Only the credentials this script sets reach the client.
+unset MLFLOW_TRACKING_TOKEN MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD
 
 log() { echo "== $*" >&2; }
 
@@ -115,7 +137,10 @@ if [[ "$TARGET" == ets ]]; then
   mkdir -p "$TMP/data"
   log "starting ets on $URL"
   # ETS reads every ETS_* variable as configuration (and refuses unknown ones): pass none of ours.
-  setsid env -u ETS_BIN "$ETS" serve --host 127.0.0.1 --port "$PORT" --metrics-port 0 --data-dir "$TMP/data" \
+  AUTH_ENABLED=false
+  [[ -n "$AUTH_MODE" ]] && AUTH_ENABLED=true
+  setsid env -u ETS_BIN -u ETS_AUTH ETS_AUTH__ENABLED="$AUTH_ENABLED" \
+    "$ETS" serve --host 127.0.0.1 --port "$PORT" --metrics-port 0 --data-dir "$TMP/data" \
     >"$SERVER_LOG" 2>&1 </dev/null &
   SERVER_PID=$!
   HEALTH_PATHS=(/health)
@@ -160,6 +185,49 @@ until server_answers; do
 done
 log "server is up"
 
+# ets_cli ARGS...: the `ets` command line on the server's database (while it serves).
+ets_cli() {
+  env -u ETS_BIN -u ETS_AUTH "$ETS" "$@" --data-dir "$TMP/data"
+}
+
+# Users and credentials of an ETS_AUTH run (see the header).
+setup_auth() {
+  local admin_key suite_key suite_password
+  # (Called as `setup_auth || …`, where `set -e` does not apply: each step checks itself.)
+  admin_key="$(ets_cli users create suite-admin --admin | tail -n 1)" || return 1
+  suite_password="$("$CLIENT_VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))')" || return 1
+  suite_key="$(printf '%s\n' "$suite_password" | ets_cli users create suite --password-stdin | tail -n 1)" || return 1
+  [[ "$admin_key" == ets_* && "$suite_key" == ets_* ]] || return 1
+  "$CLIENT_VENV/bin/python" - "$URL" "$admin_key" <<'EOF' || return 1
+import json, sys, urllib.error, urllib.request
+url, admin_key = sys.argv[1], sys.argv[2]
+default_project = "0" * 32
+grant = urllib.request.Request(
+    f"{url}/api/v1/projects/{default_project}/members/suite",
+    data=json.dumps({"role": "admin"}).encode(),
+    headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+    method="PUT",
+)
+with urllib.request.urlopen(grant, timeout=30) as r:
+    assert r.status == 200, r.status
+# Authentication is really on: no credentials, no answer.
+try:
+    urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30)
+    sys.exit("ETS answered without credentials: authentication is off")
+except urllib.error.HTTPError as e:
+    assert e.code == 401, e.code
+EOF
+  case "$AUTH_MODE" in
+    token) export MLFLOW_TRACKING_TOKEN="$suite_key" ;;
+    basic) export MLFLOW_TRACKING_USERNAME=suite MLFLOW_TRACKING_PASSWORD="$suite_password" ;;
+    basic-key) export MLFLOW_TRACKING_USERNAME=suite MLFLOW_TRACKING_PASSWORD="$suite_key" ;;
+  esac
+  log "authentication on ($AUTH_MODE): the suite runs as 'suite', admin of the default project"
+}
+if [[ -n "$AUTH_MODE" ]]; then
+  setup_auth || server_failed "could not set up users for ETS_AUTH=$AUTH_MODE"
+fi
+
 # pytest runs inside the suite's folder; test paths given relative to the caller's folder
 # (e.g. tests/mlflow_client/test_runs.py::test_nested_runs from the repo root) still work.
 PYTEST_ARGS=()
@@ -174,7 +242,7 @@ done
 rc=0
 (
   cd "$HERE"
-  MLFLOW_TRACKING_URI="$URL" ETS_TARGET="$TARGET" \
+  MLFLOW_TRACKING_URI="$URL" ETS_TARGET="$TARGET" ETS_AUTH="$AUTH_MODE" \
     "$CLIENT_VENV/bin/python" -m pytest -c "$HERE/pytest.ini" --rootdir "$HERE" \
     --basetemp "$TMP/pytest" ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}
 ) || rc=$?

@@ -85,7 +85,7 @@ def test_or_in_experiment_filters(client):
 # ---- values MLflow accepts but does not keep as sent (issue 10)
 
 import requests  # noqa: E402
-from conftest import TRACKING_URI  # noqa: E402
+from conftest import HTTP_AUTH, TRACKING_URI  # noqa: E402
 
 API = f"{TRACKING_URI}/api/2.0/mlflow"
 
@@ -96,11 +96,11 @@ def rest_run(client, experiment_id):
 
 
 def _post(path, body):
-    return requests.post(f"{API}/{path}", json=body, timeout=30)
+    return requests.post(f"{API}/{path}", json=body, timeout=30, auth=HTTP_AUTH)
 
 
 def _run(run_id):
-    return requests.get(f"{API}/runs/get", params={"run_id": run_id}, timeout=30).json()["run"]
+    return requests.get(f"{API}/runs/get", params={"run_id": run_id}, timeout=30, auth=HTTP_AUTH).json()["run"]
 
 
 def _log_long_values(run_id):
@@ -138,7 +138,10 @@ def test_mlflow_accepts_a_fractional_step_and_an_unknown_status(rest_run):
     resp = _post("runs/log-metric", {"run_id": rest_run, "key": "m", "value": 1, "timestamp": 1, "step": 1.5})
     assert resp.status_code == 200, resp.text
     history = requests.get(
-        f"{API}/metrics/get-history", params={"run_id": rest_run, "metric_key": "m"}, timeout=30
+        f"{API}/metrics/get-history",
+        params={"run_id": rest_run, "metric_key": "m"},
+        timeout=30,
+        auth=HTTP_AUTH,
     ).json()["metrics"]
     assert [p["step"] for p in history] == [0]  # the step as sent is lost
     resp = _post("runs/update", {"run_id": rest_run, "status": "PAUSED"})

@@ -3,17 +3,17 @@ sending), checked with plain HTTP against the same REST endpoints the client use
 
 import pytest
 import requests
-from conftest import TRACKING_URI, unique_name
+from conftest import HTTP_AUTH, TRACKING_URI, unique_name
 
 API = f"{TRACKING_URI}/api/2.0/mlflow"
 
 
 def post(path, body):
-    return requests.post(f"{API}/{path}", json=body, timeout=30)
+    return requests.post(f"{API}/{path}", json=body, timeout=30, auth=HTTP_AUTH)
 
 
 def get(path, params):
-    return requests.get(f"{API}/{path}", params=params, timeout=30)
+    return requests.get(f"{API}/{path}", params=params, timeout=30, auth=HTTP_AUTH)
 
 
 def assert_error(resp, status, code):
@@ -126,7 +126,10 @@ def test_get_artifact_route_sends_the_bytes(client, experiment_id):
     run_id = client.create_run(experiment_id).info.run_id
     client.log_text(run_id, "hello artifact\n", "notes/hello.txt")
     resp = requests.get(
-        f"{TRACKING_URI}/get-artifact", params={"run_id": run_id, "path": "notes/hello.txt"}, timeout=30
+        f"{TRACKING_URI}/get-artifact",
+        params={"run_id": run_id, "path": "notes/hello.txt"},
+        timeout=30,
+        auth=HTTP_AUTH,
     )
     assert resp.status_code == 200, resp.text
     assert resp.content == b"hello artifact\n"

@@ -300,12 +300,13 @@ impl ArtifactBackend {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesConfig {
-    /// e.g. `http://localhost:8000`
-    pub model_registry_url: Option<String>,
+    /// e.g. `http://localhost:8000`. A password in a service URL is printed and logged
+    /// redacted.
+    pub model_registry_url: Option<SecretUrl>,
     /// e.g. `http://localhost:8001`
-    pub pipeline_orchestrator_url: Option<String>,
+    pub pipeline_orchestrator_url: Option<SecretUrl>,
     /// e.g. `http://localhost:8002`
-    pub feature_store_url: Option<String>,
+    pub feature_store_url: Option<SecretUrl>,
     /// Time allowed for one health probe.
     pub probe_timeout_ms: u64,
     /// How long a probe result is reused, so `/health` stays cheap under polling.

@@ -149,13 +149,12 @@ async fn serve(
         .header_read_timeout(Duration::from_secs(config.header_read_timeout_seconds));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             // Accept errors (e.g. too many open files) are logged and retried by axum's
             // listener implementation.
             (stream, peer) = axum::serve::Listener::accept(&mut listener) => (stream, peer),
             _ = stopped.wait_for(|s| *s) => break,
         };
-        let (stream, peer) = stream;
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }

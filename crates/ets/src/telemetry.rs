@@ -12,8 +12,8 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global log subscriber. `RUST_LOG` overrides the configured level.
 pub fn init_logging(config: &LogConfig) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(configured_filter(&config.level)));
     // Colours only for a person at a terminal, never into files or pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
@@ -28,6 +28,16 @@ pub fn init_logging(config: &LogConfig) {
             .try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };
+}
+
+/// The configured level, with `tokio_postgres` kept at `info` unless named: at `debug` it
+/// logs every statement's parameters, which include CSRF tokens and user data.
+fn configured_filter(level: &str) -> String {
+    if level.contains("tokio_postgres") {
+        level.to_owned()
+    } else {
+        format!("{level},tokio_postgres=info")
+    }
 }
 
 /// Latency buckets in seconds: sub-millisecond ingest up to slow exports.

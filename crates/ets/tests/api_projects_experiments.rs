@@ -271,7 +271,8 @@ async fn health_reports_database_and_storage_up_and_unconfigured_dependencies() 
 
 async fn health_stays_200_when_a_configured_dependency_is_down() {
     let app = TestApp::start_with(|c| {
-        c.services.model_registry_url = Some("http://127.0.0.1:1".into());
+        c.services.model_registry_url =
+            Some(ets::database_url::SecretUrl::new("http://127.0.0.1:1"));
     })
     .await;
     let reply = app.get("/health").await;
@@ -317,7 +318,8 @@ async fn liveness_and_readiness_probes_answer() {
 async fn info_shows_the_limits_in_force_and_sibling_services() {
     let app = TestApp::start_with(|c| {
         c.limits.max_concurrent_experiments = 7;
-        c.services.feature_store_url = Some("http://features.invalid".into());
+        c.services.feature_store_url =
+            Some(ets::database_url::SecretUrl::new("http://features.invalid"));
     })
     .await;
     let reply = app.get("/info").await;

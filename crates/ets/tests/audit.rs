@@ -934,7 +934,10 @@ async fn writes_outside_requests_are_the_systems_and_bookkeeping_can_skip_the_tr
         updated_at: ets_domain::Timestamp::now(),
         deleted_at: None,
     };
-    let audited = store.create_project(project("by-system"), None).await.unwrap();
+    let audited = store
+        .create_project(project("by-system"), None)
+        .await
+        .unwrap();
     let query = ets::store::AuditQuery {
         descending: false,
         page_size: 100,
@@ -971,7 +974,10 @@ async fn writes_outside_requests_are_the_systems_and_bookkeeping_can_skip_the_tr
             .len(),
         1
     );
-    backend.create_project(project("undeclared"), None).await.unwrap();
+    backend
+        .create_project(project("undeclared"), None)
+        .await
+        .unwrap();
     let page = store.audit_records(query).await.unwrap();
     assert_eq!(page.items.len(), 2);
     assert_eq!(page.items[1].action, "unattributed");

@@ -136,7 +136,7 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
             .iter()
             .map(|(name, url)| ServiceLink {
                 name: (*name).into(),
-                url: url.clone(),
+                url: url.as_deref().map(crate::database_url::redact_url),
             })
             .collect(),
     })

@@ -553,9 +553,14 @@ impl Services {
         upload_id: &str,
     ) -> Result<(String, UploadManifest)> {
         let (prefix, manifest) = self.manifest(upload_id).await?;
+        // No role on the run's project: as if there were no such upload. A lesser role
+        // stays a refusal (403), as for every other object.
         self.authorize(actor, EntityKind::Run, &manifest.run_id)
             .await
-            .map_err(|_| Error::not_found(EntityKind::Upload, upload_id))?;
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::not_found(EntityKind::Upload, upload_id),
+                other => other,
+            })?;
         if let Some(run_id) = run_id
             && manifest.run_id != run_id
         {

@@ -203,7 +203,20 @@ impl Services {
     ) -> Result<Experiment> {
         let project_id = match project_name {
             None => DEFAULT_PROJECT_ID.to_owned(),
-            Some(project_name) => self.project_id_by_name(actor, project_name).await?,
+            Some(project_name) => {
+                let id = self.project_id_by_name(actor, project_name).await?;
+                // A project the caller has no role on is named as the caller named it: its
+                // id must not leak.
+                self.authorize_project(actor, &id)
+                    .await
+                    .map_err(|e| match e {
+                        Error::NotFound { .. } => {
+                            Error::not_found(EntityKind::Project, project_name)
+                        }
+                        other => other,
+                    })?;
+                id
+            }
         };
         let input = NewExperiment {
             project_id,

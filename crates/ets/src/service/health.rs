@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::Services;
 use crate::config::ServicesConfig;
+use crate::database_url::redact_url;
 
 /// State of one sibling service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -74,14 +75,13 @@ impl HealthChecker {
             .expect("an HTTP client with only timeouts set always builds");
         HealthChecker {
             client,
-            targets: vec![
-                ("model_registry", config.model_registry_url.clone()),
-                (
-                    "pipeline_orchestrator",
-                    config.pipeline_orchestrator_url.clone(),
-                ),
-                ("feature_store", config.feature_store_url.clone()),
-            ],
+            targets: [
+                ("model_registry", &config.model_registry_url),
+                ("pipeline_orchestrator", &config.pipeline_orchestrator_url),
+                ("feature_store", &config.feature_store_url),
+            ]
+            .map(|(name, url)| (name, url.as_ref().map(|u| u.expose().to_owned())))
+            .to_vec(),
             cache_for: Duration::from_millis(config.probe_cache_ms),
             cached: Mutex::new(None),
         }
@@ -126,6 +126,8 @@ impl HealthChecker {
         let started = Instant::now();
         let health_url = format!("{}/health", url.trim_end_matches('/'));
         let outcome = self.client.get(&health_url).send().await;
+        // `/health` is open to anyone: a password in the configured URL is never shown.
+        let health_url = redact_url(&health_url);
         let latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         let (status, error) = match outcome {
             Ok(response) if response.status().is_success() => (DependencyState::Up, None),
@@ -141,7 +143,7 @@ impl HealthChecker {
         };
         DependencyHealth {
             name: name.to_owned(),
-            url: Some(url.to_owned()),
+            url: Some(redact_url(url)),
             status,
             latency_ms,
             error,

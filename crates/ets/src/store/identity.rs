@@ -134,9 +134,10 @@ pub(crate) const INSERT_KEY: &str = "INSERT INTO api_keys (id, user_id, name, se
      created_at, expires_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)";
 pub(crate) const REVOKE_KEY: &str =
     "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
-/// Last use is kept to the minute: a busy key does not write on every request.
+/// Last use is kept to the minute: a busy key does not write on every request. (`$2` stands
+/// alone in the comparison: in `$2 - 60000` PostgreSQL would type it `integer`, too small.)
 pub(crate) const TOUCH_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 \
-     AND (last_used_at IS NULL OR last_used_at < $2 - 60000)";
+     AND (last_used_at IS NULL OR last_used_at + 60000 < $2)";
 
 pub(crate) fn select_key() -> String {
     format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = $1 AND k.user_id = $2")

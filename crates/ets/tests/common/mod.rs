@@ -8,6 +8,7 @@
 //! from that scope.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod process;
 
 use std::path::PathBuf;

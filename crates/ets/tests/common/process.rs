@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -113,6 +114,9 @@ pub(crate) use on_both_databases_sync;
 pub struct Served {
     pub child: Child,
     pub base: String,
+    /// Every log line the server has written so far, and the thread collecting them.
+    log: Arc<Mutex<Vec<String>>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
@@ -171,12 +175,37 @@ impl Served {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let log = Arc::new(Mutex::new(seen.clone()));
+        let collected = log.clone();
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
         let served = Served {
             child,
             base: format!("http://{addr}"),
+            log,
+            drain: Some(drain),
         };
         (served, seen)
+    }
+
+    /// The server's log so far (the drain thread may lag a request's last line: stop the
+    /// server first to read everything).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Stops the server (SIGKILL) and returns its whole log.
+    pub fn stop_and_read_log(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The log pipe ends with the process, and with it the thread reading it.
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        self.log()
     }
 
     pub fn kill(mut self) {

@@ -253,12 +253,22 @@ pub async fn mpu_create(
         .await?;
     let upload_id = upload.upload_id;
     let base = base_url(&headers);
+    // MLflow's client sends parts with only the headers named here (they are meant for
+    // presigned URLs), so a caller's own credentials come back to it for its part uploads;
+    // parts need them when authentication is on.
+    let part_headers = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(authorization) => json!({ "Authorization": authorization }),
+        None => json!({}),
+    };
     let credentials: Vec<Value> = (1..=parts)
         .map(|n| {
             json!({
                 "part_number": n,
                 "url": format!("{base}/api/2.0/mlflow-artifacts/mpu/parts/{upload_id}/{n}"),
-                "headers": {},
+                "headers": part_headers,
             })
         })
         .collect();
