@@ -536,6 +536,8 @@ impl World {
                 "/api/v1/auth/whoami"
                 | "/api/v1/auth/keys"
                 | "/api/v1/auth/users"
+                | "/api/v1/audit"
+                | "/api/v1/audit/verify"
                 | "/api/v1/projects/templates"
                 | "/api/v1/experiments/templates",
             ) => call(route.to_owned()),
