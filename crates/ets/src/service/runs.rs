@@ -9,8 +9,9 @@ use ets_domain::{Timestamp, validate};
 
 use super::{ListParams, Services, validate_description, validate_tags};
 use crate::actor::Actor;
+use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{Page, RunFilter, SeriesRequest};
+use crate::store::{DataOf, Page, RunFilter, SeriesRequest};
 
 /// Query of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -236,7 +237,11 @@ impl Services {
     }
 
     pub async fn get_run(&self, _actor: &Actor, id: &str) -> Result<Run> {
-        self.store.get_run(id).await
+        let run = self.store.get_run(id).await?;
+        let event = Event::new("run.read", "run", id);
+        self.audit_read(event, DataOf::Experiment(run.experiment_id.clone()))
+            .await?;
+        Ok(run)
     }
 
     pub async fn list_runs(
@@ -257,9 +262,12 @@ impl Services {
             tag: super::parse_tag_filter(query.tag.as_deref()),
             parent_run_id: query.parent_run_id,
         };
-        self.store
+        let page = self
+            .store
             .list_runs(filter, self.page_request(&list)?)
-            .await
+            .await?;
+        self.audit_run_list(&page.items).await?;
+        Ok(page)
     }
 
     pub async fn update_run(&self, _actor: &Actor, id: &str, patch: RunPatch) -> Result<Run> {
@@ -579,7 +587,11 @@ impl Services {
         _actor: &Actor,
         run_id: &str,
     ) -> Result<Vec<MetricSummary>> {
-        self.store.metric_summaries(run_id).await
+        let summaries = self.store.metric_summaries(run_id).await?;
+        let event = Event::new("run.read_metrics", "run", run_id);
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
+        Ok(summaries)
     }
 
     pub async fn metric_series(
@@ -608,6 +620,10 @@ impl Services {
             end_step: query.end_step,
             max_points: query.max_points,
         };
-        self.store.metric_series(run_id, key, request).await
+        let series = self.store.metric_series(run_id, key, request).await?;
+        let event = Event::new("run.read_metrics", "run", run_id).detail("key", key);
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
+        Ok(series)
     }
 }

@@ -38,7 +38,7 @@ use crate::audit::{AuditRecord, VerifyReport};
 use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
 use crate::store::{
-    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
     ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
 
@@ -575,6 +575,12 @@ impl Store for PgStore {
     }
     async fn verify_audit(&self) -> Result<VerifyReport> {
         self.read(|tx| Box::pin(audit::verify(tx))).await
+    }
+    async fn is_healthcare(&self, of: DataOf) -> Result<bool> {
+        audit::is_healthcare(&self.client().await?, &of).await
+    }
+    async fn append_audit(&self) -> Result<()> {
+        self.write(|_| Box::pin(async { Ok(()) })).await
     }
 
     async fn ping(&self) -> Result<()> {
