@@ -20,6 +20,8 @@ on_both_databases!(
     records_cannot_be_changed_while_the_guards_stand,
     concurrent_writers_on_two_stores_leave_a_gapless_chain,
     writes_outside_requests_are_the_systems_and_bookkeeping_can_skip_the_trail,
+    reads_of_healthcare_experiments_are_recorded,
+    reads_are_recorded_as_configured,
 );
 
 /// Every record, oldest first.
@@ -677,6 +679,120 @@ async fn the_trail_is_listed_by_entity_actor_and_time_in_pages() {
         .get(&format!("/api/v1/audit?sort=seq&page_token={token}"))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+// ---------------------------------------------------------------- reads
+
+/// An experiment (with a healthcare configuration or not) with a run holding a metric and an
+/// artifact: (experiment, run).
+async fn experiment_with_data(
+    app: &TestApp,
+    project: &str,
+    name: &str,
+    healthcare: bool,
+) -> (String, String) {
+    let mut body = json!({"project_id": project, "name": name});
+    if healthcare {
+        body["healthcare"] = json!({});
+    }
+    let reply = app.post("/api/v1/experiments", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let experiment = reply.id();
+    let run = app.create_run(&experiment).await;
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({"metrics": [{"key": "acc", "value": 0.9}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let reply = app
+        .post_raw(
+            &format!("/api/v1/runs/{run}/artifacts?path=notes.txt"),
+            "phi",
+            "text/plain",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    (experiment, run)
+}
+
+/// Reads every kind of data of `experiment` and `run`; returns the actions each left, in order.
+async fn read_everything(app: &TestApp, experiment: &str, run: &str) -> Vec<(String, String)> {
+    let before = records(app).await.len();
+    for path in [
+        format!("/api/v1/runs/{run}"),
+        format!("/api/v1/runs/{run}/metrics"),
+        format!("/api/v1/runs/{run}/metrics/acc"),
+        format!("/api/v1/runs/{run}/artifacts"),
+        format!("/api/v1/runs/{run}/artifacts/notes.txt"),
+        format!("/api/v1/experiments/{experiment}"),
+        format!("/api/v1/experiments/{experiment}/metrics"),
+        format!("/api/v1/runs?experiment_id={experiment}"),
+    ] {
+        let reply = app.send(app.client.get(app.url(&path))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+    }
+    let reply = app
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": [experiment]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    records(app).await[before..]
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["entity_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The default (`[audit] reads = "healthcare"`): reads of a healthcare experiment's runs,
+/// metrics and artifacts are recorded with who read them; other experiments' reads are not.
+async fn reads_of_healthcare_experiments_are_recorded() {
+    let app = TestApp::start().await;
+    let project = app.create_project("clinic").await;
+    let (experiment, run) = experiment_with_data(&app, &project, "triage", true).await;
+    let (other_experiment, other_run) = experiment_with_data(&app, &project, "plain", false).await;
+    let recorded = read_everything(&app, &experiment, &run).await;
+    let expected = [
+        ("run.read", run.clone()),
+        ("run.read_metrics", run.clone()),
+        ("run.read_metrics", run.clone()),
+        ("artifact.list", run.clone()),
+        ("artifact.read", format!("{run}/notes.txt")),
+        ("experiment.read", experiment.clone()),
+        ("experiment.read_metrics", experiment.clone()),
+        ("run.list", experiment.clone()),
+        ("run.list", experiment.clone()),
+    ]
+    .map(|(action, id)| (action.to_owned(), id));
+    assert_eq!(recorded, expected);
+    let last = records(&app).await.pop().unwrap();
+    assert_eq!(last["details"]["runs"], 1);
+    assert_eq!(last["actor"], "anonymous");
+    assert_eq!(
+        read_everything(&app, &other_experiment, &other_run).await,
+        []
+    );
+    assert_eq!(verify(&app).await["ok"], true);
+}
+
+async fn reads_are_recorded_as_configured() {
+    use ets::config::AuditReads;
+    let none = TestApp::start_with(|c| c.audit.reads = AuditReads::None).await;
+    let project = none.create_project("p").await;
+    let (experiment, run) = experiment_with_data(&none, &project, "triage", true).await;
+    assert_eq!(read_everything(&none, &experiment, &run).await, []);
+
+    let all = TestApp::start_with(|c| c.audit.reads = AuditReads::All).await;
+    let project = all.create_project("p").await;
+    let (experiment, run) = experiment_with_data(&all, &project, "plain", false).await;
+    assert_eq!(read_everything(&all, &experiment, &run).await.len(), 9);
 }
 
 // ---------------------------------------------------------------- tampering

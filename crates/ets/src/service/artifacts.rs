@@ -21,8 +21,9 @@ use utoipa::ToSchema;
 use super::Services;
 use crate::actor::Actor;
 use crate::artifacts::{self, ArtifactStore, ByteStream, PendingObject};
+use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{Store, StoredArtifact, Trashable};
+use crate::store::{DataOf, Store, StoredArtifact, Trashable};
 
 /// Parts of one resumable upload.
 pub const MAX_PARTS: u32 = 10_000;
@@ -437,7 +438,11 @@ impl Services {
         prefix: Option<&str>,
     ) -> Result<Vec<Artifact>> {
         self.authorize(actor, EntityKind::Run, run_id).await?;
-        self.store.list_artifacts(run_id, prefix).await
+        let artifacts = self.store.list_artifacts(run_id, prefix).await?;
+        let event = Event::new("artifact.list", "run", run_id).detail("prefix", prefix);
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
+        Ok(artifacts)
     }
 
     /// The entries directly inside folder `dir` of a run's artifacts (the root when `None`):
@@ -487,6 +492,9 @@ impl Services {
         self.authorize(actor, EntityKind::Run, run_id).await?;
         Error::check_artifact_path("path", path)?;
         let stored = self.store.get_artifact(run_id, path).await?;
+        let event = Event::new("artifact.read", "artifact", &format!("{run_id}/{path}"));
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
         Ok(ArtifactReader {
             key: object_key(run_id, &stored),
             artifact: stored.artifact,

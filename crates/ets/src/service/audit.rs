@@ -1,4 +1,5 @@
-//! The audit trail's use cases: listing records and verifying the chain (global admins).
+//! The audit trail's use cases: listing records and verifying the chain (global admins), and
+//! the one rule for which reads are recorded (`[audit] reads`).
 
 use ets_domain::Timestamp;
 use serde::Deserialize;
@@ -6,10 +7,12 @@ use utoipa::IntoParams;
 
 use super::Services;
 use crate::actor::Actor;
-use crate::audit::{AuditRecord, VerifyReport};
+use crate::audit::{AuditRecord, Event, VerifyReport, with_event};
+use crate::config::AuditReads;
 use crate::error::{Error, Result};
 use crate::store::audit::decode_page_token;
-use crate::store::{AuditQuery, Page};
+use crate::store::{AuditQuery, DataOf, Page};
+use ets_domain::model::Run;
 
 /// Filter and page of `GET /api/v1/audit`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -105,5 +108,55 @@ impl Services {
     pub async fn verify_audit(&self, actor: &Actor) -> Result<VerifyReport> {
         require_unrestricted(actor)?;
         self.store.verify_audit().await
+    }
+}
+
+impl Services {
+    /// Records a read of `of`'s data when `[audit] reads` says so: every read (`all`), reads of
+    /// experiments with a healthcare configuration (`healthcare`, the default), or none. Call
+    /// it after the read succeeded and before returning the data: if the record cannot be
+    /// written, the data is not returned.
+    pub(crate) async fn audit_read(&self, event: Event, of: DataOf) -> Result<()> {
+        let healthcare = match self.config.audit.reads {
+            AuditReads::None => return Ok(()),
+            AuditReads::All => true,
+            AuditReads::Healthcare => self.store.is_healthcare(of).await?,
+        };
+        self.audit_read_of(event, healthcare).await
+    }
+
+    /// [`Services::audit_read`] of an experiment already read: `healthcare` says whether it
+    /// has a healthcare configuration.
+    pub(crate) async fn audit_read_of(&self, event: Event, healthcare: bool) -> Result<()> {
+        let audited = match self.config.audit.reads {
+            AuditReads::None => false,
+            AuditReads::All => true,
+            AuditReads::Healthcare => healthcare,
+        };
+        if audited {
+            with_event(event, self.store.append_audit()).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Services::audit_read`] for a list of runs: one `run.list` record per experiment
+    /// whose runs it holds, naming how many.
+    pub(crate) async fn audit_run_list(&self, runs: &[Run]) -> Result<()> {
+        if self.config.audit.reads == AuditReads::None {
+            return Ok(());
+        }
+        let mut experiments: Vec<&str> = runs.iter().map(|r| r.experiment_id.as_str()).collect();
+        experiments.sort_unstable();
+        experiments.dedup();
+        for experiment in experiments {
+            let count = runs
+                .iter()
+                .filter(|r| r.experiment_id == experiment)
+                .count();
+            let event = Event::new("run.list", "experiment", experiment).detail("runs", count);
+            self.audit_read(event, DataOf::Experiment(experiment.to_owned()))
+                .await?;
+        }
+        Ok(())
     }
 }

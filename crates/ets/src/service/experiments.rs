@@ -13,6 +13,7 @@ use ets_domain::{Timestamp, templates, validate};
 
 use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
 use crate::actor::Actor;
+use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
 use crate::store::{ExperimentFilter, LatestMetric, Page};
 
@@ -354,7 +355,11 @@ impl Services {
 
     pub async fn get_experiment(&self, actor: &Actor, id: &str) -> Result<Experiment> {
         self.authorize(actor, EntityKind::Experiment, id).await?;
-        self.store.get_experiment(id).await
+        let experiment = self.store.get_experiment(id).await?;
+        let event = Event::new("experiment.read", "experiment", id);
+        self.audit_read_of(event, experiment.healthcare.is_some())
+            .await?;
+        Ok(experiment)
     }
 
     /// Runs of an experiment (trashed ones included), e.g. for the `ready` event of its stream.
@@ -501,6 +506,9 @@ impl Services {
         let latest = self
             .store
             .latest_metrics(std::slice::from_ref(&experiment.id), None)
+            .await?;
+        let event = Event::new("experiment.read_metrics", "experiment", id);
+        self.audit_read_of(event, experiment.healthcare.is_some())
             .await?;
         let mut by_key: BTreeMap<&str, Vec<&LatestMetric>> = BTreeMap::new();
         for metric in &latest {

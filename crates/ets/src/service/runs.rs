@@ -9,8 +9,9 @@ use ets_domain::{Timestamp, validate};
 
 use super::{ListParams, Services, validate_description, validate_tags};
 use crate::actor::Actor;
+use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{Page, RunFilter, SeriesRequest};
+use crate::store::{DataOf, Page, RunFilter, SeriesRequest};
 
 /// Query of `GET /api/v1/runs`.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
@@ -239,7 +240,11 @@ impl Services {
 
     pub async fn get_run(&self, actor: &Actor, id: &str) -> Result<Run> {
         self.authorize(actor, EntityKind::Run, id).await?;
-        self.store.get_run(id).await
+        let run = self.store.get_run(id).await?;
+        let event = Event::new("run.read", "run", id);
+        self.audit_read(event, DataOf::Experiment(run.experiment_id.clone()))
+            .await?;
+        Ok(run)
     }
 
     pub async fn list_runs(
@@ -261,9 +266,12 @@ impl Services {
             tag: super::parse_tag_filter(query.tag.as_deref()),
             parent_run_id: query.parent_run_id,
         };
-        self.store
+        let page = self
+            .store
             .list_runs(filter, self.page_request(&list)?)
-            .await
+            .await?;
+        self.audit_run_list(&page.items).await?;
+        Ok(page)
     }
 
     pub async fn update_run(&self, actor: &Actor, id: &str, patch: RunPatch) -> Result<Run> {
@@ -592,7 +600,11 @@ impl Services {
         run_id: &str,
     ) -> Result<Vec<MetricSummary>> {
         self.authorize(actor, EntityKind::Run, run_id).await?;
-        self.store.metric_summaries(run_id).await
+        let summaries = self.store.metric_summaries(run_id).await?;
+        let event = Event::new("run.read_metrics", "run", run_id);
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
+        Ok(summaries)
     }
 
     pub async fn metric_series(
@@ -622,6 +634,10 @@ impl Services {
             end_step: query.end_step,
             max_points: query.max_points,
         };
-        self.store.metric_series(run_id, key, request).await
+        let series = self.store.metric_series(run_id, key, request).await?;
+        let event = Event::new("run.read_metrics", "run", run_id).detail("key", key);
+        self.audit_read(event, DataOf::Run(run_id.to_owned()))
+            .await?;
+        Ok(series)
     }
 }

@@ -135,7 +135,9 @@ impl Services {
             limit: request.max_results,
         };
         let runs = self.store.search_runs(search).await?;
-        Ok(page_of(runs, offset, request.max_results))
+        let page = page_of(runs, offset, request.max_results);
+        self.audit_run_list(&page.items).await?;
+        Ok(page)
     }
 
     /// Experiments matching a filter, ordered as asked.

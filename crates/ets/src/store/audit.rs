@@ -21,6 +21,34 @@ pub(crate) const INSERT_RECORD: &str = "INSERT INTO audit_log (seq, at, actor, a
      entity_id, request_id, client_ip, digest, details, prev_hash, hash) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
+/// Whether a read of this data is a read of a healthcare experiment's data (`$1`: the id).
+pub(crate) fn healthcare_sql(of: &DataOf) -> &'static str {
+    match of {
+        DataOf::Experiment(_) => {
+            "SELECT 1 FROM experiments WHERE id = $1 AND healthcare IS NOT NULL"
+        }
+        DataOf::Run(_) => {
+            "SELECT 1 FROM runs r JOIN experiments e ON e.id = r.experiment_id \
+             WHERE r.id = $1 AND e.healthcare IS NOT NULL"
+        }
+    }
+}
+
+/// Whose data a read returns, for `[audit] reads = "healthcare"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataOf {
+    Experiment(String),
+    Run(String),
+}
+
+impl DataOf {
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            DataOf::Experiment(id) | DataOf::Run(id) => id,
+        }
+    }
+}
+
 /// Every record in chain order, for verification.
 pub(crate) fn all_records() -> String {
     format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq")

@@ -27,7 +27,7 @@ use ets_domain::model::{
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
-pub use self::audit::AuditQuery;
+pub use self::audit::{AuditQuery, DataOf};
 use crate::audit::{AuditRecord, AuditedStore, VerifyReport};
 use crate::auth::Role;
 use crate::database_url::DatabaseUrl;
@@ -422,6 +422,11 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>>;
     /// Checks the whole trail in `seq` order, on one snapshot.
     async fn verify_audit(&self) -> Result<VerifyReport>;
+    /// Whether the experiment, or the run's experiment, has a healthcare configuration (false
+    /// when it does not exist).
+    async fn is_healthcare(&self, of: DataOf) -> Result<bool>;
+    /// A write of nothing but the audit event in scope (`audit::with_event`): audited reads.
+    async fn append_audit(&self) -> Result<()>;
 
     // ---- operations
     /// A cheap round trip to the database, for readiness.

@@ -12,7 +12,7 @@ use super::sql::Sql;
 use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport};
 use crate::error::Result;
 use crate::store::Page;
-use crate::store::audit::{self, AuditQuery};
+use crate::store::audit::{self, AuditQuery, DataOf};
 
 /// Serialises appends to one schema's chain (the migration lock's first key, plus one).
 const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
@@ -73,4 +73,10 @@ pub(super) async fn list(tx: &Tx<'_>, query: &AuditQuery) -> Result<Page<AuditRe
     audit::list(&mut sql, query);
     let records = sql.query(tx, audit::record).await?;
     Ok(audit::finish_list(records, query))
+}
+
+/// [`crate::store::Store::is_healthcare`], on a pooled connection (one round trip).
+pub(super) async fn is_healthcare(client: &deadpool_postgres::Client, of: &DataOf) -> Result<bool> {
+    let statement = client.prepare_cached(audit::healthcare_sql(of)).await?;
+    Ok(client.query_opt(&statement, &[&of.id()]).await?.is_some())
 }

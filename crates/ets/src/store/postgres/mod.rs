@@ -43,7 +43,7 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
     ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
 };
 
@@ -639,6 +639,12 @@ impl Store for PgStore {
     }
     async fn verify_audit(&self) -> Result<VerifyReport> {
         self.read(|tx| Box::pin(audit::verify(tx))).await
+    }
+    async fn is_healthcare(&self, of: DataOf) -> Result<bool> {
+        audit::is_healthcare(&self.client().await?, &of).await
+    }
+    async fn append_audit(&self) -> Result<()> {
+        self.write(|_| Box::pin(async { Ok(()) })).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -9,7 +9,7 @@ use super::sql::{Sql, numbered};
 use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport};
 use crate::error::Result;
 use crate::store::Page;
-use crate::store::audit::{self, AuditQuery};
+use crate::store::audit::{self, AuditQuery, DataOf};
 
 /// Appends `entry` after the chain's last record.
 pub(super) fn append(conn: &Connection, entry: Entry) -> Result<()> {
@@ -55,4 +55,13 @@ pub(super) fn list(conn: &Connection, query: &AuditQuery) -> Result<Page<AuditRe
     audit::list(&mut sql, query);
     let records = sql.query(conn, |row| audit::record(row))?;
     Ok(audit::finish_list(records, query))
+}
+
+/// [`crate::store::Store::is_healthcare`].
+pub(super) fn is_healthcare(conn: &Connection, of: &DataOf) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(&numbered(audit::healthcare_sql(of)))?
+        .query_row([of.id()], |_| Ok(()))
+        .optional()?
+        .is_some())
 }

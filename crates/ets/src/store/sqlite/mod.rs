@@ -30,7 +30,7 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AuditQuery, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
+    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
     ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
 };
 
@@ -717,6 +717,16 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self) -> Result<VerifyReport> {
         self.readers.run(|c| in_snapshot(c, audit::verify)).await
+    }
+
+    async fn is_healthcare(&self, of: DataOf) -> Result<bool> {
+        self.readers
+            .run(move |c| audit::is_healthcare(c, &of))
+            .await
+    }
+
+    async fn append_audit(&self) -> Result<()> {
+        self.writer.run(|_| Ok(())).await
     }
 
     async fn ping(&self) -> Result<()> {
