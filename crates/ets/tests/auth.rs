@@ -537,6 +537,24 @@ async fn failed_logins_from_one_address_are_limited() {
     // Valid credentials are not failed logins.
     assert_eq!(get_as(&app, &key, path).await.status, StatusCode::OK);
     assert!(counter(&app, r#"ets_rate_limited_total{kind="failed_login"}"#).await >= 3.0);
+    // The audit trail holds the three failures before the limit (never the guessed secrets),
+    // and none of the refusals after it.
+    let admin = app.add_user("auditor", true, None).await;
+    let trail = get_as(
+        &app,
+        &admin,
+        "/api/v1/audit?action=login.failed&page_size=100",
+    )
+    .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    let records = trail.body["items"].as_array().expect("audit records");
+    assert_eq!(records.len(), 3, "{}", trail.body);
+    assert!(
+        records.iter().all(|r| r["entity_id"] == "alice"),
+        "{}",
+        trail.body
+    );
+    assert!(!trail.body.to_string().contains("guess"), "{}", trail.body);
 }
 
 async fn each_principal_is_rate_limited() {

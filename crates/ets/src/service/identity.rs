@@ -18,6 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
+use crate::audit::{Event, with_event};
 use crate::auth::jwt::{JwtError, JwtVerifier};
 use crate::auth::secrets::{self, constant_time_eq, secret_hash};
 use crate::auth::{Credential, Principal, PrincipalKind, Role};
@@ -145,6 +146,18 @@ impl Authenticator {
     }
 }
 
+/// Who a failed login claimed to be, without its secret: the user name of Basic credentials,
+/// the public id of an API key, else nothing.
+fn claimed_identity(presented: &Presented) -> String {
+    match presented {
+        Presented::Basic { user, .. } => user.clone(),
+        Presented::Bearer(token) => secrets::parse_api_key(token)
+            .map(|(id, _)| format!("api key {id}"))
+            .unwrap_or_default(),
+        Presented::Session(_) => String::new(),
+    }
+}
+
 fn seconds_until(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
@@ -176,6 +189,7 @@ impl Services {
         presented: Presented,
         ip: Option<IpAddr>,
     ) -> Result<Arc<Principal>> {
+        let claimed = claimed_identity(&presented);
         let outcome = match presented {
             Presented::Bearer(token) => match secrets::parse_api_key(&token) {
                 Some(_) => self.login_with_key(&token, None).await,
@@ -192,8 +206,25 @@ impl Services {
                 self.auth.admit(&principal)?;
                 Ok(principal)
             }
-            Err(Error::Unauthenticated(_)) => Err(self.auth.failed_login(ip)),
+            Err(Error::Unauthenticated(_)) => {
+                let refusal = self.auth.failed_login(ip);
+                // Recorded until the address is rate limited, so the trail's growth is bounded.
+                if matches!(refusal, Error::Unauthenticated(_)) {
+                    self.record_failed_login(&claimed, ip).await;
+                }
+                Err(refusal)
+            }
             Err(other) => Err(other),
+        }
+    }
+
+    /// Writes the audit record of a failed login (a failure to write it is logged: it must
+    /// not turn a 401 into a 500).
+    async fn record_failed_login(&self, claimed: &str, ip: Option<IpAddr>) {
+        let event = Event::new("login.failed", "user", claimed)
+            .detail("client_ip", ip.map(|ip| ip.to_string()));
+        if let Err(e) = with_event(event, self.store.record_event()).await {
+            tracing::warn!(error = %e, "cannot record a failed login in the audit trail");
         }
     }
 
