@@ -165,10 +165,6 @@ impl Store for AuditedStore {
             .detail("expires_at", session.expires_at);
         with_event(event, self.inner.create_session(session)).await
     }
-    async fn record_event(&self) -> Result<()> {
-        // The event is the caller's (`with_event` around this call).
-        self.inner.record_event().await
-    }
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         self.inner.get_session(token_hash).await
     }

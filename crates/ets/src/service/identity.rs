@@ -223,7 +223,7 @@ impl Services {
     async fn record_failed_login(&self, claimed: &str, ip: Option<IpAddr>) {
         let event = Event::new("login.failed", "user", claimed)
             .detail("client_ip", ip.map(|ip| ip.to_string()));
-        if let Err(e) = with_event(event, self.store.record_event()).await {
+        if let Err(e) = with_event(event, self.store.append_audit()).await {
             tracing::warn!(error = %e, "cannot record a failed login in the audit trail");
         }
     }

@@ -415,8 +415,6 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
     ) -> Result<Option<MemberRecord>>;
     async fn create_session(&self, session: SessionRecord) -> Result<()>;
-    /// A write of nothing but the audit record of the caller's event (a failed login).
-    async fn record_event(&self) -> Result<()>;
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
     // ---- audit trail (records are appended by the backends' write helpers: `crate::audit`)

@@ -627,9 +627,6 @@ impl Store for PgStore {
     async fn create_session(&self, session: SessionRecord) -> Result<()> {
         PgStore::create_session(self, session).await
     }
-    async fn record_event(&self) -> Result<()> {
-        self.write(|_| Box::pin(async { Ok(()) })).await
-    }
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         PgStore::get_session(self, token_hash).await
     }

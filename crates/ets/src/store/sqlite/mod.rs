@@ -697,10 +697,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_event(&self) -> Result<()> {
-        self.writer.run(|_| Ok(())).await
-    }
-
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         let token_hash = token_hash.to_vec();
         self.readers
