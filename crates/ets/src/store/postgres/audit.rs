@@ -71,7 +71,7 @@ pub(super) async fn verify(tx: &Tx<'_>) -> Result<VerifyReport> {
 pub(super) async fn list(tx: &Tx<'_>, query: &AuditQuery) -> Result<Page<AuditRecord>> {
     let mut sql = Sql::default();
     audit::list(&mut sql, query);
-    let records = sql.query(tx, |row| audit::record(row)).await?;
+    let records = sql.query(tx, audit::record).await?;
     Ok(audit::finish_list(records, query))
 }
 
