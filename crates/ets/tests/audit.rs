@@ -460,17 +460,7 @@ async fn a_refused_write_leaves_no_record() {
 }
 
 async fn the_trail_is_listed_by_entity_actor_and_time_in_pages() {
-    let app = TestApp::start().await;
-    let (project, experiment, run) = app.create_hierarchy().await;
-    for i in 0..5 {
-        let reply = app
-            .put(
-                &format!("/api/v1/runs/{run}"),
-                json!({"tags": {"i": i.to_string()}}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK);
-    }
+    let (app, (project, experiment, run)) = app_with_a_trail().await;
     let reply = app
         .get(&format!("/api/v1/audit?entity_kind=run&entity_id={run}"))
         .await;
@@ -719,10 +709,11 @@ async fn drop_guards(app: &TestApp) {
     tamper(app, sql).await;
 }
 
-/// An app with a trail of eight records (project, experiment, run, five updates).
-async fn app_with_a_trail() -> TestApp {
+/// An app with a trail of eight records (project, experiment, run, five updates of the run),
+/// and (project, experiment, run).
+async fn app_with_a_trail() -> (TestApp, (String, String, String)) {
     let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
     for i in 0..5 {
         let reply = app
             .put(
@@ -733,7 +724,7 @@ async fn app_with_a_trail() -> TestApp {
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(verify(&app).await["checked"], 8);
-    app
+    (app, (project, experiment, run))
 }
 
 /// Both verifications find the trail broken at `seq`, for a reason containing `reason`.
@@ -769,14 +760,14 @@ async fn assert_broken_at(app: &TestApp, seq: i64, reason: &str) {
 }
 
 async fn an_edited_record_is_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(&app, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").await;
     assert_broken_at(&app, 3, "changed after it was written").await;
 }
 
 async fn a_deleted_record_is_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(&app, "DELETE FROM audit_log WHERE seq = 5").await;
     assert_broken_at(&app, 5, "missing").await;
@@ -786,7 +777,7 @@ async fn a_deleted_record_is_caught() {
 /// content and a correct link to record 2: it verifies itself, but the next one no longer
 /// follows it.
 async fn an_inserted_record_is_caught_even_with_a_valid_hash() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     let second = &records(&app).await[1];
     let mut forged = ets::audit::AuditRecord {
         seq: 3,
@@ -818,7 +809,7 @@ async fn an_inserted_record_is_caught_even_with_a_valid_hash() {
 }
 
 async fn reordered_records_are_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(
         &app,
@@ -831,7 +822,7 @@ async fn reordered_records_are_caught() {
 
 /// The table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) outright.
 async fn records_cannot_be_changed_while_the_guards_stand() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     for sql in [
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
         "DELETE FROM audit_log WHERE seq = 3",
