@@ -43,6 +43,34 @@ struct Trail<'a> {
     seen: usize,
 }
 
+/// One write: the request, and the record it must leave (`action` on `kind` `id`).
+struct Write<'s> {
+    method: &'s str,
+    path: String,
+    body: Value,
+    action: &'s str,
+    kind: &'s str,
+    id: String,
+}
+
+fn write<'s>(
+    method: &'s str,
+    path: String,
+    body: Value,
+    action: &'s str,
+    kind: &'s str,
+    id: &str,
+) -> Write<'s> {
+    Write {
+        method,
+        path,
+        body,
+        action,
+        kind,
+        id: id.to_owned(),
+    }
+}
+
 impl<'a> Trail<'a> {
     async fn new(app: &'a TestApp) -> Trail<'a> {
         Trail {
@@ -51,8 +79,44 @@ impl<'a> Trail<'a> {
         }
     }
 
-    /// `reply` succeeded and left one record: `action` on `kind` `id`, by the anonymous
-    /// caller of this request, from loopback.
+    /// Sends each write; each must succeed and leave one record: its action on its entity,
+    /// by the anonymous caller of that request, from loopback. Returns the records.
+    async fn check(&mut self, writes: Vec<Write<'_>>) -> Vec<Value> {
+        let mut left = Vec::new();
+        for w in writes {
+            let url = self.app.url(&w.path);
+            let request = match w.method {
+                "POST" => self.app.client.post(url).json(&w.body),
+                "PUT" => self.app.client.put(url).json(&w.body),
+                "PATCH" => self.app.client.patch(url).json(&w.body),
+                "DELETE" => self.app.client.delete(url),
+                "UPLOAD" => self
+                    .app
+                    .client
+                    .post(url)
+                    .body(w.body.as_str().unwrap().to_owned()),
+                "RAW-PUT" => self
+                    .app
+                    .client
+                    .put(url)
+                    .body(w.body.as_str().unwrap().to_owned()),
+                other => panic!("method {other}"),
+            };
+            let reply = self.app.send(request).await;
+            left.push(
+                self.one(
+                    &format!("{} {}", w.method, w.path),
+                    reply,
+                    w.action,
+                    w.kind,
+                    &w.id,
+                )
+                .await,
+            );
+        }
+        left
+    }
+
     async fn one(&mut self, what: &str, reply: Reply, action: &str, kind: &str, id: &str) -> Value {
         assert!(
             reply.status.is_success(),
@@ -65,15 +129,41 @@ impl<'a> Trail<'a> {
         assert_eq!(new.len(), 1, "{what} left {} records: {new:#?}", new.len());
         let record = new[0].clone();
         self.seen = all.len();
-        assert_eq!(record["action"], action, "{what}: {record}");
-        assert_eq!(record["entity_kind"], kind, "{what}: {record}");
-        assert_eq!(record["entity_id"], id, "{what}: {record}");
-        assert_eq!(record["actor"], "anonymous", "{what}: {record}");
-        assert_eq!(record["client_ip"], "127.0.0.1", "{what}: {record}");
-        let request_id = reply.headers["x-request-id"].to_str().unwrap();
-        assert_eq!(record["request_id"], request_id, "{what}: {record}");
+        for (field, expected) in [
+            ("action", action),
+            ("entity_kind", kind),
+            ("entity_id", id),
+            ("actor", "anonymous"),
+            ("client_ip", "127.0.0.1"),
+            (
+                "request_id",
+                reply.headers["x-request-id"].to_str().unwrap(),
+            ),
+        ] {
+            assert_eq!(record[field], expected, "{what}: {field} of {record}");
+        }
         assert_eq!(record["seq"], all.len() as u64, "{what}: {record}");
         record
+    }
+
+    /// A creation: sends it, checks its record names the id the reply found at `id_at`.
+    async fn create(
+        &mut self,
+        path: &str,
+        body: Value,
+        action: &str,
+        kind: &str,
+        id_at: &str,
+    ) -> String {
+        let reply = self.app.post(path, body).await;
+        let id = reply
+            .body
+            .pointer(id_at)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{path}: {}", reply.body))
+            .to_owned();
+        self.one(path, reply, action, kind, &id).await;
+        id
     }
 }
 
@@ -83,461 +173,261 @@ async fn every_write_leaves_exactly_one_record() {
     assert_eq!(trail.seen, 0, "a new database has an empty trail");
 
     // Native API.
-    let reply = app
-        .post("/api/v1/projects", json!({"name": "audited"}))
-        .await;
-    let project = reply.id();
-    trail
-        .one(
-            "create project",
-            reply,
+    let project = trail
+        .create(
+            "/api/v1/projects",
+            json!({"name": "audited"}),
             "project.create",
             "project",
-            &project,
+            "/id",
         )
         .await;
-    let reply = app
-        .put(
-            &format!("/api/v1/projects/{project}"),
-            json!({"description": "d"}),
-        )
-        .await;
-    let record = trail
-        .one(
-            "update project",
-            reply,
-            "project.update",
-            "project",
-            &project,
-        )
-        .await;
-    assert_eq!(record["details"]["changed"], json!(["description"]));
-
-    let reply = app
-        .post(
+    let experiment = trail
+        .create(
             "/api/v1/experiments",
             json!({"project_id": project, "name": "e"}),
-        )
-        .await;
-    let experiment = reply.id();
-    trail
-        .one(
-            "create experiment",
-            reply,
             "experiment.create",
             "experiment",
-            &experiment,
+            "/id",
         )
         .await;
-    let reply = app
-        .put(
-            &format!("/api/v1/experiments/{experiment}"),
-            json!({"description": "x"}),
-        )
-        .await;
-    trail
-        .one(
-            "update experiment",
-            reply,
-            "experiment.update",
-            "experiment",
-            &experiment,
-        )
-        .await;
-    let reply = app
-        .post(
-            &format!("/api/v1/experiments/{experiment}/start"),
-            json!({}),
-        )
-        .await;
-    let record = trail
-        .one(
-            "start experiment",
-            reply,
-            "experiment.update",
-            "experiment",
-            &experiment,
-        )
-        .await;
-    assert!(
-        record["details"]["changed"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("status")),
-        "{record}"
-    );
-
-    let reply = app
-        .post(
+    let run = trail
+        .create(
             "/api/v1/runs",
             json!({"experiment_id": experiment, "params": {"lr": 0.1}}),
+            "run.create",
+            "run",
+            "/id",
         )
-        .await;
-    let run = reply.id();
-    let record = trail
-        .one("create run", reply, "run.create", "run", &run)
-        .await;
-    assert_eq!(record["details"]["params"], 1);
-    let reply = app
-        .put(
-            &format!("/api/v1/runs/{run}"),
-            json!({"tags": {"a": "b"}, "params": {"bs": 32}}),
-        )
-        .await;
-    trail
-        .one("update run", reply, "run.update", "run", &run)
         .await;
     let points: Vec<Value> = (0..1000)
         .map(|i| json!({"key": "loss", "value": 1.0 / (1.0 + i as f64), "step": i}))
         .collect();
-    let reply = app
-        .post(
-            &format!("/api/v1/runs/{run}/metrics"),
-            json!({"metrics": points}),
-        )
+    let artifact = format!("{run}/model/weights.bin");
+    let left = trail
+        .check(vec![
+            write(
+                "PUT",
+                format!("/api/v1/projects/{project}"),
+                json!({"description": "d"}),
+                "project.update",
+                "project",
+                &project,
+            ),
+            write(
+                "PUT",
+                format!("/api/v1/experiments/{experiment}"),
+                json!({"description": "x"}),
+                "experiment.update",
+                "experiment",
+                &experiment,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/experiments/{experiment}/start"),
+                json!({}),
+                "experiment.update",
+                "experiment",
+                &experiment,
+            ),
+            write(
+                "PUT",
+                format!("/api/v1/runs/{run}"),
+                json!({"tags": {"a": "b"}, "params": {"bs": 32}}),
+                "run.update",
+                "run",
+                &run,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/runs/{run}/metrics"),
+                json!({"metrics": points}),
+                "run.log",
+                "run",
+                &run,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/runs/{run}/bulk-metrics"),
+                json!({"series": [{"key": "acc", "steps": [1, 2], "values": [0.5, 0.6]}]}),
+                "run.log",
+                "run",
+                &run,
+            ),
+            write(
+                "UPLOAD",
+                format!("/api/v1/runs/{run}/artifacts?path=model/weights.bin"),
+                json!("bytes"),
+                "artifact.put",
+                "artifact",
+                &artifact,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/runs/{run}/artifacts/model/weights.bin"),
+                Value::Null,
+                "artifact.delete",
+                "artifact",
+                &artifact,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/runs/{run}/finish"),
+                json!({}),
+                "run.update",
+                "run",
+                &run,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/runs/{run}"),
+                Value::Null,
+                "run.trash",
+                "run",
+                &run,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/runs/{run}/restore"),
+                json!({}),
+                "run.restore",
+                "run",
+                &run,
+            ),
+        ])
         .await;
-    let record = trail
-        .one("log metrics", reply, "run.log", "run", &run)
-        .await;
+    assert_eq!(left[0]["details"]["changed"], json!(["description"]));
+    assert!(
+        left[2]["details"]["changed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("status")),
+        "{}",
+        left[2]
+    );
     assert_eq!(
-        record["details"]["metrics"],
+        left[4]["details"]["metrics"],
         json!({"keys": 1, "points": 1000, "names": ["loss"]})
     );
-    let reply = app
-        .post(
-            &format!("/api/v1/runs/{run}/bulk-metrics"),
-            json!({"series": [{"key": "acc", "steps": [1, 2], "values": [0.5, 0.6]}]}),
-        )
-        .await;
-    trail
-        .one("bulk metrics", reply, "run.log", "run", &run)
-        .await;
-    let reply = app
-        .post_raw(
-            &format!("/api/v1/runs/{run}/artifacts?path=model/weights.bin"),
-            "bytes",
-            "application/octet-stream",
-        )
-        .await;
-    let record = trail
-        .one(
-            "upload artifact",
-            reply,
-            "artifact.put",
-            "artifact",
-            &format!("{run}/model/weights.bin"),
-        )
-        .await;
-    assert_eq!(record["details"]["size"], 5);
-    let reply = app
-        .delete(&format!("/api/v1/runs/{run}/artifacts/model/weights.bin"))
-        .await;
-    trail
-        .one(
-            "delete artifact",
-            reply,
-            "artifact.delete",
-            "artifact",
-            &format!("{run}/model/weights.bin"),
-        )
-        .await;
-    let reply = app
-        .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
-        .await;
-    trail
-        .one("finish run", reply, "run.update", "run", &run)
-        .await;
-    let reply = app.delete(&format!("/api/v1/runs/{run}")).await;
-    trail
-        .one("trash run", reply, "run.trash", "run", &run)
-        .await;
-    let reply = app
-        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
-        .await;
-    trail
-        .one("restore run", reply, "run.restore", "run", &run)
-        .await;
+    assert_eq!(left[6]["details"]["size"], 5);
 
     // MLflow API.
-    let mlflow = |path: &str| format!("/api/2.0/mlflow/{path}");
-    let reply = app
-        .post(&mlflow("experiments/create"), json!({"name": "mlflow-exp"}))
-        .await;
-    let ml_experiment = reply.body["experiment_id"].as_str().unwrap().to_owned();
-    trail
-        .one(
-            "mlflow create experiment",
-            reply,
+    let ml = |path: &str| format!("/api/2.0/mlflow/{path}");
+    let ml_experiment = trail
+        .create(
+            &ml("experiments/create"),
+            json!({"name": "mlflow-exp"}),
             "experiment.create",
             "experiment",
-            &ml_experiment,
+            "/experiment_id",
         )
         .await;
-    let reply = app
-        .post(
-            &mlflow("experiments/set-experiment-tag"),
-            json!({"experiment_id": ml_experiment, "key": "k", "value": "v"}),
-        )
-        .await;
-    trail
-        .one(
-            "mlflow experiment tag",
-            reply,
-            "experiment.update",
-            "experiment",
-            &ml_experiment,
-        )
-        .await;
-    let reply = app
-        .post(
-            &mlflow("runs/create"),
+    let ml_run = trail
+        .create(
+            &ml("runs/create"),
             json!({"experiment_id": ml_experiment}),
+            "run.create",
+            "run",
+            "/run/info/run_id",
         )
         .await;
-    let ml_run = reply.body["run"]["info"]["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    trail
-        .one("mlflow create run", reply, "run.create", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("runs/log-metric"),
-            json!({"run_id": ml_run, "key": "m", "value": 1.0, "timestamp": 1, "step": 0}),
+    let model = trail
+        .create(
+            &ml("logged-models"),
+            json!({"experiment_id": ml_experiment, "name": "model", "source_run_id": ml_run}),
+            "logged_model.create",
+            "logged_model",
+            "/model/info/model_id",
         )
         .await;
-    trail
-        .one("mlflow log metric", reply, "run.log", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("runs/log-parameter"),
-            json!({"run_id": ml_run, "key": "p", "value": "1"}),
-        )
-        .await;
-    trail
-        .one("mlflow log param", reply, "run.log", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("runs/set-tag"),
-            json!({"run_id": ml_run, "key": "t", "value": "1"}),
-        )
-        .await;
-    trail
-        .one("mlflow set tag", reply, "run.log", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("runs/log-batch"),
-            json!({"run_id": ml_run, "metrics": [{"key": "m", "value": 2.0, "timestamp": 2, "step": 1}],
-                   "params": [{"key": "q", "value": "2"}], "tags": [{"key": "u", "value": "3"}]}),
-        )
-        .await;
-    let record = trail
-        .one("mlflow log batch", reply, "run.log", "run", &ml_run)
+    let dataset = json!({"dataset": {"name": "d", "digest": "x1", "source_type": "local", "source": "{}"},
+        "tags": [{"key": "mlflow.data.context", "value": "train"}]});
+    let left = trail
+        .check(vec![
+            write("POST", ml("experiments/set-experiment-tag"), json!({"experiment_id": ml_experiment, "key": "k", "value": "v"}), "experiment.update", "experiment", &ml_experiment),
+            write("POST", ml("runs/log-metric"), json!({"run_id": ml_run, "key": "m", "value": 1.0, "timestamp": 1, "step": 0}), "run.log", "run", &ml_run),
+            write("POST", ml("runs/log-parameter"), json!({"run_id": ml_run, "key": "p", "value": "1"}), "run.log", "run", &ml_run),
+            write("POST", ml("runs/set-tag"), json!({"run_id": ml_run, "key": "t", "value": "1"}), "run.log", "run", &ml_run),
+            write("POST", ml("runs/log-batch"), json!({"run_id": ml_run, "metrics": [{"key": "m", "value": 2.0, "timestamp": 2, "step": 1}],
+                "params": [{"key": "q", "value": "2"}], "tags": [{"key": "u", "value": "3"}]}), "run.log", "run", &ml_run),
+            write("POST", ml("runs/log-inputs"), json!({"run_id": ml_run, "datasets": [dataset]}), "run.log_inputs", "run", &ml_run),
+            write("PATCH", ml(&format!("logged-models/{model}")), json!({"model_id": model, "status": "LOGGED_MODEL_READY"}), "logged_model.update", "logged_model", &model),
+            write("DELETE", ml(&format!("logged-models/{model}")), Value::Null, "logged_model.delete", "logged_model", &model),
+            write("RAW-PUT", format!("/api/2.0/mlflow-artifacts/artifacts/{ml_experiment}/{ml_run}/artifacts/a.txt"), json!("hello"), "artifact.put", "artifact", &format!("{ml_run}/a.txt")),
+            write("POST", ml("runs/delete"), json!({"run_id": ml_run}), "run.trash", "run", &ml_run),
+            write("POST", ml("runs/restore"), json!({"run_id": ml_run}), "run.restore", "run", &ml_run),
+            write("POST", ml("experiments/delete"), json!({"experiment_id": ml_experiment}), "experiment.trash", "experiment", &ml_experiment),
+            write("POST", ml("experiments/restore"), json!({"experiment_id": ml_experiment}), "experiment.restore", "experiment", &ml_experiment),
+        ])
         .await;
     assert_eq!(
         (
-            record["details"]["params"].clone(),
-            record["details"]["tags"].clone()
+            left[4]["details"]["params"].clone(),
+            left[4]["details"]["tags"].clone()
         ),
         (json!(1), json!(1))
     );
-    let reply = app
-        .post(
-            &mlflow("runs/log-inputs"),
-            json!({"run_id": ml_run, "datasets": [{"dataset": {"name": "d", "digest": "x1", "source_type": "local", "source": "{}"},
-                   "tags": [{"key": "mlflow.data.context", "value": "train"}]}]}),
-        )
-        .await;
-    trail
-        .one("mlflow log inputs", reply, "run.log_inputs", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("logged-models"),
-            json!({"experiment_id": ml_experiment, "name": "model", "source_run_id": ml_run}),
-        )
-        .await;
-    let model = reply.body["model"]["info"]["model_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    trail
-        .one(
-            "mlflow create model",
-            reply,
-            "logged_model.create",
-            "logged_model",
-            &model,
-        )
-        .await;
-    let reply = app
-        .send(
-            app.client
-                .patch(app.url(&mlflow(&format!("logged-models/{model}"))))
-                .json(&json!({"model_id": model, "status": "LOGGED_MODEL_READY"})),
-        )
-        .await;
-    trail
-        .one(
-            "mlflow finalize model",
-            reply,
-            "logged_model.update",
-            "logged_model",
-            &model,
-        )
-        .await;
-    let reply = app.delete(&mlflow(&format!("logged-models/{model}"))).await;
-    trail
-        .one(
-            "mlflow delete model",
-            reply,
-            "logged_model.delete",
-            "logged_model",
-            &model,
-        )
-        .await;
-    let reply = app
-        .send(
-            app.client
-                .put(app.url(&format!(
-                    "/api/2.0/mlflow-artifacts/artifacts/{ml_experiment}/{ml_run}/artifacts/a.txt"
-                )))
-                .body("hello"),
-        )
-        .await;
-    trail
-        .one(
-            "mlflow upload artifact",
-            reply,
-            "artifact.put",
-            "artifact",
-            &format!("{ml_run}/a.txt"),
-        )
-        .await;
-    let reply = app
-        .post(&mlflow("runs/delete"), json!({"run_id": ml_run}))
-        .await;
-    trail
-        .one("mlflow delete run", reply, "run.trash", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(&mlflow("runs/restore"), json!({"run_id": ml_run}))
-        .await;
-    trail
-        .one("mlflow restore run", reply, "run.restore", "run", &ml_run)
-        .await;
-    let reply = app
-        .post(
-            &mlflow("experiments/delete"),
-            json!({"experiment_id": ml_experiment}),
-        )
-        .await;
-    trail
-        .one(
-            "mlflow delete experiment",
-            reply,
-            "experiment.trash",
-            "experiment",
-            &ml_experiment,
-        )
-        .await;
-    let reply = app
-        .post(
-            &mlflow("experiments/restore"),
-            json!({"experiment_id": ml_experiment}),
-        )
-        .await;
-    trail
-        .one(
-            "mlflow restore experiment",
-            reply,
-            "experiment.restore",
-            "experiment",
-            &ml_experiment,
-        )
-        .await;
 
     // Deletions, last: trash, restore, and for good.
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}"))
-        .await;
     trail
-        .one(
-            "trash experiment",
-            reply,
-            "experiment.trash",
-            "experiment",
-            &experiment,
-        )
-        .await;
-    let reply = app
-        .post(
-            &format!("/api/v1/experiments/{experiment}/restore"),
-            json!({}),
-        )
-        .await;
-    trail
-        .one(
-            "restore experiment",
-            reply,
-            "experiment.restore",
-            "experiment",
-            &experiment,
-        )
-        .await;
-    let reply = app
-        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
-        .await;
-    trail
-        .one("delete run", reply, "run.delete", "run", &run)
-        .await;
-    let reply = app
-        .delete(&format!("/api/v1/experiments/{experiment}?permanent=true"))
-        .await;
-    trail
-        .one(
-            "delete experiment",
-            reply,
-            "experiment.delete",
-            "experiment",
-            &experiment,
-        )
-        .await;
-    let reply = app
-        .delete(&format!("/api/v1/projects/{project}?cascade=true"))
-        .await;
-    trail
-        .one("trash project", reply, "project.trash", "project", &project)
-        .await;
-    let reply = app
-        .post(&format!("/api/v1/projects/{project}/restore"), json!({}))
-        .await;
-    trail
-        .one(
-            "restore project",
-            reply,
-            "project.restore",
-            "project",
-            &project,
-        )
-        .await;
-    let reply = app
-        .delete(&format!(
-            "/api/v1/projects/{project}?permanent=true&cascade=true"
-        ))
-        .await;
-    trail
-        .one(
-            "delete project",
-            reply,
-            "project.delete",
-            "project",
-            &project,
-        )
+        .check(vec![
+            write(
+                "DELETE",
+                format!("/api/v1/experiments/{experiment}"),
+                Value::Null,
+                "experiment.trash",
+                "experiment",
+                &experiment,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/experiments/{experiment}/restore"),
+                json!({}),
+                "experiment.restore",
+                "experiment",
+                &experiment,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/runs/{run}?permanent=true"),
+                Value::Null,
+                "run.delete",
+                "run",
+                &run,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/experiments/{experiment}?permanent=true"),
+                Value::Null,
+                "experiment.delete",
+                "experiment",
+                &experiment,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/projects/{project}?cascade=true"),
+                Value::Null,
+                "project.trash",
+                "project",
+                &project,
+            ),
+            write(
+                "POST",
+                format!("/api/v1/projects/{project}/restore"),
+                json!({}),
+                "project.restore",
+                "project",
+                &project,
+            ),
+            write(
+                "DELETE",
+                format!("/api/v1/projects/{project}?permanent=true&cascade=true"),
+                Value::Null,
+                "project.delete",
+                "project",
+                &project,
+            ),
+        ])
         .await;
 
     let all = records(&app).await;
@@ -570,17 +460,7 @@ async fn a_refused_write_leaves_no_record() {
 }
 
 async fn the_trail_is_listed_by_entity_actor_and_time_in_pages() {
-    let app = TestApp::start().await;
-    let (project, experiment, run) = app.create_hierarchy().await;
-    for i in 0..5 {
-        let reply = app
-            .put(
-                &format!("/api/v1/runs/{run}"),
-                json!({"tags": {"i": i.to_string()}}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK);
-    }
+    let (app, (project, experiment, run)) = app_with_a_trail().await;
     let reply = app
         .get(&format!("/api/v1/audit?entity_kind=run&entity_id={run}"))
         .await;
@@ -829,10 +709,11 @@ async fn drop_guards(app: &TestApp) {
     tamper(app, sql).await;
 }
 
-/// An app with a trail of eight records (project, experiment, run, five updates).
-async fn app_with_a_trail() -> TestApp {
+/// An app with a trail of eight records (project, experiment, run, five updates of the run),
+/// and (project, experiment, run).
+async fn app_with_a_trail() -> (TestApp, (String, String, String)) {
     let app = TestApp::start().await;
-    let (_, _, run) = app.create_hierarchy().await;
+    let (project, experiment, run) = app.create_hierarchy().await;
     for i in 0..5 {
         let reply = app
             .put(
@@ -843,7 +724,7 @@ async fn app_with_a_trail() -> TestApp {
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(verify(&app).await["checked"], 8);
-    app
+    (app, (project, experiment, run))
 }
 
 /// Both verifications find the trail broken at `seq`, for a reason containing `reason`.
@@ -879,14 +760,14 @@ async fn assert_broken_at(app: &TestApp, seq: i64, reason: &str) {
 }
 
 async fn an_edited_record_is_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(&app, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").await;
     assert_broken_at(&app, 3, "changed after it was written").await;
 }
 
 async fn a_deleted_record_is_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(&app, "DELETE FROM audit_log WHERE seq = 5").await;
     assert_broken_at(&app, 5, "missing").await;
@@ -896,7 +777,7 @@ async fn a_deleted_record_is_caught() {
 /// content and a correct link to record 2: it verifies itself, but the next one no longer
 /// follows it.
 async fn an_inserted_record_is_caught_even_with_a_valid_hash() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     let second = &records(&app).await[1];
     let mut forged = ets::audit::AuditRecord {
         seq: 3,
@@ -928,7 +809,7 @@ async fn an_inserted_record_is_caught_even_with_a_valid_hash() {
 }
 
 async fn reordered_records_are_caught() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     drop_guards(&app).await;
     tamper(
         &app,
@@ -941,7 +822,7 @@ async fn reordered_records_are_caught() {
 
 /// The table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) outright.
 async fn records_cannot_be_changed_while_the_guards_stand() {
-    let app = app_with_a_trail().await;
+    let (app, _) = app_with_a_trail().await;
     for sql in [
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
         "DELETE FROM audit_log WHERE seq = 3",

@@ -33,15 +33,10 @@ fn audit_verify(db: &TestDb, data_dir: &std::path::Path) -> (Option<i32>, Value,
 
 fn kill_9_during_concurrent_writes_leaves_a_verifiable_chain(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let client = Http::new();
     let (server, _) = Served::start_on(db, dir.path(), &[]);
     let base = server.base.clone();
-    let (_, project) = client.post(&format!("{base}/api/v1/projects"), json!({"name": "crash"}));
-    let (_, experiment) = client.post(
-        &format!("{base}/api/v1/experiments"),
-        json!({"project_id": project["id"], "name": "e"}),
-    );
-    let experiment = experiment["id"].as_str().unwrap().to_owned();
+    let client = Http::new();
+    let experiment = client.create_experiment(&base, "crash");
 
     // Each writer creates runs and logs a batch to each, until the server is gone.
     let acknowledged = Arc::new(AtomicUsize::new(0));
@@ -104,31 +99,29 @@ fn kill_9_during_concurrent_writes_leaves_a_verifiable_chain(db: &TestDb) {
     // Back up: every run that exists has its creation record, and the other way round; and
     // the verification also runs beside a serving instance.
     let (server, _) = Served::start_on(db, dir.path(), &[]);
-    let (status, runs) = client.get(&format!(
-        "{}/api/v1/runs?experiment_id={experiment}&page_size=1000",
-        server.base
-    ));
-    assert_eq!(status, 200, "{runs}");
-    let (status, created) = client.get(&format!(
-        "{}/api/v1/audit?action=run.create&page_size=1000",
-        server.base
-    ));
-    assert_eq!(status, 200, "{created}");
-    let mut run_ids: Vec<&str> = runs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    let mut recorded: Vec<&str> = created["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["entity_id"].as_str().unwrap())
-        .collect();
-    run_ids.sort_unstable();
-    recorded.sort_unstable();
-    assert_eq!(run_ids, recorded);
+    // The sorted `field`s of the items of a list at `path`.
+    let listed = |path: String, field: &str| {
+        let (status, body) = client.get(&format!("{}{path}", server.base));
+        assert_eq!(status, 200, "{body}");
+        let mut values: Vec<String> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item[field].as_str().unwrap().to_owned())
+            .collect();
+        values.sort_unstable();
+        values
+    };
+    assert_eq!(
+        listed(
+            format!("/api/v1/runs?experiment_id={experiment}&page_size=1000"),
+            "id"
+        ),
+        listed(
+            "/api/v1/audit?action=run.create&page_size=1000".into(),
+            "entity_id"
+        )
+    );
     let (_, project) = client.post(
         &format!("{}/api/v1/projects", server.base),
         json!({"name": "after"}),

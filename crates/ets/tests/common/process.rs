@@ -284,4 +284,20 @@ impl Http {
         );
         run["id"].as_str().expect("a run").to_owned()
     }
+
+    /// A new project named `project` with an experiment `e` on the server at `base`; the
+    /// experiment's id.
+    pub fn create_experiment(&self, base: &str, project: &str) -> String {
+        let (status, project) = self.post(
+            &format!("{base}/api/v1/projects"),
+            serde_json::json!({"name": project}),
+        );
+        assert_eq!(status, 201, "{project}");
+        let (status, experiment) = self.post(
+            &format!("{base}/api/v1/experiments"),
+            serde_json::json!({"project_id": project["id"], "name": "e"}),
+        );
+        assert_eq!(status, 201, "{experiment}");
+        experiment["id"].as_str().expect("an id").to_owned()
+    }
 }
