@@ -188,8 +188,9 @@ pub struct ServerConfig {
     /// `["ets.example.org", "*.ml.example.org"]`; a name without a port matches any port, and
     /// `"*"` accepts any name. Other names are refused with 403 (see `api::security`).
     pub allowed_hosts: Vec<String>,
-    /// Send `Strict-Transport-Security` (one year): turn on when clients reach ETS only
-    /// through HTTPS (a TLS-terminating proxy). Browsers ignore it over plain HTTP.
+    /// Send `Strict-Transport-Security` (one year) and mark the session cookie `Secure`: turn
+    /// on when clients reach ETS only through HTTPS (a TLS-terminating proxy). Browsers ignore
+    /// HSTS over plain HTTP.
     pub hsts: bool,
 }
 

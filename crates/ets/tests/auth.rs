@@ -21,6 +21,7 @@ on_both_databases!(
     failed_logins_from_one_address_are_limited,
     each_principal_is_rate_limited,
     browser_sessions_change_state_only_with_their_csrf_token,
+    session_cookies_are_secure_behind_https,
 );
 
 /// The real binary: `ets users create`, `ets keys create`, logs and `ets config`.
@@ -588,6 +589,24 @@ async fn each_principal_is_rate_limited() {
 
 // ---------------------------------------------------------------- browser sessions
 
+/// Behind HTTPS (`server.hsts`), the session cookie is `Secure`.
+async fn session_cookies_are_secure_behind_https() {
+    let app = TestApp::start_with_auth(|config| config.server.hsts = true).await;
+    app.add_user("alice", false, Some(ALICE_PASSWORD)).await;
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            json!({ "username": "alice", "password": ALICE_PASSWORD }),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let set_cookie = header(&login, "set-cookie");
+    assert!(
+        set_cookie.split(';').map(str::trim).any(|a| a == "Secure"),
+        "{set_cookie}"
+    );
+}
+
 async fn browser_sessions_change_state_only_with_their_csrf_token() {
     let app = TestApp::start_with_auth(|_| {}).await;
     app.add_user("alice", false, Some(ALICE_PASSWORD)).await;
@@ -607,6 +626,10 @@ async fn browser_sessions_change_state_only_with_their_csrf_token() {
             "{attribute} in {set_cookie}"
         );
     }
+    assert!(
+        !attributes.contains(&"Secure"),
+        "plain HTTP without server.hsts: {set_cookie}"
+    );
     let cookie = attributes[0].to_owned();
     let csrf = login.body["csrf_token"]
         .as_str()

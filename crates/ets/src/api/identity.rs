@@ -174,8 +174,10 @@ pub async fn login(
         ));
     }
     let session = s.login(&body.username, &body.password, ip).await?;
+    // Behind HTTPS (`server.hsts`) the cookie never travels over plain HTTP.
+    let secure = if s.config.server.hsts { "; Secure" } else { "" };
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         session.token, session.max_age_seconds
     );
     let mut response = JsonResponse(LoggedIn {
