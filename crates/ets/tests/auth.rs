@@ -22,6 +22,7 @@ on_both_databases!(
     each_principal_is_rate_limited,
     browser_sessions_change_state_only_with_their_csrf_token,
     session_cookies_are_secure_behind_https,
+    users_keys_and_members_refuse_bad_input,
 );
 
 /// The real binary: `ets users create`, `ets keys create`, logs and `ets config`.
@@ -588,6 +589,116 @@ async fn each_principal_is_rate_limited() {
 }
 
 // ---------------------------------------------------------------- browser sessions
+
+/// Each refusal names the field to fix; nothing is created by a refused request.
+async fn users_keys_and_members_refuse_bad_input() {
+    let app = TestApp::start_with_auth(|_| {}).await;
+    let root = app.add_user("root", true, None).await;
+    let invalid = |reply: &Reply, field: &str, what: &str| {
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{what}: {}",
+            reply.body
+        );
+    };
+    let users = "/api/v1/auth/users";
+    for (name, what) in [
+        ("bad name", "a space"),
+        ("-dash", "a leading symbol"),
+        ("", "empty"),
+    ] {
+        let reply = post_as(&app, &root, users, json!({ "name": name })).await;
+        invalid(&reply, "name", what);
+    }
+    let short = post_as(
+        &app,
+        &root,
+        users,
+        json!({ "name": "ann", "password": "short" }),
+    )
+    .await;
+    invalid(&short, "password", "a password under 12 characters");
+    let service = post_as(
+        &app,
+        &root,
+        users,
+        json!({ "name": "robot", "kind": "service_account", "password": "a long enough password" }),
+    )
+    .await;
+    invalid(&service, "password", "a service account with a password");
+    let listed = get_as(&app, &root, users).await;
+    let names: Vec<&str> = listed.body["items"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["root"], "refused requests created nobody");
+
+    let created = post_as(&app, &root, users, json!({ "name": "bea" })).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let again = post_as(&app, &root, users, json!({ "name": "bea" })).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "a taken name: {}",
+        again.body
+    );
+
+    let keys = "/api/v1/auth/keys";
+    let zero = post_as(&app, &root, keys, json!({ "expires_in_days": 0 })).await;
+    invalid(&zero, "expires_in_days", "a key that expires at once");
+    let own = app
+        .send(
+            app.client
+                .patch(app.url("/api/v1/auth/users/root"))
+                .bearer_auth(&root)
+                .json(&json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::CONFLICT,
+        "disabling yourself: {}",
+        own.body
+    );
+
+    let project = post_as(&app, &root, "/api/v1/projects", json!({ "name": "p" })).await;
+    let role = app
+        .send(
+            app.client
+                .put(app.url(&format!("/api/v1/projects/{}/members/bea", project.id())))
+                .bearer_auth(&root)
+                .json(&json!({ "role": "owner" })),
+        )
+        .await;
+    assert_eq!(
+        role.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown role: {}",
+        role.body
+    );
+    let nobody = app
+        .send(
+            app.client
+                .put(app.url(&format!("/api/v1/projects/{}/members/nobody", project.id())))
+                .bearer_auth(&root)
+                .json(&json!({ "role": "viewer" })),
+        )
+        .await;
+    assert_eq!(
+        nobody.status,
+        StatusCode::NOT_FOUND,
+        "an unknown user: {}",
+        nobody.body
+    );
+}
 
 /// Behind HTTPS (`server.hsts`), the session cookie is `Secure`.
 async fn session_cookies_are_secure_behind_https() {

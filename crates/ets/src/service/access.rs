@@ -18,30 +18,34 @@ const PROJECT_INDEX_CAPACITY: usize = 200_000;
 /// looked up once and authorization then costs no query.
 #[derive(Default)]
 pub struct ProjectIndex {
-    entries: Mutex<HashMap<(u8, String), String>>,
-}
-
-fn index_kind(entity: EntityKind) -> u8 {
-    match entity {
-        EntityKind::Run | EntityKind::ParentRun => 1,
-        EntityKind::Experiment => 2,
-        EntityKind::LoggedModel => 3,
-        _ => 0,
-    }
+    /// One map per kind of entity (runs, experiments, logged models), so a lookup borrows the
+    /// id instead of building a key on every authorized request.
+    entries: [Mutex<HashMap<String, String>>; 3],
 }
 
 impl ProjectIndex {
+    fn map(&self, entity: EntityKind) -> Option<&Mutex<HashMap<String, String>>> {
+        let slot = match entity {
+            EntityKind::Run | EntityKind::ParentRun => 0,
+            EntityKind::Experiment => 1,
+            EntityKind::LoggedModel => 2,
+            _ => return None,
+        };
+        Some(&self.entries[slot])
+    }
+
     fn get(&self, entity: EntityKind, id: &str) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(&(index_kind(entity), id.to_owned())).cloned()
+        let entries = self.map(entity)?.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).cloned()
     }
 
     fn insert(&self, entity: EntityKind, id: &str, project: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(map) = self.map(entity) else { return };
+        let mut entries = map.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= PROJECT_INDEX_CAPACITY {
             entries.clear();
         }
-        entries.insert((index_kind(entity), id.to_owned()), project.to_owned());
+        entries.insert(id.to_owned(), project.to_owned());
     }
 }
 

@@ -489,6 +489,18 @@ pub fn validate_user_name(name: &str) -> Result<()> {
     }
 }
 
+/// Argon2id takes tens of milliseconds of CPU: it runs on the blocking pool, not on the
+/// request's worker thread.
+async fn hash_off_thread(password: Option<String>) -> Result<Option<String>> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .map_err(Error::internal)?
+        .map(Some)
+}
+
 /// Only global admins (or ETS itself, or anyone while auth is off) manage users.
 fn require_admin(actor: &Actor) -> Result<()> {
     if actor.is_unrestricted() {
@@ -517,14 +529,7 @@ impl Services {
                 (Some(password.clone()), Some(password))
             }
         };
-        let password_hash = match password {
-            Some(password) => Some(
-                tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-                    .await
-                    .map_err(Error::internal)??,
-            ),
-            None => None,
-        };
+        let password_hash = hash_off_thread(password).await?;
         let now = now_millis();
         let record = self
             .store
@@ -567,14 +572,6 @@ impl Services {
 
     pub async fn update_user(&self, actor: &Actor, name: &str, patch: UserPatch) -> Result<User> {
         require_admin(actor)?;
-        let password_hash = match patch.password {
-            Some(password) => Some(
-                tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-                    .await
-                    .map_err(Error::internal)??,
-            ),
-            None => None,
-        };
         if actor.principal().is_some_and(|p| p.name == name)
             && (patch.disabled == Some(true) || patch.global_admin == Some(false))
         {
@@ -583,6 +580,7 @@ impl Services {
                     .into(),
             ));
         }
+        let password_hash = hash_off_thread(patch.password).await?;
         let updated = self
             .store
             .update_user(
