@@ -1,0 +1,199 @@
+//! M4 reduction of a line series to the pixel columns it is drawn on (Jugel et al., "M4: A
+//! Visualization-Oriented Time Series Data Aggregation", VLDB 2014).
+//!
+//! For each run of consecutive points that fall in one pixel column, keep the first, the last,
+//! the lowest and the highest. Every segment of the full polyline either joins two points of
+//! one column (then it lies inside the vertical span min..max of that column, which the kept
+//! points draw) or crosses between columns (then it joins the last point of one run to the
+//! first of the next, both kept). So the reduced line covers the same pixels as the full one,
+//! at no more than four points per column. Points whose `y` cannot be drawn (non-finite, or
+//! `<= 0` on a log axis) break the line and are kept once per gap, so gaps stay visible.
+//!
+//! Because runs are found in input order, the reduction is exact for any x order; it only
+//! reduces well when x is sorted (steps, timestamps).
+
+use crate::figure::Scale;
+
+/// The pixel columns of a plot's x axis: `columns` equal columns over `lo..=hi` in axis space
+/// (log10 for a log axis).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct XGrid {
+    lo: f64,
+    hi: f64,
+    columns: u32,
+}
+
+impl XGrid {
+    /// A grid over the data range `lo..=hi` of an axis of the given scale.
+    pub fn new(lo: f64, hi: f64, columns: u32, scale: Scale) -> Self {
+        let (lo, hi) = match scale {
+            Scale::Log => (lo.max(f64::MIN_POSITIVE).log10(), hi.max(f64::MIN_POSITIVE).log10()),
+            Scale::Linear | Scale::Category => (lo, hi),
+        };
+        XGrid {
+            lo,
+            hi,
+            columns: columns.max(1),
+        }
+    }
+
+    /// The column of `x` (already in axis space); points left or right of the range get the
+    /// sentinel columns `-1` and `columns`, so a line leaving the plot keeps its crossing.
+    fn column(&self, x: f64) -> i64 {
+        let span = self.hi - self.lo;
+        if !(span > 0.0) {
+            return 0;
+        }
+        let position = (x - self.lo) / span * f64::from(self.columns);
+        if position < 0.0 {
+            -1
+        } else if position >= f64::from(self.columns) {
+            // The right edge itself belongs to the last column.
+            if x <= self.hi {
+                i64::from(self.columns) - 1
+            } else {
+                i64::from(self.columns)
+            }
+        } else {
+            position as i64
+        }
+    }
+}
+
+/// The indices of the points to keep, ascending. `x` is in data space; `x_scale` and
+/// `y_scale` say how the axes transform it.
+pub fn reduce(x: &[f64], y: &[f64], grid: &XGrid, x_scale: Scale, y_scale: Scale) -> Vec<usize> {
+    debug_assert_eq!(x.len(), y.len());
+    let drawable = |i: usize| {
+        y[i].is_finite()
+            && x[i].is_finite()
+            && (y_scale != Scale::Log || y[i] > 0.0)
+            && (x_scale != Scale::Log || x[i] > 0.0)
+    };
+    let axis_x = |v: f64| match x_scale {
+        Scale::Log => v.log10(),
+        Scale::Linear | Scale::Category => v,
+    };
+    let mut keep = Vec::with_capacity(x.len().min(grid.columns as usize * 4 + 16));
+    let mut run: Option<Run> = None;
+    let mut in_gap = false;
+    for i in 0..x.len() {
+        if !drawable(i) {
+            if let Some(r) = run.take() {
+                r.emit(&mut keep);
+            }
+            if !in_gap {
+                keep.push(i);
+                in_gap = true;
+            }
+            continue;
+        }
+        in_gap = false;
+        let column = grid.column(axis_x(x[i]));
+        match &mut run {
+            Some(r) if r.column == column => r.add(i, y[i]),
+            _ => {
+                if let Some(r) = run.replace(Run::start(column, i, y[i])) {
+                    r.emit(&mut keep);
+                }
+            }
+        }
+    }
+    if let Some(r) = run {
+        r.emit(&mut keep);
+    }
+    keep
+}
+
+/// Consecutive points in one column.
+struct Run {
+    column: i64,
+    first: usize,
+    last: usize,
+    low: (usize, f64),
+    high: (usize, f64),
+}
+
+impl Run {
+    fn start(column: i64, i: usize, y: f64) -> Self {
+        Run {
+            column,
+            first: i,
+            last: i,
+            low: (i, y),
+            high: (i, y),
+        }
+    }
+
+    fn add(&mut self, i: usize, y: f64) {
+        self.last = i;
+        if y < self.low.1 {
+            self.low = (i, y);
+        }
+        if y > self.high.1 {
+            self.high = (i, y);
+        }
+    }
+
+    fn emit(self, keep: &mut Vec<usize>) {
+        let mut picked = [self.first, self.low.0, self.high.0, self.last];
+        picked.sort_unstable();
+        let mut previous = None;
+        for i in picked {
+            if previous != Some(i) {
+                keep.push(i);
+                previous = Some(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_at_most_four_points_per_column_and_every_spike() {
+        let n = 100_000;
+        let x: Vec<f64> = (0..n).map(f64::from).collect();
+        let mut y: Vec<f64> = (0..n).map(|i| (f64::from(i) / 500.0).sin()).collect();
+        y[31_337] = 40.0;
+        y[77_777] = -40.0;
+        let grid = XGrid::new(0.0, f64::from(n - 1), 500, Scale::Linear);
+        let keep = reduce(&x, &y, &grid, Scale::Linear, Scale::Linear);
+        assert!(keep.len() <= 2000, "{}", keep.len());
+        assert!(keep.contains(&31_337) && keep.contains(&77_777));
+        assert!(keep.contains(&0) && keep.contains(&(n as usize - 1)));
+        assert!(keep.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn gaps_are_kept_once_and_split_columns() {
+        let x: Vec<f64> = (0..10).map(f64::from).collect();
+        let y = vec![1.0, 2.0, f64::NAN, f64::NAN, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let grid = XGrid::new(0.0, 9.0, 1, Scale::Linear);
+        let keep = reduce(&x, &y, &grid, Scale::Linear, Scale::Linear);
+        assert_eq!(keep, vec![0, 1, 2, 4, 9]);
+    }
+
+    #[test]
+    fn log_axes_break_on_non_positive_values() {
+        let x = vec![1.0, 10.0, 100.0, 1000.0];
+        let y = vec![1.0, 0.0, 2.0, 3.0];
+        let grid = XGrid::new(1.0, 1000.0, 3, Scale::Log);
+        let keep = reduce(&x, &y, &grid, Scale::Log, Scale::Log);
+        assert_eq!(keep, vec![0, 1, 2, 3]);
+        assert_eq!(grid.column(3.0), 2, "the right edge (log10 1000) is the last column");
+    }
+
+    #[test]
+    fn points_outside_the_range_keep_their_crossings() {
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let y: Vec<f64> = (0..100).map(f64::from).collect();
+        let grid = XGrid::new(40.0, 59.0, 20, Scale::Linear);
+        let keep = reduce(&x, &y, &grid, Scale::Linear, Scale::Linear);
+        assert_eq!(keep.first(), Some(&0));
+        assert!(keep.contains(&39) && keep.contains(&60));
+        assert!(keep.len() <= 20 + 4);
+    }
+}
