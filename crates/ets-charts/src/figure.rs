@@ -7,14 +7,14 @@
 //! Coordinates are data values. On a [`Scale::Category`] axis a value `i` stands for
 //! `Axis::categories[i]`, so every trace keeps plain `f64` coordinates.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default size of a rendered figure, in CSS pixels.
 pub const DEFAULT_WIDTH: u32 = 900;
 pub const DEFAULT_HEIGHT: u32 = 500;
 
 /// A chart ready to draw.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     pub title: String,
     pub x: Axis,
@@ -54,7 +54,7 @@ impl Figure {
 }
 
 /// One axis of a figure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Axis {
     pub title: String,
     pub scale: Scale,
@@ -91,13 +91,15 @@ impl Axis {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scale {
     Linear,
     /// Base 10; values `<= 0` are not drawn.
     Log,
     Category,
+    /// Milliseconds since the Unix epoch, shown as UTC dates and times.
+    Time,
 }
 
 /// A colour as `#rrggbb`.
@@ -116,7 +118,7 @@ pub fn palette(i: usize) -> Color {
 }
 
 /// One thing drawn in a figure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trace {
     Line(LineTrace),
@@ -143,7 +145,7 @@ impl Trace {
 
 /// A polyline through `(x[i], y[i])` in order. A non-finite `y` (NaN, ±inf) breaks the line:
 /// the points on either side are not joined.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineTrace {
     pub name: String,
     pub x: Vec<f64>,
@@ -180,7 +182,7 @@ impl LineTrace {
 }
 
 /// A filled area between `low[i]` and `high[i]` over `x[i]` (an aggregate's spread).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BandTrace {
     pub name: String,
     pub x: Vec<f64>,
@@ -193,7 +195,7 @@ pub struct BandTrace {
 }
 
 /// Points drawn as markers (scatter), each with an optional hover label.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarkerTrace {
     pub name: String,
     pub x: Vec<f64>,
@@ -211,7 +213,7 @@ pub struct MarkerTrace {
 /// Bars at the category (or numeric) positions `x[i]` with heights `y[i]`. Several bar traces
 /// in one figure are drawn side by side (grouped). `width` is the bar width in data units for
 /// numeric x (histograms: the bin width); `None` on a category axis.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BarTrace {
     pub name: String,
     pub x: Vec<f64>,
@@ -225,7 +227,7 @@ pub struct BarTrace {
 
 /// A matrix of cells: `z[row][column]`, rows along y (`Axis::categories` of y), columns along
 /// x. `None` cells are empty. With `annotate`, each cell prints its value (confusion matrix).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeatmapTrace {
     pub z: Vec<Vec<Option<f64>>>,
     pub colorscale: ColorScale,
@@ -234,7 +236,7 @@ pub struct HeatmapTrace {
     pub value_title: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColorScale {
     /// Plotly's `Viridis` (sequential).
@@ -245,7 +247,7 @@ pub enum ColorScale {
 
 /// Parallel coordinates: one polyline per record across every dimension, coloured by
 /// `color_values` (e.g. the objective of an HPO trial).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParallelTrace {
     pub dimensions: Vec<Dimension>,
     pub color_values: Vec<f64>,
@@ -255,7 +257,7 @@ pub struct ParallelTrace {
 
 /// One vertical axis of a parallel-coordinates trace. `values[i]` is record `i`; a categorical
 /// dimension stores indices into `categories`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dimension {
     pub label: String,
     pub values: Vec<f64>,
@@ -263,7 +265,7 @@ pub struct Dimension {
 }
 
 /// A horizontal reference line at `y` (a threshold), labelled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefLine {
     pub y: f64,
     pub label: String,

@@ -1,7 +1,11 @@
-//! ETS charts: the figure model, M4 reduction and the renderers. Pure: no I/O, no database.
+//! ETS charts: what a chart asks for (`spec`), the figure model (`figure`), the builders that
+//! draw run data into figures (`build`), M4 reduction (`m4`) and the renderers. Pure: no I/O.
 
+pub mod build;
 pub mod figure;
 pub mod layout;
 pub mod m4;
+pub mod spec;
 
 pub use figure::Figure;
+pub use spec::ChartSpec;

@@ -28,7 +28,7 @@ impl XGrid {
     pub fn new(lo: f64, hi: f64, columns: u32, scale: Scale) -> Self {
         let (lo, hi) = match scale {
             Scale::Log => (lo.max(f64::MIN_POSITIVE).log10(), hi.max(f64::MIN_POSITIVE).log10()),
-            Scale::Linear | Scale::Category => (lo, hi),
+            Scale::Linear | Scale::Category | Scale::Time => (lo, hi),
         };
         XGrid {
             lo,
@@ -72,7 +72,7 @@ pub fn reduce(x: &[f64], y: &[f64], grid: &XGrid, x_scale: Scale, y_scale: Scale
     };
     let axis_x = |v: f64| match x_scale {
         Scale::Log => v.log10(),
-        Scale::Linear | Scale::Category => v,
+        Scale::Linear | Scale::Category | Scale::Time => v,
     };
     let mut keep = Vec::with_capacity(x.len().min(grid.columns as usize * 4 + 16));
     let mut run: Option<Run> = None;

@@ -1,0 +1,1 @@
+//! Confusion matrices: how a run logs one, and the chart.

@@ -1,0 +1,1 @@
+//! The healthcare crisis-detection dashboard's figures.
