@@ -215,7 +215,9 @@ impl ChartSpec {
         let kind = self.kind.as_str();
         let need_metrics = |n: usize| {
             if self.metrics.len() < n {
-                Err(format!("a {kind} chart needs at least {n} metric(s) in 'metrics'"))
+                Err(format!(
+                    "a {kind} chart needs at least {n} metric(s) in 'metrics'"
+                ))
             } else {
                 Ok(())
             }
@@ -226,7 +228,12 @@ impl ChartSpec {
         if self.params.len() > MAX_PARAMS {
             return Err(format!("'params' takes at most {MAX_PARAMS} names"));
         }
-        if self.metrics.iter().chain(&self.params).any(|k| k.trim().is_empty()) {
+        if self
+            .metrics
+            .iter()
+            .chain(&self.params)
+            .any(|k| k.trim().is_empty())
+        {
             return Err("metric keys and param names must not be empty".into());
         }
         if !(0.0..1.0).contains(&self.smoothing) {
