@@ -27,7 +27,10 @@ impl XGrid {
     /// A grid over the data range `lo..=hi` of an axis of the given scale.
     pub fn new(lo: f64, hi: f64, columns: u32, scale: Scale) -> Self {
         let (lo, hi) = match scale {
-            Scale::Log => (lo.max(f64::MIN_POSITIVE).log10(), hi.max(f64::MIN_POSITIVE).log10()),
+            Scale::Log => (
+                lo.max(f64::MIN_POSITIVE).log10(),
+                hi.max(f64::MIN_POSITIVE).log10(),
+            ),
             Scale::Linear | Scale::Category | Scale::Time => (lo, hi),
         };
         XGrid {
@@ -37,11 +40,21 @@ impl XGrid {
         }
     }
 
+    /// Number of columns.
+    pub fn columns(&self) -> u32 {
+        self.columns
+    }
+
+    /// The centre of column `column`, in axis space (log10 for a log axis).
+    pub fn column_center(&self, column: u32) -> f64 {
+        self.lo + (f64::from(column) + 0.5) * (self.hi - self.lo) / f64::from(self.columns)
+    }
+
     /// The column of `x` (already in axis space); points left or right of the range get the
     /// sentinel columns `-1` and `columns`, so a line leaving the plot keeps its crossing.
-    fn column(&self, x: f64) -> i64 {
+    pub fn column(&self, x: f64) -> i64 {
         let span = self.hi - self.lo;
-        if !(span > 0.0) {
+        if span.is_nan() || span <= 0.0 {
             return 0;
         }
         let position = (x - self.lo) / span * f64::from(self.columns);
@@ -183,7 +196,11 @@ mod tests {
         let grid = XGrid::new(1.0, 1000.0, 3, Scale::Log);
         let keep = reduce(&x, &y, &grid, Scale::Log, Scale::Log);
         assert_eq!(keep, vec![0, 1, 2, 3]);
-        assert_eq!(grid.column(3.0), 2, "the right edge (log10 1000) is the last column");
+        assert_eq!(
+            grid.column(3.0),
+            2,
+            "the right edge (log10 1000) is the last column"
+        );
     }
 
     #[test]

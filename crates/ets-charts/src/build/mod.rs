@@ -12,7 +12,11 @@ use crate::spec::ChartSpec;
 pub mod confusion;
 pub mod healthcare;
 pub mod line;
+mod stats;
 pub mod summary;
+#[cfg(test)]
+mod testutil;
+mod values;
 
 /// Output size of a figure: CSS pixels and device pixels per CSS pixel (PNG `dpi / 96`;
 /// 1 for SVG, PDF and Plotly JSON).
