@@ -3,8 +3,10 @@
 
 pub mod build;
 pub mod figure;
+pub mod html;
 pub mod layout;
 pub mod m4;
+pub mod plotly;
 pub mod spec;
 
 pub use figure::Figure;
