@@ -5,7 +5,9 @@ pub mod build;
 pub mod figure;
 pub mod layout;
 pub mod m4;
+pub mod raster;
 pub mod spec;
+pub mod svg;
 
 pub use figure::Figure;
 pub use spec::ChartSpec;
