@@ -7,7 +7,9 @@ pub mod html;
 pub mod layout;
 pub mod m4;
 pub mod plotly;
+pub mod raster;
 pub mod spec;
+pub mod svg;
 
 pub use figure::Figure;
 pub use spec::ChartSpec;
