@@ -91,6 +91,13 @@ pub fn png(svg: &str, scale: f64) -> Result<Vec<u8>, RenderError> {
         .map_err(|e| RenderError::Png(e.to_string()))
 }
 
+/// The RGBA pixels of a PNG (to check a rendering, e.g. that it is not blank).
+pub fn decode_png(bytes: &[u8]) -> Result<Vec<u8>, RenderError> {
+    tiny_skia::Pixmap::decode_png(bytes)
+        .map(|pixmap| pixmap.data().to_vec())
+        .map_err(|e| RenderError::Png(e.to_string()))
+}
+
 /// Options shared by every page: text embedded as text (searchable), streams compressed.
 fn conversion() -> svg2pdf::ConversionOptions {
     svg2pdf::ConversionOptions {

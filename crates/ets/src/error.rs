@@ -122,6 +122,9 @@ pub enum EntityKind {
     ApiKey,
     Member,
     AuditRecord,
+    Chart,
+    Dashboard,
+    ChartTemplate,
 }
 
 impl EntityKind {
@@ -145,6 +148,9 @@ impl EntityKind {
             EntityKind::ApiKey => "API key",
             EntityKind::Member => "member",
             EntityKind::AuditRecord => "audit record",
+            EntityKind::Chart => "chart",
+            EntityKind::Dashboard => "dashboard",
+            EntityKind::ChartTemplate => "chart template",
         }
     }
 }

@@ -10,6 +10,7 @@
 mod axes;
 mod colors;
 mod legend;
+mod page;
 mod parallel;
 mod scale;
 mod ticks;
@@ -17,6 +18,7 @@ mod traces;
 mod write;
 
 pub use colors::{sample as colorscale_sample, stops as colorscale_stops};
+pub use page::text_page;
 pub use scale::{PADDING, x_range, y_range};
 
 use crate::figure::{Figure, Trace};

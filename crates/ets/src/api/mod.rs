@@ -14,6 +14,7 @@ pub mod projects;
 pub mod runs;
 pub(crate) mod security;
 pub mod stream;
+pub mod visualizations;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,6 +79,7 @@ pub struct ItemList<T> {
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
         (name = "auth", description = "API keys, users and browser sessions"),
         (name = "audit", description = "The tamper-evident audit trail of every change (global admins)"),
+        (name = "visualizations", description = "Saved charts and dashboards, templates, exports (Plotly JSON, SVG, PNG, PDF, HTML) and the healthcare dashboard"),
     )
 )]
 struct ApiDoc;
@@ -142,6 +144,28 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(artifacts::complete_upload))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(
+            visualizations::create_chart,
+            visualizations::list_charts
+        ))
+        .routes(routes!(
+            visualizations::get_chart,
+            visualizations::update_chart,
+            visualizations::delete_chart
+        ))
+        .routes(routes!(visualizations::list_templates))
+        .routes(routes!(visualizations::create_chart_from_template))
+        .routes(routes!(
+            visualizations::create_dashboard,
+            visualizations::list_dashboards
+        ))
+        .routes(routes!(
+            visualizations::get_dashboard,
+            visualizations::update_dashboard,
+            visualizations::delete_dashboard
+        ))
+        .routes(routes!(visualizations::export_experiment))
+        .routes(routes!(visualizations::crisis_detection_dashboard))
         .split_for_parts()
 }
 

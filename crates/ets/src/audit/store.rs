@@ -11,8 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
+    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -26,8 +26,21 @@ use crate::store::identity::{
 };
 use crate::store::{
     AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind,
+    ViewQuery, ViewRecord,
 };
+
+/// The audit action of a change to a chart or dashboard (`chart.create`, …).
+fn view_action(kind: ViewKind, change: &str) -> &'static str {
+    match (kind, change) {
+        (ViewKind::Chart, "create") => "chart.create",
+        (ViewKind::Chart, "update") => "chart.update",
+        (ViewKind::Chart, _) => "chart.delete",
+        (ViewKind::Dashboard, "create") => "dashboard.create",
+        (ViewKind::Dashboard, "update") => "dashboard.update",
+        (ViewKind::Dashboard, _) => "dashboard.delete",
+    }
+}
 
 /// Most names listed in a record's summary (metric keys, datasets); the count is always there.
 const MAX_LISTED: usize = 20;
@@ -171,6 +184,47 @@ impl Store for AuditedStore {
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         let event = Event::new("session.logout", "session", "");
         with_event(event, self.inner.delete_session(token_hash)).await
+    }
+    async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord> {
+        let action = view_action(view.kind, "create");
+        let event = Event::new(action, view.kind.as_str(), &view.id)
+            .detail("project_id", &view.project_id)
+            .detail("experiment_id", &view.experiment_id)
+            .detail("name", &view.name)
+            .change("name", &view.name);
+        with_event(event, self.inner.create_view(view)).await
+    }
+    async fn get_view(&self, kind: ViewKind, id: &str) -> Result<ViewRecord> {
+        self.inner.get_view(kind, id).await
+    }
+    async fn list_views(&self, query: ViewQuery) -> Result<Vec<ViewRecord>> {
+        self.inner.list_views(query).await
+    }
+    async fn update_view(
+        &self,
+        kind: ViewKind,
+        id: &str,
+        mutation: Mutation<ViewRecord>,
+    ) -> Result<ViewRecord> {
+        let event = Event::new(view_action(kind, "update"), kind.as_str(), id);
+        with_event(event, self.inner.update_view(kind, id, mutation)).await
+    }
+    async fn delete_view(&self, kind: ViewKind, id: &str) -> Result<()> {
+        let event = Event::new(view_action(kind, "delete"), kind.as_str(), id);
+        with_event(event, self.inner.delete_view(kind, id)).await
+    }
+    async fn stream_series(
+        &self,
+        series: Vec<(String, String)>,
+        out: tokio::sync::mpsc::Sender<(usize, Vec<MetricPoint>)>,
+    ) -> Result<()> {
+        self.inner.stream_series(series, out).await
+    }
+    async fn series_step_bounds(
+        &self,
+        series: Vec<(String, String)>,
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        self.inner.series_step_bounds(series).await
     }
 
     // ---- projects

@@ -28,6 +28,53 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("PATCH", "/api/v1/auth/users/{name}", GlobalAdmin),
     ("GET", "/api/v1/audit", GlobalAdmin),
     ("GET", "/api/v1/audit/verify", GlobalAdmin),
+    // Visualizations: a chart or dashboard belongs to its project (its experiment's or runs').
+    ("GET", "/api/v1/visualizations/charts", Project(Viewer)),
+    ("POST", "/api/v1/visualizations/charts", Project(Editor)),
+    ("GET", "/api/v1/visualizations/charts/{id}", Project(Viewer)),
+    (
+        "PATCH",
+        "/api/v1/visualizations/charts/{id}",
+        Project(Editor),
+    ),
+    (
+        "DELETE",
+        "/api/v1/visualizations/charts/{id}",
+        Project(Editor),
+    ),
+    ("GET", "/api/v1/visualizations/templates", Authenticated),
+    (
+        "POST",
+        "/api/v1/visualizations/charts/from-template/{name}",
+        Project(Editor),
+    ),
+    ("GET", "/api/v1/visualizations/dashboards", Project(Viewer)),
+    ("POST", "/api/v1/visualizations/dashboards", Project(Editor)),
+    (
+        "GET",
+        "/api/v1/visualizations/dashboards/{id}",
+        Project(Viewer),
+    ),
+    (
+        "PATCH",
+        "/api/v1/visualizations/dashboards/{id}",
+        Project(Editor),
+    ),
+    (
+        "DELETE",
+        "/api/v1/visualizations/dashboards/{id}",
+        Project(Editor),
+    ),
+    (
+        "GET",
+        "/api/v1/visualizations/export/experiment/{id}",
+        Project(Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/visualizations/healthcare/crisis-detection-dashboard",
+        Project(Viewer),
+    ),
     // Projects: anyone may create one (and becomes its admin).
     ("GET", "/api/v1/projects", Project(Viewer)),
     ("POST", "/api/v1/projects", Authenticated),

@@ -188,7 +188,7 @@ struct UploadManifest {
 }
 
 /// Where the bytes of a recorded artifact are.
-fn object_key(run_id: &str, stored: &StoredArtifact) -> String {
+pub(crate) fn object_key(run_id: &str, stored: &StoredArtifact) -> String {
     match &stored.object_key {
         Some(key) => key.clone(),
         None => artifacts::legacy_key(run_id, &stored.artifact.path),

@@ -6,13 +6,17 @@
 pub mod access;
 pub mod artifacts;
 pub mod audit;
+pub mod charts;
 pub mod experiments;
 pub mod health;
 pub mod identity;
 pub mod models;
 pub mod projects;
+pub mod render;
+pub mod reports;
 pub mod runs;
 pub mod search;
+pub mod visualizations;
 
 use std::sync::Arc;
 

@@ -105,6 +105,7 @@ pub(crate) fn project_of(entity: EntityKind) -> Option<&'static str> {
             "SELECT e.project_id FROM logged_models m JOIN experiments e ON e.id = m.experiment_id \
              WHERE m.id = $1"
         }
+        EntityKind::Chart | EntityKind::Dashboard => "SELECT project_id FROM views WHERE id = $1",
         _ => return None,
     })
 }

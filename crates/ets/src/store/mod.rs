@@ -16,14 +16,15 @@ mod rows;
 pub(crate) mod rules;
 pub mod sqlite;
 pub(crate) mod statements;
+pub mod views;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
+    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -33,6 +34,7 @@ use crate::auth::Role;
 use crate::database_url::DatabaseUrl;
 use crate::error::Result;
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
+pub use views::{ViewKind, ViewQuery, ViewRecord};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
 pub type Mutation<T> = Box<dyn FnOnce(&mut T) -> Result<()> + Send>;
@@ -417,6 +419,34 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: SessionRecord) -> Result<()>;
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
+    // ---- saved views: charts and dashboards (see `store::views`)
+    /// Saves a new chart or dashboard (a dashboard's charts must exist: `NotFound` otherwise).
+    async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord>;
+    async fn get_view(&self, kind: ViewKind, id: &str) -> Result<ViewRecord>;
+    async fn list_views(&self, query: ViewQuery) -> Result<Vec<ViewRecord>>;
+    /// Applies `mutation` to the stored view and saves it (a dashboard's charts too).
+    async fn update_view(
+        &self,
+        kind: ViewKind,
+        id: &str,
+        mutation: Mutation<ViewRecord>,
+    ) -> Result<ViewRecord>;
+    /// Deletes a view; a deleted chart leaves every dashboard that showed it.
+    async fn delete_view(&self, kind: ViewKind, id: &str) -> Result<()>;
+    /// Sends the points of each series `(run id, key)` whole, in series order, one series at
+    /// a time as `(index in series, points)`, so a caller reducing them holds one series at
+    /// once. Series that do not exist are sent empty. Stops early when `out` is closed.
+    async fn stream_series(
+        &self,
+        series: Vec<(String, String)>,
+        out: tokio::sync::mpsc::Sender<(usize, Vec<MetricPoint>)>,
+    ) -> Result<()>;
+    /// The lowest and highest step of each series `(run id, key)` (`None`: no points), from
+    /// the chunks' bounds without reading points.
+    async fn series_step_bounds(
+        &self,
+        series: Vec<(String, String)>,
+    ) -> Result<Vec<Option<(i64, i64)>>>;
     // ---- audit trail (records are appended by the backends' write helpers: `crate::audit`)
     /// One page of audit records.
     async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>>;

@@ -51,6 +51,8 @@ pub enum Marker {
     Experiment,
     Run,
     Model,
+    Chart,
+    Dashboard,
 }
 
 pub enum Body {
@@ -122,6 +124,8 @@ pub struct Project {
     pub experiment_name: String,
     pub run: String,
     pub model: String,
+    pub chart: String,
+    pub dashboard: String,
 }
 
 impl Project {
@@ -131,6 +135,8 @@ impl Project {
             Marker::Experiment => &self.experiment,
             Marker::Run => &self.run,
             Marker::Model => &self.model,
+            Marker::Chart => &self.chart,
+            Marker::Dashboard => &self.dashboard,
         }
         .clone()
     }
@@ -144,6 +150,8 @@ impl Project {
             &self.experiment_name,
             &self.run,
             &self.model,
+            &self.chart,
+            &self.dashboard,
         ]
         .into_iter()
         .cloned()
@@ -348,6 +356,14 @@ impl World {
         .await;
         self.upload_artifact(&run, "a.txt").await;
         let model = self.model_in(&experiment).await;
+        let chart = self.chart_in(&experiment).await;
+        let dashboard = self
+            .root(
+                Call::new("POST", "/api/v1/visualizations/dashboards")
+                    .json(json!({ "name": format!("{name}-dashboard"), "charts": [chart] })),
+            )
+            .await
+            .text_at("/id");
         Project {
             id,
             name: name.to_owned(),
@@ -355,7 +371,19 @@ impl World {
             experiment_name,
             run,
             model,
+            chart,
+            dashboard,
         }
+    }
+
+    async fn chart_in(&self, experiment: &str) -> String {
+        self.root(
+            Call::new("POST", "/api/v1/visualizations/charts").json(json!({
+                "name": "loss", "type": "line", "experiment_id": experiment, "metrics": ["loss"]
+            })),
+        )
+        .await
+        .text_at("/id")
     }
 
     async fn fresh_run_in(&self, experiment: &str) -> String {
@@ -591,6 +619,59 @@ impl World {
                 "/api/v1/projects/{project}/members/{}",
                 self.fresh_member().await
             )),
+            // Visualizations.
+            ("GET", "/api/v1/visualizations/charts") => {
+                call(format!("{route}?page_size=1000")).list(Marker::Chart)
+            }
+            ("POST", "/api/v1/visualizations/charts") => call(route.to_owned()).json(json!({
+                "name": format!("chart-{n}"), "type": "line", "experiment_id": experiment,
+                "metrics": ["loss"]
+            })),
+            ("GET", "/api/v1/visualizations/charts/{id}") => call(format!(
+                "/api/v1/visualizations/charts/{}?format=json",
+                a.chart
+            )),
+            ("PATCH", "/api/v1/visualizations/charts/{id}") => {
+                call(format!("/api/v1/visualizations/charts/{}", a.chart))
+                    .json(json!({ "description": format!("description {n}") }))
+            }
+            ("DELETE", "/api/v1/visualizations/charts/{id}") => call(format!(
+                "/api/v1/visualizations/charts/{}",
+                self.chart_in(experiment).await
+            )),
+            ("GET", "/api/v1/visualizations/templates") => call(route.to_owned()),
+            ("POST", "/api/v1/visualizations/charts/from-template/{name}") => {
+                call("/api/v1/visualizations/charts/from-template/training_progress".into())
+                    .json(json!({ "experiment_id": experiment }))
+            }
+            ("GET", "/api/v1/visualizations/dashboards") => {
+                call(format!("{route}?page_size=1000")).list(Marker::Dashboard)
+            }
+            ("POST", "/api/v1/visualizations/dashboards") => call(route.to_owned())
+                .json(json!({ "name": format!("dashboard-{n}"), "charts": [a.chart] })),
+            ("GET", "/api/v1/visualizations/dashboards/{id}") => {
+                call(format!("/api/v1/visualizations/dashboards/{}", a.dashboard))
+            }
+            ("PATCH", "/api/v1/visualizations/dashboards/{id}") => {
+                call(format!("/api/v1/visualizations/dashboards/{}", a.dashboard))
+                    .json(json!({ "description": format!("description {n}") }))
+            }
+            ("DELETE", "/api/v1/visualizations/dashboards/{id}") => {
+                let id = self
+                    .root(
+                        Call::new("POST", "/api/v1/visualizations/dashboards")
+                            .json(json!({ "name": format!("doomed-{n}"), "charts": [a.chart] })),
+                    )
+                    .await
+                    .text_at("/id");
+                call(format!("/api/v1/visualizations/dashboards/{id}"))
+            }
+            ("GET", "/api/v1/visualizations/export/experiment/{id}") => call(format!(
+                "/api/v1/visualizations/export/experiment/{experiment}?format=json"
+            )),
+            ("GET", "/api/v1/visualizations/healthcare/crisis-detection-dashboard") => {
+                call(format!("{route}?project_id={project}"))
+            }
             // Experiments.
             ("GET", "/api/v1/experiments") => {
                 call("/api/v1/experiments?page_size=1000".into()).list(Marker::Experiment)
@@ -883,5 +964,7 @@ fn placeholder() -> Project {
         experiment_name: String::new(),
         run: String::new(),
         model: String::new(),
+        chart: String::new(),
+        dashboard: String::new(),
     }
 }

@@ -24,13 +24,14 @@ mod runs;
 mod search;
 mod sql;
 mod tls;
+mod views;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
+    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
@@ -44,7 +45,8 @@ use crate::store::identity::{
 };
 use crate::store::{
     AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
+    ViewQuery, ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -91,6 +93,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "audit",
         include_str!("../../../migrations/postgres/0008_audit.sql"),
+    ),
+    (
+        9,
+        "views",
+        include_str!("../../../migrations/postgres/0009_views.sql"),
     ),
 ];
 
@@ -629,6 +636,39 @@ impl Store for PgStore {
     }
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         PgStore::get_session(self, token_hash).await
+    }
+    async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord> {
+        PgStore::create_view(self, view).await
+    }
+    async fn get_view(&self, kind: ViewKind, id: &str) -> Result<ViewRecord> {
+        PgStore::get_view(self, kind, id).await
+    }
+    async fn list_views(&self, query: ViewQuery) -> Result<Vec<ViewRecord>> {
+        PgStore::list_views(self, query).await
+    }
+    async fn update_view(
+        &self,
+        kind: ViewKind,
+        id: &str,
+        mutation: Mutation<ViewRecord>,
+    ) -> Result<ViewRecord> {
+        PgStore::update_view(self, kind, id, mutation).await
+    }
+    async fn delete_view(&self, kind: ViewKind, id: &str) -> Result<()> {
+        PgStore::delete_view(self, kind, id).await
+    }
+    async fn stream_series(
+        &self,
+        series: Vec<(String, String)>,
+        out: tokio::sync::mpsc::Sender<(usize, Vec<MetricPoint>)>,
+    ) -> Result<()> {
+        PgStore::stream_series(self, series, out).await
+    }
+    async fn series_step_bounds(
+        &self,
+        series: Vec<(String, String)>,
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        PgStore::series_step_bounds(self, series).await
     }
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         PgStore::delete_session(self, token_hash).await

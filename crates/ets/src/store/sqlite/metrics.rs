@@ -135,7 +135,12 @@ fn resolve_series(
 }
 
 /// Every point of a series with `low <= step <= high`, in series order.
-fn read_points(conn: &Connection, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
+pub(super) fn read_points(
+    conn: &Connection,
+    series_id: i64,
+    low: i64,
+    high: i64,
+) -> Result<Vec<MetricPoint>> {
     let mut statement = conn.prepare_cached(
         "SELECT data FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
          ORDER BY first_step, id",

@@ -11,14 +11,15 @@ mod projects;
 mod runs;
 mod search;
 mod sql;
+mod views;
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    Artifact, DatasetInput, Experiment, LoggedModel, MetricSeries, MetricSummary, ModelMetric,
-    ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
+    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -31,7 +32,8 @@ use crate::store::identity::{
 };
 use crate::store::{
     AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ingest,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
+    ViewQuery, ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -75,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "audit",
         include_str!("../../../migrations/sqlite/0008_audit.sql"),
+    ),
+    (
+        9,
+        "views",
+        include_str!("../../../migrations/sqlite/0009_views.sql"),
     ),
 ];
 
@@ -701,6 +708,57 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_vec();
         self.readers
             .run(move |c| identity::get_session(c, &token_hash))
+            .await
+    }
+
+    async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord> {
+        self.writer
+            .run(move |c| views::insert(c, &view).map(|()| view))
+            .await
+    }
+
+    async fn get_view(&self, kind: ViewKind, id: &str) -> Result<ViewRecord> {
+        let id = id.to_owned();
+        self.readers.run(move |c| views::get(c, kind, &id)).await
+    }
+
+    async fn list_views(&self, query: ViewQuery) -> Result<Vec<ViewRecord>> {
+        self.readers.run(move |c| views::list(c, &query)).await
+    }
+
+    async fn update_view(
+        &self,
+        kind: ViewKind,
+        id: &str,
+        mutation: Mutation<ViewRecord>,
+    ) -> Result<ViewRecord> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| views::update(c, kind, &id, mutation))
+            .await
+    }
+
+    async fn delete_view(&self, kind: ViewKind, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer.run(move |c| views::delete(c, kind, &id)).await
+    }
+
+    async fn stream_series(
+        &self,
+        series: Vec<(String, String)>,
+        out: tokio::sync::mpsc::Sender<(usize, Vec<MetricPoint>)>,
+    ) -> Result<()> {
+        self.readers
+            .run(move |c| views::stream_series(c, &series, &out))
+            .await
+    }
+
+    async fn series_step_bounds(
+        &self,
+        series: Vec<(String, String)>,
+    ) -> Result<Vec<Option<(i64, i64)>>> {
+        self.readers
+            .run(move |c| views::step_bounds(c, &series))
             .await
     }
 
