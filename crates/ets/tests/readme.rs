@@ -7,11 +7,17 @@ use common::TestApp;
 common::on_both_databases!(
     readme_walkthrough_runs_as_written,
     readme_artifacts_walkthrough_runs_as_written,
+    readme_charts_walkthrough_draws_the_image_the_readme_shows,
 );
 
 /// Runs the bash block that follows `marker` in the README against a fresh server; returns
 /// its output.
 async fn run_block(marker: &str) -> String {
+    run_block_with(marker, &[]).await
+}
+
+/// [`run_block`] with extra environment variables.
+async fn run_block_with(marker: &str, env: &[(&str, &std::path::Path)]) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let at = readme
@@ -29,6 +35,7 @@ async fn run_block(marker: &str) -> String {
     let output = tokio::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
         .env("ETS", &app.base)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
         .output()
         .await
         .expect("bash runs");
@@ -84,5 +91,34 @@ async fn readme_artifacts_walkthrough_runs_as_written() {
     assert!(
         stdout.contains(r#""path":"weights/model.bin","size":3000000"#),
         "{stdout}"
+    );
+}
+
+/// The chart walkthrough draws exactly the image the README shows (`UPDATE_README_IMAGES=1`
+/// writes it anew), and its report is a PDF.
+async fn readme_charts_walkthrough_draws_the_image_the_readme_shows() {
+    let out = tempfile::tempdir().unwrap();
+    let (png, pdf) = (out.path().join("loss.png"), out.path().join("report.pdf"));
+    let stdout = run_block_with(
+        "<!-- charts walkthrough",
+        &[("CHART_PNG", png.as_path()), ("REPORT_PDF", pdf.as_path())],
+    )
+    .await;
+    assert!(stdout.contains(r#"{"data":[{"#), "{stdout}");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF"));
+    let drawn = std::fs::read(&png).unwrap();
+    let committed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/images/readme-chart.png"
+    );
+    if std::env::var_os("UPDATE_README_IMAGES").is_some() {
+        std::fs::write(committed, &drawn).unwrap();
+    }
+    let shown =
+        std::fs::read(committed).expect("docs/images/readme-chart.png (UPDATE_README_IMAGES=1)");
+    assert!(
+        shown == drawn,
+        "the README's chart differs from what the walkthrough draws now; \
+         rerun with UPDATE_README_IMAGES=1 and look at docs/images/readme-chart.png"
     );
 }

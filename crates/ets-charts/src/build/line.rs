@@ -447,7 +447,7 @@ impl LinePlan {
             }
             if drawn < total {
                 figure.notes.push(format!(
-                    "M4: {} points drawn exactly as {}",
+                    "M4: {} points drawn from {} (first, last, min and max of each pixel column)",
                     thousands(total),
                     thousands(drawn)
                 ));

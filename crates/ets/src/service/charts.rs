@@ -140,22 +140,36 @@ impl Services {
         }
     }
 
-    /// Reads the series in order, handing each to `visit` as it arrives.
-    async fn for_each_series(
+    /// Reads the series in order and folds each into `state` as it arrives, on the blocking
+    /// pool (reducing 100,000 points is CPU work that must not hold a request thread).
+    async fn fold_series<S, F>(
         &self,
         series: Vec<(String, String)>,
-        mut visit: impl FnMut(usize, Vec<MetricPoint>),
-    ) -> Result<()> {
+        state: S,
+        mut visit: F,
+    ) -> Result<S>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S, usize, Vec<MetricPoint>) + Send + 'static,
+    {
         // Two in flight: the store reads the next series while this one is reduced.
         let (sender, mut receiver) = tokio::sync::mpsc::channel(2);
         let store = self.store.clone();
         let reader = tokio::spawn(async move { store.stream_series(series, sender).await });
-        while let Some((index, points)) = receiver.recv().await {
-            visit(index, points);
-        }
+        let folder = tokio::task::spawn_blocking(move || {
+            let mut state = state;
+            while let Some((index, points)) = receiver.blocking_recv() {
+                visit(&mut state, index, points);
+            }
+            state
+        });
+        let state = folder
+            .await
+            .map_err(|e| Error::internal(format!("series reduction failed: {e}")))?;
         reader
             .await
-            .map_err(|e| Error::internal(format!("series reader failed: {e}")))?
+            .map_err(|e| Error::internal(format!("series reader failed: {e}")))??;
+        Ok(state)
     }
 
     async fn line_figure(&self, input: &ChartInput<'_>) -> Result<Figure> {
@@ -176,17 +190,17 @@ impl Services {
             }
             // Time axes (and log steps, which must skip x <= 0) need a first pass over the points.
             XAxis::Step | XAxis::Time | XAxis::RelativeTime => {
-                let mut extent = None;
-                self.for_each_series(pairs.clone(), |index, points| {
-                    let run = &input.runs[reads[index].run];
-                    line::extend_x_extent(&mut extent, spec, run, &points);
+                let runs: Vec<Run> = reads.iter().map(|r| input.runs[r.run].clone()).collect();
+                let spec = spec.clone();
+                self.fold_series(pairs.clone(), None, move |extent, index, points| {
+                    line::extend_x_extent(extent, &spec, &runs[index], &points);
                 })
-                .await?;
-                extent
+                .await?
             }
         };
-        let mut plan = line::LinePlan::new(input, extent);
-        self.for_each_series(pairs, |index, points| plan.push(index, &points))
+        let plan = line::LinePlan::new(input, extent);
+        let plan = self
+            .fold_series(pairs, plan, |plan, index, points| plan.push(index, &points))
             .await?;
         Ok(plan.finish())
     }
@@ -206,9 +220,9 @@ impl Services {
                     .map(|key| (run.id.clone(), key.clone()))
             })
             .collect();
-        let mut means = HashMap::with_capacity(pairs.len());
         let keys = pairs.clone();
-        self.for_each_series(pairs, |index, points| {
+        let means = HashMap::with_capacity(pairs.len());
+        self.fold_series(pairs, means, move |means, index, points| {
             let (sum, n) = points
                 .iter()
                 .filter(|p| p.value.is_finite())
@@ -217,8 +231,7 @@ impl Services {
                 means.insert(keys[index].clone(), sum / n as f64);
             }
         })
-        .await?;
-        Ok(means)
+        .await
     }
 
     /// Sums the confusion matrices the runs logged (artifact first, then the metric convention).

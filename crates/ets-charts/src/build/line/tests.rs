@@ -100,7 +100,7 @@ fn m4_inside_the_plan_keeps_a_spike_and_counts_the_points() {
     assert_eq!((t.x[0], *t.x.last().unwrap()), (0.0, (n - 1) as f64));
     assert_eq!(figure.x.range, Some((0.0, (n - 1) as f64)));
     let note = format!(
-        "M4: 100,000 points drawn exactly as {}",
+        "M4: 100,000 points drawn from {} (first, last, min and max of each pixel column)",
         thousands(t.x.len() as u64)
     );
     assert_eq!(figure.notes, [note]);
