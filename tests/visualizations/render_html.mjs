@@ -3,6 +3,10 @@
 // off, waits until every graph is drawn and saves a full-page screenshot:
 //
 //   node tests/visualizations/render_html.mjs IN.html OUT.png
+//   node tests/visualizations/render_html.mjs http://127.0.0.1:PORT/path OUT.png
+//
+// A loopback URL is loaded as the server sends it (with its headers, e.g. its CSP); then that
+// one URL is the only request allowed.
 //
 // Fails (exit 1, saying why) when the page tried any request other than file: or data:, logged
 // a console error (CSP violations are console errors) or threw, drew no Plotly graph, left a
@@ -31,7 +35,8 @@ const WHITE = 245;
 const MIN_DRAWN = { page: 0.005, graph: 0.01 };
 
 const problems = [];
-const url = pathToFileURL(resolve(input)).href;
+const remote = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?\//.test(input);
+const url = remote ? input : pathToFileURL(resolve(input)).href;
 
 const browser = await chromium.launch({
   executablePath,
@@ -46,19 +51,19 @@ const browser = await chromium.launch({
 });
 try {
   const context = await browser.newContext({
-    offline: true,
+    offline: !remote,
     viewport: { width: 1100, height: 800 },
   });
   await context.route("**", (route) => {
     const requested = route.request().url();
-    if (requested.startsWith("file:")) return route.continue();
+    if (requested.startsWith("file:") || requested === url) return route.continue();
     problems.push(`network request attempted: ${requested}`);
     return route.abort();
   });
   const page = await context.newPage();
   page.on("request", (request) => {
     const requested = request.url();
-    if (!/^(file|data|blob|about):/.test(requested)) {
+    if (!/^(file|data|blob|about):/.test(requested) && requested !== url) {
       problems.push(`request to ${requested}`);
     }
   });

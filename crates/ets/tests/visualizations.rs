@@ -179,6 +179,22 @@ impl Tools {
         );
     }
 
+    /// Opens a page the test server serves (async: the server answers while Chromium waits).
+    async fn render_url(&self, url: &str, png: &Path) {
+        let output = tokio::process::Command::new("node")
+            .args(["render_html.mjs", url, png.to_str().expect("utf-8 path")])
+            .current_dir(&self.dir)
+            .output()
+            .await
+            .expect("node runs");
+        assert!(
+            output.status.success(),
+            "render_html.mjs {url} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     fn check_pdf(&self, pdf: &Path, extra: &[&str]) {
         let mut args = vec!["check_pdf.sh", pdf.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
@@ -288,6 +304,18 @@ async fn every_chart_type_renders_in_every_format() {
     for html in [&html_files[0], &html_files[7], &html_files[10]] {
         tools.render_html(html, &html.with_extension("shot.png"));
     }
+    // Opened from the server itself, under the CSP it sends with the page.
+    let chart = create_chart(
+        &app,
+        json!({ "name": "served", "type": "line", "experiment_id": experiment, "metrics": ["loss"] }),
+    )
+    .await;
+    let served = app.url(&format!(
+        "/api/v1/visualizations/charts/{chart}?format=html"
+    ));
+    tools
+        .render_url(&served, &out.path().join("served.png"))
+        .await;
 }
 
 async fn line_charts_are_reduced_with_m4_and_keep_every_spike() {

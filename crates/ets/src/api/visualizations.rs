@@ -23,6 +23,11 @@ use crate::service::visualizations::{
     ViewListParams,
 };
 
+/// [`ets_charts::html::CSP`] (inline scripts, nothing fetched), sandboxed, never framed.
+const HTML_EXPORT_CSP: &str = "sandbox allow-scripts allow-downloads; default-src 'none'; \
+     script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 fn respond(rendered: Rendered, file: &str) -> Response {
     let disposition = match rendered.extension {
         // Shown in the browser; the rest are downloads with a name.
@@ -32,14 +37,23 @@ fn respond(rendered: Rendered, file: &str) -> Response {
             render::file_stem(file)
         ),
     };
-    (
+    let mut response = (
         [
             (header::CONTENT_TYPE, rendered.content_type.to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         rendered.bytes,
     )
-        .into_response()
+        .into_response();
+    if rendered.extension == "html" {
+        // The page's inline plotly.js must run, but in a sandbox: an opaque origin without the
+        // API's cookies, so even a label that escaped escaping could not act as the user.
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(HTML_EXPORT_CSP),
+        );
+    }
+    response
 }
 
 /// Save a chart: a typed query (experiment, run ids or filter) plus presentation.
