@@ -10,6 +10,7 @@ pub mod plotly;
 pub mod raster;
 pub mod spec;
 pub mod svg;
+pub mod utc;
 
 pub use figure::Figure;
 pub use spec::ChartSpec;

@@ -248,33 +248,9 @@ pub(crate) fn date(ms: f64) -> Value {
     if !(MIN_MS..=MAX_MS).contains(&ms) {
         return Value::Null;
     }
-    let ms = ms.round() as i64;
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
-    );
-    json!(format!(
-        "{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}.{milli:03}"
-    ))
-}
-
-/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::utc::at(ms.round() as i64).map_or(Value::Null, |t| {
+        json!(t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+    })
 }
 
 /// Text plotly shows as written: it reads labels as pseudo-HTML and decodes these entities.

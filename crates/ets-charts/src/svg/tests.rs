@@ -177,7 +177,7 @@ fn parallel_figure() -> Figure {
 }
 
 fn time_figure() -> Figure {
-    let start = ticks::days_from_civil(2024, 3, 10) as f64 * 86_400_000.0 + 3_600_000.0;
+    let start = crate::utc::midnight_ms(2024, 3, 10).unwrap() as f64 + 3_600_000.0;
     let x: Vec<f64> = (0..300).map(|i| start + f64::from(i) * 60_000.0).collect();
     let y: Vec<f64> = (0..300).map(|i| 10f64.powf(f64::from(i) / 100.0)).collect();
     let mut f = Figure::new(

@@ -3,6 +3,7 @@
 //! category names on category axes.
 
 use crate::figure::Scale;
+use crate::utc::{self, Datelike, Timelike};
 
 /// One tick: a data value and its label.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,13 +248,19 @@ pub fn time(lo: f64, hi: f64, target: usize) -> Vec<Tick> {
         Some(&m) => m,
         None => 12 * nice_step(months / 12.0 * target as f64, target).max(1.0) as i64,
     };
-    let (y, m, _) = civil_from_days((lo / DAY).floor() as i64);
+    let Some(start) = utc::at(lo.floor() as i64) else {
+        return Vec::new();
+    };
+    let (y, m) = (i64::from(start.year()), i64::from(start.month()));
     let mut index = (y * 12 + m - 1).div_euclid(step) * step;
     let mut ticks = Vec::new();
     let mut previous_year = None;
     while ticks.len() < 1000 {
         let (year, month) = (index.div_euclid(12), index.rem_euclid(12) + 1);
-        let t = days_from_civil(year, month, 1) as f64 * DAY;
+        let Some(t) = utc::midnight_ms(year, month as u32, 1) else {
+            break;
+        };
+        let t = t as f64;
         if t > hi {
             break;
         }
@@ -283,15 +290,17 @@ fn label_times(values: impl Iterator<Item = f64>, step: f64) -> Vec<Tick> {
         .map(|t| {
             let ms = t.round() as i64;
             let days = ms.div_euclid(DAY as i64);
-            let of_day = ms.rem_euclid(DAY as i64);
-            let (year, month, day) = civil_from_days(days);
+            let Some(at) = utc::at(ms) else {
+                return Tick::plain(t, String::new());
+            };
+            let (year, day) = (at.year(), at.day());
             let (h, mi, s, milli) = (
-                of_day / 3_600_000,
-                of_day / 60_000 % 60,
-                of_day / 1000 % 60,
-                of_day % 1000,
+                at.hour(),
+                at.minute(),
+                at.second(),
+                at.timestamp_subsec_millis(),
             );
-            let month_name = MONTHS[(month - 1) as usize];
+            let month_name = MONTHS[at.month0() as usize];
             if step >= DAY {
                 let new_year = previous_year != Some(year);
                 previous_year = Some(year);
@@ -319,30 +328,6 @@ fn label_times(values: impl Iterator<Item = f64>, step: f64) -> Vec<Tick> {
             }
         })
         .collect()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date `(year, month, day)` of a day count since 1970-01-01.
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The category indices labelled on an axis showing `lo..hi` over `length` px: every one,
@@ -408,16 +393,8 @@ mod tests {
     }
 
     #[test]
-    fn calendar_conversion_round_trips() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-
-    #[test]
     fn time_ticks_land_on_calendar_units() {
-        let day = days_from_civil(2024, 3, 10) as f64 * DAY;
+        let day = utc::midnight_ms(2024, 3, 10).unwrap() as f64;
         // Six hours from 01:10: ticks on whole hours, the date under the first.
         let ticks = time(day + 70.0 * MINUTE, day + 7.0 * HOUR, 6);
         assert_eq!(
@@ -431,8 +408,8 @@ mod tests {
         let dated: Vec<_> = ticks.iter().filter_map(|t| t.second.as_deref()).collect();
         assert_eq!(dated, ["Mar 09, 2024", "Mar 10, 2024"]);
         // Two years: months, the year under January.
-        let start = days_from_civil(2023, 5, 17) as f64 * DAY;
-        let end = days_from_civil(2025, 5, 1) as f64 * DAY;
+        let start = utc::midnight_ms(2023, 5, 17).unwrap() as f64;
+        let end = utc::midnight_ms(2025, 5, 1).unwrap() as f64;
         let ticks = time(start, end, 6);
         assert_eq!(ticks[0].text, "Jul");
         assert!(
@@ -441,7 +418,7 @@ mod tests {
                 .any(|t| t.text == "Jan" && t.second.as_deref() == Some("2024"))
         );
         // Decades: years.
-        let end = days_from_civil(2043, 1, 1) as f64 * DAY;
+        let end = utc::midnight_ms(2043, 1, 1).unwrap() as f64;
         assert!(texts(&time(start, end, 5)).contains(&"2030"));
     }
 
