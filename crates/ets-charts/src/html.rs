@@ -185,19 +185,11 @@ pub fn script_json(value: &Value) -> String {
     out
 }
 
-/// Text as HTML content or attribute value.
+/// Text as HTML content or attribute value (the SVG writer's XML escaping, which HTML reads the
+/// same way).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    crate::svg::escaped(&mut out, text);
     out
 }
 

@@ -181,6 +181,6 @@ fn report_has_the_disclaimer_at_top_and_bottom_and_escaped_sections() {
 fn escape_covers_text_and_attributes() {
     assert_eq!(
         escape(r#"a<b>&"c"'d'"#),
-        "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39;"
+        "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
     );
 }

@@ -20,6 +20,7 @@ mod write;
 pub use colors::{sample as colorscale_sample, stops as colorscale_stops};
 pub use page::text_page;
 pub use scale::{PADDING, x_range, y_range};
+pub(crate) use write::escaped;
 
 use crate::figure::{Figure, Trace};
 use crate::layout::{self, Rect};
