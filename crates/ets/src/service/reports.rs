@@ -216,6 +216,7 @@ impl Services {
             kind,
             project_ids: None,
             experiment_id: Some(experiment.id.clone()),
+            ids: None,
             after: None,
             limit: 100,
         };

@@ -51,6 +51,8 @@ pub struct ViewQuery {
     pub kind: ViewKind,
     pub project_ids: Option<Vec<String>>,
     pub experiment_id: Option<String>,
+    /// Only these views (e.g. a page of dashboards' charts, read at once).
+    pub ids: Option<Vec<String>>,
     pub after: Option<(i64, String)>,
     pub limit: u32,
 }
@@ -117,6 +119,20 @@ pub(crate) fn list_views(query: &ViewQuery) -> (String, Vec<String>) {
     if let Some(experiment) = &query.experiment_id {
         sql.push_str(" AND v.experiment_id = ");
         bind(&mut sql, experiment);
+    }
+    if let Some(ids) = &query.ids {
+        if ids.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(" AND v.id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                bind(&mut sql, id);
+            }
+            sql.push(')');
+        }
     }
     if let Some((created_at, id)) = &query.after {
         // Integers are rendered, not bound, so one list of text values serves both backends.
