@@ -11,10 +11,11 @@ through the native columnar endpoint `POST /api/v1/runs/{id}/bulk-metrics`, save
 of the experiment (`POST /api/v1/visualizations/charts`) and times
 `GET /api/v1/visualizations/charts/{id}?format=…` for PNG, Plotly JSON, SVG and PDF at the
 default 900x500, then PNG and JSON at width=1800 and PNG at dpi=192: one untimed warm-up, then
-`--reps` timed requests each. Per request it records the wall time, the server's CPU time
-(utime + stime of its process in /proc, all threads) and the answer's bytes. It checks the
-answers: every trace of the JSON has at most 4 points per pixel column of the plot area and
-holds every spike of its run exactly (M4 keeps each column's extremes).
+`--reps` timed requests each (JSON also with `Accept-Encoding: gzip`). Per request it records
+the wall time, the server's CPU time (utime + stime of its process in /proc, all threads) and
+the answer's bytes as sent. It checks the answers: every trace of the JSON (typed arrays
+decoded) has at most 4 points per pixel column of the plot area — ETS sends 2, each column's
+extremes — and holds every spike of its run exactly.
 
 MLflow (a real `mlflow server`, SQLite, the venv of tests/mlflow_client/.venv-server, created
 here as run.sh does when missing): the same runs (fewer points per run with `--mlflow-points`,
@@ -215,8 +216,11 @@ class Http:
     def __init__(self, port: int, timeout: float = 1800):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def call(self, method: str, path: str, body: bytes | None = None, want: tuple[int, ...] = (200, 201)) -> bytes:
+    def call(self, method: str, path: str, body: bytes | None = None, want: tuple[int, ...] = (200, 201),
+             accept_gzip: bool = False) -> bytes:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if accept_gzip:
+            headers["Accept-Encoding"] = "gzip"
         try:
             self.conn.request(method, path, body=body, headers=headers)
             r = self.conn.getresponse()
@@ -236,27 +240,24 @@ class Http:
         return json.loads(self.call(method, path, raw))
 
 
-def timed(server: Server, http: Http, path: str, reps: int) -> dict:
-    """One warm-up request, then `reps` timed ones: wall and server CPU seconds, bytes."""
-    body = http.call("GET", path)
+def timed(server: Server, http: Http, path: str, reps: int, accept_gzip: bool = False) -> dict:
+    """One warm-up request, then `reps` timed ones: wall and server CPU seconds, bytes (as
+    sent: compressed when `accept_gzip` and the server compresses). `body` is decompressed."""
+    body = http.call("GET", path, accept_gzip=accept_gzip)
     walls, cpus = [], []
     for _ in range(reps):
         c0, t0 = server.cpu(), time.perf_counter()
-        body = http.call("GET", path)
+        body = http.call("GET", path, accept_gzip=accept_gzip)
         t1 = time.perf_counter()
         walls.append(t1 - t0)
         cpus.append(server.cpu() - c0)
-    result = {"path": path, "wall_median": statistics.median(walls), "wall_min": min(walls),
-              "cpu_median": statistics.median(cpus), "walls": walls, "cpus": cpus,
-              "bytes": len(body), "body": body, "loadavg": loadavg()}
-    if "format=json" in path or "format=svg" in path:
-        # What HTTP compression would make of it (ETS does not compress answers today), and what
-        # zlib costs for it: the same C library a server would use.
-        for level in (1, 6):
-            t0 = time.perf_counter()
-            result[f"gzip{level}_bytes"] = len(gzip.compress(body, compresslevel=level))
-            result[f"gzip{level}_s"] = time.perf_counter() - t0
-    return result
+    sent = len(body)
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return {"path": path, "wall_median": statistics.median(walls), "wall_min": min(walls),
+            "cpu_median": statistics.median(cpus), "walls": walls, "cpus": cpus,
+            "bytes": sent, "plain_bytes": len(body), "gzip": sent != len(body), "body": body,
+            "loadavg": loadavg()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,21 +297,22 @@ def bench_ets(args: argparse.Namespace, tmp: str) -> dict:
         chart = http.json("POST", "/api/v1/visualizations/charts",
                           {"name": KEY, "type": "line", "experiment_id": exp, "metrics": [KEY]})
         base = f"/api/v1/visualizations/charts/{chart['id']}"
-        cases = [("png", "format=png"), ("json", "format=json"), ("svg", "format=svg"),
-                 ("pdf", "format=pdf"), ("png, width=1800", "format=png&width=1800"),
-                 ("json, width=1800", "format=json&width=1800"), ("png, dpi=192", "format=png&dpi=192")]
+        cases = [("png", "format=png", False), ("json", "format=json", False),
+                 ("json, gzip", "format=json", True), ("svg", "format=svg", False),
+                 ("pdf", "format=pdf", False), ("png, width=1800", "format=png&width=1800", False),
+                 ("json, width=1800", "format=json&width=1800", False),
+                 ("png, dpi=192", "format=png&dpi=192", False)]
         results = {}
         quiet = wait_quiet(args.quiet_wait)
         log(f"ETS: timing ({args.reps} reps after a warm-up; other load {quiet:.2f} cores, loadavg {loadavg()})")
-        for label, query in cases:
-            r = timed(server, http, f"{base}?{query}", args.reps)
+        for label, query, accept_gzip in cases:
+            r = timed(server, http, f"{base}?{query}", args.reps, accept_gzip)
             log(f"  {label:18} median {r['wall_median'] * 1e3:8.1f} ms  min {r['wall_min'] * 1e3:8.1f} ms  "
                 f"server CPU {r['cpu_median'] * 1e3:7.0f} ms  {r['bytes']:,} bytes  (loadavg {r['loadavg']})")
             results[label] = r
         checks = {}
         for label, width in (("json", 900), ("json, width=1800", 1800)):
             checks[label] = check_plotly(results[label]["body"], width, args, spikes)
-            checks[label]["encodings"] = json_encodings(results[label]["body"])
             log(f"  {label}: {checks[label]}")
         if args.save_png:
             with open(os.path.join(args.save_png, "ets.png"), "wb") as f:
@@ -325,51 +327,26 @@ def bench_ets(args: argparse.Namespace, tmp: str) -> dict:
         server.stop()
 
 
-def json_encodings(body: bytes) -> dict:
-    """Bytes of the same Plotly figure with its trace coordinates written other ways: integral
-    x without ".0"; plotly.js's typed arrays (`{"dtype": "f8", "bdata": base64}`, which plotly.js
-    2.28+ reads and plotly.py 6 writes) with x as i4 and y as f8 (exact) or f4 (7 digits);
-    each also gzipped (-1)."""
+def numbers(values) -> list:
+    """A Plotly data array as a list: a JSON list, or a typed array (`{"dtype", "bdata"}`:
+    little-endian, base64), which ETS sends for long columns."""
     import array
     import base64
 
-    fig = json.loads(body)
-
-    def typed(values: list, code: str, dtype: str):
-        if any(v is None for v in values):
-            return values  # gaps stay a plain list
-        if code == "i":
-            if not all(float(v).is_integer() and abs(v) < 2**31 for v in values):
-                code, dtype = "d", "f8"
-            else:
-                values = [int(v) for v in values]
-        return {"dtype": dtype, "bdata": base64.b64encode(array.array(code, values).tobytes()).decode()}
-
-    def variant(fx, fy) -> bytes:
-        data = []
-        for t in fig["data"]:
-            t = dict(t)
-            if "x" in t and "y" in t:
-                t["x"], t["y"] = fx(t["x"]), fy(t["y"])
-            data.append(t)
-        return json.dumps({**fig, "data": data}, separators=(",", ":")).encode()
-
-    def ints(values):
-        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
-
-    out = {}
-    for name, raw in (("as served", body),
-                      ("integral x as integers", variant(ints, lambda y: y)),
-                      ("typed arrays, x i4, y f8", variant(lambda x: typed(x, "i", "i4"), lambda y: typed(y, "d", "f8"))),
-                      ("typed arrays, x i4, y f4", variant(lambda x: typed(x, "i", "i4"), lambda y: typed(y, "f", "f4")))):
-        out[name] = {"bytes": len(raw), "gzip1_bytes": len(gzip.compress(raw, compresslevel=1))}
-    return out
+    if isinstance(values, list):
+        return values
+    codes = {"i4": "i", "f4": "f", "f8": "d"}
+    out = array.array(codes[values["dtype"]])
+    out.frombytes(base64.b64decode(values["bdata"]))
+    return [float(v) for v in out]
 
 
 def check_plotly(body: bytes, width: int, args: argparse.Namespace, spikes: list) -> dict:
     """Points per trace against 4 x the plot area's pixel columns, and the spikes kept."""
     fig = json.loads(body)
     traces = [t for t in fig["data"] if t.get("type") in ("scatter", "scattergl")]
+    for t in traces:
+        t["x"], t["y"] = numbers(t["x"]), numbers(t["y"])
     counts = [len(t["x"]) for t in traces]
     plot_px = width - LEGEND_LAYOUT_PX
     by_name = {}
@@ -609,20 +586,17 @@ def render(args: argparse.Namespace, ets: dict | None, mlf: dict | None) -> str:
         out.append(f"ETS: {args.runs} runs x {args.points:,} points, loaded in {ets['load_s']:.1f} s; "
                    f"other load at the start {ets['other_load']:.2f} cores")
         out.append("")
-        out.append("| request | wall median (ms) | wall min (ms) | server CPU median (ms) | bytes | gzip -1 / -6 | loadavg |")
-        out.append("|---|---:|---:|---:|---:|---|---|")
+        out.append("| request | wall median (ms) | wall min (ms) | server CPU median (ms) | bytes sent | loadavg |")
+        out.append("|---|---:|---:|---:|---:|---|")
         for label, r in ets["results"].items():
-            gz = (f"{r['gzip1_bytes']:,} ({r['gzip1_s'] * 1e3:.0f} ms) / {r['gzip6_bytes']:,} "
-                  f"({r['gzip6_s'] * 1e3:.0f} ms)" if "gzip1_bytes" in r else "")
+            sent = f"{r['bytes']:,}" + (f" (gzip; {r['plain_bytes']:,} plain)" if r["gzip"] else "")
             out.append(f"| {label} | {r['wall_median'] * 1e3:,.0f} | {r['wall_min'] * 1e3:,.0f} | "
-                       f"{r['cpu_median'] * 1e3:,.0f} | {r['bytes']:,} | {gz} | {r['loadavg']} |")
+                       f"{r['cpu_median'] * 1e3:,.0f} | {sent} | {r['loadavg']} |")
         for label, c in ets["checks"].items():
             out.append(f"\n{label}: {c['traces']} traces ({', '.join(c['trace_types'])}), {c['points_min']:,}–"
                        f"{c['points_max']:,} points per trace (bound 4 x {c['plot_px']} px = {c['bound']:,}), "
                        f"{c['points_total']:,} in all; spikes kept {c['spikes_kept']} of "
                        f"{c['spikes_kept'] + c['spikes_missing']}")
-            for name, e in c["encodings"].items():
-                out.append(f"- {name}: {e['bytes']:,} bytes, gzip -1 {e['gzip1_bytes']:,}")
     if mlf:
         out.append("")
         how = (f"{mlf['rest_points']:,} a run through runs/log-batch in {mlf['load_s']:.0f} s"

@@ -21,9 +21,13 @@ import { pathToFileURL } from "node:url";
 import { inflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
-const [input, output] = process.argv.slice(2);
-if (!input || !output || process.argv.length > 4) {
-  console.error("usage: render_html.mjs IN.html OUT.png");
+const [input, output, ...options] = process.argv.slice(2);
+// `--y-includes LOW,HIGH`: every graph's y axis must reach LOW and HIGH, i.e. plotly.js read
+// the points that lie there (e.g. spikes sent in typed arrays).
+const yIncludes =
+  options[0] === "--y-includes" && options.length === 2 ? options[1].split(",").map(Number) : null;
+if (!input || !output || (options.length > 0 && (yIncludes === null || yIncludes.some(isNaN)))) {
+  console.error("usage: render_html.mjs IN.html OUT.png [--y-includes LOW,HIGH]");
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -101,6 +105,7 @@ try {
       // 'unsafe-eval' stopping regl); it logs nothing.
       noWebgl: gd.querySelector(".no-webgl") !== null,
       traces: (gd._fullData || []).map((t) => t.type),
+      yRange: gd._fullLayout && gd._fullLayout.yaxis ? gd._fullLayout.yaxis.range : null,
     })),
   }));
   const drawn = summary.graphs.filter((g) => g.drawn);
@@ -126,6 +131,14 @@ try {
     );
     if (graph.noWebgl) problems.push(`${name}: plotly shows "WebGL is not supported"`);
     if (share < MIN_DRAWN.graph) problems.push(`${name} is blank (${(share * 100).toFixed(2)} % drawn)`);
+    if (yIncludes) {
+      const [low, high] = yIncludes;
+      const range = graph.yRange || [];
+      console.log(`  ${name}: y axis ${JSON.stringify(range)}`);
+      if (!(Math.min(...range) <= low && Math.max(...range) >= high)) {
+        problems.push(`${name}: the y axis ${JSON.stringify(range)} does not reach ${low} and ${high}`);
+      }
+    }
   }
 } catch (error) {
   problems.push(`${error.name}: ${error.message.split("\n")[0]}`);

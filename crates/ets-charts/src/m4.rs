@@ -11,6 +11,22 @@
 //!
 //! Because runs are found in input order, the reduction is exact for any x order; it only
 //! reduces well when x is sorted (steps, timestamps).
+//!
+//! [`Reduction::MinMax`] keeps only the lowest and the highest point of each column (plus the
+//! ends of every drawn stretch): half the points, for pictures a browser draws from Plotly JSON
+//! at its own resolution anyway. Every extreme is still there with its exact value, so no spike
+//! is lost; only the short segment joining two neighbouring columns may differ from the full
+//! line's (it joins their extremes instead of their last and first points).
+
+/// Which points of a pixel column are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reduction {
+    /// First, lowest, highest and last: the line covers exactly the pixels of the full one.
+    #[default]
+    M4,
+    /// Lowest and highest (and the first and last point of each unbroken stretch).
+    MinMax,
+}
 
 use crate::figure::Scale;
 
@@ -21,6 +37,9 @@ pub struct XGrid {
     lo: f64,
     hi: f64,
     columns: u32,
+    /// `columns / (hi - lo)`, or 0 for an empty or invalid range (then every x is column 0).
+    per_unit: f64,
+    reduction: Reduction,
 }
 
 impl XGrid {
@@ -33,11 +52,30 @@ impl XGrid {
             ),
             Scale::Linear | Scale::Category | Scale::Time => (lo, hi),
         };
+        let columns = columns.max(1);
+        let span = hi - lo;
+        let per_unit = if span > 0.0 && span.is_finite() {
+            f64::from(columns) / span
+        } else {
+            0.0
+        };
         XGrid {
             lo,
             hi,
-            columns: columns.max(1),
+            columns,
+            per_unit,
+            reduction: Reduction::M4,
         }
+    }
+
+    /// The same grid keeping the points `reduction` keeps.
+    pub fn with_reduction(self, reduction: Reduction) -> Self {
+        XGrid { reduction, ..self }
+    }
+
+    /// What the grid keeps of each column.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
     }
 
     /// Number of columns.
@@ -52,12 +90,11 @@ impl XGrid {
 
     /// The column of `x` (already in axis space); points left or right of the range get the
     /// sentinel columns `-1` and `columns`, so a line leaving the plot keeps its crossing.
+    /// (A multiplication by the precomputed `columns / span`, not a division: this runs once
+    /// per point of every series drawn.)
+    #[inline]
     pub fn column(&self, x: f64) -> i64 {
-        let span = self.hi - self.lo;
-        if span.is_nan() || span <= 0.0 {
-            return 0;
-        }
-        let position = (x - self.lo) / span * f64::from(self.columns);
+        let position = (x - self.lo) * self.per_unit;
         if position < 0.0 {
             -1
         } else if position >= f64::from(self.columns) {
@@ -88,13 +125,18 @@ pub fn reduce(x: &[f64], y: &[f64], grid: &XGrid, x_scale: Scale, y_scale: Scale
         Scale::Linear | Scale::Category | Scale::Time => v,
     };
     let mut keep = Vec::with_capacity(x.len().min(grid.columns as usize * 4 + 16));
+    let all = grid.reduction == Reduction::M4;
     let mut run: Option<Run> = None;
+    // Whether the run in progress opens a stretch (after the start or a gap): its first
+    // point is where the line starts, so MinMax keeps it too.
+    let mut opens = true;
     let mut in_gap = false;
     for i in 0..x.len() {
         if !drawable(i) {
             if let Some(r) = run.take() {
-                r.emit(&mut keep);
+                r.emit(&mut keep, all || opens, true);
             }
+            opens = true;
             if !in_gap {
                 keep.push(i);
                 in_gap = true;
@@ -107,13 +149,14 @@ pub fn reduce(x: &[f64], y: &[f64], grid: &XGrid, x_scale: Scale, y_scale: Scale
             Some(r) if r.column == column => r.add(i, y[i]),
             _ => {
                 if let Some(r) = run.replace(Run::start(column, i, y[i])) {
-                    r.emit(&mut keep);
+                    r.emit(&mut keep, all || opens, all);
+                    opens = false;
                 }
             }
         }
     }
     if let Some(r) = run {
-        r.emit(&mut keep);
+        r.emit(&mut keep, all || opens, true);
     }
     keep
 }
@@ -148,8 +191,11 @@ impl Run {
         }
     }
 
-    fn emit(self, keep: &mut Vec<usize>) {
-        let mut picked = [self.first, self.low.0, self.high.0, self.last];
+    /// Keeps the lowest and highest point, and the first and the last when asked.
+    fn emit(self, keep: &mut Vec<usize>, first: bool, last: bool) {
+        let first = if first { self.first } else { self.low.0 };
+        let last = if last { self.last } else { self.high.0 };
+        let mut picked = [first, self.low.0, self.high.0, last];
         picked.sort_unstable();
         let mut previous = None;
         for i in picked {
@@ -178,6 +224,53 @@ mod tests {
         assert!(keep.contains(&31_337) && keep.contains(&77_777));
         assert!(keep.contains(&0) && keep.contains(&(n as usize - 1)));
         assert!(keep.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn min_max_keeps_two_points_per_column_every_extreme_and_the_ends() {
+        let n = 100_000;
+        let x: Vec<f64> = (0..n).map(f64::from).collect();
+        // A noisy curve: a column's first and last points are rarely its extremes.
+        let mut y: Vec<f64> = (0..n)
+            .map(|i| (f64::from(i) / 500.0).sin() + f64::from(i * 7919 % 13) * 0.01)
+            .collect();
+        y[31_337] = 40.0;
+        y[77_777] = -40.0;
+        y[50_000] = f64::NAN;
+        let grid =
+            XGrid::new(0.0, f64::from(n - 1), 500, Scale::Linear).with_reduction(Reduction::MinMax);
+        let keep = reduce(&x, &y, &grid, Scale::Linear, Scale::Linear);
+        // Two per column, plus the ends of the two stretches around the gap and the gap itself.
+        assert!(keep.len() <= 2 * 500 + 5, "{}", keep.len());
+        for i in [0, 31_337, 49_999, 50_000, 50_001, 77_777, n as usize - 1] {
+            assert!(keep.contains(&i), "point {i} is kept");
+        }
+        assert!(keep.windows(2).all(|w| w[0] < w[1]));
+        // Each column's extremes are among the kept points.
+        let m4 = reduce(
+            &x,
+            &y,
+            &grid.with_reduction(Reduction::M4),
+            Scale::Linear,
+            Scale::Linear,
+        );
+        assert!(
+            m4.len() > keep.len() + 500,
+            "M4 keeps first and last too: {} vs {}",
+            m4.len(),
+            keep.len()
+        );
+        for column in 0..500 {
+            let in_column = |k: &&usize| y[**k].is_finite() && grid.column(x[**k]) == column;
+            let extremes = |set: &[usize]| {
+                let values: Vec<f64> = set.iter().filter(in_column).map(|&k| y[k]).collect();
+                (
+                    values.iter().copied().fold(f64::INFINITY, f64::min),
+                    values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                )
+            };
+            assert_eq!(extremes(&keep), extremes(&m4), "column {column}");
+        }
     }
 
     #[test]

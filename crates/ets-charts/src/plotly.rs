@@ -9,6 +9,8 @@
 //! Plotly reads every label (titles, names, categories, notes) as pseudo-HTML, so they are
 //! escaped (`&`, `<`, `>` as entities, which plotly decodes) to show as written.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 use crate::figure::{Axis, Figure, RefLine, Scale, Trace};
@@ -224,8 +226,56 @@ pub(crate) fn coord(axis: &Axis, v: f64) -> Value {
     }
 }
 
+/// Columns of at least this many values are sent as typed arrays when they can be (see
+/// [`typed_array`]); shorter ones stay plain lists, easy to read and to script against.
+pub const TYPED_ARRAY_MIN: usize = 1000;
+
 pub(crate) fn coords(axis: &Axis, values: &[f64]) -> Value {
+    if values.len() >= TYPED_ARRAY_MIN
+        && let Some(typed) = typed_array(axis, values)
+    {
+        return typed;
+    }
     Value::Array(values.iter().map(|&v| coord(axis, v)).collect())
+}
+
+/// `values` as a Plotly typed array (`{"dtype", "bdata"}`: little-endian bytes in base64,
+/// which plotly.js ≥ 2.28 and plotly.py ≥ 6 read), in the smallest type that holds every value
+/// exactly: `i4` for integers (steps), `f4` for values a float32 holds (what most training
+/// code logs), else `f8`. A decimal in JSON text takes ~19 bytes; these take 5.3 (`i4`, `f4`)
+/// or 10.7 (`f8`). Only for numbers on linear and log axes, all of them drawable: a typed array
+/// has no `null` to break a line, and dates and categories are sent as text.
+fn typed_array(axis: &Axis, values: &[f64]) -> Option<Value> {
+    let drawable = |v: f64| match axis.scale {
+        Scale::Linear => v.is_finite(),
+        Scale::Log => v.is_finite() && v > 0.0,
+        Scale::Category | Scale::Time => false,
+    };
+    if !values.iter().all(|&v| drawable(v)) {
+        return None;
+    }
+    let int32 =
+        |v: f64| v.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&v);
+    let (dtype, bytes): (&str, Vec<u8>) = if values.iter().all(|&v| int32(v)) {
+        (
+            "i4",
+            values
+                .iter()
+                .flat_map(|&v| (v as i32).to_le_bytes())
+                .collect(),
+        )
+    } else if values.iter().all(|&v| f64::from(v as f32) == v) {
+        (
+            "f4",
+            values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+        )
+    } else {
+        ("f8", values.iter().flat_map(|&v| v.to_le_bytes()).collect())
+    };
+    Some(json!({ "dtype": dtype, "bdata": BASE64.encode(bytes) }))
 }
 
 /// The name of category index `v`, or `null` for an index the axis does not have.

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 common::on_both_databases!(
     every_chart_type_renders_in_every_format,
-    line_charts_are_reduced_with_m4_and_keep_every_spike,
+    line_charts_are_reduced_to_their_pixel_columns_and_keep_every_spike,
     dashboards_list_their_charts_and_lose_deleted_ones,
     templates_make_charts_from_an_experiment,
     a_snapshot_keeps_its_data_and_a_live_chart_follows_the_runs,
@@ -179,10 +179,12 @@ impl Tools {
         );
     }
 
-    /// Opens a page the test server serves (async: the server answers while Chromium waits).
-    async fn render_url(&self, url: &str, png: &Path) {
+    /// Opens a page the test server serves (async: the server answers while Chromium waits);
+    /// `extra` are further arguments of `render_html.mjs` (e.g. `--y-includes`).
+    async fn render_url(&self, url: &str, png: &Path, extra: &[&str]) {
         let output = tokio::process::Command::new("node")
             .args(["render_html.mjs", url, png.to_str().expect("utf-8 path")])
+            .args(extra)
             .current_dir(&self.dir)
             .output()
             .await
@@ -314,11 +316,11 @@ async fn every_chart_type_renders_in_every_format() {
         "/api/v1/visualizations/charts/{chart}?format=html"
     ));
     tools
-        .render_url(&served, &out.path().join("served.png"))
+        .render_url(&served, &out.path().join("served.png"), &[])
         .await;
 }
 
-async fn line_charts_are_reduced_with_m4_and_keep_every_spike() {
+async fn line_charts_are_reduced_to_their_pixel_columns_and_keep_every_spike() {
     let app = TestApp::start().await;
     let project = app.create_project("m4").await;
     let experiment = app.create_experiment(&project, "long").await;
@@ -340,27 +342,20 @@ async fn line_charts_are_reduced_with_m4_and_keep_every_spike() {
         json!({ "name": "signal", "type": "line", "experiment_id": experiment, "metrics": ["signal"] }),
     )
     .await;
-    let (_, _, bytes) = fetch(
-        &app,
-        &format!("/api/v1/visualizations/charts/{id}?format=json&width=800"),
-    )
-    .await;
+    let path = format!("/api/v1/visualizations/charts/{id}?format=json&width=800");
+    let (_, _, bytes) = fetch(&app, &path).await;
     let figure: Value = serde_json::from_slice(&bytes).expect("JSON");
     let trace = &figure["data"][0];
-    let ys: Vec<f64> = trace["y"]
-        .as_array()
-        .expect("y")
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    let xs: Vec<f64> = trace["x"]
-        .as_array()
-        .expect("x")
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    assert!(ys.len() <= 4 * 800, "{} points for 800 pixels", ys.len());
-    assert!(ys.len() > 100, "too few points: {}", ys.len());
+    let (ys, xs) = (numbers(&trace["y"]), numbers(&trace["x"]));
+    // One run, no legend: the plot area of an 800 px chart is 800 - 80 - 24 px wide. A
+    // browser draws the JSON: each column keeps its lowest and highest point, plus the ends.
+    let columns = 800 - 80 - 24;
+    assert!(
+        ys.len() <= 2 * columns + 2,
+        "{} points for {columns} pixel columns",
+        ys.len()
+    );
+    assert!(ys.len() > columns, "too few points: {}", ys.len());
     assert!(
         ys.contains(&50.0) && ys.contains(&-50.0),
         "a spike was lost"
@@ -370,6 +365,75 @@ async fn line_charts_are_reduced_with_m4_and_keep_every_spike() {
         (0.0, (n - 1) as f64),
         "the ends are kept"
     );
+    assert_eq!(
+        trace["y"]["dtype"], "f8",
+        "a long series is a typed array: {}",
+        trace["y"]
+    );
+
+    // Sent gzip-compressed to a client that accepts it, the same figure.
+    let response = app
+        .client
+        .get(app.url(&path))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.expect("body");
+    assert!(
+        compressed.len() < bytes.len(),
+        "{} bytes compressed, {} plain",
+        compressed.len(),
+        bytes.len()
+    );
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .expect("gzip");
+    assert_eq!(plain, bytes);
+
+    // plotly.js reads the typed arrays: in Chromium, the page's y axis reaches both spikes.
+    if let Some(tools) = Tools::find() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let html = app.url(&format!("/api/v1/visualizations/charts/{id}?format=html"));
+        tools
+            .render_url(
+                &html,
+                &out.path().join("long.png"),
+                &["--y-includes", "-50,50"],
+            )
+            .await;
+    }
+}
+
+/// The numbers of a Plotly data array: a JSON list (nulls skipped) or a typed array
+/// (`{"dtype", "bdata"}`: little-endian, base64).
+fn numbers(v: &Value) -> Vec<f64> {
+    use base64::Engine as _;
+    if let Some(list) = v.as_array() {
+        return list.iter().filter_map(Value::as_f64).collect();
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["bdata"].as_str().expect("a list or a typed array"))
+        .expect("base64");
+    match v["dtype"].as_str().expect("dtype") {
+        "i4" => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
+            .collect(),
+        "f4" => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+            .collect(),
+        "f8" => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        other => panic!("unexpected dtype {other}"),
+    }
 }
 
 async fn dashboards_list_their_charts_and_lose_deleted_ones() {

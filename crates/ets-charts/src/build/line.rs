@@ -279,7 +279,9 @@ impl LinePlan {
             y_scale,
             size: input.size,
             extent,
-            grid: extent.map(|(lo, hi)| XGrid::new(lo, hi, columns, x_scale)),
+            grid: extent.map(|(lo, hi)| {
+                XGrid::new(lo, hi, columns, x_scale).with_reduction(input.size.reduction)
+            }),
             run_names: input.runs.iter().map(|r| run_name(r).to_owned()).collect(),
             run_starts: input.runs.iter().map(run_start_ms).collect(),
             reads,
@@ -489,7 +491,7 @@ fn own_grid(x: &[f64], scale: Scale) -> XGrid {
     XGrid::new(lo, hi, layout::pixel_columns(&area, 1.0), scale)
 }
 
-/// The M4 reduction of a series as a line trace that remembers how many points it had.
+/// The reduction of a series to the grid's columns as a line trace that remembers how many points it had.
 fn reduced(
     name: &str,
     x: &[f64],

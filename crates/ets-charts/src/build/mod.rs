@@ -19,12 +19,14 @@ mod testutil;
 mod values;
 
 /// Output size of a figure: CSS pixels and device pixels per CSS pixel (PNG `dpi / 96`;
-/// 1 for SVG, PDF and Plotly JSON).
+/// 1 for SVG, PDF and Plotly JSON), and what a line keeps of each pixel column: M4 for what
+/// ETS draws (exact), min–max for Plotly JSON and HTML, which the browser draws.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Size {
     pub width: u32,
     pub height: u32,
     pub scale: f64,
+    pub reduction: crate::m4::Reduction,
 }
 
 /// What a builder draws from.

@@ -91,6 +91,7 @@ impl Fixture {
                 width: 900,
                 height: 500,
                 scale: 1.0,
+                reduction: crate::m4::Reduction::M4,
             },
         }
     }

@@ -547,3 +547,78 @@ fn numbers_are_written_shortest_round_trip() {
     let text = serde_json::to_string(&figure_json(&fig)["data"][0]["y"]).unwrap();
     assert_eq!(text, "[0.1,0.3333333333333333,1e+21]");
 }
+
+/// The numbers of a typed array (`{"dtype", "bdata"}`), as plotly.js reads them.
+fn decode_typed(v: &Value) -> (String, Vec<f64>) {
+    let dtype = v["dtype"].as_str().expect("a dtype").to_owned();
+    let bytes = BASE64
+        .decode(v["bdata"].as_str().expect("bdata"))
+        .expect("base64");
+    let values = match dtype.as_str() {
+        "i4" => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        "f4" => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect(),
+        "f8" => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        other => panic!("unexpected dtype {other}"),
+    };
+    (dtype, values)
+}
+
+#[test]
+fn long_columns_are_exact_typed_arrays_in_the_smallest_type() {
+    let n = TYPED_ARRAY_MIN;
+    let doubles: Vec<f64> = (0..n).map(|i| 0.1 + i as f64 / 3.0).collect();
+    let singles: Vec<f64> = (0..n).map(|i| f64::from(i as f32 * 0.25 + 0.1)).collect();
+    let out = figure_json(&fig_with(vec![
+        Trace::Line(line("doubles", doubles.clone())),
+        Trace::Line(line("singles", singles.clone())),
+    ]));
+    let (x_type, x) = decode_typed(&out["data"][0]["x"]);
+    assert_eq!(x_type, "i4", "steps are integers");
+    assert_eq!(x, (0..n).map(|i| i as f64).collect::<Vec<_>>());
+    assert_eq!(
+        decode_typed(&out["data"][0]["y"]),
+        ("f8".to_owned(), doubles)
+    );
+    assert_eq!(
+        decode_typed(&out["data"][1]["y"]),
+        ("f4".to_owned(), singles),
+        "values a float32 holds exactly take 4 bytes"
+    );
+}
+
+#[test]
+fn typed_arrays_only_where_every_value_is_a_drawable_number() {
+    let n = TYPED_ARRAY_MIN;
+    let mut gappy: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    gappy[7] = f64::NAN;
+    let short = figure_json(&fig_with(vec![Trace::Line(line("short", vec![1.5; 10]))]));
+    assert!(short["data"][0]["y"].is_array(), "short columns stay lists");
+    let out = figure_json(&fig_with(vec![Trace::Line(line("gap", gappy))]));
+    let y = &out["data"][0]["y"];
+    assert!(
+        y.is_array() && y[7].is_null(),
+        "a gap needs a null: {}",
+        y[6]
+    );
+    assert!(out["data"][0]["x"]["bdata"].is_string(), "x has no gap");
+
+    let mut log = Figure::new("t", Axis::linear("x"), Axis::log("y"));
+    let mut values: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+    log.traces = vec![Trace::Line(line("log", values.clone()))];
+    assert!(figure_json(&log)["data"][0]["y"]["bdata"].is_string());
+    values[3] = 0.0;
+    log.traces = vec![Trace::Line(line("log", values))];
+    assert!(
+        figure_json(&log)["data"][0]["y"][3].is_null(),
+        "zero cannot be drawn on a log axis"
+    );
+}

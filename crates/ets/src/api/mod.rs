@@ -26,6 +26,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::{OpenApi, ToSchema};
@@ -144,6 +147,18 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(artifacts::complete_upload))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .merge(visualization_routes())
+        .split_for_parts()
+}
+
+/// The visualization routes. Their answers are compressed (gzip) for clients that accept it:
+/// a Plotly figure of 100 long runs is ~2 MB of JSON, an HTML export carries plotly.js
+/// (4.6 MB). PNG, PDF and ZIP are compressed already and are sent as they are.
+fn visualization_routes() -> OpenApiRouter<AppState> {
+    let compressible = DefaultPredicate::new()
+        .and(NotForContentType::const_new("application/pdf"))
+        .and(NotForContentType::const_new("application/zip"));
+    OpenApiRouter::new()
         .routes(routes!(
             visualizations::create_chart,
             visualizations::list_charts
@@ -166,7 +181,11 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(visualizations::export_experiment))
         .routes(routes!(visualizations::crisis_detection_dashboard))
-        .split_for_parts()
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(compressible),
+        )
 }
 
 /// The OpenAPI document of the native API (what `/openapi.json` serves).

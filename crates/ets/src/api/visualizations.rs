@@ -17,7 +17,7 @@ use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::service::charts::MEDICAL_DISCLAIMER;
 use crate::service::render::{self, Format, RenderParams, Rendered, Report};
-use crate::service::reports::{ChartTemplate, FromTemplate, chart_templates};
+use crate::service::reports::{ChartFromTemplate, ChartTemplate, chart_templates};
 use crate::service::visualizations::{
     Chart, ChartDefinition, Dashboard, DashboardDefinition, DashboardPatch, ViewList,
     ViewListParams,
@@ -144,13 +144,13 @@ pub async fn list_templates() -> JsonResponse<Vec<ChartTemplate>> {
 
 /// Save a chart from a template, its metrics and params chosen from the experiment.
 #[utoipa::path(post, path = "/api/v1/visualizations/charts/from-template/{name}", tag = "visualizations",
-    params(("name" = String, Path)), request_body = FromTemplate,
+    params(("name" = String, Path)), request_body = ChartFromTemplate,
     responses((status = 201, body = Chart), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_chart_from_template(
     State(s): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-    Json(body): Json<FromTemplate>,
+    Json(body): Json<ChartFromTemplate>,
 ) -> Result<(StatusCode, JsonResponse<Chart>)> {
     Ok((
         StatusCode::CREATED,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use ets_charts::Figure;
 use ets_charts::build::{self, ChartInput, Size, confusion, line};
 use ets_charts::figure::{DEFAULT_HEIGHT, DEFAULT_WIDTH};
+use ets_charts::m4::Reduction;
 use ets_charts::spec::{Aggregate, ChartKind, ChartSpec, XAxis};
 use ets_domain::model::{Experiment, MetricPoint, Run};
 
@@ -32,6 +33,7 @@ pub fn default_size() -> Size {
         width: DEFAULT_WIDTH,
         height: DEFAULT_HEIGHT,
         scale: 1.0,
+        reduction: Reduction::M4,
     }
 }
 

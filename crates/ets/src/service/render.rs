@@ -6,6 +6,7 @@ use std::io::Write;
 use ets_charts::build::Size;
 use ets_charts::figure::{DEFAULT_HEIGHT, DEFAULT_WIDTH};
 use ets_charts::html::ReportSection;
+use ets_charts::m4::Reduction;
 use ets_charts::{Figure, html, plotly, raster, svg};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -72,10 +73,17 @@ impl RenderParams {
                 MAX_PIXELS / 1e6
             )));
         }
+        // A browser draws Plotly JSON and HTML at its own resolution: the extremes of each
+        // column are enough there, at half of M4's points (docs/benchmarks.md, issue 12).
+        let reduction = match self.format {
+            Some(Format::Json | Format::Html) => Reduction::MinMax,
+            _ => Reduction::M4,
+        };
         Ok(Size {
             width,
             height,
             scale,
+            reduction,
         })
     }
 }

@@ -72,7 +72,7 @@ pub fn chart_templates() -> Vec<ChartTemplate> {
 /// Body of `POST /api/v1/visualizations/charts/from-template/{name}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FromTemplate {
+pub struct ChartFromTemplate {
     pub experiment_id: String,
     /// Defaults to the template's title.
     #[serde(default)]
@@ -100,7 +100,7 @@ impl Services {
         &self,
         actor: &Actor,
         name: &str,
-        request: FromTemplate,
+        request: ChartFromTemplate,
     ) -> Result<Chart> {
         let template = chart_templates()
             .into_iter()
