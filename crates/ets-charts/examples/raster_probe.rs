@@ -3,12 +3,17 @@
 //! The figure is what M4 leaves of 100 runs × 100,000 noisy points on the default 900 × 500
 //! chart with a legend: 100 lines of 2,450 points.
 //!
+//! `raster::png_figure` skips the SVG text for line traces and strokes them straight into
+//! tiny-skia, on one or two threads: timed below beside the SVG route, and whether cutting
+//! each line into sub-paths (separate strokes) would make tiny-skia faster.
+//!
 //! `cargo run --release -p ets-charts --example raster_probe`
 //! (`RASTER_PROBE_PNG=dir` also writes the 1x PNG with round and with bevel joins there.)
 
 use std::time::{Duration, Instant};
 
 use ets_charts::figure::{Axis, Figure, LineTrace, Trace, palette};
+use ets_charts::svg::Part;
 use ets_charts::{raster, svg};
 use resvg::tiny_skia;
 
@@ -126,6 +131,115 @@ fn two_layers(label: &str, f: &Figure, joins: &str) {
     println!("{label}: two layers on two threads, draw + composite {time:.1?}");
 }
 
+/// The figure route end to end (`png_figure`) and its stages, at `scale`.
+fn direct(label: &str, f: &Figure, scale: f64) {
+    let parts = fastest(5, || {
+        std::hint::black_box(svg::render_parts(f));
+    });
+    let draw: Vec<Duration> = [1, 2]
+        .into_iter()
+        .map(|threads| {
+            fastest(5, || {
+                std::hint::black_box(raster::pixmap_figure_on(f, scale, threads).expect("draw"));
+            })
+        })
+        .collect();
+    let pixmap = raster::pixmap_figure_on(f, scale, 2).expect("draw");
+    let encode = fastest(5, || {
+        std::hint::black_box(pixmap.encode_png().expect("encode"));
+    });
+    let total = fastest(5, || {
+        std::hint::black_box(raster::png_figure(f, scale).expect("png"));
+    });
+    let svg_route = fastest(5, || {
+        std::hint::black_box(raster::png(&svg::render(f), scale).expect("png"));
+    });
+    println!(
+        "{label}: render_parts {parts:.1?}, parts drawn on 1 thread {:.1?}, on 2 threads \
+         {:.1?}, PNG encode {encode:.1?}; png_figure end to end {total:.1?} (SVG route \
+         {svg_route:.1?})",
+        draw[0], draw[1]
+    );
+}
+
+/// One layer of the plot with every line stroked as one path each (`chunk = None`) or as
+/// sub-paths of `chunk` points, each stroked on its own (neighbours share an end point).
+fn stroke_lines(f: &Figure, chunk: Option<usize>) -> tiny_skia::Pixmap {
+    let parts = svg::render_parts(f);
+    let Some(Part::Lines { traces, map }) = parts.iter().find(|p| matches!(p, Part::Lines { .. }))
+    else {
+        panic!("a figure with lines");
+    };
+    let mut layer = tiny_skia::Pixmap::new(f.width, f.height).expect("layer");
+    for &i in traces {
+        let Trace::Line(t) = &f.traces[i] else {
+            continue;
+        };
+        let style = svg::line_style(t);
+        let mut paint = tiny_skia::Paint::default();
+        paint.set_color_rgba8(0x63, 0x6e, 0xfa, 255);
+        paint.anti_alias = true;
+        let stroke = tiny_skia::Stroke {
+            width: style.width as f32,
+            line_cap: tiny_skia::LineCap::Round,
+            line_join: tiny_skia::LineJoin::Bevel,
+            ..tiny_skia::Stroke::default()
+        };
+        let points: Vec<(f32, f32)> =
+            t.x.iter()
+                .zip(&t.y)
+                .filter_map(|(&x, &y)| map.px(x, y))
+                .map(|(x, y)| (x as f32, y as f32))
+                .collect();
+        let step = chunk.unwrap_or(points.len()).max(2);
+        let mut start = 0;
+        while start + 1 < points.len() {
+            let end = (start + step).min(points.len());
+            let mut path = tiny_skia::PathBuilder::new();
+            path.move_to(points[start].0, points[start].1);
+            for &(x, y) in &points[start + 1..end] {
+                path.line_to(x, y);
+            }
+            if let Some(path) = path.finish() {
+                let ts = tiny_skia::Transform::identity();
+                layer.stroke_path(&path, &paint, &stroke, ts, None);
+            }
+            start = end - 1;
+        }
+    }
+    layer
+}
+
+/// Whether sub-paths stroke faster, and how much the picture changes (joins become caps).
+fn sub_paths(f: &Figure) {
+    let whole = stroke_lines(f, None);
+    let time = fastest(5, || {
+        std::hint::black_box(stroke_lines(f, None));
+    });
+    println!("stroking 100 lines as whole paths, 1 thread: {time:.1?}");
+    for chunk in [100, 250, 500, 1000] {
+        let time = fastest(5, || {
+            std::hint::black_box(stroke_lines(f, Some(chunk)));
+        });
+        let cut = stroke_lines(f, Some(chunk));
+        let (mut over, mut most) = (0, 0);
+        for (p, q) in whole.data().chunks_exact(4).zip(cut.data().chunks_exact(4)) {
+            let d = p
+                .iter()
+                .zip(q)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap_or(0);
+            over += usize::from(d > 3);
+            most = most.max(d);
+        }
+        println!(
+            "  as sub-paths of {chunk} points: {time:.1?}; {over} pixels differ by more than 3 \
+             levels, at most {most}"
+        );
+    }
+}
+
 fn main() {
     let today = figure(100, 1.5);
     let text = svg::render(&today);
@@ -156,4 +270,7 @@ fn main() {
     stages("1.0 px, bevel joins, 1x", &thin.replace(ROUND, BEVEL), 1.0);
     two_layers("1.5 px, round joins, 1x", &today, ROUND);
     two_layers("1.5 px, bevel joins, 1x", &today, BEVEL);
+    direct("png_figure, 1.5 px, 1x", &today, 1.0);
+    direct("png_figure, 1.5 px, 2x", &today, 2.0);
+    sub_paths(&today);
 }

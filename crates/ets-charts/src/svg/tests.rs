@@ -595,3 +595,71 @@ fn markers_are_circles_and_rings_are_hollow() {
     );
     assert!(svg.contains(r##"<g fill="none" stroke-width="1.5" stroke="#d62728">"##));
 }
+
+/// `render_parts` cuts the line traces out of `render`'s document, in order, and nothing
+/// else: figures without lines are one part equal to `render`.
+#[test]
+fn parts_cut_out_the_line_traces_in_order() {
+    for (name, figure) in samples() {
+        let parts = render_parts(&figure);
+        let lines: Vec<usize> = figure
+            .traces
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t, Trace::Line(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let parallel = figure
+            .traces
+            .iter()
+            .any(|t| matches!(t, Trace::Parallel(_)));
+        if lines.is_empty() || parallel {
+            assert!(
+                matches!(&parts[..], [Part::Svg(svg)] if *svg == render(&figure)),
+                "{name}"
+            );
+            continue;
+        }
+        let mut lifted: Vec<usize> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            match part {
+                Part::Svg(svg) => {
+                    assert!(!svg.contains("stroke-linejoin"), "{name}: no line left");
+                    assert_eq!(svg.matches("<svg").count(), 1, "{name}");
+                    assert!(
+                        svg.contains("<clipPath") && svg.ends_with("</svg>\n"),
+                        "{name}"
+                    );
+                    let background = r##"<rect width="100%" height="100%" fill="#ffffff"/>"##;
+                    assert_eq!(svg.contains(background), i == 0, "{name}");
+                    raster::parse(svg).expect(name);
+                }
+                Part::Lines { traces, map } => {
+                    assert!(i % 2 == 1, "{name}: lines between SVG parts");
+                    assert_eq!(map.area, plot_area(&figure));
+                    lifted.extend(traces);
+                }
+            }
+        }
+        assert_eq!(lifted, lines, "{name}");
+    }
+}
+
+/// A band between two lines splits them into two runs; the band stays in its SVG part.
+#[test]
+fn parts_keep_other_traces_between_lines() {
+    let mut figure = line_figure();
+    figure.traces.swap(1, 2); // line, band, dashed line
+    let parts = render_parts(&figure);
+    assert_eq!(parts.len(), 5);
+    assert!(matches!(&parts[1], Part::Lines { traces, .. } if traces == &[0]));
+    assert!(matches!(&parts[2], Part::Svg(svg) if svg.contains("fill-opacity=\"0.2\"")));
+    assert!(matches!(&parts[3], Part::Lines { traces, .. } if traces == &[2]));
+    let Part::Lines { map, .. } = &parts[1] else {
+        unreachable!()
+    };
+    let area = plot_area(&figure);
+    let (x, y) = map.px(0.0, 0.0).expect("drawable");
+    assert!((x - area.left).abs() < 1e-9 && y > area.top && y < area.bottom());
+    assert_eq!(map.px(0.0, f64::NAN), None);
+}

@@ -1,26 +1,34 @@
 //! The traces drawn inside the plot area: lines, bands, markers, bars, heatmap cells, and the
 //! reference lines.
 
-use super::Frame;
 use super::colors::{contrasting_text, hex, safe, sample};
 use super::scale::{bar_slot, drawable};
 use super::ticks::short_number;
 use super::write::{RelativePath, TextStyle, num, text, text_width, truncate};
+use super::{Canvas, Frame};
 use crate::figure::{
     BandTrace, BarTrace, Figure, HeatmapTrace, LineTrace, MarkerTrace, RefLine, Scale, Trace,
 };
 
 /// Draws every trace in order (later ones on top). Bar traces are grouped side by side.
-pub fn draw(out: &mut String, figure: &Figure, frame: &Frame) {
+/// Line traces go through `canvas.lift_line` (which may take them out of the document).
+pub fn draw(canvas: &mut Canvas, figure: &Figure, frame: &Frame) {
     let bar_count = figure
         .traces
         .iter()
         .filter(|t| matches!(t, Trace::Bars(_)))
         .count();
     let mut bar_index = 0;
-    for trace in &figure.traces {
+    for (index, trace) in figure.traces.iter().enumerate() {
+        if let Trace::Line(t) = trace {
+            if !canvas.lift_line(index, frame) {
+                line(&mut canvas.out, t, frame);
+            }
+            continue;
+        }
+        let out = &mut canvas.out;
         match trace {
-            Trace::Line(t) => line(out, t, frame),
+            Trace::Line(_) => {}
             Trace::Band(t) => band(out, t, frame),
             Trace::Markers(t) => markers(out, t, frame),
             Trace::Bars(t) => {
@@ -33,24 +41,53 @@ pub fn draw(out: &mut String, figure: &Figure, frame: &Frame) {
     }
 }
 
+/// How a line trace is stroked, in CSS pixels, as the SVG writes it (to two decimals).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineStyle<'a> {
+    /// `#rgb`, `#rrggbb` or a colour name (anything else was replaced by a grey).
+    pub color: &'a str,
+    pub width: f64,
+    /// The stroke opacity, `None` when opaque.
+    pub opacity: Option<f64>,
+    /// Dash and gap lengths, `None` when solid.
+    pub dash: Option<(f64, f64)>,
+}
+
+/// The stroke of a line trace. Joins are bevel and caps round (see `line`).
+pub fn line_style(t: &LineTrace) -> LineStyle<'_> {
+    let dash = 4.0 * t.width.max(0.5);
+    LineStyle {
+        color: safe(&t.color),
+        width: t.width.max(0.0),
+        opacity: (t.opacity.is_finite() && t.opacity < 1.0).then(|| t.opacity.max(0.0)),
+        dash: t.dash.then(|| (dash, 3.0 * t.width.max(0.5))),
+    }
+}
+
 /// A polyline; a point that cannot be drawn (non-finite, or `<= 0` on a log axis) lifts the
 /// pen, so the points on either side are not joined. Bevel joins: no miter spikes at the
 /// sharp turns of dense noisy series, and, unlike round joins (arcs the stroker turns into
 /// curves), cheap to rasterise: a 100-line PNG draws in about half the time
 /// (`examples/raster_probe.rs`, docs/benchmarks.md), differing only at the joins. Round caps.
+/// `raster` strokes the same lines without SVG (`svg::render_parts`): keep the two alike.
 fn line(out: &mut String, t: &LineTrace, frame: &Frame) {
     let start = out.len();
+    let style = line_style(t);
     out.push_str(r#"<path fill="none" stroke-linejoin="bevel" stroke-linecap="round" stroke=""#);
-    out.push_str(safe(&t.color));
+    out.push_str(style.color);
     out.push_str(r#"" stroke-width=""#);
-    num(out, t.width.max(0.0));
+    num(out, style.width);
     out.push('"');
-    opacity(out, "stroke-opacity", t.opacity);
-    if t.dash {
+    if let Some(value) = style.opacity {
+        out.push_str(r#" stroke-opacity=""#);
+        num(out, value);
+        out.push('"');
+    }
+    if let Some((dash, gap)) = style.dash {
         out.push_str(r#" stroke-dasharray=""#);
-        num(out, 4.0 * t.width.max(0.5));
+        num(out, dash);
         out.push(' ');
-        num(out, 3.0 * t.width.max(0.5));
+        num(out, gap);
         out.push('"');
     }
     out.push_str(r#" d=""#);
