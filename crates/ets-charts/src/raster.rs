@@ -94,14 +94,17 @@ pub fn png_figure(figure: &Figure, scale: f64) -> Result<Vec<u8>, RenderError> {
     encode(&pixmap_figure(figure, scale)?)
 }
 
-/// The pixmap of [`png_figure`], drawing long runs of lines on two threads when the machine
-/// has two cores.
+/// The pixmap of [`png_figure`], drawn on two threads when the machine has two cores.
 pub fn pixmap_figure(figure: &Figure, scale: f64) -> Result<tiny_skia::Pixmap, RenderError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     pixmap_figure_on(figure, scale, threads)
 }
 
-/// [`pixmap_figure`] on at most `threads` threads (1 or 2; for measurements).
+/// [`pixmap_figure`] on one thread, or (`threads` ≥ 2) with every part of the figure drawn at
+/// once into its own transparent layer — each SVG part, and long runs of lines in two halves —
+/// then composited in order onto white. Source-over is associative, so that is the one-thread
+/// picture up to 8-bit rounding; on two cores the SVG text and legend (~65 ms for 100 runs)
+/// are drawn while the lines are stroked.
 pub fn pixmap_figure_on(
     figure: &Figure,
     scale: f64,
@@ -109,16 +112,57 @@ pub fn pixmap_figure_on(
 ) -> Result<tiny_skia::Pixmap, RenderError> {
     let mut page = blank(f64::from(figure.width), f64::from(figure.height), scale)?;
     let s = scale as f32;
-    for part in svg::render_parts(figure) {
-        match part {
-            Part::Svg(text) => resvg::render(
-                &parse(&text)?,
-                tiny_skia::Transform::from_scale(s, s),
-                &mut page.as_mut(),
-            ),
-            Part::Lines { traces, map } => {
-                lines::draw(&mut page, figure, &traces, &map, scale, threads);
+    let parts = svg::render_parts(figure);
+    if threads < 2 {
+        for part in &parts {
+            match part {
+                Part::Svg(text) => resvg::render(
+                    &parse(text)?,
+                    tiny_skia::Transform::from_scale(s, s),
+                    &mut page.as_mut(),
+                ),
+                Part::Lines { traces, map } => {
+                    for layer in lines::layers(figure, traces, map, scale, 1) {
+                        layer.composite(&mut page);
+                    }
+                }
             }
+        }
+        return Ok(page);
+    }
+    let (width, height) = (page.width(), page.height());
+    let layers: Vec<Result<Vec<lines::Layer>, RenderError>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = parts
+            .iter()
+            .map(|part| {
+                scope.spawn(move || match part {
+                    Part::Svg(text) => {
+                        let tree = parse(text)?;
+                        let mut layer =
+                            tiny_skia::Pixmap::new(width, height).ok_or(RenderError::TooLarge {
+                                width: f64::from(width),
+                                height: f64::from(height),
+                            })?;
+                        resvg::render(
+                            &tree,
+                            tiny_skia::Transform::from_scale(s, s),
+                            &mut layer.as_mut(),
+                        );
+                        Ok(vec![lines::Layer::page(layer)])
+                    }
+                    Part::Lines { traces, map } => {
+                        Ok(lines::layers(figure, traces, map, scale, threads))
+                    }
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|job| job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in layers {
+        for layer in part? {
+            layer.composite(&mut page);
         }
     }
     Ok(page)

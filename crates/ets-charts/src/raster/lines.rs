@@ -21,16 +21,42 @@ use crate::svg::{PlotMap, line_style};
 /// only for long runs (a judgement, not a measured break-even).
 const SPLIT_POINTS: usize = 20_000;
 
-/// Draws line traces `traces` of `figure` (a `Part::Lines`) onto `page` at `scale` device
-/// pixels per CSS pixel, on up to `threads` threads.
-pub fn draw(
-    page: &mut Pixmap,
+/// A drawn layer and where it goes on the page (device pixels).
+pub struct Layer {
+    x: i32,
+    y: i32,
+    pixels: Pixmap,
+}
+
+impl Layer {
+    /// A layer covering the whole page.
+    pub fn page(pixels: Pixmap) -> Layer {
+        Layer { x: 0, y: 0, pixels }
+    }
+
+    /// Draws the layer over `page` (source-over).
+    pub fn composite(&self, page: &mut Pixmap) {
+        page.draw_pixmap(
+            self.x,
+            self.y,
+            self.pixels.as_ref(),
+            &PixmapPaint::default(),
+            Transform::identity(),
+            None,
+        );
+    }
+}
+
+/// Line traces `traces` of `figure` (a `Part::Lines`) at `scale` device pixels per CSS
+/// pixel, clipped to the plot area, as layers to composite in order: one, or two drawn on two
+/// threads when `threads` ≥ 2 and the run is long.
+pub fn layers(
     figure: &Figure,
     traces: &[usize],
     map: &PlotMap,
     scale: f64,
     threads: usize,
-) {
+) -> Vec<Layer> {
     let lines: Vec<&LineTrace> = traces
         .iter()
         .filter_map(|&i| match figure.traces.get(i) {
@@ -43,12 +69,12 @@ pub fn draw(
         .map(|t| line_style(t).width)
         .fold(0.0, f64::max);
     let Some(clip) = Clip::new(map, scale, widest) else {
-        return;
+        return Vec::new();
     };
     let points: usize = lines.iter().map(|t| t.x.len().min(t.y.len())).sum();
-    let layers: Vec<Pixmap> = if threads >= 2 && points > SPLIT_POINTS && lines.len() > 1 {
-        // Two halves of about equal points; composited in order below, which gives the
-        // one-layer picture (source-over is associative) up to 8-bit rounding.
+    let drawn: Vec<Pixmap> = if threads >= 2 && points > SPLIT_POINTS && lines.len() > 1 {
+        // Two halves of about equal points; composited in order, which gives the one-layer
+        // picture (source-over is associative) up to 8-bit rounding.
         let mut half = 0;
         let mut count = 0;
         while half < lines.len() && count * 2 < points {
@@ -72,16 +98,14 @@ pub fn draw(
     } else {
         clip.layer(&lines, map).into_iter().collect()
     };
-    for layer in &layers {
-        page.draw_pixmap(
-            clip.x,
-            clip.y,
-            layer.as_ref(),
-            &PixmapPaint::default(),
-            Transform::identity(),
-            None,
-        );
-    }
+    drawn
+        .into_iter()
+        .map(|pixels| Layer {
+            x: clip.x,
+            y: clip.y,
+            pixels,
+        })
+        .collect()
 }
 
 /// Where the lines are drawn: a transparent layer over the plot area and a margin as wide as

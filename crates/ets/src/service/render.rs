@@ -120,7 +120,7 @@ fn encode(figure: &Figure, format: Format, scale: f64, name: &str) -> Result<Ren
         Format::Png => Rendered {
             content_type: "image/png",
             extension: "png",
-            bytes: raster::png(&svg::render(figure), scale).map_err(render_error)?,
+            bytes: raster::png_figure(figure, scale).map_err(render_error)?,
         },
         Format::Pdf => Rendered {
             content_type: "application/pdf",
@@ -208,12 +208,11 @@ pub async fn report(report: Report, format: Format, scale: f64) -> Result<Render
 fn zip(figures: &[(String, Figure)], scale: f64) -> Result<Rendered> {
     let mut files = Vec::with_capacity(figures.len() * 2);
     for (name, figure) in figures {
-        let svg = svg::render(figure);
         files.push((
             format!("{name}.png"),
-            raster::png(&svg, scale).map_err(render_error)?,
+            raster::png_figure(figure, scale).map_err(render_error)?,
         ));
-        files.push((format!("{name}.svg"), svg.into_bytes()));
+        files.push((format!("{name}.svg"), svg::render(figure).into_bytes()));
     }
     zip_files(files)
 }
