@@ -18,6 +18,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 
 /// Installs `ring` as the process's TLS crypto provider (idempotent). reqwest is built
 /// without a default provider to keep aws-lc out of the build, so this must run before any

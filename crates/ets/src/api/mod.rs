@@ -217,6 +217,7 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(crate::ui::routes())
         .fallback(|uri: Uri| async move {
             guard::error_response(
                 uri.path(),
