@@ -22,6 +22,7 @@ common::on_both_databases!(
     experiment_exports_carry_the_disclaimer_on_every_pdf_page,
     the_crisis_detection_dashboard_marks_runs_that_breach_a_threshold,
     bad_chart_input_is_a_4xx_that_says_what_to_fix,
+    a_preview_draws_a_definition_without_saving_it,
 );
 
 /// An experiment with three runs: params `lr` (number) and `opt` (text), a `loss` curve with
@@ -806,5 +807,56 @@ async fn bad_chart_input_is_a_4xx_that_says_what_to_fix() {
         reply.error_message().contains("nothing.json"),
         "{}",
         reply.body
+    );
+}
+
+async fn a_preview_draws_a_definition_without_saving_it() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = world(&app, false).await;
+    let definition = json!({ "name": "try", "type": "scatter", "experiment_id": experiment,
+                             "x": "params.lr", "metrics": ["acc"] });
+    let response = app
+        .client
+        .post(app.url("/api/v1/visualizations/preview?format=svg"))
+        .json(&definition)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let svg = response.text().await.expect("body");
+    assert!(
+        svg.starts_with("<svg") && svg.contains(">try<"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+
+    let json = app.post("/api/v1/visualizations/preview", definition).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.body);
+    assert!(
+        !json.body["data"]
+            .as_array()
+            .expect("Plotly data")
+            .is_empty()
+    );
+    let saved = app
+        .get(&format!(
+            "/api/v1/visualizations/charts?experiment_id={experiment}"
+        ))
+        .await;
+    assert_eq!(saved.body["items"], json!([]), "a preview saves nothing");
+
+    let bad = app
+        .post(
+            "/api/v1/visualizations/preview",
+            json!({ "name": "bad", "type": "pie", "experiment_id": experiment }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("pie")
     );
 }

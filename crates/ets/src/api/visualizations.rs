@@ -72,6 +72,28 @@ pub async fn create_chart(
     ))
 }
 
+/// Draw a chart definition without saving it (`format`: json — the default —, svg, png, pdf,
+/// html): what `POST …/charts` would save, drawn from the runs' current data.
+#[utoipa::path(post, path = "/api/v1/visualizations/preview", tag = "visualizations",
+    params(RenderParams), request_body = ChartDefinition,
+    responses((status = 200, description = "The figure: application/json (Plotly), image/svg+xml, image/png, application/pdf, text/html"),
+              (status = 400, description = "Invalid chart", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn preview_chart(
+    State(s): State<AppState>,
+    actor: Actor,
+    Query(mut params): Query<RenderParams>,
+    Json(body): Json<ChartDefinition>,
+) -> Result<Response> {
+    let format = *params.format.get_or_insert(Format::Json);
+    let size = params.size()?;
+    let name = body.name.clone();
+    let figure = s.preview_chart(&actor, body, size).await?;
+    Ok(respond(
+        render::figure(figure, format, size.scale).await?,
+        &name,
+    ))
+}
+
 /// List saved charts (of a project or experiment), oldest first.
 #[utoipa::path(get, path = "/api/v1/visualizations/charts", tag = "visualizations",
     params(ViewListParams),

@@ -42,6 +42,8 @@ const NATIVE: &[(&str, &str, Permission)] = &[
         "/api/v1/visualizations/charts/{id}",
         Project(Editor),
     ),
+    // Draws without saving: a read of the runs it shows.
+    ("POST", "/api/v1/visualizations/preview", Project(Viewer)),
     ("GET", "/api/v1/visualizations/templates", Authenticated),
     (
         "POST",

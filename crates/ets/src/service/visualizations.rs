@@ -302,9 +302,40 @@ impl Services {
     }
 
     pub async fn create_chart(&self, actor: &Actor, definition: ChartDefinition) -> Result<Chart> {
+        let snapshot = definition.snapshot;
+        let mut chart = self.chart_draft(actor, definition).await?;
+        if snapshot {
+            let figure = self
+                .chart_figure(actor, &chart, super::charts::default_size())
+                .await?;
+            chart.body.snapshot = Some(Snapshot {
+                at: chart.record.created_at,
+                figure,
+            });
+        }
+        chart.record.body = serde_json::to_value(&chart.body)
+            .map_err(|e| Error::internal(format!("chart body: {e}")))?;
+        let record = self.store.create_view(chart.record).await?;
+        Ok(SavedChart::parse(record)?.view())
+    }
+
+    /// The figure of a chart definition, drawn now and not saved (the web UI's scatter and
+    /// parallel-coordinates views, or trying a chart out before saving it).
+    pub async fn preview_chart(
+        &self,
+        actor: &Actor,
+        definition: ChartDefinition,
+        size: ets_charts::build::Size,
+    ) -> Result<ets_charts::Figure> {
+        let draft = self.chart_draft(actor, definition).await?;
+        self.chart_figure(actor, &draft, size).await
+    }
+
+    /// A chart as it would be saved (placed and authorized; no snapshot taken, nothing stored).
+    async fn chart_draft(&self, actor: &Actor, definition: ChartDefinition) -> Result<SavedChart> {
         let (project_id, experiment_ids) = self.place_chart(actor, &definition).await?;
         let now = Timestamp::now().millis();
-        let mut chart = SavedChart {
+        Ok(SavedChart {
             record: ViewRecord {
                 id: ets_domain::ids::new_id(),
                 kind: ViewKind::Chart,
@@ -325,17 +356,7 @@ impl Services {
                 experiment_ids,
                 snapshot: None,
             },
-        };
-        if definition.snapshot {
-            let figure = self
-                .chart_figure(actor, &chart, super::charts::default_size())
-                .await?;
-            chart.body.snapshot = Some(Snapshot { at: now, figure });
-        }
-        chart.record.body = serde_json::to_value(&chart.body)
-            .map_err(|e| Error::internal(format!("chart body: {e}")))?;
-        let record = self.store.create_view(chart.record).await?;
-        Ok(SavedChart::parse(record)?.view())
+        })
     }
 
     pub(crate) async fn saved_chart(&self, actor: &Actor, id: &str) -> Result<SavedChart> {

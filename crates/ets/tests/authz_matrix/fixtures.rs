@@ -627,6 +627,11 @@ impl World {
                 "name": format!("chart-{n}"), "type": "line", "experiment_id": experiment,
                 "metrics": ["loss"]
             })),
+            ("POST", "/api/v1/visualizations/preview") => call(format!("{route}?format=json"))
+                .json(json!({
+                    "name": format!("preview-{n}"), "type": "line", "experiment_id": experiment,
+                    "metrics": ["loss"]
+                })),
             ("GET", "/api/v1/visualizations/charts/{id}") => call(format!(
                 "/api/v1/visualizations/charts/{}?format=json",
                 a.chart
