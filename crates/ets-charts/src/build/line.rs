@@ -16,7 +16,7 @@ use super::values::{is_breach, run_name, summary, thousands};
 use super::{ChartInput, Size, stats};
 use crate::figure::{Axis, Figure, LineTrace, MarkerTrace, RefLine, Scale, Trace, palette};
 use crate::layout;
-use crate::m4::{self, XGrid};
+use crate::m4::{self, Reduction, XGrid};
 use crate::spec::{ChartSpec, Threshold, XAxis, parse_group};
 
 mod group;
@@ -442,16 +442,24 @@ impl LinePlan {
                 });
                 total += raw.total_points;
                 drawn += raw.x.len() as u64;
+                let lone_point = lone_point(&raw);
                 figure.traces.push(Trace::Line(raw));
+                if let Some(marker) = lone_point {
+                    figure.traces.push(Trace::Markers(marker));
+                }
                 if let Some(smooth) = &s.smooth {
                     figure.traces.push(Trace::Line(smooth.clone()));
                 }
             }
             if drawn < total {
+                let kept = match self.grid.map(|g| g.reduction()) {
+                    Some(Reduction::MinMax) => "the lowest and highest point of each pixel column",
+                    _ => "M4: first, last, lowest and highest point of each pixel column",
+                };
                 figure.notes.push(format!(
-                    "M4: {} points drawn from {} (first, last, min and max of each pixel column)",
-                    thousands(total),
-                    thousands(drawn)
+                    "{} of {} points drawn ({kept})",
+                    thousands(drawn),
+                    thousands(total)
                 ));
             }
         }
@@ -510,6 +518,28 @@ fn reduced(
     );
     trace.total_points = x.len() as u64;
     trace
+}
+
+/// A dot for a line with a single drawable point, which a line alone would not show.
+fn lone_point(t: &LineTrace) -> Option<MarkerTrace> {
+    let mut drawable =
+        t.x.iter()
+            .zip(&t.y)
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (&x, &y) = drawable.next()?;
+    if drawable.next().is_some() {
+        return None;
+    }
+    Some(MarkerTrace {
+        name: t.name.clone(),
+        x: vec![x],
+        y: vec![y],
+        labels: Vec::new(),
+        color: t.color.clone(),
+        size: 2.0 * t.width + 4.0,
+        ring: false,
+        show_legend: false,
+    })
 }
 
 /// A threshold's label, or `threshold <value>` when it has none.

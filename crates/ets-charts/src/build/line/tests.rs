@@ -100,7 +100,7 @@ fn m4_inside_the_plan_keeps_a_spike_and_counts_the_points() {
     assert_eq!((t.x[0], *t.x.last().unwrap()), (0.0, (n - 1) as f64));
     assert_eq!(figure.x.range, Some((0.0, (n - 1) as f64)));
     let note = format!(
-        "M4: 100,000 points drawn from {} (first, last, min and max of each pixel column)",
+        "{} of 100,000 points drawn (M4: first, last, lowest and highest point of each pixel column)",
         thousands(t.x.len() as u64)
     );
     assert_eq!(figure.notes, [note]);
@@ -397,4 +397,28 @@ fn reads_never_pushed_still_get_their_legend_entry() {
         ([1.0, 2.0].as_slice(), 0)
     );
     assert!(figure.has_legend());
+}
+
+#[test]
+fn a_line_of_one_point_gets_a_dot() {
+    let p = points(&[(3, 0.5)]);
+    let fixture = Fixture::new(
+        line_spec(&["loss"]),
+        vec![with_series(run("a"), "loss", &p)],
+    );
+    let figure = draw(&fixture, |_, _| p.clone());
+    let dots: Vec<&MarkerTrace> = figure
+        .traces
+        .iter()
+        .filter_map(|t| match t {
+            Trace::Markers(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dots.len(), 1, "{:?}", figure.traces);
+    assert_eq!(
+        (dots[0].x.clone(), dots[0].y.clone()),
+        (vec![3.0], vec![0.5])
+    );
+    assert!(!dots[0].show_legend);
 }
