@@ -105,6 +105,15 @@ async fn the_page_and_its_files_are_served_with_a_strict_csp_and_revalidated() {
         .expect("GET app.js again");
     assert_eq!(again.status(), 304, "an unchanged file is not sent again");
 
+    let compressed = app
+        .client
+        .get(app.url("/ui/vendor/uPlot.iife.min.js"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET uPlot");
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+
     let missing = app
         .client
         .get(app.url("/ui/nope.js"))
