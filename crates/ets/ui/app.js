@@ -77,8 +77,11 @@ async function render() {
   try {
     const page = await import(`./pages/${route[1]}.js`);
     if (mine !== generation) return;
-    fill(main, h("p", { class: "muted" }, "Loading…"));
-    const cleanup = await page.render(main, params, query);
+    // Each page draws into its own element: a page still loading when the user leaves
+    // draws into a detached element, never over the next page.
+    const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+    fill(main, view);
+    const cleanup = await page.render(view, params, query);
     if (mine !== generation) {
       if (typeof cleanup === "function") cleanup();
       return;
@@ -94,6 +97,7 @@ async function render() {
     }
     console.error(error);
     fill(main, h("h1", {}, "Something went wrong"), errorBox(error));
+    document.title = "Error · ETS";
   }
 }
 

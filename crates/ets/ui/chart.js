@@ -6,6 +6,7 @@
 //                                xAxis: "step" | "time" | "relative", logY, smoothing});
 //   chart.append(runId, key, points)  // live points from a `metrics` event
 //   chart.refresh(runId)              // re-read a run's series (a `truncated` event)
+//   chart.setOptions({xAxis, logY, smoothing})
 //   chart.destroy()
 //
 // Drag to zoom: the visible step range is fetched again at the resolution the pixels can
@@ -101,32 +102,56 @@ function nearest(xs, ys, x) {
   return null;
 }
 
-/** Per-pixel-column minimum and maximum of a reduced series (the server keeps each bucket's
- * min and max but does not say which bucket a point came from, so the columns are ours). */
-function envelope(xs, ys, width) {
-  const lo = new Array(xs.length).fill(null);
-  const hi = new Array(xs.length).fill(null);
-  if (xs.length < 2) return [lo, hi];
-  const x0 = xs[0];
-  const span = xs[xs.length - 1] - x0 || 1;
-  let start = 0;
-  while (start < xs.length) {
-    const col = Math.floor(((xs[start] - x0) / span) * width);
-    let end = start;
-    let min = Infinity;
-    let max = -Infinity;
-    while (end < xs.length && Math.floor(((xs[end] - x0) / span) * width) === col) {
-      const v = ys[end];
-      if (v !== null) {
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      end++;
+/**
+ * A reduced series snapped to a grid of pixel columns shared by every curve of the chart:
+ * each column keeps its lowest and highest value (in their order), placed at a quarter and
+ * three quarters of the column, and its min–max envelope for the band. The server keeps each
+ * bucket's min and max but does not say which bucket a point came from, so the columns are
+ * ours; sharing them keeps the joined table at ~2 rows per pixel however many runs are drawn
+ * (each run's own steps would make the union of x values grow with the number of runs).
+ */
+function snap(xs, ys, grid) {
+  const { x0, width, columns } = grid;
+  const dx = width / columns;
+  const outX = [];
+  const outY = [];
+  const lo = [];
+  const hi = [];
+  let i = 0;
+  while (i < xs.length) {
+    const col = Math.min(columns - 1, Math.max(0, Math.floor((xs[i] - x0) / dx)));
+    let min = null;
+    let max = null;
+    let minAt = 0;
+    let maxAt = 0;
+    for (; i < xs.length && Math.min(columns - 1, Math.max(0, Math.floor((xs[i] - x0) / dx))) === col; i++) {
+      const v = ys[i];
+      if (v === null) continue;
+      if (min === null || v < min) (min = v), (minAt = i);
+      if (max === null || v > max) (max = v), (maxAt = i);
     }
-    if (min <= max) for (let i = start; i < end; i++) [lo[i], hi[i]] = [min, max];
-    start = end;
+    const left = x0 + (col + 0.25) * dx;
+    const right = x0 + (col + 0.75) * dx;
+    if (min === null) {
+      outX.push(left), outY.push(null), lo.push(null), hi.push(null);
+    } else if (min === max) {
+      outX.push(left), outY.push(min), lo.push(min), hi.push(max);
+    } else {
+      const [a, b] = minAt <= maxAt ? [min, max] : [max, min];
+      outX.push(left, right), outY.push(a, b), lo.push(min, min), hi.push(max, max);
+    }
+    // The curve ends on the series' last value (the live one), extreme or not.
+    if (i === xs.length && min !== null && Math.max(minAt, maxAt) !== lastDefined(ys)) {
+      outX.push(Math.max(right + dx * 0.1, xs[xs.length - 1])), outY.push(ys[lastDefined(ys)]), lo.push(min), hi.push(max);
+    }
   }
-  return [lo, hi];
+  return { xs: outX, ys: outY, lo, hi };
+}
+
+function lastDefined(ys) {
+  let i = ys.length - 1;
+  while (i >= 0 && ys[i] === null) i--;
+  return i;
 }
 
 /** Mean, min and max of several (xs, ys) curves on the union of their x values, each curve
@@ -166,6 +191,20 @@ function aggregate(curves) {
   return { xs: Array.from(xs), ys: mean, lo, hi };
 }
 
+/** Merges `points` (ascending steps, as live events carry them) into a point list. */
+function merge(list, points) {
+  const last = list.length ? list[list.length - 1].step : -Infinity;
+  if (points.every((p) => p.step > last)) {
+    for (const p of points) list.push(p);
+    return;
+  }
+  const byStep = new Map(list.map((p) => [p.step, p]));
+  for (const p of points) byStep.set(p.step, p);
+  const sorted = [...byStep.values()].sort((a, b) => a.step - b.step);
+  list.length = 0;
+  for (const p of sorted) list.push(p);
+}
+
 /**
  * Draws a line chart of metric series into `container` and returns its controller.
  * `series`: [{label, key, runId, color?, start? (ms, origin of relative time)}].
@@ -179,6 +218,7 @@ export function lineChart(container, options) {
     full: null, // {points, downsampled, total}: the whole series as last fetched (+ live points)
     view: null, // the zoomed range's points, or null when showing the whole series
     origin: s.start || null,
+    live: null, // the newest point a live event brought
     error: null,
   }));
   const entries = opts.groups
@@ -246,7 +286,12 @@ export function lineChart(container, options) {
     if (range) Object.assign(params, { start_step: range[0], end_step: range[1] });
     const answer = await get(seriesPath(s.runId, s.key) + query(params));
     if (s.origin === null && answer.points.length) s.origin = answer.points[0].timestamp;
-    return { points: answer.points, downsampled: answer.downsampled, total: answer.total_points };
+    const points = answer.points;
+    // A reduced answer keeps each bucket's extremes, which may leave out the newest point
+    // a live event already showed: keep it.
+    const live = s.live;
+    if (live && (!range || (live.step >= range[0] && live.step <= range[1])) && !points.some((p) => p.step === live.step)) merge(points, [live]);
+    return { points, downsampled: answer.downsampled, total: answer.total_points };
   }
 
   async function loadAll() {
@@ -266,7 +311,7 @@ export function lineChart(container, options) {
   }
 
   /** Columns of one run's curve: x values, y values (gaps as null), envelope when reduced. */
-  function curve(s) {
+  function curve(s, grid) {
     const data = s.view || s.full;
     if (!data) return { xs: [], ys: [], lo: null, hi: null };
     let pts = data.points;
@@ -285,11 +330,29 @@ export function lineChart(container, options) {
       const v = pts[i].value;
       ys[i] = typeof v === "number" && Number.isFinite(v) && (!opts.logY || v > 0) ? v : null;
     }
-    const [lo, hi] = data.downsampled ? envelope(xs, ys, plotWidth()) : [null, null];
-    return { xs, ys, lo, hi };
+    if (data.downsampled && grid) return snap(xs, ys, grid);
+    return { xs, ys, lo: null, hi: null };
+  }
+
+  /** The pixel columns of the x range every curve covers. */
+  function gridOf() {
+    let x0 = Infinity;
+    let x1 = -Infinity;
+    for (const s of state) {
+      const pts = (s.view || s.full)?.points;
+      if (!pts || !pts.length) continue;
+      for (const p of [pts[0], pts[pts.length - 1]]) {
+        const x = xOf(s, p);
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+      }
+      if (opts.xAxis !== "step") for (const p of pts) x0 = Math.min(x0, xOf(s, p)), (x1 = Math.max(x1, xOf(s, p)));
+    }
+    return x1 > x0 ? { x0, width: x1 - x0, columns: plotWidth() } : null;
   }
 
   function build() {
+    const grid = gridOf();
     const tables = [];
     const series = [{ label: X_LABEL[opts.xAxis] }];
     const bands = [];
@@ -299,10 +362,10 @@ export function lineChart(container, options) {
     entries.forEach((entry) => {
       let c;
       if (opts.groups) {
-        const members = entry.members.map((i) => curve(state[i])).filter((m) => m.xs.length);
+        const members = entry.members.map((i) => curve(state[i], grid)).filter((m) => m.xs.length);
         const agg = aggregate(members);
         c = { xs: agg.xs, ys: agg.ys, lo: entry.members.length > 1 ? agg.lo : null, hi: entry.members.length > 1 ? agg.hi : null };
-      } else c = curve(state[entry.members[0]]);
+      } else c = curve(state[entry.members[0]], grid);
       const sm = smooth ? ema(c.ys, opts.smoothing) : null;
       const cols = [c.ys];
       entry.columns = [column];
@@ -404,7 +467,9 @@ export function lineChart(container, options) {
 
   function draw(resetScales) {
     if (destroyed) return;
+    const t0 = performance.now();
     const built = build();
+    const t1 = performance.now();
     const structure = built.series.length + "/" + built.bands.map((b) => b.series.join()).join(";");
     if (!plot || plot._structure !== structure) {
       const range = zoom;
@@ -416,6 +481,10 @@ export function lineChart(container, options) {
       plot.setData(built.data, resetScales);
       if (!resetScales && zoom) plot.setScale("x", { min: zoom.x0, max: zoom.x1 });
     }
+    // For benchmarks: how long preparing the columns and drawing took.
+    performance.measure("ets-chart-build", { start: t0, end: t1 });
+    performance.measure("ets-chart-draw", { start: t1, end: performance.now() });
+    if (!zoom) performance.mark("ets-chart-ready", { detail: opts.title });
     const empty = state.every((s) => !(s.view || s.full)?.points.length);
     plotEl.classList.toggle("empty", empty);
     reset.hidden = !zoom;
@@ -477,19 +546,6 @@ export function lineChart(container, options) {
     zoom = null;
     for (const s of state) s.view = null;
     draw(true);
-    plot.setScale("x", { min: plot.data[0][0], max: plot.data[0][plot.data[0].length - 1] });
-  }
-
-  /** Merges `points` (ascending steps, as live events carry them) into a point list. */
-  function merge(list, points) {
-    const last = list.length ? list[list.length - 1].step : -Infinity;
-    if (points.every((p) => p.step > last)) {
-      list.push(...points);
-      return;
-    }
-    const byStep = new Map(list.map((p) => [p.step, p]));
-    for (const p of points) byStep.set(p.step, p);
-    list.splice(0, list.length, ...[...byStep.values()].sort((a, b) => a.step - b.step));
   }
 
   const ro = new ResizeObserver(() => {
@@ -513,7 +569,9 @@ export function lineChart(container, options) {
     append(runId, key, points) {
       let changed = false;
       for (const s of state) {
-        if (s.runId !== runId || s.key !== key || !s.full) continue;
+        if (s.runId !== runId || s.key !== key || !s.full || !points.length) continue;
+        const newest = points.reduce((a, b) => (b.step >= a.step ? b : a));
+        if (!s.live || newest.step >= s.live.step) s.live = newest;
         merge(s.full.points, points);
         s.full.total += points.length;
         if (s.origin === null && points.length) s.origin = points[0].timestamp;
@@ -545,9 +603,20 @@ export function lineChart(container, options) {
             } catch (error) {
               s.error = error;
             }
-          }, 150),
+          }, 40),
         );
       }
+    },
+    /** Changes `xAxis`, `logY` or `smoothing`: drawn again from the points already read. */
+    setOptions(changes) {
+      const axisChanged = changes.xAxis !== undefined && changes.xAxis !== opts.xAxis;
+      Object.assign(opts, changes);
+      if (axisChanged && zoom) {
+        zoom = null;
+        for (const s of state) s.view = null;
+      }
+      if (plot) plot._structure = null;
+      if (state.some((s) => s.full)) draw(!zoom);
     },
     /** Whether the chart shows run `runId`'s `key`. */
     has(runId, key) {
@@ -562,4 +631,59 @@ export function lineChart(container, options) {
       if (plot) plot.destroy();
     },
   };
+}
+
+/** Chart settings held in the URL (`x`, `smooth`, `logy`). */
+export function chartSettings(q) {
+  const x = q.get("x");
+  const smoothing = Number(q.get("smooth"));
+  return {
+    xAxis: ["step", "time", "relative"].includes(x) ? x : "step",
+    smoothing: smoothing > 0 && smoothing < 1 ? smoothing : 0,
+    logY: q.get("logy") === "1",
+  };
+}
+
+/**
+ * The x-axis, smoothing and log-y controls. `onChange(settings)` after each change; the URL
+ * is updated by `save(changes)` (the page's `setQuery`), so a link shows the same charts.
+ */
+export function chartControls(settings, save, onChange) {
+  const current = { ...settings };
+  const changed = (changes, url) => {
+    Object.assign(current, changes);
+    save(url);
+    onChange({ ...current });
+  };
+  const x = h(
+    "select",
+    { id: "chart-x", onchange: () => changed({ xAxis: x.value }, { x: x.value === "step" ? null : x.value }) },
+    [["step", "Step"], ["time", "Wall time"], ["relative", "Relative time"]].map(([value, label]) => h("option", { value, selected: value === current.xAxis }, label)),
+  );
+  const output = h("output", { for: "chart-smoothing", class: "chart-smoothing-value" }, String(current.smoothing));
+  let timer = 0;
+  const smooth = h("input", {
+    id: "chart-smoothing",
+    type: "range",
+    min: "0",
+    max: "0.99",
+    step: "0.01",
+    value: String(current.smoothing),
+    oninput: () => {
+      output.textContent = smooth.value;
+      clearTimeout(timer);
+      timer = setTimeout(() => changed({ smoothing: Number(smooth.value) }, { smooth: Number(smooth.value) > 0 ? smooth.value : null }), 120);
+    },
+  });
+  const log = h("input", { id: "chart-logy", type: "checkbox", checked: current.logY, onchange: () => changed({ logY: log.checked }, { logy: log.checked ? "1" : null }) });
+  return h(
+    "div",
+    { class: "toolbar chart-controls", role: "group", "aria-label": "Chart options" },
+    h("label", { for: "chart-x" }, "X axis "),
+    x,
+    h("label", { for: "chart-smoothing" }, "Smoothing "),
+    smooth,
+    output,
+    h("label", { class: "check" }, log, " Log y"),
+  );
 }
