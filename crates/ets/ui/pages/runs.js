@@ -6,7 +6,7 @@
 // (column ids), `runs` (selected run ids).
 
 import { ApiError, follow, get, query } from "../api.js";
-import { setQuery } from "../app.js";
+import { current, setQuery } from "../app.js";
 import { fill, h, heading } from "../dom.js";
 import { Keys, SELECT, column, decodeList, encodeList, encodeVisible, prepare, sortRuns, visibility } from "./runs-table/columns.js";
 import { Grid } from "./runs-table/grid.js";
@@ -17,6 +17,7 @@ const PAGE = 1000;
 const LIVE_EVERY = 1000; // ms between re-reads of runs that live events touched
 
 export async function render(main, [id], params) {
+  const path = current().path;
   const state = {
     filter: params.get("filter") || "",
     sort: parseSort(params.get("sort")),
@@ -36,6 +37,11 @@ export async function render(main, [id], params) {
   const ready = new Promise((resolve) => (readyDone = resolve));
   load(state, 0);
   const experiment = await get(`/api/v1/experiments/${encodeURIComponent(id)}`);
+  if (current().path !== path) {
+    // The user left while the experiment was read: do not draw over the next page.
+    state.closed = true;
+    return null;
+  }
   // The project's name only labels the breadcrumb: it fills in when it arrives.
   const projectLink = h("a", { href: `#/projects/${encodeURIComponent(experiment.project_id)}` }, "Project");
   get(`/api/v1/projects/${encodeURIComponent(experiment.project_id)}`)
@@ -111,6 +117,7 @@ export async function render(main, [id], params) {
   function setShown(ids, show) {
     const all = state.keys.all();
     const now = new Set(all.filter((cid) => state.shown(cid)));
+    now.add("name"); // always shown, so an explicit list is never empty
     for (const cid of ids) {
       if (show) now.add(cid);
       else if (cid !== "name") now.delete(cid);
