@@ -76,8 +76,15 @@ async function seed() {
   await api("POST", `/api/v1/runs/${runs[0].id}/artifacts?path=notes.txt`, undefined, "hello from the journey\n");
   await api("POST", `/api/v1/runs/${runs[0].id}/artifacts?path=metrics.csv`, undefined, "step,loss\n0,2.0\n1,1.5\n");
   const live = await api("POST", "/api/v1/runs", { experiment_id: experiment.id, name: "run-live", params: { opt: "adam", lr: "0.05", layers: "4" } });
-  await api("POST", `/api/v1/runs/${live.id}/metrics`, { metrics: [{ key: "loss", value: 1.0, step: 0 }] });
-  return { project, experiment, runs, live };
+  await api("POST", `/api/v1/runs/${live.id}/metrics`, {
+    metrics: [
+      { key: "loss", value: 1.0, step: 0 },
+      { key: "loss", value: 0.9, step: 1 },
+    ],
+  });
+  const chart = await api("POST", "/api/v1/visualizations/charts", { name: "loss by run", type: "line", experiment_id: experiment.id, metrics: ["loss"] });
+  const dashboard = await api("POST", "/api/v1/visualizations/dashboards", { name: `board-${tag}`, charts: [chart.id] });
+  return { project, experiment, runs, live, chart, dashboard };
 }
 
 // ---- checks ------------------------------------------------------------------------------
@@ -142,6 +149,102 @@ await step("the project lists its experiment; it opens the runs table", async ()
   await page.getByRole("link", { name: "run-adam-1", exact: true }).waitFor();
   await axe(page, "runs table");
   await page.screenshot({ path: join(outDir, "ui-runs.png") });
+});
+
+await step("the runs table filters (errors at their position), sorts and selects runs to compare", async () => {
+  const filter = page.locator("#runs-filter");
+  await filter.fill("metrics.acc >> 1");
+  await filter.press("Enter");
+  await page.locator("#runs-filter-error [role=alert]").waitFor();
+  await axe(page, "runs table with a filter error");
+  await filter.fill("params.opt = 'sgd'");
+  await filter.press("Enter");
+  await page.getByRole("link", { name: "run-adam-1", exact: true }).waitFor({ state: "detached" });
+  await page.getByRole("link", { name: "run-sgd-2", exact: true }).waitFor();
+  if (!page.url().includes("filter=")) throw new Error(`the filter is not in the URL: ${page.url()}`);
+  await filter.fill("");
+  await filter.press("Enter");
+  await page.getByRole("link", { name: "run-adam-1", exact: true }).waitFor();
+  const header = page.getByRole("columnheader", { name: "metric acc" });
+  await header.click();
+  const first = await header.getAttribute("aria-sort");
+  await header.click();
+  const second = await header.getAttribute("aria-sort");
+  if (!["ascending", "descending"].includes(first) || first === second) throw new Error(`aria-sort went ${first} → ${second}`);
+  await page.getByRole("checkbox", { name: "Select run run-adam-1" }).check();
+  await page.getByRole("checkbox", { name: "Select run run-sgd-1" }).check();
+  const compare = page.locator("#runs-compare");
+  await compare.filter({ hasText: "Compare (2)" }).waitFor();
+  await page.screenshot({ path: join(outDir, "ui-runs.png") });
+  await compare.click();
+  await page.waitForURL(/#\/compare\?runs=/);
+});
+
+await step("the compare page overlays the runs, shows what differs and draws a scatter", async () => {
+  await page.locator('.metric-card[data-key="loss"] .chart[data-state="ready"]').first().waitFor();
+  await page.locator('#param-diff tr.diff[data-param="opt"]').waitFor();
+  await page.locator('#scatter-chart[data-state="ready"] img').waitFor();
+  await axe(page, "compare");
+  await page.screenshot({ path: join(outDir, "ui-compare.png") });
+});
+
+await step("a run page shows params, charts and artifacts; an artifact previews and downloads", async () => {
+  const run = data.runs[0];
+  await page.goto(`${base}/#/runs/${run.id}`);
+  await page.locator("#run-params").getByText("adam").waitFor();
+  await page.locator('.metric-card[data-key="acc"] .chart[data-state="ready"]').waitFor();
+  await page.getByRole("button", { name: "Preview notes.txt" }).click();
+  await page.locator("#artifact-preview").getByText("hello from the journey").waitFor();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download notes.txt" }).click(),
+  ]);
+  const saved = join(outDir, "downloaded-notes.txt");
+  await download.saveAs(saved);
+  const text = readFileSync(saved, "utf8");
+  if (text !== "hello from the journey\n") throw new Error(`the download holds ${JSON.stringify(text)}`);
+  await page.getByRole("button", { name: "Preview metrics.csv" }).click();
+  await page.locator("#artifact-preview table").getByText("1.5").waitFor();
+  await axe(page, "run");
+  await page.screenshot({ path: join(outDir, "ui-run.png") });
+});
+
+await step("a live run's chart gains a logged point without reload", async () => {
+  await page.goto(`${base}/#/runs/${data.live.id}`);
+  const card = page.locator('.metric-card[data-key="loss"]');
+  await card.locator('.chart[data-state="ready"]').waitFor();
+  const before = await page.evaluate(() => location.href);
+  const sent = Date.now();
+  await api("POST", `/api/v1/runs/${data.live.id}/metrics`, { metrics: [{ key: "loss", value: 0.4321, step: 2 }] });
+  await card.locator(".chart-value").filter({ hasText: "0.4321" }).first().waitFor();
+  console.log(`  live point on the chart ${Date.now() - sent} ms after it was logged`);
+  await api("POST", `/api/v1/runs/${data.live.id}/finish`, { status: "finished" });
+  await page.locator("#run-status").getByText("finished").waitFor();
+  if ((await page.evaluate(() => location.href)) !== before) throw new Error("the page navigated");
+});
+
+await step("dashboards list the saved dashboard; it shows its chart drawn by the server", async () => {
+  await page.goto(`${base}/#/dashboards`);
+  await page.getByRole("link", { name: data.dashboard.name, exact: true }).click();
+  const image = page.locator(`figure.chart-card[data-chart-id="${data.chart.id}"] img`);
+  await image.waitFor();
+  await page.waitForFunction((id) => {
+    const img = document.querySelector(`figure.chart-card[data-chart-id="${id}"] img`);
+    return img && img.complete && img.naturalWidth > 0;
+  }, data.chart.id);
+  await axe(page, "dashboard");
+  await page.goto(`${base}/#/charts/${data.chart.id}`);
+  await page.getByRole("heading", { name: "loss by run" }).waitFor();
+  await axe(page, "saved chart");
+});
+
+await step("the healthcare and login pages render", async () => {
+  await page.goto(`${base}/#/healthcare`);
+  await page.getByRole("heading", { name: /crisis detection/i }).waitFor();
+  await axe(page, "healthcare");
+  await page.goto(`${base}/#/login`);
+  await page.getByLabel("User name").waitFor();
+  await axe(page, "login");
 });
 
 await browser.close();

@@ -436,10 +436,12 @@ impl LinePlan {
             groups.finish(&mut figure, spec, self.grid.as_ref(), self.x_scale);
         } else {
             let (mut total, mut drawn) = (0u64, 0u64);
+            let width = line_width(self.series.len());
             for s in &self.series {
-                let raw = s.raw.clone().unwrap_or_else(|| {
+                let mut raw = s.raw.clone().unwrap_or_else(|| {
                     LineTrace::new(&s.name, Vec::new(), Vec::new(), s.color.clone())
                 });
+                raw.width = width;
                 total += raw.total_points;
                 drawn += raw.x.len() as u64;
                 let lone_point = lone_point(&raw);
@@ -448,7 +450,9 @@ impl LinePlan {
                     figure.traces.push(Trace::Markers(marker));
                 }
                 if let Some(smooth) = &s.smooth {
-                    figure.traces.push(Trace::Line(smooth.clone()));
+                    let mut smooth = smooth.clone();
+                    smooth.width = width;
+                    figure.traces.push(Trace::Line(smooth));
                 }
             }
             if drawn < total {
@@ -518,6 +522,17 @@ fn reduced(
     );
     trace.total_points = x.len() as u64;
     trace
+}
+
+/// Above this many runs' lines on one chart, they are drawn 1 px wide instead of 1.5.
+pub const THIN_LINES_ABOVE: usize = 20;
+
+/// The width of each run's line: thinner when many overlap, so the chart stays readable
+/// (W&B and TensorBoard draw thin lines for the same reason). At one device pixel per CSS
+/// pixel a 1 px line also takes the rasteriser's hairline path: a PNG of 100 long runs draws
+/// in about half the time (docs/benchmarks.md, issue 12).
+fn line_width(lines: usize) -> f64 {
+    if lines > THIN_LINES_ABOVE { 1.0 } else { 1.5 }
 }
 
 /// A dot for a line with a single drawable point, which a line alone would not show.

@@ -422,3 +422,19 @@ fn a_line_of_one_point_gets_a_dot() {
     );
     assert!(!dots[0].show_legend);
 }
+
+#[test]
+fn many_runs_draw_thinner_lines() {
+    let p = points(&[(0, 1.0), (1, 2.0)]);
+    for (count, width) in [(THIN_LINES_ABOVE, 1.5), (THIN_LINES_ABOVE + 1, 1.0)] {
+        let runs = (0..count)
+            .map(|i| with_series(run(&format!("r{i}")), "loss", &p))
+            .collect();
+        let figure = draw(&Fixture::new(line_spec(&["loss"]), runs), |_, _| p.clone());
+        assert!(
+            lines(&figure).iter().all(|l| l.width == width),
+            "{count} runs: {:?}",
+            lines(&figure).iter().map(|l| l.width).collect::<Vec<_>>()
+        );
+    }
+}
