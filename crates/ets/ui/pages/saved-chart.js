@@ -23,7 +23,7 @@ export async function render(main, [id]) {
       chart.snapshot_at ? `Snapshot of ${time(Date.parse(chart.snapshot_at))}.` : "Live: drawn from the runs' current data at every view.",
     ),
     h("h2", {}, "Definition"),
-    h("pre", { class: "preview" }, JSON.stringify(definition, null, 2)),
+    h("pre", { class: "preview", tabindex: "0", "aria-label": "Chart definition (JSON)" }, JSON.stringify(definition, null, 2)),
     h(
       "button",
       {
