@@ -68,6 +68,56 @@ async fn every_page_works_in_chromium_and_passes_axe() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_the_ui_asks_for_a_login_and_shows_only_what_the_user_may_see() {
+    let Some(dir) = tools_dir() else { return };
+    let app = TestApp::start_with_auth(|_| {}).await;
+    let root = app.add_user("root", true, None).await;
+    app.add_user("alice", false, Some("alice's long password"))
+        .await;
+    let mut projects = Vec::new();
+    for name in ["alice-can-see", "alice-cannot-see"] {
+        let created = app
+            .send(
+                app.client
+                    .post(app.url("/api/v1/projects"))
+                    .bearer_auth(&root)
+                    .json(&serde_json::json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        projects.push(created.id());
+    }
+    let member = app
+        .send(
+            app.client
+                .put(app.url(&format!("/api/v1/projects/{}/members/alice", projects[0])))
+                .bearer_auth(&root)
+                .json(&serde_json::json!({ "role": "viewer" })),
+        )
+        .await;
+    assert!(member.status.is_success(), "{}", member.body);
+    let output = tokio::process::Command::new("node")
+        .args([
+            "login.mjs",
+            &app.url(""),
+            "alice",
+            "alice's long password",
+            "alice-can-see",
+            "alice-cannot-see",
+        ])
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the login journey failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[tokio::test]
 async fn the_page_and_its_files_are_served_with_a_strict_csp_and_revalidated() {
     let app = TestApp::start().await;

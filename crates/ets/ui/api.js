@@ -13,8 +13,20 @@ export class ApiError extends Error {
 /** Raised (and handled by the router) when the server wants a login. */
 export class LoginNeeded extends Error {}
 
+// A browser session's CSRF token (from the login answer): sent with every state-changing
+// request, as the server requires of cookie sessions. Kept for the tab's life.
+const CSRF_KEY = "ets.csrf";
+
+/** Remembers (or, with null, forgets) the session's CSRF token. */
+export function setCsrf(token) {
+  if (token) sessionStorage.setItem(CSRF_KEY, token);
+  else sessionStorage.removeItem(CSRF_KEY);
+}
+
 async function request(method, path, body) {
   const init = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
+  const csrf = method === "GET" ? null : sessionStorage.getItem(CSRF_KEY);
+  if (csrf) init.headers["x-csrf-token"] = csrf;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

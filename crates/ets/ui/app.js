@@ -3,7 +3,7 @@
 // The URL holds the state of every page (filters, columns, selected runs, chart options), so
 // a link shows a colleague the same view.
 
-import { ApiError, LoginNeeded, get } from "./api.js";
+import { ApiError, LoginNeeded, get, post, setCsrf } from "./api.js";
 import { fill, h } from "./dom.js";
 
 const ROUTES = [
@@ -128,7 +128,12 @@ export async function showWho() {
         type: "button",
         class: "link",
         onclick: async () => {
-          await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+          try {
+            await post("/api/v1/auth/logout");
+          } catch (error) {
+            console.warn("logout", error);
+          }
+          setCsrf(null);
           go("/login");
           showWho();
         },

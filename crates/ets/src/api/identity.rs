@@ -15,7 +15,7 @@ use crate::actor::Actor;
 use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::service::identity::{
-    ApiKey, CreatedApiKey, CreatedUser, Member, MemberRole, NewApiKey, NewUser, User, UserPatch,
+    ApiKey, CreatedApiKey, CreatedUser, Member, NewApiKey, NewUser, SetMemberRole, User, UserPatch,
 };
 
 /// Whose keys: another user's (global admins only).
@@ -221,13 +221,13 @@ pub async fn list_members(
 
 /// Give a user a role on the project (project admins).
 #[utoipa::path(put, path = "/api/v1/projects/{id}/members/{user}", tag = "projects",
-    params(("id" = String, Path), ("user" = String, Path)), request_body = MemberRole,
+    params(("id" = String, Path), ("user" = String, Path)), request_body = SetMemberRole,
     responses((status = 200, body = Member), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_member(
     State(s): State<AppState>,
     actor: Actor,
     Path((id, user)): Path<(String, String)>,
-    Json(body): Json<MemberRole>,
+    Json(body): Json<SetMemberRole>,
 ) -> Result<JsonResponse<Member>> {
     let member = s
         .set_member(&actor, &id, &user, Some(body.role))

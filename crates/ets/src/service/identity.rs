@@ -766,7 +766,7 @@ impl From<MemberRecord> for Member {
 /// `PUT /api/v1/projects/{id}/members/{user}`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MemberRole {
+pub struct SetMemberRole {
     pub role: Role,
 }
 

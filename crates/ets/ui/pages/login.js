@@ -1,6 +1,6 @@
 // The login page (when authentication is on): a browser session through POST /api/v1/auth/login.
 
-import { post } from "../api.js";
+import { post, setCsrf } from "../api.js";
 import { errorBox, go, showWho } from "../app.js";
 import { fill, h, heading } from "../dom.js";
 
@@ -16,7 +16,8 @@ export async function render(main, _params, query) {
         event.preventDefault();
         fill(message);
         try {
-          await post("/api/v1/auth/login", { username: user.value, password: password.value });
+          const session = await post("/api/v1/auth/login", { username: user.value, password: password.value });
+          setCsrf(session && session.csrf_token);
           showWho();
           const next = query.get("next") || "/";
           go(next.startsWith("/") && !next.startsWith("/login") ? next.split("?")[0] : "/", Object.fromEntries(new URLSearchParams(next.split("?")[1] || "")));
