@@ -396,9 +396,13 @@ async fn line_charts_are_reduced_to_their_pixel_columns_and_keep_every_spike() {
     .expect("gzip");
     assert_eq!(plain, bytes);
 
-    // plotly.js reads the typed arrays: in Chromium, the page's y axis reaches both spikes.
+    // plotly.py's validator accepts the typed arrays, and plotly.js reads them: in Chromium,
+    // the page's y axis reaches both spikes.
     if let Some(tools) = Tools::find() {
         let out = tempfile::tempdir().expect("temp dir");
+        let json_file = out.path().join("long.json");
+        std::fs::write(&json_file, &bytes).expect("write the JSON");
+        tools.validate_plotly(&[json_file]);
         let html = app.url(&format!("/api/v1/visualizations/charts/{id}?format=html"));
         tools
             .render_url(
