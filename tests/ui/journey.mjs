@@ -253,6 +253,26 @@ await step("the healthcare and login pages render", async () => {
   await axe(page, "login");
 });
 
+await step("dark mode (the OS setting) passes axe on the busiest pages", async () => {
+  const dark = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: "dark" });
+  const darkPage = await dark.newPage();
+  darkPage.setDefaultTimeout(timeout);
+  const background = await (async () => {
+    await darkPage.goto(`${base}/#/experiments/${data.experiment.id}`);
+    await darkPage.getByRole("link", { name: "run-adam-1", exact: true }).waitFor();
+    return darkPage.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  })();
+  if (background === "rgb(255, 255, 255)") throw new Error("dark mode kept a white background");
+  await axe(darkPage, "runs table, dark");
+  await darkPage.goto(`${base}/#/runs/${data.runs[0].id}`);
+  await darkPage.locator('.metric-card[data-key="acc"] .chart[data-state="ready"]').waitFor();
+  await axe(darkPage, "run, dark");
+  await darkPage.goto(`${base}/#/compare?runs=${data.runs[0].id},${data.runs[2].id}`);
+  await darkPage.locator('.metric-card[data-key="loss"] .chart[data-state="ready"]').first().waitFor();
+  await axe(darkPage, "compare, dark");
+  await dark.close();
+});
+
 await browser.close();
 if (problems.length) {
   console.log(`FAIL: ${problems.length} problem(s)`);
