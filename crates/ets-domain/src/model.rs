@@ -401,6 +401,51 @@ pub struct MetricComparison {
     pub by_experiment: Vec<ExperimentMetricStats>,
     /// Experiment with the best mean, when the direction is known.
     pub best_experiment_id: Option<String>,
+    /// The second experiment's values tested against the first's (each run's latest value).
+    pub tests: MetricTests,
+}
+
+/// Two-sample tests of one metric: the second experiment of the request (the candidate)
+/// against the first (the baseline), over each run's latest value. A statistic or p-value
+/// is `null` where it is undefined (too few runs, no variance), as SciPy gives NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MetricTests {
+    pub baseline_experiment_id: String,
+    pub candidate_experiment_id: String,
+    /// Welch's t-test of candidate − baseline (unequal variances), with the 95 % CI of the
+    /// difference of the means.
+    pub welch_t: WelchT,
+    /// Mann–Whitney U (two-sided; exact for small samples without ties, else asymptotic with
+    /// tie and continuity correction — SciPy's `method="auto"`).
+    pub mann_whitney_u: RankTest,
+    /// Cohen's d of candidate − baseline (pooled standard deviation).
+    pub cohens_d: Option<f64>,
+    /// Cliff's delta: P(candidate > baseline) − P(candidate < baseline).
+    pub cliffs_delta: Option<f64>,
+    /// Welch's p-value adjusted with Holm–Bonferroni across the metrics of the comparison.
+    pub p_value_holm: Option<f64>,
+    /// One line in plain language.
+    pub verdict: String,
+}
+
+/// Welch's t-test.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WelchT {
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub df: Option<f64>,
+    pub mean_difference: Option<f64>,
+    pub ci_lower: Option<f64>,
+    pub ci_upper: Option<f64>,
+}
+
+/// A rank test: its statistic, two-sided p-value and how the p-value was computed
+/// (`exact`, `asymptotic`, `permutation`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RankTest {
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub method: Option<String>,
 }
 
 /// Statistics of one metric within one experiment.

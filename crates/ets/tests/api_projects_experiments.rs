@@ -70,6 +70,7 @@ common::on_both_databases!(
     experiment_metrics_use_a_minimize_objective,
     experiment_metrics_of_an_experiment_without_runs_is_empty,
     compare_summarises_each_experiment_in_request_order,
+    compare_tests_the_second_experiment_against_the_first_as_scipy_does,
     compare_restricted_to_chosen_metrics,
     compare_without_objectives_names_no_best_experiment,
     compare_rejects_bad_id_lists,
@@ -2643,4 +2644,83 @@ async fn gc_purges_experiments_and_projects_long_in_the_trash() {
     ] {
         assert_eq!(app.get(&path).await.status, StatusCode::OK, "{path}");
     }
+}
+
+/// Expected values from SciPy 1.16.3 (`tests/stats/requirements.txt`):
+/// `ttest_ind(b, a, equal_var=False)` and `mannwhitneyu(b, a)` of the values below.
+async fn compare_tests_the_second_experiment_against_the_first_as_scipy_does() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    let baseline = app.create_experiment(&project, "baseline").await;
+    let candidate = app.create_experiment(&project, "candidate").await;
+    for (experiment, values) in [
+        (&baseline, [0.71, 0.74, 0.69, 0.73]),
+        (&candidate, [0.80, 0.83, 0.79, 0.85]),
+    ] {
+        for value in values {
+            let run = app.create_run(experiment).await;
+            log_metrics(
+                &app,
+                &run,
+                json!([{ "key": "acc", "value": value, "step": 0 }]),
+            )
+            .await;
+        }
+    }
+    let reply = app
+        .post(
+            "/api/v1/experiments/compare",
+            json!({ "experiment_ids": [baseline, candidate], "metrics": ["acc"] }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let tests = &reply.body["metrics"][0]["tests"];
+    assert_eq!(tests["baseline_experiment_id"], baseline.as_str());
+    assert_eq!(tests["candidate_experiment_id"], candidate.as_str());
+    let close = |v: &Value, expected: f64| {
+        let got = v.as_f64().unwrap_or_else(|| panic!("{v} in {tests}"));
+        assert!(
+            ((got - expected) / expected).abs() < 1e-9,
+            "{got} against SciPy's {expected}"
+        );
+    };
+    close(&tests["welch_t"]["statistic"], 5.656854249492388);
+    close(&tests["welch_t"]["p_value"], 0.0015233110774901181);
+    close(&tests["welch_t"]["df"], 5.738819928583581);
+    close(&tests["welch_t"]["ci_lower"], 0.056262591948694);
+    close(&tests["welch_t"]["ci_upper"], 0.1437374080513062);
+    close(&tests["mann_whitney_u"]["statistic"], 16.0);
+    close(&tests["mann_whitney_u"]["p_value"], 0.02857142857142857);
+    assert_eq!(tests["mann_whitney_u"]["method"], "exact");
+    close(&tests["cliffs_delta"], 1.0);
+    let verdict = tests["verdict"].as_str().expect("verdict");
+    assert!(
+        verdict.starts_with("higher by 0.1000") && verdict.ends_with("a significant difference"),
+        "{verdict}"
+    );
+
+    // One run a side: nothing to test, and the answer says so.
+    let lone = app.create_experiment(&project, "lone").await;
+    let run = app.create_run(&lone).await;
+    log_metrics(
+        &app,
+        &run,
+        json!([{ "key": "acc", "value": 0.5, "step": 0 }]),
+    )
+    .await;
+    let reply = app
+        .post(
+            "/api/v1/experiments/compare",
+            json!({ "experiment_ids": [baseline, lone], "metrics": ["acc"] }),
+        )
+        .await;
+    let tests = &reply.body["metrics"][0]["tests"];
+    assert!(tests["welch_t"]["p_value"].is_null(), "{tests}");
+    assert!(
+        tests["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("not enough runs"),
+        "{tests}"
+    );
 }

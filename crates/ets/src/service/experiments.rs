@@ -11,7 +11,9 @@ use ets_domain::stats::summarize;
 use ets_domain::status::ExperimentStatus;
 use ets_domain::{Timestamp, templates, validate};
 
-use super::{ListParams, Services, apply_tag_patch, validate_description, validate_tags};
+use super::{
+    ListParams, Services, apply_tag_patch, significance, validate_description, validate_tags,
+};
 use crate::actor::Actor;
 use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
@@ -586,7 +588,8 @@ impl Services {
                 .into_iter()
                 .collect(),
         };
-        let metrics = keys
+        let mut sizes = Vec::with_capacity(keys.len());
+        let mut metrics: Vec<MetricComparison> = keys
             .into_iter()
             .map(|key| {
                 let direction = experiments.iter().find_map(|e| {
@@ -622,14 +625,31 @@ impl Services {
                     )
                     .map(|(id, _)| id.to_owned())
                 });
+                let values_of = |experiment: &Experiment| -> Vec<f64> {
+                    latest
+                        .iter()
+                        .filter(|m| m.key == key && m.experiment_id == experiment.id)
+                        .map(|m| m.value)
+                        .filter(|v| v.is_finite())
+                        .collect()
+                };
+                let (baseline, candidate) =
+                    (values_of(&experiments[0]), values_of(&experiments[1]));
+                sizes.push((baseline.len(), candidate.len()));
+                let tests = significance::metric_tests(
+                    (&experiments[0].id, &baseline),
+                    (&experiments[1].id, &candidate),
+                );
                 MetricComparison {
                     key,
                     direction,
                     by_experiment,
                     best_experiment_id,
+                    tests,
                 }
             })
             .collect();
+        significance::conclude(&mut metrics, &sizes);
         Ok(Comparison {
             experiments: experiments
                 .into_iter()

@@ -16,6 +16,7 @@ pub mod render;
 pub mod reports;
 pub mod runs;
 pub mod search;
+pub mod significance;
 pub mod visualizations;
 
 use std::sync::Arc;
