@@ -99,7 +99,7 @@ async function timeTo(url, condition, arg) {
 
 const table = [];
 for (let rep = 0; rep < REPS; rep++) {
-  table.push(await timeTo(`${base}/#/experiments/${wide}`, () => /run-0\d{4}/.test(document.body.innerText) && performance.now()));
+  table.push(await timeTo(`${base}/#/experiments/${wide}/runs`, () => /run-0\d{4}/.test(document.body.innerText) && performance.now()));
 }
 results.runs_table_first_rows_ms = table;
 log(`MLflow runs table: run names on screen ${table.join(", ")} ms`);
@@ -107,7 +107,7 @@ log(`MLflow runs table: run names on screen ${table.join(", ")} ms`);
 const charts = [];
 for (let rep = 0; rep < REPS; rep++) {
   charts.push(await timeTo(
-    `${base}/#/experiments/${long}?compareRunsMode=CHART`,
+    `${base}/#/experiments/${long}/runs?compareRunsMode=CHART`,
     () => document.querySelectorAll(".js-plotly-plot .scatterlayer .trace, .js-plotly-plot .gl-container canvas").length > 0 && performance.now(),
   ));
 }
