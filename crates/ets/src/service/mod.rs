@@ -15,6 +15,7 @@ pub mod projects;
 pub mod render;
 pub mod reports;
 pub mod runs;
+pub mod safety;
 pub mod search;
 pub mod significance;
 pub mod visualizations;
