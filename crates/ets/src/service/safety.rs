@@ -180,7 +180,7 @@ mod tests {
     fn the_worst_slice_decides() {
         let config = HealthcareConfig::default();
         let strong = crisis("overall", 100_000, 10);
-        let report = assess(&config, &[strong.clone()], 0.95, Method::Wilson).unwrap();
+        let report = assess(&config, std::slice::from_ref(&strong), 0.95, Method::Wilson).unwrap();
         assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.checks);
         let weak = crisis("age 65+", 90, 10);
         let report = assess(&config, &[strong, weak], 0.95, Method::ClopperPearson).unwrap();
