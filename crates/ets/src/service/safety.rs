@@ -10,6 +10,9 @@
 //! - an evaluation named `response_quality` with `successes` of `trials`: against
 //!   `min_response_quality` (at least).
 //!
+//! MLflow clients, which can only log metrics, send the same counts as metrics named
+//! `eval/<name>/<slice>/<count>` ([`counts_from_metrics`]).
+//!
 //! This module is pure: the evaluations' storage and endpoints call it.
 
 use ets_domain::model::HealthcareConfig;
@@ -32,6 +35,69 @@ pub struct EvaluationCounts {
     /// For quality scores: successes of `trials`.
     pub successes: u64,
     pub trials: u64,
+}
+
+/// Prefix of the metric keys that carry evaluation counts from MLflow clients, which can only
+/// log metrics: `eval/<name>/<slice>/<count>` with `<count>` one of `tp`, `fn`, `fp`, `tn`,
+/// `successes`, `trials`, and the value a whole number, e.g.
+/// `mlflow.log_metric("eval/crisis_detection/age 65+/tp", 97)`. The slice may contain `/`.
+pub const EVAL_PREFIX: &str = "eval/";
+
+/// The evaluation counts carried by metric keys of the `eval/` convention (the latest value
+/// of each key), grouped by name and slice in order of first appearance. Keys outside the
+/// convention are ignored; a key inside it that is malformed, or a value that is not a
+/// whole number ≥ 0, is an error saying which.
+pub fn counts_from_metrics<'a>(
+    latest: impl IntoIterator<Item = (&'a str, f64)>,
+) -> Result<Vec<EvaluationCounts>, String> {
+    let mut out: Vec<EvaluationCounts> = Vec::new();
+    for (key, value) in latest {
+        let Some(rest) = key.strip_prefix(EVAL_PREFIX) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.len() < 3 || parts[0].is_empty() {
+            return Err(format!(
+                "metric '{key}': evaluation counts are named eval/<name>/<slice>/<count>"
+            ));
+        }
+        let (name, field) = (parts[0], parts[parts.len() - 1]);
+        let slice = parts[1..parts.len() - 1].join("/");
+        const COUNTS: [&str; 6] = ["tp", "fn", "fp", "tn", "successes", "trials"];
+        if !COUNTS.contains(&field) {
+            return Err(format!(
+                "metric '{key}': '{field}' is not a count; use tp, fn, fp, tn, successes or trials"
+            ));
+        }
+        if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value < 2f64.powi(53)) {
+            return Err(format!(
+                "metric '{key}': a count must be a whole number ≥ 0, got {value}"
+            ));
+        }
+        let count = value as u64;
+        let index = match out.iter().position(|e| e.name == name && e.slice == slice) {
+            Some(i) => i,
+            None => {
+                out.push(EvaluationCounts {
+                    name: name.to_owned(),
+                    slice: slice.clone(),
+                    ..EvaluationCounts::default()
+                });
+                out.len() - 1
+            }
+        };
+        let e = &mut out[index];
+        match field {
+            "tp" => e.tp = count,
+            "fn" => e.fn_ = count,
+            "fp" => e.fp = count,
+            "tn" => e.tn = count,
+            "successes" => e.successes = count,
+            "trials" => e.trials = count,
+            _ => unreachable!("the field was checked against COUNTS"),
+        }
+    }
+    Ok(out)
 }
 
 /// One threshold judged on one slice.
@@ -192,6 +258,43 @@ mod tests {
                 .iter()
                 .any(|c| c.slice == "age 65+" && c.verdict == Verdict::Fail)
         );
+    }
+
+    #[test]
+    fn mlflow_metric_keys_carry_counts() {
+        let latest = [
+            ("loss", 0.3),
+            ("eval/crisis_detection/overall/tp", 99.0),
+            ("eval/crisis_detection/overall/fn", 1.0),
+            ("eval/crisis_detection/age/65+/tp", 40.0),
+            ("eval/response_quality/overall/successes", 80.0),
+            ("eval/response_quality/overall/trials", 90.0),
+        ];
+        let counts = counts_from_metrics(latest).expect("well-formed");
+        assert_eq!(counts.len(), 3);
+        assert_eq!((counts[0].tp, counts[0].fn_), (99, 1));
+        assert_eq!((counts[1].slice.as_str(), counts[1].tp), ("age/65+", 40));
+        assert_eq!((counts[2].successes, counts[2].trials), (80, 90));
+        let report = assess(&HealthcareConfig::default(), &counts, 0.95, Method::Wilson).unwrap();
+        assert_eq!(report.checks.len(), 5);
+
+        for (key, value, wanted) in [
+            (
+                "eval/crisis_detection/tp",
+                1.0,
+                "eval/<name>/<slice>/<count>",
+            ),
+            ("eval/crisis_detection/overall/tp", 1.5, "whole number"),
+            ("eval/crisis_detection/overall/tp", -1.0, "whole number"),
+            (
+                "eval/crisis_detection/overall/recall",
+                0.9,
+                "is not a count",
+            ),
+        ] {
+            let err = counts_from_metrics([(key, value)]).unwrap_err();
+            assert!(err.contains(wanted), "{key}={value}: {err}");
+        }
     }
 
     #[test]
