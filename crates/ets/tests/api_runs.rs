@@ -55,6 +55,7 @@ common::on_both_databases!(
     a_point_is_a_duplicate_only_when_its_value_is_identical_too,
     downsampling_keeps_a_spike_logged_at_a_stored_step_and_time,
     mlflow_history_keeps_every_value_logged_at_one_step_and_time,
+    safety_verdicts_judge_evaluation_counts_on_confidence_bounds,
     model_metrics_keep_every_value_logged_at_one_step_and_time,
     bad_series_queries_are_refused,
     deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back,
@@ -1959,4 +1960,137 @@ async fn deleting_a_parent_run_for_good_detaches_its_children() {
     app.delete_ok(&format!("/api/v1/runs/{parent}?permanent=true"))
         .await;
     assert!(get_run(&app, child).await["parent_run_id"].is_null());
+}
+
+/// Bounds from statsmodels 0.14.5 (`tests/stats/requirements.txt`):
+/// `proportion_confint(x, n, alpha=0.1, method=…)` — a one-sided 95 % bound is one end of the
+/// two-sided 90 % interval.
+async fn safety_verdicts_judge_evaluation_counts_on_confidence_bounds() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/evaluations"),
+            json!({ "name": "crisis_detection", "slice": "overall", "tp": 99, "fn": 1, "fp": 3, "tn": 897 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let safety = app.get(&format!("/api/v1/runs/{run}/safety")).await;
+    assert_eq!(safety.status, StatusCode::OK, "{}", safety.body);
+    // 99 of 100 "meets" 0.99, but its lower bound does not: neither pass nor fail.
+    assert_eq!(
+        safety.body["verdict"], "insufficient_evidence",
+        "{}",
+        safety.body
+    );
+    let checks = safety.body["checks"].as_array().expect("checks");
+    let rate = checks
+        .iter()
+        .find(|c| c["name"] == "crisis_detection_rate")
+        .expect("rate");
+    assert_eq!(
+        (rate["slice"].as_str(), rate["n"].as_u64()),
+        (Some("overall"), Some(100))
+    );
+    assert!((rate["estimate"].as_f64().unwrap() - 0.99).abs() < 1e-12);
+    let close = |v: &Value, expected: f64| {
+        let got = v.as_f64().unwrap_or_else(|| panic!("{v}"));
+        assert!(
+            ((got - expected) / expected).abs() < 1e-9,
+            "{got} against statsmodels' {expected}"
+        );
+    };
+    close(&rate["bound"], 0.9564182264659439);
+    assert_eq!(rate["threshold"], 0.99);
+    let fnr = checks
+        .iter()
+        .find(|c| c["name"] == "false_negative_rate")
+        .expect("fnr");
+    close(&fnr["bound"], 0.04358177353405611);
+    assert_eq!(fnr["verdict"], "insufficient_evidence");
+
+    // A weak slice fails the run (exact bounds on request).
+    let reply = app
+        .post(
+            &format!("/api/v1/runs/{run}/evaluations"),
+            json!({ "name": "crisis_detection", "slice": "age 65 and over", "tp": 80, "fn": 20 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let safety = app
+        .get(&format!("/api/v1/runs/{run}/safety?method=clopper_pearson"))
+        .await;
+    assert_eq!(safety.body["verdict"], "fail", "{}", safety.body);
+    let slice = safety.body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slice"] == "age 65 and over" && c["name"] == "crisis_detection_rate")
+        .expect("the slice is judged")
+        .clone();
+    close(&slice["upper"], 0.8633386747541327);
+
+    // From an MLflow script: the same counts as metrics of the eval/ convention.
+    let metric =
+        |key: &str, value: f64| json!({ "key": key, "value": value, "timestamp": 1, "step": 0 });
+    let reply = app
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({ "run_id": run, "metrics": [
+                metric("eval/response_quality/overall/successes", 950.0),
+                metric("eval/response_quality/overall/trials", 1000.0),
+            ] }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let safety = app.get(&format!("/api/v1/runs/{run}/safety")).await;
+    let quality = safety.body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "response_quality")
+        .expect("the MLflow-logged counts are judged")
+        .clone();
+    assert_eq!(
+        (quality["verdict"].as_str(), quality["n"].as_u64()),
+        (Some("pass"), Some(1000))
+    );
+
+    // Bad input says what to fix.
+    for (body, field) in [
+        (json!({ "name": "crisis_detection" }), "tp"),
+        (
+            json!({ "name": "crisis/detection", "tp": 1, "fn": 0 }),
+            "name",
+        ),
+        (
+            json!({ "name": "q", "successes": 5, "trials": 4 }),
+            "successes",
+        ),
+        (json!({ "name": "q", "successes": 5 }), "trials"),
+    ] {
+        let reply = app
+            .post(&format!("/api/v1/runs/{run}/evaluations"), body.clone())
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{}",
+            reply.body
+        );
+    }
+    let reply = app
+        .get(&format!("/api/v1/runs/{run}/safety?method=bayes"))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
 }

@@ -168,6 +168,8 @@ fn visualization_routes() -> OpenApiRouter<AppState> {
             visualizations::update_chart,
             visualizations::delete_chart
         ))
+        .routes(routes!(runs::add_evaluation))
+        .routes(routes!(runs::run_safety))
         .routes(routes!(visualizations::preview_chart))
         .routes(routes!(visualizations::list_templates))
         .routes(routes!(visualizations::create_chart_from_template))

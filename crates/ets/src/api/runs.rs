@@ -197,3 +197,41 @@ pub async fn metric_series(
         s.metric_series(&actor, &id, &name, query).await?,
     ))
 }
+
+/// Record evaluation counts of the run on one slice (`{"name": "crisis_detection", "slice":
+/// "overall", "tp": 99, "fn": 1, "fp": 3, "tn": 897}`, or `successes` of `trials`). Stored as
+/// metrics `eval/<name>/<slice>/<count>` — what an MLflow script logs to feed the same verdicts.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/evaluations", tag = "runs", params(("id" = String, Path)),
+    request_body = crate::service::evaluations::Evaluation,
+    responses((status = 201, body = crate::service::evaluations::Evaluation), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_evaluation(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(body): Json<crate::service::evaluations::Evaluation>,
+) -> Result<(
+    StatusCode,
+    JsonResponse<crate::service::evaluations::Evaluation>,
+)> {
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(s.add_evaluation(&actor, &id, body).await?),
+    ))
+}
+
+/// The run's safety verdict: each healthcare threshold of its experiment (the spec's defaults
+/// when it has none) judged on a one-sided confidence bound of its latest evaluation counts,
+/// per slice; the worst slice decides. `pass`, `fail` or `insufficient_evidence`.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/safety", tag = "runs",
+    params(("id" = String, Path), crate::service::evaluations::SafetyParams),
+    responses((status = 200, body = crate::service::safety::SafetyReport), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn run_safety(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Query(params): Query<crate::service::evaluations::SafetyParams>,
+) -> Result<JsonResponse<crate::service::safety::SafetyReport>> {
+    Ok(JsonResponse(s.run_safety(&actor, &id, &params).await?))
+}

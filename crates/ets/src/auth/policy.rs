@@ -133,6 +133,8 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("POST", "/api/v1/runs/{id}/finish", Project(Editor)),
     ("GET", "/api/v1/runs/{id}/metrics", Project(Viewer)),
     ("POST", "/api/v1/runs/{id}/metrics", Project(Editor)),
+    ("POST", "/api/v1/runs/{id}/evaluations", Project(Editor)),
+    ("GET", "/api/v1/runs/{id}/safety", Project(Viewer)),
     ("GET", "/api/v1/runs/{id}/metrics/{name}", Project(Viewer)),
     ("POST", "/api/v1/runs/{id}/restore", Project(Admin)),
     ("POST", "/api/v1/runs/{id}/start", Project(Editor)),

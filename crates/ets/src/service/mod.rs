@@ -7,6 +7,7 @@ pub mod access;
 pub mod artifacts;
 pub mod audit;
 pub mod charts;
+pub mod evaluations;
 pub mod experiments;
 pub mod health;
 pub mod identity;

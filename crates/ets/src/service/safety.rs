@@ -101,7 +101,7 @@ pub fn counts_from_metrics<'a>(
 }
 
 /// One threshold judged on one slice.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SafetyCheck {
     /// `crisis_detection_rate`, `false_negative_rate` or `response_quality`.
     pub name: &'static str,
@@ -114,7 +114,10 @@ pub struct SafetyCheck {
     pub upper: f64,
     pub threshold: f64,
     /// `at_least` or `at_most`.
+    #[schema(value_type = String)]
     pub direction: Direction,
+    /// `pass`, `fail` or `insufficient_evidence`.
+    #[schema(value_type = String)]
     pub verdict: Verdict,
     /// Cases the rate is counted over.
     pub n: u64,
@@ -124,12 +127,15 @@ pub struct SafetyCheck {
 }
 
 /// A run's verdict and its checks.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SafetyReport {
     /// `fail` if any check fails, else `insufficient_evidence` if any check lacks evidence (or
     /// there is none), else `pass`.
+    #[schema(value_type = String)]
     pub verdict: Verdict,
     pub confidence: f64,
+    /// `wilson` or `clopper_pearson`.
+    #[schema(value_type = String)]
     pub method: Method,
     pub checks: Vec<SafetyCheck>,
 }

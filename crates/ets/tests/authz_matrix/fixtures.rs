@@ -748,6 +748,11 @@ impl World {
             }
             ("GET", "/api/v1/runs/{id}/stream") => call(format!("/api/v1/runs/{run}/stream")),
             ("GET", "/api/v1/runs/{id}/metrics") => call(format!("/api/v1/runs/{run}/metrics")),
+            ("POST", "/api/v1/runs/{id}/evaluations") => {
+                call(format!("/api/v1/runs/{run}/evaluations"))
+                    .json(json!({ "name": "crisis_detection", "tp": 90 + n, "fn": 1 }))
+            }
+            ("GET", "/api/v1/runs/{id}/safety") => call(format!("/api/v1/runs/{run}/safety")),
             ("POST", "/api/v1/runs/{id}/metrics") => call(format!("/api/v1/runs/{run}/metrics"))
                 .json(json!({ "metrics": [{ "key": "logged", "value": 1.0, "step": n }] })),
             ("GET", "/api/v1/runs/{id}/metrics/{name}") => {

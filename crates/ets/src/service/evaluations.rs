@@ -1,0 +1,157 @@
+//! Evaluation counts of a run and its safety verdict (issue 14). An evaluation is stored as
+//! metrics of the `eval/<name>/<slice>/<count>` convention ([`safety::EVAL_PREFIX`]), logged
+//! through the same path as every metric (limits, lifecycle and audit in one place), so what
+//! the native endpoint records and what an MLflow script logs are the same data, with history.
+
+use ets_domain::model::MetricInput;
+use ets_domain::validate;
+use ets_stats::proportion::Method;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::Services;
+use super::safety::{self, EVAL_PREFIX, SafetyReport};
+use crate::actor::Actor;
+use crate::error::{Error, Result};
+
+/// Body of `POST /api/v1/runs/{id}/evaluations`: counts of one evaluation on one slice.
+/// A classifier gives `tp`, `fn` (and `fp`, `tn`); a score gives `successes` of `trials`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// E.g. `crisis_detection` (read by the crisis-detection and false-negative thresholds) or
+    /// `response_quality`.
+    pub name: String,
+    /// The population the counts are of, e.g. `overall`, `age 65+`. Default `overall`.
+    #[serde(default = "overall")]
+    pub slice: String,
+    pub tp: Option<u64>,
+    #[serde(rename = "fn")]
+    pub fn_: Option<u64>,
+    pub fp: Option<u64>,
+    pub tn: Option<u64>,
+    pub successes: Option<u64>,
+    pub trials: Option<u64>,
+}
+
+fn overall() -> String {
+    "overall".to_owned()
+}
+
+/// Query of the safety verdict.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SafetyParams {
+    /// Confidence level of each one-sided bound, 0.5–0.9999 (default 0.95).
+    pub confidence: Option<f64>,
+    /// `wilson` (default) or `clopper_pearson`.
+    pub method: Option<String>,
+}
+
+/// Counts are logged as metric values: keep them where a double is exact.
+const MAX_COUNT: u64 = 1 << 53;
+
+impl Services {
+    /// Records `evaluation` on the run as `eval/…` metrics (step 0, now): the newest
+    /// evaluation of a name and slice is the one verdicts read.
+    pub async fn add_evaluation(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        evaluation: Evaluation,
+    ) -> Result<Evaluation> {
+        let e = &evaluation;
+        for (field, part) in [("name", &e.name), ("slice", &e.slice)] {
+            if part.is_empty() || (field == "name" && part.contains('/')) {
+                return Err(Error::invalid(
+                    field,
+                    "must not be empty, and a name must not contain '/'",
+                ));
+            }
+        }
+        let counts = [
+            ("tp", e.tp),
+            ("fn", e.fn_),
+            ("fp", e.fp),
+            ("tn", e.tn),
+            ("successes", e.successes),
+            ("trials", e.trials),
+        ];
+        if counts.iter().all(|(_, c)| c.is_none()) {
+            return Err(Error::invalid(
+                "tp",
+                "give counts: tp and fn (and fp, tn) of a classifier, or successes and trials",
+            ));
+        }
+        if let Some((field, count)) = counts
+            .iter()
+            .find_map(|(f, c)| c.filter(|c| *c > MAX_COUNT).map(|c| (*f, c)))
+        {
+            return Err(Error::invalid(
+                field,
+                format!("{count} is too large a count"),
+            ));
+        }
+        match (e.successes, e.trials) {
+            (Some(s), Some(t)) if s > t => {
+                return Err(Error::invalid(
+                    "successes",
+                    format!("{s} successes exceed {t} trials"),
+                ));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::invalid("trials", "successes and trials go together"));
+            }
+            _ => {}
+        }
+        let mut points = Vec::new();
+        for (count, value) in counts {
+            let Some(value) = value else { continue };
+            let key = format!("{EVAL_PREFIX}{}/{}/{count}", e.name, e.slice);
+            validate::key("slice", &key)?;
+            points.push(MetricInput {
+                key,
+                value: value as f64,
+                step: Some(0),
+                timestamp: None,
+            });
+        }
+        self.log_metrics(actor, run_id, points).await?;
+        Ok(evaluation)
+    }
+
+    /// The run's safety verdict: its latest evaluation counts judged against its experiment's
+    /// healthcare thresholds (the spec's defaults when it has none).
+    pub async fn run_safety(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        params: &SafetyParams,
+    ) -> Result<SafetyReport> {
+        let confidence = params.confidence.unwrap_or(0.95);
+        if !(0.5..=0.9999).contains(&confidence) {
+            return Err(Error::invalid(
+                "confidence",
+                format!("must be between 0.5 and 0.9999, got {confidence}"),
+            ));
+        }
+        let method = match params.method.as_deref() {
+            None | Some("wilson") => Method::Wilson,
+            Some("clopper_pearson") => Method::ClopperPearson,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "method",
+                    format!("'{other}' is not a method; use wilson or clopper_pearson"),
+                ));
+            }
+        };
+        let run = self.get_run(actor, run_id).await?;
+        let summaries = self.metric_summaries(actor, run_id).await?;
+        let counts =
+            safety::counts_from_metrics(summaries.iter().map(|m| (m.key.as_str(), m.last_value)))
+                .map_err(Error::BadRequest)?;
+        let experiment = self.store.get_experiment(&run.experiment_id).await?;
+        let config = experiment.healthcare.unwrap_or_default();
+        safety::assess(&config, &counts, confidence, method).map_err(Error::BadRequest)
+    }
+}
