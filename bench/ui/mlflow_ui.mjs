@@ -11,26 +11,13 @@
 // Prints a markdown table; --json FILE writes the figures.
 
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, "../../tests/ui/package.json"));
-const { chromium } = require("playwright-core");
+import { base, launch, log, median, option, pool } from "./common.mjs";
 
-const args = process.argv.slice(2);
-const base = args[0];
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const RUNS = Number(option("runs", 10000));
 const CHART_RUNS = Number(option("chart-runs", 20));
 const POINTS = Number(option("points", 10000));
 const REPS = Number(option("reps", 3));
-const log = (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function api(path, body) {
   const response = await fetch(`${base}/api/2.0/mlflow/${path}`, {
@@ -41,13 +28,6 @@ async function api(path, body) {
   const text = await response.text();
   if (!response.ok) throw new Error(`${path} answered ${response.status}: ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : {};
-}
-
-async function pool(n, width, task) {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await task(next++);
-  }));
 }
 
 const tag = Date.now().toString(36);
@@ -83,7 +63,7 @@ await pool(CHART_RUNS, 4, async (r) => {
 const seedPoints = (Date.now() - t0) / 1000;
 log(`  made in ${seedPoints.toFixed(1)} s`);
 
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: ["--headless", "--no-sandbox"] });
+const browser = await launch();
 const results = { runs: RUNS, chart_runs: CHART_RUNS, points: POINTS, seed_runs_s: seedRuns, seed_points_s: seedPoints };
 
 async function timeTo(url, condition, arg) {

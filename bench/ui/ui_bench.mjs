@@ -16,20 +16,9 @@
 // Prints a markdown table and writes JSON to --json when given.
 
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(here, "../../tests/ui/package.json"));
-const { chromium } = require("playwright-core");
+import { base, launch, log, median, option, pool } from "./common.mjs";
 
-const args = process.argv.slice(2);
-const base = args[0];
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const RUNS = Number(option("runs", 10000));
 const CHART_RUNS = Number(option("chart-runs", 20));
 const POINTS = Number(option("points", 100000));
@@ -38,7 +27,6 @@ if (!base) {
   console.error("usage: ui_bench.mjs BASE_URL [--runs N] [--chart-runs N] [--points N] [--reps N] [--json FILE]");
   process.exit(2);
 }
-const log = (m) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 async function api(method, path, body) {
   const response = await fetch(base + path, {
@@ -51,17 +39,6 @@ async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Runs `task(i)` for i in 0..n with `width` requests in flight. */
-async function pool(n, width, task) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) await task(next++);
-    }),
-  );
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---- data --------------------------------------------------------------------------------
 const tag = Date.now().toString(36);
@@ -99,11 +76,7 @@ const live = await api("POST", "/api/v1/runs", { experiment_id: long.id, name: "
 await api("POST", `/api/v1/runs/${live.id}/metrics`, { metrics: [{ key: "loss", value: 1, step: 0 }, { key: "loss", value: 0.9, step: 1 }] });
 
 // ---- browser -----------------------------------------------------------------------------
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox"],
-});
+const browser = await launch();
 const results = {};
 
 async function fresh() {

@@ -2068,6 +2068,14 @@ async fn safety_verdicts_judge_evaluation_counts_on_confidence_bounds() {
             "successes",
         ),
         (json!({ "name": "q", "successes": 5 }), "trials"),
+        (
+            json!({ "name": "crisis+detection", "tp": 1, "fn": 0 }),
+            "name",
+        ),
+        (
+            json!({ "name": "q", "slice": "age 65+", "tp": 1, "fn": 0 }),
+            "slice",
+        ),
     ] {
         let reply = app
             .post(&format!("/api/v1/runs/{run}/evaluations"), body.clone())

@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::Services;
 use super::safety::{self, EVAL_PREFIX, SafetyReport};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::audit::Event;
+use crate::error::{EntityKind, Error, Result};
 
 /// Body of `POST /api/v1/runs/{id}/evaluations`: counts of one evaluation on one slice.
 /// A classifier gives `tp`, `fn` (and `fp`, `tn`); a score gives `successes` of `trials`.
@@ -104,10 +105,14 @@ impl Services {
             }
             _ => {}
         }
+        // Each part is checked as a key on its own, so an error names the field at fault.
+        validate::key("name", &e.name)?;
+        validate::key("slice", &e.slice)?;
         let mut points = Vec::new();
         for (count, value) in counts {
             let Some(value) = value else { continue };
             let key = format!("{EVAL_PREFIX}{}/{}/{count}", e.name, e.slice);
+            // The parts are valid keys; this checks the whole key's length.
             validate::key("slice", &key)?;
             points.push(MetricInput {
                 key,
@@ -145,12 +150,17 @@ impl Services {
                 ));
             }
         };
-        let run = self.get_run(actor, run_id).await?;
-        let summaries = self.metric_summaries(actor, run_id).await?;
+        // One authorization and one audited read for the whole verdict.
+        self.authorize(actor, EntityKind::Run, run_id).await?;
+        let run = self.store.get_run(run_id).await?;
+        let experiment = self.store.get_experiment(&run.experiment_id).await?;
+        let summaries = self.store.metric_summaries(run_id).await?;
+        let event = Event::new("run.read_safety", "run", run_id);
+        self.audit_read_of(event, experiment.healthcare.is_some())
+            .await?;
         let counts =
             safety::counts_from_metrics(summaries.iter().map(|m| (m.key.as_str(), m.last_value)))
                 .map_err(Error::BadRequest)?;
-        let experiment = self.store.get_experiment(&run.experiment_id).await?;
         let config = experiment.healthcare.unwrap_or_default();
         safety::assess(&config, &counts, confidence, method).map_err(Error::BadRequest)
     }

@@ -598,13 +598,20 @@ impl Services {
                         .find(|o| o.metric == key)
                         .map(|o| o.direction)
                 });
-                let by_experiment: Vec<ExperimentMetricStats> = experiments
+                // Each experiment's runs' latest values of this key, read once.
+                let per_experiment: Vec<Vec<&LatestMetric>> = experiments
                     .iter()
                     .map(|experiment| {
-                        let runs: Vec<&LatestMetric> = latest
+                        latest
                             .iter()
                             .filter(|m| m.key == key && m.experiment_id == experiment.id)
-                            .collect();
+                            .collect()
+                    })
+                    .collect();
+                let by_experiment: Vec<ExperimentMetricStats> = experiments
+                    .iter()
+                    .zip(&per_experiment)
+                    .map(|(experiment, runs)| {
                         let values: Vec<f64> = runs.iter().map(|m| m.value).collect();
                         let best_run = direction.and_then(|d| {
                             best(runs.iter().map(|m| (m.run_id.as_str(), m.value)), d)
@@ -625,16 +632,14 @@ impl Services {
                     )
                     .map(|(id, _)| id.to_owned())
                 });
-                let values_of = |experiment: &Experiment| -> Vec<f64> {
-                    latest
-                        .iter()
-                        .filter(|m| m.key == key && m.experiment_id == experiment.id)
+                let finite = |runs: &[&LatestMetric]| -> Vec<f64> {
+                    runs.iter()
                         .map(|m| m.value)
                         .filter(|v| v.is_finite())
                         .collect()
                 };
                 let (baseline, candidate) =
-                    (values_of(&experiments[0]), values_of(&experiments[1]));
+                    (finite(&per_experiment[0]), finite(&per_experiment[1]));
                 sizes.push((baseline.len(), candidate.len()));
                 let tests = significance::metric_tests(
                     (&experiments[0].id, &baseline),
