@@ -62,6 +62,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// Who may call the API (see `docs/security.md`). Off by default, and then ETS serves
@@ -150,6 +151,26 @@ pub struct AuditConfig {
     /// Reads audited besides every write: `healthcare` (reads of healthcare experiments'
     /// data, the default), `all` or `none`.
     pub reads: AuditReads,
+}
+
+/// Alert rules and their webhooks (`crate::alerts`; docs/healthcare.md, "Alerts").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Evaluate alert rules and deliver webhooks on this instance. Off: rules are stored but
+    /// nothing fires here (another instance may still evaluate them).
+    pub enabled: bool,
+    /// Every this often, rules are judged on running runs and runs active since the previous
+    /// sweep (stale runs; anything a restart missed). Writes are judged at once anyway.
+    pub sweep_seconds: u64,
+    /// A webhook receiver gets this long to answer one attempt.
+    pub webhook_timeout_seconds: u64,
+    /// Attempts before a delivery is given up (state `failed`).
+    pub max_attempts: u32,
+    /// The first retry waits this long; each further one twice as long…
+    pub retry_base_ms: u64,
+    /// …but never longer than this.
+    pub max_retry_seconds: u64,
 }
 
 /// Which reads the audit trail records.
@@ -395,6 +416,14 @@ impl Config {
             audit: AuditConfig {
                 reads: AuditReads::Healthcare,
             },
+            alerts: AlertsConfig {
+                enabled: true,
+                sweep_seconds: 30,
+                webhook_timeout_seconds: 10,
+                max_attempts: 12,
+                retry_base_ms: 1000,
+                max_retry_seconds: 3600,
+            },
         }
     }
 
@@ -590,6 +619,18 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.live.heartbeat_seconds == 0 {
         return Err(ConfigError(
             "live.heartbeat_seconds must be at least 1".into(),
+        ));
+    }
+    let alerts = &config.alerts;
+    if alerts.sweep_seconds == 0
+        || alerts.webhook_timeout_seconds == 0
+        || alerts.max_attempts == 0
+        || alerts.retry_base_ms == 0
+    {
+        return Err(ConfigError(
+            "alerts.sweep_seconds, alerts.webhook_timeout_seconds, alerts.max_attempts and \
+             alerts.retry_base_ms must be at least 1"
+                .into(),
         ));
     }
     let artifacts = &config.artifacts;

@@ -125,6 +125,8 @@ pub enum EntityKind {
     Chart,
     Dashboard,
     ChartTemplate,
+    AlertRule,
+    Alert,
 }
 
 impl EntityKind {
@@ -151,6 +153,8 @@ impl EntityKind {
             EntityKind::Chart => "chart",
             EntityKind::Dashboard => "dashboard",
             EntityKind::ChartTemplate => "chart template",
+            EntityKind::AlertRule => "alert rule",
+            EntityKind::Alert => "alert",
         }
     }
 }

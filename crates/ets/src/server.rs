@@ -99,6 +99,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             &services.config.effective_database_url(),
         )
         .await;
+    crate::alerts::AlertEngine::start(&services, stopped.clone());
     {
         // Event streams never end by themselves: end them so graceful shutdown can finish.
         let live = services.live.clone();

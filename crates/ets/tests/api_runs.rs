@@ -2080,17 +2080,7 @@ async fn safety_verdicts_judge_evaluation_counts_on_confidence_bounds() {
         let reply = app
             .post(&format!("/api/v1/runs/{run}/evaluations"), body.clone())
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            reply.body
-        );
-        assert_eq!(
-            reply.body["error"]["details"]["field"], field,
-            "{}",
-            reply.body
-        );
+        reply.assert_invalid_field(field);
     }
     let reply = app
         .get(&format!("/api/v1/runs/{run}/safety?method=bayes"))

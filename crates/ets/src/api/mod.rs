@@ -1,5 +1,6 @@
 //! The native HTTP API (`/api/v1`, health, OpenAPI and docs) over the service layer.
 
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub(crate) mod auth;
@@ -82,6 +83,7 @@ pub struct ItemList<T> {
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
         (name = "auth", description = "API keys, users and browser sessions"),
         (name = "audit", description = "The tamper-evident audit trail of every change (global admins)"),
+        (name = "alerts", description = "Alert rules on metrics, safety verdicts and run health; alerts; signed webhook deliveries"),
         (name = "visualizations", description = "Saved charts and dashboards, templates, exports (Plotly JSON, SVG, PNG, PDF, HTML) and the healthcare dashboard"),
     )
 )]
@@ -147,6 +149,16 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(artifacts::complete_upload))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(alerts::create_rule, alerts::list_rules))
+        .routes(routes!(
+            alerts::get_rule,
+            alerts::update_rule,
+            alerts::delete_rule
+        ))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert))
+        .routes(routes!(alerts::acknowledge_alert))
+        .routes(routes!(alerts::list_deliveries))
         .merge(visualization_routes())
         .split_for_parts()
 }

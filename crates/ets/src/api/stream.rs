@@ -39,7 +39,7 @@ impl Filter {
     fn frame(&self, event: &LiveEvent) -> Option<Event> {
         let data = match (self, event.kind) {
             (_, EventKind::Reset) => &event.json,
-            (Filter::Run(id), EventKind::Metrics | EventKind::RunStatus)
+            (Filter::Run(id), EventKind::Metrics | EventKind::RunStatus | EventKind::Alert)
                 if event.run_id.as_deref() == Some(id.as_str()) =>
             {
                 &event.json

@@ -25,9 +25,10 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind,
-    ViewQuery, ViewRecord,
+    AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
+    RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind, ViewQuery,
+    ViewRecord,
 };
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
@@ -184,6 +185,97 @@ impl Store for AuditedStore {
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         let event = Event::new("session.logout", "session", "");
         with_event(event, self.inner.delete_session(token_hash)).await
+    }
+    async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord> {
+        let event = Event::new("alert_rule.create", "alert_rule", &rule.id)
+            .detail("project_id", &rule.project_id)
+            .detail("experiment_id", &rule.experiment_id)
+            .detail("name", &rule.name)
+            .detail("spec", &rule.spec)
+            .detail("webhook_url", &rule.webhook_url);
+        with_event(event, self.inner.create_alert_rule(rule)).await
+    }
+    async fn get_alert_rule(&self, id: &str) -> Result<AlertRuleRecord> {
+        self.inner.get_alert_rule(id).await
+    }
+    async fn list_alert_rules(
+        &self,
+        projects: Option<Vec<String>>,
+    ) -> Result<Vec<AlertRuleRecord>> {
+        self.inner.list_alert_rules(projects).await
+    }
+    async fn update_alert_rule(
+        &self,
+        id: &str,
+        mutation: Mutation<AlertRuleRecord>,
+    ) -> Result<AlertRuleRecord> {
+        let event = Event::new("alert_rule.update", "alert_rule", id);
+        with_event(event, self.inner.update_alert_rule(id, mutation)).await
+    }
+    async fn delete_alert_rule(&self, id: &str) -> Result<()> {
+        let event = Event::new("alert_rule.delete", "alert_rule", id);
+        with_event(event, self.inner.delete_alert_rule(id)).await
+    }
+    async fn fire_alert(
+        &self,
+        alert: AlertRecord,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        let event = Event::new("alert.fire", "alert", &alert.id)
+            .detail("rule_id", &alert.rule_id)
+            .detail("run_id", &alert.run_id)
+            .detail("message", &alert.message)
+            .detail("webhook_delivery", delivery.as_ref().map(|d| &d.id));
+        with_event(event, self.inner.fire_alert(alert, delivery)).await
+    }
+    async fn resolve_alert(
+        &self,
+        id: &str,
+        at: i64,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        let event = Event::new("alert.resolve", "alert", id)
+            .detail("webhook_delivery", delivery.as_ref().map(|d| &d.id));
+        with_event(event, self.inner.resolve_alert(id, at, delivery)).await
+    }
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> Result<AlertRecord> {
+        let event = Event::new("alert.acknowledge", "alert", id).detail("by", by);
+        with_event(event, self.inner.acknowledge_alert(id, by, at)).await
+    }
+    async fn get_alert(&self, id: &str) -> Result<AlertRecord> {
+        self.inner.get_alert(id).await
+    }
+    async fn list_alerts(&self, query: AlertQuery) -> Result<Vec<AlertRecord>> {
+        self.inner.list_alerts(query).await
+    }
+    async fn open_alerts(&self, run_ids: Vec<String>) -> Result<Vec<AlertRecord>> {
+        self.inner.open_alerts(run_ids).await
+    }
+    async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>> {
+        self.inner.alert_deliveries(alert_id).await
+    }
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        // The outbox's bookkeeping; the alert it delivers was audited when it fired.
+        unaudited(self.inner.claim_deliveries(now, lease_until, limit)).await
+    }
+    async fn finish_delivery(&self, id: &str, outcome: DeliveryOutcome) -> Result<()> {
+        unaudited(self.inner.finish_delivery(id, outcome)).await
+    }
+    async fn alert_sweep_runs(
+        &self,
+        since: i64,
+        experiment_ids: Vec<String>,
+        project_ids: Vec<String>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.inner
+            .alert_sweep_runs(since, experiment_ids, project_ids, limit)
+            .await
     }
     async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord> {
         let action = view_action(view.kind, "create");

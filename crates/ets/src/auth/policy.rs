@@ -28,6 +28,16 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("PATCH", "/api/v1/auth/users/{name}", GlobalAdmin),
     ("GET", "/api/v1/audit", GlobalAdmin),
     ("GET", "/api/v1/audit/verify", GlobalAdmin),
+    // Alerts: a rule and its alerts belong to the project it watches.
+    ("POST", "/api/v1/alerts/rules", Project(Editor)),
+    ("GET", "/api/v1/alerts/rules", Project(Viewer)),
+    ("GET", "/api/v1/alerts/rules/{id}", Project(Viewer)),
+    ("PATCH", "/api/v1/alerts/rules/{id}", Project(Editor)),
+    ("DELETE", "/api/v1/alerts/rules/{id}", Project(Editor)),
+    ("GET", "/api/v1/alerts", Project(Viewer)),
+    ("GET", "/api/v1/alerts/{id}", Project(Viewer)),
+    ("POST", "/api/v1/alerts/{id}/acknowledge", Project(Editor)),
+    ("GET", "/api/v1/alerts/{id}/deliveries", Project(Viewer)),
     // Visualizations: a chart or dashboard belongs to its project (its experiment's or runs').
     ("GET", "/api/v1/visualizations/charts", Project(Viewer)),
     ("POST", "/api/v1/visualizations/charts", Project(Editor)),

@@ -127,6 +127,17 @@ pub enum EventBody {
         name: String,
         status: RunStatus,
     },
+    /// An alert of a rule on the run fired, was acknowledged or resolved (`GET
+    /// /api/v1/alerts/{alert_id}`).
+    Alert {
+        alert_id: String,
+        rule_id: String,
+        run_id: String,
+        experiment_id: String,
+        /// `firing`, `acknowledged` or `resolved`.
+        state: String,
+        message: String,
+    },
     /// Events may have been missed: re-read the state, then keep following the stream.
     Reset { reason: String },
 }
@@ -137,6 +148,7 @@ pub enum EventKind {
     Metrics,
     RunStatus,
     RunCreated,
+    Alert,
     Reset,
 }
 
@@ -146,6 +158,7 @@ impl EventKind {
             EventKind::Metrics => "metrics",
             EventKind::RunStatus => "run_status",
             EventKind::RunCreated => "run_created",
+            EventKind::Alert => "alert",
             EventKind::Reset => "reset",
         }
     }
@@ -184,6 +197,11 @@ impl LiveEvent {
                 experiment_id,
                 ..
             } => (EventKind::RunCreated, Some(run_id), Some(experiment_id)),
+            EventBody::Alert {
+                run_id,
+                experiment_id,
+                ..
+            } => (EventKind::Alert, Some(run_id), Some(experiment_id)),
             EventBody::Reset { .. } => (EventKind::Reset, None, None),
         };
         let (run_id, experiment_id) = (run_id.cloned(), experiment_id.cloned());
@@ -412,6 +430,23 @@ impl Bus {
                     experiment_id: run.experiment_id.clone(),
                     status: run.status,
                     ended_at: run.ended_at,
+                },
+            }));
+        }
+    }
+
+    /// An alert changed state.
+    pub fn alert(&self, alert: &crate::store::AlertRecord) {
+        if self.active() {
+            self.enqueue(Pending::Run(EventData {
+                id: ets_domain::new_id(),
+                body: EventBody::Alert {
+                    alert_id: alert.id.clone(),
+                    rule_id: alert.rule_id.clone(),
+                    run_id: alert.run_id.clone(),
+                    experiment_id: alert.experiment_id.clone(),
+                    state: alert.state.as_str().to_owned(),
+                    message: alert.message.clone(),
                 },
             }));
         }

@@ -158,10 +158,12 @@ impl Services {
         let event = Event::new("run.read_safety", "run", run_id);
         self.audit_read_of(event, experiment.healthcare.is_some())
             .await?;
-        let counts =
-            safety::counts_from_metrics(summaries.iter().map(|m| (m.key.as_str(), m.last_value)))
-                .map_err(Error::BadRequest)?;
-        let config = experiment.healthcare.unwrap_or_default();
-        safety::assess(&config, &counts, confidence, method).map_err(Error::BadRequest)
+        safety::judge_run(
+            experiment.healthcare.as_ref(),
+            &summaries,
+            confidence,
+            method,
+        )
+        .map_err(Error::BadRequest)
     }
 }

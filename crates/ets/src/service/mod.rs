@@ -4,6 +4,7 @@
 //! adapters stay thin: parse, call one function here, shape the response.
 
 pub mod access;
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod charts;
@@ -44,6 +45,8 @@ pub struct Services {
     pub auth: identity::Authenticator,
     /// The project of each run, experiment and logged model, for authorization.
     pub project_index: access::ProjectIndex,
+    /// Alert rules' evaluation and webhook delivery on this instance; started by the server.
+    pub alerts: crate::alerts::AlertEngine,
 }
 
 impl Services {
@@ -62,6 +65,7 @@ impl Services {
         Ok(Arc::new(Services {
             auth: identity::Authenticator::new(&config.auth)?,
             project_index: access::ProjectIndex::default(),
+            alerts: crate::alerts::AlertEngine::default(),
             live,
             config,
             store,

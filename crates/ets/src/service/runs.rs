@@ -321,7 +321,7 @@ impl Services {
                 Default::default(),
             )
             .await?;
-        self.live.run_status(&run);
+        self.run_status_changed(&run);
         Ok(run)
     }
 
@@ -343,7 +343,7 @@ impl Services {
                 Default::default(),
             )
             .await?;
-        self.live.run_status(&run);
+        self.run_status_changed(&run);
         Ok(run)
     }
 
@@ -392,7 +392,7 @@ impl Services {
             )
             .await?;
         if status_changes {
-            self.live.run_status(&run);
+            self.run_status_changed(&run);
         }
         Ok(run)
     }
@@ -439,7 +439,7 @@ impl Services {
             .await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         if written > 0 {
-            self.live.metrics_logged(run_id, live);
+            self.metrics_stored(run_id, live);
         }
         Ok(LogMetricsResult {
             run_id: run_id.to_owned(),
@@ -539,13 +539,25 @@ impl Services {
             crate::store::log_metrics(self.store.as_ref(), run_id, points).await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         if written > 0 {
-            self.live.metrics_logged(run_id, live);
+            self.metrics_stored(run_id, live);
         }
         Ok(LogMetricsResult {
             run_id: run_id.to_owned(),
             written,
             duplicates,
         })
+    }
+
+    /// After commit of new points: live update and alert evaluation (neither waits).
+    fn metrics_stored(&self, run_id: &str, live: Option<crate::live::MetricsBatch>) {
+        self.live.metrics_logged(run_id, live);
+        self.alerts.touched(run_id);
+    }
+
+    /// After commit of a status change: live update and alert evaluation.
+    fn run_status_changed(&self, run: &Run) {
+        self.live.run_status(run);
+        self.alerts.touched(&run.id);
     }
 
     fn check_request_points(&self, count: usize) -> Result<()> {

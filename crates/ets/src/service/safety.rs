@@ -140,6 +140,45 @@ pub struct SafetyReport {
     pub checks: Vec<SafetyCheck>,
 }
 
+/// A run's verdict from its metrics (the `eval/` counts' latest values) under its
+/// experiment's healthcare thresholds, or the spec's defaults when it has none.
+pub fn judge_run(
+    healthcare: Option<&HealthcareConfig>,
+    metrics: &[ets_domain::model::MetricSummary],
+    confidence: f64,
+    method: Method,
+) -> Result<SafetyReport, String> {
+    let counts = counts_from_metrics(metrics.iter().map(|m| (m.key.as_str(), m.last_value)))?;
+    let config = healthcare.cloned().unwrap_or_default();
+    assess(&config, &counts, confidence, method)
+}
+
+impl SafetyReport {
+    /// The first failing check in a sentence, e.g. "crisis_detection_rate on slice 'overall'
+    /// is 0.9000 over 100 cases; even its upper 95% bound 0.9455 is below 0.99"; `None`
+    /// unless a check fails.
+    pub fn failure(&self) -> Option<String> {
+        let check = self.checks.iter().find(|c| c.verdict == Verdict::Fail)?;
+        let (side, bound) = match check.direction {
+            Direction::AtLeast => ("below", ("upper", check.upper)),
+            Direction::AtMost => ("above", ("lower", check.lower)),
+        };
+        Some(format!(
+            "{} on slice '{}' is {} over {} cases; even its {} {}% bound {:.4} is {side} {}",
+            check.name,
+            check.slice,
+            check
+                .estimate
+                .map_or("undefined".to_owned(), |e| format!("{e:.4}")),
+            check.n,
+            bound.0,
+            self.confidence * 100.0,
+            bound.1,
+            check.threshold
+        ))
+    }
+}
+
 /// Judges every threshold of `config` on every slice of `evaluations`.
 pub fn assess(
     config: &HealthcareConfig,

@@ -106,6 +106,8 @@ pub(crate) fn project_of(entity: EntityKind) -> Option<&'static str> {
              WHERE m.id = $1"
         }
         EntityKind::Chart | EntityKind::Dashboard => "SELECT project_id FROM views WHERE id = $1",
+        EntityKind::AlertRule => "SELECT project_id FROM alert_rules WHERE id = $1",
+        EntityKind::Alert => "SELECT project_id FROM alert_events WHERE id = $1",
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@
 //! and its write can never interleave with another request's. Backends are picked from the
 //! database URL at start-up (`open`).
 
+pub mod alerts;
 pub mod audit;
 mod chunks;
 mod filter_sql;
@@ -33,6 +34,9 @@ use crate::audit::{AuditRecord, AuditedStore, VerifyReport};
 use crate::auth::Role;
 use crate::database_url::DatabaseUrl;
 use crate::error::Result;
+pub use alerts::{
+    AlertQuery, AlertRecord, AlertRuleRecord, AlertState, DeliveryOutcome, DeliveryRecord,
+};
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
@@ -447,6 +451,58 @@ pub trait Store: Send + Sync + 'static {
         &self,
         series: Vec<(String, String)>,
     ) -> Result<Vec<Option<(i64, i64)>>>;
+    // ---- alerts (see `store::alerts`)
+    async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord>;
+    async fn get_alert_rule(&self, id: &str) -> Result<AlertRuleRecord>;
+    /// Every rule (`None`), or those of the given projects.
+    async fn list_alert_rules(&self, projects: Option<Vec<String>>)
+    -> Result<Vec<AlertRuleRecord>>;
+    async fn update_alert_rule(
+        &self,
+        id: &str,
+        mutation: Mutation<AlertRuleRecord>,
+    ) -> Result<AlertRuleRecord>;
+    /// Deletes a rule with its alerts and their deliveries.
+    async fn delete_alert_rule(&self, id: &str) -> Result<()>;
+    /// Opens `alert` and queues `delivery` in one transaction, unless its rule already has an
+    /// open alert on the run: then nothing is written and the answer is `false`.
+    async fn fire_alert(
+        &self,
+        alert: AlertRecord,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool>;
+    /// Resolves an open alert and queues `delivery` in one transaction; `false` (nothing
+    /// written) when it is no longer open.
+    async fn resolve_alert(
+        &self,
+        id: &str,
+        at: i64,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool>;
+    /// Acknowledges an open alert (`Conflict` when it is resolved).
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> Result<AlertRecord>;
+    async fn get_alert(&self, id: &str) -> Result<AlertRecord>;
+    async fn list_alerts(&self, query: AlertQuery) -> Result<Vec<AlertRecord>>;
+    /// The open (firing or acknowledged) alerts of the runs.
+    async fn open_alerts(&self, run_ids: Vec<String>) -> Result<Vec<AlertRecord>>;
+    async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>>;
+    /// Leases up to `limit` deliveries due at `now` until `lease_until`, counting the attempt
+    /// (several instances never lease the same row at once).
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>>;
+    async fn finish_delivery(&self, id: &str, outcome: DeliveryOutcome) -> Result<()>;
+    /// Runs of the experiments and projects that are running or were active since `since`.
+    async fn alert_sweep_runs(
+        &self,
+        since: i64,
+        experiment_ids: Vec<String>,
+        project_ids: Vec<String>,
+        limit: u32,
+    ) -> Result<Vec<String>>;
     // ---- audit trail (records are appended by the backends' write helpers: `crate::audit`)
     /// One page of audit records.
     async fn audit_records(&self, query: AuditQuery) -> Result<Page<AuditRecord>>;

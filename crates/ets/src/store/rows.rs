@@ -17,6 +17,8 @@ pub(crate) trait RowRead {
     fn int(&self, index: usize) -> Result<i64, Self::Error>;
     fn opt_int(&self, index: usize) -> Result<Option<i64>, Self::Error>;
     fn bytes(&self, index: usize) -> Result<Vec<u8>, Self::Error>;
+    fn flag(&self, index: usize) -> Result<bool, Self::Error>;
+    fn opt_float(&self, index: usize) -> Result<Option<f64>, Self::Error>;
     /// A JSON document (TEXT on SQLite, JSONB on PostgreSQL).
     fn json<T: DeserializeOwned>(&self, index: usize) -> Result<T, Self::Error>;
     fn opt_json<T: DeserializeOwned>(&self, index: usize) -> Result<Option<T>, Self::Error>;

@@ -294,6 +294,18 @@ pub(crate) fn user_name_taken(name: &str) -> Error {
     }
 }
 
+/// An alert may be acknowledged while it is open (again is harmless); a resolved alert has
+/// nothing left to acknowledge. `alert` is its state after the acknowledging write.
+pub(crate) fn check_acknowledged(alert: &crate::store::alerts::AlertRecord) -> Result<()> {
+    if alert.state == crate::store::alerts::AlertState::Resolved {
+        return Err(Error::Conflict(format!(
+            "alert '{}' is already resolved; there is nothing to acknowledge",
+            alert.id
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,3 +89,63 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO runs (id, experiment_id, name, 
 /// A run's own fields rewritten.
 pub(crate) const UPDATE_RUN: &str = "UPDATE runs SET name = $2, description = $3, owner = $4, status = $5, \
      updated_at = $6, started_at = $7, ended_at = $8, deleted_at = $9 WHERE id = $1";
+
+/// A query built piece by piece whose bound values are all text, numbered `$1..` in the order
+/// they are added, so one `Vec<String>` binds it on both backends (integers are rendered).
+pub(crate) struct TextQuery {
+    pub sql: String,
+    pub values: Vec<String>,
+}
+
+impl TextQuery {
+    pub fn new(sql: impl Into<String>) -> TextQuery {
+        TextQuery {
+            sql: sql.into(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    /// Binds `value` at this point of the text.
+    pub fn bind(&mut self, value: &str) {
+        self.values.push(value.to_owned());
+        self.sql.push_str(&format!("${}", self.values.len()));
+    }
+
+    /// ` AND <column> = $n`.
+    pub fn and_equal(&mut self, column: &str, value: &str) {
+        self.push(&format!(" AND {column} = "));
+        self.bind(value);
+    }
+
+    /// ` AND <column> IN ($n, …)`; an empty list matches nothing.
+    pub fn and_in(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            self.push(" AND 1 = 0");
+            return;
+        }
+        self.push(&format!(" AND {column} IN ("));
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self.push(")");
+    }
+
+    pub fn finish(self) -> (String, Vec<String>) {
+        (self.sql, self.values)
+    }
+}
+
+/// `$from, …` for `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -2,6 +2,7 @@
 //! on them, written once (`$n` placeholders; SQLite converts them).
 
 use super::rows::RowRead;
+use super::statements::{TextQuery, placeholders};
 
 /// What a view is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,68 +95,42 @@ pub(crate) fn view_row<R: RowRead>(row: &R, kind: ViewKind) -> Result<ViewRecord
 }
 
 /// The list query of `query` and its bound values in order (`$n` placeholders); the project
-/// ids, when given, are bound one by one (`in_list` renders the placeholders of a list).
+/// ids, when given, are bound one by one.
 pub(crate) fn list_views(query: &ViewQuery) -> (String, Vec<String>) {
-    let mut values = vec![query.kind.as_str().to_owned()];
-    let mut sql = format!("SELECT {VIEW_COLUMNS} FROM views v WHERE v.kind = $1");
-    let mut bind = |sql: &mut String, value: &str| {
-        values.push(value.to_owned());
-        sql.push_str(&format!("${}", values.len()));
-    };
+    let mut q = TextQuery::new(format!(
+        "SELECT {VIEW_COLUMNS} FROM views v WHERE v.kind = "
+    ));
+    q.bind(query.kind.as_str());
     if let Some(projects) = &query.project_ids {
-        if projects.is_empty() {
-            sql.push_str(" AND 1 = 0");
-        } else {
-            sql.push_str(" AND v.project_id IN (");
-            for (i, project) in projects.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                bind(&mut sql, project);
-            }
-            sql.push(')');
-        }
+        q.and_in("v.project_id", projects);
     }
     if let Some(experiment) = &query.experiment_id {
-        sql.push_str(" AND v.experiment_id = ");
-        bind(&mut sql, experiment);
+        q.and_equal("v.experiment_id", experiment);
     }
     if let Some(ids) = &query.ids {
-        if ids.is_empty() {
-            sql.push_str(" AND 1 = 0");
-        } else {
-            sql.push_str(" AND v.id IN (");
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                bind(&mut sql, id);
-            }
-            sql.push(')');
-        }
+        q.and_in("v.id", ids);
     }
     if let Some((created_at, id)) = &query.after {
         // Integers are rendered, not bound, so one list of text values serves both backends.
-        sql.push_str(&format!(
+        q.push(&format!(
             " AND (v.created_at > {created_at} OR (v.created_at = {created_at} AND v.id > "
         ));
-        bind(&mut sql, id);
-        sql.push_str("))");
+        q.bind(id);
+        q.push("))");
     }
-    sql.push_str(&format!(
+    q.push(&format!(
         " ORDER BY v.created_at, v.id LIMIT {}",
         query.limit
     ));
-    (sql, values)
+    q.finish()
 }
 
 /// The charts of `n` dashboards (bound as `$1..$n`), as (dashboard id, chart id) in order.
 pub(crate) fn charts_of_dashboards(n: usize) -> String {
-    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
     format!(
         "SELECT dashboard_id, chart_id FROM view_charts WHERE dashboard_id IN ({}) \
          ORDER BY dashboard_id, position",
-        placeholders.join(", ")
+        placeholders(1, n)
     )
 }
 

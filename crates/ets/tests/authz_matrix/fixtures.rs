@@ -53,6 +53,8 @@ pub enum Marker {
     Model,
     Chart,
     Dashboard,
+    AlertRule,
+    Alert,
 }
 
 pub enum Body {
@@ -126,6 +128,9 @@ pub struct Project {
     pub model: String,
     pub chart: String,
     pub dashboard: String,
+    pub alert_rule: String,
+    /// A firing alert of `alert_rule` on `run`.
+    pub alert: String,
 }
 
 impl Project {
@@ -137,6 +142,8 @@ impl Project {
             Marker::Model => &self.model,
             Marker::Chart => &self.chart,
             Marker::Dashboard => &self.dashboard,
+            Marker::AlertRule => &self.alert_rule,
+            Marker::Alert => &self.alert,
         }
         .clone()
     }
@@ -364,6 +371,8 @@ impl World {
             )
             .await
             .text_at("/id");
+        let alert_rule = self.rule_in(&experiment, 0.1).await;
+        let alert = self.alert_of(&alert_rule, &run).await;
         Project {
             id,
             name: name.to_owned(),
@@ -373,6 +382,40 @@ impl World {
             model,
             chart,
             dashboard,
+            alert_rule,
+            alert,
+        }
+    }
+
+    /// A rule on the experiment's `loss` above `threshold` (the fixtures' runs log 0.5).
+    async fn rule_in(&self, experiment: &str, threshold: f64) -> String {
+        self.root(Call::new("POST", "/api/v1/alerts/rules").json(json!({
+            "experiment_id": experiment, "metric": "loss", "condition": ">", "threshold": threshold
+        })))
+        .await
+        .text_at("/id")
+    }
+
+    /// The alert `rule` fires on `run` once the run logs again (evaluated after commit).
+    async fn alert_of(&self, rule: &str, run: &str) -> String {
+        self.root(
+            Call::new("POST", format!("/api/v1/runs/{run}/metrics"))
+                .json(json!({ "metrics": [{ "key": "loss", "value": 0.5, "step": 2 }] })),
+        )
+        .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let alerts = self
+                .root(Call::new("GET", format!("/api/v1/alerts?rule_id={rule}")))
+                .await;
+            if let Some(id) = alerts.pointer("/items/0/id").and_then(Value::as_str) {
+                return id.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rule {rule} fired no alert on run {run}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -619,6 +662,32 @@ impl World {
                 "/api/v1/projects/{project}/members/{}",
                 self.fresh_member().await
             )),
+            // Alerts.
+            ("POST", "/api/v1/alerts/rules") => call(route.to_owned()).json(json!({
+                "experiment_id": experiment, "metric": "loss", "condition": ">", "threshold": 100
+            })),
+            ("GET", "/api/v1/alerts/rules") => call(route.to_owned()).list(Marker::AlertRule),
+            ("GET", "/api/v1/alerts/rules/{id}") => {
+                call(format!("/api/v1/alerts/rules/{}", a.alert_rule))
+            }
+            ("PATCH", "/api/v1/alerts/rules/{id}") => {
+                call(format!("/api/v1/alerts/rules/{}", a.alert_rule))
+                    .json(json!({ "name": format!("rule-{n}") }))
+            }
+            ("DELETE", "/api/v1/alerts/rules/{id}") => call(format!(
+                "/api/v1/alerts/rules/{}",
+                self.rule_in(experiment, 100.0).await
+            )),
+            ("GET", "/api/v1/alerts") => {
+                call(format!("{route}?page_size=1000")).list(Marker::Alert)
+            }
+            ("GET", "/api/v1/alerts/{id}") => call(format!("/api/v1/alerts/{}", a.alert)),
+            ("POST", "/api/v1/alerts/{id}/acknowledge") => {
+                call(format!("/api/v1/alerts/{}/acknowledge", a.alert))
+            }
+            ("GET", "/api/v1/alerts/{id}/deliveries") => {
+                call(format!("/api/v1/alerts/{}/deliveries", a.alert))
+            }
             // Visualizations.
             ("GET", "/api/v1/visualizations/charts") => {
                 call(format!("{route}?page_size=1000")).list(Marker::Chart)
@@ -976,5 +1045,7 @@ fn placeholder() -> Project {
         model: String::new(),
         chart: String::new(),
         dashboard: String::new(),
+        alert_rule: String::new(),
+        alert: String::new(),
     }
 }

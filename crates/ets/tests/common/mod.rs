@@ -270,6 +270,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Asserts a validation error (422) naming `field` in `details.field`.
+    pub fn assert_invalid_field(&self, field: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            self.body
+        );
+        assert_eq!(
+            self.body["error"]["details"]["field"], field,
+            "{}",
+            self.body
+        );
+    }
+
     /// The `error.code` of a native error body.
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
@@ -419,20 +434,56 @@ impl TestApp {
             }
         };
         adjust(&mut config);
-        let data_dir = config.data_dir.clone();
         let server = ets::server::start(config).await.expect("server starts");
-        Some(TestApp {
+        Some(TestApp::serving(
+            server,
+            backend,
+            s3,
+            database,
+            database_url,
+            dir,
+        ))
+    }
+
+    /// The app of a started server (its data directory is the configuration's).
+    fn serving(
+        server: RunningServer,
+        backend: Backend,
+        s3: Option<S3Target>,
+        database: Database,
+        database_url: Option<String>,
+        dir: tempfile::TempDir,
+    ) -> TestApp {
+        TestApp {
             base: format!("http://{}", server.addr),
             metrics_base: format!("http://{}", server.metrics_addr),
             client: reqwest::Client::new(),
+            data_dir: server.services.config.data_dir.clone(),
             server,
-            data_dir,
             backend,
             s3,
             database,
             database_url,
             _dir: dir,
-        })
+        }
+    }
+
+    /// Stops the server (gracefully) and starts a new one on the same data directory and
+    /// database with the same configuration, as an operator's restart does.
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            server,
+            backend,
+            s3,
+            database,
+            database_url,
+            _dir,
+            ..
+        } = self;
+        let config = server.services.config.clone();
+        server.stop().await.expect("the server stops");
+        let server = ets::server::start(config).await.expect("server restarts");
+        TestApp::serving(server, backend, s3, database, database_url, _dir)
     }
 
     /// Every object in the app's artifact storage, relative to its root: on the local backend

@@ -12,6 +12,7 @@
 //! their entity (`projects.rs`, `experiments.rs`, `runs.rs`, `models.rs`, `metrics.rs`,
 //! `artifacts.rs`); the trait impl below forwards to them.
 
+mod alerts;
 mod artifacts;
 mod audit;
 mod datasets;
@@ -44,9 +45,10 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
-    ViewQuery, ViewRecord,
+    AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind, ViewQuery,
+    ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -98,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "views",
         include_str!("../../../migrations/postgres/0009_views.sql"),
+    ),
+    (
+        10,
+        "alerts",
+        include_str!("../../../migrations/postgres/0010_alerts.sql"),
     ),
 ];
 
@@ -637,6 +644,93 @@ impl Store for PgStore {
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         PgStore::get_session(self, token_hash).await
     }
+    async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord> {
+        PgStore::create_alert_rule(self, rule).await
+    }
+
+    async fn get_alert_rule(&self, id: &str) -> Result<AlertRuleRecord> {
+        PgStore::get_alert_rule(self, id).await
+    }
+
+    async fn list_alert_rules(
+        &self,
+        projects: Option<Vec<String>>,
+    ) -> Result<Vec<AlertRuleRecord>> {
+        PgStore::list_alert_rules(self, projects).await
+    }
+
+    async fn update_alert_rule(
+        &self,
+        id: &str,
+        mutation: Mutation<AlertRuleRecord>,
+    ) -> Result<AlertRuleRecord> {
+        PgStore::update_alert_rule(self, id, mutation).await
+    }
+
+    async fn delete_alert_rule(&self, id: &str) -> Result<()> {
+        PgStore::delete_alert_rule(self, id).await
+    }
+
+    async fn fire_alert(
+        &self,
+        alert: AlertRecord,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        PgStore::fire_alert(self, alert, delivery).await
+    }
+
+    async fn resolve_alert(
+        &self,
+        id: &str,
+        at: i64,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        PgStore::resolve_alert(self, id, at, delivery).await
+    }
+
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> Result<AlertRecord> {
+        PgStore::acknowledge_alert(self, id, by, at).await
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<AlertRecord> {
+        PgStore::get_alert(self, id).await
+    }
+
+    async fn list_alerts(&self, query: AlertQuery) -> Result<Vec<AlertRecord>> {
+        PgStore::list_alerts(self, query).await
+    }
+
+    async fn open_alerts(&self, run_ids: Vec<String>) -> Result<Vec<AlertRecord>> {
+        PgStore::open_alerts(self, run_ids).await
+    }
+
+    async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>> {
+        PgStore::alert_deliveries(self, alert_id).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        PgStore::claim_deliveries(self, now, lease_until, limit).await
+    }
+
+    async fn finish_delivery(&self, id: &str, outcome: DeliveryOutcome) -> Result<()> {
+        PgStore::finish_delivery(self, id, outcome).await
+    }
+
+    async fn alert_sweep_runs(
+        &self,
+        since: i64,
+        experiment_ids: Vec<String>,
+        project_ids: Vec<String>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        PgStore::alert_sweep_runs(self, since, experiment_ids, project_ids, limit).await
+    }
+
     async fn create_view(&self, view: ViewRecord) -> Result<ViewRecord> {
         PgStore::create_view(self, view).await
     }

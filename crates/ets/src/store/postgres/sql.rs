@@ -150,6 +150,12 @@ impl crate::store::rows::RowRead for Row {
     fn bytes(&self, index: usize) -> std::result::Result<Vec<u8>, tokio_postgres::Error> {
         self.try_get(index)
     }
+    fn flag(&self, index: usize) -> std::result::Result<bool, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+    fn opt_float(&self, index: usize) -> std::result::Result<Option<f64>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
     fn opt_int(&self, index: usize) -> std::result::Result<Option<i64>, tokio_postgres::Error> {
         self.try_get(index)
     }

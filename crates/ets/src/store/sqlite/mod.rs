@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file in the data directory, WAL mode.
 
+mod alerts;
 mod audit;
 mod datasets;
 mod experiments;
@@ -31,9 +32,10 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AuditQuery, DataOf, ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
-    ViewQuery, ViewRecord, ingest,
+    AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
+    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind, ViewQuery,
+    ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -82,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "views",
         include_str!("../../../migrations/sqlite/0009_views.sql"),
+    ),
+    (
+        10,
+        "alerts",
+        include_str!("../../../migrations/sqlite/0010_alerts.sql"),
     ),
 ];
 
@@ -708,6 +715,125 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_vec();
         self.readers
             .run(move |c| identity::get_session(c, &token_hash))
+            .await
+    }
+
+    async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord> {
+        self.writer
+            .run(move |c| alerts::insert_rule(c, &rule).map(|()| rule))
+            .await
+    }
+
+    async fn get_alert_rule(&self, id: &str) -> Result<AlertRuleRecord> {
+        let id = id.to_owned();
+        self.readers.run(move |c| alerts::get_rule(c, &id)).await
+    }
+
+    async fn list_alert_rules(
+        &self,
+        projects: Option<Vec<String>>,
+    ) -> Result<Vec<AlertRuleRecord>> {
+        self.readers
+            .run(move |c| alerts::list_rules(c, projects.as_deref()))
+            .await
+    }
+
+    async fn update_alert_rule(
+        &self,
+        id: &str,
+        mutation: Mutation<AlertRuleRecord>,
+    ) -> Result<AlertRuleRecord> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| alerts::update_rule(c, &id, mutation))
+            .await
+    }
+
+    async fn delete_alert_rule(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer.run(move |c| alerts::delete_rule(c, &id)).await
+    }
+
+    async fn fire_alert(
+        &self,
+        alert: AlertRecord,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        self.writer
+            .run(move |c| alerts::fire(c, &alert, delivery.as_ref()))
+            .await
+    }
+
+    async fn resolve_alert(
+        &self,
+        id: &str,
+        at: i64,
+        delivery: Option<DeliveryRecord>,
+    ) -> Result<bool> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| alerts::resolve(c, &id, at, delivery.as_ref()))
+            .await
+    }
+
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> Result<AlertRecord> {
+        let (id, by) = (id.to_owned(), by.to_owned());
+        self.writer
+            .run(move |c| alerts::acknowledge(c, &id, &by, at))
+            .await
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<AlertRecord> {
+        let id = id.to_owned();
+        self.readers.run(move |c| alerts::get_alert(c, &id)).await
+    }
+
+    async fn list_alerts(&self, query: AlertQuery) -> Result<Vec<AlertRecord>> {
+        self.readers
+            .run(move |c| alerts::list_alerts(c, &query))
+            .await
+    }
+
+    async fn open_alerts(&self, run_ids: Vec<String>) -> Result<Vec<AlertRecord>> {
+        self.readers
+            .run(move |c| alerts::open_alerts(c, &run_ids))
+            .await
+    }
+
+    async fn alert_deliveries(&self, alert_id: &str) -> Result<Vec<DeliveryRecord>> {
+        let alert_id = alert_id.to_owned();
+        self.readers
+            .run(move |c| alerts::deliveries(c, &alert_id))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.writer
+            .run(move |c| alerts::claim(c, now, lease_until, limit))
+            .await
+    }
+
+    async fn finish_delivery(&self, id: &str, outcome: DeliveryOutcome) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| alerts::finish(c, &id, &outcome))
+            .await
+    }
+
+    async fn alert_sweep_runs(
+        &self,
+        since: i64,
+        experiment_ids: Vec<String>,
+        project_ids: Vec<String>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.readers
+            .run(move |c| alerts::sweep_runs(c, since, &experiment_ids, &project_ids, limit))
             .await
     }
 

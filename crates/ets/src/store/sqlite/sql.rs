@@ -162,6 +162,12 @@ impl crate::store::rows::RowRead for Row<'_> {
     fn bytes(&self, index: usize) -> rusqlite::Result<Vec<u8>> {
         self.get(index)
     }
+    fn flag(&self, index: usize) -> rusqlite::Result<bool> {
+        self.get(index)
+    }
+    fn opt_float(&self, index: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(index)
+    }
     fn opt_int(&self, index: usize) -> rusqlite::Result<Option<i64>> {
         self.get(index)
     }
