@@ -56,12 +56,102 @@ common::on_both_databases!(
     downsampling_keeps_a_spike_logged_at_a_stored_step_and_time,
     mlflow_history_keeps_every_value_logged_at_one_step_and_time,
     safety_verdicts_judge_evaluation_counts_on_confidence_bounds,
+    experiment_safety_judges_every_run_and_its_required_objectives,
     model_metrics_keep_every_value_logged_at_one_step_and_time,
     bad_series_queries_are_refused,
     deleting_a_run_moves_it_to_the_trash_and_restore_brings_it_back,
     permanently_deleted_run_is_gone_with_its_metrics,
     deleting_a_parent_run_for_good_detaches_its_children,
 );
+
+/// The experiment's verdict: some run must pass its safety checks and meet every required
+/// objective (objectives in the spec's map form).
+async fn experiment_safety_judges_every_run_and_its_required_objectives() {
+    let app = TestApp::start().await;
+    let project = app.create_project("safety").await;
+    let reply = app
+        .post(
+            "/api/v1/experiments",
+            json!({ "project_id": project, "name": "triage",
+                    "objectives": { "accuracy": { "target": 0.9, "required": true },
+                                    "latency_ms": { "direction": "minimize", "target": 200 } } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let experiment = reply.id();
+    // (crises detected, missed, accuracy): 1000 of 1000 clears 0.99 on its lower Wilson bound
+    // (0.99730); 90 of 100 fails on its upper one.
+    let mut runs = Vec::new();
+    for (tp, missed, accuracy) in [(1000, 0, 0.95), (1000, 0, 0.80), (90, 10, 0.99)] {
+        let run = app.create_run(&experiment).await;
+        let reply = app
+            .post(
+                &format!("/api/v1/runs/{run}/evaluations"),
+                json!({ "name": "crisis_detection", "tp": tp, "fn": missed }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let reply = app
+            .post(
+                &format!("/api/v1/runs/{run}/metrics"),
+                json!({ "metrics": [{ "key": "accuracy", "value": accuracy }] }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        runs.push(run);
+    }
+    let reply = app
+        .get(&format!("/api/v1/experiments/{experiment}/safety"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let body = &reply.body;
+    assert_eq!(body["verdict"], "pass", "{body}");
+    assert_eq!(body["passing_run_ids"], json!([runs[0]]));
+    let judged: Vec<(&str, &str, &str)> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap(),
+                r["overall"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            (runs[0].as_str(), "pass", "pass"),
+            (runs[1].as_str(), "pass", "fail"),
+            (runs[2].as_str(), "fail", "fail"),
+        ]
+    );
+    let objectives = &body["runs"][1]["objectives"];
+    assert_eq!(objectives[0]["metric"], "accuracy");
+    assert_eq!(objectives[0]["status"], "not_met");
+    assert_eq!(objectives[0]["value"], 0.8);
+    assert_eq!(objectives[1]["metric"], "latency_ms");
+    assert_eq!(objectives[1]["status"], "unknown", "never logged");
+    // The run's own endpoint says the same.
+    let run = app.get(&format!("/api/v1/runs/{}/safety", runs[1])).await;
+    assert_eq!(
+        (run.body["verdict"].as_str(), run.body["overall"].as_str()),
+        (Some("pass"), Some("fail"))
+    );
+    // Without a passing run the experiment fails; without runs it lacks evidence.
+    app.delete_ok(&format!("/api/v1/runs/{}", runs[0])).await;
+    let reply = app
+        .get(&format!("/api/v1/experiments/{experiment}/safety"))
+        .await;
+    assert_eq!(reply.body["verdict"], "fail", "{}", reply.body);
+    let empty = app.create_experiment(&project, "empty").await;
+    let reply = app
+        .get(&format!("/api/v1/experiments/{empty}/safety"))
+        .await;
+    assert_eq!(reply.body["verdict"], "insufficient_evidence");
+    assert_eq!(reply.body["runs"], json!([]));
+}
 
 // ---------------------------------------------------------------- helpers
 

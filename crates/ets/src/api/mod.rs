@@ -182,6 +182,8 @@ fn visualization_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(runs::add_evaluation))
         .routes(routes!(runs::run_safety))
+        .routes(routes!(runs::experiment_safety))
+        .routes(routes!(runs::sign_run, runs::run_signatures))
         .routes(routes!(visualizations::preview_chart))
         .routes(routes!(visualizations::list_templates))
         .routes(routes!(visualizations::create_chart_from_template))

@@ -222,16 +222,69 @@ pub async fn add_evaluation(
 
 /// The run's safety verdict: each healthcare threshold of its experiment (the spec's defaults
 /// when it has none) judged on a one-sided confidence bound of its latest evaluation counts,
-/// per slice; the worst slice decides. `pass`, `fail` or `insufficient_evidence`.
+/// per slice; the worst slice decides. `pass`, `fail` or `insufficient_evidence`. With the
+/// experiment's objectives met, not met or unknown, and the `overall` verdict of both.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/safety", tag = "runs",
     params(("id" = String, Path), crate::service::evaluations::SafetyParams),
-    responses((status = 200, body = crate::service::safety::SafetyReport), (status = 404, body = ErrorBody),
+    responses((status = 200, body = crate::service::evaluations::RunSafety), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn run_safety(
     State(s): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
     Query(params): Query<crate::service::evaluations::SafetyParams>,
-) -> Result<JsonResponse<crate::service::safety::SafetyReport>> {
+) -> Result<JsonResponse<crate::service::evaluations::RunSafety>> {
     Ok(JsonResponse(s.run_safety(&actor, &id, &params).await?))
+}
+
+/// Every run's safety verdict and objectives, and the experiment's verdict: `pass` when some
+/// run passes its safety checks and meets every required objective.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/safety", tag = "experiments",
+    params(("id" = String, Path), crate::service::evaluations::SafetyParams),
+    responses((status = 200, body = crate::service::evaluations::ExperimentSafety), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn experiment_safety(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Query(params): Query<crate::service::evaluations::SafetyParams>,
+) -> Result<JsonResponse<crate::service::evaluations::ExperimentSafety>> {
+    Ok(JsonResponse(
+        s.experiment_safety(&actor, &id, &params).await?,
+    ))
+}
+
+/// Sign the run (21 CFR Part 11): re-enter your password (or one of your API keys); the
+/// signature records your name, the time, its meaning (`reviewed`, `approved`, `rejected`)
+/// and a hash of the run's content. A run of an experiment requiring a medical disclaimer is
+/// approved only with the disclaimer recorded (tag `ets.medical_disclaimer`).
+#[utoipa::path(post, path = "/api/v1/runs/{id}/signatures", tag = "runs", params(("id" = String, Path)),
+    request_body = crate::service::signatures::NewSignature,
+    responses((status = 201, body = crate::service::signatures::Signature), (status = 403, description = "Not signed: credentials re-entered wrongly, or no identity", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "Approval without the required medical disclaimer", body = ErrorBody)))]
+pub async fn sign_run(
+    State(s): State<AppState>,
+    actor: Actor,
+    super::extract::ClientIp(ip): super::extract::ClientIp,
+    Path(id): Path<String>,
+    Json(body): Json<crate::service::signatures::NewSignature>,
+) -> Result<(
+    StatusCode,
+    JsonResponse<crate::service::signatures::Signature>,
+)> {
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(s.sign_run(&actor, &id, body, ip).await?),
+    ))
+}
+
+/// The run's signatures, oldest first: `valid`, or `superseded` when the run changed after.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/signatures", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, body = crate::service::signatures::SignatureList), (status = 404, body = ErrorBody)))]
+pub async fn run_signatures(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<crate::service::signatures::SignatureList>> {
+    Ok(JsonResponse(s.run_signatures(&actor, &id).await?))
 }

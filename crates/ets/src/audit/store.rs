@@ -21,6 +21,7 @@ use super::context::{Event, unaudited, with_event};
 use super::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::error::{EntityKind, Result};
+use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
@@ -185,6 +186,18 @@ impl Store for AuditedStore {
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
         let event = Event::new("session.logout", "session", "");
         with_event(event, self.inner.delete_session(token_hash)).await
+    }
+    async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
+        let event = Event::new("run.sign", "run", &signature.run_id)
+            .detail("signature_id", &signature.id)
+            .detail("signer", &signature.signer_name)
+            .detail("meaning", &signature.meaning)
+            .detail("comment", &signature.comment)
+            .detail("content_hash", &signature.content_hash);
+        with_event(event, self.inner.add_signature(signature)).await
+    }
+    async fn signatures(&self, run_ids: Vec<String>) -> Result<Vec<SignatureRecord>> {
+        self.inner.signatures(run_ids).await
     }
     async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord> {
         let event = Event::new("alert_rule.create", "alert_rule", &rule.id)

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Services;
+use super::objectives::{self, ObjectiveStatus};
 use super::safety::{self, EVAL_PREFIX, SafetyReport};
 use crate::actor::Actor;
 use crate::audit::Event;
 use crate::error::{EntityKind, Error, Result};
+use ets_stats::proportion::Verdict;
 
 /// Body of `POST /api/v1/runs/{id}/evaluations`: counts of one evaluation on one slice.
 /// A classifier gives `tp`, `fn` (and `fp`, `tn`); a score gives `successes` of `trials`.
@@ -126,21 +128,112 @@ impl Services {
     }
 
     /// The run's safety verdict: its latest evaluation counts judged against its experiment's
-    /// healthcare thresholds (the spec's defaults when it has none).
+    /// healthcare thresholds (the spec's defaults when it has none), and its objectives.
     pub async fn run_safety(
         &self,
         actor: &Actor,
         run_id: &str,
         params: &SafetyParams,
-    ) -> Result<SafetyReport> {
-        let confidence = params.confidence.unwrap_or(0.95);
+    ) -> Result<RunSafety> {
+        let (confidence, method) = params.parse()?;
+        // One authorization and one audited read for the whole verdict.
+        self.authorize(actor, EntityKind::Run, run_id).await?;
+        let run = self.store.get_run(run_id).await?;
+        let experiment = self.store.get_experiment(&run.experiment_id).await?;
+        let event = Event::new("run.read_safety", "run", run_id);
+        self.audit_read_of(event, experiment.healthcare.is_some())
+            .await?;
+        RunSafety::judge(&experiment, &run, confidence, method)
+    }
+
+    /// Every run's verdict in the experiment, and the experiment's: `pass` when some run
+    /// passes its safety checks and meets every required objective.
+    pub async fn experiment_safety(
+        &self,
+        actor: &Actor,
+        experiment_id: &str,
+        params: &SafetyParams,
+    ) -> Result<ExperimentSafety> {
+        let (confidence, method) = params.parse()?;
+        self.authorize(actor, EntityKind::Experiment, experiment_id)
+            .await?;
+        let experiment = self.store.get_experiment(experiment_id).await?;
+        let runs = self.all_runs_of(experiment_id).await?;
+        let event = Event::new("experiment.read_safety", "experiment", experiment_id)
+            .detail("runs", runs.len());
+        self.audit_read_of(event, experiment.healthcare.is_some())
+            .await?;
+        let runs = runs
+            .iter()
+            .map(|run| RunSafety::judge(&experiment, run, confidence, method))
+            .collect::<Result<Vec<_>>>()?;
+        let verdict = objectives::experiment_verdict(runs.iter().map(|r| r.overall));
+        Ok(ExperimentSafety {
+            experiment_id: experiment.id,
+            verdict,
+            passing_run_ids: runs
+                .iter()
+                .filter(|r| r.overall == Verdict::Pass)
+                .map(|r| r.run_id.clone())
+                .collect(),
+            confidence,
+            method,
+            runs,
+        })
+    }
+
+    /// The experiment's runs outside the trash, oldest first, read a page at a time.
+    pub(crate) async fn all_runs_of(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<ets_domain::model::Run>> {
+        let mut runs = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_runs(
+                    crate::store::RunFilter {
+                        experiment_id: Some(experiment_id.to_owned()),
+                        ..Default::default()
+                    },
+                    crate::store::PageRequest {
+                        sort: crate::store::SortField::CreatedAt,
+                        descending: false,
+                        page_size: self.config.limits.max_page_size,
+                        after,
+                    },
+                )
+                .await?;
+            runs.extend(page.items);
+            match page.next_page_token {
+                Some(token) => {
+                    after = crate::store::Cursor::decode(
+                        &token,
+                        crate::store::SortField::CreatedAt,
+                        false,
+                    );
+                    if after.is_none() {
+                        return Err(Error::internal("a run page token did not decode"));
+                    }
+                }
+                None => return Ok(runs),
+            }
+        }
+    }
+}
+
+impl SafetyParams {
+    /// The confidence level and interval method asked for.
+    fn parse(&self) -> Result<(f64, Method)> {
+        let confidence = self.confidence.unwrap_or(0.95);
         if !(0.5..=0.9999).contains(&confidence) {
             return Err(Error::invalid(
                 "confidence",
                 format!("must be between 0.5 and 0.9999, got {confidence}"),
             ));
         }
-        let method = match params.method.as_deref() {
+        let method = match self.method.as_deref() {
             None | Some("wilson") => Method::Wilson,
             Some("clopper_pearson") => Method::ClopperPearson,
             Some(other) => {
@@ -150,20 +243,65 @@ impl Services {
                 ));
             }
         };
-        // One authorization and one audited read for the whole verdict.
-        self.authorize(actor, EntityKind::Run, run_id).await?;
-        let run = self.store.get_run(run_id).await?;
-        let experiment = self.store.get_experiment(&run.experiment_id).await?;
-        let summaries = self.store.metric_summaries(run_id).await?;
-        let event = Event::new("run.read_safety", "run", run_id);
-        self.audit_read_of(event, experiment.healthcare.is_some())
-            .await?;
-        safety::judge_run(
+        Ok((confidence, method))
+    }
+}
+
+/// A run's safety verdict with its objectives (`GET /api/v1/runs/{id}/safety`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RunSafety {
+    pub run_id: String,
+    pub run_name: String,
+    /// The safety checks' verdict (`verdict`) and the checks.
+    #[serde(flatten)]
+    pub safety: SafetyReport,
+    /// Each objective of the experiment on this run.
+    pub objectives: Vec<ObjectiveStatus>,
+    /// `fail` if the safety verdict fails or a required objective is not met, `pass` if the
+    /// safety verdict passes and every required objective is met, else
+    /// `insufficient_evidence`.
+    #[schema(value_type = String)]
+    pub overall: Verdict,
+}
+
+impl RunSafety {
+    fn judge(
+        experiment: &ets_domain::model::Experiment,
+        run: &ets_domain::model::Run,
+        confidence: f64,
+        method: Method,
+    ) -> Result<RunSafety> {
+        let safety = safety::judge_run(
             experiment.healthcare.as_ref(),
-            &summaries,
+            &run.metrics,
             confidence,
             method,
         )
-        .map_err(Error::BadRequest)
+        .map_err(|e| Error::BadRequest(format!("run '{}': {e}", run.id)))?;
+        let objectives = objectives::judge_objectives(&experiment.objectives, &run.metrics);
+        Ok(RunSafety {
+            run_id: run.id.clone(),
+            run_name: run.name.clone(),
+            overall: objectives::run_verdict(safety.verdict, &objectives),
+            safety,
+            objectives,
+        })
     }
+}
+
+/// Every run's verdict and the experiment's (`GET /api/v1/experiments/{id}/safety`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExperimentSafety {
+    pub experiment_id: String,
+    /// `pass` when some run's `overall` passes, `fail` when every run's fails, else
+    /// `insufficient_evidence` (also without runs).
+    #[schema(value_type = String)]
+    pub verdict: Verdict,
+    pub passing_run_ids: Vec<String>,
+    pub confidence: f64,
+    /// `wilson` or `clopper_pearson`.
+    #[schema(value_type = String)]
+    pub method: Method,
+    /// Oldest run first.
+    pub runs: Vec<RunSafety>,
 }

@@ -13,12 +13,14 @@ pub mod experiments;
 pub mod health;
 pub mod identity;
 pub mod models;
+pub mod objectives;
 pub mod projects;
 pub mod render;
 pub mod reports;
 pub mod runs;
 pub mod safety;
 pub mod search;
+pub mod signatures;
 pub mod significance;
 pub mod visualizations;
 

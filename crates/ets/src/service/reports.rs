@@ -181,6 +181,7 @@ impl Services {
             .is_some_and(|h| h.require_medical_disclaimer)
             .then(|| MEDICAL_DISCLAIMER.to_owned());
         let run_count = self.experiment_run_count(actor, experiment_id).await?;
+        let approvals = self.approval_lines(experiment_id).await?;
         Ok(Report {
             title: format!("Experiment report: {}", experiment.name),
             sections: vec![
@@ -201,9 +202,42 @@ impl Services {
                     },
                     figures,
                 },
+                ReportSection {
+                    heading: "Approvals".into(),
+                    paragraphs: if approvals.is_empty() {
+                        vec!["No run of this experiment is signed.".into()]
+                    } else {
+                        approvals
+                    },
+                    figures: Vec::new(),
+                },
             ],
             disclaimer,
         })
+    }
+
+    /// The signatures and recorded medical disclaimers of the experiment's runs, as the
+    /// report prints them.
+    async fn approval_lines(&self, experiment_id: &str) -> Result<Vec<String>> {
+        let runs = self.all_runs_of(experiment_id).await?;
+        let signatures = self
+            .store
+            .signatures(runs.iter().map(|r| r.id.clone()).collect())
+            .await?;
+        let mut runs_with_artifacts = Vec::with_capacity(runs.len());
+        for run in runs {
+            // A signature's state needs the run's artifacts; unsigned runs need none.
+            let artifacts = if signatures.iter().any(|s| s.run_id == run.id) {
+                self.store.list_artifacts(&run.id, None).await?
+            } else {
+                Vec::new()
+            };
+            runs_with_artifacts.push((run, artifacts));
+        }
+        Ok(super::signatures::approval_lines(
+            &runs_with_artifacts,
+            &signatures,
+        ))
     }
 
     /// Saved charts for the report, or unsaved ones from templates.

@@ -15,6 +15,7 @@ mod ingest;
 pub mod postgres;
 mod rows;
 pub(crate) mod rules;
+pub mod signatures;
 pub mod sqlite;
 pub(crate) mod statements;
 pub mod views;
@@ -38,6 +39,7 @@ pub use alerts::{
     AlertQuery, AlertRecord, AlertRuleRecord, AlertState, DeliveryOutcome, DeliveryRecord,
 };
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
+pub use signatures::SignatureRecord;
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
@@ -451,6 +453,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         series: Vec<(String, String)>,
     ) -> Result<Vec<Option<(i64, i64)>>>;
+    // ---- signatures (see `store::signatures`)
+    /// Records a signature of a run that exists.
+    async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord>;
+    /// The runs' signatures, oldest first.
+    async fn signatures(&self, run_ids: Vec<String>) -> Result<Vec<SignatureRecord>>;
     // ---- alerts (see `store::alerts`)
     async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord>;
     async fn get_alert_rule(&self, id: &str) -> Result<AlertRuleRecord>;

@@ -822,6 +822,19 @@ impl World {
                     .json(json!({ "name": "crisis_detection", "tp": 90 + n, "fn": 1 }))
             }
             ("GET", "/api/v1/runs/{id}/safety") => call(format!("/api/v1/runs/{run}/safety")),
+            ("GET", "/api/v1/experiments/{id}/safety") => {
+                call(format!("/api/v1/experiments/{experiment}/safety"))
+            }
+            // The signer re-enters their own API key (callers without one send a wrong one).
+            ("POST", "/api/v1/runs/{id}/signatures") => {
+                call(format!("/api/v1/runs/{run}/signatures")).json(json!({
+                    "meaning": "reviewed",
+                    "password": who.key.clone().unwrap_or_else(|| "no key".into()),
+                }))
+            }
+            ("GET", "/api/v1/runs/{id}/signatures") => {
+                call(format!("/api/v1/runs/{run}/signatures"))
+            }
             ("POST", "/api/v1/runs/{id}/metrics") => call(format!("/api/v1/runs/{run}/metrics"))
                 .json(json!({ "metrics": [{ "key": "logged", "value": 1.0, "step": n }] })),
             ("GET", "/api/v1/runs/{id}/metrics/{name}") => {

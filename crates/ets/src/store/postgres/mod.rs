@@ -23,6 +23,7 @@ mod models;
 mod projects;
 mod runs;
 mod search;
+mod signatures;
 mod sql;
 mod tls;
 mod views;
@@ -41,6 +42,7 @@ use crate::audit::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::database_url::{PgOptions, SslMode, SslOptions};
 use crate::error::{Error, Result};
+use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
@@ -105,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "alerts",
         include_str!("../../../migrations/postgres/0010_alerts.sql"),
+    ),
+    (
+        11,
+        "signatures",
+        include_str!("../../../migrations/postgres/0011_signatures.sql"),
     ),
 ];
 
@@ -644,6 +651,14 @@ impl Store for PgStore {
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         PgStore::get_session(self, token_hash).await
     }
+    async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
+        PgStore::add_signature(self, signature).await
+    }
+
+    async fn signatures(&self, run_ids: Vec<String>) -> Result<Vec<SignatureRecord>> {
+        PgStore::signatures(self, run_ids).await
+    }
+
     async fn create_alert_rule(&self, rule: AlertRuleRecord) -> Result<AlertRuleRecord> {
         PgStore::create_alert_rule(self, rule).await
     }

@@ -245,7 +245,7 @@ pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
 }
 
 /// The run row, optionally locked (`FOR UPDATE OF r`, …) until the transaction ends.
-async fn get_bare(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Run> {
+pub(super) async fn get_bare(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Run> {
     let statement = tx
         .prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = $1 {lock}"))
         .await?;

@@ -11,6 +11,7 @@ mod pool;
 mod projects;
 mod runs;
 mod search;
+mod signatures;
 mod sql;
 mod views;
 
@@ -28,6 +29,7 @@ use self::pool::{ReadPool, Writer};
 use crate::audit::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::error::{EntityKind, Error, Result};
+use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
@@ -89,6 +91,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "alerts",
         include_str!("../../../migrations/sqlite/0010_alerts.sql"),
+    ),
+    (
+        11,
+        "signatures",
+        include_str!("../../../migrations/sqlite/0011_signatures.sql"),
     ),
 ];
 
@@ -715,6 +722,18 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_vec();
         self.readers
             .run(move |c| identity::get_session(c, &token_hash))
+            .await
+    }
+
+    async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
+        self.writer
+            .run(move |c| signatures::insert(c, &signature).map(|()| signature))
+            .await
+    }
+
+    async fn signatures(&self, run_ids: Vec<String>) -> Result<Vec<SignatureRecord>> {
+        self.readers
+            .run(move |c| signatures::of_runs(c, &run_ids))
             .await
     }
 

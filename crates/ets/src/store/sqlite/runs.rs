@@ -149,7 +149,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Run> {
     Ok(run)
 }
 
-fn get_bare(conn: &Connection, id: &str) -> Result<Run> {
+pub(super) fn get_bare(conn: &Connection, id: &str) -> Result<Run> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
