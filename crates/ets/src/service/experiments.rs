@@ -12,7 +12,7 @@ use ets_domain::status::ExperimentStatus;
 use ets_domain::{Timestamp, templates, validate};
 
 use super::{
-    ListParams, Services, apply_tag_patch, significance, validate_description, validate_tags,
+    ListParams, Services, apply_tag_patch, rates, significance, validate_description, validate_tags,
 };
 use crate::actor::Actor;
 use crate::audit::Event;
@@ -565,6 +565,8 @@ impl Services {
                 validate::key(&format!("metrics[{i}]"), key)?;
             }
         }
+        let evaluation_names = request.evaluations.as_deref().unwrap_or_default();
+        rates::validate_names(evaluation_names)?;
         let mut experiments = Vec::with_capacity(ids.len());
         for id in ids {
             self.authorize(actor, EntityKind::Experiment, id).await?;
@@ -655,6 +657,23 @@ impl Services {
             })
             .collect();
         significance::conclude(&mut metrics, &sizes);
+        let evaluations = if evaluation_names.is_empty() {
+            Vec::new()
+        } else {
+            // Every key of the first two experiments' runs: the counts' keys are not known
+            // in advance (slices).
+            let all = self.store.latest_metrics(&ids[..2], None).await?;
+            let side = |experiment: &str| -> Vec<rates::RunMetrics> {
+                let mut runs: BTreeMap<&str, rates::RunMetrics> = BTreeMap::new();
+                for m in all.iter().filter(|m| m.experiment_id == experiment) {
+                    runs.entry(&m.run_id)
+                        .or_default()
+                        .push((m.key.as_str(), m.value));
+                }
+                runs.into_values().collect()
+            };
+            rates::compare(evaluation_names, &side(&ids[0]), &side(&ids[1]))?
+        };
         Ok(Comparison {
             experiments: experiments
                 .into_iter()
@@ -667,6 +686,7 @@ impl Services {
                 })
                 .collect(),
             metrics,
+            evaluations,
         })
     }
 
