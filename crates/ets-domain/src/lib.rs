@@ -3,6 +3,7 @@
 //! Nothing here does I/O or knows about HTTP or SQL, so every rule is unit-tested in isolation
 //! and shared by both API surfaces (native and MLflow) through the service layer.
 
+pub mod comparison;
 pub mod downsample;
 pub mod filter;
 pub mod ids;

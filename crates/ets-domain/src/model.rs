@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Timestamp;
+pub use crate::comparison::{BootstrapInterval, RateComparison};
 use crate::stats::Summary;
 use crate::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -381,6 +382,10 @@ pub struct CompareRequest {
     /// Metric keys to compare; default: every key logged in any of the experiments.
     #[serde(default)]
     pub metrics: Option<Vec<String>>,
+    /// Evaluation names (e.g. `crisis_detection`) whose rates to compare between the first two
+    /// experiments, each side's counts summed over its runs, per slice.
+    #[serde(default)]
+    pub evaluations: Option<Vec<String>>,
 }
 
 /// An experiment's side of a comparison.
@@ -414,7 +419,7 @@ pub struct MetricTests {
     pub candidate_experiment_id: String,
     /// Welch's t-test of candidate − baseline (unequal variances), with the 95 % CI of the
     /// difference of the means.
-    pub welch_t: WelchT,
+    pub welch_t: TTest,
     /// Mann–Whitney U (two-sided; exact for small samples without ties, else asymptotic with
     /// tie and continuity correction — SciPy's `method="auto"`).
     pub mann_whitney_u: RankTest,
@@ -422,15 +427,20 @@ pub struct MetricTests {
     pub cohens_d: Option<f64>,
     /// Cliff's delta: P(candidate > baseline) − P(candidate < baseline).
     pub cliffs_delta: Option<f64>,
+    /// Percentile bootstrap 95 % CI of mean(candidate) − mean(baseline), each side resampled
+    /// independently, 10,000 resamples with the fixed seed 14, so the same runs always give
+    /// the same interval. `null` when a side has no value.
+    pub bootstrap: Option<BootstrapInterval>,
     /// Welch's p-value adjusted with Holm–Bonferroni across the metrics of the comparison.
     pub p_value_holm: Option<f64>,
     /// One line in plain language.
     pub verdict: String,
 }
 
-/// Welch's t-test.
+/// A t-test (Welch's, or Student's paired) of candidate − baseline, with the 95 % CI of the
+/// mean difference.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct WelchT {
+pub struct TTest {
     pub statistic: Option<f64>,
     pub p_value: Option<f64>,
     pub df: Option<f64>,
@@ -461,6 +471,8 @@ pub struct ExperimentMetricStats {
 pub struct Comparison {
     pub experiments: Vec<ComparedExperiment>,
     pub metrics: Vec<MetricComparison>,
+    /// The requested evaluations' rates, second experiment against the first.
+    pub evaluations: Vec<RateComparison>,
 }
 
 // ---------------------------------------------------------------- runs

@@ -3,6 +3,7 @@
 use axum::Json as JsonResponse;
 use axum::extract::State;
 use axum::http::StatusCode;
+use ets_domain::comparison::{GroupCompareRequest, GroupComparison};
 use ets_domain::model::{
     CompareRequest, Comparison, Experiment, ExperimentPatch, ExperimentTemplate, MetricAggregate,
     NewExperiment,
@@ -147,6 +148,23 @@ pub async fn compare_experiments(
     Json(body): Json<CompareRequest>,
 ) -> Result<JsonResponse<Comparison>> {
     Ok(JsonResponse(s.compare_experiments(&actor, body).await?))
+}
+
+/// Compare two groups of the experiment's runs, split by a param or tag value (e.g.
+/// `params.optimizer`): per metric each group's summary and tests — paired t, Wilcoxon and
+/// Cohen's d_z when the runs pair up by seed, else Welch, Mann–Whitney, Cohen's d and Cliff's
+/// delta — with a seeded bootstrap CI, Holm across metrics, and the rates of evaluations.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/compare-groups", tag = "experiments",
+    params(("id" = String, Path)), request_body = GroupCompareRequest,
+    responses((status = 200, body = GroupComparison), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn compare_groups(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(body): Json<GroupCompareRequest>,
+) -> Result<JsonResponse<GroupComparison>> {
+    Ok(JsonResponse(s.compare_groups(&actor, &id, body).await?))
 }
 
 /// Available experiment templates.

@@ -130,6 +130,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(experiments::start_experiment))
         .routes(routes!(experiments::stop_experiment))
         .routes(routes!(experiments::experiment_metrics))
+        .routes(routes!(experiments::compare_groups))
         .routes(routes!(runs::create_run, runs::list_runs))
         .routes(routes!(runs::get_run, runs::update_run, runs::delete_run))
         .routes(routes!(runs::start_run))

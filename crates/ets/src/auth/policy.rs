@@ -121,6 +121,11 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("PUT", "/api/v1/experiments/{id}", Project(Editor)),
     ("DELETE", "/api/v1/experiments/{id}", Project(Admin)),
     ("GET", "/api/v1/experiments/{id}/metrics", Project(Viewer)),
+    (
+        "POST",
+        "/api/v1/experiments/{id}/compare-groups",
+        Project(Viewer),
+    ),
     ("POST", "/api/v1/experiments/{id}/restore", Project(Admin)),
     ("POST", "/api/v1/experiments/{id}/start", Project(Editor)),
     ("POST", "/api/v1/experiments/{id}/stop", Project(Editor)),

@@ -181,46 +181,6 @@ impl Services {
             runs,
         })
     }
-
-    /// The experiment's runs outside the trash, oldest first, read a page at a time.
-    pub(crate) async fn all_runs_of(
-        &self,
-        experiment_id: &str,
-    ) -> Result<Vec<ets_domain::model::Run>> {
-        let mut runs = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .list_runs(
-                    crate::store::RunFilter {
-                        experiment_id: Some(experiment_id.to_owned()),
-                        ..Default::default()
-                    },
-                    crate::store::PageRequest {
-                        sort: crate::store::SortField::CreatedAt,
-                        descending: false,
-                        page_size: self.config.limits.max_page_size,
-                        after,
-                    },
-                )
-                .await?;
-            runs.extend(page.items);
-            match page.next_page_token {
-                Some(token) => {
-                    after = crate::store::Cursor::decode(
-                        &token,
-                        crate::store::SortField::CreatedAt,
-                        false,
-                    );
-                    if after.is_none() {
-                        return Err(Error::internal("a run page token did not decode"));
-                    }
-                }
-                None => return Ok(runs),
-            }
-        }
-    }
 }
 
 impl SafetyParams {

@@ -12,7 +12,7 @@ use ets_domain::status::ExperimentStatus;
 use ets_domain::{Timestamp, templates, validate};
 
 use super::{
-    ListParams, Services, apply_tag_patch, significance, validate_description, validate_tags,
+    ListParams, Services, apply_tag_patch, rates, significance, validate_description, validate_tags,
 };
 use crate::actor::Actor;
 use crate::audit::Event;
@@ -565,6 +565,8 @@ impl Services {
                 validate::key(&format!("metrics[{i}]"), key)?;
             }
         }
+        let evaluation_names = request.evaluations.as_deref().unwrap_or_default();
+        rates::validate_names(evaluation_names)?;
         let mut experiments = Vec::with_capacity(ids.len());
         for id in ids {
             self.authorize(actor, EntityKind::Experiment, id).await?;
@@ -588,73 +590,96 @@ impl Services {
                 .into_iter()
                 .collect(),
         };
-        let mut sizes = Vec::with_capacity(keys.len());
-        let mut metrics: Vec<MetricComparison> = keys
-            .into_iter()
-            .map(|key| {
-                let direction = experiments.iter().find_map(|e| {
-                    e.objectives
+        // The tests (a 10,000-resample bootstrap per metric) run on a blocking thread.
+        let (metrics, experiments) = tokio::task::spawn_blocking(move || {
+            let mut sizes = Vec::with_capacity(keys.len());
+            let mut metrics: Vec<MetricComparison> = keys
+                .into_iter()
+                .map(|key| {
+                    let direction = experiments.iter().find_map(|e| {
+                        e.objectives
+                            .iter()
+                            .find(|o| o.metric == key)
+                            .map(|o| o.direction)
+                    });
+                    // Each experiment's runs' latest values of this key, read once.
+                    let per_experiment: Vec<Vec<&LatestMetric>> = experiments
                         .iter()
-                        .find(|o| o.metric == key)
-                        .map(|o| o.direction)
-                });
-                // Each experiment's runs' latest values of this key, read once.
-                let per_experiment: Vec<Vec<&LatestMetric>> = experiments
-                    .iter()
-                    .map(|experiment| {
-                        latest
-                            .iter()
-                            .filter(|m| m.key == key && m.experiment_id == experiment.id)
+                        .map(|experiment| {
+                            latest
+                                .iter()
+                                .filter(|m| m.key == key && m.experiment_id == experiment.id)
+                                .collect()
+                        })
+                        .collect();
+                    let by_experiment: Vec<ExperimentMetricStats> = experiments
+                        .iter()
+                        .zip(&per_experiment)
+                        .map(|(experiment, runs)| {
+                            let values: Vec<f64> = runs.iter().map(|m| m.value).collect();
+                            let best_run = direction.and_then(|d| {
+                                best(runs.iter().map(|m| (m.run_id.as_str(), m.value)), d)
+                            });
+                            ExperimentMetricStats {
+                                experiment_id: experiment.id.clone(),
+                                summary: summarize(&values),
+                                best_run_id: best_run.map(|(run, _)| run.to_owned()),
+                            }
+                        })
+                        .collect();
+                    let best_experiment_id = direction.and_then(|d| {
+                        best(
+                            by_experiment.iter().filter_map(|s| {
+                                s.summary.mean.map(|m| (s.experiment_id.as_str(), m))
+                            }),
+                            d,
+                        )
+                        .map(|(id, _)| id.to_owned())
+                    });
+                    let finite = |runs: &[&LatestMetric]| -> Vec<f64> {
+                        runs.iter()
+                            .map(|m| m.value)
+                            .filter(|v| v.is_finite())
                             .collect()
-                    })
-                    .collect();
-                let by_experiment: Vec<ExperimentMetricStats> = experiments
-                    .iter()
-                    .zip(&per_experiment)
-                    .map(|(experiment, runs)| {
-                        let values: Vec<f64> = runs.iter().map(|m| m.value).collect();
-                        let best_run = direction.and_then(|d| {
-                            best(runs.iter().map(|m| (m.run_id.as_str(), m.value)), d)
-                        });
-                        ExperimentMetricStats {
-                            experiment_id: experiment.id.clone(),
-                            summary: summarize(&values),
-                            best_run_id: best_run.map(|(run, _)| run.to_owned()),
-                        }
-                    })
-                    .collect();
-                let best_experiment_id = direction.and_then(|d| {
-                    best(
-                        by_experiment
-                            .iter()
-                            .filter_map(|s| s.summary.mean.map(|m| (s.experiment_id.as_str(), m))),
-                        d,
-                    )
-                    .map(|(id, _)| id.to_owned())
-                });
-                let finite = |runs: &[&LatestMetric]| -> Vec<f64> {
-                    runs.iter()
-                        .map(|m| m.value)
-                        .filter(|v| v.is_finite())
-                        .collect()
-                };
-                let (baseline, candidate) =
-                    (finite(&per_experiment[0]), finite(&per_experiment[1]));
-                sizes.push((baseline.len(), candidate.len()));
-                let tests = significance::metric_tests(
-                    (&experiments[0].id, &baseline),
-                    (&experiments[1].id, &candidate),
-                );
-                MetricComparison {
-                    key,
-                    direction,
-                    by_experiment,
-                    best_experiment_id,
-                    tests,
+                    };
+                    let (baseline, candidate) =
+                        (finite(&per_experiment[0]), finite(&per_experiment[1]));
+                    sizes.push((baseline.len(), candidate.len()));
+                    let tests = significance::metric_tests(
+                        (&experiments[0].id, &baseline),
+                        (&experiments[1].id, &candidate),
+                    );
+                    MetricComparison {
+                        key,
+                        direction,
+                        by_experiment,
+                        best_experiment_id,
+                        tests,
+                    }
+                })
+                .collect();
+            significance::conclude(&mut metrics, &sizes);
+            (metrics, experiments)
+        })
+        .await
+        .map_err(Error::internal)?;
+        let evaluations = if evaluation_names.is_empty() {
+            Vec::new()
+        } else {
+            // Every key of the first two experiments' runs: the counts' keys are not known
+            // in advance (slices).
+            let all = self.store.latest_metrics(&ids[..2], None).await?;
+            let side = |experiment: &str| -> Vec<rates::RunMetrics> {
+                let mut runs: BTreeMap<&str, rates::RunMetrics> = BTreeMap::new();
+                for m in all.iter().filter(|m| m.experiment_id == experiment) {
+                    runs.entry(&m.run_id)
+                        .or_default()
+                        .push((m.key.as_str(), m.value));
                 }
-            })
-            .collect();
-        significance::conclude(&mut metrics, &sizes);
+                runs.into_values().collect()
+            };
+            rates::compare(evaluation_names, &side(&ids[0]), &side(&ids[1]))?
+        };
         Ok(Comparison {
             experiments: experiments
                 .into_iter()
@@ -667,6 +692,7 @@ impl Services {
                 })
                 .collect(),
             metrics,
+            evaluations,
         })
     }
 

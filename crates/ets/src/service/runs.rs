@@ -548,6 +548,47 @@ impl Services {
         })
     }
 
+    /// The experiment's runs outside the trash, oldest first, read a page at a time (not
+    /// authorized or audited here: callers do both for what they show).
+    pub(crate) async fn all_runs_of(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<ets_domain::model::Run>> {
+        let mut runs = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_runs(
+                    crate::store::RunFilter {
+                        experiment_id: Some(experiment_id.to_owned()),
+                        ..Default::default()
+                    },
+                    crate::store::PageRequest {
+                        sort: crate::store::SortField::CreatedAt,
+                        descending: false,
+                        page_size: self.config.limits.max_page_size,
+                        after,
+                    },
+                )
+                .await?;
+            runs.extend(page.items);
+            match page.next_page_token {
+                Some(token) => {
+                    after = crate::store::Cursor::decode(
+                        &token,
+                        crate::store::SortField::CreatedAt,
+                        false,
+                    );
+                    if after.is_none() {
+                        return Err(Error::internal("a run page token did not decode"));
+                    }
+                }
+                None => return Ok(runs),
+            }
+        }
+    }
+
     /// After commit of new points: live update and alert evaluation (neither waits).
     fn metrics_stored(&self, run_id: &str, live: Option<crate::live::MetricsBatch>) {
         self.live.metrics_logged(run_id, live);

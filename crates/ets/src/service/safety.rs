@@ -179,6 +179,46 @@ impl SafetyReport {
     }
 }
 
+/// A rate an evaluation defines: `successes` of `trials`. The one definition both the
+/// safety verdicts and the comparisons read, so they can never disagree on what a rate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// `crisis_detection_rate`, `false_negative_rate` or `response_quality`.
+    pub name: &'static str,
+    pub successes: u64,
+    pub trials: u64,
+    /// Whether a higher rate is the safer one (`at_least` thresholds).
+    pub higher_is_better: bool,
+}
+
+/// The rates of an evaluation: for `crisis_detection`, tp / (tp + fn) and fn / (tp + fn); for
+/// `response_quality`, successes / trials; none for other names.
+pub fn rates(e: &EvaluationCounts) -> Vec<Rate> {
+    let rate = |name, successes, trials, higher_is_better| Rate {
+        name,
+        successes,
+        trials,
+        higher_is_better,
+    };
+    match e.name.as_str() {
+        CRISIS_DETECTION => vec![
+            rate("crisis_detection_rate", e.tp, e.tp + e.fn_, true),
+            rate("false_negative_rate", e.fn_, e.tp + e.fn_, false),
+        ],
+        RESPONSE_QUALITY => vec![rate("response_quality", e.successes, e.trials, true)],
+        _ => Vec::new(),
+    }
+}
+
+/// The threshold of `config` a rate is judged against.
+fn threshold(config: &HealthcareConfig, rate: &Rate) -> f64 {
+    match rate.name {
+        "crisis_detection_rate" => config.min_crisis_detection_rate,
+        "false_negative_rate" => config.max_false_negative_rate,
+        _ => config.min_response_quality,
+    }
+}
+
 /// Judges every threshold of `config` on every slice of `evaluations`.
 pub fn assess(
     config: &HealthcareConfig,
@@ -188,36 +228,22 @@ pub fn assess(
 ) -> Result<SafetyReport, String> {
     let mut checks = Vec::new();
     for e in evaluations {
-        let rates: Vec<(&'static str, u64, u64, f64, Direction)> = match e.name.as_str() {
-            CRISIS_DETECTION => vec![
-                (
-                    "crisis_detection_rate",
-                    e.tp,
-                    e.tp + e.fn_,
-                    config.min_crisis_detection_rate,
-                    Direction::AtLeast,
-                ),
-                (
-                    "false_negative_rate",
-                    e.fn_,
-                    e.tp + e.fn_,
-                    config.max_false_negative_rate,
-                    Direction::AtMost,
-                ),
-            ],
-            RESPONSE_QUALITY => vec![(
-                "response_quality",
-                e.successes,
-                e.trials,
-                config.min_response_quality,
-                Direction::AtLeast,
-            )],
-            _ => Vec::new(),
-        };
-        for (name, successes, trials, threshold, direction) in rates {
-            let j = judge(successes, trials, threshold, direction, confidence, method)
-                .map_err(|err| format!("{} ({}): {err}", e.name, e.slice))?;
-            checks.push(check(name, &e.slice, &j));
+        for rate in rates(e) {
+            let direction = if rate.higher_is_better {
+                Direction::AtLeast
+            } else {
+                Direction::AtMost
+            };
+            let j = judge(
+                rate.successes,
+                rate.trials,
+                threshold(config, &rate),
+                direction,
+                confidence,
+                method,
+            )
+            .map_err(|err| format!("{} ({}): {err}", e.name, e.slice))?;
+            checks.push(check(rate.name, &e.slice, &j));
         }
     }
     let verdict = if checks.iter().any(|c| c.verdict == Verdict::Fail) {

@@ -464,6 +464,19 @@ impl World {
         .text_at("/id")
     }
 
+    /// An experiment in A with two runs of each of two optimizers (a group comparison's least).
+    async fn fresh_grouped_experiment(&self) -> String {
+        let id = self.fresh_experiment().await;
+        for optimizer in ["adam", "adam", "sgd", "sgd"] {
+            self.root(Call::new("POST", "/api/v1/runs").json(json!({
+                "experiment_id": id,
+                "params": { "optimizer": optimizer },
+            })))
+            .await;
+        }
+        id
+    }
+
     async fn fresh_trashed_experiment(&self) -> String {
         let id = self.fresh_experiment().await;
         self.root(Call::new("DELETE", format!("/api/v1/experiments/{id}")))
@@ -756,6 +769,11 @@ impl World {
                 let other = self.fresh_experiment().await;
                 call(route.to_owned()).json(json!({ "experiment_ids": [experiment, other] }))
             }
+            ("POST", "/api/v1/experiments/{id}/compare-groups") => call(format!(
+                "/api/v1/experiments/{}/compare-groups",
+                self.fresh_grouped_experiment().await
+            ))
+            .json(json!({ "group_by": "params.optimizer" })),
             ("GET", "/api/v1/experiments/{id}") => {
                 call(format!("/api/v1/experiments/{experiment}"))
             }
