@@ -8,10 +8,12 @@
 //! cargo run --release -p ets-bench --bin ets-bench-audit -- --pg-url postgres://postgres@127.0.0.1:5432/postgres
 //! ```
 
+mod pg;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use ets::actor::Actor;
 use ets::database_url::DatabaseUrl;
@@ -63,19 +65,8 @@ async fn main() -> Result<()> {
     config.data_dir = dir.path().to_owned();
     config.limits.max_runs_per_experiment = 1_000_000;
     if let Some(url) = &args.pg_url {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .with_context(|| format!("connecting to {url}"))?;
-        tokio::spawn(connection);
-        let schema = format!("ets_bench_audit_{}", std::process::id());
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .await?;
-        let separator = if url.contains('?') { '&' } else { '?' };
-        config.database_url =
-            Some(format!("{url}{separator}options=-c%20search_path%3D{schema}").parse()?);
+        let (_client, url) = pg::fresh_pg_schema(url, "ets_bench_audit").await?;
+        config.database_url = Some(url.parse()?);
     }
     let database = config.effective_database_url();
     let services = ets::service::Services::open(config.clone()).await?;

@@ -5,6 +5,8 @@
 //! `cargo run --release -p ets-bench -- --points 200000`
 //! `cargo run --release -p ets-bench -- --pg-url postgres://postgres@127.0.0.1:5432/postgres`
 
+mod pg;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -301,23 +303,6 @@ fn raw_reference(points: usize, keys: usize) -> Result<f64> {
     Ok(points as f64 / started.elapsed().as_secs_f64())
 }
 
-/// A fresh schema on the PostgreSQL server of `url`; returns the URL that selects it.
-async fn fresh_pg_schema(url: &str) -> Result<(tokio_postgres::Client, String)> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    tokio::spawn(connection);
-    let schema = format!("ets_bench_{}", std::process::id());
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await?;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    Ok((client, url))
-}
-
 /// The practical limit of PostgreSQL here: the same points, a row per point, loaded with binary
 /// COPY into a table with no index, 1000 rows per transaction.
 async fn raw_pg_reference(url: &str, points: usize, keys: usize) -> Result<f64> {
@@ -365,7 +350,7 @@ async fn main() -> Result<()> {
     let (raw, database_url) = match &args.pg_url {
         None => (raw_reference(reference_points, args.keys)?, None),
         Some(url) => {
-            let (admin, url) = fresh_pg_schema(url).await?;
+            let (admin, url) = pg::fresh_pg_schema(url, "ets_bench").await?;
             let settings = admin
                 .query_one("SELECT version(), current_setting('fsync'), current_setting('synchronous_commit')", &[])
                 .await?;

@@ -25,18 +25,29 @@ const SWEEP_LIMIT: u32 = 10_000;
 const STARTUP_LOOKBACK_MS: i64 = 3_600_000;
 /// Confidence of the safety verdict a `safety_fail` rule watches (the endpoint's default).
 const SAFETY_CONFIDENCE: f64 = 0.95;
+/// Least time between two evaluation passes: a run written a thousand times a second is judged
+/// at most this often, so the evaluator's cost follows the number of active runs, not the
+/// ingest rate (measured in docs/benchmarks.md, "Issue 14").
+const MIN_PASS_INTERVAL: Duration = Duration::from_millis(500);
 
 pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bool>) {
     let engine = &services.alerts;
     let sweep_every = Duration::from_secs(services.config.alerts.sweep_seconds.max(1));
     let mut next_sweep = tokio::time::Instant::now();
     let mut swept_since = Timestamp::now().millis() - STARTUP_LOOKBACK_MS;
+    let mut last_pass = tokio::time::Instant::now() - MIN_PASS_INTERVAL;
     loop {
         tokio::select! {
             _ = engine.evaluate.notified() => {}
             _ = tokio::time::sleep_until(next_sweep) => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
+        // Writes arriving meanwhile join this pass.
+        tokio::select! {
+            _ = tokio::time::sleep_until(last_pass + MIN_PASS_INTERVAL) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        last_pass = tokio::time::Instant::now();
         let mut runs = engine.take_dirty();
         let result = async {
             let rules = engine.rules(&services).await?;

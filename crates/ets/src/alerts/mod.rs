@@ -91,8 +91,11 @@ impl AlertEngine {
             return;
         }
         let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-        if dirty.insert(run_id.to_owned()) && dirty.len() == 1 {
-            self.evaluate.notify_one();
+        if !dirty.contains(run_id) {
+            dirty.insert(run_id.to_owned());
+            if dirty.len() == 1 {
+                self.evaluate.notify_one();
+            }
         }
     }
 

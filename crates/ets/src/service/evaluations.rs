@@ -25,7 +25,7 @@ pub struct Evaluation {
     /// E.g. `crisis_detection` (read by the crisis-detection and false-negative thresholds) or
     /// `response_quality`.
     pub name: String,
-    /// The population the counts are of, e.g. `overall`, `age 65+`. Default `overall`.
+    /// The population the counts are of, e.g. `overall`, `age 65 and over`. Default `overall`.
     #[serde(default = "overall")]
     pub slice: String,
     pub tp: Option<u64>,

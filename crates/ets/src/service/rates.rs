@@ -210,7 +210,7 @@ mod tests {
         let one = vec![
             ("eval/crisis_detection/overall/tp", 9.0),
             ("eval/crisis_detection/overall/fn", 1.0),
-            ("eval/crisis_detection/age 65+/tp", 3.0),
+            ("eval/crisis_detection/age 65 and over/tp", 3.0),
             ("eval/response_quality/overall/trials", 5.0),
             ("acc", 0.5),
         ];
@@ -221,7 +221,10 @@ mod tests {
         let counts = side_counts("crisis_detection", &[one, two]).unwrap();
         assert_eq!(counts.len(), 2);
         assert_eq!((counts[0].0.tp, counts[0].0.fn_, counts[0].1), (17, 3, 2));
-        assert_eq!((counts[1].0.slice.as_str(), counts[1].1), ("age 65+", 1));
+        assert_eq!(
+            (counts[1].0.slice.as_str(), counts[1].1),
+            ("age 65 and over", 1)
+        );
     }
 
     #[test]

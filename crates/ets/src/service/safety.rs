@@ -23,7 +23,7 @@ use serde::Serialize;
 pub const CRISIS_DETECTION: &str = "crisis_detection";
 pub const RESPONSE_QUALITY: &str = "response_quality";
 
-/// Counts a run recorded for one evaluation and slice (e.g. `crisis_detection`, `age 65+`).
+/// Counts a run recorded for one evaluation and slice (e.g. `crisis_detection`, `age 65 and over`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvaluationCounts {
     pub name: String,
@@ -40,7 +40,7 @@ pub struct EvaluationCounts {
 /// Prefix of the metric keys that carry evaluation counts from MLflow clients, which can only
 /// log metrics: `eval/<name>/<slice>/<count>` with `<count>` one of `tp`, `fn`, `fp`, `tn`,
 /// `successes`, `trials`, and the value a whole number, e.g.
-/// `mlflow.log_metric("eval/crisis_detection/age 65+/tp", 97)`. The slice may contain `/`.
+/// `mlflow.log_metric("eval/crisis_detection/age 65 and over/tp", 97)`. The slice may contain `/`.
 pub const EVAL_PREFIX: &str = "eval/";
 
 /// The evaluation counts carried by metric keys of the `eval/` convention (the latest value
@@ -319,7 +319,7 @@ mod tests {
         let strong = crisis("overall", 100_000, 10);
         let report = assess(&config, std::slice::from_ref(&strong), 0.95, Method::Wilson).unwrap();
         assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.checks);
-        let weak = crisis("age 65+", 90, 10);
+        let weak = crisis("age 65 and over", 90, 10);
         let report = assess(&config, &[strong, weak], 0.95, Method::ClopperPearson).unwrap();
         assert_eq!(report.verdict, Verdict::Fail);
         assert_eq!(report.checks.len(), 4, "two rates per slice");
@@ -327,7 +327,7 @@ mod tests {
             report
                 .checks
                 .iter()
-                .any(|c| c.slice == "age 65+" && c.verdict == Verdict::Fail)
+                .any(|c| c.slice == "age 65 and over" && c.verdict == Verdict::Fail)
         );
     }
 
@@ -337,14 +337,17 @@ mod tests {
             ("loss", 0.3),
             ("eval/crisis_detection/overall/tp", 99.0),
             ("eval/crisis_detection/overall/fn", 1.0),
-            ("eval/crisis_detection/age/65+/tp", 40.0),
+            ("eval/crisis_detection/age/65 and over/tp", 40.0),
             ("eval/response_quality/overall/successes", 80.0),
             ("eval/response_quality/overall/trials", 90.0),
         ];
         let counts = counts_from_metrics(latest).expect("well-formed");
         assert_eq!(counts.len(), 3);
         assert_eq!((counts[0].tp, counts[0].fn_), (99, 1));
-        assert_eq!((counts[1].slice.as_str(), counts[1].tp), ("age/65+", 40));
+        assert_eq!(
+            (counts[1].slice.as_str(), counts[1].tp),
+            ("age/65 and over", 40)
+        );
         assert_eq!((counts[2].successes, counts[2].trials), (80, 90));
         let report = assess(&HealthcareConfig::default(), &counts, 0.95, Method::Wilson).unwrap();
         assert_eq!(report.checks.len(), 5);

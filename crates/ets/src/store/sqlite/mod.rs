@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signatures",
         include_str!("../../../migrations/sqlite/0011_signatures.sql"),
     ),
+    (
+        12,
+        "chunk_ranges",
+        include_str!("../../../migrations/sqlite/0012_chunk_ranges.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
