@@ -50,6 +50,9 @@ async function seed() {
   const tag = Date.now().toString(36);
   const project = await api("POST", "/api/v1/projects", { name: `ui-journey-${tag}` });
   const experiment = await api("POST", "/api/v1/experiments", { project_id: project.id, name: "lr-sweep" });
+  // An alert rule only the live run breaches (its loss stays above 0.35; the others end
+  // below): the healthcare page lists the alert and acknowledges it.
+  await api("POST", "/api/v1/alerts/rules", { experiment_id: experiment.id, metric: "loss", condition: ">", threshold: 0.35 });
   const runs = [];
   const settings = [
     ["run-adam-1", "adam", 0.1],
@@ -244,10 +247,18 @@ await step("dashboards list the saved dashboard; it shows its chart drawn by the
   await axe(page, "saved chart");
 });
 
-await step("the healthcare and login pages render", async () => {
-  await page.goto(`${base}/#/healthcare`);
+await step("the healthcare page lists alerts and acknowledges one; the login page renders", async () => {
+  const deadline = Date.now() + timeout;
+  while (!((await api("GET", `/api/v1/alerts?experiment_id=${data.experiment.id}&state=firing`)).items || []).length) {
+    if (Date.now() > deadline) throw new Error("the alert rule fired no alert");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await page.goto(`${base}/#/healthcare?project=${data.project.id}`);
   await page.getByRole("heading", { name: /crisis detection/i }).waitFor();
+  await page.getByRole("heading", { name: "Alerts" }).waitFor();
   await axe(page, "healthcare");
+  await page.getByRole("button", { name: "Acknowledge" }).first().click();
+  await page.getByText("acknowledged by anonymous").first().waitFor();
   await page.goto(`${base}/#/login`);
   await page.getByLabel("User name").waitFor();
   await axe(page, "login");

@@ -1,9 +1,11 @@
 // The crisis-detection view: per healthcare experiment, each run's crisis-detection rate,
 // false-negative rate and response quality against the experiment's thresholds; breaches
-// marked. The charts and the report come from the visualization API (HTML, PDF).
+// marked. The charts and the report come from the visualization API (HTML, PDF). Below, the
+// alerts of the projects in view: open ones can be acknowledged here.
 
-import { get, query } from "../api.js";
-import { fill, h, heading, num, status } from "../dom.js";
+import { get, post, query } from "../api.js";
+import { errorBox } from "../app.js";
+import { fill, h, heading, num, status, time } from "../dom.js";
 
 export async function render(main, _params, params) {
   const filter = { project_id: params.get("project") || "", experiment_id: params.get("experiment") || "" };
@@ -23,7 +25,67 @@ export async function render(main, _params, params) {
     panels.length
       ? panels.map((p) => panel(p))
       : h("p", { class: "muted" }, "No experiment with a healthcare configuration yet (see the experiments' healthcare settings)."),
+    await alerts(filter),
   );
+}
+
+/** The latest alerts (open ones first to act on), each with its run and what fired it. */
+async function alerts(filter) {
+  const section = h("section", { class: "card", "aria-labelledby": "alerts-heading" });
+  const show = async () => {
+    const list = await get(`/api/v1/alerts${query({ ...filter, page_size: 50 })}`);
+    const items = list.items || [];
+    fill(
+      section,
+      h("h2", { id: "alerts-heading" }, "Alerts"),
+      items.length
+        ? h(
+            "table",
+            { class: "list" },
+            h("thead", {}, h("tr", {}, ["State", "Fired", "Run", "Why", ""].map((c) => h("th", { scope: "col" }, c)))),
+            h(
+              "tbody",
+              {},
+              items.map((a) =>
+                h(
+                  "tr",
+                  { class: a.state === "firing" ? "breach" : "" },
+                  h("td", {}, a.state),
+                  h("td", {}, time(a.fired_at)),
+                  h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(a.run_id)}` }, a.run_id.slice(0, 8))),
+                  h("td", {}, a.message),
+                  h(
+                    "td",
+                    {},
+                    a.state === "firing"
+                      ? h(
+                          "button",
+                          {
+                            type: "button",
+                            onclick: async () => {
+                              try {
+                                await post(`/api/v1/alerts/${encodeURIComponent(a.id)}/acknowledge`);
+                                await show();
+                              } catch (error) {
+                                section.append(errorBox(error));
+                              }
+                            },
+                          },
+                          "Acknowledge",
+                        )
+                      : a.acknowledged_by
+                        ? `acknowledged by ${a.acknowledged_by}`
+                        : "",
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "No alerts. Rules are made with POST /api/v1/alerts/rules (see docs/healthcare.md)."),
+    );
+  };
+  await show();
+  return section;
 }
 
 function panel(p) {
