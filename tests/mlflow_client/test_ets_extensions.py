@@ -155,3 +155,13 @@ def test_blank_keys_are_refused(client, rest_run):
         with pytest.raises(MlflowException) as exc:
             client.log_param(rest_run, key, "1")
         assert error_code(exc) == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.ets_only
+def test_an_mlflow_endpoint_ets_lacks_is_endpoint_not_found(client):
+    """MLflow answers a path it does not know with an HTML page, which the client cannot read;
+    ETS answers every unknown MLflow path (the model registry, traces, …) in MLflow's error
+    shape, so the client says ENDPOINT_NOT_FOUND."""
+    with pytest.raises(MlflowException) as exc_info:
+        client.create_registered_model(unique_name("model"))
+    assert error_code(exc_info) == "ENDPOINT_NOT_FOUND"

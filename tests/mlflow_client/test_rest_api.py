@@ -135,3 +135,45 @@ def test_get_artifact_route_sends_the_bytes(client, experiment_id):
     assert resp.content == b"hello artifact\n"
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert resp.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_version_names_the_mlflow_release():
+    """The client reads `GET /version` to decide which features the server has (span logging
+    refuses without it)."""
+    resp = requests.get(f"{TRACKING_URI}/version", timeout=30, auth=HTTP_AUTH)
+    assert resp.status_code == 200, resp.text
+    major, minor = resp.text.strip().split(".")[:2]
+    assert (int(major), int(minor)) >= (3, 0), resp.text
+
+
+def test_get_history_bulk_orders_runs_by_id_and_points_by_time():
+    """The UI's `metrics/get-history-bulk` (served below `/ajax-api` only, as MLflow does)."""
+    exp = post("experiments/create", {"name": unique_name("bulk")}).json()["experiment_id"]
+    runs = [post("runs/create", {"experiment_id": exp}).json()["run"]["info"]["run_id"] for _ in range(2)]
+    points = [
+        {"key": "loss", "value": 3.0, "timestamp": 20, "step": 0},
+        {"key": "loss", "value": 1.0, "timestamp": 10, "step": 5},
+        {"key": "loss", "value": 2.0, "timestamp": 10, "step": 1},
+    ]
+    for run in runs:
+        assert post("runs/log-batch", {"run_id": run, "metrics": points}).status_code == 200
+    bulk = f"{TRACKING_URI}/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+    query = [("run_id", runs[1]), ("run_id", runs[0]), ("metric_key", "loss"), ("max_results", "4")]
+    resp = requests.get(bulk, params=query, timeout=30, auth=HTTP_AUTH)
+    assert resp.status_code == 200, resp.text
+    first, second = sorted(runs)
+    assert resp.json()["metrics"] == [
+        {"key": "loss", "value": 2.0, "timestamp": 10, "step": 1, "run_id": first},
+        {"key": "loss", "value": 1.0, "timestamp": 10, "step": 5, "run_id": first},
+        {"key": "loss", "value": 3.0, "timestamp": 20, "step": 0, "run_id": first},
+        {"key": "loss", "value": 2.0, "timestamp": 10, "step": 1, "run_id": second},
+    ]
+    unknown = requests.get(bulk, params={"run_id": "0" * 32, "metric_key": "loss"}, timeout=30, auth=HTTP_AUTH)
+    assert unknown.status_code == 200 and unknown.json() == {"metrics": []}, unknown.text
+    no_run = requests.get(bulk, params={"metric_key": "loss"}, timeout=30, auth=HTTP_AUTH)
+    assert_error(no_run, 400, "INVALID_PARAMETER_VALUE")
+    assert no_run.json()["message"] == "GetMetricHistoryBulk request must specify at least one run_id."
+    no_key = requests.get(bulk, params={"run_id": first}, timeout=30, auth=HTTP_AUTH)
+    assert_error(no_key, 400, "INVALID_PARAMETER_VALUE")
+    assert no_key.json()["message"] == "GetMetricHistoryBulk request must specify a metric_key."
+

@@ -88,6 +88,16 @@ def test_nested_runs(client, experiment_id):
     assert [r.info.run_id for r in children] == [child.info.run_id]
 
 
+def test_a_parent_run_tag_is_only_a_tag(client, experiment_id):
+    """`mlflow.parentRunId` naming a run that does not exist (e.g. logged on another server, or
+    deleted for good) is accepted and kept, as MLflow keeps any tag."""
+    missing = "0" * 32
+    run = client.create_run(experiment_id, tags={"mlflow.parentRunId": missing})
+    assert client.get_run(run.info.run_id).data.tags["mlflow.parentRunId"] == missing
+    found = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{missing}'")
+    assert [r.info.run_id for r in found] == [run.info.run_id]
+
+
 def test_start_run_while_active_requires_nested(experiment_id):
     with mlflow.start_run():
         with pytest.raises(Exception, match="already active"):

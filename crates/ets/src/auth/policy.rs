@@ -211,6 +211,7 @@ const MLFLOW_TRACKING: &[(&str, &str, Permission)] = &[
     ("POST", "/runs/set-tag", Project(Editor)),
     ("POST", "/runs/delete-tag", Project(Editor)),
     ("GET", "/metrics/get-history", Project(Viewer)),
+    ("GET", "/metrics/get-history-bulk", Project(Viewer)),
     ("GET", "/metrics/get-history-bulk-interval", Project(Viewer)),
     ("GET", "/artifacts/list", Project(Viewer)),
     ("POST", "/logged-models", Project(Editor)),
@@ -230,6 +231,8 @@ const MLFLOW_TRACKING: &[(&str, &str, Permission)] = &[
 /// The MLflow artifact routes (download route and artifact proxy).
 const MLFLOW_ARTIFACTS: &[(&str, &str, Permission)] = &[
     ("GET", "/get-artifact", Project(Viewer)),
+    // Which MLflow release's API this is: public, as MLflow's (clients ask before logging in).
+    ("GET", "/version", Public),
     (
         "GET",
         "/api/2.0/mlflow-artifacts/artifacts",

@@ -193,10 +193,19 @@ impl Services {
         let params = validate_params("params", input.params)?;
         let mut tags = input.tags;
         tags.remove(RUN_NAME_TAG);
-        // MLflow clients name the parent of a nested run in a tag.
-        let parent_run_id = input
-            .parent_run_id
-            .or_else(|| tags.get(PARENT_RUN_TAG).cloned());
+        // MLflow clients name the parent of a nested run in a tag. To MLflow it is only a tag,
+        // so a parent that does not exist (or is in another experiment) is kept as the tag
+        // without linking the runs; the native `parent_run_id` must name a run of the
+        // experiment.
+        let parent_run_id = match (input.parent_run_id, tags.get(PARENT_RUN_TAG)) {
+            (Some(parent), _) => Some(parent),
+            (None, Some(tagged)) => match self.store.get_run(tagged).await {
+                Ok(parent) if parent.experiment_id == input.experiment_id => Some(parent.id),
+                Ok(_) | Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            },
+            (None, None) => None,
+        };
         let now = Timestamp::now();
         let run = Run {
             id,

@@ -615,6 +615,7 @@ impl World {
             ("POST", "/api/v1/auth/logout") => call(route.to_owned()),
             // MLflow's download route (outside its API prefixes).
             ("GET", "/get-artifact") => call(format!("/get-artifact?run_id={run}&path=a.txt")),
+            ("GET", "/version") => call(route.to_owned()),
             (
                 "GET",
                 "/api/v1/auth/whoami"
@@ -984,6 +985,11 @@ impl World {
             }
             // MLflow answers an unknown run's history with an empty one, so a hidden run too.
             ("GET", "/metrics/get-history") => {
+                let mut call = call(&format!("{route}?run_id={run}&metric_key=loss"));
+                call.hidden = Some((200, r#"{"metrics":[]}"#));
+                call
+            }
+            ("GET", "/metrics/get-history-bulk") => {
                 let mut call = call(&format!("{route}?run_id={run}&metric_key=loss"));
                 call.hidden = Some((200, r#"{"metrics":[]}"#));
                 call

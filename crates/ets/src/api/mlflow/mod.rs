@@ -200,6 +200,7 @@ fn tracking_routes() -> Router<AppState> {
         .route("/runs/set-tag", post(runs::set_tag))
         .route("/runs/delete-tag", post(runs::delete_tag))
         .route("/metrics/get-history", get(runs::get_history))
+        .route("/metrics/get-history-bulk", get(runs::get_history_bulk))
         .route(
             "/metrics/get-history-bulk-interval",
             get(runs::get_history_bulk_interval),
@@ -221,12 +222,29 @@ fn tracking_routes() -> Router<AppState> {
         .route("/logged-models/{model_id}/params", post(models::log_params))
 }
 
+/// The MLflow release whose REST API ETS serves and is tested against
+/// (`tests/mlflow_client/requirements-server.txt`): clients read it from `GET /version` to decide
+/// which features the server has.
+pub const MLFLOW_VERSION: &str = "3.17.2";
+
+/// `GET /version`: the MLflow version, as plain text (MLflow answers the same text).
+async fn version() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        MLFLOW_VERSION,
+    )
+}
+
 /// Every MLflow route.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/api/2.0/mlflow", tracking_routes())
         .nest("/ajax-api/2.0/mlflow", tracking_routes())
         .route("/get-artifact", get(artifacts::get_artifact))
+        .route("/version", get(version))
         .route(
             "/api/2.0/mlflow-artifacts/artifacts",
             get(artifacts::proxy_list),

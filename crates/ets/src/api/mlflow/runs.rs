@@ -512,6 +512,30 @@ pub struct HistoryQuery {
     max_results: Option<i64>,
 }
 
+/// A run's metric history in MLflow's order: time, then step, then value (ETS stores it by
+/// step). MLflow answers an unknown key, and an unknown run, with an empty history (its store
+/// reads the metrics table without looking the run up).
+async fn history(
+    s: &AppState,
+    actor: &Actor,
+    run_id: &str,
+    key: &str,
+) -> MlflowResult<Vec<ets_domain::model::MetricPoint>> {
+    let mut points = match s
+        .metric_series(actor, run_id, key, SeriesQuery::default())
+        .await
+    {
+        Ok(series) => series.points,
+        Err(Error::NotFound {
+            entity: EntityKind::Metric | EntityKind::Run,
+            ..
+        }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    points.sort_by_key(ets_domain::model::MetricPoint::history_key);
+    Ok(points)
+}
+
 /// Every point of one metric of one run, in step order (then timestamp).
 pub async fn get_history(
     State(s): State<AppState>,
@@ -519,22 +543,7 @@ pub async fn get_history(
     MlflowQuery(q): MlflowQuery<HistoryQuery>,
 ) -> MlflowResult<axum::response::Response> {
     let run_id = q.run.id()?;
-    let points = match s
-        .metric_series(&actor, &run_id, &q.metric_key, SeriesQuery::default())
-        .await
-    {
-        Ok(series) => series.points,
-        // MLflow answers an unknown key, and an unknown run, with an empty history (its store
-        // reads the metrics table without looking the run up).
-        Err(Error::NotFound {
-            entity: EntityKind::Metric | EntityKind::Run,
-            ..
-        }) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    // MLflow orders a history by time, then step, then value; ETS stores it by step.
-    let mut points = points;
-    points.sort_by_key(ets_domain::model::MetricPoint::history_key);
+    let points = history(&s, &actor, &run_id, &q.metric_key).await?;
     let offset = crate::service::search::decode_offset(q.page_token.as_deref())?;
     let limit = match q.max_results {
         Some(n) if n > 0 => n as usize,
@@ -579,6 +588,93 @@ struct HistoryPage<'a> {
     metrics: Vec<HistoryPoint<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_page_token: Option<String>,
+}
+
+/// MLflow's limits of `metrics/get-history-bulk`.
+const BULK_HISTORY_MAX_RUNS: usize = 100;
+const BULK_HISTORY_MAX_RESULTS: i64 = 25_000;
+
+#[derive(Deserialize)]
+pub struct BulkHistoryQuery {
+    #[serde(default)]
+    run_id: Vec<String>,
+    metric_key: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    max_results: Option<i64>,
+}
+
+#[derive(serde::Serialize)]
+struct BulkHistoryPoint<'a> {
+    key: &'a str,
+    #[serde(with = "ets_domain::value::metric_f64")]
+    value: f64,
+    timestamp: i64,
+    step: i64,
+    run_id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct BulkHistoryPage<'a> {
+    metrics: Vec<BulkHistoryPoint<'a>>,
+}
+
+/// One metric's history of several runs (MLflow's `metrics/get-history-bulk`, which its UI
+/// calls): runs in id order, each history by time, then step, then value; at most
+/// `max_results` points in all (25,000). Unknown runs have an empty history, as in MLflow.
+pub async fn get_history_bulk(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<BulkHistoryQuery>,
+) -> MlflowResult<axum::response::Response> {
+    if q.run_id.is_empty() {
+        return Err(MlflowError::invalid(
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        ));
+    }
+    if q.run_id.len() > BULK_HISTORY_MAX_RUNS {
+        return Err(MlflowError::invalid(format!(
+            "GetMetricHistoryBulk request cannot specify more than {BULK_HISTORY_MAX_RUNS} \
+             run_ids. Received {} run_ids.",
+            q.run_id.len()
+        )));
+    }
+    let Some(key) = q.metric_key else {
+        return Err(MlflowError::invalid(
+            "GetMetricHistoryBulk request must specify a metric_key.",
+        ));
+    };
+    let limit = q
+        .max_results
+        .unwrap_or(BULK_HISTORY_MAX_RESULTS)
+        .clamp(0, BULK_HISTORY_MAX_RESULTS) as usize;
+    let mut run_ids = q.run_id;
+    run_ids.sort_unstable();
+    let mut histories: Vec<(String, Vec<ets_domain::model::MetricPoint>)> = Vec::new();
+    let mut total = 0;
+    for run_id in run_ids {
+        if total >= limit {
+            break;
+        }
+        let mut points = history(&s, &actor, &run_id, &key).await?;
+        points.truncate(limit - total);
+        total += points.len();
+        histories.push((run_id, points));
+    }
+    let response = BulkHistoryPage {
+        metrics: histories
+            .iter()
+            .flat_map(|(run_id, points)| {
+                points.iter().map(|p| BulkHistoryPoint {
+                    key: &key,
+                    value: p.value,
+                    timestamp: p.timestamp,
+                    step: p.step,
+                    run_id,
+                })
+            })
+            .collect(),
+    };
+    Ok(super::json_bytes(&response))
 }
 
 #[derive(Deserialize)]
