@@ -168,7 +168,10 @@ fn migrate_creates_the_database(db: &TestDb) {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("[1, 2, 3, 4, 5, 6, 7, 8, 9]"), "{stdout}");
+    assert!(
+        stdout.contains("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]"),
+        "{stdout}"
+    );
     match db.url() {
         None => assert!(dir.path().join("ets.db").is_file()),
         Some(_) => assert!(!dir.path().join("ets.db").exists(), "no SQLite file"),
