@@ -177,3 +177,29 @@ def test_get_history_bulk_orders_runs_by_id_and_points_by_time():
     assert_error(no_key, 400, "INVALID_PARAMETER_VALUE")
     assert no_key.json()["message"] == "GetMetricHistoryBulk request must specify a metric_key."
 
+
+
+def test_error_messages_are_worded_as_mlflow_words_them(run_id):
+    """Tools and tests match these messages, so the wording is MLflow's."""
+    unknown = "0123456789abcdef0123456789abcdef"
+    resp = get("runs/get", {"run_id": unknown})
+    assert_error(resp, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert resp.json()["message"] == f"Run with id={unknown} not found"
+
+    resp = get("experiments/get", {"experiment_id": "987654321"})
+    assert resp.json()["message"] == "No Experiment with id=987654321 exists"
+
+    resp = post("runs/delete-tag", {"run_id": run_id, "key": "nokey"})
+    assert_error(resp, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert resp.json()["message"] == f"No tag with name: nokey in run with id {run_id}"
+
+    resp = get("runs/get", {})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp.json()["message"] == (
+        "Missing value for required parameter 'run_id'. "
+        "See the API docs for more information about request parameters."
+    )
+
+    resp = post("experiments/create", {"name": 123})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert resp.json()["message"].startswith("Invalid value 123 for parameter 'name' supplied:")

@@ -432,11 +432,11 @@ pub async fn get_artifact(
         .run_id
         .or(q.run_uuid)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'."))?;
+        .ok_or_else(|| MlflowError::missing("run_id"))?;
     let path = q
         .path
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'path'."))?;
+        .ok_or_else(|| MlflowError::missing("path"))?;
     let reader = s.open_artifact(&actor, &run_id, &path).await?;
     let mut response = download_response(reader, &headers).await?;
     let file_name = path.rsplit('/').next().unwrap_or(&path);

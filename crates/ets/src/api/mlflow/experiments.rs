@@ -34,9 +34,7 @@ pub async fn create(
     MlflowJson(body): MlflowJson<CreateBody>,
 ) -> MlflowResult<Json<Value>> {
     if body.name.trim().is_empty() {
-        return Err(super::MlflowError::invalid(
-            "Missing value for required parameter 'name'.",
-        ));
+        return Err(super::MlflowError::missing("name"));
     }
     let tags: ets_domain::model::Tags =
         body.tags.into_iter().map(|kv| (kv.key, kv.value)).collect();

@@ -25,23 +25,60 @@ use crate::error::Error;
 
 /// MLflow's error body: `{"error_code": "...", "message": "..."}`.
 /// The second field overrides the error code where MLflow answers one that the variant does
-/// not tell (always with HTTP 400).
-pub struct MlflowError(pub Error, Option<&'static str>);
+/// not tell (always with HTTP 400); the third, the message, where MLflow's wording needs what
+/// the error does not carry.
+pub struct MlflowError(pub Error, Option<&'static str>, Option<String>);
 
 impl From<Error> for MlflowError {
     fn from(error: Error) -> Self {
-        MlflowError(error, None)
+        MlflowError(error, None, None)
     }
 }
 
 impl MlflowError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        MlflowError(Error::BadRequest(message.into()), None)
+        MlflowError(Error::BadRequest(message.into()), None, None)
     }
 
     /// `BAD_REQUEST` (400), as MLflow's SQL store answers a database constraint violation.
     pub fn bad_request(error: Error) -> Self {
-        MlflowError(error, Some("BAD_REQUEST"))
+        MlflowError(error, Some("BAD_REQUEST"), None)
+    }
+
+    /// MLflow's refusal of a request without `parameter`, word for word.
+    pub fn missing(parameter: &str) -> Self {
+        Self::invalid(format!(
+            "Missing value for required parameter '{parameter}'. {SEE_THE_DOCS}"
+        ))
+    }
+
+    /// `error` answered with MLflow's `message`.
+    pub fn worded(error: Error, message: String) -> Self {
+        MlflowError(error, None, Some(message))
+    }
+}
+
+/// How MLflow ends its messages about request parameters.
+const SEE_THE_DOCS: &str = "See the API docs for more information about request parameters.";
+
+/// MLflow's wording of the errors tools and tests match on (`Run with id=… not found`); the
+/// error's own text elsewhere.
+fn mlflow_message(error: &Error) -> String {
+    use crate::error::EntityKind;
+    match error {
+        Error::NotFound {
+            entity: EntityKind::Run,
+            id,
+        } => format!("Run with id={id} not found"),
+        Error::NotFound {
+            entity: EntityKind::Experiment,
+            id,
+        } => format!("No Experiment with id={id} exists"),
+        Error::NotFound {
+            entity: EntityKind::LoggedModel,
+            id,
+        } => format!("Logged model with ID '{id}' not found."),
+        other => other.to_string(),
     }
 }
 
@@ -77,12 +114,13 @@ impl IntoResponse for MlflowError {
             Some(code) => (StatusCode::BAD_REQUEST, code),
             None => classify(&self.0),
         };
-        let message = match &self.0 {
-            Error::Internal(cause) => {
+        let message = match (&self.0, self.2) {
+            (Error::Internal(cause), _) => {
                 tracing::error!(cause = %cause, "internal error");
                 "internal error; the server log has the details".to_owned()
             }
-            other => other.to_string(),
+            (_, Some(message)) => message,
+            (other, None) => mlflow_message(other),
         };
         let mut response = (status, axum::Json(error_json(code, message))).into_response();
         let headers = response.headers_mut();
@@ -145,10 +183,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for MlflowJson<T> {
             .map_err(|problem| match problem {
                 super::extract::JsonProblem::Syntax(message) => MlflowError::invalid(message),
                 super::extract::JsonProblem::Shape { path, message } => {
-                    MlflowError::invalid(format!("invalid value for parameter '{path}': {message}"))
+                    let value = value_at(bytes, &path)
+                        .map_or_else(String::new, |v| format!(" {v}"));
+                    MlflowError::invalid(format!(
+                        "Invalid value{value} for parameter '{path}' supplied: {message}. {SEE_THE_DOCS}"
+                    ))
                 }
             })
     }
+}
+
+/// The JSON value at `path` (`metrics[3].key`, as serde_path_to_error writes it) of a body,
+/// for an error message; only called on a refused body.
+fn value_at(body: &[u8], path: &str) -> Option<serde_json::Value> {
+    let root: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let pointer: String = path
+        .split('.')
+        .flat_map(|part| part.split('['))
+        .map(|segment| format!("/{}", segment.trim_end_matches(']')))
+        .collect();
+    root.pointer(&pointer).cloned()
 }
 
 /// Query parameters of MLflow's GET calls.

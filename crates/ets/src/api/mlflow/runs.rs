@@ -46,7 +46,7 @@ impl RunRef {
             .clone()
             .or_else(|| self.run_uuid.clone())
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| MlflowError::invalid("Missing value for required parameter 'run_id'."))
+            .ok_or_else(|| MlflowError::missing("run_id"))
     }
 }
 
@@ -222,18 +222,12 @@ impl MetricBody {
             Some(i) => format!("metrics[{i}].{name}"),
             None => name.to_owned(),
         };
-        let value = self.value.ok_or_else(|| {
-            MlflowError::invalid(format!(
-                "Missing value for required parameter '{}'.",
-                field("value")
-            ))
-        })?;
-        let timestamp = self.timestamp.ok_or_else(|| {
-            MlflowError::invalid(format!(
-                "Missing value for required parameter '{}'.",
-                field("timestamp")
-            ))
-        })?;
+        let value = self
+            .value
+            .ok_or_else(|| MlflowError::missing(&field("value")))?;
+        let timestamp = self
+            .timestamp
+            .ok_or_else(|| MlflowError::missing(&field("timestamp")))?;
         Ok(MetricInput {
             key: self.key,
             value,
@@ -435,11 +429,14 @@ pub async fn delete_tag(
     let run_id = body.run.id()?;
     let run = s.get_run(&actor, &run_id).await?;
     if !run.tags.contains_key(&body.key) {
-        return Err(Error::NotFound {
-            entity: EntityKind::Tag,
-            id: format!("{}' of run '{run_id}", body.key),
-        }
-        .into());
+        let message = format!("No tag with name: {} in run with id {run_id}", body.key);
+        return Err(MlflowError::worded(
+            Error::NotFound {
+                entity: EntityKind::Tag,
+                id: format!("{}' of run '{run_id}", body.key),
+            },
+            message,
+        ));
     }
     let tags: TagPatch = BTreeMap::from([(body.key, None)]);
     s.log_batch(
