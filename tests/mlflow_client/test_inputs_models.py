@@ -61,6 +61,30 @@ def test_log_input_dataset(client, experiment_id):
     assert e_tags == {"mlflow.data.context": "eval"}
 
 
+def test_search_datasets_summarises_each_dataset_and_context(client, experiment_id):
+    """The UI's `experiments/search-datasets`: each (dataset, context) once per experiment."""
+    import requests
+    from conftest import HTTP_AUTH, TRACKING_URI
+
+    train = UrlDataset("http://127.0.0.1:9/train.csv", "train-set", "d1gest01", 100)
+    evals = UrlDataset("http://127.0.0.1:9/eval.csv", "eval-set", "d1gest02", 10)
+    for _ in range(2):
+        with mlflow.start_run():
+            mlflow.log_input(train, context="training")
+            mlflow.log_input(evals, context="eval")
+    url = f"{TRACKING_URI}/ajax-api/2.0/mlflow/experiments/search-datasets"
+    resp = requests.post(url, json={"experiment_ids": [experiment_id]}, timeout=30, auth=HTTP_AUTH)
+    assert resp.status_code == 200, resp.text
+    summaries = sorted(resp.json()["dataset_summaries"], key=lambda d: d["name"])
+    assert summaries == [
+        {"experiment_id": experiment_id, "name": "eval-set", "digest": "d1gest02", "context": "eval"},
+        {"experiment_id": experiment_id, "name": "train-set", "digest": "d1gest01", "context": "training"},
+    ]
+    none = requests.post(url, json={"experiment_ids": []}, timeout=30, auth=HTTP_AUTH)
+    assert none.status_code == 400, none.text
+    assert none.json()["message"] == "SearchDatasets request must specify at least one experiment_id."
+
+
 def test_client_log_inputs_entities(client, experiment_id):
     run_id = client.create_run(experiment_id).info.run_id
     ds = DatasetEntity(

@@ -17,7 +17,68 @@ common::on_both_databases!(
     names_and_keys_refuse_whitespace_only_and_bidi_controls,
     mlflow_keys_follow_mlflows_path_rule,
     experiment_objectives_take_the_specs_map_form,
+    mlflow_search_datasets_lists_each_dataset_and_context_once,
 );
+
+/// `experiments/search-datasets` reads the input tags (JSON on SQLite, JSONB on PostgreSQL):
+/// each (dataset, context) of the experiment once, sorted; an unknown experiment adds nothing.
+async fn mlflow_search_datasets_lists_each_dataset_and_context_once() {
+    let app = TestApp::start().await;
+    let (experiment, run) = mlflow_run(&app).await;
+    let input = |name: &str, digest: &str, context: &str| {
+        json!({ "dataset": { "name": name, "digest": digest, "source_type": "http",
+                             "source": "{}" },
+                "tags": [{ "key": "mlflow.data.context", "value": context }] })
+    };
+    mlflow_ok(
+        &app,
+        "runs/log-inputs",
+        json!({ "run_id": run, "datasets": [input("train", "d1", "training"), input("eval", "d2", "eval")] }),
+    )
+    .await;
+    let body = mlflow_ok(&app, "runs/create", json!({ "experiment_id": experiment })).await;
+    let second = body["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    mlflow_ok(
+        &app,
+        "runs/log-inputs",
+        json!({ "run_id": second, "datasets": [input("train", "d1", "training"), input("train", "d1b", "tuning")] }),
+    )
+    .await;
+    let found = mlflow_ok(
+        &app,
+        "experiments/search-datasets",
+        json!({ "experiment_ids": [experiment, "999999"] }),
+    )
+    .await;
+    let summaries: Vec<(String, String, String)> = found["dataset_summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_owned(),
+                d["digest"].as_str().unwrap().to_owned(),
+                d["context"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("eval", "d2", "eval"),
+        ("train", "d1", "training"),
+        ("train", "d1b", "tuning"),
+    ];
+    assert_eq!(
+        summaries,
+        expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    let refused = app
+        .post(
+            &format!("{MLFLOW}/experiments/search-datasets"),
+            json!({ "experiment_ids": [] }),
+        )
+        .await;
+    assert_mlflow_error(&refused, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+}
 
 const MLFLOW: &str = "/api/2.0/mlflow";
 

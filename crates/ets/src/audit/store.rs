@@ -187,6 +187,12 @@ impl Store for AuditedStore {
         let event = Event::new("session.logout", "session", "");
         with_event(event, self.inner.delete_session(token_hash)).await
     }
+    async fn dataset_summaries(
+        &self,
+        experiment_ids: Vec<String>,
+    ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+        self.inner.dataset_summaries(experiment_ids).await
+    }
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
         let event = Event::new("run.sign", "run", &signature.run_id)
             .detail("signature_id", &signature.id)

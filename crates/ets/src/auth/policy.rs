@@ -189,6 +189,7 @@ const MLFLOW_TRACKING: &[(&str, &str, Permission)] = &[
     ("GET", "/experiments/search", Project(Viewer)),
     ("POST", "/experiments/search", Project(Viewer)),
     ("POST", "/experiments/update", Project(Editor)),
+    ("POST", "/experiments/search-datasets", Project(Viewer)),
     ("POST", "/experiments/delete", Project(Admin)),
     ("POST", "/experiments/restore", Project(Admin)),
     ("POST", "/experiments/set-experiment-tag", Project(Editor)),

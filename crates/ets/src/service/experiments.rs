@@ -696,6 +696,24 @@ impl Services {
         })
     }
 
+    /// The distinct datasets used in the experiments the caller may read (others, and ids
+    /// that do not exist, are left out).
+    pub async fn dataset_summaries(
+        &self,
+        actor: &Actor,
+        experiment_ids: Vec<String>,
+    ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+        let mut visible = Vec::with_capacity(experiment_ids.len());
+        for id in experiment_ids {
+            match self.authorize(actor, EntityKind::Experiment, &id).await {
+                Ok(()) => visible.push(id),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.store.dataset_summaries(visible).await
+    }
+
     pub fn experiment_templates(&self) -> Vec<ExperimentTemplate> {
         templates::experiment_templates()
     }

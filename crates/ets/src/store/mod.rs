@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod audit;
 mod chunks;
+pub mod datasets;
 mod filter_sql;
 pub mod identity;
 mod ingest;
@@ -453,6 +454,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         series: Vec<(String, String)>,
     ) -> Result<Vec<Option<(i64, i64)>>>;
+    /// The distinct datasets used in the experiments, with their contexts (`store::datasets`).
+    async fn dataset_summaries(
+        &self,
+        experiment_ids: Vec<String>,
+    ) -> Result<Vec<datasets::DatasetSummary>>;
     // ---- signatures (see `store::signatures`)
     /// Records a signature of a run that exists.
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord>;

@@ -919,6 +919,12 @@ impl World {
             ("GET", "/experiments/search") => {
                 call(&format!("{route}?max_results=1000")).list(Marker::Experiment)
             }
+            // MLflow leaves out experiments it cannot find, so a hidden one too.
+            ("POST", "/experiments/search-datasets") => {
+                let mut call = call(route).json(json!({ "experiment_ids": [experiment] }));
+                call.hidden = Some((200, r#"{"dataset_summaries":[]}"#));
+                call
+            }
             ("POST", "/experiments/search") => call(route)
                 .json(json!({ "max_results": 1000 }))
                 .list(Marker::Experiment),

@@ -267,3 +267,37 @@ pub async fn delete_tag(
         .await?;
     Ok(Json(json!({})))
 }
+
+/// MLflow's limit of experiments per `experiments/search-datasets`.
+const SEARCH_DATASETS_MAX_EXPERIMENTS: usize = 20;
+
+#[derive(Deserialize)]
+pub struct SearchDatasetsBody {
+    #[serde(default)]
+    experiment_ids: Vec<String>,
+}
+
+/// The distinct datasets the experiments' runs used, with their contexts (the MLflow UI's
+/// dataset filter). Experiments that do not exist or are hidden are left out, as MLflow leaves
+/// out unknown ones.
+pub async fn search_datasets(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowJson(body): MlflowJson<SearchDatasetsBody>,
+) -> MlflowResult<Json<Value>> {
+    let ids = body.experiment_ids;
+    if ids.is_empty() {
+        return Err(MlflowError::invalid(
+            "SearchDatasets request must specify at least one experiment_id.",
+        ));
+    }
+    if ids.len() > SEARCH_DATASETS_MAX_EXPERIMENTS {
+        return Err(MlflowError::invalid(format!(
+            "SearchDatasets request cannot specify more than {SEARCH_DATASETS_MAX_EXPERIMENTS} \
+             experiment_ids. Received {} experiment_ids.",
+            ids.len()
+        )));
+    }
+    let summaries = s.dataset_summaries(&actor, ids).await?;
+    Ok(Json(json!({ "dataset_summaries": summaries })))
+}

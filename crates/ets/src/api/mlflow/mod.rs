@@ -230,6 +230,10 @@ fn tracking_routes() -> Router<AppState> {
             get(experiments::search_get).post(experiments::search),
         )
         .route("/experiments/update", post(experiments::update))
+        .route(
+            "/experiments/search-datasets",
+            post(experiments::search_datasets),
+        )
         .route("/experiments/delete", post(experiments::delete))
         .route("/experiments/restore", post(experiments::restore))
         .route(

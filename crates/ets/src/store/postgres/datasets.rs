@@ -122,3 +122,35 @@ pub(super) async fn inputs_of_runs(
         })
         .collect::<std::result::Result<_, tokio_postgres::Error>>()?)
 }
+
+/// Dataset uses of the experiments, reduced to summaries (`store::datasets`).
+pub(super) async fn summaries(
+    tx: &Tx<'_>,
+    experiment_ids: &[String],
+) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+    use crate::store::datasets as q;
+    if experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = tx
+        .prepare_cached(&q::dataset_uses(experiment_ids.len()))
+        .await?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = experiment_ids
+        .iter()
+        .map(|id| id as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let rows = tx.query(&statement, &params).await?;
+    let uses = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get::<_, tokio_postgres::types::Json<ets_domain::model::Tags>>(3)?
+                    .0,
+            ))
+        })
+        .collect::<std::result::Result<Vec<_>, tokio_postgres::Error>>()?;
+    Ok(q::summaries(uses))
+}

@@ -656,6 +656,14 @@ impl Store for PgStore {
     async fn get_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
         PgStore::get_session(self, token_hash).await
     }
+    async fn dataset_summaries(
+        &self,
+        experiment_ids: Vec<String>,
+    ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+        self.read(move |tx| Box::pin(async move { datasets::summaries(tx, &experiment_ids).await }))
+            .await
+    }
+
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
         PgStore::add_signature(self, signature).await
     }

@@ -79,3 +79,23 @@ pub(super) fn inputs_of_runs(
         ))
     })?)
 }
+
+/// Dataset uses of the experiments, reduced to summaries (`store::datasets`).
+pub(super) fn summaries(
+    conn: &Connection,
+    experiment_ids: &[String],
+) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+    use crate::store::datasets as q;
+    if experiment_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statement = conn.prepare_cached(&super::sql::numbered(&q::dataset_uses(
+        experiment_ids.len(),
+    )))?;
+    let uses = statement
+        .query_map(rusqlite::params_from_iter(experiment_ids), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, json_column(r, 3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(q::summaries(uses))
+}

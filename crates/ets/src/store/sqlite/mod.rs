@@ -730,6 +730,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn dataset_summaries(
+        &self,
+        experiment_ids: Vec<String>,
+    ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
+        self.readers
+            .run(move |c| datasets::summaries(c, &experiment_ids))
+            .await
+    }
+
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
         self.writer
             .run(move |c| signatures::insert(c, &signature).map(|()| signature))
