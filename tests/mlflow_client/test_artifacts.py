@@ -216,3 +216,24 @@ def test_large_file_through_proxy_multipart_upload(client, experiment_id, tmp_pa
     out.mkdir()
     got = pathlib.Path(client.download_artifacts(run_id, "model/weights.bin", str(out)))
     assert sha(got) == sha(big)
+
+
+def test_the_ui_upload_route_stores_a_small_file_in_the_run(client, experiment_id, tmp_path):
+    """`POST /ajax-api/2.0/mlflow/upload-artifact` (the UI's upload button): at most 10 MB."""
+    import requests
+    from conftest import HTTP_AUTH, TRACKING_URI
+
+    run_id = client.create_run(experiment_id).info.run_id
+    url = f"{TRACKING_URI}/ajax-api/2.0/mlflow/upload-artifact"
+    resp = requests.post(
+        url, params={"run_uuid": run_id, "path": "notes/ui.bin"}, data=BINARY, timeout=30, auth=HTTP_AUTH
+    )
+    assert resp.status_code == 200, resp.text
+    assert [f.path for f in client.list_artifacts(run_id, "notes")] == ["notes/ui.bin"]
+    local = client.download_artifacts(run_id, "notes/ui.bin", str(tmp_path))
+    assert pathlib.Path(local).read_bytes() == BINARY
+
+    missing = requests.post(url, params={"path": "x.txt"}, data=b"x", timeout=30, auth=HTTP_AUTH)
+    assert missing.status_code == 400 and missing.json()["message"] == "Request must specify run_uuid."
+    empty = requests.post(url, params={"run_uuid": run_id, "path": "x.txt"}, data=b"", timeout=30, auth=HTTP_AUTH)
+    assert empty.status_code == 400 and empty.json()["message"] == "Request must specify data."

@@ -215,6 +215,7 @@ const MLFLOW_TRACKING: &[(&str, &str, Permission)] = &[
     ("GET", "/metrics/get-history-bulk", Project(Viewer)),
     ("GET", "/metrics/get-history-bulk-interval", Project(Viewer)),
     ("GET", "/artifacts/list", Project(Viewer)),
+    ("POST", "/upload-artifact", Project(Editor)),
     ("POST", "/logged-models", Project(Editor)),
     ("POST", "/logged-models/search", Project(Viewer)),
     ("GET", "/logged-models/{model_id}", Project(Viewer)),

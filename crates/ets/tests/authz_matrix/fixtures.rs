@@ -1004,6 +1004,9 @@ impl World {
                 call(&format!("{route}?run_ids={run}&metric_key=loss"))
             }
             ("GET", "/artifacts/list") => call(&format!("{route}?run_id={run}")),
+            ("POST", "/upload-artifact") => {
+                call(&format!("{route}?run_uuid={run}&path=ui/upload-{n}.txt")).bytes(b"from the UI")
+            }
             ("POST", "/logged-models") => {
                 call(route).json(json!({ "experiment_id": experiment, "name": format!("model-{n}") }))
             }

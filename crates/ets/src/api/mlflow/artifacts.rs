@@ -451,6 +451,66 @@ pub async fn get_artifact(
     Ok(response)
 }
 
+/// The largest file the UI's upload route takes (MLflow's limit).
+const UI_UPLOAD_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Deserialize)]
+pub struct UiUploadQuery {
+    run_uuid: Option<String>,
+    path: Option<String>,
+}
+
+/// `POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=…&path=…`: the MLflow UI's upload of
+/// one small file (at most 10 MB) to a run, answered with an empty body as MLflow does.
+pub async fn ui_upload(
+    State(s): State<AppState>,
+    actor: Actor,
+    MlflowQuery(q): MlflowQuery<UiUploadQuery>,
+    request: Request,
+) -> MlflowResult<Response> {
+    let run_id = q
+        .run_uuid
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| MlflowError::invalid("Request must specify run_uuid."))?;
+    let path = q
+        .path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| MlflowError::invalid("Request must specify path."))?;
+    let too_large = || MlflowError::invalid("Artifact size is too large. Max size is 10MB.");
+    if declared_length(request.headers()).is_some_and(|n| n > UI_UPLOAD_MAX_BYTES as u64) {
+        return Err(too_large());
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let data = axum::body::to_bytes(request.into_body(), UI_UPLOAD_MAX_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    if data.is_empty() {
+        return Err(MlflowError::invalid("Request must specify data."));
+    }
+    let length = data.len() as u64;
+    s.upload_artifact(
+        &actor,
+        &run_id,
+        &path,
+        Some(length),
+        UploadMeta {
+            content_type,
+            sha256: None,
+        },
+        axum::body::Body::from(data).into_data_stream(),
+    )
+    .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::empty(),
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::mlflow_content_type;

@@ -264,6 +264,7 @@ fn tracking_routes() -> Router<AppState> {
             get(runs::get_history_bulk_interval),
         )
         .route("/artifacts/list", get(artifacts::list_run_artifacts))
+        .route("/upload-artifact", post(artifacts::ui_upload))
         .route("/logged-models", post(models::create))
         .route("/logged-models/search", post(models::search))
         .route(
