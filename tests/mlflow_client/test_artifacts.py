@@ -237,3 +237,28 @@ def test_the_ui_upload_route_stores_a_small_file_in_the_run(client, experiment_i
     assert missing.status_code == 400 and missing.json()["message"] == "Request must specify run_uuid."
     empty = requests.post(url, params={"run_uuid": run_id, "path": "x.txt"}, data=b"", timeout=30, auth=HTTP_AUTH)
     assert empty.status_code == 400 and empty.json()["message"] == "Request must specify data."
+
+
+def test_proxy_downloads_are_labelled_by_file_name_as_mlflow_labels_them(client, experiment_id):
+    """Whatever type the uploader claimed: MLmodel and .json as text, .pkl as bytes, .png as an image."""
+    import requests
+    from conftest import HTTP_AUTH, TRACKING_URI
+
+    run = client.create_run(experiment_id).info
+    base = f"{TRACKING_URI}/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run.run_id}/artifacts"
+    expected = {
+        "MLmodel": "text/plain",
+        "data.json": "text/plain",
+        "model.pkl": "application/octet-stream",
+        "plot.png": "image/png",
+    }
+    for name in expected:
+        put = requests.put(
+            f"{base}/{name}", data=b"bytes", headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=30, auth=HTTP_AUTH,
+        )
+        assert put.status_code == 200, put.text
+    for name, content_type in expected.items():
+        got = requests.get(f"{base}/{name}", timeout=30, auth=HTTP_AUTH)
+        assert got.status_code == 200 and got.content == b"bytes", name
+        assert got.headers["content-type"].split(";")[0] == content_type, (name, got.headers["content-type"])

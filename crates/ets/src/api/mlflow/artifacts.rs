@@ -140,7 +140,8 @@ pub async fn proxy_download(
     let reader = s
         .open_artifact(&actor, &location.run_id, &file_path)
         .await?;
-    Ok(download_response(reader, &headers).await?)
+    let response = download_response(reader, &headers).await?;
+    Ok(with_mlflow_content_type(response, &file_path, false))
 }
 
 /// `PUT`: one file, streamed (`mlflow.log_artifact`).
@@ -438,8 +439,18 @@ pub async fn get_artifact(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| MlflowError::missing("path"))?;
     let reader = s.open_artifact(&actor, &run_id, &path).await?;
-    let mut response = download_response(reader, &headers).await?;
-    let file_name = path.rsplit('/').next().unwrap_or(&path);
+    let response = download_response(reader, &headers).await?;
+    Ok(with_mlflow_content_type(response, &path, true))
+}
+
+/// A download labelled as MLflow labels the file (whatever type its uploader claimed), with
+/// the download protections for that type; `always_attachment` for the UI's download route.
+fn with_mlflow_content_type(
+    mut response: Response,
+    path: &str,
+    always_attachment: bool,
+) -> Response {
+    let file_name = path.rsplit('/').next().unwrap_or(path);
     let content_type = mlflow_content_type(file_name);
     let headers = response.headers_mut();
     if headers.contains_key(header::CONTENT_TYPE)
@@ -447,8 +458,8 @@ pub async fn get_artifact(
     {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    crate::api::security::protect_download(headers, &content_type, file_name, true);
-    Ok(response)
+    crate::api::security::protect_download(headers, &content_type, file_name, always_attachment);
+    response
 }
 
 /// The largest file the UI's upload route takes (MLflow's limit).
