@@ -263,6 +263,31 @@ async fn a_breaching_point_is_delivered_signed_and_resolves_when_it_clears() {
     let by_run = app.get(&format!("/api/v1/alerts?run_id={run}")).await;
     assert_eq!(items(&by_run.body).len(), 1);
 
+    // Pages of one, newest first, follow each other to the end; bad filters say what to fix.
+    let first = app.get("/api/v1/alerts?page_size=1").await;
+    assert_eq!(
+        items(&first.body)[0]["run_id"],
+        other.as_str(),
+        "newest first"
+    );
+    let token = first.body["next_page_token"]
+        .as_str()
+        .expect("a second page");
+    let second = app
+        .get(&format!("/api/v1/alerts?page_size=1&page_token={token}"))
+        .await;
+    assert_eq!(items(&second.body)[0]["id"], alert_id.as_str());
+    assert!(second.body["next_page_token"].is_null(), "{}", second.body);
+    for (query, field) in [
+        ("state=open", "state"),
+        ("page_size=0", "page_size"),
+        ("page_token=garbage", "page_token"),
+    ] {
+        app.get(&format!("/api/v1/alerts?{query}"))
+            .await
+            .assert_invalid_field(field);
+    }
+
     // Firing and acknowledging are in the audit trail.
     for action in ["alert.fire", "alert.acknowledge", "alert.resolve"] {
         let audit = app.get(&format!("/api/v1/audit?action={action}")).await;

@@ -476,12 +476,10 @@ impl Services {
     pub async fn acknowledge_alert(&self, actor: &Actor, id: &str) -> Result<AlertRecord> {
         self.authorize(actor, EntityKind::Alert, id).await?;
         let by = actor.audit_name().to_owned();
-        let before = self.store.get_alert(id).await?;
-        let alert = self
-            .store
-            .acknowledge_alert(id, &by, Timestamp::now().millis())
-            .await?;
-        if before.state != alert.state {
+        let at = Timestamp::now().millis();
+        let alert = self.store.acknowledge_alert(id, &by, at).await?;
+        // Streamed when this call acknowledged it, not when it already was.
+        if alert.acknowledged_at == Some(Timestamp(at)) {
             self.live.alert(&alert);
         }
         Ok(alert)
