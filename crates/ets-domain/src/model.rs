@@ -308,6 +308,10 @@ pub struct Experiment {
     /// Set while the experiment is in the trash (MLflow's `lifecycle_stage = deleted`); it can
     /// be restored. Soft-deleted experiments are left out of lists unless asked for.
     pub deleted_at: Option<Timestamp>,
+    /// Where the runs' artifacts go, as given at creation (an `mlflow-artifacts:` URI, or a
+    /// location inside ETS's artifact store); absent: the default, `mlflow-artifacts:/<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_location: Option<String>,
 }
 
 /// Body of `POST /api/v1/experiments`.
@@ -337,6 +341,10 @@ pub struct NewExperiment {
     /// Name of an experiment template (`GET /api/v1/experiments/templates`) to start from.
     #[serde(default)]
     pub template: Option<String>,
+    /// Where the runs' artifacts go: an `mlflow-artifacts:/<path>` URI, or an `s3://`,
+    /// `file://` or absolute path inside ETS's configured artifact store. Set once, here.
+    #[serde(default)]
+    pub artifact_location: Option<String>,
 }
 
 /// Body of `PUT /api/v1/experiments/{id}`: present fields change.

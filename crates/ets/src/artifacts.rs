@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! runs/<run id>/<object id>          the bytes of one upload (the artifacts row maps path → key)
+//! files/<object id>                  a file of the MLflow proxy outside runs (`stored_files` row)
 //! uploads/<upload id>/upload.json    a resumable upload: its run, path and expectations
 //! uploads/<upload id>/part-NNNNN.<sha256>   its parts, one object each
 //! <run id>/<path>                    artifacts stored before keys were per upload (read only)
@@ -80,6 +81,9 @@ struct Inner {
     local_root: Option<PathBuf>,
     /// Where the artifacts are, for people (no secrets).
     location: String,
+    /// The store's root as a URI (`file:///…`, `s3://bucket/prefix`), to tell whether an
+    /// experiment's artifact location is inside it.
+    root_uri: String,
     /// Bytes per part of a streamed upload.
     part_size: usize,
 }
@@ -87,6 +91,39 @@ struct Inner {
 /// The key of a new object for an upload to a run.
 pub fn new_object_key(run_id: &str) -> String {
     format!("runs/{run_id}/{}", ets_domain::new_id())
+}
+
+/// Where the objects of the artifact proxy's files outside runs are (`service::files`).
+pub const FILES_PREFIX: &str = "files";
+
+/// [`ArtifactStore::proxy_path_of`] for a store whose root is `root_uri`.
+fn proxy_path_below(root_uri: &str, location: &str) -> Option<String> {
+    let below = |uri: &str| -> Option<String> {
+        let rest = uri.strip_prefix(root_uri.trim_end_matches('/'))?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| rest.to_owned())
+    };
+    let path = if let Some(rest) = location.strip_prefix("mlflow-artifacts:") {
+        // `mlflow-artifacts://host:port/path` names the server too; the path is what counts.
+        match rest.strip_prefix("//") {
+            Some(authority_and_path) => authority_and_path
+                .find('/')
+                .map(|i| authority_and_path[i..].to_owned())
+                .unwrap_or_default(),
+            None => rest.to_owned(),
+        }
+    } else if location.starts_with("s3://") || location.starts_with("file://") {
+        below(location)?
+    } else if location.starts_with('/') {
+        below(&format!("file://{location}"))?
+    } else {
+        return None;
+    };
+    Some(path.trim_matches('/').to_owned())
+}
+
+/// The key of a new object for a file outside runs.
+pub fn new_file_key() -> String {
+    format!("{FILES_PREFIX}/{}", ets_domain::new_id())
 }
 
 /// The key prefix of a run's objects.
@@ -124,6 +161,7 @@ impl ArtifactStore {
                     store: Arc::new(store),
                     backend: ArtifactBackend::Local,
                     location: format!("local folder '{}'", root.display()),
+                    root_uri: format!("file://{}", root.display()),
                     local_root: Some(root),
                     part_size: LOCAL_PART_SIZE,
                 }
@@ -182,6 +220,7 @@ impl ArtifactStore {
                     backend: ArtifactBackend::S3,
                     local_root: None,
                     location: format!("s3://{bucket}/{prefix}{endpoint}"),
+                    root_uri: format!("s3://{bucket}/{prefix}"),
                     part_size: S3_PART_SIZE,
                 }
             }
@@ -198,6 +237,13 @@ impl ArtifactStore {
     /// Where the artifacts are, for logs and `/info` (no secrets).
     pub fn location(&self) -> &str {
         &self.inner.location
+    }
+
+    /// The path below the proxy root (`mlflow-artifacts:/<path>`) that an artifact location
+    /// names: an `mlflow-artifacts:` URI, or an `s3://`, `file://` or absolute path inside this
+    /// store. `None` when it points anywhere else.
+    pub fn proxy_path_of(&self, location: &str) -> Option<String> {
+        proxy_path_below(&self.inner.root_uri, location)
     }
 
     /// Streams `body` into a new object at `key`, counting and hashing it, refusing more than
@@ -776,6 +822,44 @@ fn read_credentials_file(file: &FsPath, profile: &str) -> Result<FileCredentials
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifact_locations_map_to_proxy_paths_only_inside_the_store() {
+        let s3 = "s3://bucket/prefix";
+        for (location, expected) in [
+            ("mlflow-artifacts:/team/vision", Some("team/vision")),
+            ("mlflow-artifacts:team", Some("team")),
+            ("mlflow-artifacts://host:5000/team/", Some("team")),
+            ("mlflow-artifacts:/", Some("")),
+            ("s3://bucket/prefix/team/a", Some("team/a")),
+            ("s3://bucket/prefix", Some("")),
+            ("s3://bucket/prefixed/team", None),
+            ("s3://other/prefix/team", None),
+            ("file:///data/artifacts/x", None),
+            ("gs://bucket/prefix/x", None),
+            ("relative/path", None),
+        ] {
+            assert_eq!(
+                proxy_path_below(s3, location).as_deref(),
+                expected,
+                "{location}"
+            );
+        }
+        let local = "file:///data/artifacts";
+        for (location, expected) in [
+            ("file:///data/artifacts/team", Some("team")),
+            ("/data/artifacts/team/", Some("team")),
+            ("/data/artifacts-other/team", None),
+            ("/elsewhere", None),
+            ("s3://bucket/prefix/team", None),
+        ] {
+            assert_eq!(
+                proxy_path_below(local, location).as_deref(),
+                expected,
+                "{location}"
+            );
+        }
+    }
 
     #[test]
     fn staging_names_are_recognised() {

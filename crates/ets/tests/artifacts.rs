@@ -255,6 +255,7 @@ on_both_backends!(
         resumable_upload_in_parts,
         resumable_upload_refusals,
         mlflow_proxy_uploads_downloads_and_multipart,
+        mlflow_proxy_stores_files_outside_runs,
         soft_deleted_run_keeps_artifacts_and_permanent_delete_removes_them,
         gc_removes_old_trash_expired_uploads_and_orphans,
         readiness_checks_the_artifact_store,
@@ -1634,6 +1635,101 @@ async fn mlflow_proxy_uploads_downloads_and_multipart(backend: Backend) {
     .await;
 }
 
+fn proxy(app: &TestApp, path: &str) -> String {
+    app.url(&format!("/api/2.0/mlflow-artifacts/artifacts/{path}"))
+}
+
+async fn proxy_list(app: &TestApp, path: &str) -> Value {
+    let url = app.url(&format!("/api/2.0/mlflow-artifacts/artifacts?path={path}"));
+    let reply = send_raw(app.client.get(url)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    reply.json()["files"].clone()
+}
+
+/// MLflow's proxy is a general file store: paths outside every run are files of their own,
+/// replaced, listed, downloaded and deleted like artifacts, and removed with their experiment.
+async fn mlflow_proxy_stores_files_outside_runs(backend: Backend) {
+    let Some(app) = start(backend).await else {
+        return;
+    };
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let shared = format!("shared-{}", ets_domain::new_id());
+    for (path, body) in [
+        (format!("{shared}/a.txt"), b"first".to_vec()),
+        (format!("{shared}/deep/b.bin"), content(300_000, 9)),
+        (
+            format!("{experiment}/notes/c.txt"),
+            b"in the experiment".to_vec(),
+        ),
+        // Replacing a file swaps its object.
+        (format!("{shared}/a.txt"), b"second".to_vec()),
+    ] {
+        let reply = send_raw(app.client.put(proxy(&app, &path)).body(body)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.json());
+    }
+    let got = send_raw(app.client.get(proxy(&app, &format!("{shared}/a.txt")))).await;
+    assert_eq!(got.bytes, b"second");
+    assert_eq!(got.header("etag"), format!("\"{}\"", sha256_hex(b"second")));
+    let got = send_raw(app.client.get(proxy(&app, &format!("{shared}/deep/b.bin")))).await;
+    assert!(got.bytes == content(300_000, 9));
+
+    assert_eq!(
+        proxy_list(&app, &shared).await,
+        json!([
+            { "path": "a.txt", "is_dir": false, "file_size": 6 },
+            { "path": "deep", "is_dir": true },
+        ])
+    );
+    // Files are not the run's artifacts, and the run's artifacts are not files.
+    assert!(artifact_paths(&app, &run, "").await.is_empty());
+    let objects = app.stored_keys().await;
+    assert_eq!(objects.len(), 3, "one object per file: {objects:?}");
+    assert!(
+        objects.iter().all(|k| k.starts_with("files/")),
+        "{objects:?}"
+    );
+
+    // Paths cannot leave the root.
+    for bad in [format!("{shared}/../../x"), "..".to_owned()] {
+        let reply = send_raw(app.client.put(proxy(&app, &bad)).body("x")).await;
+        assert!(
+            reply.status == StatusCode::BAD_REQUEST || reply.status == StatusCode::NOT_FOUND,
+            "{bad}: {}",
+            reply.status
+        );
+    }
+
+    // A folder is deleted with everything below it.
+    let reply = send_raw(app.client.delete(proxy(&app, &shared))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    let gone = send_raw(app.client.get(proxy(&app, &format!("{shared}/deep/b.bin")))).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let again = send_raw(app.client.delete(proxy(&app, &shared))).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    eventually("only the experiment's file is stored", || async {
+        let keys = app.stored_keys().await;
+        if keys.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{keys:?}"))
+        }
+    })
+    .await;
+
+    // The experiment's files go with it, bytes and all.
+    let reply = app
+        .delete(&format!("/api/v1/experiments/{experiment}?permanent=true"))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let gone = send_raw(
+        app.client
+            .get(proxy(&app, &format!("{experiment}/notes/c.txt"))),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_storage_empty(&app).await;
+}
+
 // ---------------------------------------------------------------- run deletion and gc
 
 async fn soft_deleted_run_keeps_artifacts_and_permanent_delete_removes_them(backend: Backend) {
@@ -1728,6 +1824,20 @@ async fn gc_removes_old_trash_expired_uploads_and_orphans(backend: Backend) {
         .put_bytes(&orphan, bytes::Bytes::from_static(b"orphan"))
         .await
         .unwrap();
+    // The same for the proxy's files outside runs, beside one that is recorded.
+    let orphan_file = format!("files/{}", ets_domain::new_id());
+    services
+        .artifacts
+        .put_bytes(&orphan_file, bytes::Bytes::from_static(b"orphan"))
+        .await
+        .unwrap();
+    let kept = send_raw(
+        app.client
+            .put(app.url("/api/2.0/mlflow-artifacts/artifacts/shared/kept.txt"))
+            .body("kept"),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK);
     // S3 times are in whole seconds: let everything become older than "now".
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
@@ -1737,7 +1847,7 @@ async fn gc_removes_old_trash_expired_uploads_and_orphans(backend: Backend) {
         .expect("gc runs");
     assert_eq!(report.runs_purged, 1, "{report:?}");
     assert_eq!(report.uploads_removed, 1, "{report:?}");
-    assert_eq!(report.orphan_objects_removed, 1, "{report:?}");
+    assert_eq!(report.orphan_objects_removed, 2, "{report:?}");
 
     assert_eq!(
         app.get(&format!("/api/v1/runs/{trashed}")).await.status,
@@ -1753,7 +1863,13 @@ async fn gc_removes_old_trash_expired_uploads_and_orphans(backend: Backend) {
     );
     assert_stored_matches_listing(&app, &active).await;
     let keys = app.stored_keys().await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let kept = send_raw(
+        app.client
+            .get(app.url("/api/2.0/mlflow-artifacts/artifacts/shared/kept.txt")),
+    )
+    .await;
+    assert_eq!(kept.bytes, b"kept");
 
     // Nothing left to do the second time.
     let report = services

@@ -15,6 +15,7 @@ on_both_databases!(
     api_routes_need_credentials_and_health_and_info_stay_open,
     keys_and_passwords_work_as_bearer_and_basic_on_both_apis,
     mlflow_multipart_parts_carry_the_callers_credentials,
+    proxy_files_outside_runs_follow_their_experiment_or_the_default_project,
     revoked_expired_and_disabled_credentials_stop_working_at_once,
     key_listings_never_show_a_secret,
     project_creators_are_admins_and_the_last_admin_stays,
@@ -258,6 +259,69 @@ async fn keys_and_passwords_work_as_bearer_and_basic_on_both_apis() {
         "{}",
         keys.body
     );
+}
+
+/// The artifact proxy's files outside runs: inside an experiment's folder they need a role
+/// on its project; elsewhere (the shared area) a role on the `default` project.
+async fn proxy_files_outside_runs_follow_their_experiment_or_the_default_project() {
+    let app = TestApp::start_with_auth(|_| {}).await;
+    let root = app.add_user("root", true, None).await;
+    let alice = app.add_user("alice", false, None).await;
+    let bob = app.add_user("bob", false, None).await;
+    let project = post_as(&app, &alice, "/api/v1/projects", json!({ "name": "p" }))
+        .await
+        .id();
+    let experiment = post_as(
+        &app,
+        &alice,
+        "/api/v1/experiments",
+        json!({ "project_id": project, "name": "e" }),
+    )
+    .await
+    .id();
+    let url = |path: &str| app.url(&format!("/api/2.0/mlflow-artifacts/artifacts/{path}"));
+    let put =
+        |key: &str, path: &str| app.send(app.client.put(url(path)).bearer_auth(key).body("bytes"));
+    let get = |key: &str, path: &str| app.send(app.client.get(url(path)).bearer_auth(key));
+
+    // The experiment's folder: its project's roles.
+    let in_experiment = format!("{experiment}/notes/a.txt");
+    assert_eq!(put(&alice, &in_experiment).await.status, StatusCode::OK);
+    assert_eq!(get(&alice, &in_experiment).await.status, StatusCode::OK);
+    assert_eq!(
+        put(&bob, &in_experiment).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&bob, &in_experiment).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The shared area: the default project's roles, refused with a reason.
+    let shared = "shared/b.txt";
+    let refused = put(&alice, shared).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("default"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(put(&root, shared).await.status, StatusCode::OK);
+    let default_members = "/api/v1/projects/00000000000000000000000000000000/members/bob";
+    let granted = app
+        .send(
+            app.client
+                .put(app.url(default_members))
+                .bearer_auth(&root)
+                .json(&json!({ "role": "viewer" })),
+        )
+        .await;
+    assert!(granted.status.is_success(), "{}", granted.body);
+    assert_eq!(get(&bob, shared).await.status, StatusCode::OK);
+    assert_eq!(put(&bob, shared).await.status, StatusCode::FORBIDDEN);
 }
 
 /// MLflow's client sends multipart parts with only the headers `mpu/create` names: with

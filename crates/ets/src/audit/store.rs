@@ -602,6 +602,33 @@ impl Store for AuditedStore {
     async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
         self.inner.artifact_object_keys(run_id).await
     }
+    async fn put_file(
+        &self,
+        experiment_id: Option<String>,
+        file: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
+        let event = Event::new("file.put", "file", &file.path)
+            .detail("experiment_id", &experiment_id)
+            .detail("size", file.size)
+            .detail("sha256", &file.sha256)
+            .change("file", &file)
+            .change("object_key", &object_key);
+        with_event(event, self.inner.put_file(experiment_id, file, object_key)).await
+    }
+    async fn list_files(&self, prefix: Option<&str>) -> Result<Vec<StoredArtifact>> {
+        self.inner.list_files(prefix).await
+    }
+    async fn get_file(&self, path: &str) -> Result<StoredArtifact> {
+        self.inner.get_file(path).await
+    }
+    async fn delete_files(&self, path: &str) -> Result<Vec<StoredArtifact>> {
+        let event = Event::new("file.delete", "file", path);
+        with_event(event, self.inner.delete_files(path)).await
+    }
+    async fn file_object_keys(&self) -> Result<Vec<String>> {
+        self.inner.file_object_keys().await
+    }
     async fn deleted_before(&self, kind: Trashable, before: Timestamp) -> Result<Vec<String>> {
         self.inner.deleted_before(kind, before).await
     }

@@ -47,10 +47,46 @@ pub struct UploadMeta {
     pub sha256: Option<String>,
 }
 
+/// Whose an artifact is: a run's, or a file of the artifact proxy's shared store
+/// (`service::files`), inside an experiment's folder or in the shared area.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owner {
+    Run(String),
+    Files { experiment_id: Option<String> },
+}
+
+impl Owner {
+    /// Where the bytes of a record are.
+    fn object_key(&self, stored: &StoredArtifact) -> String {
+        match (self, &stored.object_key) {
+            (_, Some(key)) => key.clone(),
+            (Owner::Run(run_id), None) => artifacts::legacy_key(run_id, &stored.artifact.path),
+            (Owner::Files { .. }, None) => String::new(),
+        }
+    }
+
+    /// The record at `path` now.
+    async fn current(&self, store: &dyn Store, path: &str) -> Result<StoredArtifact> {
+        match self {
+            Owner::Run(run_id) => store.get_artifact(run_id, path).await,
+            Owner::Files { .. } => store.get_file(path).await,
+        }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Run(run_id) => write!(f, "run '{run_id}'"),
+            Owner::Files { .. } => f.write_str("the artifact proxy's files"),
+        }
+    }
+}
+
 /// An upload received in full but not yet visible or recorded.
 #[derive(Debug)]
 pub struct StagedArtifact {
-    run_id: String,
+    owner: Owner,
     key: String,
     object: PendingObject,
 }
@@ -73,7 +109,7 @@ impl StagedArtifact {
 /// An artifact about to be downloaded: its record, and its bytes on demand.
 pub struct ArtifactReader {
     pub artifact: Artifact,
-    run_id: String,
+    owner: Owner,
     key: String,
     store: Arc<dyn Store>,
     artifacts: ArtifactStore,
@@ -87,8 +123,8 @@ impl ArtifactReader {
                 // Replaced since the record was read: the old object is gone. Serve the new
                 // one if it has the same content, so the response matches its headers.
                 let current = self
-                    .store
-                    .get_artifact(&self.run_id, &self.artifact.path)
+                    .owner
+                    .current(self.store.as_ref(), &self.artifact.path)
                     .await?;
                 if current.artifact.sha256 != self.artifact.sha256 {
                     return Err(Error::Conflict(format!(
@@ -96,11 +132,11 @@ impl ArtifactReader {
                         self.artifact.path
                     )));
                 }
-                let key = object_key(&self.run_id, &current);
+                let key = self.owner.object_key(&current);
                 self.artifacts.read(&key, range).await.map_err(|e| match e {
                     Error::NotFound { .. } => Error::internal(format!(
-                        "the bytes of artifact '{}' of run '{}' are missing from storage",
-                        self.artifact.path, self.run_id
+                        "the bytes of artifact '{}' of {} are missing from storage",
+                        self.artifact.path, self.owner
                     )),
                     other => other,
                 })
@@ -189,10 +225,38 @@ struct UploadManifest {
 
 /// Where the bytes of a recorded artifact are.
 pub(crate) fn object_key(run_id: &str, stored: &StoredArtifact) -> String {
-    match &stored.object_key {
-        Some(key) => key.clone(),
-        None => artifacts::legacy_key(run_id, &stored.artifact.path),
+    Owner::Run(run_id.to_owned()).object_key(stored)
+}
+
+/// The entries directly inside the folder `prefix` (ending in `/`; the root when `None`) of
+/// files listed by path: files with their size, and sub-folders once each.
+pub(crate) fn dir_entries<'a>(
+    files: impl Iterator<Item = (&'a str, i64)>,
+    prefix: Option<&str>,
+) -> Vec<DirEntry> {
+    let skip = prefix.map_or(0, str::len);
+    let mut entries: Vec<DirEntry> = Vec::new();
+    for (path, size) in files {
+        let relative = &path[skip..];
+        match relative.split_once('/') {
+            Some((folder, _)) => {
+                if entries.last().is_none_or(|e| e.name != folder) {
+                    entries.push(DirEntry {
+                        name: folder.to_owned(),
+                        is_dir: true,
+                        size: None,
+                    });
+                }
+            }
+            None => entries.push(DirEntry {
+                name: relative.to_owned(),
+                is_dir: false,
+                size: Some(size),
+            }),
+        }
     }
+    entries.dedup_by(|a, b| a.name == b.name && a.is_dir == b.is_dir);
+    entries
 }
 
 /// A hex SHA-256 as sent by a client, normalised to lowercase.
@@ -267,8 +331,54 @@ pub struct PartUpload {
     pub sha256: Option<String>,
 }
 
+/// Longest artifact location an experiment may name (MLflow's default limit).
+const MAX_ARTIFACT_LOCATION_CHARS: usize = 2048;
+
 impl Services {
-    fn artifact_limit(&self) -> u64 {
+    /// Checks an experiment's artifact location and returns its path below the proxy root. It
+    /// must be inside this server's artifact store, so every artifact of the experiment's runs
+    /// goes through ETS (checksums, permissions, the audit trail).
+    pub(crate) fn check_artifact_location(&self, location: &str) -> Result<String> {
+        let field = "artifact_location";
+        if location.starts_with("runs:") {
+            return Err(Error::invalid(
+                field,
+                format!("Artifact location cannot be a runs:/ URI. Given: '{location}'"),
+            ));
+        }
+        if location.chars().count() > MAX_ARTIFACT_LOCATION_CHARS {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "Invalid artifact path length. The length of the artifact path cannot be \
+                     greater than {MAX_ARTIFACT_LOCATION_CHARS} characters."
+                ),
+            ));
+        }
+        if location.contains(['#', '?', ';']) {
+            return Err(Error::invalid(
+                field,
+                "'artifact_location' URL can't include fragments, params or a query.",
+            ));
+        }
+        let path = self.artifacts.proxy_path_of(location).ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!(
+                    "'{location}' is outside ETS's artifact store ({}); ETS keeps every artifact in \
+                     its store and serves it through its proxy: use an mlflow-artifacts:/<path> URI \
+                     or a location inside the store",
+                    self.artifacts.location()
+                ),
+            )
+        })?;
+        if !path.is_empty() {
+            Error::check_artifact_path(field, &path)?;
+        }
+        Ok(path)
+    }
+
+    pub(super) fn artifact_limit(&self) -> u64 {
         self.config.limits.max_artifact_bytes
     }
 
@@ -312,16 +422,35 @@ impl Services {
     {
         self.authorize(actor, EntityKind::Run, run_id).await?;
         self.writable_run(run_id).await?;
-        let key = artifacts::new_object_key(run_id);
+        self.stage(Owner::Run(run_id.to_owned()), body).await
+    }
+
+    /// Streams an upload for `owner` into a new object of its own (not visible yet).
+    pub(super) async fn stage<S, E>(&self, owner: Owner, body: S) -> Result<StagedArtifact>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let key = match &owner {
+            Owner::Run(run_id) => artifacts::new_object_key(run_id),
+            Owner::Files { .. } => artifacts::new_file_key(),
+        };
         let object = self
             .artifacts
             .write(&key, body, self.artifact_limit())
             .await?;
-        Ok(StagedArtifact {
-            run_id: run_id.to_owned(),
-            key,
-            object,
-        })
+        Ok(StagedArtifact { owner, key, object })
+    }
+
+    /// A reader of a record of `owner`'s.
+    pub(super) fn reader(&self, owner: Owner, stored: StoredArtifact) -> ArtifactReader {
+        ArtifactReader {
+            key: owner.object_key(&stored),
+            artifact: stored.artifact,
+            owner,
+            store: self.store.clone(),
+            artifacts: self.artifacts.clone(),
+        }
     }
 
     /// Publishes a staged upload as the artifact at `path` (replacing one there) and records
@@ -334,7 +463,7 @@ impl Services {
         staged: StagedArtifact,
         meta: UploadMeta,
     ) -> Result<Artifact> {
-        if let Err(e) = self.authorize(actor, EntityKind::Run, &staged.run_id).await {
+        if let Err(e) = self.authorize_owner(actor, &staged.owner).await {
             staged.discard().await;
             return Err(e);
         }
@@ -360,12 +489,32 @@ impl Services {
             content_type: Some(effective_content_type(meta.content_type.as_deref(), path)),
             created_at: Timestamp::now(),
         };
-        let StagedArtifact {
-            run_id,
-            key,
-            object,
-        } = staged;
-        self.publish(run_id, key, object, artifact).await
+        let StagedArtifact { owner, key, object } = staged;
+        self.publish(owner, key, object, artifact).await
+    }
+
+    /// Checks that `actor` may touch what `owner` holds, with its route's role.
+    pub(crate) async fn authorize_owner(&self, actor: &Actor, owner: &Owner) -> Result<()> {
+        match owner {
+            Owner::Run(run_id) => self.authorize(actor, EntityKind::Run, run_id).await,
+            Owner::Files {
+                experiment_id: Some(id),
+            } => self.authorize(actor, EntityKind::Experiment, id).await,
+            Owner::Files {
+                experiment_id: None,
+            } => self
+                .authorize_project(actor, super::experiments::DEFAULT_PROJECT_ID)
+                .await
+                .map_err(|e| match e {
+                    // The shared area is no secret: say what it takes.
+                    Error::NotFound { .. } => Error::Forbidden(
+                        "files outside experiments' folders need a role on the `default` \
+                         project"
+                            .to_owned(),
+                    ),
+                    other => other,
+                }),
+        }
     }
 
     /// Makes an object visible and records it, then removes the object it replaced. Runs as
@@ -373,7 +522,7 @@ impl Services {
     /// and its row never part ways.
     async fn publish(
         &self,
-        run_id: String,
+        owner: Owner,
         key: String,
         object: PendingObject,
         artifact: Artifact,
@@ -382,24 +531,27 @@ impl Services {
         let storage = self.artifacts.clone();
         tokio::spawn(crate::audit::in_current_context(async move {
             object.commit().await?;
-            match store
-                .put_artifact(&run_id, artifact.clone(), key.clone())
-                .await
-            {
+            let recorded = match &owner {
+                Owner::Run(run_id) => store.put_artifact(run_id, artifact.clone(), key.clone()),
+                Owner::Files { experiment_id } => {
+                    store.put_file(experiment_id.clone(), artifact.clone(), key.clone())
+                }
+            };
+            match recorded.await {
                 Ok(previous) => {
                     if let Some(previous) = previous {
-                        let old = object_key(&run_id, &previous);
+                        let old = owner.object_key(&previous);
                         if old != key
                             && let Err(e) = storage.delete(&old).await
                         {
-                            tracing::warn!(run_id, key = old, error = %e, "a replaced artifact's bytes remain; `ets gc` removes them");
+                            tracing::warn!(%owner, key = old, error = %e, "a replaced artifact's bytes remain; `ets gc` removes them");
                         }
                     }
                     Ok(artifact)
                 }
                 Err(e) => {
                     if let Err(cleanup) = storage.delete(&key).await {
-                        tracing::warn!(run_id, key, error = %cleanup, "an unrecorded upload remains; `ets gc` removes it");
+                        tracing::warn!(%owner, key, error = %cleanup, "an unrecorded upload remains; `ets gc` removes it");
                     }
                     Err(e)
                 }
@@ -458,28 +610,10 @@ impl Services {
         let artifacts = self
             .list_artifacts(actor, run_id, prefix.as_deref())
             .await?;
-        let mut entries: Vec<DirEntry> = Vec::new();
-        for artifact in artifacts {
-            let relative = &artifact.path[prefix.as_deref().map_or(0, str::len)..];
-            match relative.split_once('/') {
-                Some((folder, _)) => {
-                    if entries.last().is_none_or(|e| e.name != folder) {
-                        entries.push(DirEntry {
-                            name: folder.to_owned(),
-                            is_dir: true,
-                            size: None,
-                        });
-                    }
-                }
-                None => entries.push(DirEntry {
-                    name: relative.to_owned(),
-                    is_dir: false,
-                    size: Some(artifact.size),
-                }),
-            }
-        }
-        entries.dedup_by(|a, b| a.name == b.name && a.is_dir == b.is_dir);
-        Ok(entries)
+        Ok(dir_entries(
+            artifacts.iter().map(|a| (a.path.as_str(), a.size)),
+            prefix.as_deref(),
+        ))
     }
 
     /// The artifact's record, and a reader for its bytes.
@@ -495,13 +629,7 @@ impl Services {
         let event = Event::new("artifact.read", "artifact", &format!("{run_id}/{path}"));
         self.audit_read(event, DataOf::Run(run_id.to_owned()))
             .await?;
-        Ok(ArtifactReader {
-            key: object_key(run_id, &stored),
-            artifact: stored.artifact,
-            run_id: run_id.to_owned(),
-            store: self.store.clone(),
-            artifacts: self.artifacts.clone(),
-        })
+        Ok(self.reader(Owner::Run(run_id.to_owned()), stored))
     }
 
     /// Deletes the artifact at `path`, or everything below it if it is a folder; returns how
@@ -878,7 +1006,7 @@ impl Services {
             .map_err(|e| Error::internal(format!("joining upload parts failed: {e}")))??
         };
         let staged = StagedArtifact {
-            run_id: run_id.to_owned(),
+            owner: Owner::Run(run_id.to_owned()),
             key,
             object: joined,
         };
@@ -970,22 +1098,22 @@ impl Services {
         report.uploads_removed = self.remove_expired_uploads(upload_cutoff).await?;
 
         for run_id in self.artifacts.list_dirs("runs").await? {
-            let known: Option<HashSet<String>> = self
+            let known: HashSet<String> = self
                 .store
                 .artifact_object_keys(&run_id)
                 .await?
-                .map(|keys| keys.into_iter().collect());
-            for object in self.artifacts.list(&artifacts::run_prefix(&run_id)).await? {
-                let referenced = known.as_ref().is_some_and(|k| k.contains(&object.key));
-                if !referenced && object.modified_ms < upload_cutoff {
-                    match self.artifacts.delete(&object.key).await {
-                        Ok(()) => report.orphan_objects_removed += 1,
-                        Err(Error::InvalidPath(_)) => {} // behind a symbolic link: left alone
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let prefix = artifacts::run_prefix(&run_id);
+            report.orphan_objects_removed += self
+                .remove_unreferenced(&prefix, &known, upload_cutoff)
+                .await?;
         }
+        let known: HashSet<String> = self.store.file_object_keys().await?.into_iter().collect();
+        report.orphan_objects_removed += self
+            .remove_unreferenced(artifacts::FILES_PREFIX, &known, upload_cutoff)
+            .await?;
         // Folders of the layout before per-upload keys, whose run is gone.
         for name in self.artifacts.list_dirs("").await? {
             let run_like = name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
@@ -999,6 +1127,29 @@ impl Services {
             .remove_stale_staging_files(upload_cutoff)
             .await?;
         Ok(report)
+    }
+}
+
+impl Services {
+    /// Deletes the objects below `prefix` that no record names and that were last written
+    /// before `cutoff_ms` (so uploads in flight stay); returns how many.
+    async fn remove_unreferenced(
+        &self,
+        prefix: &str,
+        known: &HashSet<String>,
+        cutoff_ms: i64,
+    ) -> Result<usize> {
+        let mut removed = 0;
+        for object in self.artifacts.list(prefix).await? {
+            if !known.contains(&object.key) && object.modified_ms < cutoff_ms {
+                match self.artifacts.delete(&object.key).await {
+                    Ok(()) => removed += 1,
+                    Err(Error::InvalidPath(_)) => {} // behind a symbolic link: left alone
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
     }
 }
 

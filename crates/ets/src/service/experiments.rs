@@ -196,12 +196,11 @@ pub const DEFAULT_PROJECT_ID: &str = "00000000000000000000000000000000";
 
 impl Services {
     /// Creates an experiment in the project with this name (created if missing), or in the
-    /// `default` project. This is how MLflow clients, which know no projects, create experiments.
+    /// `default` project (`input.project_id` is ignored). This is how MLflow clients, which know no projects, create experiments.
     pub async fn create_experiment_in_named_project(
         &self,
         actor: &Actor,
-        name: &str,
-        tags: ets_domain::model::Tags,
+        input: NewExperiment,
         project_name: Option<&str>,
     ) -> Result<Experiment> {
         let project_id = match project_name {
@@ -223,9 +222,7 @@ impl Services {
         };
         let input = NewExperiment {
             project_id,
-            name: name.to_owned(),
-            tags,
-            ..Default::default()
+            ..input
         };
         self.create_experiment(actor, input).await
     }
@@ -324,6 +321,13 @@ impl Services {
             .unwrap_or_default();
         validate_objectives("objectives", &objectives)?;
         validate_search_space(&search_space)?;
+        let artifact_location = match input.artifact_location.as_deref().map(str::trim) {
+            Some(location) if !location.is_empty() => {
+                self.check_artifact_location(location)?;
+                Some(location.to_owned())
+            }
+            _ => None,
+        };
         if let Some(hc) = &healthcare {
             validate_healthcare("healthcare", hc)?;
         }
@@ -351,6 +355,7 @@ impl Services {
             started_at: None,
             ended_at: None,
             deleted_at: None,
+            artifact_location,
         };
         self.store.create_experiment(experiment).await
     }
@@ -489,8 +494,11 @@ impl Services {
     pub async fn delete_experiment(&self, actor: &Actor, id: &str, permanent: bool) -> Result<()> {
         self.authorize(actor, EntityKind::Experiment, id).await?;
         if permanent {
+            // The experiment's files in the artifact proxy go with it (their rows by cascade).
+            let files = self.store.list_files(Some(&format!("{id}/"))).await?;
             let run_ids = self.store.delete_experiment(id).await?;
             self.delete_run_artifacts(&run_ids).await;
+            self.remove_file_objects(&files).await;
         } else {
             self.trash_experiment(actor, id).await?;
         }

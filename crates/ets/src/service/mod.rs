@@ -10,6 +10,7 @@ pub mod audit;
 pub mod charts;
 pub mod evaluations;
 pub mod experiments;
+pub mod files;
 pub mod group_compare;
 pub mod health;
 pub mod identity;
@@ -51,6 +52,8 @@ pub struct Services {
     pub project_index: access::ProjectIndex,
     /// Alert rules' evaluation and webhook delivery on this instance; started by the server.
     pub alerts: crate::alerts::AlertEngine,
+    /// Each experiment's artifact root below the MLflow artifact proxy.
+    pub artifact_roots: files::ArtifactRoots,
 }
 
 impl Services {
@@ -70,6 +73,7 @@ impl Services {
             auth: identity::Authenticator::new(&config.auth)?,
             project_index: access::ProjectIndex::default(),
             alerts: crate::alerts::AlertEngine::default(),
+            artifact_roots: files::ArtifactRoots::default(),
             live,
             config,
             store,

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod audit;
 mod chunks;
 pub mod datasets;
+pub mod files;
 mod filter_sql;
 pub mod identity;
 mod ingest;
@@ -384,6 +385,23 @@ pub trait Store: Send + Sync + 'static {
     /// Object keys of every artifact of a run (trashed or not); `None` when the run does not
     /// exist. For garbage collection.
     async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>>;
+
+    // ---- the artifact proxy's files outside runs (see `store::files`)
+    /// Records (or replaces) the file at `file.path`, inside the folder of `experiment_id` or
+    /// in the shared area; returns the record it replaced (its object is the caller's).
+    async fn put_file(
+        &self,
+        experiment_id: Option<String>,
+        file: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>>;
+    /// Files whose path starts with `prefix` (all when `None`), by path.
+    async fn list_files(&self, prefix: Option<&str>) -> Result<Vec<StoredArtifact>>;
+    async fn get_file(&self, path: &str) -> Result<StoredArtifact>;
+    /// Forgets the file at `path`, or the files below it as a folder; returns them.
+    async fn delete_files(&self, path: &str) -> Result<Vec<StoredArtifact>>;
+    /// Every object key a file names.
+    async fn file_object_keys(&self) -> Result<Vec<String>>;
     /// Runs moved to the trash before `before`.
     async fn runs_deleted_before(&self, before: ets_domain::Timestamp) -> Result<Vec<String>> {
         self.deleted_before(Trashable::Runs, before).await

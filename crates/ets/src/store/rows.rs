@@ -68,6 +68,7 @@ pub(crate) fn experiment<R: RowRead>(row: &R) -> Result<Experiment, R::Error> {
         started_at: row.opt_timestamp(14)?,
         ended_at: row.opt_timestamp(15)?,
         deleted_at: row.opt_timestamp(16)?,
+        artifact_location: row.opt_text(17)?,
     })
 }
 

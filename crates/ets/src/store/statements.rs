@@ -56,16 +56,17 @@ pub(crate) fn children(project: bool, change: TrashMove) -> &'static [&'static s
 /// Columns of an experiment row (`experiments e`), in the order the backends read them.
 pub(crate) const EXPERIMENT_COLUMNS: &str = "e.id, e.project_id, e.name, e.description, e.owner, e.status, e.tags, \
      e.objectives, e.search_space, e.healthcare, e.links, e.template, e.created_at, e.updated_at, e.started_at, \
-     e.ended_at, e.deleted_at";
+     e.ended_at, e.deleted_at, e.artifact_location";
 /// A new experiment row, `$1`… in [`EXPERIMENT_COLUMNS`] order.
 pub(crate) const INSERT_EXPERIMENT: &str = "INSERT INTO experiments (id, project_id, name, description, owner, \
      status, tags, objectives, search_space, healthcare, links, template, created_at, updated_at, started_at, \
-     ended_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+     ended_at, deleted_at, artifact_location) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+     $16, $17, $18)";
 /// An experiment row rewritten, the same parameters as [`INSERT_EXPERIMENT`].
 pub(crate) const UPDATE_EXPERIMENT: &str = "UPDATE experiments SET project_id = $2, name = $3, description = $4, \
      owner = $5, status = $6, tags = $7, objectives = $8, search_space = $9, healthcare = $10, links = $11, \
-     template = $12, created_at = $13, updated_at = $14, started_at = $15, ended_at = $16, deleted_at = $17 \
-     WHERE id = $1";
+     template = $12, created_at = $13, updated_at = $14, started_at = $15, ended_at = $16, deleted_at = $17, \
+     artifact_location = $18 WHERE id = $1";
 
 /// Columns of a project row (`projects p`), in the order the backends read them.
 pub(crate) const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.owner, p.members, p.tags, p.status, \

@@ -1,6 +1,8 @@
 //! MLflow's artifact calls: `artifacts/list` of the tracking API and the artifact proxy
-//! `/api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/<path>` that
-//! `mlflow-artifacts:/` URIs resolve to. Both are the same run artifacts the native API serves.
+//! `/api/2.0/mlflow-artifacts/artifacts/<path>` that `mlflow-artifacts:/` URIs resolve to.
+//! The proxy is a general file store, as MLflow's is: a path inside a run's artifact root is
+//! that run's artifact (the same the native API serves), anything else a file of the shared
+//! store (`service::files` says which is which).
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -14,47 +16,24 @@ use super::{MlflowError, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
 use crate::api::artifacts::{declared_length, download_response, expected_sha256};
-use crate::error::{EntityKind, Error};
-use crate::service::artifacts::{NewUpload, UploadMeta};
+use crate::error::Error;
+use crate::service::artifacts::{ArtifactReader, NewUpload, UploadMeta};
+use crate::service::files::ProxyTarget;
 
-/// A proxy path split into its run and the artifact path inside the run.
-struct ProxyPath {
-    run_id: String,
-    /// `None` for the run's artifact root.
-    path: Option<String>,
-}
-
-/// Parses `<experiment>/<run>/artifacts[/<path>]` and checks the run belongs to the experiment.
-async fn resolve(s: &AppState, actor: &Actor, full: &str) -> Result<ProxyPath, MlflowError> {
-    let trimmed = full.trim_matches('/');
-    let mut parts = trimmed.splitn(4, '/');
-    let (Some(experiment_id), Some(run_id), Some("artifacts")) =
-        (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Error::NotFound {
-            entity: EntityKind::ArtifactLocation,
-            id: format!(
-                "{trimmed}' (ETS stores artifacts per run: <experiment>/<run>/artifacts/<path>)"
-            ),
-        }
-        .into());
-    };
-    let run = s.get_run(actor, run_id).await?;
-    if run.experiment_id != experiment_id {
-        return Err(Error::not_found(
-            EntityKind::Run,
-            format!("{run_id}' in experiment '{experiment_id}"),
-        )
-        .into());
+/// The run and the path in it that a proxy path names, for the calls that take run
+/// artifacts only (multipart uploads).
+async fn run_location(
+    s: &AppState,
+    actor: &Actor,
+    path: &str,
+) -> Result<(String, Option<String>), MlflowError> {
+    match s.resolve_proxy_path(actor, path).await? {
+        ProxyTarget::Run { run_id, path } => Ok((run_id, path)),
+        ProxyTarget::Files { .. } => Err(MlflowError::invalid(format!(
+            "multipart uploads go to a run's artifacts (<experiment>/<run id>/artifacts/...); \
+             '{path}' is outside every run: upload it in one request"
+        ))),
     }
-    let path = parts.next().map(str::to_owned).filter(|p| !p.is_empty());
-    if let Some(path) = &path {
-        Error::check_artifact_path("path", path)?;
-    }
-    Ok(ProxyPath {
-        run_id: run.id,
-        path,
-    })
 }
 
 /// One entry of a directory listing, MLflow's `FileInfo`.
@@ -99,8 +78,9 @@ pub async fn list_run_artifacts(
             file_info(path, e.is_dir, e.size)
         })
         .collect();
+    let root = s.artifact_root(&run.experiment_id).await?;
     Ok(Json(
-        json!({ "root_uri": run_artifact_uri(&run.experiment_id, &run.id), "files": files }),
+        json!({ "root_uri": run_artifact_uri(&root, &run.id), "files": files }),
     ))
 }
 
@@ -116,15 +96,42 @@ pub async fn proxy_list(
     actor: Actor,
     MlflowQuery(q): MlflowQuery<ProxyListQuery>,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, q.path.as_deref().unwrap_or_default()).await?;
-    let entries = s
-        .list_artifact_dir(&actor, &location.run_id, location.path.as_deref())
+    let target = s
+        .resolve_proxy_path(&actor, q.path.as_deref().unwrap_or_default())
         .await?;
+    let entries = match &target {
+        ProxyTarget::Run { run_id, path } => {
+            s.list_artifact_dir(&actor, run_id, path.as_deref()).await?
+        }
+        ProxyTarget::Files { owner, path } => {
+            s.list_file_dir(&actor, owner, path.as_deref()).await?
+        }
+    };
     let files: Vec<Value> = entries
         .into_iter()
         .map(|e| file_info(e.name, e.is_dir, e.size))
         .collect();
     Ok(Json(json!({ "files": files })))
+}
+
+/// The file a proxy path names (a folder, or the root, is no file).
+async fn open_target(
+    s: &AppState,
+    actor: &Actor,
+    path: &str,
+) -> MlflowResult<(ArtifactReader, String)> {
+    let missing = || MlflowError::invalid("name a file to download, not a folder");
+    let (reader, path) = match s.resolve_proxy_path(actor, path).await? {
+        ProxyTarget::Run { run_id, path } => {
+            let path = path.ok_or_else(missing)?;
+            (s.open_artifact(actor, &run_id, &path).await?, path)
+        }
+        ProxyTarget::Files { owner, path } => {
+            let path = path.ok_or_else(missing)?;
+            (s.open_file(actor, &owner, &path).await?, path)
+        }
+    };
+    Ok((reader, path))
 }
 
 pub async fn proxy_download(
@@ -133,13 +140,7 @@ pub async fn proxy_download(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> MlflowResult<Response> {
-    let location = resolve(&s, &actor, &path).await?;
-    let file_path = location
-        .path
-        .ok_or_else(|| MlflowError::invalid("name a file to download, not the artifact root"))?;
-    let reader = s
-        .open_artifact(&actor, &location.run_id, &file_path)
-        .await?;
+    let (reader, file_path) = open_target(&s, &actor, &path).await?;
     let response = download_response(reader, &headers).await?;
     Ok(with_mlflow_content_type(response, &file_path, false))
 }
@@ -151,10 +152,7 @@ pub async fn proxy_upload(
     Path(path): Path<String>,
     request: Request,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, &path).await?;
-    let file_path = location
-        .path
-        .ok_or_else(|| MlflowError::invalid("name the file to upload"))?;
+    let target = s.resolve_proxy_path(&actor, &path).await?;
     let headers = request.headers();
     let meta = UploadMeta {
         content_type: headers
@@ -164,15 +162,20 @@ pub async fn proxy_upload(
         sha256: expected_sha256(headers)?,
     };
     let declared = declared_length(headers);
-    s.upload_artifact(
-        &actor,
-        &location.run_id,
-        &file_path,
-        declared,
-        meta,
-        request.into_body().into_data_stream(),
-    )
-    .await?;
+    let body = request.into_body().into_data_stream();
+    let missing = || MlflowError::invalid("name the file to upload");
+    match target {
+        ProxyTarget::Run { run_id, path } => {
+            let path = path.ok_or_else(missing)?;
+            s.upload_artifact(&actor, &run_id, &path, declared, meta, body)
+                .await?
+        }
+        ProxyTarget::Files { owner, path } => {
+            let path = path.ok_or_else(missing)?;
+            s.upload_file(&actor, &owner, &path, declared, meta, body)
+                .await?
+        }
+    };
     Ok(Json(json!({})))
 }
 
@@ -181,12 +184,17 @@ pub async fn proxy_delete(
     actor: Actor,
     Path(path): Path<String>,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, &path).await?;
-    let file_path = location
-        .path
-        .ok_or_else(|| MlflowError::invalid("name the file or folder to delete"))?;
-    s.delete_artifacts(&actor, &location.run_id, &file_path)
-        .await?;
+    let missing = || MlflowError::invalid("name the file or folder to delete");
+    match s.resolve_proxy_path(&actor, &path).await? {
+        ProxyTarget::Run { run_id, path } => {
+            let path = path.ok_or_else(missing)?;
+            s.delete_artifacts(&actor, &run_id, &path).await?
+        }
+        ProxyTarget::Files { owner, path } => {
+            let path = path.ok_or_else(missing)?;
+            s.delete_files(&actor, &owner, &path).await?
+        }
+    };
     Ok(Json(json!({})))
 }
 
@@ -234,8 +242,8 @@ pub async fn mpu_create(
     headers: axum::http::HeaderMap,
     super::MlflowJson(body): super::MlflowJson<CreateMultipartBody>,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, &path).await?;
-    let file_path = multipart_target(location.path, &body.path)?;
+    let (run_id, folder) = run_location(&s, &actor, &path).await?;
+    let file_path = multipart_target(folder, &body.path)?;
     let parts = body.num_parts.unwrap_or(1);
     if !(1..=10_000).contains(&parts) {
         return Err(MlflowError::invalid(format!(
@@ -245,7 +253,7 @@ pub async fn mpu_create(
     let upload = s
         .start_upload(
             &actor,
-            &location.run_id,
+            &run_id,
             NewUpload {
                 path: file_path,
                 ..Default::default()
@@ -331,8 +339,8 @@ pub async fn mpu_complete(
     Path(path): Path<String>,
     super::MlflowJson(body): super::MlflowJson<CompleteMultipartBody>,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, &path).await?;
-    let file_path = multipart_target(location.path, &body.path)?;
+    let (run_id, folder) = run_location(&s, &actor, &path).await?;
+    let file_path = multipart_target(folder, &body.path)?;
     let parts = body
         .parts
         .into_iter()
@@ -345,7 +353,7 @@ pub async fn mpu_complete(
         .collect::<Result<Vec<_>, _>>()?;
     s.complete_upload(
         &actor,
-        &location.run_id,
+        &run_id,
         &body.upload_id,
         Some(&file_path),
         Some(parts),
@@ -367,15 +375,16 @@ pub async fn mpu_abort(
     Path(path): Path<String>,
     super::MlflowJson(body): super::MlflowJson<AbortMultipartBody>,
 ) -> MlflowResult<Json<Value>> {
-    let location = resolve(&s, &actor, &path).await?;
-    s.abort_upload(&actor, Some(&location.run_id), &body.upload_id)
+    let (run_id, _) = run_location(&s, &actor, &path).await?;
+    s.abort_upload(&actor, Some(&run_id), &body.upload_id)
         .await?;
     Ok(Json(json!({})))
 }
 
-/// Extensions MLflow's server sends as `text/plain` (its `TEXT_EXTENSIONS`), so its UI shows
-/// logs, configs and `MLmodel` files inline.
-const TEXT_EXTENSIONS: [&str; 25] = [
+/// Extensions MLflow's server sends as `text/plain` (its `get_text_extensions`), so its UI
+/// shows logs, configs and `MLmodel` files inline. (`mlproject` is lower case there, so an
+/// `MLproject` file goes as bytes; ETS labels it the same.)
+const TEXT_EXTENSIONS: [&str; 26] = [
     "txt",
     "log",
     "err",
@@ -399,6 +408,7 @@ const TEXT_EXTENSIONS: [&str; 25] = [
     "tsv",
     "md",
     "rst",
+    "ipynb",
     "MLmodel",
     "mlproject",
 ];
@@ -533,6 +543,8 @@ mod tests {
             ("conda.yaml", "text/plain"),
             ("metrics.json", "text/plain"),
             ("train.log", "text/plain"),
+            ("report.ipynb", "text/plain"),
+            ("MLproject", "application/octet-stream"),
             ("plot.png", "image/png"),
             ("model.pkl", "application/octet-stream"),
             ("noextension", "application/octet-stream"),

@@ -23,6 +23,8 @@ pub struct CreateBody {
     name: String,
     #[serde(default)]
     tags: Vec<KeyValue>,
+    #[serde(default)]
+    artifact_location: Option<String>,
 }
 
 /// The project an MLflow experiment lives in: named by the `ets.project` tag, else `default`.
@@ -39,8 +41,14 @@ pub async fn create(
     let tags: ets_domain::model::Tags =
         body.tags.into_iter().map(|kv| (kv.key, kv.value)).collect();
     let project = tags.get(PROJECT_TAG).cloned();
+    let input = ets_domain::model::NewExperiment {
+        name: body.name,
+        tags,
+        artifact_location: body.artifact_location,
+        ..Default::default()
+    };
     let experiment = s
-        .create_experiment_in_named_project(&actor, &body.name, tags, project.as_deref())
+        .create_experiment_in_named_project(&actor, input, project.as_deref())
         .await?;
     Ok(Json(json!({ "experiment_id": experiment.id })))
 }

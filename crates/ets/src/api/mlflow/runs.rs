@@ -101,7 +101,8 @@ pub async fn create(
         },
         other => other,
     })?;
-    Ok(Json(json!({ "run": MlflowRun::from(run) })))
+    let root = s.artifact_root(&run.experiment_id).await?;
+    Ok(Json(json!({ "run": MlflowRun::new(run, &root) })))
 }
 
 pub async fn get(
@@ -110,7 +111,8 @@ pub async fn get(
     MlflowQuery(q): MlflowQuery<RunRef>,
 ) -> MlflowResult<Json<Value>> {
     let run = s.get_run(&actor, &q.id()?).await?;
-    Ok(Json(json!({ "run": MlflowRun::from(run) })))
+    let root = s.artifact_root(&run.experiment_id).await?;
+    Ok(Json(json!({ "run": MlflowRun::new(run, &root) })))
 }
 
 #[derive(Deserialize)]
@@ -136,7 +138,8 @@ pub async fn update(
         name: body.run_name.filter(|n| !n.is_empty()),
     };
     let run = s.update_run_state(&actor, &body.run.id()?, change).await?;
-    Ok(Json(json!({ "run_info": MlflowRunInfo::from(&run) })))
+    let root = s.artifact_root(&run.experiment_id).await?;
+    Ok(Json(json!({ "run_info": MlflowRunInfo::new(&run, &root) })))
 }
 
 pub async fn delete(
@@ -187,8 +190,16 @@ pub async fn search(
         page_token: body.page_token,
     };
     let page = s.search_runs(&actor, request).await?;
+    let roots = s.artifact_roots_of(&page.items).await?;
     let response = RunsPage {
-        runs: page.items.into_iter().map(MlflowRun::from).collect(),
+        runs: page
+            .items
+            .into_iter()
+            .map(|run| {
+                let root = &roots[&run.experiment_id];
+                MlflowRun::new(run, root)
+            })
+            .collect(),
         next_page_token: page.next_page_token,
     };
     Ok(super::json_bytes(&response))

@@ -82,9 +82,13 @@ pub fn experiment_artifact_location(experiment_id: &str) -> String {
     format!("mlflow-artifacts:/{experiment_id}")
 }
 
-/// Where a run's artifacts live.
-pub fn run_artifact_uri(experiment_id: &str, run_id: &str) -> String {
-    format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts")
+/// Where a run's artifacts live, below its experiment's artifact root (a proxy path).
+pub fn run_artifact_uri(root: &str, run_id: &str) -> String {
+    if root.is_empty() {
+        format!("mlflow-artifacts:/{run_id}/artifacts")
+    } else {
+        format!("mlflow-artifacts:/{root}/{run_id}/artifacts")
+    }
 }
 
 fn lifecycle_stage(deleted: bool) -> &'static str {
@@ -99,7 +103,9 @@ impl From<Experiment> for MlflowExperiment {
                 .or_insert(description);
         }
         MlflowExperiment {
-            artifact_location: experiment_artifact_location(&e.id),
+            artifact_location: e
+                .artifact_location
+                .unwrap_or_else(|| experiment_artifact_location(&e.id)),
             experiment_id: e.id,
             name: e.name,
             lifecycle_stage: lifecycle_stage(e.deleted_at.is_some()),
@@ -184,8 +190,9 @@ pub struct MlflowRun {
     pub inputs: MlflowRunInputs,
 }
 
-impl From<&Run> for MlflowRunInfo {
-    fn from(run: &Run) -> Self {
+impl MlflowRunInfo {
+    /// The run's info; its artifacts are below `root`, its experiment's artifact root.
+    pub fn new(run: &Run, root: &str) -> Self {
         MlflowRunInfo {
             run_id: run.id.clone(),
             run_uuid: run.id.clone(),
@@ -195,15 +202,16 @@ impl From<&Run> for MlflowRunInfo {
             status: status_name(run.status),
             start_time: run.started_at.unwrap_or(run.created_at).millis(),
             end_time: run.ended_at.map(|t| t.millis()),
-            artifact_uri: run_artifact_uri(&run.experiment_id, &run.id),
+            artifact_uri: run_artifact_uri(root, &run.id),
             lifecycle_stage: lifecycle_stage(run.deleted_at.is_some()),
         }
     }
 }
 
-impl From<Run> for MlflowRun {
-    fn from(run: Run) -> Self {
-        let info = MlflowRunInfo::from(&run);
+impl MlflowRun {
+    /// The run as MLflow shows it; its artifacts are below `root` (see [`MlflowRunInfo::new`]).
+    pub fn new(run: Run, root: &str) -> Self {
+        let info = MlflowRunInfo::new(&run, root);
         let mut tags = run.tags;
         tags.insert(RUN_NAME_TAG.into(), run.name);
         if let Some(parent) = run.parent_run_id {
@@ -331,20 +339,13 @@ pub struct MlflowLoggedModel {
     pub data: MlflowLoggedModelData,
 }
 
-/// Where a logged model's files live: inside its source run's artifacts, ending in
-/// `models/<id>/artifacts` like MLflow's own layout.
+/// Where a logged model's files live, where MLflow puts them:
+/// `<experiment>/models/<id>/artifacts` (the proxy finds them with the model's source run).
 pub fn model_artifact_uri(model: &LoggedModel) -> String {
-    match &model.source_run_id {
-        Some(run_id) => format!(
-            "{}/{}/artifacts",
-            run_artifact_uri(&model.experiment_id, run_id),
-            crate::service::models::model_artifact_dir(&model.id)
-        ),
-        None => format!(
-            "mlflow-artifacts:/{}/models/{}/artifacts",
-            model.experiment_id, model.id
-        ),
-    }
+    format!(
+        "mlflow-artifacts:/{}/models/{}/artifacts",
+        model.experiment_id, model.id
+    )
 }
 
 impl From<LoggedModel> for MlflowLoggedModel {

@@ -47,6 +47,7 @@ async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()>
             &experiment.started_at.map(Timestamp::millis),
             &experiment.ended_at.map(Timestamp::millis),
             &experiment.deleted_at.map(Timestamp::millis),
+            &experiment.artifact_location,
         ],
     )
     .await

@@ -17,6 +17,7 @@ mod artifacts;
 mod audit;
 mod datasets;
 mod experiments;
+mod files;
 mod identity;
 mod metrics;
 mod models;
@@ -117,6 +118,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "chunk_ranges",
         include_str!("../../../migrations/postgres/0012_chunk_ranges.sql"),
+    ),
+    (
+        13,
+        "artifact_locations",
+        include_str!("../../../migrations/postgres/0013_artifact_locations.sql"),
     ),
 ];
 
@@ -596,6 +602,26 @@ impl Store for PgStore {
     }
     async fn artifact_object_keys(&self, run_id: &str) -> Result<Option<Vec<String>>> {
         PgStore::artifact_object_keys(self, run_id).await
+    }
+    async fn put_file(
+        &self,
+        experiment_id: Option<String>,
+        file: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
+        PgStore::put_file(self, experiment_id, file, object_key).await
+    }
+    async fn list_files(&self, prefix: Option<&str>) -> Result<Vec<StoredArtifact>> {
+        PgStore::list_files(self, prefix).await
+    }
+    async fn get_file(&self, path: &str) -> Result<StoredArtifact> {
+        PgStore::get_file(self, path).await
+    }
+    async fn delete_files(&self, path: &str) -> Result<Vec<StoredArtifact>> {
+        PgStore::delete_files(self, path).await
+    }
+    async fn file_object_keys(&self) -> Result<Vec<String>> {
+        PgStore::file_object_keys(self).await
     }
     async fn deleted_before(
         &self,

@@ -586,6 +586,7 @@ mod tests {
             started_at: None,
             ended_at: None,
             deleted_at: None,
+            artifact_location: None,
         }
     }
 

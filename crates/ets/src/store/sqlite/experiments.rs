@@ -40,6 +40,7 @@ fn write(conn: &Connection, experiment: &Experiment, insert: bool) -> Result<()>
             experiment.started_at.map(Timestamp::millis),
             experiment.ended_at.map(Timestamp::millis),
             experiment.deleted_at.map(Timestamp::millis),
+            experiment.artifact_location,
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {

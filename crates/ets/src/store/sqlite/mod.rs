@@ -4,6 +4,7 @@ mod alerts;
 mod audit;
 mod datasets;
 mod experiments;
+mod files;
 mod identity;
 mod metrics;
 mod models;
@@ -101,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "chunk_ranges",
         include_str!("../../../migrations/sqlite/0012_chunk_ranges.sql"),
+    ),
+    (
+        13,
+        "artifact_locations",
+        include_str!("../../../migrations/sqlite/0013_artifact_locations.sql"),
     ),
 ];
 
@@ -518,6 +524,38 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn put_file(
+        &self,
+        experiment_id: Option<String>,
+        file: Artifact,
+        object_key: String,
+    ) -> Result<Option<StoredArtifact>> {
+        self.writer
+            .run(move |c| files::put(c, experiment_id.as_deref(), &file, &object_key))
+            .await
+    }
+
+    async fn list_files(&self, prefix: Option<&str>) -> Result<Vec<StoredArtifact>> {
+        let prefix = prefix.map(str::to_owned);
+        self.readers
+            .run(move |c| files::list(c, prefix.as_deref()))
+            .await
+    }
+
+    async fn get_file(&self, path: &str) -> Result<StoredArtifact> {
+        let path = path.to_owned();
+        self.readers.run(move |c| files::get(c, &path)).await
+    }
+
+    async fn delete_files(&self, path: &str) -> Result<Vec<StoredArtifact>> {
+        let path = path.to_owned();
+        self.writer.run(move |c| files::delete(c, &path)).await
+    }
+
+    async fn file_object_keys(&self) -> Result<Vec<String>> {
+        self.readers.run(files::object_keys).await
     }
 
     async fn deleted_before(
