@@ -1,6 +1,8 @@
 """Server-side rules the mlflow client can't reach on its own (it splits and validates before
 sending), checked with plain HTTP against the same REST endpoints the client uses."""
 
+import json
+
 import pytest
 import requests
 from conftest import HTTP_AUTH, TRACKING_URI, unique_name
@@ -203,3 +205,52 @@ def test_error_messages_are_worded_as_mlflow_words_them(run_id):
     resp = post("experiments/create", {"name": 123})
     assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
     assert resp.json()["message"].startswith("Invalid value 123 for parameter 'name' supplied:")
+
+
+NAMES_AS_FILES = (
+    "Names may be treated as files in certain cases, and must not resolve to other names when "
+    "treated as such. This name would resolve to "
+)
+BAD_CHARACTERS = (
+    "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), "
+    "colon(:) and slashes (/)."
+)
+
+
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("../x", NAMES_AS_FILES + "'../x'"),
+        ("/abs", NAMES_AS_FILES + "'/abs'"),
+        ("a//b", NAMES_AS_FILES + "'a/b'"),
+        ("a/./b", NAMES_AS_FILES + "'a/b'"),
+        ("bad*chär", BAD_CHARACTERS),
+    ],
+)
+def test_keys_that_are_no_safe_names_are_refused_in_mlflows_words(run_id, key, reason):
+    quoted = json.dumps(key)  # MLflow quotes the value as json.dumps does (non-ASCII escaped)
+    for path, body, parameter in [
+        ("runs/log-parameter", {"key": key, "value": "1"}, "key"),
+        ("runs/set-tag", {"key": key, "value": "1"}, "key"),
+        ("runs/log-metric", {"key": key, "value": 1, "timestamp": 1}, "name"),
+        ("runs/log-batch", {"params": [{"key": "ok", "value": "1"}, {"key": key, "value": "1"}]}, "params[1].key"),
+        ("runs/log-batch", {"tags": [{"key": key, "value": "1"}]}, "tags[0].key"),
+        ("runs/log-batch", {"metrics": [{"key": "ok", "value": 1, "timestamp": 1}, {"key": key, "value": 1, "timestamp": 1}]}, "metrics[1].name"),
+    ]:
+        resp = post(path, {"run_id": run_id, **body})
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp.json()["message"] == f"Invalid value {quoted} for parameter '{parameter}' supplied: {reason}", path
+    # Nothing of a refused batch was kept.
+    data = get("runs/get", {"run_id": run_id}).json()["run"]["data"]
+    assert "ok" not in {p["key"] for p in data.get("params", [])}
+    assert "ok" not in {m["key"] for m in data.get("metrics", [])}
+
+
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "/etc/passwd"])
+def test_artifact_paths_leaving_the_run_are_invalid_paths(run_id, path):
+    for resp in (
+        get("artifacts/list", {"run_id": run_id, "path": path}),
+        requests.get(f"{TRACKING_URI}/get-artifact", params={"run_id": run_id, "path": path}, timeout=30, auth=HTTP_AUTH),
+    ):
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert resp.json()["message"].startswith("Invalid path"), resp.json()

@@ -25,6 +25,25 @@ pub struct ValidationError {
     pub field: String,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// For a key refused for its form, the key and why, so an adapter can word the refusal
+    /// as its API does (MLflow's `Invalid value "…" for parameter 'key' supplied: …`).
+    pub refused_key: Option<Box<RefusedKey>>,
+}
+
+/// A key refused for its form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedKey {
+    pub key: String,
+    pub problem: KeyProblem,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyProblem {
+    /// A character outside letters, digits, `_ - . / :` and space.
+    Character,
+    /// A path that does not name itself; `resolves_to` is what it would name (POSIX
+    /// `normpath`).
+    Path { resolves_to: String },
 }
 
 impl ValidationError {
@@ -32,7 +51,51 @@ impl ValidationError {
         ValidationError {
             field: field.into(),
             message: message.into(),
+            refused_key: None,
         }
+    }
+
+    fn of_key(self, key: &str, problem: KeyProblem) -> Self {
+        ValidationError {
+            refused_key: Some(Box::new(RefusedKey {
+                key: key.to_owned(),
+                problem,
+            })),
+            ..self
+        }
+    }
+}
+
+/// What a path names once `.` and `..` segments and repeated slashes are resolved, as POSIX
+/// `normpath` (Python's `posixpath.normpath`) writes it: `a//b` → `a/b`, `a/../..` → `..`,
+/// `/../x` → `/x`, `` → `.`.
+pub fn normalized_path(path: &str) -> String {
+    let initial_slashes = if path.starts_with("//") && !path.starts_with("///") {
+        2
+    } else if path.starts_with('/') {
+        1
+    } else {
+        0
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if initial_slashes == 0 && parts.last().is_none_or(|p| *p == "..") {
+                    parts.push("..");
+                } else if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = format!("{}{}", "/".repeat(initial_slashes), parts.join("/"));
+    if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
     }
 }
 
@@ -115,7 +178,8 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
                 value.escape_debug(),
                 bad.escape_debug()
             ),
-        ));
+        )
+        .of_key(value, KeyProblem::Character));
     }
     if value.trim().is_empty() {
         return Err(ValidationError::new(
@@ -134,6 +198,12 @@ pub fn key(field: &str, value: &str) -> Result<(), ValidationError> {
                 "key '{value}' is a path that does not name itself: keys must not start with '/' or '..', \
                  end with '/', or contain '//', '.' or '..' segments"
             ),
+        )
+        .of_key(
+            value,
+            KeyProblem::Path {
+                resolves_to: normalized_path(value),
+            },
         ));
     }
     Ok(())
@@ -273,6 +343,46 @@ fn truncate(value: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_normalize_as_posixpath_normpath_does() {
+        // Expected values printed by Python's `posixpath.normpath`.
+        for (path, expected) in [
+            ("a//b", "a/b"),
+            ("../x", "../x"),
+            ("/abs", "/abs"),
+            ("a/./b", "a/b"),
+            (".", "."),
+            ("a/../..", ".."),
+            ("/../x", "/x"),
+            ("//a", "//a"),
+            ("///a", "/a"),
+            ("a/", "a"),
+            ("", "."),
+            ("..a/b", "..a/b"),
+            ("a/b/../c", "a/c"),
+            ("../../a/..", "../.."),
+        ] {
+            assert_eq!(normalized_path(path), expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn refused_keys_say_why() {
+        let err = key("k", "a//b").unwrap_err();
+        assert_eq!(
+            err.refused_key,
+            Some(Box::new(RefusedKey {
+                key: "a//b".into(),
+                problem: KeyProblem::Path {
+                    resolves_to: "a/b".into()
+                }
+            }))
+        );
+        let err = key("k", "bad*").unwrap_err();
+        assert_eq!(err.refused_key.unwrap().problem, KeyProblem::Character);
+        assert_eq!(key("k", "").unwrap_err().refused_key, None);
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

@@ -606,6 +606,12 @@ impl Services {
         dir: Option<&str>,
     ) -> Result<Vec<DirEntry>> {
         self.authorize(actor, EntityKind::Run, run_id).await?;
+        if let Some(dir) = dir
+            .map(|d| d.trim_end_matches('/'))
+            .filter(|d| !d.is_empty())
+        {
+            Error::check_artifact_path("path", dir)?;
+        }
         let prefix = dir.map(|d| format!("{}/", d.trim_end_matches('/')));
         let artifacts = self
             .list_artifacts(actor, run_id, prefix.as_deref())

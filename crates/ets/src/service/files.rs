@@ -198,6 +198,12 @@ impl Services {
         dir: Option<&str>,
     ) -> Result<Vec<DirEntry>> {
         self.authorize_owner(actor, owner).await?;
+        if let Some(dir) = dir
+            .map(|d| d.trim_end_matches('/'))
+            .filter(|d| !d.is_empty())
+        {
+            Error::check_artifact_path("path", dir)?;
+        }
         let prefix = dir.map(|d| format!("{}/", d.trim_end_matches('/')));
         let files = self.store.list_files(prefix.as_deref()).await?;
         Ok(dir_entries(

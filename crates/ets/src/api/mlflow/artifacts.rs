@@ -66,7 +66,7 @@ pub async fn list_run_artifacts(
     let dir = q
         .path
         .filter(|p| !p.is_empty())
-        .map(|p| p.trim_matches('/').to_owned());
+        .map(|p| p.trim_end_matches('/').to_owned());
     let entries = s.list_artifact_dir(&actor, &run.id, dir.as_deref()).await?;
     let files: Vec<Value> = entries
         .into_iter()

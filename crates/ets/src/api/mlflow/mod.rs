@@ -56,6 +56,54 @@ impl MlflowError {
     pub fn worded(error: Error, message: String) -> Self {
         MlflowError(error, None, Some(message))
     }
+
+    /// A key refused for its form worded as MLflow words it (`Invalid value "k" for parameter
+    /// 'key' supplied: Names may …`); `parameter` names the field as MLflow does on the call,
+    /// given ETS's field and the key. Other errors stay as they are.
+    pub fn keyed(error: Error, parameter: impl FnOnce(&str, &str) -> String) -> Self {
+        use ets_domain::validate::KeyProblem;
+        let Error::Invalid(refusal) = &error else {
+            return error.into();
+        };
+        let Some(refused) = &refusal.refused_key else {
+            return error.into();
+        };
+        let reason = match &refused.problem {
+            KeyProblem::Character => {
+                "Names may only contain alphanumerics, underscores (_), dashes (-), \
+                 periods (.), spaces ( ), colon(:) and slashes (/)."
+                    .to_owned()
+            }
+            KeyProblem::Path { resolves_to } => format!(
+                "Names may be treated as files in certain cases, and must not resolve to other names \
+                 when treated as such. This name would resolve to '{resolves_to}'"
+            ),
+        };
+        let message = format!(
+            "Invalid value {} for parameter '{}' supplied: {reason}",
+            ascii_json(&refused.key),
+            parameter(&refusal.field, &refused.key)
+        );
+        Self::worded(error, message)
+    }
+}
+
+/// A string as Python's `json.dumps` writes it (non-ASCII escaped), which MLflow uses for
+/// the values it quotes in errors.
+fn ascii_json(text: &str) -> String {
+    let json = serde_json::Value::from(text).to_string();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// How MLflow ends its messages about request parameters.
@@ -78,6 +126,8 @@ fn mlflow_message(error: &Error) -> String {
             entity: EntityKind::LoggedModel,
             id,
         } => format!("Logged model with ID '{id}' not found."),
+        // MLflow's `validate_path_is_safe` says only "Invalid path"; ETS adds what to fix.
+        Error::InvalidPath(refusal) => format!("Invalid path: {}", refusal.message),
         other => other.to_string(),
     }
 }

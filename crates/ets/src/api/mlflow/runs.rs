@@ -297,7 +297,9 @@ pub async fn log_metric(
         model_ids,
         ..Default::default()
     };
-    s.log_batch(&actor, &run_id, batch).await?;
+    s.log_batch(&actor, &run_id, batch)
+        .await
+        .map_err(|e| MlflowError::keyed(e, |_, _| "name".to_owned()))?;
     Ok(Json(json!({})))
 }
 
@@ -321,7 +323,9 @@ pub async fn log_param(
         params: BTreeMap::from([(body.key, Value::String(value))]),
         ..Default::default()
     };
-    s.log_batch(&actor, &body.run.id()?, batch).await?;
+    s.log_batch(&actor, &body.run.id()?, batch)
+        .await
+        .map_err(|e| MlflowError::keyed(e, |_, _| "key".to_owned()))?;
     Ok(Json(json!({})))
 }
 
@@ -370,6 +374,10 @@ pub async fn log_batch(
         )));
     }
     validate::unique_param_keys(body.params.iter().map(|p| p.key.as_str())).map_err(Error::from)?;
+    // The params' and tags' keys in request order, to name a refused one as MLflow does
+    // (`params[3].key`).
+    let param_keys: Vec<String> = body.params.iter().map(|kv| kv.key.clone()).collect();
+    let tag_keys: Vec<String> = body.tags.iter().map(|kv| kv.key.clone()).collect();
     let model_ids = body
         .metrics
         .iter()
@@ -400,7 +408,22 @@ pub async fn log_batch(
             .map(|kv| (kv.key, Some(kv.value)))
             .collect(),
     };
-    s.log_batch(&actor, &run_id, batch).await?;
+    s.log_batch(&actor, &run_id, batch).await.map_err(|e| {
+        MlflowError::keyed(e, |field, key| {
+            let (list, keys) = if field.starts_with("params") {
+                ("params", &param_keys)
+            } else if field.starts_with("tags") {
+                ("tags", &tag_keys)
+            } else {
+                // `metrics[i].key`: a metric's key is its `name` to MLflow's validation.
+                return field.replace(".key", ".name");
+            };
+            match keys.iter().position(|k| k == key) {
+                Some(i) => format!("{list}[{i}].key"),
+                None => field.to_owned(),
+            }
+        })
+    })?;
     Ok(Json(json!({})))
 }
 
@@ -428,7 +451,8 @@ pub async fn set_tag(
             ..Default::default()
         },
     )
-    .await?;
+    .await
+    .map_err(|e| MlflowError::keyed(e, |_, _| "key".to_owned()))?;
     Ok(Json(json!({})))
 }
 
