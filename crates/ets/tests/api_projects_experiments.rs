@@ -46,6 +46,7 @@ common::on_both_databases!(
     project_stats_count_experiments_runs_and_metric_points,
     stats_of_unknown_project_is_404,
     create_experiment_starts_as_draft,
+    an_experiment_keeps_an_artifact_location_inside_the_store,
     experiment_in_a_missing_project_is_422_on_project_id,
     get_unknown_experiment_is_404,
     experiment_names_are_unique_per_project,
@@ -1452,6 +1453,76 @@ async fn stats_of_unknown_project_is_404() {
 }
 
 // ---------------------------------------------------------------- experiments: create
+
+/// `artifact_location` is set once, at creation, and only inside ETS's artifact store.
+async fn an_experiment_keeps_an_artifact_location_inside_the_store() {
+    let app = TestApp::start().await;
+    let project = app.create_project("p").await;
+    let create = |name: &str, location: &str| {
+        app.post(
+            "/api/v1/experiments",
+            json!({ "project_id": project, "name": name, "artifact_location": location }),
+        )
+    };
+    let reply = create("kept", "mlflow-artifacts:/team/vision").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let fetched = app
+        .get(&format!("/api/v1/experiments/{}", reply.id()))
+        .await;
+    assert_eq!(
+        fetched.body["artifact_location"],
+        "mlflow-artifacts:/team/vision"
+    );
+    let root = app
+        .server
+        .services
+        .artifact_root(&reply.id())
+        .await
+        .expect("root");
+    assert_eq!(root, "team/vision");
+
+    // Without one: the default, which the body does not show.
+    let plain = app
+        .post(
+            "/api/v1/experiments",
+            json!({ "project_id": project, "name": "plain" }),
+        )
+        .await;
+    assert!(
+        plain.body.get("artifact_location").is_none(),
+        "{}",
+        plain.body
+    );
+
+    for (location, says) in [
+        (
+            "s3://someone-elses-bucket/x",
+            "outside ETS's artifact store",
+        ),
+        ("/somewhere/else", "outside ETS's artifact store"),
+        ("runs:/abc/model", "runs:/"),
+        ("mlflow-artifacts:/team/../../escape", "artifact_location"),
+        ("mlflow-artifacts:/x#frag", "fragments"),
+    ] {
+        let reply = create("refused", location).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{location}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body.to_string().contains(says),
+            "{location}: {}",
+            reply.body
+        );
+    }
+    let long = format!("mlflow-artifacts:/{}", "a".repeat(2100));
+    assert_eq!(
+        create("refused", &long).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
 
 async fn create_experiment_starts_as_draft() {
     let app = TestApp::start().await;

@@ -373,7 +373,11 @@ impl Services {
             )
         })?;
         if !path.is_empty() {
-            Error::check_artifact_path(field, &path)?;
+            // A bad field of the body (422), like the other refusals here.
+            Error::check_artifact_path(field, &path).map_err(|e| match e {
+                Error::InvalidPath(refusal) => Error::Invalid(refusal),
+                other => other,
+            })?;
         }
         Ok(path)
     }
