@@ -387,6 +387,21 @@ def test_search_logged_models_order_datasets_and_pages(client, experiment_id):
     rest = client.search_logged_models([experiment_id], order_by=[{"field_name": "name"}], max_results=2,
                                        page_token=page.token)
     assert [m.name for m in rest] == ["c"] and not rest.token
+    # A token pages through the query it came from only.
+    resp = _post("logged-models/search", {"experiment_ids": [experiment_id], "filter": "name != 'x'",
+                                          "order_by": [{"field_name": "name"}], "page_token": page.token})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["message"] == (
+        "Filter string in the page token does not match the requested filter string. "
+        "Expected: name != 'x'. Found: None"
+    )
+    resp = _post("logged-models/search", {"experiment_ids": [experiment_id, "0"],
+                                          "order_by": [{"field_name": "name"}], "page_token": page.token})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["message"] == (
+        "Experiment IDs in the page token do not match the requested experiment IDs. "
+        f"Expected: ['{experiment_id}', '0']. Found: ['{experiment_id}']"
+    )
 
 
 def test_search_logged_models_errors(experiment_id):

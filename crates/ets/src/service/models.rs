@@ -5,6 +5,7 @@
 use ets_domain::filter::{self, Comparison, Entity, Expr, Op, Value};
 use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric, Tags};
 use ets_domain::{Timestamp, validate};
+use serde::{Deserialize, Serialize};
 
 use super::Services;
 use crate::actor::Actor;
@@ -170,7 +171,7 @@ impl Services {
     ) -> Result<Page<LoggedModel>> {
         // Experiments the caller may not read are left out, as if they had no models.
         let mut experiment_ids = Vec::with_capacity(search.experiment_ids.len());
-        for id in search.experiment_ids {
+        for id in search.experiment_ids.clone() {
             match self.authorize(actor, EntityKind::Experiment, &id).await {
                 Ok(()) => experiment_ids.push(id),
                 Err(Error::NotFound { .. } | Error::Forbidden(_)) => {}
@@ -188,7 +189,13 @@ impl Services {
             .iter()
             .map(ModelOrder::parse)
             .collect::<Result<Vec<_>>>()?;
-        let offset = super::search::decode_offset(search.page_token.as_deref())?;
+        let mut token = ModelPageToken {
+            experiment_ids: search.experiment_ids,
+            filter_string: search.filter.clone().filter(|f| !f.is_empty()),
+            order_by: (!search.order_by.is_empty()).then(|| search.order_by.clone()),
+            offset: 0,
+        };
+        let offset = token.offset_of(search.page_token.as_deref())?;
         let limit = search.max_results;
         let models = if comparisons.is_empty() && search.datasets.is_empty() && order.is_empty() {
             self.store
@@ -208,7 +215,12 @@ impl Services {
             sort_models(&mut matching, &order);
             matching.into_iter().skip(offset).take(limit + 1).collect()
         };
-        Ok(super::search::page_of(models, offset, limit))
+        let mut page = super::search::page_of(models, offset, limit);
+        if page.next_page_token.is_some() {
+            token.offset = offset + limit;
+            page.next_page_token = Some(token.encode());
+        }
+        Ok(page)
     }
 }
 
@@ -240,9 +252,70 @@ impl DatasetFilter {
     }
 }
 
+/// MLflow's page token of a model search: base64 of JSON naming the query it pages through
+/// and the offset of the next page. A token is refused for another query, with MLflow's words.
+#[derive(Debug, Serialize, Deserialize)]
+struct ModelPageToken {
+    experiment_ids: Vec<String>,
+    #[serde(default)]
+    filter_string: Option<String>,
+    #[serde(default)]
+    order_by: Option<Vec<ModelOrderBy>>,
+    #[serde(default)]
+    offset: usize,
+}
+
+impl ModelPageToken {
+    fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_string(self).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    /// The offset `token` (of a previous page of this query) starts at; 0 without one.
+    fn offset_of(&self, token: Option<&str>) -> Result<usize> {
+        use base64::Engine;
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(0);
+        };
+        let stored: ModelPageToken = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+            .map_err(|e| Error::BadRequest(format!("Invalid page token: {token}. {e}")))?;
+        let py_list = |ids: &[String]| {
+            let quoted: Vec<String> = ids.iter().map(|i| py_repr(i)).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let py_opt = |f: &Option<String>| f.clone().unwrap_or_else(|| "None".into());
+        if stored.experiment_ids != self.experiment_ids {
+            return Err(Error::BadRequest(format!(
+                "Experiment IDs in the page token do not match the requested experiment IDs. \
+                 Expected: {}. Found: {}",
+                py_list(&self.experiment_ids),
+                py_list(&stored.experiment_ids)
+            )));
+        }
+        if stored.filter_string != self.filter_string {
+            return Err(Error::BadRequest(format!(
+                "Filter string in the page token does not match the requested filter string. \
+                 Expected: {}. Found: {}",
+                py_opt(&self.filter_string),
+                py_opt(&stored.filter_string)
+            )));
+        }
+        if stored.order_by != self.order_by {
+            return Err(Error::BadRequest(
+                "Order by in the page token does not match the requested order by.".into(),
+            ));
+        }
+        Ok(stored.offset)
+    }
+}
+
 /// One key of a model search's order: an attribute, or `metrics.<key>` (its latest value, on
 /// a dataset if one is named).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelOrderBy {
     pub field_name: String,
     pub ascending: bool,
