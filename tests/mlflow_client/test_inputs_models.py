@@ -428,6 +428,21 @@ def test_search_logged_models_errors(experiment_id):
     )
     assert error({"datasets": [{"dataset_digest": "x"}]}) == \
         "`dataset_name` in the `datasets` clause must be specified."
+    assert error({"order_by": [{"ascending": False}]}) == "Invalid order by field name: "
+    assert error({"filter": "params.a > 'x'"}) == (
+        "Invalid comparison operator for params.a: '>'. "
+        "Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN')."
+    )
+    resp = _post("logged-models/search", {})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["message"] == (
+        "Missing value for required parameter 'experiment_ids'. "
+        "See the API docs for more information about request parameters."
+    )
+    # An empty list is no experiment: nothing is found.
+    resp = _post("logged-models/search", {"experiment_ids": []})
+    assert resp.status_code == 200, resp.text
+    assert resp.json().get("models", []) == []
 
 
 @pytest.mark.ets_only

@@ -151,8 +151,9 @@ pub async fn log_params(
 
 #[derive(Deserialize)]
 pub struct SearchBody {
+    /// Required, as in MLflow (an empty list finds nothing).
     #[serde(default)]
-    experiment_ids: Vec<String>,
+    experiment_ids: Option<Vec<String>>,
     #[serde(default, deserialize_with = "lenient_i64")]
     max_results: Option<i64>,
     #[serde(default)]
@@ -191,8 +192,11 @@ pub async fn search(
     actor: Actor,
     MlflowJson(body): MlflowJson<SearchBody>,
 ) -> MlflowResult<Json<Value>> {
+    let Some(experiment_ids) = body.experiment_ids else {
+        return Err(MlflowError::missing("experiment_ids"));
+    };
     let search = ModelSearch {
-        experiment_ids: body.experiment_ids,
+        experiment_ids,
         filter: body.filter,
         datasets: body
             .datasets
