@@ -510,6 +510,26 @@ pub struct Run {
     pub deleted_at: Option<Timestamp>,
     /// Datasets the run used (MLflow's `log_inputs`).
     pub inputs: Vec<DatasetInput>,
+    /// Logged models the run used or produced (MLflow's `log_inputs` with models and
+    /// `log_outputs`), by model id.
+    pub models: Vec<RunModel>,
+}
+
+/// Whether a run used a logged model or produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelDirection {
+    Input,
+    Output,
+}
+
+/// A logged model a run used (`input`) or produced (`output`, at `step`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunModel {
+    pub model_id: String,
+    pub direction: ModelDirection,
+    /// The step of the run that produced the model (outputs only).
+    pub step: Option<i64>,
 }
 
 /// A dataset, identified within its experiment by name and digest (MLflow's model).
@@ -571,6 +591,12 @@ pub struct ModelMetric {
     pub value: f64,
     pub step: i64,
     pub timestamp: i64,
+    /// The dataset the value was computed on (MLflow's `dataset_name`), if logged with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    /// The digest of that dataset (MLflow's `dataset_digest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
 }
 
 /// Body of `POST /api/v1/runs`.

@@ -18,7 +18,312 @@ common::on_both_databases!(
     mlflow_keys_follow_mlflows_path_rule,
     experiment_objectives_take_the_specs_map_form,
     mlflow_search_datasets_lists_each_dataset_and_context_once,
+    mlflow_metric_points_keep_their_model_and_dataset,
+    mlflow_run_model_inputs_and_outputs_are_stored_once_and_go_with_the_run,
+    mlflow_logged_model_search_orders_by_metrics_on_datasets,
 );
+
+/// A metric logged with a model and a dataset, or a dataset alone, keeps that context: in the
+/// histories (one read per request), and on the model (`data.metrics`, also from search).
+async fn mlflow_metric_points_keep_their_model_and_dataset() {
+    let app = TestApp::start().await;
+    let (experiment, run) = mlflow_run(&app).await;
+    let body = mlflow_ok(
+        &app,
+        "logged-models",
+        json!({ "experiment_id": experiment, "source_run_id": run }),
+    )
+    .await;
+    let model = body["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let point = |value: Value, step: i64, extra: Value| {
+        let mut p = json!({ "key": "acc", "value": value, "timestamp": 100 + step, "step": step });
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p
+    };
+    let metrics = [
+        point(
+            json!(0.5),
+            1,
+            json!({ "model_id": model, "dataset_name": "eval", "dataset_digest": "e1" }),
+        ),
+        point(
+            json!(0.6),
+            2,
+            json!({ "dataset_name": "eval", "dataset_digest": "e2" }),
+        ),
+        point(json!("NaN"), 3, json!({ "model_id": model })),
+        point(json!(0.8), 4, json!({})),
+    ];
+    mlflow_ok(
+        &app,
+        "runs/log-batch",
+        json!({ "run_id": run, "metrics": metrics }),
+    )
+    .await;
+    // Logged again: no second context row.
+    mlflow_ok(
+        &app,
+        "runs/log-batch",
+        json!({ "run_id": run, "metrics": metrics }),
+    )
+    .await;
+    let context = |m: &Value| {
+        (
+            m["step"].as_i64().unwrap(),
+            m["model_id"].as_str().map(str::to_owned),
+            m["dataset_name"].as_str().map(str::to_owned),
+            m["dataset_digest"].as_str().map(str::to_owned),
+        )
+    };
+    let history = app
+        .get(&format!(
+            "{MLFLOW}/metrics/get-history?run_id={run}&metric_key=acc"
+        ))
+        .await;
+    let got: Vec<_> = history.body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(context)
+        .collect();
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        got,
+        [
+            (1, s(&model), s("eval"), s("e1")),
+            (2, None, s("eval"), s("e2")),
+            (3, s(&model), None, None),
+            (4, None, None, None),
+        ]
+    );
+    let bulk = app
+        .get(&format!(
+            "{MLFLOW}/metrics/get-history-bulk?run_id={run}&metric_key=acc"
+        ))
+        .await;
+    let got: Vec<_> = bulk.body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(context)
+        .collect();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[1], (2, None, s("eval"), s("e2")));
+    // The run's latest values carry no context, as in MLflow.
+    let latest = mlflow_get_run(&app, &run).await["data"]["metrics"].clone();
+    assert_eq!(
+        latest,
+        json!([{ "key": "acc", "value": 0.8, "timestamp": 104, "step": 4 }])
+    );
+    for found in [
+        app.get(&format!("/api/2.0/mlflow/logged-models/{model}"))
+            .await
+            .body["model"]
+            .clone(),
+        mlflow_ok(
+            &app,
+            "logged-models/search",
+            json!({ "experiment_ids": [experiment] }),
+        )
+        .await["models"][0]
+            .clone(),
+    ] {
+        let got: Vec<_> = found["data"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(context)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, s(&model), s("eval"), s("e1")),
+                (3, s(&model), None, None)
+            ],
+            "{found}"
+        );
+    }
+    // Half a dataset is refused with MLflow's words.
+    let refused = app
+        .post(
+            &format!("{MLFLOW}/runs/log-metric"),
+            json!({ "run_id": run, "key": "k", "value": 1, "timestamp": 1, "dataset_name": "d" }),
+        )
+        .await;
+    assert_mlflow_error(&refused, StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    // An unknown model is MLflow's BAD_REQUEST, and nothing of the batch is written.
+    let refused = app
+        .post(
+            &format!("{MLFLOW}/runs/log-batch"),
+            json!({ "run_id": run, "metrics": [point(json!(9.0), 9, json!({ "model_id": "m-nope" }))] }),
+        )
+        .await;
+    assert_mlflow_error(&refused, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    let latest = mlflow_get_run(&app, &run).await["data"]["metrics"].clone();
+    assert_eq!(latest[0]["step"], 4);
+}
+
+/// `runs/log-inputs` with models and `runs/outputs` are stored once and read back on the run;
+/// deleting a model takes its links along, and a run deleted for good takes its own.
+async fn mlflow_run_model_inputs_and_outputs_are_stored_once_and_go_with_the_run() {
+    let app = TestApp::start().await;
+    let (experiment, run) = mlflow_run(&app).await;
+    let mut models = Vec::new();
+    for _ in 0..3 {
+        let body = mlflow_ok(
+            &app,
+            "logged-models",
+            json!({ "experiment_id": experiment }),
+        )
+        .await;
+        models.push(
+            body["model"]["info"]["model_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut sorted = models.clone();
+    sorted.sort();
+    let inputs =
+        json!({ "run_id": run, "models": [{ "model_id": sorted[1] }, { "model_id": sorted[0] }] });
+    mlflow_ok(&app, "runs/log-inputs", inputs.clone()).await;
+    mlflow_ok(&app, "runs/log-inputs", inputs).await;
+    let outputs = json!({ "run_id": run, "models": [{ "model_id": sorted[2], "step": 7 }] });
+    mlflow_ok(&app, "runs/outputs", outputs.clone()).await;
+    mlflow_ok(&app, "runs/outputs", outputs).await;
+    let got = mlflow_get_run(&app, &run).await;
+    assert_eq!(
+        got["inputs"]["model_inputs"],
+        json!([{ "model_id": sorted[0] }, { "model_id": sorted[1] }])
+    );
+    assert_eq!(
+        got["outputs"],
+        json!({ "model_outputs": [{ "model_id": sorted[2], "step": 7 }] })
+    );
+    let search = mlflow_ok(
+        &app,
+        "runs/search",
+        json!({ "experiment_ids": [experiment] }),
+    )
+    .await;
+    assert_eq!(search["runs"][0]["outputs"], got["outputs"]);
+
+    let refused = app
+        .post(
+            &format!("{MLFLOW}/runs/outputs"),
+            json!({ "run_id": run, "models": [{ "model_id": "m-nope" }] }),
+        )
+        .await;
+    assert_mlflow_error(&refused, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+    let refused = app
+        .post(
+            &format!("{MLFLOW}/runs/outputs"),
+            json!({ "run_id": "nope", "models": [{ "model_id": sorted[0] }] }),
+        )
+        .await;
+    assert_mlflow_error(&refused, StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+
+    let deleted = app
+        .delete(&format!("{MLFLOW}/logged-models/{}", sorted[0]))
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let got = mlflow_get_run(&app, &run).await;
+    assert_eq!(
+        got["inputs"]["model_inputs"],
+        json!([{ "model_id": sorted[1] }])
+    );
+
+    let deleted = app
+        .delete(&format!("/api/v1/runs/{run}?permanent=true"))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let model = app
+        .get(&format!("{MLFLOW}/logged-models/{}", sorted[1]))
+        .await;
+    assert_eq!(model.status, StatusCode::OK);
+}
+
+/// `logged-models/search` orders by a metric's latest value on a dataset (missing last) and
+/// counts only the metrics of `datasets`, on both databases' batch reads of model metrics.
+async fn mlflow_logged_model_search_orders_by_metrics_on_datasets() {
+    let app = TestApp::start().await;
+    let (experiment, run) = mlflow_run(&app).await;
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let body = mlflow_ok(
+            &app,
+            "logged-models",
+            json!({ "experiment_id": experiment, "name": name }),
+        )
+        .await;
+        ids.push(
+            body["model"]["info"]["model_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        // Distinct creation times: ties are broken by id, as in MLflow.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let metric = |model: &str, value: f64, ts: i64, dataset: &str| {
+        json!({ "key": "acc", "value": value, "timestamp": ts, "step": 0, "model_id": model,
+                "dataset_name": dataset, "dataset_digest": "d" })
+    };
+    let metrics = [
+        metric(&ids[0], 0.5, 1, "eval"),
+        metric(&ids[0], 0.9, 2, "eval"),
+        metric(&ids[1], 0.7, 1, "eval"),
+        metric(&ids[1], 0.99, 3, "train"),
+    ];
+    mlflow_ok(
+        &app,
+        "runs/log-batch",
+        json!({ "run_id": run, "metrics": metrics }),
+    )
+    .await;
+    let names = |body: Value| -> Vec<String> {
+        body["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["info"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let search = |extra: Value| {
+        let mut body = json!({ "experiment_ids": [experiment] });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let found = mlflow_ok(&app, "logged-models/search", search(json!({}))).await;
+    assert_eq!(names(found), ["c", "b", "a"]);
+    let order = json!({ "order_by": [{ "field_name": "metrics.acc", "ascending": false, "dataset_name": "eval" }] });
+    let found = mlflow_ok(&app, "logged-models/search", search(order)).await;
+    assert_eq!(names(found), ["a", "b", "c"]);
+    let order = json!({ "order_by": [{ "field_name": "metrics.acc", "ascending": false }] });
+    let found = mlflow_ok(&app, "logged-models/search", search(order)).await;
+    assert_eq!(names(found), ["b", "a", "c"]);
+    let filtered = json!({ "filter": "metrics.acc > 0.8", "datasets": [{ "dataset_name": "eval" }],
+                           "order_by": [{ "field_name": "name" }] });
+    let found = mlflow_ok(&app, "logged-models/search", search(filtered)).await;
+    assert_eq!(names(found), ["a"]);
+    let paged = json!({ "order_by": [{ "field_name": "name" }], "max_results": 2 });
+    let first = mlflow_ok(&app, "logged-models/search", search(paged.clone())).await;
+    let token = first["next_page_token"].as_str().unwrap().to_owned();
+    assert_eq!(names(first), ["a", "b"]);
+    let mut next = paged;
+    next["page_token"] = json!(token);
+    let rest = mlflow_ok(&app, "logged-models/search", search(next)).await;
+    assert!(rest.get("next_page_token").is_none());
+    assert_eq!(names(rest), ["c"]);
+}
 
 /// `experiments/search-datasets` reads the input tags (JSON on SQLite, JSONB on PostgreSQL):
 /// each (dataset, context) of the experiment once, sorted; an unknown experiment adds nothing.

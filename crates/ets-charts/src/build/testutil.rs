@@ -29,6 +29,7 @@ pub(crate) fn run(name: &str) -> Run {
         ended_at: None,
         deleted_at: None,
         inputs: Vec::new(),
+        models: Vec::new(),
     }
 }
 

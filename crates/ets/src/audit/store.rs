@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
-    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    ParamValue, Project, ProjectStats, Run, RunModel, SeriesPoints, TagPatch,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,9 +27,9 @@ use crate::store::identity::{
 };
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind, ViewQuery,
-    ViewRecord,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind,
+    ViewQuery, ViewRecord,
 };
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
@@ -484,6 +484,14 @@ impl Store for AuditedStore {
         with_event(event, self.inner.log_inputs(run_id, inputs)).await
     }
 
+    async fn log_run_models(&self, run_id: &str, models: Vec<RunModel>) -> Result<()> {
+        let event = Event::new("run.log_models", "run", run_id)
+            .detail("models", models.len())
+            .detail("ids", listed(models.iter().map(|m| m.model_id.as_str())))
+            .change("models", &models);
+        with_event(event, self.inner.log_run_models(run_id, models)).await
+    }
+
     // ---- logged models
     async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel> {
         let event = Event::new("logged_model.create", "logged_model", &model.id)
@@ -527,7 +535,7 @@ impl Store for AuditedStore {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<SeriesPoints>,
-        model_metrics: Vec<ModelMetric>,
+        contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
         let point_count: usize = points.iter().map(|s| s.points.len()).sum();
         let metrics = json!({
@@ -545,14 +553,14 @@ impl Store for AuditedStore {
         if let Some(name) = &rename {
             event = event.detail("rename", name).change("rename", name);
         }
-        if !model_metrics.is_empty() {
+        if !contexts.is_empty() {
             event = event
-                .detail("model_metrics", model_metrics.len())
-                .change("model_metrics", &model_metrics);
+                .detail("point_contexts", contexts.len())
+                .change("point_contexts", &contexts);
         }
         let write = self
             .inner
-            .log_batch(run_id, params, tags, rename, points, model_metrics);
+            .log_batch(run_id, params, tags, rename, points, contexts);
         with_event(event, write).await
     }
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
@@ -565,6 +573,13 @@ impl Store for AuditedStore {
         request: SeriesRequest,
     ) -> Result<MetricSeries> {
         self.inner.metric_series(run_id, key, request).await
+    }
+    async fn metric_contexts(
+        &self,
+        run_ids: Vec<String>,
+        key: String,
+    ) -> Result<Vec<PointContext>> {
+        self.inner.metric_contexts(run_ids, key).await
     }
 
     // ---- artifacts

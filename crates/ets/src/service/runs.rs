@@ -104,11 +104,62 @@ pub struct RunStateChange {
 #[derive(Debug, Clone, Default)]
 pub struct RunBatch {
     pub metrics: Vec<MetricInput>,
-    /// Metrics that are also recorded for a logged model (MLflow 3's `model_id`), by index
-    /// into `metrics`.
-    pub model_ids: Vec<(usize, String)>,
+    /// The MLflow 3 context some of `metrics` were logged with, by index into `metrics`: a
+    /// value that is also the logged model's metric (`model_id`), or computed on a dataset.
+    pub contexts: Vec<(usize, MetricContext)>,
     pub params: std::collections::BTreeMap<String, serde_json::Value>,
     pub tags: ets_domain::model::TagPatch,
+}
+
+/// What a metric point was logged with besides its value (MLflow 3's `Metric` fields).
+#[derive(Debug, Clone, Default)]
+pub struct MetricContext {
+    pub model_id: Option<String>,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
+/// MLflow's refusal of a dataset named by half.
+const HALF_A_DATASET: &str =
+    "Both dataset_name and dataset_digest must be provided if one is provided";
+
+/// A point's place in its series (`MetricPoint::series_key`).
+type SeriesKey = (i64, i64, (i64, bool));
+
+/// The contexts of one metric's points, by run and point (`MetricPoint::series_key`), to
+/// attach to a history read.
+#[derive(Debug, Default)]
+pub struct PointContexts(
+    std::collections::HashMap<
+        String,
+        std::collections::HashMap<SeriesKey, crate::store::PointContext>,
+    >,
+);
+
+impl PointContexts {
+    pub fn new(contexts: Vec<crate::store::PointContext>) -> Self {
+        let mut index = Self::default();
+        for c in contexts {
+            let key =
+                ets_domain::model::MetricPoint::new(c.step, c.timestamp, c.value).series_key();
+            index
+                .0
+                .entry(c.run_id.clone())
+                .or_default()
+                .entry(key)
+                .or_insert(c);
+        }
+        index
+    }
+
+    /// The context of `point` of run `run_id`, if it was logged with one.
+    pub fn get(
+        &self,
+        run_id: &str,
+        point: &ets_domain::model::MetricPoint,
+    ) -> Option<&crate::store::PointContext> {
+        self.0.get(run_id)?.get(&point.series_key())
+    }
 }
 
 /// Query of `GET /api/v1/runs/{id}/metrics/{name}`.
@@ -227,6 +278,7 @@ impl Services {
             ended_at: None,
             deleted_at: None,
             inputs: Vec::new(),
+            models: Vec::new(),
         };
         let run = self
             .store
@@ -423,28 +475,37 @@ impl Services {
             _ => None,
         };
         let now = Timestamp::now().millis();
-        let model_metrics = batch
-            .model_ids
-            .into_iter()
-            .filter_map(|(index, model_id)| {
-                batch
-                    .metrics
-                    .get(index)
-                    .map(|p| ets_domain::model::ModelMetric {
-                        model_id,
-                        run_id: run_id.to_owned(),
-                        key: p.key.clone(),
-                        value: p.value,
-                        step: p.step.unwrap_or(0),
-                        timestamp: p.timestamp.unwrap_or(now),
-                    })
-            })
-            .collect();
+        let mut contexts = Vec::with_capacity(batch.contexts.len());
+        let mut models_checked = std::collections::HashSet::new();
+        for (index, context) in batch.contexts {
+            if context.dataset_name.is_some() != context.dataset_digest.is_some() {
+                return Err(Error::BadRequest(HALF_A_DATASET.into()));
+            }
+            // A value logged for a model changes the model: the caller must reach it too.
+            if let Some(model_id) = &context.model_id
+                && models_checked.insert(model_id.clone())
+            {
+                self.authorize(actor, EntityKind::LoggedModel, model_id)
+                    .await?;
+            }
+            if let Some(p) = batch.metrics.get(index) {
+                contexts.push(crate::store::PointContext {
+                    run_id: run_id.to_owned(),
+                    key: p.key.clone(),
+                    value: p.value,
+                    step: p.step.unwrap_or(0),
+                    timestamp: p.timestamp.unwrap_or(now),
+                    model_id: context.model_id,
+                    dataset_name: context.dataset_name,
+                    dataset_digest: context.dataset_digest,
+                });
+            }
+        }
         let points = self.group_points(batch.metrics, now)?;
         let live = self.live.prepare_metrics(&points);
         let (written, duplicates) = self
             .store
-            .log_batch(run_id, params, tags, rename, points, model_metrics)
+            .log_batch(run_id, params, tags, rename, points, contexts)
             .await?;
         metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
         if written > 0 {
@@ -667,6 +728,44 @@ impl Services {
         self.audit_read(event, DataOf::Run(run_id.to_owned()))
             .await?;
         Ok(summaries)
+    }
+
+    /// The MLflow 3 contexts (model, dataset) of the points of metric `key` of the runs, in one
+    /// read; runs the caller may not read are left out.
+    pub async fn metric_contexts(
+        &self,
+        actor: &Actor,
+        run_ids: &[String],
+        key: &str,
+    ) -> Result<Vec<crate::store::PointContext>> {
+        let mut readable = Vec::with_capacity(run_ids.len());
+        for id in run_ids {
+            match self.authorize(actor, EntityKind::Run, id).await {
+                Ok(()) => readable.push(id.clone()),
+                Err(Error::NotFound { .. } | Error::Forbidden(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if readable.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.metric_contexts(readable, key.to_owned()).await
+    }
+
+    /// Records logged models a run used (`Input`) or produced (`Output`, at a step); each model
+    /// must exist and be readable by the caller.
+    pub async fn log_run_models(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        models: Vec<ets_domain::model::RunModel>,
+    ) -> Result<()> {
+        self.authorize(actor, EntityKind::Run, run_id).await?;
+        for model in &models {
+            self.authorize(actor, EntityKind::LoggedModel, &model.model_id)
+                .await?;
+        }
+        self.store.log_run_models(run_id, models).await
     }
 
     pub async fn metric_series(

@@ -15,7 +15,7 @@ use ets_domain::model::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::{SeriesRequest, StoreLimits};
+use crate::store::{PointContext, SeriesRequest, StoreLimits};
 
 /// Whether a `log_batch` call needs its params-and-tags step: when it carries metadata, or
 /// nothing else (then that step is what checks the run). Metric points alone skip it: the
@@ -155,22 +155,119 @@ pub(super) fn written(batches: &[SeriesBatch]) -> usize {
     batches.iter().map(|b| b.points.len()).sum()
 }
 
-/// The model metrics of a request to store: those not identical (model, run, key, and
-/// [`MetricPoint::same_point`]) to one of `stored` (the stored metrics of the request's models
-/// and keys) or to an earlier one of the request.
-pub(super) fn new_model_metrics<'a>(
-    incoming: &'a [ModelMetric],
-    stored: &[ModelMetric],
-) -> Vec<&'a ModelMetric> {
-    fn identity(m: &ModelMetric) -> (&str, &str, &str, impl Eq + std::hash::Hash + use<>) {
-        let point = MetricPoint::new(m.step, m.timestamp, m.value);
-        (&m.model_id, &m.run_id, &m.key, point.series_key())
+/// Splits the contexts of a request's points: those naming a model become the model's metrics
+/// (with their dataset); those with a dataset alone stay contexts of the run's points. Points
+/// with neither have no context to keep.
+pub(super) fn split_contexts(contexts: Vec<PointContext>) -> (Vec<ModelMetric>, Vec<PointContext>) {
+    let mut models = Vec::new();
+    let mut datasets = Vec::new();
+    for c in contexts {
+        match c.model_id {
+            Some(model_id) => models.push(ModelMetric {
+                model_id,
+                run_id: c.run_id,
+                key: c.key,
+                value: c.value,
+                step: c.step,
+                timestamp: c.timestamp,
+                dataset_name: c.dataset_name,
+                dataset_digest: c.dataset_digest,
+            }),
+            None if c.dataset_name.is_some() || c.dataset_digest.is_some() => datasets.push(c),
+            None => {}
+        }
     }
-    let mut seen: HashSet<_> = stored.iter().map(identity).collect();
+    (models, datasets)
+}
+
+/// The items of `incoming` whose identity is not that of one of `stored` or of an earlier one.
+fn unseen<'a, T, K: Eq + std::hash::Hash>(
+    incoming: &'a [T],
+    stored: &[T],
+    identity: impl Fn(&T) -> K,
+) -> Vec<&'a T> {
+    let mut seen: HashSet<K> = stored.iter().map(&identity).collect();
     incoming
         .iter()
         .filter(|m| seen.insert(identity(m)))
         .collect()
+}
+
+/// The fields a model metric and a dataset context share: a point of a run's metric and the
+/// dataset it was computed on. Both context tables store these columns.
+pub(super) struct PointRow<'a> {
+    pub run_id: &'a str,
+    pub key: &'a str,
+    pub step: i64,
+    pub timestamp: i64,
+    pub value: f64,
+    pub dataset_name: Option<&'a str>,
+    pub dataset_digest: Option<&'a str>,
+}
+
+impl PointRow<'_> {
+    /// Identical rows are one: same run, key, dataset and [`MetricPoint::same_point`].
+    fn identity(&self) -> impl Eq + std::hash::Hash + use<> {
+        let point = MetricPoint::new(self.step, self.timestamp, self.value);
+        (
+            (self.run_id.to_owned(), self.key.to_owned()),
+            (
+                self.dataset_name.map(str::to_owned),
+                self.dataset_digest.map(str::to_owned),
+            ),
+            point.series_key(),
+        )
+    }
+}
+
+impl<'a> From<&'a ModelMetric> for PointRow<'a> {
+    fn from(m: &'a ModelMetric) -> Self {
+        PointRow {
+            run_id: &m.run_id,
+            key: &m.key,
+            step: m.step,
+            timestamp: m.timestamp,
+            value: m.value,
+            dataset_name: m.dataset_name.as_deref(),
+            dataset_digest: m.dataset_digest.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a PointContext> for PointRow<'a> {
+    fn from(c: &'a PointContext) -> Self {
+        PointRow {
+            run_id: &c.run_id,
+            key: &c.key,
+            step: c.step,
+            timestamp: c.timestamp,
+            value: c.value,
+            dataset_name: c.dataset_name.as_deref(),
+            dataset_digest: c.dataset_digest.as_deref(),
+        }
+    }
+}
+
+/// The model metrics of a request to store: those not identical (same model and
+/// [`PointRow`]) to one of `stored` (the stored metrics of the request's models and keys) or to
+/// an earlier one of the request.
+pub(super) fn new_model_metrics<'a>(
+    incoming: &'a [ModelMetric],
+    stored: &[ModelMetric],
+) -> Vec<&'a ModelMetric> {
+    unseen(incoming, stored, |m| {
+        (m.model_id.clone(), PointRow::from(m).identity())
+    })
+}
+
+/// The dataset contexts of a request to store: those not identical (as [`PointRow`]s) to one
+/// of `stored` (the stored contexts of the request's run and keys) or to an earlier one of the
+/// request.
+pub(super) fn new_point_datasets<'a>(
+    incoming: &'a [PointContext],
+    stored: &[PointContext],
+) -> Vec<&'a PointContext> {
+    unseen(incoming, stored, |c| PointRow::from(c).identity())
 }
 
 /// Finishes a read of stored chunks (decoded in `first_step` order; chunks of batches logged
@@ -333,6 +430,8 @@ mod tests {
             value,
             step,
             timestamp: 9,
+            dataset_name: None,
+            dataset_digest: None,
         };
         let stored = [metric("m1", 1, 0.5), metric("m1", 2, f64::NAN)];
         let incoming = [

@@ -14,6 +14,7 @@ pub mod files;
 mod filter_sql;
 pub mod identity;
 mod ingest;
+pub(crate) mod models;
 pub mod postgres;
 mod rows;
 pub(crate) mod rules;
@@ -28,7 +29,7 @@ use async_trait::async_trait;
 use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
-    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    ParamValue, Project, ProjectStats, Run, RunModel, SeriesPoints, TagPatch,
 };
 use ets_domain::status::{ExperimentStatus, ProjectStatus, RunStatus};
 
@@ -235,7 +236,22 @@ pub struct StoreLimits {
     pub max_metric_keys_per_run: u64,
 }
 
-/// Metadata and metric storage.
+/// The MLflow 3 context of a metric point: the logged model and the dataset it was logged
+/// with. Points logged without either have none. The point itself is in the run's series; its
+/// context is kept beside it (with the model's metrics when it names a model).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PointContext {
+    pub run_id: String,
+    pub key: String,
+    pub step: i64,
+    pub timestamp: i64,
+    #[serde(with = "ets_domain::value::metric_f64")]
+    pub value: f64,
+    pub model_id: Option<String>,
+    pub dataset_name: Option<String>,
+    pub dataset_digest: Option<String>,
+}
+
 /// An artifact's record and where its bytes are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredArtifact {
@@ -320,6 +336,9 @@ pub trait Store: Send + Sync + 'static {
     async fn search_runs(&self, search: Search) -> Result<Vec<Run>>;
     /// Records datasets used by a run.
     async fn log_inputs(&self, run_id: &str, inputs: Vec<DatasetInput>) -> Result<()>;
+    /// Records logged models a run used or produced, in a run that exists and is not in the
+    /// trash; each model must exist (`NotFound`). A link already recorded is kept as it is.
+    async fn log_run_models(&self, run_id: &str, models: Vec<RunModel>) -> Result<()>;
 
     // ---- logged models
     async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel>;
@@ -330,7 +349,8 @@ pub trait Store: Send + Sync + 'static {
         mutation: Mutation<LoggedModel>,
     ) -> Result<LoggedModel>;
     async fn delete_logged_model(&self, id: &str) -> Result<()>;
-    /// Models of the experiments, newest first (at most `limit + 1`).
+    /// Models of the experiments with their metrics, newest first, then by id (MLflow's
+    /// default order), at most `limit + 1`.
     async fn search_logged_models(
         &self,
         experiment_ids: &[String],
@@ -340,7 +360,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- metrics (the hot path)
     /// The one ingest entry point: adds params (write-once), applies tags, optionally renames
-    /// the run, records model metrics and appends metric points — all in one transaction.
+    /// the run, records the points' contexts (model metrics among them: `ingest::split_contexts`)
+    /// and appends metric points — all in one transaction.
     /// Returns (points written, duplicates skipped). A point identical in key, step, timestamp
     /// and value (bit for bit, NaN equal to NaN) to a stored one, or to an earlier one of the
     /// request, is a duplicate: a retried request does not double-count, and points that
@@ -353,11 +374,14 @@ pub trait Store: Send + Sync + 'static {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<SeriesPoints>,
-        model_metrics: Vec<ModelMetric>,
+        contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)>;
     /// Summaries of every key of a run; the latest value is the greatest point by
     /// `MetricPoint::series_key` (step, timestamp, value: MLflow's rule).
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>>;
+    /// The contexts of the points of metric `key` of the runs logged with one, in one read.
+    async fn metric_contexts(&self, run_ids: Vec<String>, key: String)
+    -> Result<Vec<PointContext>>;
     /// A series (or a step range of it) in `MetricPoint::series_key` order, downsampled when
     /// asked.
     async fn metric_series(

@@ -92,5 +92,6 @@ pub(crate) fn run<R: RowRead>(row: &R) -> Result<Run, R::Error> {
         ended_at: row.opt_timestamp(11)?,
         deleted_at: row.opt_timestamp(12)?,
         inputs: Vec::new(),
+        models: Vec::new(),
     })
 }

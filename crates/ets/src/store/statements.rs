@@ -150,3 +150,10 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Whether logged model `$1` exists (`Store::log_run_models` checks each model it links).
+pub(crate) const LOGGED_MODEL_EXISTS: &str = "SELECT count(*) FROM logged_models WHERE id = $1";
+/// Links run `$1` to logged model `$3` as `$2` (`input` or `output`) at step `$4`; a link
+/// already recorded is kept.
+pub(crate) const INSERT_RUN_MODEL: &str = "INSERT INTO run_models (run_id, direction, model_id, step) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (run_id, direction, model_id) DO NOTHING";

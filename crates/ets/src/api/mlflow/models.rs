@@ -11,7 +11,7 @@ use super::{MlflowError, MlflowJson, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
 use crate::error::EntityKind;
-use crate::service::models::NewLoggedModel;
+use crate::service::models::{DatasetFilter, ModelOrderBy, ModelSearch, NewLoggedModel};
 
 fn to_map(pairs: Vec<KeyValue>) -> ets_domain::model::Tags {
     pairs.into_iter().map(|kv| (kv.key, kv.value)).collect()
@@ -151,14 +151,40 @@ pub async fn log_params(
 
 #[derive(Deserialize)]
 pub struct SearchBody {
+    /// Required, as in MLflow (an empty list finds nothing).
     #[serde(default)]
-    experiment_ids: Vec<String>,
+    experiment_ids: Option<Vec<String>>,
     #[serde(default, deserialize_with = "lenient_i64")]
     max_results: Option<i64>,
     #[serde(default)]
     page_token: Option<String>,
     #[serde(default)]
     filter: Option<String>,
+    #[serde(default)]
+    datasets: Vec<DatasetBody>,
+    #[serde(default)]
+    order_by: Vec<OrderByBody>,
+}
+
+#[derive(Deserialize)]
+pub struct DatasetBody {
+    #[serde(default)]
+    dataset_name: String,
+    #[serde(default)]
+    dataset_digest: Option<String>,
+}
+
+/// An `order_by` entry; `ascending` defaults to true, as in MLflow.
+#[derive(Deserialize)]
+pub struct OrderByBody {
+    #[serde(default)]
+    field_name: String,
+    #[serde(default)]
+    ascending: Option<bool>,
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
 }
 
 pub async fn search(
@@ -166,16 +192,34 @@ pub async fn search(
     actor: Actor,
     MlflowJson(body): MlflowJson<SearchBody>,
 ) -> MlflowResult<Json<Value>> {
-    let limit = page_size(body.max_results, 100, 1000)?;
-    let page = s
-        .search_logged_models(
-            &actor,
-            body.experiment_ids,
-            body.filter.as_deref(),
-            limit,
-            body.page_token,
-        )
-        .await?;
+    let Some(experiment_ids) = body.experiment_ids else {
+        return Err(MlflowError::missing("experiment_ids"));
+    };
+    let search = ModelSearch {
+        experiment_ids,
+        filter: body.filter,
+        datasets: body
+            .datasets
+            .into_iter()
+            .map(|d| DatasetFilter {
+                dataset_name: d.dataset_name,
+                dataset_digest: d.dataset_digest.filter(|x| !x.is_empty()),
+            })
+            .collect(),
+        order_by: body
+            .order_by
+            .into_iter()
+            .map(|o| ModelOrderBy {
+                field_name: o.field_name,
+                ascending: o.ascending.unwrap_or(true),
+                dataset_name: o.dataset_name,
+                dataset_digest: o.dataset_digest,
+            })
+            .collect(),
+        max_results: page_size(body.max_results, 100, 1000)?,
+        page_token: body.page_token,
+    };
+    let page = s.search_logged_models(&actor, search).await?;
     let models: Vec<MlflowLoggedModel> = page
         .items
         .into_iter()

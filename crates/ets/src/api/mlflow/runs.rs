@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use ets_domain::Timestamp;
-use ets_domain::model::{MetricInput, NewRun, TagPatch};
+use ets_domain::model::{MetricInput, ModelDirection, NewRun, RunModel, TagPatch};
 use ets_domain::status::RunStatus;
 use ets_domain::validate;
 use serde::Deserialize;
@@ -13,13 +13,14 @@ use serde_json::{Value, json};
 
 use super::experiments::{page_size, parse_view_type};
 use super::types::{
-    KeyValue, MlflowDatasetInput, MlflowMetric, MlflowRun, MlflowRunInfo, lenient_f64, lenient_i64,
+    KeyValue, MlflowDatasetInput, MlflowMetric, MlflowModelInput, MlflowModelOutput, MlflowRun,
+    MlflowRunInfo, lenient_f64, lenient_i64,
 };
 use super::{MlflowError, MlflowJson, MlflowQuery, MlflowResult};
 use crate::actor::Actor;
 use crate::api::AppState;
 use crate::error::{EntityKind, Error};
-use crate::service::runs::{RunBatch, RunStateChange, SeriesQuery};
+use crate::service::runs::{MetricContext, PointContexts, RunBatch, RunStateChange, SeriesQuery};
 use crate::service::search::SearchRequest;
 
 /// MLflow's limits on one `log-batch` request.
@@ -225,6 +226,44 @@ pub struct MetricBody {
     /// MLflow 3: the logged model this value also belongs to.
     #[serde(default)]
     model_id: Option<String>,
+    /// MLflow 3: the dataset the value was computed on.
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
+}
+
+/// A context when any of its fields is given (empty strings count as absent, as in protobuf).
+fn metric_context(
+    model_id: &Option<String>,
+    dataset_name: &Option<String>,
+    dataset_digest: &Option<String>,
+) -> Option<MetricContext> {
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let context = MetricContext {
+        model_id: given(model_id),
+        dataset_name: given(dataset_name),
+        dataset_digest: given(dataset_digest),
+    };
+    (context.model_id.is_some()
+        || context.dataset_name.is_some()
+        || context.dataset_digest.is_some())
+    .then_some(context)
+}
+
+/// MLflow's SQL store answers a metric naming a logged model that does not exist with the
+/// foreign key's failure: `BAD_REQUEST`.
+/// A refused metric, param or tag write in MLflow's terms: an unknown model is its 400
+/// `BAD_REQUEST`, a key refused for its form is worded as MLflow words it (see
+/// [`MlflowError::keyed`]; `parameter` names the field as MLflow does on the call).
+fn refused_write(error: Error, parameter: impl FnOnce(&str, &str) -> String) -> MlflowError {
+    match error {
+        e @ Error::NotFound {
+            entity: EntityKind::LoggedModel,
+            ..
+        } => MlflowError::bad_request(e),
+        other => MlflowError::keyed(other, parameter),
+    }
 }
 
 impl MetricBody {
@@ -266,6 +305,10 @@ pub struct LogMetricBody {
     step: Option<i64>,
     #[serde(default)]
     model_id: Option<String>,
+    #[serde(default)]
+    dataset_name: Option<String>,
+    #[serde(default)]
+    dataset_digest: Option<String>,
 }
 
 pub async fn log_metric(
@@ -278,28 +321,27 @@ pub async fn log_metric(
         run_uuid: body.run_uuid,
     }
     .id()?;
+    let contexts = metric_context(&body.model_id, &body.dataset_name, &body.dataset_digest)
+        .map(|c| (0, c))
+        .into_iter()
+        .collect();
     let metric = MetricBody {
         key: body.key,
         value: body.value,
         timestamp: body.timestamp,
         step: body.step,
-        model_id: body.model_id,
+        model_id: None,
+        dataset_name: None,
+        dataset_digest: None,
     };
-    let model_ids = metric
-        .model_id
-        .clone()
-        .filter(|m| !m.is_empty())
-        .map(|m| (0, m))
-        .into_iter()
-        .collect();
     let batch = RunBatch {
         metrics: vec![metric.into_input(None)?],
-        model_ids,
+        contexts,
         ..Default::default()
     };
     s.log_batch(&actor, &run_id, batch)
         .await
-        .map_err(|e| MlflowError::keyed(e, |_, _| "name".to_owned()))?;
+        .map_err(|e| refused_write(e, |_, _| "name".to_owned()))?;
     Ok(Json(json!({})))
 }
 
@@ -378,19 +420,16 @@ pub async fn log_batch(
     // (`params[3].key`).
     let param_keys: Vec<String> = body.params.iter().map(|kv| kv.key.clone()).collect();
     let tag_keys: Vec<String> = body.tags.iter().map(|kv| kv.key.clone()).collect();
-    let model_ids = body
+    let contexts = body
         .metrics
         .iter()
         .enumerate()
         .filter_map(|(i, m)| {
-            m.model_id
-                .clone()
-                .filter(|id| !id.is_empty())
-                .map(|id| (i, id))
+            metric_context(&m.model_id, &m.dataset_name, &m.dataset_digest).map(|c| (i, c))
         })
         .collect();
     let batch = RunBatch {
-        model_ids,
+        contexts,
         metrics: body
             .metrics
             .into_iter()
@@ -409,7 +448,7 @@ pub async fn log_batch(
             .collect(),
     };
     s.log_batch(&actor, &run_id, batch).await.map_err(|e| {
-        MlflowError::keyed(e, |field, key| {
+        refused_write(e, |field, key| {
             let (list, keys) = if field.starts_with("params") {
                 ("params", &param_keys)
             } else if field.starts_with("tags") {
@@ -492,15 +531,35 @@ pub struct LogInputsBody {
     run: RunRef,
     #[serde(default)]
     datasets: Vec<MlflowDatasetInput>,
+    /// MLflow 3: logged models the run used.
+    #[serde(default)]
+    models: Vec<MlflowModelInput>,
 }
 
+/// `runs/log-inputs`: datasets and (MLflow 3) logged models a run used. Unlike MLflow, a model
+/// that does not exist is refused rather than recorded as a dangling id.
 pub async fn log_inputs(
     State(s): State<AppState>,
     actor: Actor,
     MlflowJson(body): MlflowJson<LogInputsBody>,
 ) -> MlflowResult<Json<Value>> {
-    let inputs = body.datasets.into_iter().map(Into::into).collect();
-    s.log_inputs(&actor, &body.run.id()?, inputs).await?;
+    let run_id = body.run.id()?;
+    let inputs: Vec<_> = body.datasets.into_iter().map(Into::into).collect();
+    if !inputs.is_empty() || body.models.is_empty() {
+        s.log_inputs(&actor, &run_id, inputs).await?;
+    }
+    if !body.models.is_empty() {
+        let models = body
+            .models
+            .into_iter()
+            .map(|m| RunModel {
+                model_id: m.model_id,
+                direction: ModelDirection::Input,
+                step: None,
+            })
+            .collect();
+        s.log_run_models(&actor, &run_id, models).await?;
+    }
     Ok(Json(json!({})))
 }
 
@@ -509,26 +568,30 @@ pub struct LogOutputsBody {
     #[serde(flatten)]
     run: RunRef,
     #[serde(default)]
-    models: Vec<ModelOutput>,
+    models: Option<Vec<MlflowModelOutput>>,
 }
 
-#[derive(Deserialize)]
-pub struct ModelOutput {
-    #[serde(default)]
-    model_id: String,
-}
-
-/// `runs/outputs` links logged models to the run that produced them; the link is the
-/// model's `source_run_id`, so this only checks that both exist.
+/// `runs/outputs`: logged models the run produced, each at a step (0 when not given, as in
+/// MLflow). A model that does not exist is refused, and logging a model again keeps its first
+/// step (MLflow records dangling ids and refuses a repeat with a database error).
 pub async fn log_outputs(
     State(s): State<AppState>,
     actor: Actor,
     MlflowJson(body): MlflowJson<LogOutputsBody>,
 ) -> MlflowResult<Json<Value>> {
-    s.get_run(&actor, &body.run.id()?).await?;
-    for model in &body.models {
-        s.get_logged_model(&actor, &model.model_id).await?;
-    }
+    let run_id = body.run.id()?;
+    let Some(models) = body.models else {
+        return Err(MlflowError::missing("models"));
+    };
+    let models = models
+        .into_iter()
+        .map(|m| RunModel {
+            model_id: m.model_id,
+            direction: ModelDirection::Output,
+            step: Some(m.step.unwrap_or(0)),
+        })
+        .collect();
+    s.log_run_models(&actor, &run_id, models).await?;
     Ok(Json(json!({})))
 }
 
@@ -588,24 +651,35 @@ pub async fn get_history(
     };
     let page =
         crate::service::search::page_of(points.into_iter().skip(offset).collect(), offset, limit);
+    let contexts = contexts_of(&s, &actor, std::slice::from_ref(&run_id), &q.metric_key).await?;
     // Serialised straight from the points (no JSON tree, no string per point): a history can
     // hold hundreds of thousands of points.
     let response = HistoryPage {
         metrics: page
             .items
             .iter()
-            .map(|p| HistoryPoint {
-                key: &q.metric_key,
-                value: p.value,
-                timestamp: p.timestamp,
-                step: p.step,
-            })
+            .map(|p| HistoryPoint::new(&q.metric_key, p, contexts.get(&run_id, p)))
             .collect(),
         next_page_token: page.next_page_token,
     };
     Ok(super::json_bytes(&response))
 }
 
+/// The contexts (model, dataset) of the points of `key` of the runs, read once per request.
+async fn contexts_of(
+    s: &AppState,
+    actor: &Actor,
+    run_ids: &[String],
+    key: &str,
+) -> MlflowResult<PointContexts> {
+    Ok(PointContexts::new(
+        s.metric_contexts(actor, run_ids, key).await?,
+    ))
+}
+
+/// A point of a history with the model and dataset it was logged with, if any. MLflow 3.17
+/// leaves these out of its histories; ETS keeps them (the run's summary in `runs/get` carries
+/// none, as in MLflow).
 #[derive(serde::Serialize)]
 struct HistoryPoint<'a> {
     key: &'a str,
@@ -613,6 +687,33 @@ struct HistoryPoint<'a> {
     value: f64,
     timestamp: i64,
     step: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_id: Option<&'a str>,
+}
+
+impl<'a> HistoryPoint<'a> {
+    fn new(
+        key: &'a str,
+        p: &ets_domain::model::MetricPoint,
+        context: Option<&'a crate::store::PointContext>,
+    ) -> Self {
+        HistoryPoint {
+            key,
+            value: p.value,
+            timestamp: p.timestamp,
+            step: p.step,
+            dataset_name: context.and_then(|c| c.dataset_name.as_deref()),
+            dataset_digest: context.and_then(|c| c.dataset_digest.as_deref()),
+            model_id: context.and_then(|c| c.model_id.as_deref()),
+            run_id: None,
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -636,18 +737,8 @@ pub struct BulkHistoryQuery {
 }
 
 #[derive(serde::Serialize)]
-struct BulkHistoryPoint<'a> {
-    key: &'a str,
-    #[serde(with = "ets_domain::value::metric_f64")]
-    value: f64,
-    timestamp: i64,
-    step: i64,
-    run_id: &'a str,
-}
-
-#[derive(serde::Serialize)]
 struct BulkHistoryPage<'a> {
-    metrics: Vec<BulkHistoryPoint<'a>>,
+    metrics: Vec<HistoryPoint<'a>>,
 }
 
 /// One metric's history of several runs (MLflow's `metrics/get-history-bulk`, which its UI
@@ -692,16 +783,16 @@ pub async fn get_history_bulk(
         total += points.len();
         histories.push((run_id, points));
     }
+    let read: Vec<String> = histories.iter().map(|(run_id, _)| run_id.clone()).collect();
+    let contexts = contexts_of(&s, &actor, &read, &key).await?;
     let response = BulkHistoryPage {
         metrics: histories
             .iter()
             .flat_map(|(run_id, points)| {
-                points.iter().map(|p| BulkHistoryPoint {
-                    key: &key,
-                    value: p.value,
-                    timestamp: p.timestamp,
-                    step: p.step,
-                    run_id,
+                let (key, contexts) = (&key, &contexts);
+                points.iter().map(move |p| HistoryPoint {
+                    run_id: Some(run_id),
+                    ..HistoryPoint::new(key, p, contexts.get(run_id, p))
                 })
             })
             .collect(),
@@ -757,11 +848,8 @@ pub async fn get_history_bulk_interval(
             Err(e) => return Err(e.into()),
         };
         metrics.extend(points.into_iter().map(|p| MlflowMetric {
-            key: q.metric_key.clone(),
-            value: p.value,
-            timestamp: p.timestamp,
-            step: p.step,
             run_id: Some(run_id.clone()),
+            ..MlflowMetric::point(q.metric_key.clone(), p.value, p.timestamp, p.step)
         }));
     }
     Ok(Json(json!({ "metrics": metrics })))

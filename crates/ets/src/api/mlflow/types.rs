@@ -1,7 +1,9 @@
 //! MLflow's JSON shapes (protobuf JSON with MLflow's conventions: snake_case fields, int64 as
 //! numbers, enums in capitals, tags as `[{key, value}]`) and their conversion from ours.
 
-use ets_domain::model::{DatasetInput, Experiment, LoggedModel, LoggedModelStatus, Run, Tags};
+use ets_domain::model::{
+    DatasetInput, Experiment, LoggedModel, LoggedModelStatus, ModelDirection, Run, Tags,
+};
 use ets_domain::status::RunStatus;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -150,6 +152,28 @@ pub struct MlflowMetric {
     pub step: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+}
+
+impl MlflowMetric {
+    /// A run metric's point, without context.
+    pub fn point(key: String, value: f64, timestamp: i64, step: i64) -> Self {
+        MlflowMetric {
+            key,
+            value,
+            timestamp,
+            step,
+            run_id: None,
+            dataset_name: None,
+            dataset_digest: None,
+            model_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +205,30 @@ pub struct MlflowDatasetInput {
 #[derive(Debug, Serialize)]
 pub struct MlflowRunInputs {
     pub dataset_inputs: Vec<MlflowDatasetInput>,
+    /// Logged models the run used (MLflow's `LoggedModelInput`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_inputs: Vec<MlflowModelInput>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MlflowModelInput {
+    #[serde(default)]
+    pub model_id: String,
+}
+
+/// A logged model the run produced, at a step (MLflow's `LoggedModelOutput`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MlflowModelOutput {
+    #[serde(default)]
+    pub model_id: String,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub step: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MlflowRunOutputs {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_outputs: Vec<MlflowModelOutput>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,6 +236,7 @@ pub struct MlflowRun {
     pub info: MlflowRunInfo,
     pub data: MlflowRunData,
     pub inputs: MlflowRunInputs,
+    pub outputs: MlflowRunOutputs,
 }
 
 impl MlflowRunInfo {
@@ -220,14 +269,20 @@ impl MlflowRun {
         let metrics = run
             .metrics
             .into_iter()
-            .map(|m| MlflowMetric {
-                key: m.key,
-                value: m.last_value,
-                timestamp: m.last_timestamp,
-                step: m.last_step,
-                run_id: None,
-            })
+            .map(|m| MlflowMetric::point(m.key, m.last_value, m.last_timestamp, m.last_step))
             .collect();
+        let (mut model_inputs, mut model_outputs) = (Vec::new(), Vec::new());
+        for link in run.models {
+            match link.direction {
+                ModelDirection::Input => model_inputs.push(MlflowModelInput {
+                    model_id: link.model_id,
+                }),
+                ModelDirection::Output => model_outputs.push(MlflowModelOutput {
+                    model_id: link.model_id,
+                    step: Some(link.step.unwrap_or(0)),
+                }),
+            }
+        }
         let params = run
             .params
             .into_iter()
@@ -249,7 +304,9 @@ impl MlflowRun {
                     .into_iter()
                     .map(MlflowDatasetInput::from)
                     .collect(),
+                model_inputs,
             },
+            outputs: MlflowRunOutputs { model_outputs },
         }
     }
 }
@@ -375,6 +432,9 @@ impl From<LoggedModel> for MlflowLoggedModel {
                         timestamp: m.timestamp,
                         step: m.step,
                         run_id: Some(m.run_id),
+                        dataset_name: m.dataset_name,
+                        dataset_digest: m.dataset_digest,
+                        model_id: Some(m.model_id),
                     })
                     .collect(),
             },

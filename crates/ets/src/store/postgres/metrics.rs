@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{
-    MetricPoint, MetricSeries, MetricSummary, ModelMetric, ParamValue, SeriesPoints, TagPatch,
+    MetricPoint, MetricSeries, MetricSummary, ParamValue, SeriesPoints, TagPatch,
 };
 use futures_util::{TryStreamExt, pin_mut};
 use tokio_postgres::Row;
@@ -26,7 +26,7 @@ use super::{PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::chunks::{self, MAX_CHUNK_POINTS};
 use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
-use crate::store::{SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
+use crate::store::{PointContext, SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
 
 const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data) \
                            FROM STDIN BINARY";
@@ -40,7 +40,7 @@ impl PgStore {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<SeriesPoints>,
-        model_metrics: Vec<ModelMetric>,
+        contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.write(move |tx| {
@@ -55,7 +55,9 @@ impl PgStore {
                 } else {
                     log(tx, &run_id, points, &limits).await?
                 };
+                let (model_metrics, point_datasets) = ingest::split_contexts(contexts);
                 super::models::log_model_metrics(tx, &model_metrics).await?;
+                super::models::log_point_datasets(tx, &point_datasets).await?;
                 Ok(counts)
             })
         })
@@ -456,7 +458,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use ets_domain::model::{Artifact, LoggedModel, LoggedModelStatus, Tags};
+    use ets_domain::model::{Artifact, LoggedModel, LoggedModelStatus, ModelMetric, Tags};
 
     use super::*;
     use crate::store::sqlite::SqliteStore;
@@ -991,6 +993,8 @@ mod tests {
             value,
             step,
             timestamp: 9,
+            dataset_name: None,
+            dataset_digest: None,
         };
         pg.write(|tx| {
             Box::pin(async move {

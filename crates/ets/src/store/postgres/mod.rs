@@ -34,7 +34,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use ets_domain::Timestamp;
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
-    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    ParamValue, Project, ProjectStats, Run, RunModel, SeriesPoints, TagPatch,
 };
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
@@ -49,9 +49,9 @@ use crate::store::identity::{
 };
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind, ViewQuery,
-    ViewRecord,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
+    ViewQuery, ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -123,6 +123,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "artifact_locations",
         include_str!("../../../migrations/postgres/0013_artifact_locations.sql"),
+    ),
+    (
+        14,
+        "model_links",
+        include_str!("../../../migrations/postgres/0014_model_links.sql"),
     ),
 ];
 
@@ -535,6 +540,9 @@ impl Store for PgStore {
         PgStore::log_inputs(self, run_id, inputs).await
     }
 
+    async fn log_run_models(&self, run_id: &str, models: Vec<RunModel>) -> Result<()> {
+        PgStore::log_run_models(self, run_id, models).await
+    }
     async fn create_logged_model(&self, model: LoggedModel) -> Result<LoggedModel> {
         PgStore::create_logged_model(self, model).await
     }
@@ -567,9 +575,16 @@ impl Store for PgStore {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<SeriesPoints>,
-        model_metrics: Vec<ModelMetric>,
+        contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
-        PgStore::log_batch(self, run_id, params, tags, rename, points, model_metrics).await
+        PgStore::log_batch(self, run_id, params, tags, rename, points, contexts).await
+    }
+    async fn metric_contexts(
+        &self,
+        run_ids: Vec<String>,
+        key: String,
+    ) -> Result<Vec<PointContext>> {
+        PgStore::metric_contexts(self, run_ids, key).await
     }
     async fn metric_summaries(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
         PgStore::metric_summaries(self, run_id).await

@@ -1,15 +1,21 @@
 //! PostgreSQL: logged models (MLflow 3) and the metrics logged for them.
 
 use ets_domain::Timestamp;
-use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric, Tags};
+use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric, RunModel, Tags};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
 use super::sql::{value_from_sql, value_to_sql};
 use super::{PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{Mutation, ingest};
+use crate::store::ingest::PointRow;
+use crate::store::models as shared;
+use crate::store::{Mutation, PointContext, ingest, statements};
+
+/// The columns of a `logged_model_metrics` row read as a [`ModelMetric`].
+const METRIC_COLUMNS: &str =
+    "model_id, run_id, key, value, step, timestamp, dataset_name, dataset_digest";
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, \
                        m.status_message, m.tags, m.params, m.created_at, m.updated_at";
@@ -128,19 +134,156 @@ impl PgStore {
                 let statement = tx
                     .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM logged_models m WHERE m.experiment_id = ANY($1::text[]) \
-                         ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+                         ORDER BY m.created_at DESC, m.id LIMIT $2 OFFSET $3"
                     ))
                     .await?;
-                Ok(tx
+                let mut models: Vec<LoggedModel> = tx
                     .query(&statement, &[&ids, &limit, &offset])
                     .await?
                     .iter()
                     .map(from_row)
-                    .collect())
+                    .collect();
+                load_metrics(tx, &mut models).await?;
+                Ok(models)
             })
         })
         .await
     }
+
+    /// Links a run to the models it used or produced (`Store::log_run_models`).
+    pub(super) async fn log_run_models(&self, run_id: &str, models: Vec<RunModel>) -> Result<()> {
+        let run_id = run_id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                super::runs::ensure_active(tx, &run_id).await?;
+                let exists = tx.prepare_cached(statements::LOGGED_MODEL_EXISTS).await?;
+                let insert = tx.prepare_cached(statements::INSERT_RUN_MODEL).await?;
+                for m in &models {
+                    let count: i64 = tx.query_one(&exists, &[&m.model_id]).await?.try_get(0)?;
+                    shared::check_model_exists(&m.model_id, count)?;
+                    let direction = shared::direction_name(m.direction);
+                    tx.execute(&insert, &[&run_id, &direction, &m.model_id, &m.step])
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The contexts of the points of metric `key` of the runs (`Store::metric_contexts`).
+    pub(super) async fn metric_contexts(
+        &self,
+        run_ids: Vec<String>,
+        key: String,
+    ) -> Result<Vec<PointContext>> {
+        self.read(move |tx| {
+            Box::pin(async move {
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT run_id, key, step, timestamp, value, model_id, dataset_name, dataset_digest \
+                         FROM logged_model_metrics WHERE key = $1 AND run_id = ANY($2::text[]) \
+                         UNION ALL SELECT run_id, key, step, timestamp, value, NULL, dataset_name, dataset_digest \
+                         FROM metric_point_datasets WHERE key = $1 AND run_id = ANY($2::text[])",
+                    )
+                    .await?;
+                let rows = tx.query(&statement, &[&key, &run_ids]).await?;
+                Ok(rows.iter().map(point_context).collect())
+            })
+        })
+        .await
+    }
+}
+
+/// A context row: `run_id, key, step, timestamp, value, model_id, dataset_name, dataset_digest`.
+fn point_context(r: &Row) -> PointContext {
+    PointContext {
+        run_id: r.get(0),
+        key: r.get(1),
+        step: r.get(2),
+        timestamp: r.get(3),
+        value: value_from_sql(r.get(4)),
+        model_id: r.get(5),
+        dataset_name: r.get(6),
+        dataset_digest: r.get(7),
+    }
+}
+
+/// Records the dataset contexts of points logged with a dataset and no model, skipping those
+/// identical to stored ones (`ingest::new_point_datasets`).
+pub(super) async fn log_point_datasets(tx: &Tx<'_>, contexts: &[PointContext]) -> Result<()> {
+    let Some(first) = contexts.first() else {
+        return Ok(());
+    };
+    let keys: Vec<&str> = contexts.iter().map(|c| c.key.as_str()).collect();
+    let select = tx
+        .prepare_cached(
+            "SELECT run_id, key, step, timestamp, value, NULL::text, dataset_name, dataset_digest \
+             FROM metric_point_datasets WHERE run_id = $1 AND key = ANY($2::text[])",
+        )
+        .await?;
+    let stored: Vec<PointContext> = tx
+        .query(&select, &[&first.run_id, &keys])
+        .await?
+        .iter()
+        .map(point_context)
+        .collect();
+    let new = ingest::new_point_datasets(contexts, &stored);
+    if new.is_empty() {
+        return Ok(());
+    }
+    let c = PointColumns::of(new.iter().map(|&row| PointRow::from(row)));
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO metric_point_datasets (run_id, key, step, timestamp, value, dataset_name, dataset_digest) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::float8[], $6::text[], $7::text[])",
+        )
+        .await?;
+    tx.execute(&insert, &c.params()).await?;
+    Ok(())
+}
+
+/// The models of the given runs, as (run id, model).
+pub(super) async fn models_of_runs(
+    tx: &Tx<'_>,
+    run_ids: &[String],
+) -> Result<Vec<(String, RunModel)>> {
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT run_id, model_id, direction, step FROM run_models WHERE run_id = ANY($1::text[]){}",
+            shared::RUN_MODELS_ORDER
+        ))
+        .await?;
+    let rows = tx.query(&statement, &[&run_ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let direction: &str = r.get(2);
+            (r.get(0), shared::run_model(r.get(1), direction, r.get(3)))
+        })
+        .collect())
+}
+
+/// Fills the metrics of `models` with one query.
+async fn load_metrics(tx: &Tx<'_>, models: &mut [LoggedModel]) -> Result<()> {
+    if models.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
+    let statement = tx
+        .prepare_cached(&format!(
+            "SELECT {METRIC_COLUMNS} FROM logged_model_metrics WHERE model_id = ANY($1::text[]) \
+             ORDER BY model_id, key, timestamp, step, value"
+        ))
+        .await?;
+    let metrics = tx
+        .query(&statement, &[&ids])
+        .await?
+        .iter()
+        .map(model_metric)
+        .collect();
+    shared::attach_metrics(models, metrics);
+    Ok(())
 }
 
 async fn insert(tx: &Tx<'_>, model: &LoggedModel) -> Result<()> {
@@ -214,22 +357,11 @@ async fn get(tx: &Tx<'_>, id: &str, for_update: bool) -> Result<LoggedModel> {
         .await?
         .map(|r| from_row(&r))
         .ok_or_else(|| Error::not_found(EntityKind::LoggedModel, id))?;
-    let metrics = tx
-        .prepare_cached(
-            "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
-             WHERE model_id = $1 ORDER BY key, timestamp, step, value",
-        )
-        .await?;
-    model.metrics = tx
-        .query(&metrics, &[&id])
-        .await?
-        .iter()
-        .map(model_metric)
-        .collect();
+    load_metrics(tx, std::slice::from_mut(&mut model)).await?;
     Ok(model)
 }
 
-/// A `logged_model_metrics` row (`model_id, run_id, key, value, step, timestamp`).
+/// A `logged_model_metrics` row ([`METRIC_COLUMNS`]).
 fn model_metric(r: &Row) -> ModelMetric {
     ModelMetric {
         model_id: r.get(0),
@@ -238,6 +370,8 @@ fn model_metric(r: &Row) -> ModelMetric {
         value: value_from_sql(r.get(3)),
         step: r.get(4),
         timestamp: r.get(5),
+        dataset_name: r.get(6),
+        dataset_digest: r.get(7),
     }
 }
 
@@ -268,10 +402,10 @@ pub(super) async fn log_model_metrics(tx: &Tx<'_>, metrics: &[ModelMetric]) -> R
     }
     let keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
     let stored_statement = tx
-        .prepare_cached(
-            "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
-             WHERE (model_id, key) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
-        )
+        .prepare_cached(&format!(
+            "SELECT {METRIC_COLUMNS} FROM logged_model_metrics \
+             WHERE (model_id, key) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
+        ))
         .await?;
     let stored: Vec<ModelMetric> = tx
         .query(&stored_statement, &[&model_ids, &keys])
@@ -284,21 +418,57 @@ pub(super) async fn log_model_metrics(tx: &Tx<'_>, metrics: &[ModelMetric]) -> R
         return Ok(());
     }
     let model_ids: Vec<&str> = new.iter().map(|m| m.model_id.as_str()).collect();
-    let run_ids: Vec<&str> = new.iter().map(|m| m.run_id.as_str()).collect();
-    let keys: Vec<&str> = new.iter().map(|m| m.key.as_str()).collect();
-    let steps: Vec<i64> = new.iter().map(|m| m.step).collect();
-    let timestamps: Vec<i64> = new.iter().map(|m| m.timestamp).collect();
-    let values: Vec<Option<f64>> = new.iter().map(|m| value_to_sql(m.value)).collect();
+    let c = PointColumns::of(new.iter().map(|&row| PointRow::from(row)));
     let insert = tx
         .prepare_cached(
-            "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::float8[])",
+            "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value, dataset_name, \
+             dataset_digest) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
+             $6::float8[], $7::text[], $8::text[])",
         )
         .await?;
-    tx.execute(
-        &insert,
-        &[&model_ids, &run_ids, &keys, &steps, &timestamps, &values],
-    )
-    .await?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&model_ids];
+    params.extend(c.params());
+    tx.execute(&insert, &params).await?;
     Ok(())
+}
+
+/// The columns of [`PointRow`]s, one array each, for an `INSERT … SELECT * FROM UNNEST(…)`.
+#[derive(Default)]
+struct PointColumns<'a> {
+    run_ids: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    steps: Vec<i64>,
+    timestamps: Vec<i64>,
+    values: Vec<Option<f64>>,
+    names: Vec<Option<&'a str>>,
+    digests: Vec<Option<&'a str>>,
+}
+
+impl<'a> PointColumns<'a> {
+    fn of(rows: impl Iterator<Item = PointRow<'a>>) -> Self {
+        let mut c = PointColumns::default();
+        for r in rows {
+            c.run_ids.push(r.run_id);
+            c.keys.push(r.key);
+            c.steps.push(r.step);
+            c.timestamps.push(r.timestamp);
+            c.values.push(value_to_sql(r.value));
+            c.names.push(r.dataset_name);
+            c.digests.push(r.dataset_digest);
+        }
+        c
+    }
+
+    /// The arrays as statement parameters, in [`PointRow`]'s column order.
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.run_ids,
+            &self.keys,
+            &self.steps,
+            &self.timestamps,
+            &self.values,
+            &self.names,
+            &self.digests,
+        ]
+    }
 }

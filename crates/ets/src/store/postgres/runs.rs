@@ -204,7 +204,7 @@ async fn tags_of_runs(tx: &Tx<'_>, ids: &[String]) -> Result<Vec<(String, String
         .collect::<std::result::Result<_, tokio_postgres::Error>>()?)
 }
 
-/// Fills params, tags, metric summaries and inputs of `runs`: four queries in all, pipelined
+/// Fills params, tags, metric summaries, inputs and models of `runs`: five queries in all, pipelined
 /// on the transaction's connection.
 async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
     if runs.is_empty() {
@@ -216,12 +216,14 @@ async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
         .enumerate()
         .map(|(i, id)| (id.clone(), i))
         .collect();
-    let (params, tags, summaries, inputs) = tokio::try_join!(
+    let (params, tags, summaries, inputs, models) = tokio::try_join!(
         params_of_runs(tx, &ids),
         tags_of_runs(tx, &ids),
         super::metrics::summaries_of_runs(tx, &ids),
         super::datasets::inputs_of_runs(tx, &ids),
+        super::models::models_of_runs(tx, &ids),
     )?;
+    crate::store::models::attach_run_models(runs, models);
     for (run_id, key, value) in params {
         runs[index[&run_id]].params.insert(key, value);
     }
@@ -609,6 +611,7 @@ mod tests {
             ended_at: None,
             deleted_at: None,
             inputs: Vec::new(),
+            models: Vec::new(),
         }
     }
 

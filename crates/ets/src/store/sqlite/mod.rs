@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use ets_domain::Timestamp;
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
-    ModelMetric, ParamValue, Project, ProjectStats, Run, SeriesPoints, TagPatch,
+    ParamValue, Project, ProjectStats, Run, RunModel, SeriesPoints, TagPatch,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -36,9 +36,9 @@ use crate::store::identity::{
 };
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PoolState, ProjectFilter,
-    RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind, ViewQuery,
-    ViewRecord, ingest,
+    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
+    ViewQuery, ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "artifact_locations",
         include_str!("../../../migrations/sqlite/0013_artifact_locations.sql"),
+    ),
+    (
+        14,
+        "model_links",
+        include_str!("../../../migrations/sqlite/0014_model_links.sql"),
     ),
 ];
 
@@ -393,7 +398,7 @@ impl Store for SqliteStore {
         tags: TagPatch,
         rename: Option<String>,
         points: Vec<SeriesPoints>,
-        model_metrics: Vec<ModelMetric>,
+        contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
         self.writer
@@ -406,7 +411,9 @@ impl Store for SqliteStore {
                 } else {
                     metrics::log(c, &run_id, points, &limits)?
                 };
+                let (model_metrics, point_datasets) = ingest::split_contexts(contexts);
                 models::log_metrics(c, &model_metrics)?;
+                models::log_point_datasets(c, &point_datasets)?;
                 Ok(counts)
             })
             .await
@@ -416,6 +423,16 @@ impl Store for SqliteStore {
         let run_id = run_id.to_owned();
         self.readers
             .run(move |c| in_snapshot(c, |c| metrics::summaries(c, &run_id)))
+            .await
+    }
+
+    async fn metric_contexts(
+        &self,
+        run_ids: Vec<String>,
+        key: String,
+    ) -> Result<Vec<PointContext>> {
+        self.readers
+            .run(move |c| models::metric_contexts(c, &run_ids, &key))
             .await
     }
 
@@ -604,6 +621,13 @@ impl Store for SqliteStore {
         let run_id = run_id.to_owned();
         self.writer
             .run(move |c| datasets::log_inputs(c, &run_id, &inputs))
+            .await
+    }
+
+    async fn log_run_models(&self, run_id: &str, models: Vec<RunModel>) -> Result<()> {
+        let run_id = run_id.to_owned();
+        self.writer
+            .run(move |c| models::log_run_models(c, &run_id, &models))
             .await
     }
 

@@ -1,12 +1,17 @@
 //! Logged models (MLflow 3) in SQLite.
 
 use ets_domain::Timestamp;
-use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric};
+use ets_domain::model::{LoggedModel, LoggedModelStatus, ModelMetric, RunModel};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, json_column, to_json};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{Mutation, ingest};
+use crate::store::models as shared;
+use crate::store::{Mutation, PointContext, ingest, statements};
+
+/// The columns of a `logged_model_metrics` row read as a [`ModelMetric`].
+const METRIC_COLUMNS: &str =
+    "model_id, run_id, key, value, step, timestamp, dataset_name, dataset_digest";
 
 const COLUMNS: &str = "m.id, m.experiment_id, m.name, m.model_type, m.source_run_id, m.status, m.status_message, \
                        m.tags, m.params, m.created_at, m.updated_at";
@@ -77,17 +82,27 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<LoggedModel> {
         .query_row([id], from_row)
         .optional()?
         .ok_or_else(|| Error::not_found(EntityKind::LoggedModel, id))?;
-    model.metrics = conn
-        .prepare_cached(
-            "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics WHERE model_id = ?1 \
-             ORDER BY key, timestamp, step, value",
-        )?
-        .query_map([id], model_metric)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    load_metrics(conn, std::slice::from_mut(&mut model))?;
     Ok(model)
 }
 
-/// A `logged_model_metrics` row (`model_id, run_id, key, value, step, timestamp`).
+/// Fills the metrics of `models` with one query.
+fn load_metrics(conn: &Connection, models: &mut [LoggedModel]) -> Result<()> {
+    if models.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = models.iter().map(|m| m.id.clone()).collect();
+    let mut sql = Sql::new(&format!(
+        "SELECT {METRIC_COLUMNS} FROM logged_model_metrics WHERE model_id IN "
+    ));
+    sql.bind_list(&ids)
+        .push(" ORDER BY model_id, key, timestamp, step, value");
+    let metrics = sql.query(conn, model_metric)?;
+    shared::attach_metrics(models, metrics);
+    Ok(())
+}
+
+/// A `logged_model_metrics` row ([`METRIC_COLUMNS`]).
 fn model_metric(r: &Row<'_>) -> rusqlite::Result<ModelMetric> {
     Ok(ModelMetric {
         model_id: r.get(0)?,
@@ -96,6 +111,8 @@ fn model_metric(r: &Row<'_>) -> rusqlite::Result<ModelMetric> {
         value: super::sql::value_from_sql(r.get(3)?),
         step: r.get(4)?,
         timestamp: r.get(5)?,
+        dataset_name: r.get(6)?,
+        dataset_digest: r.get(7)?,
     })
 }
 
@@ -105,10 +122,9 @@ pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<
     if metrics.is_empty() {
         return Ok(());
     }
-    let mut select = conn.prepare_cached(
-        "SELECT model_id, run_id, key, value, step, timestamp FROM logged_model_metrics \
-         WHERE model_id = ?1 AND key = ?2",
-    )?;
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {METRIC_COLUMNS} FROM logged_model_metrics WHERE model_id = ?1 AND key = ?2"
+    ))?;
     let mut stored = Vec::new();
     let mut read = std::collections::HashSet::new();
     for m in metrics {
@@ -118,8 +134,8 @@ pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<
         }
     }
     let mut insert = conn.prepare_cached(
-        "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO logged_model_metrics (model_id, run_id, key, step, timestamp, value, dataset_name, \
+         dataset_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for m in ingest::new_model_metrics(metrics, &stored) {
         insert
@@ -129,7 +145,9 @@ pub(super) fn log_metrics(conn: &Connection, metrics: &[ModelMetric]) -> Result<
                 m.key,
                 m.step,
                 m.timestamp,
-                super::sql::value_to_sql(m.value)
+                super::sql::value_to_sql(m.value),
+                m.dataset_name,
+                m.dataset_digest,
             ])
             .map_err(|e| match &e {
                 rusqlite::Error::SqliteFailure(f, _)
@@ -188,8 +206,115 @@ pub(super) fn search(
         "SELECT {COLUMNS} FROM logged_models m WHERE m.experiment_id IN "
     ));
     sql.bind_list(experiment_ids).push(&format!(
-        " ORDER BY m.created_at DESC, m.id DESC LIMIT {} OFFSET {offset}",
+        " ORDER BY m.created_at DESC, m.id LIMIT {} OFFSET {offset}",
         limit + 1
     ));
-    Ok(sql.query(conn, from_row)?)
+    let mut models = sql.query(conn, from_row)?;
+    load_metrics(conn, &mut models)?;
+    Ok(models)
+}
+
+/// Records the dataset contexts of points logged with a dataset and no model, skipping those
+/// identical to stored ones (`ingest::new_point_datasets`).
+pub(super) fn log_point_datasets(conn: &Connection, contexts: &[PointContext]) -> Result<()> {
+    let Some(first) = contexts.first() else {
+        return Ok(());
+    };
+    let keys: Vec<String> = contexts.iter().map(|c| c.key.clone()).collect();
+    let mut sql = Sql::new(
+        "SELECT run_id, key, step, timestamp, value, NULL, dataset_name, dataset_digest \
+         FROM metric_point_datasets WHERE run_id = ",
+    );
+    sql.bind(first.run_id.clone())
+        .push(" AND key IN ")
+        .bind_list(&keys);
+    let stored = sql.query(conn, point_context)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO metric_point_datasets (run_id, key, step, timestamp, value, dataset_name, dataset_digest) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for c in ingest::new_point_datasets(contexts, &stored) {
+        insert.execute(params![
+            c.run_id,
+            c.key,
+            c.step,
+            c.timestamp,
+            super::sql::value_to_sql(c.value),
+            c.dataset_name,
+            c.dataset_digest,
+        ])?;
+    }
+    Ok(())
+}
+
+/// A context row: `run_id, key, step, timestamp, value, model_id, dataset_name, dataset_digest`.
+fn point_context(r: &Row<'_>) -> rusqlite::Result<PointContext> {
+    Ok(PointContext {
+        run_id: r.get(0)?,
+        key: r.get(1)?,
+        step: r.get(2)?,
+        timestamp: r.get(3)?,
+        value: super::sql::value_from_sql(r.get(4)?),
+        model_id: r.get(5)?,
+        dataset_name: r.get(6)?,
+        dataset_digest: r.get(7)?,
+    })
+}
+
+/// The contexts of the points of metric `key` of the runs (`Store::metric_contexts`).
+pub(super) fn metric_contexts(
+    conn: &Connection,
+    run_ids: &[String],
+    key: &str,
+) -> Result<Vec<PointContext>> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT run_id, key, step, timestamp, value, model_id, dataset_name, dataset_digest \
+         FROM logged_model_metrics WHERE key = ",
+    );
+    sql.bind(key.to_owned()).push(" AND run_id IN ").bind_list(run_ids).push(
+        " UNION ALL SELECT run_id, key, step, timestamp, value, NULL, dataset_name, dataset_digest \
+         FROM metric_point_datasets WHERE key = ",
+    );
+    sql.bind(key.to_owned())
+        .push(" AND run_id IN ")
+        .bind_list(run_ids);
+    Ok(sql.query(conn, point_context)?)
+}
+
+/// Links a run to the models it used or produced (`Store::log_run_models`).
+pub(super) fn log_run_models(conn: &Connection, run_id: &str, models: &[RunModel]) -> Result<()> {
+    super::runs::ensure_active(conn, run_id)?;
+    let mut exists = conn.prepare_cached(&super::sql::numbered(statements::LOGGED_MODEL_EXISTS))?;
+    let mut insert = conn.prepare_cached(&super::sql::numbered(statements::INSERT_RUN_MODEL))?;
+    for m in models {
+        let count: i64 = exists.query_row([&m.model_id], |r| r.get(0))?;
+        shared::check_model_exists(&m.model_id, count)?;
+        insert.execute(params![
+            run_id,
+            shared::direction_name(m.direction),
+            m.model_id,
+            m.step
+        ])?;
+    }
+    Ok(())
+}
+
+/// The models of the given runs, as (run id, model).
+pub(super) fn models_of_runs(
+    conn: &Connection,
+    run_ids: &[String],
+) -> Result<Vec<(String, RunModel)>> {
+    let mut sql =
+        Sql::new("SELECT run_id, model_id, direction, step FROM run_models WHERE run_id IN ");
+    sql.bind_list(run_ids).push(shared::RUN_MODELS_ORDER);
+    Ok(sql.query(conn, |r| {
+        let direction: String = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            shared::run_model(r.get(1)?, &direction, r.get(3)?),
+        ))
+    })?)
 }

@@ -104,7 +104,7 @@ fn apply_tags(conn: &Connection, run_id: &str, tags: &TagPatch) -> Result<()> {
     Ok(())
 }
 
-/// Fills params, tags and metric summaries of `runs` with three queries in all.
+/// Fills params, tags, metric summaries, inputs and models of `runs` with five queries in all.
 fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
     if runs.is_empty() {
         return Ok(());
@@ -140,6 +140,7 @@ fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
     for (run_id, input) in super::datasets::inputs_of_runs(conn, &ids)? {
         runs[index[&run_id]].inputs.push(input);
     }
+    crate::store::models::attach_run_models(runs, super::models::models_of_runs(conn, &ids)?);
     Ok(())
 }
 
