@@ -127,6 +127,8 @@ pub enum EntityKind {
     ChartTemplate,
     AlertRule,
     Alert,
+    Study,
+    Trial,
 }
 
 impl EntityKind {
@@ -155,6 +157,8 @@ impl EntityKind {
             EntityKind::ChartTemplate => "chart template",
             EntityKind::AlertRule => "alert rule",
             EntityKind::Alert => "alert",
+            EntityKind::Study => "study",
+            EntityKind::Trial => "trial",
         }
     }
 }

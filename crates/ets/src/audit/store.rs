@@ -6,6 +6,7 @@
 //! defaults for writes), and a write that declares nothing is recorded as `unattributed`,
 //! which the tests refuse.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -21,7 +22,6 @@ use super::context::{Event, unaudited, with_event};
 use super::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::error::{EntityKind, Result};
-use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
@@ -31,6 +31,7 @@ use crate::store::{
     ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind,
     ViewQuery, ViewRecord,
 };
+use crate::store::{SignatureRecord, StudyRecord, TrialRecord, TrialState};
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
 fn view_action(kind: ViewKind, change: &str) -> &'static str {
@@ -192,6 +193,63 @@ impl Store for AuditedStore {
         experiment_ids: Vec<String>,
     ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
         self.inner.dataset_summaries(experiment_ids).await
+    }
+    async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord> {
+        let event = Event::new("study.create", "study", &study.id)
+            .detail("experiment_id", &study.experiment_id)
+            .detail("name", &study.name)
+            .change("sampler", &study.sampler)
+            .change("pruner", &study.pruner)
+            .change("search_space", &study.search_space);
+        with_event(event, self.inner.create_study(study)).await
+    }
+    async fn get_study(&self, id: &str) -> Result<StudyRecord> {
+        self.inner.get_study(id).await
+    }
+    async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
+        self.inner.studies(experiment_id).await
+    }
+    async fn add_trial(
+        &self,
+        id: String,
+        study_id: &str,
+        run_id: &str,
+        params: BTreeMap<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        let event = Event::new("trial.ask", "trial", &id)
+            .detail("study_id", study_id)
+            .detail("run_id", run_id)
+            .change("params", &params);
+        with_event(
+            event,
+            self.inner.add_trial(id, study_id, run_id, params, at),
+        )
+        .await
+    }
+    async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
+        self.inner.get_trial(id).await
+    }
+    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
+        self.inner.trials(study_id).await
+    }
+    async fn finish_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        let event = Event::new("trial.finish", "trial", id)
+            .detail("state", state.as_str())
+            .change("values", &values);
+        with_event(event, self.inner.finish_trial(id, state, values, at)).await
+    }
+    async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()> {
+        let event = Event::new("trial.report", "trial", id)
+            .detail("step", step)
+            .detail("value", value);
+        with_event(event, self.inner.report_trial_value(id, step, value)).await
     }
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {
         let event = Event::new("run.sign", "run", &signature.run_id)

@@ -108,6 +108,14 @@ pub(crate) fn project_of(entity: EntityKind) -> Option<&'static str> {
         EntityKind::Chart | EntityKind::Dashboard => "SELECT project_id FROM views WHERE id = $1",
         EntityKind::AlertRule => "SELECT project_id FROM alert_rules WHERE id = $1",
         EntityKind::Alert => "SELECT project_id FROM alert_events WHERE id = $1",
+        EntityKind::Study => {
+            "SELECT e.project_id FROM studies s JOIN experiments e ON e.id = s.experiment_id \
+             WHERE s.id = $1"
+        }
+        EntityKind::Trial => {
+            "SELECT e.project_id FROM trials t JOIN studies s ON s.id = t.study_id \
+             JOIN experiments e ON e.id = s.experiment_id WHERE t.id = $1"
+        }
         _ => return None,
     })
 }

@@ -21,11 +21,14 @@ pub(crate) mod rules;
 pub mod signatures;
 pub mod sqlite;
 pub(crate) mod statements;
+pub mod studies;
 pub mod views;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ets_domain::Timestamp;
 use ets_domain::filter::{Expr, OrderKey};
 use ets_domain::model::{
     Artifact, DatasetInput, Experiment, LoggedModel, MetricPoint, MetricSeries, MetricSummary,
@@ -43,6 +46,7 @@ pub use alerts::{
 };
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 pub use signatures::SignatureRecord;
+pub use studies::{StudyRecord, TrialRecord, TrialState};
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
@@ -501,6 +505,37 @@ pub trait Store: Send + Sync + 'static {
         &self,
         experiment_ids: Vec<String>,
     ) -> Result<Vec<datasets::DatasetSummary>>;
+    // ---- studies and trials (see `store::studies`)
+    /// Records a study (`AlreadyExists` when its experiment has one of that name).
+    async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord>;
+    async fn get_study(&self, id: &str) -> Result<StudyRecord>;
+    /// The experiment's studies, oldest first.
+    async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>>;
+    /// Records a running trial numbered after the study's last one; returns it.
+    async fn add_trial(
+        &self,
+        id: String,
+        study_id: &str,
+        run_id: &str,
+        params: BTreeMap<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<TrialRecord>;
+    /// A trial with its intermediate values.
+    async fn get_trial(&self, id: &str) -> Result<TrialRecord>;
+    /// Every trial of a study with its intermediate values, by number.
+    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>>;
+    /// Moves a running trial to its final `state`; `Conflict` when it is not running.
+    async fn finish_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+    ) -> Result<TrialRecord>;
+    /// Records a running trial's value at `step` (replacing one there); `Conflict` when the
+    /// trial is not running.
+    async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()>;
+
     // ---- signatures (see `store::signatures`)
     /// Records a signature of a run that exists.
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord>;

@@ -26,6 +26,7 @@ mod runs;
 mod search;
 mod signatures;
 mod sql;
+mod studies;
 mod tls;
 mod views;
 
@@ -50,8 +51,8 @@ use crate::store::identity::{
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
-    ViewQuery, ViewRecord,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery, ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -128,6 +129,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "model_links",
         include_str!("../../../migrations/postgres/0014_model_links.sql"),
+    ),
+    (
+        15,
+        "studies",
+        include_str!("../../../migrations/postgres/0015_studies.sql"),
     ),
 ];
 
@@ -703,6 +709,51 @@ impl Store for PgStore {
     ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
         self.read(move |tx| Box::pin(async move { datasets::summaries(tx, &experiment_ids).await }))
             .await
+    }
+
+    async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord> {
+        PgStore::create_study(self, study).await
+    }
+
+    async fn get_study(&self, id: &str) -> Result<StudyRecord> {
+        PgStore::get_study(self, id).await
+    }
+
+    async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
+        PgStore::studies(self, experiment_id).await
+    }
+
+    async fn add_trial(
+        &self,
+        id: String,
+        study_id: &str,
+        run_id: &str,
+        params: std::collections::BTreeMap<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        PgStore::add_trial(self, id, study_id, run_id, params, at).await
+    }
+
+    async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
+        PgStore::get_trial(self, id).await
+    }
+
+    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
+        PgStore::trials(self, study_id).await
+    }
+
+    async fn finish_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        PgStore::finish_trial(self, id, state, values, at).await
+    }
+
+    async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()> {
+        PgStore::report_trial_value(self, id, step, value).await
     }
 
     async fn add_signature(&self, signature: SignatureRecord) -> Result<SignatureRecord> {

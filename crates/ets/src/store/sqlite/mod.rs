@@ -14,6 +14,7 @@ mod runs;
 mod search;
 mod signatures;
 mod sql;
+mod studies;
 mod views;
 
 use std::path::Path;
@@ -37,8 +38,8 @@ use crate::store::identity::{
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
     ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact, ViewKind,
-    ViewQuery, ViewRecord, ingest,
+    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
+    StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery, ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -112,6 +113,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "model_links",
         include_str!("../../../migrations/sqlite/0014_model_links.sql"),
+    ),
+    (
+        15,
+        "studies",
+        include_str!("../../../migrations/sqlite/0015_studies.sql"),
     ),
 ];
 
@@ -798,6 +804,70 @@ impl Store for SqliteStore {
     ) -> Result<Vec<crate::store::datasets::DatasetSummary>> {
         self.readers
             .run(move |c| datasets::summaries(c, &experiment_ids))
+            .await
+    }
+
+    async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord> {
+        self.writer
+            .run(move |c| studies::insert_study(c, &study).map(|()| study))
+            .await
+    }
+
+    async fn get_study(&self, id: &str) -> Result<StudyRecord> {
+        let id = id.to_owned();
+        self.readers.run(move |c| studies::get_study(c, &id)).await
+    }
+
+    async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
+        let experiment_id = experiment_id.to_owned();
+        self.readers
+            .run(move |c| studies::studies(c, &experiment_id))
+            .await
+    }
+
+    async fn add_trial(
+        &self,
+        id: String,
+        study_id: &str,
+        run_id: &str,
+        params: std::collections::BTreeMap<String, serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        let (study_id, run_id) = (study_id.to_owned(), run_id.to_owned());
+        self.writer
+            .run(move |c| studies::add_trial(c, &id, &study_id, &run_id, &params, at))
+            .await
+    }
+
+    async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
+        let id = id.to_owned();
+        self.readers.run(move |c| studies::get_trial(c, &id)).await
+    }
+
+    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
+        let study_id = study_id.to_owned();
+        self.readers
+            .run(move |c| in_snapshot(c, |c| studies::trials(c, &study_id)))
+            .await
+    }
+
+    async fn finish_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+    ) -> Result<TrialRecord> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| studies::finish_trial(c, &id, state, values.as_deref(), at))
+            .await
+    }
+
+    async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| studies::report_value(c, &id, step, value))
             .await
     }
 
