@@ -437,12 +437,29 @@ impl SearchSpace {
         Ok(params)
     }
 
-    /// Names of the parameters active under `params` (which must hold the parents).
+    /// Names (in declaration order) of the parameters active under `params`: a
+    /// parameter is active when it is unconditional, or when its parent is itself active
+    /// and took one of the condition's values. Stale values of inactive parents don't count.
     pub fn active_names(&self, params: &crate::Params) -> Vec<&str> {
+        let order = self
+            .order()
+            .unwrap_or_else(|_| (0..self.params.len()).collect());
+        let mut active = vec![false; self.params.len()];
+        let mut seen = crate::Params::new();
+        for i in order {
+            let (name, def) = &self.params[i];
+            if is_active(def, &seen) {
+                active[i] = true;
+                if let Some(v) = params.get(name) {
+                    seen.insert(name.clone(), v.clone());
+                }
+            }
+        }
         self.params
             .iter()
-            .filter(|(_, d)| is_active(d, params))
-            .map(|(n, _)| n.as_str())
+            .zip(active)
+            .filter(|(_, a)| *a)
+            .map(|((n, _), _)| n.as_str())
             .collect()
     }
 }
