@@ -293,3 +293,65 @@ impl Sampler for TpeSampler {
         Ok(params)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn trial(v: &Value) -> Trial {
+        let state = match v["state"].as_str().unwrap() {
+            "complete" => TrialState::Complete,
+            "pruned" => TrialState::Pruned,
+            _ => TrialState::Running,
+        };
+        let mut t = Trial::new(v["number"].as_u64().unwrap(), state);
+        t.values = serde_json::from_value(v["values"].clone()).unwrap();
+        for (k, x) in v["intermediate"].as_object().unwrap() {
+            t.intermediate
+                .insert(k.parse().unwrap(), x.as_f64().unwrap_or(f64::NAN));
+        }
+        t
+    }
+
+    /// Optuna's `_split_trials` on the same histories (tests/fixtures/gen_split_fixtures.py):
+    /// complete by value, then pruned by depth and last value, running always above;
+    /// several objectives by non-domination rank.
+    #[test]
+    fn split_matches_optuna() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/split.json")).unwrap();
+        let mut checked = 0;
+        for case in fixture["cases"].as_array().unwrap() {
+            let directions: Vec<Direction> =
+                serde_json::from_value(case["directions"].clone()).unwrap();
+            let trials: Vec<Trial> = case["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(trial)
+                .collect();
+            let refs: Vec<&Trial> = trials.iter().collect();
+            for s in case["splits"].as_array().unwrap() {
+                let n_below = s["n_below"].as_u64().unwrap() as usize;
+                let want: Vec<u64> = serde_json::from_value(s["below"].clone()).unwrap();
+                let split = split_trials(&refs, &directions, n_below);
+                let got: Vec<u64> = split.below.iter().map(|t| t.number).collect();
+                assert_eq!(got, want, "{directions:?} n_below={n_below}");
+                // Every trial is on exactly one side.
+                assert_eq!(split.below.len() + split.above.len(), trials.len());
+                checked += 1;
+            }
+        }
+        assert!(checked > 150, "{checked}");
+    }
+
+    #[test]
+    fn gamma_is_optunas() {
+        let g: Vec<usize> = [0, 1, 10, 11, 100, 249, 250, 251, 1000]
+            .iter()
+            .map(|n| default_gamma(*n))
+            .collect();
+        assert_eq!(g, [0, 1, 1, 2, 10, 25, 25, 25, 25]);
+    }
+}
