@@ -7,6 +7,7 @@
 //! its seed and the trial number, so a server can recompute (or audit) a suggestion
 //! without keeping sampler state between requests.
 
+mod config;
 mod error;
 mod grid;
 pub mod importance;
@@ -18,12 +19,13 @@ mod space;
 mod tpe;
 mod trial;
 
+pub use config::{PrunerConfig, SamplerConfig};
 pub use error::HpoError;
 pub use grid::GridSampler;
 pub use importance::{ParamImportance, importance};
 pub use pareto::{best_trial, dominates, pareto_front};
 pub use pruners::{
-    HyperbandPruner, MedianPruner, MinResource, NopPruner, PercentilePruner, Pruner,
+    HyperbandPruner, MaxResource, MedianPruner, MinResource, NopPruner, PercentilePruner, Pruner,
     SuccessiveHalvingPruner,
 };
 pub use random::RandomSampler;
