@@ -10,6 +10,7 @@
 mod config;
 mod error;
 mod grid;
+mod hypervolume;
 pub mod importance;
 mod pareto;
 mod pruners;

@@ -3,6 +3,7 @@
 mod parzen;
 mod truncnorm;
 
+use crate::hypervolume::{reference_point, solve_hssp, weights_below};
 use crate::pareto::nondomination_ranks;
 use crate::random::{RandomSampler, sample_uniform};
 use crate::rng::{Rng, hash_str};
@@ -58,10 +59,9 @@ impl Default for TpeOptions {
 /// each `Condition` another), using the trials that had all of them: the same subspaces
 /// Optuna's `group=True` finds from the history, read from the declared space instead.
 ///
-/// Multi-objective: the split ranks complete trials by non-dominated sorting (Optuna's);
-/// ties in the last rank go to the lower trial numbers where Optuna solves a hypervolume
-/// subset problem, and the good estimator uses the default weights where Optuna weighs by
-/// hypervolume contribution.
+/// Multi-objective, as Optuna: the split takes whole non-domination ranks, then the
+/// greedy hypervolume subset of the next rank; the good estimator weighs its trials by
+/// their hypervolume contribution (EPS off its own front).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TpeSampler {
     pub options: TpeOptions,
@@ -93,14 +93,20 @@ impl TpeSampler {
             .iter()
             .map(|n| &space.get(n).expect("name from space").distribution)
             .collect();
-        let rows = |ts: &[&Trial]| -> Vec<Vec<f64>> {
+        let rows = |ts: &[&Trial]| -> (Vec<usize>, Vec<Vec<f64>>) {
             ts.iter()
-                .filter_map(|t| internal_row(space, names, &t.params))
-                .collect()
+                .enumerate()
+                .filter_map(|(i, t)| Some((i, internal_row(space, names, &t.params)?)))
+                .unzip()
         };
         let p = self.parzen_params();
-        let below = Parzen::new(&dists, &rows(&split.below), p);
-        let above = Parzen::new(&dists, &rows(&split.above), p);
+        let (kept, below_rows) = rows(&split.below);
+        let weights = split
+            .below_weights
+            .as_ref()
+            .map(|w| kept.iter().map(|i| w[*i]).collect());
+        let below = Parzen::new(&dists, &below_rows, weights, p);
+        let above = Parzen::new(&dists, &rows(&split.above).1, None, p);
         let candidates = below.sample(rng, self.options.n_ei_candidates.max(1));
         let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;
@@ -123,6 +129,8 @@ impl TpeSampler {
 struct Split<'a> {
     below: Vec<&'a Trial>,
     above: Vec<&'a Trial>,
+    /// Multi-objective only: Optuna's hypervolume-contribution weight of each `below` trial.
+    below_weights: Option<Vec<f64>>,
 }
 
 /// Optuna's `default_gamma`.
@@ -171,11 +179,31 @@ fn split_trials<'a>(trials: &[&'a Trial], directions: &[Direction], n_below: usi
             })
             .collect();
         let ranks = nondomination_ranks(&losses);
-        let mut idx: Vec<usize> = (0..complete.len()).collect();
-        idx.sort_by_key(|i| (ranks[*i], complete[*i].number));
         let k = n_below.min(complete.len());
-        below = idx[..k].iter().map(|i| complete[*i]).collect();
-        above = idx[k..].iter().map(|i| complete[*i]).collect();
+        // Whole ranks while they fit, then the hypervolume subset of the next rank.
+        let mut take = vec![false; complete.len()];
+        let mut r = 0;
+        let mut n_taken = 0;
+        loop {
+            let members: Vec<usize> = (0..complete.len()).filter(|i| ranks[*i] == r).collect();
+            if members.is_empty() || n_taken + members.len() > k {
+                if n_taken < k && !members.is_empty() {
+                    let lv: Vec<Vec<f64>> = members.iter().map(|i| losses[*i].clone()).collect();
+                    let reference = reference_point(&lv);
+                    for p in solve_hssp(&lv, k - n_taken, &reference) {
+                        take[members[p]] = true;
+                    }
+                }
+                break;
+            }
+            members.iter().for_each(|i| take[*i] = true);
+            n_taken += members.len();
+            r += 1;
+        }
+        (below, above) = (Vec::new(), Vec::new());
+        for (t, taken) in complete.into_iter().zip(take) {
+            if taken { below.push(t) } else { above.push(t) }
+        }
     }
     n_below = n_below.saturating_sub(below.len());
     let dir = directions[0];
@@ -189,7 +217,23 @@ fn split_trials<'a>(trials: &[&'a Trial], directions: &[Direction], n_below: usi
     above.extend(running);
     below.sort_by_key(|t| t.number);
     above.sort_by_key(|t| t.number);
-    Split { below, above }
+    let below_weights = (directions.len() > 1)
+        .then(|| {
+            let losses: Option<Vec<Vec<f64>>> = below
+                .iter()
+                .map(|t| {
+                    let v = t.values.as_ref().filter(|v| v.len() == directions.len())?;
+                    Some(directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect())
+                })
+                .collect();
+            losses.map(|l| weights_below(&l))
+        })
+        .flatten();
+    Split {
+        below,
+        above,
+        below_weights,
+    }
 }
 
 /// A complete trial is usable when it has one finite-or-not value per direction.
@@ -316,12 +360,13 @@ mod tests {
 
     /// Optuna's `_split_trials` on the same histories (tests/fixtures/gen_split_fixtures.py):
     /// complete by value, then pruned by depth and last value, running always above;
-    /// several objectives by non-domination rank.
+    /// several objectives by non-domination rank then greedy hypervolume subset, with
+    /// Optuna's hypervolume-contribution weights for the good trials.
     #[test]
     fn split_matches_optuna() {
         let fixture: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/split.json")).unwrap();
-        let mut checked = 0;
+        let (mut checked, mut weights_checked) = (0, 0);
         for case in fixture["cases"].as_array().unwrap() {
             let directions: Vec<Direction> =
                 serde_json::from_value(case["directions"].clone()).unwrap();
@@ -338,12 +383,27 @@ mod tests {
                 let split = split_trials(&refs, &directions, n_below);
                 let got: Vec<u64> = split.below.iter().map(|t| t.number).collect();
                 assert_eq!(got, want, "{directions:?} n_below={n_below}");
+                if let Some(w) = s.get("weights_below") {
+                    let want: Vec<f64> = serde_json::from_value(w.clone()).unwrap();
+                    let got = split.below_weights.clone().unwrap();
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-9 * w.abs().max(1e-3),
+                            "{got:?} {want:?}"
+                        );
+                    }
+                    weights_checked += 1;
+                }
                 // Every trial is on exactly one side.
                 assert_eq!(split.below.len() + split.above.len(), trials.len());
                 checked += 1;
             }
         }
-        assert!(checked > 150, "{checked}");
+        assert!(
+            checked > 200 && weights_checked > 100,
+            "{checked} {weights_checked}"
+        );
     }
 
     #[test]

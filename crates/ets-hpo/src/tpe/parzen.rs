@@ -80,10 +80,16 @@ fn numeric_meta(d: &Distribution) -> (f64, f64, bool, Option<f64>) {
 }
 
 impl Parzen {
-    /// `rows[i][j]` is observation i of parameter j, rows ordered by trial number.
-    pub(crate) fn new(dists: &[&Distribution], rows: &[Vec<f64>], p: ParzenParams) -> Self {
+    /// `rows[i][j]` is observation i of parameter j, rows ordered by trial number;
+    /// `weights` replaces `default_weights` (multi-objective good trials).
+    pub(crate) fn new(
+        dists: &[&Distribution],
+        rows: &[Vec<f64>],
+        weights: Option<Vec<f64>>,
+        p: ParzenParams,
+    ) -> Self {
         let n = rows.len();
-        let mut weights = default_weights(n);
+        let mut weights = weights.unwrap_or_else(|| default_weights(n));
         if n == 0 {
             weights = vec![1.0];
         } else {
@@ -324,7 +330,7 @@ mod tests {
                 consider_endpoints: false,
                 multivariate: case.multivariate,
             };
-            let pe = Parzen::new(&dists, rows, p);
+            let pe = Parzen::new(&dists, rows, None, p);
             for (x, w) in points.iter().zip(want) {
                 let got = pe.log_pdf(x);
                 assert!(
