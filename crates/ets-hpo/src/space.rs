@@ -464,6 +464,36 @@ impl SearchSpace {
     }
 }
 
+impl SearchSpace {
+    /// Checks params a client supplied (an enqueued or manually told trial): every active
+    /// parameter present and legal, nothing else. The first problem is reported.
+    pub fn check_params(&self, params: &crate::Params) -> Result<(), HpoError> {
+        let active = self.active_names(params);
+        for name in &active {
+            let def = self.get(name).expect("active names come from the space");
+            match params.get(*name) {
+                None => return Err(invalid(name, "is active but has no value")),
+                Some(v) if !def.distribution.contains(v) => {
+                    return Err(invalid(
+                        name,
+                        format!("value {v} is outside the distribution"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = params.keys().find(|k| !active.contains(&k.as_str())) {
+            let reason = if self.get(extra).is_some() {
+                "is inactive under the other values and must be left out"
+            } else {
+                "is not in the search space"
+            };
+            return Err(invalid(extra, reason));
+        }
+        Ok(())
+    }
+}
+
 /// Active when unconditional, or when the parent was sampled with one of the values
 /// (a parent that is itself inactive is absent, so its children are inactive too).
 pub(crate) fn is_active(def: &ParamDef, params: &crate::Params) -> bool {

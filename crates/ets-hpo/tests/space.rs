@@ -171,3 +171,47 @@ fn active_names_follow_nested_conditions() {
         ["model"]
     );
 }
+
+#[test]
+fn supplied_params_are_checked_against_the_active_space() {
+    let space = SearchSpace::new()
+        .with("model", Distribution::categorical(["svm", "rf"]))
+        .with(
+            "lr",
+            Distribution::Float {
+                low: 0.0,
+                high: 1.0,
+                log: false,
+                step: Some(0.25),
+            },
+        )
+        .with_conditional("trees", Distribution::int(1, 9), "model", ["rf"]);
+    let params = |v: serde_json::Value| serde_json::from_value(v).unwrap();
+    space
+        .check_params(&params(json!({"model": "rf", "lr": 0.5, "trees": 3})))
+        .unwrap();
+    space
+        .check_params(&params(json!({"model": "svm", "lr": 1})))
+        .unwrap();
+    let e = |v| reason(space.check_params(&params(v)).unwrap_err());
+    assert_eq!(
+        e(json!({"model": "rf", "lr": 0.5})),
+        "parameter \"trees\": is active but has no value"
+    );
+    assert_eq!(
+        e(json!({"model": "svm", "lr": 0.3})),
+        "parameter \"lr\": value 0.3 is outside the distribution"
+    );
+    assert_eq!(
+        e(json!({"model": "svm", "lr": 0.5, "trees": 2})),
+        "parameter \"trees\": is inactive under the other values and must be left out"
+    );
+    assert_eq!(
+        e(json!({"model": "svm", "lr": 0.5, "x": 2})),
+        "parameter \"x\": is not in the search space"
+    );
+    assert_eq!(
+        e(json!({"model": "knn", "lr": 0.5})),
+        "parameter \"model\": value \"knn\" is outside the distribution"
+    );
+}
