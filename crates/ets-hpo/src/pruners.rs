@@ -336,9 +336,11 @@ pub type MaxResource = MinResource;
 /// trials land in the same brackets as under Optuna. Each bracket's pruner only sees the
 /// trials of its own bracket.
 ///
-/// Differences from Optuna: "auto" `max_resource` is re-estimated per call (Optuna fixes
-/// it at the first estimate); the TPE sampler here does not restrict its history to the
-/// trial's bracket as Optuna's does under Hyperband.
+/// Optuna's samplers only see the trial's bracket under Hyperband: pass
+/// [`HyperbandPruner::bracket_history`] to the sampler to do the same.
+///
+/// Difference from Optuna: "auto" `max_resource` is re-estimated per call (Optuna fixes
+/// it at the first estimate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HyperbandPruner {
@@ -405,6 +407,21 @@ impl HyperbandPruner {
         )
     }
 
+    /// The trials a sampler should see for trial `number`, as Optuna's `_filter_study`
+    /// does under Hyperband: only those of the same bracket (all of them while "auto"
+    /// has nothing to estimate from, when every trial is in bracket 0).
+    pub fn bracket_history(&self, history: &[Trial], number: u64) -> Vec<Trial> {
+        let Some(budgets) = self.budgets(history) else {
+            return history.to_vec();
+        };
+        let bracket = self.bracket(&budgets, number);
+        history
+            .iter()
+            .filter(|t| self.bracket(&budgets, t.number) == bracket)
+            .cloned()
+            .collect()
+    }
+
     /// The bracket of trial `number` under `budgets`.
     pub fn bracket(&self, budgets: &[u64], number: u64) -> usize {
         let total: u64 = budgets.iter().sum();
@@ -426,11 +443,7 @@ impl Pruner for HyperbandPruner {
             return false;
         };
         let bracket = self.bracket(&budgets, trial.number);
-        let in_bracket: Vec<Trial> = history
-            .iter()
-            .filter(|t| self.bracket(&budgets, t.number) == bracket)
-            .cloned()
-            .collect();
+        let in_bracket = self.bracket_history(history, trial.number);
         let sha = SuccessiveHalvingPruner {
             min_resource: MinResource::Fixed(self.min_resource),
             reduction_factor: self.reduction_factor,
@@ -451,5 +464,32 @@ mod tests {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(nanpercentile(&[1.0, 2.0, 3.0, 4.0], 50.0), 2.5);
         assert_eq!(nanpercentile(&[f64::NAN, 1.0, 3.0], 25.0), 1.5);
+    }
+
+    #[test]
+    fn bracket_history_keeps_the_trials_own_bracket() {
+        let hb = HyperbandPruner {
+            max_resource: MinResource::Fixed(27),
+            study_name: "s".into(),
+            ..HyperbandPruner::default()
+        };
+        let h: Vec<Trial> = (0..60)
+            .map(|n| Trial::new(n, TrialState::Complete))
+            .collect();
+        let budgets = hb.budgets(&h).unwrap();
+        // Optuna 4.9, study "s", max_resource=27: budgets [27, 12, 6, 4], and trials 0, 7,
+        // 33 in brackets 2, 1, 0.
+        assert_eq!(budgets, [27, 12, 6, 4]);
+        for (n, want) in [(0, 2), (7, 1), (33, 0)] {
+            let b = hb.bracket(&budgets, n);
+            assert_eq!(b, want, "trial {n}");
+            let kept = hb.bracket_history(&h, n);
+            assert!(!kept.is_empty() && kept.len() < h.len());
+            assert!(kept.iter().all(|t| hb.bracket(&budgets, t.number) == b));
+        }
+        // "auto" with no complete trial: one bracket, everything visible.
+        let auto = HyperbandPruner::default();
+        let running: Vec<Trial> = (0..5).map(|n| Trial::new(n, TrialState::Running)).collect();
+        assert_eq!(auto.bracket_history(&running, 3).len(), 5);
     }
 }
