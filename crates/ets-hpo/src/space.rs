@@ -77,6 +77,46 @@ impl Distribution {
         }
     }
 
+    /// Log-uniform float (Optuna's `suggest_float(..., log=True)`).
+    pub fn float_log(low: f64, high: f64) -> Self {
+        Self::Float {
+            low,
+            high,
+            log: true,
+            step: None,
+        }
+    }
+
+    /// Float on the grid `low, low + step, ..., high`.
+    pub fn float_step(low: f64, high: f64, step: f64) -> Self {
+        Self::Float {
+            low,
+            high,
+            log: false,
+            step: Some(step),
+        }
+    }
+
+    /// Integer on the grid `low, low + step, ..., high`.
+    pub fn int_step(low: i64, high: i64, step: i64) -> Self {
+        Self::Int {
+            low,
+            high,
+            log: false,
+            step,
+        }
+    }
+
+    /// Log-uniform integer.
+    pub fn int_log(low: i64, high: i64) -> Self {
+        Self::Int {
+            low,
+            high,
+            log: true,
+            step: 1,
+        }
+    }
+
     pub fn int(low: i64, high: i64) -> Self {
         Self::Int {
             low,

@@ -10,53 +10,16 @@ use std::collections::BTreeSet;
 /// Every kind of distribution, plus a two-level conditional branch.
 fn mixed_space() -> SearchSpace {
     SearchSpace::new()
-        .with(
-            "lr",
-            Distribution::Float {
-                low: 1e-5,
-                high: 1e-1,
-                log: true,
-                step: None,
-            },
-        )
-        .with(
-            "dropout",
-            Distribution::Float {
-                low: 0.0,
-                high: 0.5,
-                log: false,
-                step: Some(0.1),
-            },
-        )
+        .with("lr", Distribution::float_log(1e-5, 1e-1))
+        .with("dropout", Distribution::float_step(0.0, 0.5, 0.1))
         .with("momentum", Distribution::float(0.5, 0.99))
         .with("layers", Distribution::int(1, 6))
-        .with(
-            "units",
-            Distribution::Int {
-                low: 8,
-                high: 1024,
-                log: true,
-                step: 1,
-            },
-        )
-        .with(
-            "batch",
-            Distribution::Int {
-                low: 16,
-                high: 256,
-                log: false,
-                step: 16,
-            },
-        )
+        .with("units", Distribution::int_log(8, 1024))
+        .with("batch", Distribution::int_step(16, 256, 16))
         .with("model", Distribution::categorical(["svm", "rf", "mlp"]))
         .with_conditional(
             "svm_c",
-            Distribution::Float {
-                low: 1e-3,
-                high: 1e3,
-                log: true,
-                step: None,
-            },
+            Distribution::float_log(1e-3, 1e3),
             "model",
             ["svm"],
         )
@@ -212,24 +175,8 @@ fn seeds_change_the_stream_and_trials_differ() {
 fn grid_exhausts_every_point_exactly_once() {
     let space = SearchSpace::new()
         .with("opt", Distribution::categorical(["sgd", "adam"]))
-        .with(
-            "depth",
-            Distribution::Int {
-                low: 2,
-                high: 8,
-                log: false,
-                step: 3,
-            },
-        )
-        .with(
-            "wd",
-            Distribution::Float {
-                low: 0.0,
-                high: 1.0,
-                log: false,
-                step: Some(0.5),
-            },
-        )
+        .with("depth", Distribution::int_step(2, 8, 3))
+        .with("wd", Distribution::float_step(0.0, 1.0, 0.5))
         .with_conditional(
             "beta",
             Distribution::categorical([0.9, 0.99]),
@@ -365,12 +312,7 @@ fn tpe_learns_conditional_parameters_from_trials_where_they_were_active() {
         .with("model", Distribution::categorical(["svm", "rf"]))
         .with_conditional(
             "svm_c",
-            Distribution::Float {
-                low: 1e-3,
-                high: 1e3,
-                log: true,
-                step: None,
-            },
+            Distribution::float_log(1e-3, 1e3),
             "model",
             ["svm"],
         )

@@ -121,12 +121,7 @@ fn json_round_trips_and_keeps_declaration_order() {
     assert_eq!(serde_json::to_string(&space).unwrap(), text);
     assert_eq!(
         space.get("a").unwrap(),
-        &ParamDef::from(Distribution::Int {
-            low: 0,
-            high: 10,
-            log: false,
-            step: 2
-        })
+        &ParamDef::from(Distribution::int_step(0, 10, 2))
     );
     // Unknown fields and duplicate names are refused, not ignored.
     assert!(
@@ -176,15 +171,7 @@ fn active_names_follow_nested_conditions() {
 fn supplied_params_are_checked_against_the_active_space() {
     let space = SearchSpace::new()
         .with("model", Distribution::categorical(["svm", "rf"]))
-        .with(
-            "lr",
-            Distribution::Float {
-                low: 0.0,
-                high: 1.0,
-                log: false,
-                step: Some(0.25),
-            },
-        )
+        .with("lr", Distribution::float_step(0.0, 1.0, 0.25))
         .with_conditional("trees", Distribution::int(1, 9), "model", ["rf"]);
     let params = |v: serde_json::Value| serde_json::from_value(v).unwrap();
     space

@@ -49,15 +49,7 @@ fn pareto_front_keeps_non_dominated_complete_trials() {
 fn importance_ranks_the_parameter_that_drives_the_objective() {
     let space = SearchSpace::new()
         .with("strong", Distribution::float(0.0, 1.0))
-        .with(
-            "weak",
-            Distribution::Float {
-                low: 1e-3,
-                high: 1.0,
-                log: true,
-                step: None,
-            },
-        )
+        .with("weak", Distribution::float_log(1e-3, 1.0))
         .with("noise", Distribution::categorical(["a", "b", "c"]));
     // Deterministic low-discrepancy inputs; y = 10·strong + 1·log10(weak), noise unused.
     let h: Vec<Trial> = (0..200u64)
