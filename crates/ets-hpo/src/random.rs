@@ -19,33 +19,13 @@ impl RandomSampler {
 }
 
 /// Bounds of the continuous space a distribution is sampled in, before snapping.
-pub(crate) fn transformed_bounds(d: &Distribution) -> (f64, f64) {
-    match d {
-        Distribution::Float {
-            low,
-            high,
-            log,
-            step,
-        } => {
-            let half = step.unwrap_or(0.0) / 2.0;
-            if *log {
-                (low.ln(), high.ln())
-            } else {
-                (low - half, high + half)
-            }
-        }
-        Distribution::Int {
-            low,
-            high,
-            log,
-            step,
-        } => {
-            let half = *step as f64 / 2.0;
-            let (l, h) = (*low as f64 - half, *high as f64 + half);
-            if *log { (l.ln(), h.ln()) } else { (l, h) }
-        }
-        Distribution::Categorical { choices } => (0.0, choices.len() as f64),
-    }
+fn transformed_bounds(d: &Distribution) -> (f64, f64) {
+    let Some((low, high, log, step)) = d.numeric() else {
+        return (0.0, 1.0);
+    };
+    let half = step.unwrap_or(0.0) / 2.0;
+    let (l, h) = (low - half, high + half);
+    if log { (l.ln(), h.ln()) } else { (l, h) }
 }
 
 /// One uniform draw from `d`.

@@ -290,6 +290,25 @@ impl Distribution {
         }
     }
 
+    /// (low, high, log, step) of a float or int (ints always have a step), else `None`.
+    pub(crate) fn numeric(&self) -> Option<(f64, f64, bool, Option<f64>)> {
+        match self {
+            Self::Float {
+                low,
+                high,
+                log,
+                step,
+            } => Some((*low, *high, *log, *step)),
+            Self::Int {
+                low,
+                high,
+                log,
+                step,
+            } => Some((*low as f64, *high as f64, *log, Some(*step as f64))),
+            Self::Categorical { .. } => None,
+        }
+    }
+
     /// True when only one value is possible (Optuna's `single()`).
     pub fn is_single(&self) -> bool {
         match self {

@@ -38,19 +38,54 @@ pub(crate) fn default_weights(n: usize) -> Vec<f64> {
 #[derive(Debug, Clone)]
 enum Dim {
     /// Per-kernel choice probabilities.
-    Categorical { weights: Vec<Vec<f64>> },
-    /// Kernels live in (log) space on [low, high], already widened by step/2 when
-    /// discrete; `orig_*`/`step` snap samples back onto the grid.
-    Numerical {
-        mus: Vec<f64>,
-        sigmas: Vec<f64>,
-        low: f64,
-        high: f64,
-        log: bool,
-        step: Option<f64>,
-        orig_low: f64,
-        orig_high: f64,
+    Categorical {
+        weights: Vec<Vec<f64>>,
     },
+    Numerical(Numerical),
+}
+
+/// Kernels live in (log) space on [low, high], already widened by step/2 when discrete;
+/// `orig_*`/`step` snap samples back onto the grid.
+#[derive(Debug, Clone)]
+struct Numerical {
+    mus: Vec<f64>,
+    sigmas: Vec<f64>,
+    low: f64,
+    high: f64,
+    log: bool,
+    step: Option<f64>,
+    orig_low: f64,
+    orig_high: f64,
+}
+
+impl Numerical {
+    /// One draw from kernel `k`, in original space and snapped to the grid.
+    fn sample(&self, k: usize, rng: &mut Rng) -> f64 {
+        let (mu, s) = (self.mus[k], self.sigmas[k]);
+        let z = ppf(rng.uniform(), (self.low - mu) / s, (self.high - mu) / s);
+        let mut x = mu + s * z;
+        if self.log {
+            x = x.exp();
+        }
+        if let Some(st) = self.step {
+            x = (self.orig_low + ((x - self.orig_low) / st).round() * st)
+                .clamp(self.orig_low, self.orig_high);
+        }
+        x
+    }
+
+    /// Log density of kernel `k` at `x` (log mass of x's grid cell when discrete).
+    fn log_pdf(&self, k: usize, x: f64) -> f64 {
+        let (mu, s) = (self.mus[k], self.sigmas[k]);
+        let t = |v: f64| if self.log { v.ln() } else { v };
+        match self.step {
+            None => logpdf(t(x), mu, s, self.low, self.high),
+            Some(st) => {
+                log_gauss_mass((t(x - st / 2.0) - mu) / s, (t(x + st / 2.0) - mu) / s)
+                    - log_gauss_mass((self.low - mu) / s, (self.high - mu) / s)
+            }
+        }
+    }
 }
 
 /// The mixture. Samples and densities use the internal representation (values for
@@ -59,24 +94,6 @@ enum Dim {
 pub(crate) struct Parzen {
     weights: Vec<f64>,
     dims: Vec<Dim>,
-}
-
-fn numeric_meta(d: &Distribution) -> (f64, f64, bool, Option<f64>) {
-    match d {
-        Distribution::Float {
-            low,
-            high,
-            log,
-            step,
-        } => (*low, *high, *log, *step),
-        Distribution::Int {
-            low,
-            high,
-            log,
-            step,
-        } => (*low as f64, *high as f64, *log, Some(*step as f64)),
-        Distribution::Categorical { .. } => unreachable!("numeric only"),
-    }
 }
 
 impl Parzen {
@@ -134,7 +151,7 @@ impl Parzen {
     }
 
     fn numerical(obs: &[f64], d: &Distribution, n_params: usize, p: ParzenParams) -> Dim {
-        let (orig_low, orig_high, log, step) = numeric_meta(d);
+        let (orig_low, orig_high, log, step) = d.numeric().expect("numeric only");
         let half = step.unwrap_or(0.0) / 2.0;
         let (mut low, mut high) = (orig_low - half, orig_high + half);
         let mut mus: Vec<f64> = obs.to_vec();
@@ -180,7 +197,7 @@ impl Parzen {
             .for_each(|s| *s = s.clamp(minsigma, maxsigma.max(minsigma)));
         mus.push(0.5 * (low + high));
         sigmas.push(high - low);
-        Dim::Numerical {
+        Dim::Numerical(Numerical {
             mus,
             sigmas,
             low,
@@ -189,7 +206,7 @@ impl Parzen {
             step,
             orig_low,
             orig_high,
-        }
+        })
     }
 
     /// Draws `size` points from the mixture.
@@ -204,28 +221,7 @@ impl Parzen {
                             let row = &weights[k.min(weights.len() - 1)];
                             rng.choice(row) as f64
                         }
-                        Dim::Numerical {
-                            mus,
-                            sigmas,
-                            low,
-                            high,
-                            log,
-                            step,
-                            orig_low,
-                            orig_high,
-                        } => {
-                            let (mu, s) = (mus[k], sigmas[k]);
-                            let z = ppf(rng.uniform(), (low - mu) / s, (high - mu) / s);
-                            let mut x = mu + s * z;
-                            if *log {
-                                x = x.exp();
-                            }
-                            if let Some(st) = step {
-                                x = (orig_low + ((x - orig_low) / st).round() * st)
-                                    .clamp(*orig_low, *orig_high);
-                            }
-                            x
-                        }
+                        Dim::Numerical(n) => n.sample(k, rng),
                     })
                     .collect()
             })
@@ -242,27 +238,7 @@ impl Parzen {
                         Dim::Categorical { weights } => {
                             weights[k.min(weights.len() - 1)][*xi as usize].ln()
                         }
-                        Dim::Numerical {
-                            mus,
-                            sigmas,
-                            low,
-                            high,
-                            log,
-                            step,
-                            ..
-                        } => {
-                            let (mu, s) = (mus[k], sigmas[k]);
-                            let t = |v: f64| if *log { v.ln() } else { v };
-                            match step {
-                                None => logpdf(t(*xi), mu, s, *low, *high),
-                                Some(st) => {
-                                    log_gauss_mass(
-                                        (t(xi - st / 2.0) - mu) / s,
-                                        (t(xi + st / 2.0) - mu) / s,
-                                    ) - log_gauss_mass((low - mu) / s, (high - mu) / s)
-                                }
-                            }
-                        }
+                        Dim::Numerical(n) => n.log_pdf(k, *xi),
                     };
                 }
                 lp
