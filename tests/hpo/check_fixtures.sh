@@ -19,7 +19,7 @@ fi
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
 status=0
-for pair in pruner:pruners parzen:parzen split:split; do
+for pair in pruner:pruners parzen:parzen split:split truncnorm:truncnorm; do
   gen="${pair%%:*}" out="${pair##*:}"
   "$venv/bin/python" "$fixtures/gen_${gen}_fixtures.py" >"$tmp"
   if cmp -s "$fixtures/$out.json" "$tmp"; then
