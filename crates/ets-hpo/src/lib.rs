@@ -1,0 +1,57 @@
+//! Hyperparameter optimisation core for ETS, modelled on Optuna 4.9.
+//!
+//! Everything here is pure: a server stores studies and trials, and calls into this crate
+//! with the search space and the trial history to ask for parameters
+//! ([`Sampler::sample`]), to decide pruning ([`Pruner::prune`]), or to summarise
+//! ([`best_trial`], [`pareto_front`], [`importance`]). Every sampler is deterministic given
+//! its seed and the trial number, so a server can recompute (or audit) a suggestion
+//! without keeping sampler state between requests.
+
+mod config;
+mod error;
+mod grid;
+mod hypervolume;
+pub mod importance;
+mod pareto;
+mod pruners;
+mod random;
+mod rng;
+mod space;
+mod tpe;
+mod trial;
+
+pub use config::{PrunerConfig, SamplerConfig};
+pub use error::HpoError;
+pub use grid::GridSampler;
+pub use importance::{ParamImportance, importance};
+pub use pareto::{best_trial, dominates, pareto_front};
+pub use pruners::{
+    HyperbandPruner, MaxResource, MedianPruner, MinResource, NopPruner, PercentilePruner, Pruner,
+    SuccessiveHalvingPruner,
+};
+pub use random::RandomSampler;
+pub use space::{Condition, Distribution, ParamDef, SearchSpace};
+pub use tpe::{TpeOptions, TpeSampler};
+pub use trial::{Direction, Trial, TrialState};
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Parameters of one trial: name → value (a JSON number for float/int, the choice itself
+/// for categorical). Only the parameters that are active in a conditional space appear.
+pub type Params = BTreeMap<String, Value>;
+
+/// A strategy that proposes the parameters of a new trial.
+///
+/// `history` is every trial the study has (any state; the trial being sampled may be in it
+/// as `Running` and is ignored). The result depends only on the arguments and the
+/// sampler's configuration (seed included), never on earlier calls.
+pub trait Sampler {
+    fn sample(
+        &self,
+        space: &SearchSpace,
+        history: &[Trial],
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError>;
+}

@@ -1,0 +1,619 @@
+//! Search spaces: distributions, conditional parameters, and their validation.
+//!
+//! The JSON shape is a map `name → {"type": "float"|"int"|"categorical", ..., "condition"}`
+//! whose order is kept: it is the order in which a client declared its parameters, and
+//! the order samplers visit them (after parents are moved before their children).
+
+use crate::HpoError;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+fn one() -> i64 {
+    1
+}
+
+fn is_one(x: &i64) -> bool {
+    *x == 1
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One parameter's domain, as Optuna's `FloatDistribution`, `IntDistribution` and
+/// `CategoricalDistribution`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Distribution {
+    /// `low..=high`; `log` samples uniformly in log space; `step` makes it discrete
+    /// (`low, low+step, ...`). `log` and `step` are exclusive, as in Optuna.
+    Float {
+        low: f64,
+        high: f64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        log: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<f64>,
+    },
+    /// Integers `low..=high` by `step` (default 1); `log` requires `step == 1`.
+    Int {
+        low: i64,
+        high: i64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        log: bool,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        step: i64,
+    },
+    /// One of `choices` (null, bool, number or string, as Optuna allows).
+    Categorical { choices: Vec<Value> },
+}
+
+/// Compares JSON values with numbers compared numerically (so `1` matches `1.0`).
+pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn invalid(param: &str, reason: impl Into<String>) -> HpoError {
+    HpoError::InvalidDistribution {
+        param: param.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Distribution {
+    pub fn float(low: f64, high: f64) -> Self {
+        Self::Float {
+            low,
+            high,
+            log: false,
+            step: None,
+        }
+    }
+
+    /// Log-uniform float (Optuna's `suggest_float(..., log=True)`).
+    pub fn float_log(low: f64, high: f64) -> Self {
+        Self::Float {
+            low,
+            high,
+            log: true,
+            step: None,
+        }
+    }
+
+    /// Float on the grid `low, low + step, ..., high`.
+    pub fn float_step(low: f64, high: f64, step: f64) -> Self {
+        Self::Float {
+            low,
+            high,
+            log: false,
+            step: Some(step),
+        }
+    }
+
+    /// Integer on the grid `low, low + step, ..., high`.
+    pub fn int_step(low: i64, high: i64, step: i64) -> Self {
+        Self::Int {
+            low,
+            high,
+            log: false,
+            step,
+        }
+    }
+
+    /// Log-uniform integer.
+    pub fn int_log(low: i64, high: i64) -> Self {
+        Self::Int {
+            low,
+            high,
+            log: true,
+            step: 1,
+        }
+    }
+
+    pub fn int(low: i64, high: i64) -> Self {
+        Self::Int {
+            low,
+            high,
+            log: false,
+            step: 1,
+        }
+    }
+
+    pub fn categorical(choices: impl IntoIterator<Item = impl Into<Value>>) -> Self {
+        Self::Categorical {
+            choices: choices.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Checks the rules Optuna enforces. Where Optuna silently lowers `high` to the last
+    /// step, this refuses and names the value to use instead: a server should store the
+    /// space the client meant, not a quietly changed one.
+    pub fn validate(&self, name: &str) -> Result<(), HpoError> {
+        match self {
+            Self::Float {
+                low,
+                high,
+                log,
+                step,
+            } => {
+                if !low.is_finite() || !high.is_finite() {
+                    return Err(invalid(name, "low and high must be finite"));
+                }
+                if low > high {
+                    return Err(invalid(
+                        name,
+                        format!("low ({low}) must be <= high ({high})"),
+                    ));
+                }
+                if *log && *low <= 0.0 {
+                    return Err(invalid(name, format!("log needs low > 0, got low={low}")));
+                }
+                if let Some(step) = step {
+                    if *log {
+                        return Err(invalid(name, "step and log cannot be used together"));
+                    }
+                    if !step.is_finite() || *step <= 0.0 {
+                        return Err(invalid(name, format!("step must be > 0, got {step}")));
+                    }
+                    let n = ((high - low) / step).round();
+                    let last = low + n * step;
+                    if ((high - low) / step - n).abs() > 1e-8 {
+                        let fixed = low + ((high - low) / step).floor() * step;
+                        return Err(invalid(
+                            name,
+                            format!(
+                                "range {low}..{high} is not divisible by step {step} (use high={fixed})"
+                            ),
+                        ));
+                    }
+                    debug_assert!((last - high).abs() <= 1e-6 * step.max(1.0));
+                }
+                Ok(())
+            }
+            Self::Int {
+                low,
+                high,
+                log,
+                step,
+            } => {
+                if low > high {
+                    return Err(invalid(
+                        name,
+                        format!("low ({low}) must be <= high ({high})"),
+                    ));
+                }
+                if *step < 1 {
+                    return Err(invalid(name, format!("step must be >= 1, got {step}")));
+                }
+                if *log && *step != 1 {
+                    return Err(invalid(name, "log needs step == 1"));
+                }
+                if *log && *low < 1 {
+                    return Err(invalid(name, format!("log needs low >= 1, got low={low}")));
+                }
+                if (high - low) % step != 0 {
+                    let fixed = low + (high - low) / step * step;
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "range {low}..{high} is not divisible by step {step} (use high={fixed})"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Self::Categorical { choices } => {
+                if choices.is_empty() {
+                    return Err(invalid(name, "choices must not be empty"));
+                }
+                if choices
+                    .iter()
+                    .any(|c| matches!(c, Value::Array(_) | Value::Object(_)))
+                {
+                    return Err(invalid(
+                        name,
+                        "choices must be null, bool, number or string",
+                    ));
+                }
+                for (i, c) in choices.iter().enumerate() {
+                    if choices[..i].iter().any(|d| value_eq(c, d)) {
+                        return Err(invalid(name, format!("duplicate choice {c}")));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Optuna's "internal representation": the number itself, or the choice index.
+    pub fn to_internal(&self, value: &Value) -> Option<f64> {
+        match self {
+            Self::Float { .. } | Self::Int { .. } => value.as_f64(),
+            Self::Categorical { choices } => choices
+                .iter()
+                .position(|c| value_eq(c, value))
+                .map(|i| i as f64),
+        }
+    }
+
+    /// Back from the internal representation, snapped to the grid and clipped to bounds.
+    pub fn to_external(&self, x: f64) -> Value {
+        match self {
+            Self::Float {
+                low, high, step, ..
+            } => {
+                let v = match step {
+                    Some(s) => (low + ((x - low) / s).round() * s).clamp(*low, *high),
+                    None => x.clamp(*low, *high),
+                };
+                serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+            }
+            Self::Int {
+                low, high, step, ..
+            } => {
+                let k = ((x - *low as f64) / *step as f64).round() as i64;
+                Value::from((low + k * step).clamp(*low, *high))
+            }
+            Self::Categorical { choices } => {
+                let i = (x.round().max(0.0) as usize).min(choices.len() - 1);
+                choices[i].clone()
+            }
+        }
+    }
+
+    /// Whether `value` is a legal value of this distribution (on the step grid, in bounds).
+    pub fn contains(&self, value: &Value) -> bool {
+        match self {
+            Self::Float {
+                low, high, step, ..
+            } => value.as_f64().is_some_and(|v| {
+                v >= *low
+                    && v <= *high
+                    && step.is_none_or(|s| {
+                        let k = (v - low) / s;
+                        (k - k.round()).abs() < 1e-6
+                    })
+            }),
+            Self::Int {
+                low, high, step, ..
+            } => value
+                .as_i64()
+                .is_some_and(|v| v >= *low && v <= *high && (v - low) % step == 0),
+            Self::Categorical { choices } => choices.iter().any(|c| value_eq(c, value)),
+        }
+    }
+
+    /// (low, high, log, step) of a float or int (ints always have a step), else `None`.
+    pub(crate) fn numeric(&self) -> Option<(f64, f64, bool, Option<f64>)> {
+        match self {
+            Self::Float {
+                low,
+                high,
+                log,
+                step,
+            } => Some((*low, *high, *log, *step)),
+            Self::Int {
+                low,
+                high,
+                log,
+                step,
+            } => Some((*low as f64, *high as f64, *log, Some(*step as f64))),
+            Self::Categorical { .. } => None,
+        }
+    }
+
+    /// True when only one value is possible (Optuna's `single()`).
+    pub fn is_single(&self) -> bool {
+        match self {
+            Self::Float { low, high, .. } => low == high,
+            Self::Int { low, high, .. } => low == high,
+            Self::Categorical { choices } => choices.len() == 1,
+        }
+    }
+}
+
+/// Makes a parameter active only when `parent` took one of `values`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub parent: String,
+    pub values: Vec<Value>,
+}
+
+/// A parameter: its distribution and, for conditional spaces, when it is active.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamDef {
+    #[serde(flatten)]
+    pub distribution: Distribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+impl From<Distribution> for ParamDef {
+    fn from(distribution: Distribution) -> Self {
+        Self {
+            distribution,
+            condition: None,
+        }
+    }
+}
+
+/// Ordered map name → [`ParamDef`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchSpace {
+    params: Vec<(String, ParamDef)>,
+}
+
+impl SearchSpace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces, keeping its place) a parameter; builder style.
+    pub fn with(mut self, name: &str, def: impl Into<ParamDef>) -> Self {
+        self.insert(name, def.into());
+        self
+    }
+
+    /// Adds a parameter active only when `parent` is one of `values`; builder style.
+    pub fn with_conditional(
+        self,
+        name: &str,
+        distribution: Distribution,
+        parent: &str,
+        values: impl IntoIterator<Item = impl Into<Value>>,
+    ) -> Self {
+        self.with(
+            name,
+            ParamDef {
+                distribution,
+                condition: Some(Condition {
+                    parent: parent.to_owned(),
+                    values: values.into_iter().map(Into::into).collect(),
+                }),
+            },
+        )
+    }
+
+    pub fn insert(&mut self, name: &str, def: ParamDef) {
+        match self.params.iter_mut().find(|(n, _)| n == name) {
+            Some((_, d)) => *d = def,
+            None => self.params.push((name.to_owned(), def)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ParamDef> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamDef)> {
+        self.params.iter().map(|(n, d)| (n.as_str(), d))
+    }
+
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// Validates every distribution and condition: the parent exists, is categorical,
+    /// the values are among its choices, and conditions form no cycle.
+    pub fn validate(&self) -> Result<(), HpoError> {
+        if self.params.is_empty() {
+            return Err(HpoError::EmptySpace);
+        }
+        for (name, def) in &self.params {
+            def.distribution.validate(name)?;
+            let Some(cond) = &def.condition else { continue };
+            let bad = |reason: String| HpoError::InvalidCondition {
+                param: name.clone(),
+                reason,
+            };
+            if cond.parent == *name {
+                return Err(HpoError::ConditionCycle(name.clone()));
+            }
+            let parent = self
+                .get(&cond.parent)
+                .ok_or_else(|| bad(format!("parent {:?} does not exist", cond.parent)))?;
+            let Distribution::Categorical { choices } = &parent.distribution else {
+                return Err(bad(format!("parent {:?} is not categorical", cond.parent)));
+            };
+            if cond.values.is_empty() {
+                return Err(bad("values must not be empty".into()));
+            }
+            if let Some(v) = cond
+                .values
+                .iter()
+                .find(|v| !choices.iter().any(|c| value_eq(c, v)))
+            {
+                return Err(bad(format!(
+                    "value {v} is not a choice of parent {:?}",
+                    cond.parent
+                )));
+            }
+        }
+        self.order().map(|_| ())
+    }
+
+    /// Indices in declaration order, except that each parent comes before its children
+    /// (a stable topological sort). Errors on a cycle.
+    pub(crate) fn order(&self) -> Result<Vec<usize>, HpoError> {
+        let idx = |name: &str| self.params.iter().position(|(n, _)| n == name);
+        let mut state = vec![0u8; self.params.len()]; // 0 new, 1 visiting, 2 done
+        let mut out = Vec::with_capacity(self.params.len());
+        fn visit(
+            i: usize,
+            space: &SearchSpace,
+            idx: &dyn Fn(&str) -> Option<usize>,
+            state: &mut [u8],
+            out: &mut Vec<usize>,
+        ) -> Result<(), HpoError> {
+            match state[i] {
+                2 => return Ok(()),
+                1 => return Err(HpoError::ConditionCycle(space.params[i].0.clone())),
+                _ => {}
+            }
+            state[i] = 1;
+            if let Some(c) = &space.params[i].1.condition
+                && let Some(p) = idx(&c.parent)
+            {
+                visit(p, space, idx, state, out)?;
+            }
+            state[i] = 2;
+            out.push(i);
+            Ok(())
+        }
+        for i in 0..self.params.len() {
+            visit(i, self, &idx, &mut state, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Samples the active parameters in dependency order: `pick` is called only for a
+    /// parameter whose parent chain is active and matched, with the params chosen so far.
+    pub(crate) fn sample_active(
+        &self,
+        mut pick: impl FnMut(&str, &Distribution, &crate::Params) -> Result<Value, HpoError>,
+    ) -> Result<crate::Params, HpoError> {
+        let mut params = crate::Params::new();
+        for i in self.order()? {
+            let (name, def) = &self.params[i];
+            if !is_active(def, &params) {
+                continue;
+            }
+            let v = pick(name, &def.distribution, &params)?;
+            params.insert(name.clone(), v);
+        }
+        Ok(params)
+    }
+
+    /// Names (in declaration order) of the parameters active under `params`: a
+    /// parameter is active when it is unconditional, or when its parent is itself active
+    /// and took one of the condition's values. Stale values of inactive parents don't count.
+    pub fn active_names(&self, params: &crate::Params) -> Vec<&str> {
+        let order = self
+            .order()
+            .unwrap_or_else(|_| (0..self.params.len()).collect());
+        let mut active = vec![false; self.params.len()];
+        let mut seen = crate::Params::new();
+        for i in order {
+            let (name, def) = &self.params[i];
+            if is_active(def, &seen) {
+                active[i] = true;
+                if let Some(v) = params.get(name) {
+                    seen.insert(name.clone(), v.clone());
+                }
+            }
+        }
+        self.params
+            .iter()
+            .zip(active)
+            .filter(|(_, a)| *a)
+            .map(|((n, _), _)| n.as_str())
+            .collect()
+    }
+}
+
+impl SearchSpace {
+    /// Checks params a client supplied (an enqueued or manually told trial): every active
+    /// parameter present and legal, nothing else. The first problem is reported.
+    pub fn check_params(&self, params: &crate::Params) -> Result<(), HpoError> {
+        let active = self.active_names(params);
+        for name in &active {
+            let def = self.get(name).expect("active names come from the space");
+            match params.get(*name) {
+                None => return Err(invalid(name, "is active but has no value")),
+                Some(v) if !def.distribution.contains(v) => {
+                    return Err(invalid(
+                        name,
+                        format!("value {v} is outside the distribution"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = params.keys().find(|k| !active.contains(&k.as_str())) {
+            let reason = if self.get(extra).is_some() {
+                "is inactive under the other values and must be left out"
+            } else {
+                "is not in the search space"
+            };
+            return Err(invalid(extra, reason));
+        }
+        Ok(())
+    }
+}
+
+/// Active when unconditional, or when the parent was sampled with one of the values
+/// (a parent that is itself inactive is absent, so its children are inactive too).
+pub(crate) fn is_active(def: &ParamDef, params: &crate::Params) -> bool {
+    match &def.condition {
+        None => true,
+        Some(c) => params
+            .get(&c.parent)
+            .is_some_and(|v| c.values.iter().any(|w| value_eq(v, w))),
+    }
+}
+
+impl Serialize for SearchSpace {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.params.len()))?;
+        for (n, d) in &self.params {
+            m.serialize_entry(n, d)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SearchSpace {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SearchSpace;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of parameter name to definition")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<SearchSpace, A::Error> {
+                let mut space = SearchSpace::new();
+                while let Some((k, v)) = a.next_entry::<String, ParamDef>()? {
+                    if space.get(&k).is_some() {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate parameter {k:?}"
+                        )));
+                    }
+                    space.params.push((k, v));
+                }
+                Ok(space)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Internal representations of the params of `trial` for `names`, if all are present and legal.
+pub(crate) fn internal_row(
+    space: &SearchSpace,
+    names: &[&str],
+    params: &BTreeMap<String, Value>,
+) -> Option<Vec<f64>> {
+    names
+        .iter()
+        .map(|n| {
+            let d = &space.get(n)?.distribution;
+            let v = params.get(*n)?;
+            if !d.contains(v) {
+                return None;
+            }
+            d.to_internal(v)
+        })
+        .collect()
+}

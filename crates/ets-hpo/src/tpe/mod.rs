@@ -1,0 +1,417 @@
+//! Tree-structured Parzen Estimator, as Optuna's `TPESampler` (4.9) with its defaults.
+
+mod parzen;
+mod truncnorm;
+
+use crate::hypervolume::{reference_point, solve_hssp, weights_below};
+use crate::pareto::nondomination_ranks;
+use crate::random::{RandomSampler, sample_uniform};
+use crate::rng::{Rng, hash_str};
+use crate::space::{Condition, internal_row, is_active};
+use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial, TrialState};
+use parzen::{Parzen, ParzenParams};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// TPE settings; every default is Optuna's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TpeOptions {
+    pub seed: u64,
+    /// Complete + pruned trials needed before TPE takes over from random sampling (10).
+    pub n_startup_trials: usize,
+    /// Candidates drawn from the "good" estimator per suggestion (24).
+    pub n_ei_candidates: usize,
+    /// Weight of the prior kernel (1.0).
+    pub prior_weight: f64,
+    /// Lower-bound kernel widths by range / min(100, n + 2) (true).
+    pub consider_magic_clip: bool,
+    /// Let the outermost kernels' widths reach the bounds (false).
+    pub consider_endpoints: bool,
+    /// Sample the parameters of a group jointly (false = each on its own).
+    pub multivariate: bool,
+    /// Count other running trials as bad ("above") so parallel workers spread out (false).
+    pub constant_liar: bool,
+}
+
+impl Default for TpeOptions {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            n_startup_trials: 10,
+            n_ei_candidates: 24,
+            prior_weight: 1.0,
+            consider_magic_clip: true,
+            consider_endpoints: false,
+            multivariate: false,
+            constant_liar: false,
+        }
+    }
+}
+
+/// TPE: splits the history into the best `gamma(n) = min(ceil(0.1·n), 25)` trials and the
+/// rest, fits a Parzen estimator to each, draws `n_ei_candidates` from the good one and
+/// keeps the candidate with the highest log l(x) − log g(x).
+///
+/// Conditional spaces: univariate TPE samples each active parameter from the trials that
+/// had it (as Optuna's independent sampling). Multivariate TPE samples jointly the
+/// parameters that share one activation condition (the unconditional ones form one group,
+/// each `Condition` another), using the trials that had all of them: the same subspaces
+/// Optuna's `group=True` finds from the history, read from the declared space instead.
+///
+/// Multi-objective, as Optuna: the split takes whole non-domination ranks, then the
+/// greedy hypervolume subset of the next rank; the good estimator weighs its trials by
+/// their hypervolume contribution (EPS off its own front).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TpeSampler {
+    pub options: TpeOptions,
+}
+
+impl TpeSampler {
+    pub fn new(options: TpeOptions) -> Self {
+        Self { options }
+    }
+
+    fn parzen_params(&self) -> ParzenParams {
+        ParzenParams {
+            prior_weight: self.options.prior_weight,
+            consider_magic_clip: self.options.consider_magic_clip,
+            consider_endpoints: self.options.consider_endpoints,
+            multivariate: self.options.multivariate,
+        }
+    }
+
+    /// Samples `names` jointly, from the trials that carry all of them.
+    fn sample_group(
+        &self,
+        space: &SearchSpace,
+        names: &[&str],
+        split: &Split,
+        rng: &mut Rng,
+    ) -> Vec<Value> {
+        let dists: Vec<&Distribution> = names
+            .iter()
+            .map(|n| &space.get(n).expect("name from space").distribution)
+            .collect();
+        let rows = |ts: &[&Trial]| -> (Vec<usize>, Vec<Vec<f64>>) {
+            ts.iter()
+                .enumerate()
+                .filter_map(|(i, t)| Some((i, internal_row(space, names, &t.params)?)))
+                .unzip()
+        };
+        let p = self.parzen_params();
+        let (kept, below_rows) = rows(&split.below);
+        let weights = split
+            .below_weights
+            .as_ref()
+            .map(|w| kept.iter().map(|i| w[*i]).collect());
+        let below = Parzen::new(&dists, &below_rows, weights, p);
+        let above = Parzen::new(&dists, &rows(&split.above).1, None, p);
+        let candidates = below.sample(rng, self.options.n_ei_candidates.max(1));
+        let mut best = 0;
+        let mut best_score = f64::NEG_INFINITY;
+        for (i, c) in candidates.iter().enumerate() {
+            let score = below.log_pdf(c) - above.log_pdf(c);
+            if score > best_score {
+                best = i;
+                best_score = score;
+            }
+        }
+        dists
+            .iter()
+            .zip(&candidates[best])
+            .map(|(d, x)| d.to_external(*x))
+            .collect()
+    }
+}
+
+/// The good/bad split, each side ordered by trial number (the weights ramp follows it).
+struct Split<'a> {
+    below: Vec<&'a Trial>,
+    above: Vec<&'a Trial>,
+    /// Multi-objective only: Optuna's hypervolume-contribution weight of each `below` trial.
+    below_weights: Option<Vec<f64>>,
+}
+
+/// Optuna's `default_gamma`.
+pub(crate) fn default_gamma(n: usize) -> usize {
+    (n.div_ceil(10)).min(25)
+}
+
+/// Optuna's `_get_pruned_trial_score`: deeper first, then better last value.
+fn pruned_score(t: &Trial, dir: Direction) -> (f64, f64) {
+    match t.intermediate.iter().next_back() {
+        Some((step, v)) if v.is_nan() => (-(*step as f64), f64::INFINITY),
+        Some((step, v)) => (-(*step as f64), dir.loss(*v)),
+        None => (1.0, 0.0),
+    }
+}
+
+fn split_trials<'a>(trials: &[&'a Trial], directions: &[Direction], n_below: usize) -> Split<'a> {
+    let mut complete: Vec<&Trial> = Vec::new();
+    let mut pruned: Vec<&Trial> = Vec::new();
+    let mut running: Vec<&Trial> = Vec::new();
+    for t in trials {
+        match t.state {
+            TrialState::Running => running.push(t),
+            TrialState::Complete => complete.push(t),
+            TrialState::Pruned => pruned.push(t),
+            TrialState::Failed => {}
+        }
+    }
+    let mut n_below = n_below;
+    let (mut below, mut above): (Vec<&Trial>, Vec<&Trial>);
+    if directions.len() <= 1 {
+        let dir = directions[0];
+        complete.sort_by(|a, b| {
+            let (x, y) = (a.values.as_ref().unwrap()[0], b.values.as_ref().unwrap()[0]);
+            dir.loss(x).total_cmp(&dir.loss(y))
+        });
+        let k = n_below.min(complete.len());
+        above = complete.split_off(k);
+        below = complete;
+    } else {
+        let losses: Vec<Vec<f64>> = complete
+            .iter()
+            .map(|t| {
+                let v = t.values.as_ref().unwrap();
+                directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect()
+            })
+            .collect();
+        let ranks = nondomination_ranks(&losses);
+        let k = n_below.min(complete.len());
+        // Whole ranks while they fit, then the hypervolume subset of the next rank.
+        let mut take = vec![false; complete.len()];
+        let mut r = 0;
+        let mut n_taken = 0;
+        loop {
+            let members: Vec<usize> = (0..complete.len()).filter(|i| ranks[*i] == r).collect();
+            if members.is_empty() || n_taken + members.len() > k {
+                if n_taken < k && !members.is_empty() {
+                    let lv: Vec<Vec<f64>> = members.iter().map(|i| losses[*i].clone()).collect();
+                    let reference = reference_point(&lv);
+                    for p in solve_hssp(&lv, k - n_taken, &reference) {
+                        take[members[p]] = true;
+                    }
+                }
+                break;
+            }
+            members.iter().for_each(|i| take[*i] = true);
+            n_taken += members.len();
+            r += 1;
+        }
+        (below, above) = (Vec::new(), Vec::new());
+        for (t, taken) in complete.into_iter().zip(take) {
+            if taken { below.push(t) } else { above.push(t) }
+        }
+    }
+    n_below = n_below.saturating_sub(below.len());
+    let dir = directions[0];
+    pruned.sort_by(|a, b| {
+        let (x, y) = (pruned_score(a, dir), pruned_score(b, dir));
+        x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1))
+    });
+    let k = n_below.min(pruned.len());
+    above.extend(pruned.split_off(k));
+    below.extend(pruned);
+    above.extend(running);
+    below.sort_by_key(|t| t.number);
+    above.sort_by_key(|t| t.number);
+    let below_weights = (directions.len() > 1)
+        .then(|| {
+            let losses: Option<Vec<Vec<f64>>> = below
+                .iter()
+                .map(|t| {
+                    let v = t.values.as_ref().filter(|v| v.len() == directions.len())?;
+                    Some(directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect())
+                })
+                .collect();
+            losses.map(|l| weights_below(&l))
+        })
+        .flatten();
+    Split {
+        below,
+        above,
+        below_weights,
+    }
+}
+
+/// A complete trial is usable when it has one finite-or-not value per direction.
+fn usable(t: &Trial, directions: &[Direction]) -> bool {
+    match t.state {
+        TrialState::Complete => t
+            .values
+            .as_ref()
+            .is_some_and(|v| v.len() == directions.len() && v.iter().all(|x| !x.is_nan())),
+        TrialState::Pruned => true,
+        TrialState::Running | TrialState::Failed => false,
+    }
+}
+
+impl Sampler for TpeSampler {
+    fn sample(
+        &self,
+        space: &SearchSpace,
+        history: &[Trial],
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        if directions.is_empty() {
+            return Err(HpoError::NoDirections);
+        }
+        let finished: Vec<&Trial> = history
+            .iter()
+            .filter(|t| t.number != trial_number && usable(t, directions))
+            .collect();
+        if finished.len() < self.options.n_startup_trials {
+            return RandomSampler::new(self.options.seed).sample(
+                space,
+                history,
+                directions,
+                trial_number,
+            );
+        }
+        let mut considered = finished.clone();
+        if self.options.constant_liar {
+            considered.extend(
+                history
+                    .iter()
+                    .filter(|t| t.number != trial_number && t.state == TrialState::Running),
+            );
+        }
+        let split = split_trials(&considered, directions, default_gamma(finished.len()));
+        let seed = self.options.seed;
+
+        if !self.options.multivariate {
+            return space.sample_active(|name, d, _| {
+                let mut rng = Rng::new(seed, trial_number, hash_str(name));
+                if d.is_single() {
+                    return Ok(sample_uniform(d, &mut rng));
+                }
+                Ok(self
+                    .sample_group(space, &[name], &split, &mut rng)
+                    .remove(0))
+            });
+        }
+
+        // Multivariate: groups of parameters sharing one activation condition, visited
+        // in dependency order (a group's parent was decided by an earlier group).
+        let order = space.order()?;
+        let defs: Vec<(&str, &crate::ParamDef)> = space.iter().collect();
+        let mut groups: Vec<(Option<&Condition>, Vec<&str>)> = Vec::new();
+        for i in order {
+            let (name, def) = defs[i];
+            let cond = def.condition.as_ref();
+            match groups.iter_mut().find(|(c, _)| *c == cond) {
+                Some((_, names)) => names.push(name),
+                None => groups.push((cond, vec![name])),
+            }
+        }
+        let mut params = Params::new();
+        for (cond, names) in groups {
+            let def = crate::ParamDef {
+                distribution: Distribution::Categorical { choices: vec![] },
+                condition: cond.cloned(),
+            };
+            if !is_active(&def, &params) {
+                continue;
+            }
+            let key = names
+                .iter()
+                .fold(0u64, |h, n| h.rotate_left(7) ^ hash_str(n));
+            let mut rng = Rng::new(seed, trial_number, key);
+            let (single, multi): (Vec<&str>, Vec<&str>) = names
+                .iter()
+                .partition(|n| space.get(n).expect("in space").distribution.is_single());
+            for n in single {
+                let d = &space.get(n).expect("in space").distribution;
+                params.insert(n.to_owned(), sample_uniform(d, &mut rng));
+            }
+            if !multi.is_empty() {
+                let values = self.sample_group(space, &multi, &split, &mut rng);
+                for (n, v) in multi.iter().zip(values) {
+                    params.insert((*n).to_owned(), v);
+                }
+            }
+        }
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn trial(v: &Value) -> Trial {
+        let state = match v["state"].as_str().unwrap() {
+            "complete" => TrialState::Complete,
+            "pruned" => TrialState::Pruned,
+            _ => TrialState::Running,
+        };
+        let mut t = Trial::new(v["number"].as_u64().unwrap(), state);
+        t.values = serde_json::from_value(v["values"].clone()).unwrap();
+        for (k, x) in v["intermediate"].as_object().unwrap() {
+            t.intermediate
+                .insert(k.parse().unwrap(), x.as_f64().unwrap_or(f64::NAN));
+        }
+        t
+    }
+
+    /// Optuna's `_split_trials` on the same histories (tests/fixtures/gen_split_fixtures.py):
+    /// complete by value, then pruned by depth and last value, running always above;
+    /// several objectives by non-domination rank then greedy hypervolume subset, with
+    /// Optuna's hypervolume-contribution weights for the good trials.
+    #[test]
+    fn split_matches_optuna() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/split.json")).unwrap();
+        let (mut checked, mut weights_checked) = (0, 0);
+        for case in fixture["cases"].as_array().unwrap() {
+            let directions: Vec<Direction> =
+                serde_json::from_value(case["directions"].clone()).unwrap();
+            let trials: Vec<Trial> = case["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(trial)
+                .collect();
+            let refs: Vec<&Trial> = trials.iter().collect();
+            for s in case["splits"].as_array().unwrap() {
+                let n_below = s["n_below"].as_u64().unwrap() as usize;
+                let want: Vec<u64> = serde_json::from_value(s["below"].clone()).unwrap();
+                let split = split_trials(&refs, &directions, n_below);
+                let got: Vec<u64> = split.below.iter().map(|t| t.number).collect();
+                assert_eq!(got, want, "{directions:?} n_below={n_below}");
+                if let Some(w) = s.get("weights_below") {
+                    let want: Vec<f64> = serde_json::from_value(w.clone()).unwrap();
+                    let got = split.below_weights.clone().unwrap();
+                    assert_eq!(got.len(), want.len());
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-9 * w.abs().max(1e-3),
+                            "{got:?} {want:?}"
+                        );
+                    }
+                    weights_checked += 1;
+                }
+                // Every trial is on exactly one side.
+                assert_eq!(split.below.len() + split.above.len(), trials.len());
+                checked += 1;
+            }
+        }
+        assert!(
+            checked > 200 && weights_checked > 100,
+            "{checked} {weights_checked}"
+        );
+    }
+
+    #[test]
+    fn gamma_is_optunas() {
+        let g: Vec<usize> = [0, 1, 10, 11, 100, 249, 250, 251, 1000]
+            .iter()
+            .map(|n| default_gamma(*n))
+            .collect();
+        assert_eq!(g, [0, 1, 1, 2, 10, 25, 25, 25, 25]);
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Proves crates/ets-hpo/tests/fixtures/*.json come from their gen_*.py scripts with the pinned
+# Optuna: regenerates each into a temp file and diffs it with the committed one.
+# Creates tests/hpo/.venv from requirements.txt on first use. Exit 0 = identical.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+fixtures="$root/crates/ets-hpo/tests/fixtures"
+venv="$here/.venv"
+# Re-installed when requirements.txt or the interpreter changes (the stamp of the other suites).
+stamp="$venv/.requirements.sha256"
+want="$({ sha256sum "$here/requirements.txt" | cut -d' ' -f1; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
+if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  rm -f "$stamp"
+  "$venv/bin/pip" install --disable-pip-version-check --quiet -r "$here/requirements.txt"
+  echo "$want" >"$stamp"
+fi
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+status=0
+for pair in pruner:pruners parzen:parzen split:split truncnorm:truncnorm; do
+  gen="${pair%%:*}" out="${pair##*:}"
+  "$venv/bin/python" "$fixtures/gen_${gen}_fixtures.py" >"$tmp"
+  if cmp -s "$fixtures/$out.json" "$tmp"; then
+    echo "fixtures: $out.json matches gen_${gen}_fixtures.py"
+  else
+    echo "fixtures: $out.json differs from what gen_${gen}_fixtures.py generates" >&2
+    status=1
+  fi
+done
+exit "$status"
