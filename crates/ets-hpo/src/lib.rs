@@ -27,7 +27,7 @@ pub use importance::{ParamImportance, importance};
 pub use pareto::{best_trial, dominates, pareto_front};
 pub use pruners::{
     HyperbandPruner, MaxResource, MedianPruner, MinResource, NopPruner, PercentilePruner, Pruner,
-    SuccessiveHalvingPruner,
+    SuccessiveHalvingPruner, estimate_max_resource, estimate_min_resource,
 };
 pub use random::RandomSampler;
 pub use space::{Condition, Distribution, ParamDef, SearchSpace};

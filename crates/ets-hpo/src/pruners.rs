@@ -265,13 +265,12 @@ impl SuccessiveHalvingPruner {
     }
 }
 
-fn estimate_min_resource(history: &[Trial]) -> Option<i64> {
-    history
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .filter_map(Trial::last_step)
-        .max()
-        .map(|s| (s.div_euclid(100)).max(1))
+/// Optuna's "auto" `min_resource`: `max(last step of the longest complete trial / 100, 1)`,
+/// `None` before any trial completes. Optuna fixes the first estimate for the rest of the
+/// study; a server that wants the same stores `MinResource::Fixed(estimate)` in the
+/// pruner's config once this returns a value.
+pub fn estimate_min_resource(history: &[Trial]) -> Option<i64> {
+    estimate_max_resource(history).map(|m| (m - 1).div_euclid(100).max(1))
 }
 
 impl Pruner for SuccessiveHalvingPruner {
@@ -364,6 +363,18 @@ impl Default for HyperbandPruner {
     }
 }
 
+/// Optuna's "auto" `max_resource` for Hyperband: the longest complete trial's last step
+/// plus one, `None` before any trial completes. As with [`estimate_min_resource`], store it as
+/// `Fixed` once known to freeze it as Optuna does.
+pub fn estimate_max_resource(history: &[Trial]) -> Option<i64> {
+    history
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(Trial::last_step)
+        .max()
+        .map(|s| s + 1)
+}
+
 /// CRC-32 (IEEE, as Python's `binascii.crc32`).
 pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -385,14 +396,7 @@ impl HyperbandPruner {
     pub fn budgets(&self, history: &[Trial]) -> Option<Vec<u64>> {
         let max_resource = match self.max_resource {
             MinResource::Fixed(r) => r,
-            MinResource::Auto => {
-                history
-                    .iter()
-                    .filter(|t| t.state == TrialState::Complete)
-                    .filter_map(Trial::last_step)
-                    .max()?
-                    + 1
-            }
+            MinResource::Auto => estimate_max_resource(history)?,
         };
         let rf = self.reduction_factor as f64;
         let ratio = max_resource as f64 / self.min_resource as f64;
