@@ -3,7 +3,7 @@
 use ets_hpo::{
     Direction, Distribution, HyperbandPruner, MinResource, NopPruner, Pruner, SearchSpace,
     SuccessiveHalvingPruner, Trial, TrialState, best_trial, estimate_max_resource,
-    estimate_min_resource, importance, pareto_front,
+    estimate_min_resource, explained_variance_importance, pareto_front,
 };
 use serde_json::json;
 
@@ -65,7 +65,7 @@ fn importance_ranks_the_parameter_that_drives_the_objective() {
             t
         })
         .collect();
-    let imp = importance(&space, &h, &[Direction::Minimize], 0);
+    let imp = explained_variance_importance(&space, &h, &[Direction::Minimize], 0);
     let names: Vec<&str> = imp.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["strong", "weak", "noise"]);
     assert!(
