@@ -556,12 +556,16 @@ impl SearchSpace {
 /// Active when unconditional, or when the parent was sampled with one of the values
 /// (a parent that is itself inactive is absent, so its children are inactive too).
 pub(crate) fn is_active(def: &ParamDef, params: &crate::Params) -> bool {
-    match &def.condition {
-        None => true,
-        Some(c) => params
+    condition_met(def.condition.as_ref(), params)
+}
+
+/// Whether `condition` (none = always) holds for the params chosen so far.
+pub(crate) fn condition_met(condition: Option<&Condition>, params: &crate::Params) -> bool {
+    condition.is_none_or(|c| {
+        params
             .get(&c.parent)
-            .is_some_and(|v| c.values.iter().any(|w| value_eq(v, w))),
-    }
+            .is_some_and(|v| c.values.iter().any(|w| value_eq(v, w)))
+    })
 }
 
 impl Serialize for SearchSpace {
