@@ -72,7 +72,7 @@ fn eta_squared(xs: &[(f64, f64)], categorical: bool) -> f64 {
 /// Importance of every parameter of `space` for objective `objective` (0 for the only
 /// objective), from complete trials; sorted by importance, highest first. All zeros when
 /// nothing explains the variance.
-pub fn importance(
+pub fn explained_variance_importance(
     space: &SearchSpace,
     history: &[Trial],
     directions: &[Direction],

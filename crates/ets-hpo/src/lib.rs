@@ -3,15 +3,16 @@
 //! Everything here is pure: a server stores studies and trials, and calls into this crate
 //! with the search space and the trial history to ask for parameters
 //! ([`Sampler::sample`]), to decide pruning ([`Pruner::prune`]), or to summarise
-//! ([`best_trial`], [`pareto_front`], [`importance`]). Every sampler is deterministic given
-//! its seed and the trial number, so a server can recompute (or audit) a suggestion
-//! without keeping sampler state between requests.
+//! ([`best_trial`], [`pareto_front`], [`explained_variance_importance`]). Every sampler is
+//! deterministic given its seed and the trial number, so a server can recompute (or
+//! audit) a suggestion without keeping sampler state between requests. See README.md for
+//! what matches Optuna and what differs.
 
 mod config;
 mod error;
 mod grid;
 mod hypervolume;
-pub mod importance;
+mod importance;
 mod pareto;
 mod pruners;
 mod random;
@@ -23,11 +24,11 @@ mod trial;
 pub use config::{PrunerConfig, SamplerConfig};
 pub use error::HpoError;
 pub use grid::GridSampler;
-pub use importance::{ParamImportance, importance};
+pub use importance::{ParamImportance, explained_variance_importance};
 pub use pareto::{best_trial, dominates, pareto_front};
 pub use pruners::{
     HyperbandPruner, MaxResource, MedianPruner, MinResource, NopPruner, PercentilePruner, Pruner,
-    SuccessiveHalvingPruner,
+    SuccessiveHalvingPruner, estimate_max_resource, estimate_min_resource,
 };
 pub use random::RandomSampler;
 pub use space::{Condition, Distribution, ParamDef, SearchSpace};

@@ -64,8 +64,12 @@ fn check_sample(space: &SearchSpace, p: &Params) {
     }
 }
 
-/// Runs `n` sequential trials and checks every suggestion on the way.
+/// Runs `n` sequential trials on [`objective`] and checks every suggestion on the way.
 fn run(sampler: &dyn Sampler, space: &SearchSpace, n: u64) -> Vec<Trial> {
+    run_on(sampler, space, n, objective)
+}
+
+fn run_on(sampler: &dyn Sampler, space: &SearchSpace, n: u64, f: fn(&Params) -> f64) -> Vec<Trial> {
     let mut history = Vec::new();
     for number in 0..n {
         let p = sampler
@@ -80,7 +84,7 @@ fn run(sampler: &dyn Sampler, space: &SearchSpace, n: u64) -> Vec<Trial> {
                 .unwrap()
         );
         let mut t = Trial::new(number, TrialState::Complete);
-        t.values = Some(vec![objective(&p)]);
+        t.values = Some(vec![f(&p)]);
         t.params = p;
         history.push(t);
     }
@@ -367,5 +371,45 @@ fn tpe_learns_conditional_parameters_from_trials_where_they_were_active() {
             "multivariate={multivariate}: {near} of {}",
             svm.len()
         );
+    }
+}
+
+#[test]
+fn edge_spaces_stay_legal_under_every_sampler() {
+    // Single values, tiny and huge ranges, negative stepped ints, mixed-type choices.
+    let space = SearchSpace::new()
+        .with("fixed", Distribution::float(2.5, 2.5))
+        .with("one_int", Distribution::int(7, 7))
+        .with("one_choice", Distribution::categorical(["only"]))
+        .with("huge_log", Distribution::float_log(1e-10, 1e10))
+        .with("tiny", Distribution::float(1e-9, 2e-9))
+        .with("neg_step", Distribution::int_step(-20, -2, 6))
+        .with(
+            "mixed",
+            Distribution::Categorical {
+                choices: vec![json!(null), json!(true), json!(3), json!("s")],
+            },
+        )
+        .with("int_log", Distribution::int_log(1, 2));
+    for (name, s) in samplers(11) {
+        let f = |p: &Params| {
+            p["huge_log"].as_f64().unwrap().log10().abs() + p["neg_step"].as_f64().unwrap()
+        };
+        let h = run_on(s.as_ref(), &space, 40, f);
+        for t in &h {
+            assert_eq!(t.params["fixed"], json!(2.5), "{name}");
+            assert_eq!(t.params["one_int"], json!(7), "{name}");
+            assert_eq!(t.params["one_choice"], json!("only"), "{name}");
+        }
+        let neg: BTreeSet<i64> = h
+            .iter()
+            .map(|t| t.params["neg_step"].as_i64().unwrap())
+            .collect();
+        assert!(
+            neg.is_subset(&BTreeSet::from([-20, -14, -8, -2])) && neg.len() >= 3,
+            "{name}: {neg:?}"
+        );
+        let mixed: BTreeSet<String> = h.iter().map(|t| t.params["mixed"].to_string()).collect();
+        assert!(mixed.len() >= 3, "{name}: {mixed:?}");
     }
 }

@@ -2,7 +2,8 @@
 
 use ets_hpo::{
     Direction, Distribution, HyperbandPruner, MinResource, NopPruner, Pruner, SearchSpace,
-    SuccessiveHalvingPruner, Trial, TrialState, best_trial, importance, pareto_front,
+    SuccessiveHalvingPruner, Trial, TrialState, best_trial, estimate_max_resource,
+    estimate_min_resource, explained_variance_importance, pareto_front,
 };
 use serde_json::json;
 
@@ -64,7 +65,7 @@ fn importance_ranks_the_parameter_that_drives_the_objective() {
             t
         })
         .collect();
-    let imp = importance(&space, &h, &[Direction::Minimize], 0);
+    let imp = explained_variance_importance(&space, &h, &[Direction::Minimize], 0);
     let names: Vec<&str> = imp.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["strong", "weak", "noise"]);
     assert!(
@@ -97,4 +98,20 @@ fn pruner_configs_use_optunas_defaults_and_json_names() {
     let mut t = Trial::new(0, TrialState::Running);
     t.intermediate.insert(0, 1e9);
     assert!(!NopPruner.prune(&t, &[], Direction::Minimize));
+}
+
+#[test]
+fn auto_resources_are_optunas_estimates_from_complete_trials_only() {
+    let mut running = Trial::new(0, TrialState::Running);
+    running.intermediate.insert(999, 1.0);
+    assert_eq!(estimate_min_resource(std::slice::from_ref(&running)), None);
+    assert_eq!(estimate_max_resource(std::slice::from_ref(&running)), None);
+    let mut done = Trial::new(1, TrialState::Complete);
+    done.intermediate.insert(250, 1.0);
+    let h = [running, done];
+    assert_eq!(estimate_min_resource(&h), Some(2)); // max(250 // 100, 1)
+    assert_eq!(estimate_max_resource(&h), Some(251));
+    let mut short = Trial::new(2, TrialState::Complete);
+    short.intermediate.insert(42, 1.0);
+    assert_eq!(estimate_min_resource(&[short]), Some(1));
 }

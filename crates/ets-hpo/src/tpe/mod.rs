@@ -7,7 +7,7 @@ use crate::hypervolume::{reference_point, solve_hssp, weights_below};
 use crate::pareto::nondomination_ranks;
 use crate::random::{RandomSampler, sample_uniform};
 use crate::rng::{Rng, hash_str};
-use crate::space::{Condition, internal_row, is_active};
+use crate::space::{Condition, condition_met, internal_row};
 use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial, TrialState};
 use parzen::{Parzen, ParzenParams};
 use serde::{Deserialize, Serialize};
@@ -236,7 +236,8 @@ fn split_trials<'a>(trials: &[&'a Trial], directions: &[Direction], n_below: usi
     }
 }
 
-/// A complete trial is usable when it has one finite-or-not value per direction.
+/// Finished trials TPE learns from: pruned ones, and complete ones with one non-NaN value
+/// per direction.
 fn usable(t: &Trial, directions: &[Direction]) -> bool {
     match t.state {
         TrialState::Complete => t
@@ -309,11 +310,7 @@ impl Sampler for TpeSampler {
         }
         let mut params = Params::new();
         for (cond, names) in groups {
-            let def = crate::ParamDef {
-                distribution: Distribution::Categorical { choices: vec![] },
-                condition: cond.cloned(),
-            };
-            if !is_active(&def, &params) {
+            if !condition_met(cond, &params) {
                 continue;
             }
             let key = names
