@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// `{"type": "tpe", "seed": 1, "multivariate": true}`, `{"type": "random", "seed": 1}`,
 /// `{"type": "grid"}`. Missing fields take Optuna's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SamplerConfig {
     Random {
         #[serde(default)]
@@ -41,7 +41,7 @@ impl SamplerConfig {
 /// `{"type": "successive_halving", "min_resource": "auto"}`,
 /// `{"type": "hyperband", "max_resource": 81, "study_name": "s"}`, `{"type": "none"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PrunerConfig {
     None,
     /// The percentile pruner with its percentile fixed at 50.

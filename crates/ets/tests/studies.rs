@@ -11,13 +11,19 @@ use ets::error::Error;
 use ets::store::{StudyRecord, TrialRecord, TrialState};
 use ets_domain::Timestamp;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 on_both_databases!(
     studies_are_named_once_per_experiment,
     concurrent_asks_get_distinct_consecutive_numbers,
     a_trial_is_told_once_and_takes_no_values_after,
     trials_go_with_their_experiment_and_outlive_their_run,
+    ask_and_tell_over_http_finds_the_minimum_and_reports_the_best,
+    told_trials_refuse_a_second_tell_and_late_reports,
+    the_median_pruner_stops_a_trial_worse_than_the_finished_ones,
+    a_grid_hands_out_each_point_once,
+    concurrent_asks_over_http_get_distinct_trials,
+    bad_studies_are_refused_naming_the_field,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -199,4 +205,319 @@ async fn trials_go_with_their_experiment_and_outlive_their_run() {
         store.get_trial(&trial.id).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+// ---------------------------------------------------------------- the HTTP API
+
+async fn new_study(app: &TestApp, body: Value) -> String {
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let reply = app
+        .post(&format!("/api/v1/experiments/{experiment}/studies"), body)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.id()
+}
+
+async fn ask(app: &TestApp, study: &str) -> Value {
+    let reply = app
+        .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+async fn tell(app: &TestApp, trial: &Value, body: Value) -> common::Reply {
+    let id = trial["trial_id"].as_str().unwrap();
+    app.post(&format!("/api/v1/trials/{id}/complete"), body)
+        .await
+}
+
+fn quadratic(params: &Value) -> f64 {
+    let x = params["x"].as_f64().unwrap();
+    let y = params["y"].as_f64().unwrap();
+    (x - 2.0).powi(2) + (y - 5.0).powi(2)
+}
+
+async fn ask_and_tell_over_http_finds_the_minimum_and_reports_the_best() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "quad", "direction": "minimize", "sampler": "tpe", "seed": 1,
+                "search_space": { "x": { "type": "float", "low": -5, "high": 10 },
+                                  "y": { "type": "float", "low": 0, "high": 15 } } }),
+    )
+    .await;
+    let mut best = f64::INFINITY;
+    let mut best_of_startup = f64::INFINITY;
+    for i in 0..40 {
+        let trial = ask(&app, &study).await;
+        assert_eq!(trial["number"], i);
+        let params = &trial["params"];
+        let (x, y) = (params["x"].as_f64().unwrap(), params["y"].as_f64().unwrap());
+        assert!(
+            (-5.0..=10.0).contains(&x) && (0.0..=15.0).contains(&y),
+            "{params}"
+        );
+        // The trial's run carries the params.
+        let run = app
+            .get(&format!(
+                "/api/v1/runs/{}",
+                trial["run_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(run.body["params"]["x"].as_f64(), Some(x), "{}", run.body);
+        let value = quadratic(params);
+        best = best.min(value);
+        if i < 10 {
+            best_of_startup = best_of_startup.min(value);
+        }
+        let told = tell(&app, &trial, json!({ "value": value })).await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        assert_eq!(told.body["state"], "complete");
+        let run = app
+            .get(&format!(
+                "/api/v1/runs/{}",
+                trial["run_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(run.body["status"], "finished", "{}", run.body);
+    }
+    // TPE, after its 10 random start-up trials, improves on them.
+    assert!(
+        best < best_of_startup,
+        "best {best} vs start-up {best_of_startup}"
+    );
+    assert!(best < 2.0, "best {best}");
+    let summary = app.get(&format!("/api/v1/studies/{study}")).await;
+    assert_eq!(summary.status, StatusCode::OK);
+    assert_eq!(summary.body["best_value"].as_f64(), Some(best));
+    assert_eq!(quadratic(&summary.body["best_params"]), best);
+    assert_eq!(summary.body["counts"]["complete"], 40);
+    let trials = app.get(&format!("/api/v1/studies/{study}/trials")).await;
+    assert_eq!(trials.body["items"].as_array().unwrap().len(), 40);
+}
+
+async fn told_trials_refuse_a_second_tell_and_late_reports() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "s", "sampler": "random", "pruner": "none",
+                "search_space": { "lr": { "type": "float", "low": 1e-5, "high": 1e-1, "log": true },
+                                  "layers": { "type": "int", "low": 1, "high": 4 },
+                                  "opt": { "type": "categorical", "choices": ["adam", "sgd"] } } }),
+    )
+    .await;
+    let trial = ask(&app, &study).await;
+    let id = trial["trial_id"].as_str().unwrap();
+    let report = app
+        .post(
+            &format!("/api/v1/trials/{id}/report"),
+            json!({ "step": 1, "value": 0.7 }),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body["prune"], false);
+    // The report is a point of the run's `objective` metric too.
+    let run = trial["run_id"].as_str().unwrap();
+    let history = app
+        .get(&format!("/api/v1/runs/{run}/metrics/objective"))
+        .await;
+    assert_eq!(history.body["points"][0]["value"], 0.7, "{}", history.body);
+
+    assert_eq!(
+        tell(&app, &trial, json!({ "value": 0.5 })).await.status,
+        StatusCode::OK
+    );
+    let twice = tell(&app, &trial, json!({ "value": 0.4 })).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    assert!(
+        twice.body.to_string().contains("is complete"),
+        "{}",
+        twice.body
+    );
+    let late = app
+        .post(
+            &format!("/api/v1/trials/{id}/report"),
+            json!({ "step": 2, "value": 0.1 }),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+
+    // Failed and pruned trials end their runs as failed and finished.
+    let failed = ask(&app, &study).await;
+    let told = tell(&app, &failed, json!({ "state": "failed" })).await;
+    assert_eq!(told.body["state"], "failed");
+    let run = app
+        .get(&format!(
+            "/api/v1/runs/{}",
+            failed["run_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(run.body["status"], "failed");
+    let no_value = tell(
+        &app,
+        &ask(&app, &study).await,
+        json!({ "state": "complete" }),
+    )
+    .await;
+    assert_eq!(
+        no_value.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        no_value.body
+    );
+    let unknown = app
+        .post("/api/v1/trials/nope/complete", json!({ "value": 1.0 }))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_median_pruner_stops_a_trial_worse_than_the_finished_ones() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "p", "sampler": "random",
+                "pruner": { "type": "median", "n_startup_trials": 1 },
+                "search_space": { "x": { "type": "float", "low": 0, "high": 1 } } }),
+    )
+    .await;
+    let report = |trial: Value, step: i64, value: f64| {
+        let app = &app;
+        async move {
+            let id = trial["trial_id"].as_str().unwrap().to_owned();
+            let reply = app
+                .post(
+                    &format!("/api/v1/trials/{id}/report"),
+                    json!({ "step": step, "value": value }),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body["prune"].as_bool().unwrap()
+        }
+    };
+    let good = ask(&app, &study).await;
+    for step in 1..=3 {
+        assert!(
+            !report(good.clone(), step, 1.0).await,
+            "the first trial is never pruned"
+        );
+    }
+    assert_eq!(
+        tell(&app, &good, json!({ "value": 1.0 })).await.status,
+        StatusCode::OK
+    );
+    let better = ask(&app, &study).await;
+    assert!(!report(better.clone(), 1, 0.5).await);
+    let worse = ask(&app, &study).await;
+    assert!(
+        report(worse.clone(), 1, 10.0).await,
+        "worse than the median at step 1"
+    );
+    let pruned = tell(&app, &worse, json!({ "state": "pruned" })).await;
+    assert_eq!(pruned.body["state"], "pruned");
+    let summary = app.get(&format!("/api/v1/studies/{study}")).await;
+    assert_eq!(summary.body["counts"]["pruned"], 1);
+    assert_eq!(summary.body["counts"]["running"], 1);
+}
+
+async fn a_grid_hands_out_each_point_once() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "g", "sampler": "grid",
+                "search_space": { "opt": { "type": "categorical", "choices": ["adam", "sgd"] },
+                                  "layers": { "type": "int", "low": 1, "high": 2 } } }),
+    )
+    .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let trial = ask(&app, &study).await;
+        assert!(
+            seen.insert(trial["params"].to_string()),
+            "repeated {}",
+            trial["params"]
+        );
+    }
+    assert_eq!(seen.len(), 4);
+    let exhausted = app
+        .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
+        .await;
+    assert_eq!(exhausted.status, StatusCode::CONFLICT, "{}", exhausted.body);
+}
+
+async fn concurrent_asks_over_http_get_distinct_trials() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "c", "sampler": "random", "seed": 7,
+                "search_space": { "x": { "type": "float", "low": 0, "high": 1 } } }),
+    )
+    .await;
+    let asks = (0..8).map(|_| ask(&app, &study));
+    let trials = futures_util::future::join_all(asks).await;
+    let numbers: std::collections::BTreeSet<i64> = trials
+        .iter()
+        .map(|t| t["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..8).collect());
+    let xs: std::collections::BTreeSet<String> = trials
+        .iter()
+        .map(|t| t["params"]["x"].to_string())
+        .collect();
+    assert_eq!(xs.len(), 8, "every ask gets its own suggestion");
+    let runs: std::collections::BTreeSet<&str> = trials
+        .iter()
+        .map(|t| t["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 8);
+}
+
+async fn bad_studies_are_refused_naming_the_field() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let space = json!({ "x": { "type": "float", "low": 0, "high": 1 } });
+    for (body, field) in [
+        (
+            json!({ "name": "a", "search_space": { "x": { "type": "float", "low": 2, "high": 1 } } }),
+            "search_space",
+        ),
+        (
+            json!({ "name": "b", "search_space": space, "sampler": "annealing" }),
+            "sampler",
+        ),
+        (
+            json!({ "name": "c", "search_space": space, "pruner": { "type": "median", "n_startup": 3 } }),
+            "pruner",
+        ),
+        (
+            json!({ "name": "d", "search_space": space, "direction": "minimize", "directions": ["maximize"] }),
+            "directions",
+        ),
+        (json!({ "name": "e" }), "search_space"),
+    ] {
+        let reply = app
+            .post(
+                &format!("/api/v1/experiments/{experiment}/studies"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{body}: {}",
+            reply.body
+        );
+    }
+    let ok = json!({ "name": "f", "search_space": space });
+    let path = format!("/api/v1/experiments/{experiment}/studies");
+    assert_eq!(
+        app.post(&path, ok.clone()).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(app.post(&path, ok).await.status, StatusCode::CONFLICT);
 }

@@ -15,6 +15,7 @@ pub mod projects;
 pub mod runs;
 pub(crate) mod security;
 pub mod stream;
+pub mod studies;
 pub mod visualizations;
 
 use std::sync::Arc;
@@ -83,6 +84,7 @@ pub struct ItemList<T> {
         (name = "artifacts", description = "Run artifacts: streamed, resumable and ranged uploads and downloads"),
         (name = "auth", description = "API keys, users and browser sessions"),
         (name = "audit", description = "The tamper-evident audit trail of every change (global admins)"),
+        (name = "studies", description = "Hyperparameter optimization: studies whose trials are runs, ask and tell, pruning"),
         (name = "alerts", description = "Alert rules on metrics, safety verdicts and run health; alerts; signed webhook deliveries"),
         (name = "visualizations", description = "Saved charts and dashboards, templates, exports (Plotly JSON, SVG, PNG, PDF, HTML) and the healthcare dashboard"),
     )
@@ -160,6 +162,11 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::get_alert))
         .routes(routes!(alerts::acknowledge_alert))
         .routes(routes!(alerts::list_deliveries))
+        .routes(routes!(studies::create_study))
+        .routes(routes!(studies::get_study))
+        .routes(routes!(studies::ask_trial, studies::list_trials))
+        .routes(routes!(studies::report_trial))
+        .routes(routes!(studies::complete_trial))
         .merge(visualization_routes())
         .split_for_parts()
 }

@@ -227,6 +227,14 @@ impl Store for AuditedStore {
         )
         .await
     }
+    async fn set_trial_params(
+        &self,
+        id: &str,
+        params: BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        let event = Event::new("trial.suggest", "trial", id).change("params", &params);
+        with_event(event, self.inner.set_trial_params(id, params)).await
+    }
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         self.inner.get_trial(id).await
     }

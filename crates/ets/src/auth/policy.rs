@@ -38,6 +38,13 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/alerts/{id}", Project(Viewer)),
     ("POST", "/api/v1/alerts/{id}/acknowledge", Project(Editor)),
     ("GET", "/api/v1/alerts/{id}/deliveries", Project(Viewer)),
+    // Studies: a study and its trials belong to their experiment's project.
+    ("POST", "/api/v1/experiments/{id}/studies", Project(Editor)),
+    ("GET", "/api/v1/studies/{id}", Project(Viewer)),
+    ("POST", "/api/v1/studies/{id}/trials", Project(Editor)),
+    ("GET", "/api/v1/studies/{id}/trials", Project(Viewer)),
+    ("POST", "/api/v1/trials/{id}/report", Project(Editor)),
+    ("POST", "/api/v1/trials/{id}/complete", Project(Editor)),
     // Visualizations: a chart or dashboard belongs to its project (its experiment's or runs').
     ("GET", "/api/v1/visualizations/charts", Project(Viewer)),
     ("POST", "/api/v1/visualizations/charts", Project(Editor)),

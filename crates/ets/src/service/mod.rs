@@ -25,6 +25,7 @@ pub mod safety;
 pub mod search;
 pub mod signatures;
 pub mod significance;
+pub mod studies;
 pub mod visualizations;
 
 use std::sync::Arc;

@@ -520,6 +520,13 @@ pub trait Store: Send + Sync + 'static {
         params: BTreeMap<String, serde_json::Value>,
         at: Timestamp,
     ) -> Result<TrialRecord>;
+    /// Sets the params of a running trial (sampled once its number is known); `Conflict`
+    /// when it is not running.
+    async fn set_trial_params(
+        &self,
+        id: &str,
+        params: BTreeMap<String, serde_json::Value>,
+    ) -> Result<()>;
     /// A trial with its intermediate values.
     async fn get_trial(&self, id: &str) -> Result<TrialRecord>;
     /// Every trial of a study with its intermediate values, by number.

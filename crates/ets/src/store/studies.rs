@@ -126,6 +126,10 @@ pub(crate) fn trials_of_study() -> String {
     format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id = $1 ORDER BY number")
 }
 
+/// Sets the params of a running trial once it is numbered: `$1` id, `$2` params.
+pub(crate) const SET_TRIAL_PARAMS: &str =
+    "UPDATE trials SET params = $2 WHERE id = $1 AND state = 'running'";
+
 /// Every intermediate value of a study's trials, by trial and step.
 pub(crate) const INTERMEDIATE_OF_STUDY: &str = "SELECT v.trial_id, v.step, v.value FROM \
      trial_intermediate_values v JOIN trials t ON t.id = v.trial_id WHERE t.study_id = $1 \

@@ -131,6 +131,8 @@ pub struct Project {
     pub alert_rule: String,
     /// A firing alert of `alert_rule` on `run`.
     pub alert: String,
+    /// A study of `experiment` (random sampler, one float parameter).
+    pub study: String,
 }
 
 impl Project {
@@ -373,6 +375,7 @@ impl World {
             .text_at("/id");
         let alert_rule = self.rule_in(&experiment, 0.1).await;
         let alert = self.alert_of(&alert_rule, &run).await;
+        let study = self.study_in(&experiment, name).await;
         Project {
             id,
             name: name.to_owned(),
@@ -384,7 +387,27 @@ impl World {
             dashboard,
             alert_rule,
             alert,
+            study,
         }
+    }
+
+    /// A study of the experiment.
+    async fn study_in(&self, experiment: &str, name: &str) -> String {
+        self.root(
+            Call::new("POST", format!("/api/v1/experiments/{experiment}/studies")).json(json!({
+                "name": format!("{name}-study"), "sampler": "random", "seed": 1,
+                "search_space": { "x": { "type": "float", "low": 0.0, "high": 1.0 } }
+            })),
+        )
+        .await
+        .text_at("/id")
+    }
+
+    /// A new running trial of the study.
+    async fn fresh_trial(&self, study: &str) -> String {
+        self.root(Call::new("POST", format!("/api/v1/studies/{study}/trials")))
+            .await
+            .text_at("/trial_id")
     }
 
     /// A rule on the experiment's `loss` above `threshold` (the fixtures' runs log 0.5).
@@ -692,6 +715,27 @@ impl World {
                 "/api/v1/alerts/rules/{}",
                 self.rule_in(experiment, 100.0).await
             )),
+            // Studies.
+            ("POST", "/api/v1/experiments/{id}/studies") => {
+                call(format!("/api/v1/experiments/{experiment}/studies")).json(json!({
+                    "name": format!("study-{n}"), "sampler": "random",
+                    "search_space": { "x": { "type": "float", "low": 0.0, "high": 1.0 } }
+                }))
+            }
+            ("GET", "/api/v1/studies/{id}") => call(format!("/api/v1/studies/{}", a.study)),
+            ("POST" | "GET", "/api/v1/studies/{id}/trials") => {
+                call(format!("/api/v1/studies/{}/trials", a.study))
+            }
+            ("POST", "/api/v1/trials/{id}/report") => call(format!(
+                "/api/v1/trials/{}/report",
+                self.fresh_trial(&a.study).await
+            ))
+            .json(json!({ "step": 1, "value": 0.5 })),
+            ("POST", "/api/v1/trials/{id}/complete") => call(format!(
+                "/api/v1/trials/{}/complete",
+                self.fresh_trial(&a.study).await
+            ))
+            .json(json!({ "value": 0.5 })),
             ("GET", "/api/v1/alerts") => {
                 call(format!("{route}?page_size=1000")).list(Marker::Alert)
             }
@@ -1093,5 +1137,6 @@ fn placeholder() -> Project {
         dashboard: String::new(),
         alert_rule: String::new(),
         alert: String::new(),
+        study: String::new(),
     }
 }

@@ -734,6 +734,14 @@ impl Store for PgStore {
         PgStore::add_trial(self, id, study_id, run_id, params, at).await
     }
 
+    async fn set_trial_params(
+        &self,
+        id: &str,
+        params: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        PgStore::set_trial_params(self, id, params).await
+    }
+
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         PgStore::get_trial(self, id).await
     }

@@ -117,6 +117,25 @@ impl PgStore {
         .await
     }
 
+    pub(super) async fn set_trial_params(
+        &self,
+        id: &str,
+        params: BTreeMap<String, Value>,
+    ) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let statement = tx.prepare_cached(q::SET_TRIAL_PARAMS).await?;
+                if tx.execute(&statement, &[&id, &Json(&params)]).await? == 0 {
+                    let current = trial(tx, &id).await?;
+                    return Err(q::trial_not_running(&id, current.state, "take params"));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     pub(super) async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         let id = id.to_owned();
         self.read(move |tx| Box::pin(async move { trial(tx, &id).await }))

@@ -839,6 +839,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_trial_params(
+        &self,
+        id: &str,
+        params: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| studies::set_params(c, &id, &params))
+            .await
+    }
+
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         let id = id.to_owned();
         self.readers.run(move |c| studies::get_trial(c, &id)).await

@@ -61,6 +61,21 @@ pub(super) fn add_trial(
     get_trial(conn, id)
 }
 
+pub(super) fn set_params(
+    conn: &Connection,
+    id: &str,
+    params: &BTreeMap<String, Value>,
+) -> Result<()> {
+    let changed = conn
+        .prepare_cached(&numbered(q::SET_TRIAL_PARAMS))?
+        .execute(params![id, to_json(params)])?;
+    if changed == 0 {
+        let trial = get_trial(conn, id)?;
+        return Err(q::trial_not_running(id, trial.state, "take params"));
+    }
+    Ok(())
+}
+
 pub(super) fn get_trial(conn: &Connection, id: &str) -> Result<TrialRecord> {
     let mut trial = conn
         .prepare_cached(&numbered(&q::get_trial()))?
