@@ -1,7 +1,7 @@
 //! Exhaustive grid search, as Optuna's `GridSampler` but designed for concurrent workers.
 
 use crate::space::{is_active, value_eq};
-use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial};
+use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial, TrialState};
 use serde_json::Value;
 
 /// Cartesian product of every parameter's grid: categorical choices, all integers by
@@ -73,25 +73,37 @@ impl GridSampler {
         Ok(points)
     }
 
-    /// Index of the first point not taken by any trial in `history` except `trial_number`.
+    /// Index of the point trial `trial_number` gets: the first point no other trial in
+    /// `history` has taken, after those reserved by lower-numbered trials that are running
+    /// without params yet (numbered, not yet sampled: a server numbers a trial before it
+    /// samples). Every concurrent ask therefore gets its own point, whichever samples first:
+    /// a pending lower-numbered trial takes the earlier free point, and once it has sampled,
+    /// its point is taken instead of reserved.
     pub fn next_free(
         &self,
         points: &[Params],
         history: &[Trial],
         trial_number: u64,
     ) -> Option<usize> {
-        let taken: Vec<&Params> = history
-            .iter()
-            .filter(|t| t.number != trial_number)
-            .map(|t| &t.params)
-            .collect();
-        points.iter().position(|p| {
-            !taken.iter().any(|t| {
-                t.len() == p.len()
-                    && p.iter()
-                        .all(|(k, v)| t.get(k).is_some_and(|w| value_eq(v, w)))
+        let others = || history.iter().filter(|t| t.number != trial_number);
+        let taken: Vec<&Params> = others().map(|t| &t.params).collect();
+        let reserved = others()
+            .filter(|t| {
+                t.number < trial_number && t.state == TrialState::Running && t.params.is_empty()
             })
-        })
+            .count();
+        points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                !taken.iter().any(|t| {
+                    t.len() == p.len()
+                        && p.iter()
+                            .all(|(k, v)| t.get(k).is_some_and(|w| value_eq(v, w)))
+                })
+            })
+            .nth(reserved)
+            .map(|(i, _)| i)
     }
 }
 

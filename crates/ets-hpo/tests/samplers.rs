@@ -176,6 +176,47 @@ fn seeds_change_the_stream_and_trials_differ() {
 }
 
 #[test]
+fn concurrent_grid_asks_each_get_their_own_point_whichever_samples_first() {
+    let space = SearchSpace::new()
+        .with("opt", Distribution::categorical(["sgd", "adam"]))
+        .with("depth", Distribution::int(1, 2));
+    let g = GridSampler;
+    let d = [Direction::Minimize];
+    // Trials 0..4 numbered at once, none sampled yet: each reads the same history.
+    let pending: Vec<Trial> = (0..4).map(|n| Trial::new(n, TrialState::Running)).collect();
+    let mut seen = BTreeSet::new();
+    for number in 0..4 {
+        let p = g.sample(&space, &pending, &d, number).unwrap();
+        assert!(
+            seen.insert(serde_json::to_string(&p).unwrap()),
+            "repeated {p:?}"
+        );
+    }
+    // Any order of sampling gives the same distinct points: trial 3 samples first, then
+    // trial 0 sees it taken and trial 1 still pending.
+    let mut history = pending.clone();
+    let third = g.sample(&space, &history, &d, 3).unwrap();
+    history[3].params = third.clone();
+    let zeroth = g.sample(&space, &history, &d, 0).unwrap();
+    history[0].params = zeroth.clone();
+    let first = g.sample(&space, &history, &d, 1).unwrap();
+    history[1].params = first.clone();
+    let second = g.sample(&space, &history, &d, 2).unwrap();
+    let all: BTreeSet<String> = [third, zeroth, first, second]
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    assert_eq!(all.len(), 4);
+    // A pending trial that failed before sampling reserves nothing.
+    let mut failed = pending.clone();
+    failed[0].state = TrialState::Failed;
+    assert_eq!(
+        g.sample(&space, &failed, &d, 1).unwrap(),
+        g.sample(&space, &[], &d, 0).unwrap()
+    );
+}
+
+#[test]
 fn grid_exhausts_every_point_exactly_once() {
     let space = SearchSpace::new()
         .with("opt", Distribution::categorical(["sgd", "adam"]))

@@ -443,6 +443,19 @@ async fn a_grid_hands_out_each_point_once() {
         .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
         .await;
     assert_eq!(exhausted.status, StatusCode::CONFLICT, "{}", exhausted.body);
+
+    // Asked all at once, the points are still handed out once each.
+    let study = new_study(
+        &app,
+        json!({ "name": "g2", "sampler": "grid",
+                "search_space": { "opt": { "type": "categorical", "choices": ["adam", "sgd"] },
+                                  "layers": { "type": "int", "low": 1, "high": 4 } } }),
+    )
+    .await;
+    let trials = futures_util::future::join_all((0..8).map(|_| ask(&app, &study))).await;
+    let points: std::collections::BTreeSet<String> =
+        trials.iter().map(|t| t["params"].to_string()).collect();
+    assert_eq!(points.len(), 8, "{points:?}");
 }
 
 async fn concurrent_asks_over_http_get_distinct_trials() {
