@@ -6,15 +6,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="$here/.venv"
-# Re-installed when requirements.txt or the interpreter changes (the stamp of the other suites).
-stamp="$venv/.requirements.sha256"
-want="$({ sha256sum "$here/requirements.txt" | cut -d' ' -f1; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
-  rm -f "$stamp"
-  "$venv/bin/pip" install --disable-pip-version-check --quiet -r "$here/requirements.txt"
-  echo "$want" >"$stamp"
-fi
+# shellcheck source=tests/venv.sh
+source "$root/tests/venv.sh"
+ensure_fixture_venv "$here"
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
 "$venv/bin/python" "$here/make_fixtures.py" "$tmp"

@@ -1699,6 +1699,22 @@ async fn mlflow_proxy_stores_files_outside_runs(backend: Backend) {
         );
     }
 
+    // Multipart uploads go to run artifacts only, and say so.
+    let reply = app
+        .post(
+            &format!("/api/2.0/mlflow-artifacts/mpu/create/{shared}/big"),
+            json!({ "path": "/local/weights.bin", "num_parts": 2 }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("outside every run")),
+        "{}",
+        reply.body
+    );
+
     // A folder is deleted with everything below it.
     let reply = send_raw(app.client.delete(proxy(&app, &shared))).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());

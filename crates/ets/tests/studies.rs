@@ -443,6 +443,17 @@ async fn a_grid_hands_out_each_point_once() {
         .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
         .await;
     assert_eq!(exhausted.status, StatusCode::CONFLICT, "{}", exhausted.body);
+    // The refused ask leaves nothing running: its trial and run are failed.
+    let summary = app.get(&format!("/api/v1/studies/{study}")).await;
+    assert_eq!(summary.body["counts"]["failed"], 1, "{}", summary.body);
+    assert_eq!(summary.body["counts"]["running"], 4, "{}", summary.body);
+    let trials = app.get(&format!("/api/v1/studies/{study}/trials")).await;
+    let refused_run = trials.body["items"][4]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = app.get(&format!("/api/v1/runs/{refused_run}")).await;
+    assert_eq!(run.body["status"], "failed", "{}", run.body);
 
     // Asked all at once, the points are still handed out once each.
     let study = new_study(

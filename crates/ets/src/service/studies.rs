@@ -492,9 +492,6 @@ impl Services {
         report: TrialReport,
     ) -> Result<PruneDecision> {
         self.authorize(actor, EntityKind::Trial, trial_id).await?;
-        if !report.value.is_finite() && !report.value.is_nan() {
-            return Err(Error::invalid("value", "report a finite value (or NaN)"));
-        }
         self.store
             .report_trial_value(trial_id, report.step, report.value)
             .await?;
