@@ -63,6 +63,28 @@ pub struct Config {
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
+    pub optuna: OptunaConfig,
+}
+
+/// Optuna's gRPC storage service (`crate::optuna`; README "Studies (HPO)"): Optuna scripts
+/// store their studies in ETS with `GrpcStorageProxy(host=…, port=…)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptunaConfig {
+    /// Serve Optuna's `StorageService` on this port (0 picks a free one); off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_port: Option<u16>,
+    /// Address it listens on (default: `host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_host: Option<String>,
+    /// The project whose studies Optuna clients see and create (created if missing); each
+    /// new study gets the experiment of its name there.
+    pub project: String,
+    /// With authentication on: a file holding the API key that calls without credentials
+    /// act as (Optuna's `GrpcStorageProxy` sends none). Without it such calls are refused;
+    /// a client may still send `authorization: Bearer …` metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// Who may call the API (see `docs/security.md`). Off by default, and then ETS serves
@@ -424,7 +446,24 @@ impl Config {
                 retry_base_ms: 1000,
                 max_retry_seconds: 3600,
             },
+            optuna: OptunaConfig {
+                grpc_port: None,
+                grpc_host: None,
+                project: "default".to_owned(),
+                api_key_file: None,
+            },
         }
+    }
+
+    /// Where Optuna's gRPC storage service listens, when it is on.
+    pub fn optuna_grpc_address(&self) -> Option<(String, u16)> {
+        let port = self.optuna.grpc_port?;
+        let host = self
+            .optuna
+            .grpc_host
+            .clone()
+            .unwrap_or_else(|| self.host.clone());
+        Some((host, port))
     }
 
     /// The folder of the local artifact backend.
@@ -475,7 +514,14 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `host` is refused unless `auth.allow_anonymous` (`--allow-anonymous`) says so, in which
 /// case the warning to log at every start is returned.
 pub fn check_exposure(config: &Config) -> Result<Option<String>, ConfigError> {
-    if config.auth.enabled || is_loopback_host(&config.host) {
+    let grpc_host = config.optuna_grpc_address().map(|(host, _)| host);
+    let exposed = std::iter::once(&config.host)
+        .chain(grpc_host.as_ref())
+        .find(|host| !is_loopback_host(host));
+    let Some(host) = exposed else {
+        return Ok(None);
+    };
+    if config.auth.enabled {
         return Ok(None);
     }
     if config.auth.allow_anonymous {
@@ -483,7 +529,7 @@ pub fn check_exposure(config: &Config) -> Result<Option<String>, ConfigError> {
             "serving {} without authentication (auth.allow_anonymous / --allow-anonymous): \
              anyone who can reach this address can read, change and delete everything; \
              turn authentication on with auth.enabled = true (ETS_AUTH__ENABLED=true)",
-            config.host
+            host
         )));
     }
     Err(ConfigError(format!(
@@ -493,7 +539,7 @@ pub fn check_exposure(config: &Config) -> Result<Option<String>, ConfigError> {
          `ets users create NAME --admin`; or listen on loopback only (--host 127.0.0.1); or \
          accept anonymous access explicitly with --allow-anonymous \
          (auth.allow_anonymous, ETS_AUTH__ALLOW_ANONYMOUS=true)",
-        config.host
+        host
     )))
 }
 
@@ -516,6 +562,22 @@ pub struct Overrides {
     pub migrate_on_start: Option<bool>,
     #[serde(skip_serializing_if = "AuthOverrides::is_empty")]
     pub auth: AuthOverrides,
+    #[serde(skip_serializing_if = "OptunaOverrides::is_empty")]
+    pub optuna: OptunaOverrides,
+}
+
+/// Command-line values of the `[optuna]` table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OptunaOverrides {
+    /// `--optuna-grpc-port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_port: Option<u16>,
+}
+
+impl OptunaOverrides {
+    fn is_empty(&self) -> bool {
+        self.grpc_port.is_none()
+    }
 }
 
 /// Command-line values of the `[auth]` table.

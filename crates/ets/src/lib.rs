@@ -14,6 +14,7 @@ pub mod config;
 pub mod database_url;
 pub mod error;
 pub mod live;
+pub mod optuna;
 pub mod private_files;
 pub mod server;
 pub mod service;

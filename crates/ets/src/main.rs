@@ -40,6 +40,10 @@ enum Command {
         /// Prometheus port (default 9003; 0 picks a free port).
         #[arg(long)]
         metrics_port: Option<u16>,
+        /// Also serve Optuna's gRPC storage service on this port, for
+        /// `optuna.storages.GrpcStorageProxy(host=…, port=…)` (config `optuna.grpc_port`).
+        #[arg(long)]
+        optuna_grpc_port: Option<u16>,
         /// Do not apply database migrations at start-up (run `ets migrate` first).
         #[arg(long)]
         no_migrate: bool,
@@ -128,10 +132,12 @@ fn main() -> ExitCode {
         host,
         port,
         metrics_port,
+        optuna_grpc_port,
         no_migrate,
         allow_anonymous,
     } = &cli.command
     {
+        overrides.optuna.grpc_port = *optuna_grpc_port;
         overrides.host = host.clone();
         overrides.port = *port;
         overrides.metrics_port = *metrics_port;

@@ -24,6 +24,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where `/metrics` is served.
     pub metrics_addr: SocketAddr,
+    /// Where Optuna's gRPC storage service listens (`optuna.grpc_port`), when it is on.
+    pub optuna_addr: Option<SocketAddr>,
     pub services: Arc<Services>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -73,6 +75,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             )
         })?;
     let services = Services::open(config).await?;
+    let optuna_listener = crate::optuna::bind(&services).await?;
     if let Some(jwt) = services.auth.jwt().cloned() {
         // Fetch the identity provider's keys now, so a misconfiguration shows in the log at
         // start rather than at the first request.
@@ -85,6 +88,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
+    let optuna_addr = match &optuna_listener {
+        Some(listener) => Some(crate::optuna::address(listener)?),
+        None => None,
+    };
 
     tracing::info!(artifacts = %services.artifacts.location(), "artifact storage");
     if let Err(e) = services.artifacts.check_writable().await {
@@ -112,6 +119,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let app = crate::api::router(services.clone());
     let metrics_app = metrics_router(services.clone());
     let metrics_stopped = stopped.clone();
+    let optuna = optuna_listener
+        .map(|listener| crate::optuna::serve(listener, services.clone(), stopped.clone()));
     let server_config = services.config.server.clone();
     let task = tokio::spawn(async move {
         let api = serve(api_listener, app, &server_config, stopped);
@@ -121,13 +130,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             &server_config,
             metrics_stopped,
         );
-        let (api, metrics) = tokio::join!(api, metrics);
-        api.and(metrics)
+        let optuna = async move {
+            match optuna {
+                Some(serving) => serving.await,
+                None => Ok(()),
+            }
+        };
+        let (api, metrics, optuna) = tokio::join!(api, metrics, optuna);
+        api.and(metrics).and(optuna)
     });
-    tracing::info!(%addr, %metrics_addr, "ETS is listening");
+    tracing::info!(%addr, %metrics_addr, ?optuna_addr, "ETS is listening");
     Ok(RunningServer {
         addr,
         metrics_addr,
+        optuna_addr,
         services,
         shutdown,
         task,

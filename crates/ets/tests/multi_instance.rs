@@ -92,7 +92,7 @@ fn writes_through_one_instance_are_read_through_the_other() {
             .map(|r| r.get(0))
             .collect()
     });
-    assert_eq!(versions, (1..=15).collect::<Vec<i64>>());
+    assert_eq!(versions, (1..=16).collect::<Vec<i64>>());
 
     // Written through A.
     let project = ok(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use common::{TestApp, on_both_databases};
 use ets::error::Error;
-use ets::store::{StudyRecord, TrialRecord, TrialState};
+use ets::store::{NewTrial, StudyRecord, TrialRecord, TrialState};
 use ets_domain::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -37,6 +37,15 @@ fn study(experiment_id: &str, name: &str) -> StudyRecord {
         pruner: json!({ "type": "median" }),
         seed: Some(1),
         created_at: Timestamp::now(),
+        seq: 0,
+    }
+}
+
+/// A running trial of the study on the run, with params.
+fn new_trial(study_id: &str, run: &str, x: f64) -> NewTrial {
+    NewTrial {
+        params: params(x),
+        ..NewTrial::running(ets_domain::new_id(), study_id, run, Timestamp::now())
     }
 }
 
@@ -50,13 +59,7 @@ async fn study_with_a_trial(app: &TestApp, x: f64) -> (String, String, StudyReco
     let (_, experiment, run) = app.create_hierarchy().await;
     let created = store.create_study(study(&experiment, "s")).await.unwrap();
     let trial = store
-        .add_trial(
-            ets_domain::new_id(),
-            &created.id,
-            &run,
-            params(x),
-            Timestamp::now(),
-        )
+        .add_trial(new_trial(&created.id, &run, x))
         .await
         .unwrap();
     (experiment, run, created, trial)
@@ -104,13 +107,7 @@ async fn concurrent_asks_get_distinct_consecutive_numbers() {
         let study_id = created.id.clone();
         tokio::spawn(async move {
             store
-                .add_trial(
-                    ets_domain::new_id(),
-                    &study_id,
-                    &run,
-                    params(i as f64),
-                    Timestamp::now(),
-                )
+                .add_trial(new_trial(&study_id, &run, i as f64))
                 .await
                 .unwrap()
         })

@@ -5,6 +5,7 @@
 //! the order samplers visit them (after parents are moved before their children).
 
 mod distribution;
+mod optuna;
 
 pub use distribution::Distribution;
 pub(crate) use distribution::{invalid, value_eq};

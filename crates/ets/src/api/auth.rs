@@ -39,7 +39,7 @@ pub(crate) fn refuse(path: &str, error: Error) -> Response {
 
 /// The credentials a request carries: `Authorization` (Bearer or Basic), else the session
 /// cookie.
-fn presented(headers: &HeaderMap) -> Result<Option<Presented>, Error> {
+pub(crate) fn presented(headers: &HeaderMap) -> Result<Option<Presented>, Error> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let malformed = || Error::Unauthenticated("malformed Authorization header".into());
         let text = value.to_str().map_err(|_| malformed())?;

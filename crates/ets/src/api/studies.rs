@@ -6,12 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::error::ErrorBody;
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::{AppState, ItemList};
 use crate::actor::Actor;
 use crate::error::Result;
 use crate::service::studies::{
-    AskedTrial, NewStudy, PruneDecision, StudyView, TrialCompletion, TrialReport, TrialView,
+    AskedTrial, ImportanceQuery, NewStudy, PruneDecision, StudyImportance, StudyView,
+    TrialCompletion, TrialReport, TrialView,
 };
 
 /// Creates a study of the experiment: a search space, objective direction(s), a sampler
@@ -30,6 +31,38 @@ pub async fn create_study(
     Ok((
         StatusCode::CREATED,
         JsonResponse(s.create_study(&actor, &id, body).await?),
+    ))
+}
+
+/// The experiment's studies (also those Optuna clients created), oldest first, each with its
+/// progress.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/studies", tag = "studies", params(("id" = String, Path)),
+    responses((status = 200, body = ItemList<StudyView>), (status = 404, body = ErrorBody)))]
+pub async fn list_studies(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<JsonResponse<ItemList<StudyView>>> {
+    Ok(JsonResponse(ItemList {
+        items: s.list_studies(&actor, &id).await?,
+    }))
+}
+
+/// Parameter importance: how much of an objective's variation over the complete trials
+/// each parameter explains (0–1, most important first).
+#[utoipa::path(get, path = "/api/v1/studies/{id}/importance", tag = "studies",
+    params(("id" = String, Path), ImportanceQuery),
+    responses((status = 200, body = StudyImportance), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn study_importance(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Query(query): Query<ImportanceQuery>,
+) -> Result<JsonResponse<StudyImportance>> {
+    Ok(JsonResponse(
+        s.study_importance(&actor, &id, query.objective.unwrap_or(0))
+            .await?,
     ))
 }
 

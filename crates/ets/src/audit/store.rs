@@ -31,7 +31,9 @@ use crate::store::{
     ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoredArtifact, Trashable, ViewKind,
     ViewQuery, ViewRecord,
 };
-use crate::store::{SignatureRecord, StudyRecord, TrialRecord, TrialState};
+use crate::store::{
+    AttrKind, AttrRecord, NewTrial, SignatureRecord, StudyRecord, TrialRecord, TrialState,
+};
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
 fn view_action(kind: ViewKind, change: &str) -> &'static str {
@@ -206,26 +208,57 @@ impl Store for AuditedStore {
     async fn get_study(&self, id: &str) -> Result<StudyRecord> {
         self.inner.get_study(id).await
     }
+    async fn study_by_seq(&self, seq: i64) -> Result<StudyRecord> {
+        self.inner.study_by_seq(seq).await
+    }
     async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
         self.inner.studies(experiment_id).await
     }
-    async fn add_trial(
+    async fn project_studies(&self, project_id: &str) -> Result<Vec<StudyRecord>> {
+        self.inner.project_studies(project_id).await
+    }
+    async fn delete_study(&self, id: &str) -> Result<()> {
+        let event = Event::new("study.delete", "study", id);
+        with_event(event, self.inner.delete_study(id)).await
+    }
+    async fn set_study_attr(
         &self,
-        id: String,
         study_id: &str,
-        run_id: &str,
-        params: BTreeMap<String, serde_json::Value>,
-        at: Timestamp,
-    ) -> Result<TrialRecord> {
-        let event = Event::new("trial.ask", "trial", &id)
-            .detail("study_id", study_id)
-            .detail("run_id", run_id)
-            .change("params", &params);
+        kind: AttrKind,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let event = Event::new("study.set_attr", "study", study_id)
+            .detail("kind", kind.as_str())
+            .detail("key", key)
+            .change("value", value);
+        with_event(event, self.inner.set_study_attr(study_id, kind, key, value)).await
+    }
+    async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
+        self.inner.study_attrs(study_id).await
+    }
+    async fn grow_search_space(
+        &self,
+        study_id: &str,
+        name: &str,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        let event = Event::new("study.add_param", "study", study_id)
+            .detail("param", name)
+            .change("distribution", &distribution);
         with_event(
             event,
-            self.inner.add_trial(id, study_id, run_id, params, at),
+            self.inner.grow_search_space(study_id, name, distribution),
         )
         .await
+    }
+    async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord> {
+        let event = Event::new("trial.create", "trial", &trial.id)
+            .detail("study_id", &trial.study_id)
+            .detail("run_id", &trial.run_id)
+            .detail("state", trial.state.as_str())
+            .change("params", &trial.params);
+        with_event(event, self.inner.add_trial(trial)).await
     }
     async fn set_trial_params(
         &self,
@@ -235,23 +268,49 @@ impl Store for AuditedStore {
         let event = Event::new("trial.suggest", "trial", id).change("params", &params);
         with_event(event, self.inner.set_trial_params(id, params)).await
     }
+    async fn set_trial_param(
+        &self,
+        id: &str,
+        name: &str,
+        value: serde_json::Value,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        let event = Event::new("trial.set_param", "trial", id)
+            .detail("param", name)
+            .change("value", &value);
+        with_event(
+            event,
+            self.inner.set_trial_param(id, name, value, distribution),
+        )
+        .await
+    }
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         self.inner.get_trial(id).await
     }
-    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
-        self.inner.trials(study_id).await
+    async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
+        self.inner.trial_by_number(study_id, number).await
     }
-    async fn finish_trial(
+    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+        self.inner.trials_after(study_id, after).await
+    }
+    async fn set_trial_state(
         &self,
         id: &str,
         state: TrialState,
         values: Option<Vec<f64>>,
         at: Timestamp,
-    ) -> Result<TrialRecord> {
-        let event = Event::new("trial.finish", "trial", id)
+    ) -> Result<Option<TrialRecord>> {
+        let event = Event::new("trial.set_state", "trial", id)
             .detail("state", state.as_str())
             .change("values", &values);
-        with_event(event, self.inner.finish_trial(id, state, values, at)).await
+        with_event(event, self.inner.set_trial_state(id, state, values, at)).await
+    }
+    async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
+        let event = Event::new("trial.set_attr", "trial", id)
+            .detail("kind", kind.as_str())
+            .detail("key", key)
+            .change("value", value);
+        with_event(event, self.inner.set_trial_attr(id, kind, key, value)).await
     }
     async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()> {
         let event = Event::new("trial.report", "trial", id)

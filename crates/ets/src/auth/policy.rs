@@ -40,6 +40,8 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/alerts/{id}/deliveries", Project(Viewer)),
     // Studies: a study and its trials belong to their experiment's project.
     ("POST", "/api/v1/experiments/{id}/studies", Project(Editor)),
+    ("GET", "/api/v1/experiments/{id}/studies", Project(Viewer)),
+    ("GET", "/api/v1/studies/{id}/importance", Project(Viewer)),
     ("GET", "/api/v1/studies/{id}", Project(Viewer)),
     ("POST", "/api/v1/studies/{id}/trials", Project(Editor)),
     ("GET", "/api/v1/studies/{id}/trials", Project(Viewer)),

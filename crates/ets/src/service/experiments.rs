@@ -227,7 +227,7 @@ impl Services {
         self.create_experiment(actor, input).await
     }
 
-    async fn project_id_by_name(&self, actor: &Actor, name: &str) -> Result<String> {
+    pub(crate) async fn project_id_by_name(&self, actor: &Actor, name: &str) -> Result<String> {
         let find = || async {
             let filter = crate::store::ProjectFilter {
                 name: Some(name.to_owned()),

@@ -19,13 +19,17 @@ use utoipa::ToSchema;
 
 use super::Services;
 use super::runs::{RunBatch, RunStateChange};
+use super::study_storage::CLIENT_SIDE;
 use crate::actor::Actor;
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{StudyRecord, TrialRecord, TrialState};
+use crate::store::{NewTrial, StudyRecord, TrialRecord, TrialState};
 use ets_domain::model::MetricInput;
 
 /// The metric key intermediate values are logged under on the trial's run.
 pub const OBJECTIVE_METRIC: &str = "objective";
+/// The metric key a finished trial's value is logged under (`value_0`, `value_1`, … for
+/// several objectives), as Optuna's MLflow callback names it.
+pub const VALUE_METRIC: &str = "value";
 
 /// Body of `POST /api/v1/experiments/{id}/studies`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -79,6 +83,8 @@ pub struct TrialView {
     #[schema(value_type = Object)]
     pub intermediate_values: BTreeMap<i64, f64>,
     pub created_at: Timestamp,
+    /// When it began running (absent while waiting).
+    pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
 }
 
@@ -98,7 +104,7 @@ pub struct StudyView {
     pub pruner: Value,
     pub seed: Option<i64>,
     pub created_at: Timestamp,
-    /// Trials by state (`running`, `complete`, `pruned`, `failed`).
+    /// Trials by state (`waiting`, `running`, `complete`, `pruned`, `failed`).
     pub counts: BTreeMap<String, usize>,
     pub best_value: Option<f64>,
     #[schema(value_type = Option<Object>)]
@@ -116,6 +122,37 @@ pub struct AskedTrial {
     pub number: i64,
     #[schema(value_type = Object)]
     pub params: BTreeMap<String, Value>,
+}
+
+/// How much each parameter explains of an objective's variation over the complete trials.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StudyImportance {
+    pub study_id: String,
+    /// Index of the objective (0 for a single objective).
+    pub objective: usize,
+    /// `explained_variance`: the share of the objective's variance explained by grouping
+    /// the trials by the parameter (binned into up to 8 quantile bins), corrected for what
+    /// that many groups explain by chance; 0 (nothing) to 1 (everything).
+    pub method: String,
+    /// Complete trials the estimate used.
+    pub n_trials: usize,
+    /// Parameters, most important first.
+    pub importances: Vec<ParamImportanceView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParamImportanceView {
+    pub name: String,
+    pub importance: f64,
+}
+
+/// Query of `GET /api/v1/studies/{id}/importance`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportanceQuery {
+    /// Which objective (default 0).
+    #[serde(default)]
+    pub objective: Option<usize>,
 }
 
 /// Body of `POST /api/v1/trials/{id}/report`.
@@ -213,19 +250,99 @@ fn directions_of(study: &StudyRecord) -> Vec<Direction> {
         .collect()
 }
 
-fn direction_name(direction: Direction) -> String {
+pub(super) fn direction_name(direction: Direction) -> String {
     match direction {
         Direction::Minimize => "minimize".to_owned(),
         Direction::Maximize => "maximize".to_owned(),
     }
 }
 
-/// A stored trial as the samplers and pruners read it.
+/// How a trial's run stands for the trial's state.
+pub(super) fn run_status_of(state: TrialState) -> RunStatus {
+    match state {
+        TrialState::Waiting => RunStatus::Scheduled,
+        TrialState::Running => RunStatus::Running,
+        TrialState::Complete | TrialState::Pruned => RunStatus::Finished,
+        TrialState::Failed => RunStatus::Failed,
+    }
+}
+
+/// A trial's params as its run's params: run params are text, so a categorical's `null`,
+/// `true` and `false` are written as Optuna (and Python) print them: `None`, `True`, `False`.
+pub(super) fn run_params(params: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    params
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::Null => Value::from("None"),
+                Value::Bool(true) => Value::from("True"),
+                Value::Bool(false) => Value::from("False"),
+                other => other.clone(),
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}
+
+/// A complete trial has one value per objective.
+pub(super) fn check_value_count(study: &StudyRecord, values: &[f64]) -> Result<()> {
+    if values.len() != study.directions.len() {
+        return Err(Error::invalid(
+            "values",
+            format!(
+                "the study has {} objective(s); got {} value(s)",
+                study.directions.len(),
+                values.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The run tag that names the trial's number.
+pub(super) fn trial_number_tag(number: i64) -> (String, Option<String>) {
+    ("ets.trial_number".to_owned(), Some(number.to_string()))
+}
+
+/// Intermediate values as the run's `objective` points.
+pub(super) fn intermediate_metrics(values: &BTreeMap<i64, f64>) -> Vec<MetricInput> {
+    values
+        .iter()
+        .map(|(step, value)| MetricInput {
+            key: OBJECTIVE_METRIC.to_owned(),
+            value: *value,
+            step: Some(*step),
+            timestamp: None,
+        })
+        .collect()
+}
+
+/// A finished trial's values as the run's `value` (or `value_<i>`) metrics.
+pub(super) fn value_metrics(study: &StudyRecord, values: &[f64]) -> Vec<MetricInput> {
+    let several = study.directions.len() > 1 || values.len() > 1;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| MetricInput {
+            key: if several {
+                format!("{VALUE_METRIC}_{i}")
+            } else {
+                VALUE_METRIC.to_owned()
+            },
+            value: *value,
+            step: None,
+            timestamp: None,
+        })
+        .collect()
+}
+
+/// A stored trial as the samplers and pruners read it (a waiting trial, enqueued through
+/// Optuna, counts as running: taken, without a result).
 fn hpo_trial(trial: &TrialRecord) -> Trial {
     Trial {
         number: trial.number as u64,
         state: match trial.state {
-            TrialState::Running => ets_hpo::TrialState::Running,
+            TrialState::Waiting | TrialState::Running => ets_hpo::TrialState::Running,
             TrialState::Complete => ets_hpo::TrialState::Complete,
             TrialState::Pruned => ets_hpo::TrialState::Pruned,
             TrialState::Failed => ets_hpo::TrialState::Failed,
@@ -247,6 +364,7 @@ fn trial_view(trial: TrialRecord) -> TrialView {
         values: trial.values,
         intermediate_values: trial.intermediate,
         created_at: trial.created_at,
+        started_at: trial.started_at,
         finished_at: trial.finished_at,
     }
 }
@@ -291,6 +409,7 @@ impl Services {
             pruner: typed_setting("pruner", input.pruner, "median")?,
             seed: input.seed.map(|s| s as i64),
             created_at: Timestamp::now(),
+            seq: 0,
         };
         // Everything is checked before the study is stored.
         let space = search_space_of(&study)?;
@@ -316,6 +435,60 @@ impl Services {
         Ok(self.study_view(study, trials))
     }
 
+    /// The experiment's studies with their progress, oldest first.
+    pub async fn list_studies(&self, actor: &Actor, experiment_id: &str) -> Result<Vec<StudyView>> {
+        self.authorize(actor, EntityKind::Experiment, experiment_id)
+            .await?;
+        let mut views = Vec::new();
+        for study in self.store.studies(experiment_id).await? {
+            let trials = self.store.trials(&study.id).await?;
+            views.push(self.study_view(study, trials));
+        }
+        Ok(views)
+    }
+
+    /// Parameter importance for one objective, from the complete trials.
+    pub async fn study_importance(
+        &self,
+        actor: &Actor,
+        id: &str,
+        objective: usize,
+    ) -> Result<StudyImportance> {
+        self.authorize(actor, EntityKind::Study, id).await?;
+        let study = self.store.get_study(id).await?;
+        if objective >= study.directions.len() {
+            return Err(Error::invalid(
+                "objective",
+                format!(
+                    "the study has {} objective(s); name one from 0 to {}",
+                    study.directions.len(),
+                    study.directions.len() - 1
+                ),
+            ));
+        }
+        let space = search_space_of(&study)?;
+        let history = self.history(id).await?;
+        let directions = directions_of(&study);
+        let importances = tokio::task::spawn_blocking(move || {
+            ets_hpo::explained_variance_importance(&space, &history, &directions, objective)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("importance failed: {e}")))?;
+        Ok(StudyImportance {
+            study_id: study.id,
+            objective,
+            method: "explained_variance".to_owned(),
+            n_trials: importances.first().map_or(0, |p| p.n_trials),
+            importances: importances
+                .into_iter()
+                .map(|p| ParamImportanceView {
+                    name: p.name,
+                    importance: p.importance,
+                })
+                .collect(),
+        })
+    }
+
     pub async fn study_trials(&self, actor: &Actor, id: &str) -> Result<Vec<TrialView>> {
         self.authorize(actor, EntityKind::Study, id).await?;
         Ok(self
@@ -331,7 +504,7 @@ impl Services {
         let directions = directions_of(&study);
         let history: Vec<Trial> = trials.iter().map(hpo_trial).collect();
         let mut counts = BTreeMap::new();
-        for state in ["running", "complete", "pruned", "failed"] {
+        for state in ["waiting", "running", "complete", "pruned", "failed"] {
             counts.insert(state.to_owned(), 0);
         }
         for trial in &trials {
@@ -393,6 +566,13 @@ impl Services {
     pub async fn ask_trial(&self, actor: &Actor, study_id: &str) -> Result<AskedTrial> {
         self.authorize(actor, EntityKind::Study, study_id).await?;
         let study = self.store.get_study(study_id).await?;
+        if study.sampler["type"] == CLIENT_SIDE {
+            return Err(Error::Conflict(format!(
+                "study '{}' is sampled by its Optuna client (it was created through Optuna's \
+                 storage API): ask for trials through Optuna",
+                study.name
+            )));
+        }
         let run = self
             .create_run(
                 actor,
@@ -405,13 +585,12 @@ impl Services {
             .await?;
         let trial = self
             .store
-            .add_trial(
+            .add_trial(NewTrial::running(
                 ets_domain::new_id(),
                 study_id,
                 &run.id,
-                BTreeMap::new(),
                 Timestamp::now(),
-            )
+            ))
             .await?;
         match self.suggest(actor, &study, &trial).await {
             Ok(params) => Ok(AskedTrial {
@@ -465,17 +644,12 @@ impl Services {
             .set_trial_params(&trial.id, params.clone())
             .await?;
         if let Some(run_id) = &trial.run_id {
-            let mut tags = BTreeMap::new();
-            tags.insert(
-                "ets.trial_number".to_owned(),
-                Some(trial.number.to_string()),
-            );
             self.log_batch(
                 actor,
                 run_id,
                 RunBatch {
-                    params: params.clone(),
-                    tags,
+                    params: run_params(&params),
+                    tags: [trial_number_tag(trial.number)].into(),
                     ..Default::default()
                 },
             )
@@ -491,31 +665,14 @@ impl Services {
         trial_id: &str,
         report: TrialReport,
     ) -> Result<PruneDecision> {
-        self.authorize(actor, EntityKind::Trial, trial_id).await?;
-        self.store
-            .report_trial_value(trial_id, report.step, report.value)
+        let trial = self
+            .record_trial_value(actor, trial_id, report.step, report.value)
             .await?;
-        let trial = self.store.get_trial(trial_id).await?;
-        if let Some(run_id) = &trial.run_id {
-            self.log_batch(
-                actor,
-                run_id,
-                RunBatch {
-                    metrics: vec![MetricInput {
-                        key: OBJECTIVE_METRIC.to_owned(),
-                        value: report.value,
-                        step: Some(report.step),
-                        timestamp: None,
-                    }],
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
         let study = self.store.get_study(&trial.study_id).await?;
         let directions = directions_of(&study);
-        if directions.len() != 1 {
-            // Pruning is for one objective, as in Optuna.
+        if directions.len() != 1 || study.pruner["type"] == CLIENT_SIDE {
+            // Pruning is for one objective, as in Optuna; a client that samples itself
+            // prunes itself too.
             return Ok(PruneDecision { prune: false });
         }
         let history = self.history(&study.id).await?;
@@ -523,6 +680,31 @@ impl Services {
         let me = hpo_trial(&trial);
         let prune = pruner.prune(&me, &history, directions[0]);
         Ok(PruneDecision { prune })
+    }
+
+    /// Records a running trial's intermediate value, also as its run's `objective` point.
+    pub async fn record_trial_value(
+        &self,
+        actor: &Actor,
+        trial_id: &str,
+        step: i64,
+        value: f64,
+    ) -> Result<TrialRecord> {
+        self.authorize(actor, EntityKind::Trial, trial_id).await?;
+        self.store.report_trial_value(trial_id, step, value).await?;
+        let trial = self.store.get_trial(trial_id).await?;
+        if let Some(run_id) = &trial.run_id {
+            self.log_batch(
+                actor,
+                run_id,
+                RunBatch {
+                    metrics: intermediate_metrics(&[(step, value)].into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        Ok(trial)
     }
 
     /// Tells a trial's outcome: its values (complete), or `pruned` / `failed`; its run ends
@@ -552,7 +734,7 @@ impl Services {
             TrialState::Failed
         });
         let values = match state {
-            TrialState::Running => {
+            TrialState::Waiting | TrialState::Running => {
                 return Err(Error::invalid(
                     "state",
                     "a trial is completed as complete, pruned or failed",
@@ -562,16 +744,7 @@ impl Services {
                 let values = values.ok_or_else(|| {
                     Error::invalid("value", "a complete trial needs its objective value(s)")
                 })?;
-                if values.len() != study.directions.len() {
-                    return Err(Error::invalid(
-                        "values",
-                        format!(
-                            "the study has {} objective(s); got {} value(s)",
-                            study.directions.len(),
-                            values.len()
-                        ),
-                    ));
-                }
+                check_value_count(&study, &values)?;
                 if values.iter().any(|v| !v.is_finite()) {
                     return Err(Error::invalid(
                         "values",
@@ -586,22 +759,7 @@ impl Services {
             .store
             .finish_trial(trial_id, state, values, Timestamp::now())
             .await?;
-        if let Some(run_id) = &finished.run_id {
-            let status = if state == TrialState::Failed {
-                RunStatus::Failed
-            } else {
-                RunStatus::Finished
-            };
-            self.update_run_state(
-                actor,
-                run_id,
-                RunStateChange {
-                    status: Some(status),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
+        self.end_trial_run(actor, &study, &finished).await?;
         Ok(trial_view(finished))
     }
 }

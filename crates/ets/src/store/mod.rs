@@ -46,7 +46,7 @@ pub use alerts::{
 };
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 pub use signatures::SignatureRecord;
-pub use studies::{StudyRecord, TrialRecord, TrialState};
+pub use studies::{AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialState};
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
@@ -506,20 +506,36 @@ pub trait Store: Send + Sync + 'static {
         experiment_ids: Vec<String>,
     ) -> Result<Vec<datasets::DatasetSummary>>;
     // ---- studies and trials (see `store::studies`)
-    /// Records a study (`AlreadyExists` when its experiment has one of that name).
+    /// Records a study (`AlreadyExists` when its experiment has one of that name); returns it
+    /// numbered.
     async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord>;
     async fn get_study(&self, id: &str) -> Result<StudyRecord>;
+    /// The study of that number (Optuna's study id).
+    async fn study_by_seq(&self, seq: i64) -> Result<StudyRecord>;
     /// The experiment's studies, oldest first.
     async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>>;
-    /// Records a running trial numbered after the study's last one; returns it.
-    async fn add_trial(
+    /// The studies of the project's experiments, by number.
+    async fn project_studies(&self, project_id: &str) -> Result<Vec<StudyRecord>>;
+    /// Removes a study with its trials (their runs stay).
+    async fn delete_study(&self, id: &str) -> Result<()>;
+    async fn set_study_attr(
         &self,
-        id: String,
         study_id: &str,
-        run_id: &str,
-        params: BTreeMap<String, serde_json::Value>,
-        at: Timestamp,
-    ) -> Result<TrialRecord>;
+        kind: AttrKind,
+        key: &str,
+        value: &str,
+    ) -> Result<()>;
+    async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>>;
+    /// Adds a parameter's distribution to the study's search space unless it has one.
+    async fn grow_search_space(
+        &self,
+        study_id: &str,
+        name: &str,
+        distribution: serde_json::Value,
+    ) -> Result<()>;
+    /// Records a trial numbered after the study's last one (with its intermediate values
+    /// and attributes); returns it.
+    async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord>;
     /// Sets the params of a running trial (sampled once its number is known); `Conflict`
     /// when it is not running.
     async fn set_trial_params(
@@ -527,18 +543,49 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         params: BTreeMap<String, serde_json::Value>,
     ) -> Result<()>;
-    /// A trial with its intermediate values.
+    /// Sets one param and its distribution; `Conflict` when the trial is finished.
+    async fn set_trial_param(
+        &self,
+        id: &str,
+        name: &str,
+        value: serde_json::Value,
+        distribution: serde_json::Value,
+    ) -> Result<()>;
+    /// A trial with its intermediate values and attributes.
     async fn get_trial(&self, id: &str) -> Result<TrialRecord>;
+    async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord>;
     /// Every trial of a study with its intermediate values, by number.
-    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>>;
-    /// Moves a running trial to its final `state`; `Conflict` when it is not running.
+    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
+        self.trials_after(study_id, -1).await
+    }
+    /// The study's trials numbered above `after`, with values and attributes, by number.
+    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>>;
+    /// Moves a trial that is not finished to its final `state`; `Conflict` when it is.
     async fn finish_trial(
         &self,
         id: &str,
         state: TrialState,
         values: Option<Vec<f64>>,
         at: Timestamp,
-    ) -> Result<TrialRecord>;
+    ) -> Result<TrialRecord> {
+        debug_assert!(state.is_finished());
+        self.set_trial_state(id, state, values, at)
+            .await?
+            .ok_or_else(|| {
+                crate::error::Error::internal("a final state is reached or refused, never skipped")
+            })
+    }
+    /// Moves a trial as Optuna's storages do: `Ok(None)` when asked to run a trial that is
+    /// not waiting (another worker claimed it); `Conflict` when it is finished.
+    async fn set_trial_state(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+    ) -> Result<Option<TrialRecord>>;
+    /// Sets an attribute of a trial that is not finished (`Conflict` otherwise).
+    async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()>;
     /// Records a running trial's value at `step` (replacing one there); `Conflict` when the
     /// trial is not running.
     async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()>;

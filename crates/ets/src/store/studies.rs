@@ -1,7 +1,7 @@
-//! Rows of `studies`, `trials` and `trial_intermediate_values` (migration 15) and their SQL,
-//! written once for both backends. The trial state machine is enforced here, in the one
-//! statement that finishes a trial (`WHERE state = 'running'`), so two workers telling the
-//! same trial cannot both succeed.
+//! Rows of `studies`, `trials`, `trial_intermediate_values` and the attribute tables
+//! (migrations 15, 16) and their SQL, written once for both backends. The trial state machine
+//! is enforced here, in the statements that change a trial (`WHERE state IN (...)`), so two
+//! workers telling the same trial cannot both succeed and a waiting trial is claimed once.
 
 use std::collections::BTreeMap;
 
@@ -25,14 +25,18 @@ pub struct StudyRecord {
     pub pruner: Value,
     pub seed: Option<i64>,
     pub created_at: Timestamp,
+    /// The study's number (1, 2, …; 0 before it is stored): Optuna's integer study id.
+    pub seq: i64,
 }
 
-/// Where a trial is in its life: `running` until told, then one of the others, for good.
+/// Where a trial is in its life: `waiting` (enqueued through Optuna) until a worker claims
+/// it, `running` until told, then one of the others, for good.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum TrialState {
+    Waiting,
     Running,
     Complete,
     Pruned,
@@ -42,6 +46,7 @@ pub enum TrialState {
 impl TrialState {
     pub fn as_str(self) -> &'static str {
         match self {
+            TrialState::Waiting => "waiting",
             TrialState::Running => "running",
             TrialState::Complete => "complete",
             TrialState::Pruned => "pruned",
@@ -51,6 +56,7 @@ impl TrialState {
 
     pub fn parse(text: &str) -> Option<TrialState> {
         Some(match text {
+            "waiting" => TrialState::Waiting,
             "running" => TrialState::Running,
             "complete" => TrialState::Complete,
             "pruned" => TrialState::Pruned,
@@ -58,6 +64,36 @@ impl TrialState {
             _ => return None,
         })
     }
+
+    /// Complete, pruned or failed: no more changes.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, TrialState::Waiting | TrialState::Running)
+    }
+}
+
+/// Optuna's two sets of attributes on studies and trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrKind {
+    User,
+    System,
+}
+
+impl AttrKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttrKind::User => "user",
+            AttrKind::System => "system",
+        }
+    }
+}
+
+/// One attribute of a study or trial (`owner` is its id); the value is a JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrRecord {
+    pub owner: String,
+    pub kind: AttrKind,
+    pub key: String,
+    pub value: String,
 }
 
 /// A trial as stored, with its intermediate values when read with them.
@@ -71,12 +107,90 @@ pub struct TrialRecord {
     pub run_id: Option<String>,
     pub state: TrialState,
     pub params: BTreeMap<String, Value>,
-    /// One per objective, for complete trials.
+    /// Param → its distribution (`ets_hpo::Distribution` JSON) where the trial chose it
+    /// (Optuna's define-by-run); otherwise the study's search space applies.
+    pub distributions: BTreeMap<String, Value>,
+    /// One per objective (complete trials; pruned ones may carry their last value).
     pub values: Option<Vec<f64>>,
     /// Step → reported value (NaN kept).
     pub intermediate: BTreeMap<i64, f64>,
     pub created_at: Timestamp,
+    /// When it began running (`None` while waiting).
+    pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// Optuna's attributes (JSON texts) when read with them.
+    pub user_attrs: BTreeMap<String, String>,
+    pub system_attrs: BTreeMap<String, String>,
+}
+
+/// A trial to record, numbered after the study's last one by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTrial {
+    pub id: String,
+    pub study_id: String,
+    pub run_id: Option<String>,
+    pub state: TrialState,
+    pub params: BTreeMap<String, Value>,
+    pub distributions: BTreeMap<String, Value>,
+    pub values: Option<Vec<f64>>,
+    pub intermediate: BTreeMap<i64, f64>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub user_attrs: BTreeMap<String, String>,
+    pub system_attrs: BTreeMap<String, String>,
+}
+
+impl NewTrial {
+    /// A running trial without params yet (a native ask).
+    pub fn running(id: String, study_id: &str, run_id: &str, at: Timestamp) -> NewTrial {
+        NewTrial {
+            id,
+            study_id: study_id.to_owned(),
+            run_id: Some(run_id.to_owned()),
+            state: TrialState::Running,
+            params: BTreeMap::new(),
+            distributions: BTreeMap::new(),
+            values: None,
+            intermediate: BTreeMap::new(),
+            created_at: at,
+            started_at: Some(at),
+            finished_at: None,
+            user_attrs: BTreeMap::new(),
+            system_attrs: BTreeMap::new(),
+        }
+    }
+}
+
+/// Objective values as stored: JSON numbers, with the non-finite ones (which Optuna keeps,
+/// and JSON has no numbers for) as the strings `inf`, `-inf` and `nan`.
+pub fn values_to_json(values: &[f64]) -> Value {
+    Value::Array(
+        values
+            .iter()
+            .map(|v| match serde_json::Number::from_f64(*v) {
+                Some(n) => Value::Number(n),
+                None if v.is_nan() => Value::from("nan"),
+                None if *v > 0.0 => Value::from("inf"),
+                None => Value::from("-inf"),
+            })
+            .collect(),
+    )
+}
+
+fn values_from_json(doc: Value) -> Vec<f64> {
+    let Value::Array(items) = doc else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            Value::String(s) if s == "inf" => f64::INFINITY,
+            Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+            _ => f64::NAN,
+        })
+        .collect()
 }
 
 /// What refuses a change to a trial that is no longer running (HTTP 409).
@@ -96,9 +210,9 @@ pub fn study_name_taken(study: &StudyRecord) -> Error {
 }
 
 const STUDY_COLUMNS: &str =
-    "id, experiment_id, name, directions, search_space, sampler, pruner, seed, created_at";
-const TRIAL_COLUMNS: &str =
-    "id, study_id, number, run_id, state, params, objective_values, created_at, finished_at";
+    "id, experiment_id, name, directions, search_space, sampler, pruner, seed, created_at, seq";
+const TRIAL_COLUMNS: &str = "id, study_id, number, run_id, state, params, objective_values, \
+     created_at, finished_at, distributions, started_at";
 
 pub(crate) const INSERT_STUDY: &str = "INSERT INTO studies (id, experiment_id, name, directions, \
      search_space, sampler, pruner, seed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -111,36 +225,89 @@ pub(crate) fn studies_of_experiment() -> String {
     format!("SELECT {STUDY_COLUMNS} FROM studies WHERE experiment_id = $1 ORDER BY created_at, id")
 }
 
-/// A new running trial numbered after the study's last one: `$1` id, `$2` study, `$3` run,
-/// `$4` params, `$5` created at. (Concurrent asks are serialized by the caller: SQLite has one
-/// writer, PostgreSQL locks the study row first.)
+pub(crate) fn study_by_seq() -> String {
+    format!("SELECT {STUDY_COLUMNS} FROM studies WHERE seq = $1")
+}
+
+/// The studies of a project's experiments (in the trash or not), by number.
+pub(crate) fn studies_of_project() -> String {
+    format!(
+        "SELECT {} FROM studies s JOIN experiments e ON e.id = s.experiment_id \
+         WHERE e.project_id = $1 ORDER BY s.seq",
+        STUDY_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+pub(crate) const DELETE_STUDY: &str = "DELETE FROM studies WHERE id = $1";
+
+/// A new trial numbered after the study's last one: `$1` id, `$2` study, `$3` run, `$4` state,
+/// `$5` params, `$6` distributions, `$7` values, `$8` created, `$9` started, `$10` finished.
+/// (Concurrent inserts are serialized by the caller: SQLite has one writer, PostgreSQL locks
+/// the study row first.)
 pub(crate) const INSERT_TRIAL: &str = "INSERT INTO trials (id, study_id, number, run_id, state, params, \
-     created_at) VALUES ($1, $2, (SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id = $2), \
-     $3, 'running', $4, $5)";
+     distributions, objective_values, created_at, started_at, finished_at) VALUES ($1, $2, \
+     (SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id = $2), $3, $4, $5, $6, $7, $8, \
+     $9, $10)";
+
+pub(crate) const INSERT_INTERMEDIATE: &str =
+    "INSERT INTO trial_intermediate_values (trial_id, step, value) VALUES ($1, $2, $3)";
 
 pub(crate) fn get_trial() -> String {
     format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE id = $1")
 }
 
+pub(crate) const TRIAL_BY_NUMBER: &str =
+    "SELECT id FROM trials WHERE study_id = $1 AND number = $2";
+
+/// The study's trials numbered above `$2`, by number.
 pub(crate) fn trials_of_study() -> String {
-    format!("SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id = $1 ORDER BY number")
+    format!(
+        "SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id = $1 AND number > $2 ORDER BY number"
+    )
 }
+
+/// Moves a trial on as Optuna's storages do: `$1` id, `$2` state, `$3` values (kept when
+/// NULL), `$4` now. Running is reached from waiting only (a worker claims an enqueued trial
+/// once); nothing changes a finished trial.
+pub(crate) const SET_TRIAL_STATE: &str = "UPDATE trials SET state = $2, \
+     objective_values = COALESCE($3, objective_values), \
+     started_at = CASE WHEN $2 = 'running' THEN $4 ELSE started_at END, \
+     finished_at = CASE WHEN $2 IN ('complete', 'pruned', 'failed') THEN $4 ELSE NULL END \
+     WHERE id = $1 AND state IN ('waiting', 'running') AND ($2 <> 'running' OR state = 'waiting')";
+
+/// Sets an attribute: `$1` owner, `$2` kind, `$3` key, `$4` JSON text.
+pub(crate) const UPSERT_STUDY_ATTR: &str = "INSERT INTO study_attrs (study_id, kind, key, value) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (study_id, kind, key) DO UPDATE SET value = excluded.value";
+/// The same on a trial that is not finished (inserts nothing on a finished one).
+pub(crate) const UPSERT_TRIAL_ATTR: &str = "INSERT INTO trial_attrs (trial_id, kind, key, value) \
+     SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT) \
+     WHERE EXISTS (SELECT 1 FROM trials WHERE id = $1 AND state IN ('waiting', 'running')) \
+     ON CONFLICT (trial_id, kind, key) DO UPDATE SET value = excluded.value";
+/// Attributes of a trial being created (no state check).
+pub(crate) const INSERT_TRIAL_ATTR: &str =
+    "INSERT INTO trial_attrs (trial_id, kind, key, value) VALUES ($1, $2, $3, $4)";
+pub(crate) const STUDY_ATTRS: &str =
+    "SELECT study_id, kind, key, value FROM study_attrs WHERE study_id = $1";
+/// Attributes of a study's trials numbered above `$2`.
+pub(crate) const TRIAL_ATTRS_OF_STUDY: &str = "SELECT a.trial_id, a.kind, a.key, a.value \
+     FROM trial_attrs a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 AND t.number > $2";
 
 /// Sets the params of a running trial once it is numbered: `$1` id, `$2` params.
 pub(crate) const SET_TRIAL_PARAMS: &str =
     "UPDATE trials SET params = $2 WHERE id = $1 AND state = 'running'";
+pub(crate) const TRIAL_ATTRS: &str =
+    "SELECT trial_id, kind, key, value FROM trial_attrs WHERE trial_id = $1";
 
-/// Every intermediate value of a study's trials, by trial and step.
+/// The intermediate values of a study's trials numbered above `$2`, by trial and step.
 pub(crate) const INTERMEDIATE_OF_STUDY: &str = "SELECT v.trial_id, v.step, v.value FROM \
      trial_intermediate_values v JOIN trials t ON t.id = v.trial_id WHERE t.study_id = $1 \
-     ORDER BY v.trial_id, v.step";
+     AND t.number > $2 ORDER BY v.trial_id, v.step";
 pub(crate) const INTERMEDIATE_OF_TRIAL: &str =
     "SELECT trial_id, step, value FROM trial_intermediate_values WHERE trial_id = $1 ORDER BY step";
-
-/// Finishes a running trial: `$1` id, `$2` state, `$3` values, `$4` finished at. Changes
-/// nothing (0 rows) when the trial is not running.
-pub(crate) const FINISH_TRIAL: &str = "UPDATE trials SET state = $2, objective_values = $3, \
-     finished_at = $4 WHERE id = $1 AND state = 'running'";
 
 /// Records (or replaces) an intermediate value of a running trial: `$1` trial, `$2` step,
 /// `$3` value. Inserts nothing when the trial is not running.
@@ -164,6 +331,7 @@ pub(crate) fn study_row<R: RowRead>(row: &R) -> Result<StudyRecord, R::Error> {
         pruner: row.json(6)?,
         seed: row.opt_int(7)?,
         created_at: row.timestamp(8)?,
+        seq: row.int(9)?,
     })
 }
 
@@ -173,13 +341,17 @@ pub(crate) fn trial_row<R: RowRead>(row: &R) -> Result<TrialRecord, R::Error> {
         study_id: row.text(1)?,
         number: row.int(2)?,
         run_id: row.opt_text(3)?,
-        // The column's CHECK admits only the four states.
+        // The column's CHECK admits only the five states.
         state: TrialState::parse(&row.text(4)?).unwrap_or(TrialState::Failed),
         params: row.json(5)?,
-        values: row.opt_json(6)?,
+        values: row.opt_json::<Value>(6)?.map(values_from_json),
         intermediate: BTreeMap::new(),
         created_at: row.timestamp(7)?,
         finished_at: row.opt_timestamp(8)?,
+        distributions: row.json(9)?,
+        started_at: row.opt_timestamp(10)?,
+        user_attrs: BTreeMap::new(),
+        system_attrs: BTreeMap::new(),
     })
 }
 
@@ -199,5 +371,68 @@ pub(crate) fn attach_intermediate(
                 .intermediate
                 .insert(step, value.unwrap_or(f64::NAN));
         }
+    }
+}
+
+/// Reads an attribute row `(owner, kind, key, value)`.
+pub(crate) fn attr_row<R: RowRead>(row: &R) -> Result<AttrRecord, R::Error> {
+    Ok(AttrRecord {
+        owner: row.text(0)?,
+        kind: if row.text(1)? == "system" {
+            AttrKind::System
+        } else {
+            AttrKind::User
+        },
+        key: row.text(2)?,
+        value: row.text(3)?,
+    })
+}
+
+/// Puts trial attributes into their trials.
+pub(crate) fn attach_attrs(trials: &mut [TrialRecord], attrs: Vec<AttrRecord>) {
+    let index: std::collections::HashMap<String, usize> = trials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.clone(), i))
+        .collect();
+    for attr in attrs {
+        if let Some(&i) = index.get(&attr.owner) {
+            let map = match attr.kind {
+                AttrKind::User => &mut trials[i].user_attrs,
+                AttrKind::System => &mut trials[i].system_attrs,
+            };
+            map.insert(attr.key, attr.value);
+        }
+    }
+}
+
+/// The record a freshly inserted trial reads back as (numbered by the store).
+pub(crate) fn inserted(trial: NewTrial, number: i64) -> TrialRecord {
+    TrialRecord {
+        id: trial.id,
+        study_id: trial.study_id,
+        number,
+        run_id: trial.run_id,
+        state: trial.state,
+        params: trial.params,
+        distributions: trial.distributions,
+        values: trial.values,
+        intermediate: trial.intermediate,
+        created_at: trial.created_at,
+        started_at: trial.started_at,
+        finished_at: trial.finished_at,
+        user_attrs: trial.user_attrs,
+        system_attrs: trial.system_attrs,
+    }
+}
+
+/// Why a trial could not move to `state` (`SET_TRIAL_STATE` changed nothing): finished
+/// (`Conflict`), or `None` when a running trial was asked to run (not claimed: `false`).
+pub(crate) fn state_refusal(current: &TrialRecord, state: TrialState) -> Option<Error> {
+    if current.state.is_finished() {
+        Some(trial_not_running(&current.id, current.state, "change"))
+    } else {
+        debug_assert_eq!(state, TrialState::Running);
+        None
     }
 }

@@ -722,7 +722,13 @@ impl World {
                     "search_space": { "x": { "type": "float", "low": 0.0, "high": 1.0 } }
                 }))
             }
+            ("GET", "/api/v1/experiments/{id}/studies") => {
+                call(format!("/api/v1/experiments/{experiment}/studies"))
+            }
             ("GET", "/api/v1/studies/{id}") => call(format!("/api/v1/studies/{}", a.study)),
+            ("GET", "/api/v1/studies/{id}/importance") => {
+                call(format!("/api/v1/studies/{}/importance", a.study))
+            }
             ("POST" | "GET", "/api/v1/studies/{id}/trials") => {
                 call(format!("/api/v1/studies/{}/trials", a.study))
             }

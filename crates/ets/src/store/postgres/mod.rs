@@ -49,10 +49,11 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
-    StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery, ViewRecord,
+    AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
+    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
+    PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
+    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery,
+    ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -134,6 +135,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "studies",
         include_str!("../../../migrations/postgres/0015_studies.sql"),
+    ),
+    (
+        16,
+        "optuna_storage",
+        include_str!("../../../migrations/postgres/0016_optuna_storage.sql"),
     ),
 ];
 
@@ -719,19 +725,47 @@ impl Store for PgStore {
         PgStore::get_study(self, id).await
     }
 
+    async fn study_by_seq(&self, seq: i64) -> Result<StudyRecord> {
+        PgStore::study_by_seq(self, seq).await
+    }
+
     async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
         PgStore::studies(self, experiment_id).await
     }
 
-    async fn add_trial(
+    async fn project_studies(&self, project_id: &str) -> Result<Vec<StudyRecord>> {
+        PgStore::project_studies(self, project_id).await
+    }
+
+    async fn delete_study(&self, id: &str) -> Result<()> {
+        PgStore::delete_study(self, id).await
+    }
+
+    async fn set_study_attr(
         &self,
-        id: String,
         study_id: &str,
-        run_id: &str,
-        params: std::collections::BTreeMap<String, serde_json::Value>,
-        at: Timestamp,
-    ) -> Result<TrialRecord> {
-        PgStore::add_trial(self, id, study_id, run_id, params, at).await
+        kind: AttrKind,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        PgStore::set_study_attr(self, study_id, kind, key, value).await
+    }
+
+    async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
+        PgStore::study_attrs(self, study_id).await
+    }
+
+    async fn grow_search_space(
+        &self,
+        study_id: &str,
+        name: &str,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        PgStore::grow_search_space(self, study_id, name, distribution).await
+    }
+
+    async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord> {
+        PgStore::add_trial(self, trial).await
     }
 
     async fn set_trial_params(
@@ -742,22 +776,40 @@ impl Store for PgStore {
         PgStore::set_trial_params(self, id, params).await
     }
 
+    async fn set_trial_param(
+        &self,
+        id: &str,
+        name: &str,
+        value: serde_json::Value,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        PgStore::set_trial_param(self, id, name, value, distribution).await
+    }
+
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         PgStore::get_trial(self, id).await
     }
 
-    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
-        PgStore::trials(self, study_id).await
+    async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
+        PgStore::trial_by_number(self, study_id, number).await
     }
 
-    async fn finish_trial(
+    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+        PgStore::trials_after(self, study_id, after).await
+    }
+
+    async fn set_trial_state(
         &self,
         id: &str,
         state: TrialState,
         values: Option<Vec<f64>>,
         at: Timestamp,
-    ) -> Result<TrialRecord> {
-        PgStore::finish_trial(self, id, state, values, at).await
+    ) -> Result<Option<TrialRecord>> {
+        PgStore::set_trial_state(self, id, state, values, at).await
+    }
+
+    async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
+        PgStore::set_trial_attr(self, id, kind, key, value).await
     }
 
     async fn report_trial_value(&self, id: &str, step: i64, value: f64) -> Result<()> {

@@ -36,10 +36,11 @@ use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
 use crate::store::{
-    AlertQuery, AlertRecord, AlertRuleRecord, AuditQuery, DataOf, DeliveryOutcome, DeliveryRecord,
-    ExperimentFilter, LatestMetric, Mutation, Page, PageRequest, PointContext, PoolState,
-    ProjectFilter, RunFilter, Search, SeriesRequest, Store, StoreLimits, StoredArtifact,
-    StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery, ViewRecord, ingest,
+    AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
+    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
+    PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
+    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery,
+    ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -118,6 +119,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "studies",
         include_str!("../../../migrations/sqlite/0015_studies.sql"),
+    ),
+    (
+        16,
+        "optuna_storage",
+        include_str!("../../../migrations/sqlite/0016_optuna_storage.sql"),
     ),
 ];
 
@@ -809,13 +815,19 @@ impl Store for SqliteStore {
 
     async fn create_study(&self, study: StudyRecord) -> Result<StudyRecord> {
         self.writer
-            .run(move |c| studies::insert_study(c, &study).map(|()| study))
+            .run(move |c| studies::insert_study(c, &study))
             .await
     }
 
     async fn get_study(&self, id: &str) -> Result<StudyRecord> {
         let id = id.to_owned();
         self.readers.run(move |c| studies::get_study(c, &id)).await
+    }
+
+    async fn study_by_seq(&self, seq: i64) -> Result<StudyRecord> {
+        self.readers
+            .run(move |c| studies::study_by_seq(c, seq))
+            .await
     }
 
     async fn studies(&self, experiment_id: &str) -> Result<Vec<StudyRecord>> {
@@ -825,18 +837,54 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn add_trial(
-        &self,
-        id: String,
-        study_id: &str,
-        run_id: &str,
-        params: std::collections::BTreeMap<String, serde_json::Value>,
-        at: Timestamp,
-    ) -> Result<TrialRecord> {
-        let (study_id, run_id) = (study_id.to_owned(), run_id.to_owned());
-        self.writer
-            .run(move |c| studies::add_trial(c, &id, &study_id, &run_id, &params, at))
+    async fn project_studies(&self, project_id: &str) -> Result<Vec<StudyRecord>> {
+        let project_id = project_id.to_owned();
+        self.readers
+            .run(move |c| studies::project_studies(c, &project_id))
             .await
+    }
+
+    async fn delete_study(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| studies::delete_study(c, &id))
+            .await
+    }
+
+    async fn set_study_attr(
+        &self,
+        study_id: &str,
+        kind: AttrKind,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let (id, key, value) = (study_id.to_owned(), key.to_owned(), value.to_owned());
+        self.writer
+            .run(move |c| studies::set_study_attr(c, &id, kind, &key, &value))
+            .await
+    }
+
+    async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
+        let id = study_id.to_owned();
+        self.readers
+            .run(move |c| studies::study_attrs(c, &id))
+            .await
+    }
+
+    async fn grow_search_space(
+        &self,
+        study_id: &str,
+        name: &str,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        let (id, name) = (study_id.to_owned(), name.to_owned());
+        self.writer
+            .run(move |c| studies::grow_search_space(c, &id, &name, &distribution))
+            .await
+    }
+
+    async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord> {
+        self.writer.run(move |c| studies::add_trial(c, trial)).await
     }
 
     async fn set_trial_params(
@@ -850,28 +898,57 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
-        let id = id.to_owned();
-        self.readers.run(move |c| studies::get_trial(c, &id)).await
-    }
-
-    async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
-        let study_id = study_id.to_owned();
-        self.readers
-            .run(move |c| in_snapshot(c, |c| studies::trials(c, &study_id)))
+    async fn set_trial_param(
+        &self,
+        id: &str,
+        name: &str,
+        value: serde_json::Value,
+        distribution: serde_json::Value,
+    ) -> Result<()> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.writer
+            .run(move |c| studies::set_param(c, &id, &name, &value, &distribution))
             .await
     }
 
-    async fn finish_trial(
+    async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
+        let id = id.to_owned();
+        self.readers
+            .run(move |c| in_snapshot(c, |c| studies::get_trial(c, &id)))
+            .await
+    }
+
+    async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
+        let id = study_id.to_owned();
+        self.readers
+            .run(move |c| in_snapshot(c, |c| studies::trial_by_number(c, &id, number)))
+            .await
+    }
+
+    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+        let study_id = study_id.to_owned();
+        self.readers
+            .run(move |c| in_snapshot(c, |c| studies::trials(c, &study_id, after)))
+            .await
+    }
+
+    async fn set_trial_state(
         &self,
         id: &str,
         state: TrialState,
         values: Option<Vec<f64>>,
         at: Timestamp,
-    ) -> Result<TrialRecord> {
+    ) -> Result<Option<TrialRecord>> {
         let id = id.to_owned();
         self.writer
-            .run(move |c| studies::finish_trial(c, &id, state, values.as_deref(), at))
+            .run(move |c| studies::set_trial_state(c, &id, state, values.as_deref(), at))
+            .await
+    }
+
+    async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
+        let (id, key, value) = (id.to_owned(), key.to_owned(), value.to_owned());
+        self.writer
+            .run(move |c| studies::set_trial_attr(c, &id, kind, &key, &value))
             .await
     }
 

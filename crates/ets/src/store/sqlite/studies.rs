@@ -8,9 +8,11 @@ use serde_json::Value;
 
 use super::sql::{is_unique_violation, numbered, to_json};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::studies::{self as q, StudyRecord, TrialRecord, TrialState};
+use crate::store::studies::{
+    self as q, AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialState,
+};
 
-pub(super) fn insert_study(conn: &Connection, study: &StudyRecord) -> Result<()> {
+pub(super) fn insert_study(conn: &Connection, study: &StudyRecord) -> Result<StudyRecord> {
     conn.prepare_cached(&numbered(q::INSERT_STUDY))?
         .execute(params![
             study.id,
@@ -30,7 +32,7 @@ pub(super) fn insert_study(conn: &Connection, study: &StudyRecord) -> Result<()>
                 e.into()
             }
         })?;
-    Ok(())
+    get_study(conn, &study.id)
 }
 
 pub(super) fn get_study(conn: &Connection, id: &str) -> Result<StudyRecord> {
@@ -40,6 +42,13 @@ pub(super) fn get_study(conn: &Connection, id: &str) -> Result<StudyRecord> {
         .ok_or_else(|| Error::not_found(EntityKind::Study, id))
 }
 
+pub(super) fn study_by_seq(conn: &Connection, seq: i64) -> Result<StudyRecord> {
+    conn.prepare_cached(&numbered(&q::study_by_seq()))?
+        .query_row([seq], |r| q::study_row(r))
+        .optional()?
+        .ok_or_else(|| Error::not_found(EntityKind::Study, seq.to_string()))
+}
+
 pub(super) fn studies(conn: &Connection, experiment_id: &str) -> Result<Vec<StudyRecord>> {
     Ok(conn
         .prepare_cached(&numbered(&q::studies_of_experiment()))?
@@ -47,18 +56,101 @@ pub(super) fn studies(conn: &Connection, experiment_id: &str) -> Result<Vec<Stud
         .collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn add_trial(
+pub(super) fn project_studies(conn: &Connection, project_id: &str) -> Result<Vec<StudyRecord>> {
+    Ok(conn
+        .prepare_cached(&numbered(&q::studies_of_project()))?
+        .query_map([project_id], |r| q::study_row(r))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn delete_study(conn: &Connection, id: &str) -> Result<()> {
+    let changed = conn
+        .prepare_cached(&numbered(q::DELETE_STUDY))?
+        .execute([id])?;
+    if changed == 0 {
+        return Err(Error::not_found(EntityKind::Study, id));
+    }
+    Ok(())
+}
+
+pub(super) fn set_study_attr(
     conn: &Connection,
-    id: &str,
     study_id: &str,
-    run_id: &str,
-    params: &BTreeMap<String, Value>,
-    at: Timestamp,
-) -> Result<TrialRecord> {
+    kind: AttrKind,
+    key: &str,
+    value: &str,
+) -> Result<()> {
     get_study(conn, study_id)?;
+    conn.prepare_cached(&numbered(q::UPSERT_STUDY_ATTR))?
+        .execute(params![study_id, kind.as_str(), key, value])?;
+    Ok(())
+}
+
+pub(super) fn study_attrs(conn: &Connection, study_id: &str) -> Result<Vec<AttrRecord>> {
+    Ok(conn
+        .prepare_cached(&numbered(q::STUDY_ATTRS))?
+        .query_map([study_id], |r| q::attr_row(r))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds the parameter to the study's search space unless it has one of that name.
+pub(super) fn grow_search_space(
+    conn: &Connection,
+    study_id: &str,
+    name: &str,
+    distribution: &Value,
+) -> Result<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE studies SET search_space = \
+             json_insert(search_space, '$.' || json_quote(?2), json(?3)) WHERE id = ?1",
+        )?
+        .execute(params![study_id, name, to_json(distribution)])?;
+    if changed == 0 {
+        return Err(Error::not_found(EntityKind::Study, study_id));
+    }
+    Ok(())
+}
+
+pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecord> {
+    // The writer runs this in one transaction.
+    get_study(conn, &trial.study_id)?;
     conn.prepare_cached(&numbered(q::INSERT_TRIAL))?
-        .execute(params![id, study_id, run_id, to_json(params), at.millis()])?;
-    get_trial(conn, id)
+        .execute(params![
+            trial.id,
+            trial.study_id,
+            trial.run_id,
+            trial.state.as_str(),
+            to_json(&trial.params),
+            to_json(&trial.distributions),
+            trial
+                .values
+                .as_deref()
+                .map(|v| to_json(&q::values_to_json(v))),
+            trial.created_at.millis(),
+            trial.started_at.map(Timestamp::millis),
+            trial.finished_at.map(Timestamp::millis),
+        ])?;
+    let mut insert_value = conn.prepare_cached(&numbered(q::INSERT_INTERMEDIATE))?;
+    for (step, value) in &trial.intermediate {
+        insert_value.execute(params![trial.id, step, (!value.is_nan()).then_some(*value)])?;
+    }
+    let mut insert_attr = conn.prepare_cached(&numbered(q::INSERT_TRIAL_ATTR))?;
+    for (kind, attrs) in [
+        (AttrKind::User, &trial.user_attrs),
+        (AttrKind::System, &trial.system_attrs),
+    ] {
+        for (key, value) in attrs {
+            insert_attr.execute(params![trial.id, kind.as_str(), key, value])?;
+        }
+    }
+    drop((insert_value, insert_attr));
+    let number: i64 = conn.query_row(
+        "SELECT number FROM trials WHERE id = ?1",
+        [&trial.id],
+        |r| r.get(0),
+    )?;
+    Ok(q::inserted(trial, number))
 }
 
 pub(super) fn set_params(
@@ -69,6 +161,29 @@ pub(super) fn set_params(
     let changed = conn
         .prepare_cached(&numbered(q::SET_TRIAL_PARAMS))?
         .execute(params![id, to_json(params)])?;
+    if changed == 0 {
+        let trial = get_trial(conn, id)?;
+        return Err(q::trial_not_running(id, trial.state, "take params"));
+    }
+    Ok(())
+}
+
+/// Sets one param (and its distribution) of a trial that is not finished.
+pub(super) fn set_param(
+    conn: &Connection,
+    id: &str,
+    name: &str,
+    value: &Value,
+    distribution: &Value,
+) -> Result<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE trials SET \
+             params = json_set(params, '$.' || json_quote(?2), json(?3)), \
+             distributions = json_set(distributions, '$.' || json_quote(?2), json(?4)) \
+             WHERE id = ?1 AND state IN ('waiting', 'running')",
+        )?
+        .execute(params![id, name, to_json(value), to_json(distribution)])?;
     if changed == 0 {
         let trial = get_trial(conn, id)?;
         return Err(q::trial_not_running(id, trial.state, "take params"));
@@ -87,43 +202,90 @@ pub(super) fn get_trial(conn: &Connection, id: &str) -> Result<TrialRecord> {
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     q::attach_intermediate(std::slice::from_mut(&mut trial), values);
+    let attrs = conn
+        .prepare_cached(&numbered(q::TRIAL_ATTRS))?
+        .query_map([id], |r| q::attr_row(r))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    q::attach_attrs(std::slice::from_mut(&mut trial), attrs);
     Ok(trial)
 }
 
-pub(super) fn trials(conn: &Connection, study_id: &str) -> Result<Vec<TrialRecord>> {
+pub(super) fn trial_by_number(
+    conn: &Connection,
+    study_id: &str,
+    number: i64,
+) -> Result<TrialRecord> {
+    let id: String = conn
+        .prepare_cached(&numbered(q::TRIAL_BY_NUMBER))?
+        .query_row(params![study_id, number], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found(EntityKind::Trial, format!("{study_id}#{number}")))?;
+    get_trial(conn, &id)
+}
+
+/// The study's trials numbered above `after`, with their values and attributes.
+pub(super) fn trials(conn: &Connection, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
     get_study(conn, study_id)?;
     let mut trials = conn
         .prepare_cached(&numbered(&q::trials_of_study()))?
-        .query_map([study_id], |r| q::trial_row(r))?
+        .query_map(params![study_id, after], |r| q::trial_row(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let values = conn
         .prepare_cached(&numbered(q::INTERMEDIATE_OF_STUDY))?
-        .query_map([study_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![study_id, after], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     q::attach_intermediate(&mut trials, values);
+    let attrs = conn
+        .prepare_cached(&numbered(q::TRIAL_ATTRS_OF_STUDY))?
+        .query_map(params![study_id, after], |r| q::attr_row(r))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    q::attach_attrs(&mut trials, attrs);
     Ok(trials)
 }
 
-pub(super) fn finish_trial(
+/// Optuna's state change; `Ok(None)` when a running trial was asked to run (not claimed).
+pub(super) fn set_trial_state(
     conn: &Connection,
     id: &str,
     state: TrialState,
     values: Option<&[f64]>,
     at: Timestamp,
-) -> Result<TrialRecord> {
+) -> Result<Option<TrialRecord>> {
     let changed = conn
-        .prepare_cached(&numbered(q::FINISH_TRIAL))?
+        .prepare_cached(&numbered(q::SET_TRIAL_STATE))?
         .execute(params![
             id,
             state.as_str(),
-            values.map(|v| to_json(&v)),
+            values.map(|v| to_json(&q::values_to_json(v))),
             at.millis()
         ])?;
     let trial = get_trial(conn, id)?;
     if changed == 0 {
-        return Err(q::trial_not_running(id, trial.state, "be finished"));
+        return match q::state_refusal(&trial, state) {
+            Some(e) => Err(e),
+            None => Ok(None),
+        };
     }
-    Ok(trial)
+    Ok(Some(trial))
+}
+
+pub(super) fn set_trial_attr(
+    conn: &Connection,
+    id: &str,
+    kind: AttrKind,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    let changed = conn
+        .prepare_cached(&numbered(q::UPSERT_TRIAL_ATTR))?
+        .execute(params![id, kind.as_str(), key, value])?;
+    if changed == 0 {
+        let trial = get_trial(conn, id)?;
+        return Err(q::trial_not_running(id, trial.state, "change"));
+    }
+    Ok(())
 }
 
 pub(super) fn report_value(conn: &Connection, id: &str, step: i64, value: f64) -> Result<()> {
