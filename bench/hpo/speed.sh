@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Speed benchmark of issue 16: ask and tell latency (p50, p99) of an ETS study (TPE) after
+# 1,000 and 10,000 completed trials, ETS on SQLite and on PostgreSQL, against Optuna 4.9 with
+# its RDB storage (TPESampler) on the same database. Same search space (3 floats, one of them
+# log-scale, and a categorical), the same prefilled trials on both sides (bench/hpo/speed.py).
+#
+#   bench/hpo/speed.sh                       # both backends, 100 cycles at 1k, 50 at 10k
+#   bench/hpo/speed.sh --backends sqlite --checkpoints 200,1000 --cycles 20,20
+#   bench/hpo/speed.sh --optuna-cycles 100,20 # fewer Optuna cycles (it is slow at 10k)
+#   bench/hpo/speed.sh --out DIR             # keep the JSON results, report.md and logs
+#
+# Builds `ets` (release; CARGO_TARGET_DIR is honoured, or ETS_BIN names a binary), starts it
+# on loopback with a fresh SQLite data dir, then again on a throwaway PostgreSQL cluster
+# (tests/postgres/pg.sh, port 55432 or a free one; fsync=off) with one database for ETS and
+# another for Optuna. The venv is bench/hpo/.venv (requirements.txt), made on first use.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+
+BACKENDS="sqlite,postgres"
+CHECKPOINTS="1000,10000"
+CYCLES="100,50"
+OPTUNA_CYCLES=""
+SEED=1
+OUT=""
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --backends) BACKENDS="$2"; shift 2 ;;
+    --checkpoints) CHECKPOINTS="$2"; shift 2 ;;
+    --cycles) CYCLES="$2"; shift 2 ;;
+    --optuna-cycles) OPTUNA_CYCLES="$2"; shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+OPTUNA_CYCLES="${OPTUNA_CYCLES:-$CYCLES}"
+
+log() { echo "== $*" >&2; }
+run_start=$SECONDS
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ -n "$OUT" ]]; then
+  mkdir -p "$OUT"
+  OUT="$(cd "$OUT" && pwd)"
+fi
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/ets-hpo-speed.XXXXXX")"
+ETS_PID=""
+
+# shellcheck source=tests/postgres/pg.sh
+source "$REPO/tests/postgres/pg.sh"
+stop_ets() {
+  if [[ -n "$ETS_PID" ]]; then
+    kill -TERM -- "-$ETS_PID" 2>/dev/null || true
+    wait "$ETS_PID" 2>/dev/null || true
+    ETS_PID=""
+  fi
+}
+cleanup() {
+  stop_ets
+  stop_postgres
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# shellcheck source=tests/venv.sh
+source "$REPO/tests/venv.sh"
+log "venv bench/hpo/.venv"
+ensure_fixture_venv "$HERE"
+PY="$HERE/.venv/bin/python"
+
+if [[ -n "${ETS_BIN:-}" ]]; then
+  ETS="$ETS_BIN"
+else
+  log "cargo build --release --bin ets"
+  (cd "$REPO" && cargo build --release --bin ets)
+  target_dir="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+  ETS="$target_dir/release/ets"
+fi
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_ets LABEL [--database-url URL]: ets serve on free loopback ports, fresh data dir; sets
+# ETS_URL, ETS_GRPC and ETS_PID (the server is the leader of its own process group).
+start_ets() {
+  local label="$1"
+  shift
+  local port grpc
+  port="$(free_port)" grpc="$(free_port)"
+  mkdir -p "$TMP/data-$label"
+  # An experiment holds 1,000 runs by default (limits.max_runs_per_experiment), and each
+  # trial is a run: raised for studies of 10,000+ trials.
+  setsid env ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=100000 "$ETS" "$@" serve --host 127.0.0.1 --port "$port" --metrics-port 0 \
+    --optuna-grpc-port "$grpc" --data-dir "$TMP/data-$label" \
+    >"$TMP/ets-$label.log" 2>&1 </dev/null &
+  ETS_PID=$!
+  ETS_URL="http://127.0.0.1:$port" ETS_GRPC="$grpc"
+  local deadline=$((SECONDS + 120))
+  until "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+    "$ETS_URL/health" 2>/dev/null; do
+    if ! kill -0 "$ETS_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "ets ($label) did not start; its log:" >&2
+      tail -n 40 "$TMP/ets-$label.log" >&2
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+common=(--checkpoints "$CHECKPOINTS" --cycles "$CYCLES" --optuna-cycles "$OPTUNA_CYCLES"
+  --seed "$SEED")
+results=()
+IFS=, read -r -a backends <<<"$BACKENDS"
+for backend in "${backends[@]}"; do
+  case "$backend" in
+    sqlite)
+      log "SQLite: ETS with a fresh data dir, Optuna on sqlite:///…/optuna.db"
+      start_ets sqlite
+      "$PY" "$HERE/speed.py" --backend sqlite --ets-url "$ETS_URL" --ets-grpc-port "$ETS_GRPC" \
+        --ets-pid "$ETS_PID" --optuna-storage "sqlite:///$TMP/optuna.db" "${common[@]}" \
+        --out "$TMP/sqlite.json"
+      stop_ets
+      results+=("$TMP/sqlite.json")
+      ;;
+    postgres)
+      # Always a throwaway cluster of our own (not a server named by PG_TEST_URL).
+      unset PG_TEST_URL
+      PG_TEST_PORT="${PG_TEST_PORT:-55432}" start_postgres
+      base="${PG_TEST_URL%/*}"
+      psql -q -v ON_ERROR_STOP=1 "$PG_TEST_URL" -c "CREATE DATABASE ets_speed" \
+        -c "CREATE DATABASE optuna_speed"
+      postmaster="$(head -n 1 "$PG_STARTED_DIR/data/postmaster.pid")"
+      log "PostgreSQL: ETS on database ets_speed, Optuna on optuna_speed (fsync=off)"
+      start_ets postgres --database-url "$base/ets_speed"
+      "$PY" "$HERE/speed.py" --backend postgres --ets-url "$ETS_URL" \
+        --ets-grpc-port "$ETS_GRPC" --ets-pid "$ETS_PID" --pg-pid "$postmaster" \
+        --optuna-storage "postgresql+psycopg2://${base#postgres://}/optuna_speed" \
+        "${common[@]}" --out "$TMP/postgres.json"
+      stop_ets
+      stop_postgres
+      results+=("$TMP/postgres.json")
+      ;;
+    *) echo "unknown backend: $backend (sqlite, postgres)" >&2; exit 2 ;;
+  esac
+done
+
+total_s=$((SECONDS - run_start))
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" - "$total_s" "$(nproc)" "$LOAD_BEFORE" "$LOAD_AFTER" "${results[@]}" >"$TMP/report.md" <<'PY'
+import json, sys
+
+total, cores, load0, load1 = sys.argv[1:5]
+paths = sys.argv[5:]
+rows = [json.load(open(p)) for p in paths]
+f = lambda v: f"{v:.2f}" if v < 100 else f"{v:.0f}"
+print("| backend | completed trials | ETS ask p50 / p99 (ms) | ETS tell p50 / p99 (ms) "
+      "| Optuna ask p50 / p99 (ms) | Optuna tell p50 / p99 (ms) | Optuna / ETS ask p50 "
+      "| cycles ETS / Optuna |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    for c in r["checkpoints"]:
+        e, o = c["ets"], c["optuna"]
+        print(f"| {r['backend']} | {c['completed_trials']:,} "
+              f"| {f(e['ask']['p50_ms'])} / {f(e['ask']['p99_ms'])} "
+              f"| {f(e['tell']['p50_ms'])} / {f(e['tell']['p99_ms'])} "
+              f"| {f(o['ask']['p50_ms'])} / {f(o['ask']['p99_ms'])} "
+              f"| {f(o['tell']['p50_ms'])} / {f(o['tell']['p99_ms'])} "
+              f"| {c['ask_p50_ratio']:.0f}x | {e['ask']['n']} / {o['ask']['n']} |")
+print()
+print("CPU per ask + tell cycle (ms): ETS server process; database server (PostgreSQL's "
+      "processes; on SQLite it is inside the ETS server or the Optuna client); client process.")
+print()
+print("| backend | completed trials | ETS server | DB for ETS | ETS client "
+      "| DB for Optuna | Optuna client (samples) | prefill ETS / Optuna (s) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    for c in r["checkpoints"]:
+        e, o, p = c["ets"], c["optuna"], c["prefill_seconds"]
+        db = lambda x: f(x["db_server_cpu_ms_per_cycle"]) if "db_server_cpu_ms_per_cycle" in x else "–"
+        print(f"| {r['backend']} | {c['completed_trials']:,} "
+              f"| {f(e.get('ets_server_cpu_ms_per_cycle', float('nan')))} | {db(e)} "
+              f"| {f(e['client_cpu_ms_per_cycle'])} | {db(o)} | {f(o['client_cpu_ms_per_cycle'])} "
+              f"| {p['ets_grpc_add_trials']:.0f} / {p['optuna_bulk_insert']:.0f} |")
+print()
+print(f"Optuna {rows[0]['optuna_version']}; whole run {total} s on {cores} cores "
+      f"(load average {load0} before, {load1} after).")
+PY
+cat "$TMP/report.md"
+if [[ -n "$OUT" ]]; then
+  cp "${results[@]}" "$TMP/report.md" "$TMP"/ets-*.log "$OUT/"
+  log "results in $OUT"
+fi
