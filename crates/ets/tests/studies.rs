@@ -24,6 +24,7 @@ on_both_databases!(
     a_grid_hands_out_each_point_once,
     concurrent_asks_over_http_get_distinct_trials,
     bad_studies_are_refused_naming_the_field,
+    study_charts_and_importance_follow_the_trials,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -541,4 +542,110 @@ async fn bad_studies_are_refused_naming_the_field() {
         StatusCode::CREATED
     );
     assert_eq!(app.post(&path, ok).await.status, StatusCode::CONFLICT);
+}
+
+/// The study chart templates draw the study's runs (and only them); importance ranks the
+/// param that decides the objective first.
+async fn study_charts_and_importance_follow_the_trials() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    // A run of the experiment that belongs to no study stays out of the study's charts.
+    app.create_run(&experiment).await;
+    let study = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/studies"),
+            json!({ "name": "charted", "sampler": "random", "seed": 4, "pruner": "none",
+                    "search_space": { "x": { "type": "float", "low": 0, "high": 1 },
+                                      "y": { "type": "float", "low": 0, "high": 1 } } }),
+        )
+        .await;
+    assert_eq!(study.status, StatusCode::CREATED, "{}", study.body);
+    let id = study.body["id"].as_str().unwrap().to_owned();
+    let mut values = BTreeMap::new();
+    for _ in 0..12 {
+        let asked = app
+            .post(&format!("/api/v1/studies/{id}/trials"), json!({}))
+            .await;
+        let params = &asked.body["params"];
+        let value = 10.0 * params["x"].as_f64().unwrap() + 0.1 * params["y"].as_f64().unwrap();
+        let trial = asked.body["trial_id"].as_str().unwrap();
+        let told = app
+            .post(
+                &format!("/api/v1/trials/{trial}/complete"),
+                json!({ "value": value }),
+            )
+            .await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        values.insert(asked.body["number"].as_i64().unwrap(), value);
+    }
+    let importance = app.get(&format!("/api/v1/studies/{id}/importance")).await;
+    assert_eq!(importance.status, StatusCode::OK, "{}", importance.body);
+    assert_eq!(
+        importance.body["importances"][0]["name"], "x",
+        "{}",
+        importance.body
+    );
+    assert_eq!(importance.body["n_trials"], 12);
+    let templates = app.get("/api/v1/studies/chart-templates").await;
+    let names: Vec<&str> = templates
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["optimization_history", "parallel_coordinates", "contour"]
+    );
+    for template in names {
+        let chart = app
+            .post(
+                &format!("/api/v1/studies/{id}/charts"),
+                json!({ "template": template }),
+            )
+            .await;
+        assert_eq!(
+            chart.status,
+            StatusCode::CREATED,
+            "{template}: {}",
+            chart.body
+        );
+        let chart_id = chart.body["id"].as_str().unwrap();
+        let figure = app
+            .get(&format!(
+                "/api/v1/visualizations/charts/{chart_id}?format=json"
+            ))
+            .await;
+        assert_eq!(figure.status, StatusCode::OK, "{template}: {}", figure.body);
+        if template == "optimization_history" {
+            let trace = &figure.body["data"][0];
+            let points: BTreeMap<i64, f64> = trace["x"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(trace["y"].as_array().unwrap())
+                .map(|(x, y)| (x.as_f64().unwrap() as i64, y.as_f64().unwrap()))
+                .collect();
+            // The figure's numbers are printed for drawing (to ~1e-15).
+            assert_eq!(points.len(), values.len(), "{}", figure.body);
+            for (number, value) in &values {
+                assert!(
+                    (points[number] - value).abs() < 1e-12,
+                    "{number}: {}",
+                    figure.body
+                );
+            }
+        }
+        if template == "contour" {
+            assert_eq!(chart.body["params"], json!(["x", "y"]), "{}", chart.body);
+        }
+    }
+    let unknown = app
+        .post(
+            &format!("/api/v1/studies/{id}/charts"),
+            json!({ "template": "sunburst" }),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
 }

@@ -26,6 +26,7 @@ pub mod search;
 pub mod signatures;
 pub mod significance;
 pub mod studies;
+pub mod study_charts;
 pub mod study_history;
 pub mod study_storage;
 pub mod visualizations;
