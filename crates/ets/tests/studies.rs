@@ -25,6 +25,7 @@ on_both_databases!(
     concurrent_asks_over_http_get_distinct_trials,
     bad_studies_are_refused_naming_the_field,
     study_charts_and_importance_follow_the_trials,
+    a_conditional_space_suggests_only_the_active_params,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -648,4 +649,69 @@ async fn study_charts_and_importance_follow_the_trials() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+}
+
+/// A conditional search space over HTTP: every suggestion has exactly the params its branch
+/// activates, and so has its run; TPE keeps to the space past its start-up trials.
+async fn a_conditional_space_suggests_only_the_active_params() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let study = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/studies"),
+            json!({ "name": "branches", "sampler": { "type": "tpe", "n_startup_trials": 5 },
+                    "seed": 2, "search_space": {
+                "model": { "type": "categorical", "choices": ["linear", "tree"] },
+                "lr": { "type": "float", "low": 0.0001, "high": 1, "log": true,
+                        "condition": { "parent": "model", "values": ["linear"] } },
+                "depth": { "type": "int", "low": 1, "high": 12,
+                           "condition": { "parent": "model", "values": ["tree"] } } } }),
+        )
+        .await;
+    assert_eq!(study.status, StatusCode::CREATED, "{}", study.body);
+    let id = study.body["id"].as_str().unwrap().to_owned();
+    let mut branches = std::collections::BTreeSet::new();
+    for _ in 0..14 {
+        let asked = app
+            .post(&format!("/api/v1/studies/{id}/trials"), json!({}))
+            .await;
+        assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+        let params = asked.body["params"].as_object().unwrap().clone();
+        let model = params["model"].as_str().unwrap().to_owned();
+        let expected: Vec<&str> = match model.as_str() {
+            "linear" => vec!["lr", "model"],
+            _ => vec!["depth", "model"],
+        };
+        assert_eq!(
+            params.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+        let run = app
+            .get(&format!(
+                "/api/v1/runs/{}",
+                asked.body["run_id"].as_str().unwrap()
+            ))
+            .await;
+        let run_params = run.body["params"].as_object().unwrap();
+        assert_eq!(
+            run_params.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+            "{}",
+            run.body
+        );
+        let value = match model.as_str() {
+            "linear" => params["lr"].as_f64().unwrap().log10().abs(),
+            _ => (params["depth"].as_f64().unwrap() - 6.0).abs(),
+        };
+        let trial = asked.body["trial_id"].as_str().unwrap();
+        let told = app
+            .post(
+                &format!("/api/v1/trials/{trial}/complete"),
+                json!({ "value": value }),
+            )
+            .await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        branches.insert(model);
+    }
+    assert_eq!(branches.len(), 2, "both branches were tried");
 }
