@@ -18,6 +18,8 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 URLS = os.environ["ETS_URLS"].split()
 GRPC_PORTS = [int(p) for p in os.environ["ETS_GRPC_PORTS"].split()]
+# Set by run.sh with ETS_AUTH=key: authentication is on and this is the configured key.
+TOKEN = os.environ.get("ETS_TOKEN")
 
 
 class Ets:
@@ -28,9 +30,10 @@ class Ets:
 
     def call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if TOKEN:
+            headers["Authorization"] = f"Bearer {TOKEN}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")

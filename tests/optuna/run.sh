@@ -9,7 +9,11 @@
 # ETS_DATABASE_URL set (PostgreSQL), starts two instances on that database, and the suite also
 # runs workers on both at once. Exit code: pytest's ("no tests ran" counts as a failure).
 #
-# Environment: ETS_BIN (default: cargo build, target/debug/ets), ETS_DATABASE_URL,
+# With ETS_AUTH=key (SQLite): authentication on, a global admin's API key in the file
+# optuna.api_key_file (what GrpcStorageProxy's calls act as, since it sends no credentials);
+# the suite's native calls send that key too.
+#
+# Environment: ETS_BIN (default: cargo build, target/debug/ets), ETS_DATABASE_URL, ETS_AUTH,
 # SERVER_START_TIMEOUT (seconds, default 120).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,11 +54,25 @@ if [[ -n "${ETS_DATABASE_URL:-}" ]]; then
   instances=2
   db_args=(--database-url "$ETS_DATABASE_URL")
 fi
+auth_env=(ETS_AUTH__ENABLED=false)
+unset ETS_TOKEN
+if [[ "${ETS_AUTH:-}" == key ]]; then
+  [[ $instances -eq 1 ]] || { echo "ETS_AUTH=key runs on SQLite only" >&2; exit 2; }
+  mkdir -p "$TMP/data1"
+  key="$(env -u ETS_BIN -u ETS_AUTH "$ETS" users create optuna-admin --admin --data-dir "$TMP/data1" | tail -n 1)"
+  [[ "$key" == ets_* ]] || { echo "no API key from ets users create" >&2; exit 1; }
+  (umask 077 && printf '%s\n' "$key" >"$TMP/optuna.key")
+  auth_env=(ETS_AUTH__ENABLED=true ETS_OPTUNA__API_KEY_FILE="$TMP/optuna.key")
+  export ETS_TOKEN="$key"
+elif [[ -n "${ETS_AUTH:-}" ]]; then
+  echo "ETS_AUTH must be key, not '$ETS_AUTH'" >&2
+  exit 2
+fi
 urls=() grpc_ports=()
 for i in $(seq 1 "$instances"); do
   port="$(free_port)" grpc="$(free_port)"
   mkdir -p "$TMP/data$i"
-  setsid env -u ETS_BIN "$ETS" "${db_args[@]}" serve --host 127.0.0.1 --port "$port" \
+  setsid env -u ETS_BIN -u ETS_AUTH -u ETS_TOKEN "${auth_env[@]}" "$ETS" "${db_args[@]}" serve --host 127.0.0.1 --port "$port" \
     --metrics-port 0 --optuna-grpc-port "$grpc" --data-dir "$TMP/data$i" \
     >"$TMP/server$i.log" 2>&1 </dev/null &
   PIDS+=("$!")

@@ -9,7 +9,7 @@ import pytest
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from conftest import GRPC_PORTS, URLS, Ets, proxy
+from conftest import GRPC_PORTS, TOKEN, URLS, Ets, proxy
 
 
 def quadratic(trial):
@@ -243,3 +243,27 @@ def test_an_ets_study_is_an_optuna_study(ets, name):
     study.optimize(lambda t: t.suggest_float("x", -5, 10) ** 2, n_trials=3)
     view = ets.get(f"/api/v1/studies/{created['id']}")
     assert view["counts"]["complete"] == 4
+
+
+@pytest.mark.skipif(not TOKEN, reason="authentication is off (run.sh without ETS_AUTH=key)")
+def test_with_authentication_a_wrong_key_is_refused(storage, name):
+    """Without metadata a call acts as optuna.api_key_file's key; a key sent in metadata is
+    checked instead, and a wrong one refused."""
+    import grpc
+    import urllib.request
+    from optuna.storages._grpc.auto_generated import api_pb2, api_pb2_grpc
+
+    optuna.create_study(study_name=name, storage=storage)
+    with grpc.insecure_channel(f"127.0.0.1:{GRPC_PORTS[0]}") as channel:
+        stub = api_pb2_grpc.StorageServiceStub(channel)
+        names = [s.study_name for s in stub.GetAllStudies(api_pb2.GetAllStudiesRequest()).studies]
+        assert name in names
+        good = [("authorization", f"Bearer {TOKEN}")]
+        assert stub.GetStudyIdFromName(api_pb2.GetStudyIdFromNameRequest(study_name=name), metadata=good)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.GetAllStudies(api_pb2.GetAllStudiesRequest(), metadata=[("authorization", "Bearer ets_nope")])
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # And the HTTP API really wants credentials.
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{URLS[0]}/api/v1/projects", timeout=30)
+    assert anonymous.value.code == 401

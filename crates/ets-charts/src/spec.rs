@@ -311,17 +311,21 @@ pub const MAX_BINS: u32 = 1000;
 pub enum Field {
     Param(String),
     Metric(String),
+    /// A tag, numeric when every run's value is a number (e.g. `tags.ets.trial_number`).
+    Tag(String),
 }
 
-/// Parses `params.NAME` or `metrics.NAME`.
+/// Parses `params.NAME`, `metrics.NAME` or `tags.NAME`.
 pub fn parse_field(text: &str) -> Result<Field, String> {
     if let Some(name) = text.strip_prefix("params.").filter(|n| !n.is_empty()) {
         Ok(Field::Param(name.to_owned()))
     } else if let Some(name) = text.strip_prefix("metrics.").filter(|n| !n.is_empty()) {
         Ok(Field::Metric(name.to_owned()))
+    } else if let Some(name) = text.strip_prefix("tags.").filter(|n| !n.is_empty()) {
+        Ok(Field::Tag(name.to_owned()))
     } else {
         Err(format!(
-            "'{text}' is not a field: use 'params.NAME' or 'metrics.NAME'"
+            "'{text}' is not a field: use 'params.NAME', 'metrics.NAME' or 'tags.NAME'"
         ))
     }
 }

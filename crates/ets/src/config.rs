@@ -599,9 +599,26 @@ impl AuthOverrides {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+/// `ETS_*` variables that are not the server's settings: those of `ets agent` (`ETS_URL`,
+/// `ETS_API_KEY`) and those it gives a trial's command (`ETS_TRIAL_ID`, `ETS_PARAM_X`, …), so
+/// that they stop no `ets` command started where they are set. `key` is lowercased, without
+/// the prefix.
+fn is_client_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    matches!(
+        key.as_str(),
+        "url" | "api_key" | "study_id" | "trial_id" | "trial_number" | "run_id" | "params"
+    ) || key.starts_with("param_")
+}
+
 /// Loads the configuration from all layers. `file` is `--config` (or `ETS_CONFIG`);
 pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-    let env_layer = || Env::prefixed("ETS_").split("__").ignore(&["config"]);
+    let env_layer = || {
+        Env::prefixed("ETS_")
+            .split("__")
+            .ignore(&["config"])
+            .filter(|key| !is_client_variable(key.as_str()))
+    };
     let mut layers = Figment::new();
     if let Some(path) = file {
         if !path.is_file() {
@@ -867,6 +884,32 @@ mod tests {
                 config.server.allowed_hosts,
                 ["ets.example.org", "*.ml.example.org"]
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_variables_of_ets_agent_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            for (key, value) in [
+                ("ETS_URL", "http://127.0.0.1:8003"),
+                ("ETS_API_KEY", "ets_key"),
+                ("ETS_TRIAL_ID", "t"),
+                ("ETS_TRIAL_NUMBER", "3"),
+                ("ETS_STUDY_ID", "s"),
+                ("ETS_RUN_ID", "r"),
+                ("ETS_PARAMS", "{\"x\": 1}"),
+                ("ETS_PARAM_X", "1"),
+                ("ETS_PARAM_LEARNING_RATE", "0.1"),
+                ("ETS_PORT", "8100"),
+            ] {
+                jail.set_env(key, value);
+            }
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.port, 8100);
+            jail.set_env("ETS_URLS", "x");
+            let err = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("urls"), "{err}");
             Ok(())
         });
     }

@@ -5,6 +5,7 @@
 //! `ets-domain` crate.
 
 pub mod actor;
+pub mod agent;
 pub mod alerts;
 pub mod api;
 pub mod artifacts;

@@ -1,4 +1,4 @@
-//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`.
+//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`, `agent`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +76,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run a study's trials in a loop: ask a trial, run the command with its parameters, pass
+    /// its reports to the pruner, tell its objective (a client of a running server).
+    Agent(ets::agent::AgentArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,9 +122,14 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A client of a server: neither the server's configuration nor its umask (which the
+    // trials' commands would inherit) applies.
+    if let Command::Agent(args) = cli.command {
+        return ets::agent::main(args);
+    }
     // Whatever ETS writes (database, artifacts, staging files) is its owner's alone.
     ets::private_files::restrict_new_files();
-    let cli = Cli::parse();
     let mut overrides = Overrides {
         env: cli.env,
         data_dir: cli.data_dir.clone(),
@@ -164,6 +172,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Users { command } => users(config, command),
         Command::Keys { command } => keys(config, command),
+        Command::Agent(_) => unreachable!("handled before the configuration is read"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,8 @@ use std::path::Path;
 
 /// Makes every file and folder this process creates from now on owner-only (umask 077), as
 /// PostgreSQL's server does: SQLite's files, object_store's artifact files and staging files,
-/// whatever writes them. Called first thing by the `ets` binary.
+/// whatever writes them. Called by the `ets` binary before it writes anything (not by
+/// `ets agent`, a client whose trials' commands would inherit the umask).
 pub fn restrict_new_files() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));

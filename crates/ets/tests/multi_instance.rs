@@ -62,6 +62,11 @@ mod postgres {
     fn writes_through_one_instance_are_read_through_the_other() {
         super::writes_through_one_instance_are_read_through_the_other();
     }
+
+    #[test]
+    fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
+        super::asks_on_two_instances_get_distinct_trials_and_see_each_other();
+    }
 }
 
 fn writes_through_one_instance_are_read_through_the_other() {
@@ -243,6 +248,110 @@ fn writes_through_one_instance_are_read_through_the_other() {
     );
     assert_eq!(summary["items"][0]["count"], 15, "{summary}");
 
+    drop((server_a, server_b));
+    if let Ok(db) = Arc::try_unwrap(db) {
+        db.drop_schema();
+    }
+}
+
+/// Workers asking one study through two instances at once: every ask gets its own trial
+/// number and grid point, nothing is lost, and each instance's sampler history (cached
+/// between asks) includes what was told through the other.
+fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let db = Arc::new(db);
+    let dir = tempfile::tempdir().unwrap();
+    let (server_a, server_b) = start_two(&db, dir.path());
+    let http = Http::new();
+    let (a, b) = (server_a.base.clone(), server_b.base.clone());
+    let project = ok(
+        "project",
+        http.post(&format!("{a}/api/v1/projects"), json!({"name": "hpo"})),
+        201,
+    );
+    let experiment = ok(
+        "experiment",
+        http.post(
+            &format!("{a}/api/v1/experiments"),
+            json!({"project_id": project["id"], "name": "e"}),
+        ),
+        201,
+    );
+    let study = ok(
+        "study",
+        http.post(
+            &format!(
+                "{b}/api/v1/experiments/{}/studies",
+                experiment["id"].as_str().unwrap()
+            ),
+            json!({"name": "grid", "sampler": "grid", "search_space": {
+                "x": {"type": "int", "low": 0, "high": 23}}}),
+        ),
+        201,
+    );
+    let study_id = study["id"].as_str().unwrap().to_owned();
+    // 6 workers, 3 per instance, 4 asks and tells each: the 24 grid points exactly once.
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let base = if w % 2 == 0 { a.clone() } else { b.clone() };
+            let study_id = study_id.clone();
+            std::thread::spawn(move || {
+                let http = Http::new();
+                let mut seen = Vec::new();
+                for _ in 0..4 {
+                    let asked = ok(
+                        "ask",
+                        http.post(
+                            &format!("{base}/api/v1/studies/{study_id}/trials"),
+                            json!({}),
+                        ),
+                        201,
+                    );
+                    let x = asked["params"]["x"].as_i64().expect("x");
+                    let trial = asked["trial_id"].as_str().unwrap();
+                    ok(
+                        "tell",
+                        http.post(
+                            &format!("{base}/api/v1/trials/{trial}/complete"),
+                            json!({"value": x as f64}),
+                        ),
+                        200,
+                    );
+                    seen.push((asked["number"].as_i64().unwrap(), x));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    let mut points = Vec::new();
+    for worker in workers {
+        for (number, x) in worker.join().expect("a worker") {
+            numbers.push(number);
+            points.push(x);
+        }
+    }
+    numbers.sort_unstable();
+    points.sort_unstable();
+    assert_eq!(numbers, (0..24).collect::<Vec<i64>>());
+    assert_eq!(points, (0..24).collect::<Vec<i64>>());
+    // The grid is used up on both instances: each one's history has every trial.
+    for base in [&a, &b] {
+        let (status, body) = http.post(
+            &format!("{base}/api/v1/studies/{study_id}/trials"),
+            json!({}),
+        );
+        assert_eq!(status, 409, "{body}");
+        let view = ok(
+            "study",
+            http.get(&format!("{base}/api/v1/studies/{study_id}")),
+            200,
+        );
+        assert_eq!(view["counts"]["complete"], 24, "{view}");
+        assert_eq!(view["best_value"], 0.0, "{view}");
+    }
     drop((server_a, server_b));
     if let Ok(db) = Arc::try_unwrap(db) {
         db.drop_schema();

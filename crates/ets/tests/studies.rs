@@ -24,6 +24,8 @@ on_both_databases!(
     a_grid_hands_out_each_point_once,
     concurrent_asks_over_http_get_distinct_trials,
     bad_studies_are_refused_naming_the_field,
+    study_charts_and_importance_follow_the_trials,
+    a_conditional_space_suggests_only_the_active_params,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -541,4 +543,175 @@ async fn bad_studies_are_refused_naming_the_field() {
         StatusCode::CREATED
     );
     assert_eq!(app.post(&path, ok).await.status, StatusCode::CONFLICT);
+}
+
+/// The study chart templates draw the study's runs (and only them); importance ranks the
+/// param that decides the objective first.
+async fn study_charts_and_importance_follow_the_trials() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    // A run of the experiment that belongs to no study stays out of the study's charts.
+    app.create_run(&experiment).await;
+    let study = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/studies"),
+            json!({ "name": "charted", "sampler": "random", "seed": 4, "pruner": "none",
+                    "search_space": { "x": { "type": "float", "low": 0, "high": 1 },
+                                      "y": { "type": "float", "low": 0, "high": 1 } } }),
+        )
+        .await;
+    assert_eq!(study.status, StatusCode::CREATED, "{}", study.body);
+    let id = study.body["id"].as_str().unwrap().to_owned();
+    let mut values = BTreeMap::new();
+    for _ in 0..12 {
+        let asked = app
+            .post(&format!("/api/v1/studies/{id}/trials"), json!({}))
+            .await;
+        let params = &asked.body["params"];
+        let value = 10.0 * params["x"].as_f64().unwrap() + 0.1 * params["y"].as_f64().unwrap();
+        let trial = asked.body["trial_id"].as_str().unwrap();
+        let told = app
+            .post(
+                &format!("/api/v1/trials/{trial}/complete"),
+                json!({ "value": value }),
+            )
+            .await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        values.insert(asked.body["number"].as_i64().unwrap(), value);
+    }
+    let importance = app.get(&format!("/api/v1/studies/{id}/importance")).await;
+    assert_eq!(importance.status, StatusCode::OK, "{}", importance.body);
+    assert_eq!(
+        importance.body["importances"][0]["name"], "x",
+        "{}",
+        importance.body
+    );
+    assert_eq!(importance.body["n_trials"], 12);
+    let templates = app.get("/api/v1/studies/chart-templates").await;
+    let names: Vec<&str> = templates
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["optimization_history", "parallel_coordinates", "contour"]
+    );
+    for template in names {
+        let chart = app
+            .post(
+                &format!("/api/v1/studies/{id}/charts"),
+                json!({ "template": template }),
+            )
+            .await;
+        assert_eq!(
+            chart.status,
+            StatusCode::CREATED,
+            "{template}: {}",
+            chart.body
+        );
+        let chart_id = chart.body["id"].as_str().unwrap();
+        let figure = app
+            .get(&format!(
+                "/api/v1/visualizations/charts/{chart_id}?format=json"
+            ))
+            .await;
+        assert_eq!(figure.status, StatusCode::OK, "{template}: {}", figure.body);
+        if template == "optimization_history" {
+            let trace = &figure.body["data"][0];
+            let points: BTreeMap<i64, f64> = trace["x"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(trace["y"].as_array().unwrap())
+                .map(|(x, y)| (x.as_f64().unwrap() as i64, y.as_f64().unwrap()))
+                .collect();
+            // The figure's numbers are printed for drawing (to ~1e-15).
+            assert_eq!(points.len(), values.len(), "{}", figure.body);
+            for (number, value) in &values {
+                assert!(
+                    (points[number] - value).abs() < 1e-12,
+                    "{number}: {}",
+                    figure.body
+                );
+            }
+        }
+        if template == "contour" {
+            assert_eq!(chart.body["params"], json!(["x", "y"]), "{}", chart.body);
+        }
+    }
+    let unknown = app
+        .post(
+            &format!("/api/v1/studies/{id}/charts"),
+            json!({ "template": "sunburst" }),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+}
+
+/// A conditional search space over HTTP: every suggestion has exactly the params its branch
+/// activates, and so has its run; TPE keeps to the space past its start-up trials.
+async fn a_conditional_space_suggests_only_the_active_params() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let study = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/studies"),
+            json!({ "name": "branches", "sampler": { "type": "tpe", "n_startup_trials": 5 },
+                    "seed": 2, "search_space": {
+                "model": { "type": "categorical", "choices": ["linear", "tree"] },
+                "lr": { "type": "float", "low": 0.0001, "high": 1, "log": true,
+                        "condition": { "parent": "model", "values": ["linear"] } },
+                "depth": { "type": "int", "low": 1, "high": 12,
+                           "condition": { "parent": "model", "values": ["tree"] } } } }),
+        )
+        .await;
+    assert_eq!(study.status, StatusCode::CREATED, "{}", study.body);
+    let id = study.body["id"].as_str().unwrap().to_owned();
+    let mut branches = std::collections::BTreeSet::new();
+    for _ in 0..14 {
+        let asked = app
+            .post(&format!("/api/v1/studies/{id}/trials"), json!({}))
+            .await;
+        assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+        let params = asked.body["params"].as_object().unwrap().clone();
+        let model = params["model"].as_str().unwrap().to_owned();
+        let expected: Vec<&str> = match model.as_str() {
+            "linear" => vec!["lr", "model"],
+            _ => vec!["depth", "model"],
+        };
+        assert_eq!(
+            params.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+        let run = app
+            .get(&format!(
+                "/api/v1/runs/{}",
+                asked.body["run_id"].as_str().unwrap()
+            ))
+            .await;
+        let run_params = run.body["params"].as_object().unwrap();
+        assert_eq!(
+            run_params.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+            "{}",
+            run.body
+        );
+        let value = match model.as_str() {
+            "linear" => params["lr"].as_f64().unwrap().log10().abs(),
+            _ => (params["depth"].as_f64().unwrap() - 6.0).abs(),
+        };
+        let trial = asked.body["trial_id"].as_str().unwrap();
+        let told = app
+            .post(
+                &format!("/api/v1/trials/{trial}/complete"),
+                json!({ "value": value }),
+            )
+            .await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        branches.insert(model);
+    }
+    assert_eq!(branches.len(), 2, "both branches were tried");
 }

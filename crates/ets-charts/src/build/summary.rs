@@ -89,7 +89,9 @@ fn unique_keys(keys: &[String]) -> Vec<&str> {
 /// How a field is named on an axis: the param or metric name.
 fn field_title(field: &crate::spec::Field) -> &str {
     match field {
-        crate::spec::Field::Param(n) | crate::spec::Field::Metric(n) => n,
+        crate::spec::Field::Param(n)
+        | crate::spec::Field::Metric(n)
+        | crate::spec::Field::Tag(n) => n,
     }
 }
 

@@ -85,10 +85,28 @@ pub(crate) fn categorical(texts: Vec<Option<String>>) -> Column {
     Column::Categorical { categories, index }
 }
 
-/// A field (`params.NAME` or `metrics.NAME`) over the chart's runs.
+/// A tag over runs: numeric when every present value is a number, else categories.
+pub(crate) fn tag_column(runs: &[Run], name: &str) -> Column {
+    let texts: Vec<Option<String>> = runs.iter().map(|r| r.tags.get(name).cloned()).collect();
+    let numbers: Vec<Option<f64>> = texts
+        .iter()
+        .map(|t| t.as_deref().and_then(|t| t.parse::<f64>().ok()))
+        .collect();
+    if texts
+        .iter()
+        .zip(&numbers)
+        .all(|(t, n)| t.is_none() || n.is_some())
+    {
+        return Column::Numeric(numbers);
+    }
+    categorical(texts)
+}
+
+/// A field (`params.NAME`, `metrics.NAME` or `tags.NAME`) over the chart's runs.
 pub(crate) fn field_column(input: &ChartInput<'_>, field: &Field) -> Column {
     match field {
         Field::Param(name) => param_column(input.runs, name),
+        Field::Tag(name) => tag_column(input.runs, name),
         Field::Metric(key) => Column::Numeric(
             input
                 .runs

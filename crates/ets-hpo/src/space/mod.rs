@@ -15,7 +15,6 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// Makes a parameter active only when `parent` took one of `values`.
@@ -300,23 +299,4 @@ impl<'de> Deserialize<'de> for SearchSpace {
         }
         d.deserialize_map(V)
     }
-}
-
-/// Internal representations of the params of `trial` for `names`, if all are present and legal.
-pub(crate) fn internal_row(
-    space: &SearchSpace,
-    names: &[&str],
-    params: &BTreeMap<String, Value>,
-) -> Option<Vec<f64>> {
-    names
-        .iter()
-        .map(|n| {
-            let d = &space.get(n)?.distribution;
-            let v = params.get(*n)?;
-            if !d.contains(v) {
-                return None;
-            }
-            d.to_internal(v)
-        })
-        .collect()
 }

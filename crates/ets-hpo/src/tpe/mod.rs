@@ -7,7 +7,7 @@ use crate::hypervolume::{reference_point, solve_hssp, weights_below};
 use crate::pareto::nondomination_ranks;
 use crate::random::{RandomSampler, sample_uniform};
 use crate::rng::{Rng, hash_str};
-use crate::space::{Condition, condition_met, internal_row};
+use crate::space::{Condition, condition_met};
 use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial, TrialState};
 use parzen::{Parzen, ParzenParams};
 use serde::{Deserialize, Serialize};
@@ -93,10 +93,25 @@ impl TpeSampler {
             .iter()
             .map(|n| &space.get(n).expect("name from space").distribution)
             .collect();
+        // A trial's params in the internal representation, when it has every one in range.
         let rows = |ts: &[&Trial]| -> (Vec<usize>, Vec<Vec<f64>>) {
             ts.iter()
                 .enumerate()
-                .filter_map(|(i, t)| Some((i, internal_row(space, names, &t.params)?)))
+                .filter_map(|(i, t)| {
+                    let row = names
+                        .iter()
+                        .zip(&dists)
+                        .map(|(n, d)| {
+                            let v = t.params.get(*n)?;
+                            if d.contains(v) {
+                                d.to_internal(v)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Option<Vec<f64>>>()?;
+                    Some((i, row))
+                })
                 .unzip()
         };
         let p = self.parzen_params();

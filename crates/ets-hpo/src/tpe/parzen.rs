@@ -1,7 +1,7 @@
 //! Optuna's `_ParzenEstimator`: a mixture of product kernels, one kernel per observation
 //! plus one prior kernel, over the parameters sampled together.
 
-use super::truncnorm::{log_gauss_mass, logpdf, ppf};
+use super::truncnorm::{LN_SQRT_2PI, log_gauss_mass, ppf};
 use crate::Distribution;
 use crate::rng::Rng;
 
@@ -38,8 +38,13 @@ pub(crate) fn default_weights(n: usize) -> Vec<f64> {
 #[derive(Debug, Clone)]
 enum Dim {
     /// Per-kernel choice probabilities.
+    /// Kernel `k` uses `rows[kernel_row[k]]`: kernels of the same choice share a row (one
+    /// per choice, and the prior's), so 10,000 trials make 10,000 indices, not rows.
     Categorical {
-        weights: Vec<Vec<f64>>,
+        rows: Vec<Vec<f64>>,
+        /// `ln` of `rows`, computed once.
+        log_rows: Vec<Vec<f64>>,
+        kernel_row: Vec<usize>,
     },
     Numerical(Numerical),
 }
@@ -50,6 +55,12 @@ enum Dim {
 struct Numerical {
     mus: Vec<f64>,
     sigmas: Vec<f64>,
+    /// Per kernel, computed once (densities are evaluated for every candidate × kernel):
+    /// `1 / sigma`, and the log of the kernel's mass on [low, high].
+    inv_sigmas: Vec<f64>,
+    log_masses: Vec<f64>,
+    /// `ln(sqrt(2π) σ) + log_mass`: what a continuous density subtracts.
+    log_norms: Vec<f64>,
     low: f64,
     high: f64,
     log: bool,
@@ -74,15 +85,28 @@ impl Numerical {
         x
     }
 
-    /// Log density of kernel `k` at `x` (log mass of x's grid cell when discrete).
-    fn log_pdf(&self, k: usize, x: f64) -> f64 {
-        let (mu, s) = (self.mus[k], self.sigmas[k]);
+    /// Adds the log density of every kernel at `x` (log mass of x's grid cell when
+    /// discrete) to `acc`, one entry per kernel.
+    fn add_log_pdfs(&self, x: f64, acc: &mut [f64]) {
         let t = |v: f64| if self.log { v.ln() } else { v };
         match self.step {
-            None => logpdf(t(x), mu, s, self.low, self.high),
+            None => {
+                let tx = t(x);
+                if tx < self.low || tx > self.high {
+                    acc.iter_mut().for_each(|a| *a = f64::NEG_INFINITY);
+                    return;
+                }
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let z = (tx - self.mus[k]) * self.inv_sigmas[k];
+                    *a += -0.5 * z * z - self.log_norms[k];
+                }
+            }
             Some(st) => {
-                log_gauss_mass((t(x - st / 2.0) - mu) / s, (t(x + st / 2.0) - mu) / s)
-                    - log_gauss_mass((self.low - mu) / s, (self.high - mu) / s)
+                let (lo, hi) = (t(x - st / 2.0), t(x + st / 2.0));
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let (mu, inv) = (self.mus[k], self.inv_sigmas[k]);
+                    *a += log_gauss_mass((lo - mu) * inv, (hi - mu) * inv) - self.log_masses[k];
+                }
             }
         }
     }
@@ -93,6 +117,7 @@ impl Numerical {
 #[derive(Debug, Clone)]
 pub(crate) struct Parzen {
     weights: Vec<f64>,
+    log_weights: Vec<f64>,
     dims: Vec<Dim>,
 }
 
@@ -127,27 +152,52 @@ impl Parzen {
                 }
             })
             .collect();
-        Self { weights, dims }
+        let log_weights = weights.iter().map(|w| w.ln()).collect();
+        Self {
+            weights,
+            log_weights,
+            dims,
+        }
     }
 
     fn categorical(obs: &[f64], n_choices: usize, p: ParzenParams) -> Dim {
         if obs.is_empty() {
-            return Dim::Categorical {
-                weights: vec![vec![1.0 / n_choices as f64; n_choices]],
-            };
+            return Self::categorical_dim(vec![vec![1.0 / n_choices as f64; n_choices]], vec![0]);
         }
         let n_kernels = obs.len() + 1;
-        let mut weights = vec![vec![p.prior_weight / n_kernels as f64; n_choices]; n_kernels];
-        for (k, o) in obs.iter().enumerate() {
-            weights[k][*o as usize] += 1.0;
-        }
-        for row in &mut weights {
+        let prior = p.prior_weight / n_kernels as f64;
+        // One row per choice (the prior share everywhere, plus 1 at the choice), then the
+        // prior kernel's row; each normalised.
+        let mut rows: Vec<Vec<f64>> = (0..=n_choices)
+            .map(|c| {
+                let mut row = vec![prior; n_choices];
+                if c < n_choices {
+                    row[c] += 1.0;
+                }
+                row
+            })
+            .collect();
+        for row in &mut rows {
             let s: f64 = row.iter().sum();
             if s > 0.0 {
                 row.iter_mut().for_each(|w| *w /= s);
             }
         }
-        Dim::Categorical { weights }
+        let mut kernel_row: Vec<usize> = obs.iter().map(|o| *o as usize).collect();
+        kernel_row.push(n_choices);
+        Self::categorical_dim(rows, kernel_row)
+    }
+
+    fn categorical_dim(rows: Vec<Vec<f64>>, kernel_row: Vec<usize>) -> Dim {
+        let log_rows = rows
+            .iter()
+            .map(|row| row.iter().map(|w| w.ln()).collect())
+            .collect();
+        Dim::Categorical {
+            rows,
+            log_rows,
+            kernel_row,
+        }
     }
 
     fn numerical(obs: &[f64], d: &Distribution, n_params: usize, p: ParzenParams) -> Dim {
@@ -197,9 +247,23 @@ impl Parzen {
             .for_each(|s| *s = s.clamp(minsigma, maxsigma.max(minsigma)));
         mus.push(0.5 * (low + high));
         sigmas.push(high - low);
+        let inv_sigmas = sigmas.iter().map(|s| 1.0 / s).collect();
+        let log_masses: Vec<f64> = mus
+            .iter()
+            .zip(&sigmas)
+            .map(|(mu, s)| log_gauss_mass((low - mu) / s, (high - mu) / s))
+            .collect();
+        let log_norms = sigmas
+            .iter()
+            .zip(&log_masses)
+            .map(|(s, m)| LN_SQRT_2PI + s.ln() + m)
+            .collect();
         Dim::Numerical(Numerical {
             mus,
             sigmas,
+            inv_sigmas,
+            log_masses,
+            log_norms,
             low,
             high,
             log,
@@ -217,8 +281,10 @@ impl Parzen {
                 self.dims
                     .iter()
                     .map(|d| match d {
-                        Dim::Categorical { weights } => {
-                            let row = &weights[k.min(weights.len() - 1)];
+                        Dim::Categorical {
+                            rows, kernel_row, ..
+                        } => {
+                            let row = &rows[kernel_row[k.min(kernel_row.len() - 1)]];
                             rng.choice(row) as f64
                         }
                         Dim::Numerical(n) => n.sample(k, rng),
@@ -229,26 +295,40 @@ impl Parzen {
     }
 
     /// Log density (or log mass, for discrete parameters) of the mixture at `x`.
+    ///
+    /// Kernels are summed dimension by dimension (per-kernel constants computed once, in
+    /// `new`), and the log-sum-exp leaves out the kernels more than `NEGLIGIBLE` below the
+    /// largest: each weighs less than e^-40 of it, so together they change nothing a double
+    /// can hold, and with thousands of trials most kernels are that far from a candidate.
     pub(crate) fn log_pdf(&self, x: &[f64]) -> f64 {
-        let per_kernel: Vec<f64> = (0..self.weights.len())
-            .map(|k| {
-                let mut lp = self.weights[k].ln();
-                for (d, xi) in self.dims.iter().zip(x) {
-                    lp += match d {
-                        Dim::Categorical { weights } => {
-                            weights[k.min(weights.len() - 1)][*xi as usize].ln()
-                        }
-                        Dim::Numerical(n) => n.log_pdf(k, *xi),
-                    };
+        const NEGLIGIBLE: f64 = 40.0;
+        let mut per_kernel = self.log_weights.clone();
+        for (d, xi) in self.dims.iter().zip(x) {
+            match d {
+                Dim::Categorical {
+                    log_rows,
+                    kernel_row,
+                    ..
+                } => {
+                    let last = kernel_row.len() - 1;
+                    for (k, lp) in per_kernel.iter_mut().enumerate() {
+                        *lp += log_rows[kernel_row[k.min(last)]][*xi as usize];
+                    }
                 }
-                lp
-            })
-            .collect();
+                Dim::Numerical(n) => n.add_log_pdfs(*xi, &mut per_kernel),
+            }
+        }
         let max = per_kernel.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if max == f64::NEG_INFINITY {
             return max;
         }
-        max + per_kernel.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+        let floor = max - NEGLIGIBLE;
+        max + per_kernel
+            .iter()
+            .filter(|v| **v > floor)
+            .map(|v| (v - max).exp())
+            .sum::<f64>()
+            .ln()
     }
 }
 

@@ -4,7 +4,7 @@
 use statrs::function::erf::{erf, erfc, erfc_inv};
 use std::f64::consts::{LN_2, SQRT_2};
 
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+pub(crate) const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// log Φ(x), with the asymptotic expansion far in the left tail where Φ underflows.
 pub(crate) fn log_ndtr(x: f64) -> f64 {
@@ -85,21 +85,21 @@ pub(crate) fn ppf(q: f64, a: f64, b: f64) -> f64 {
     ndtri_exp(log_p).clamp(a, b)
 }
 
-/// Log density at `x` of N(mu, sigma²) truncated to [low, high].
-pub(crate) fn logpdf(x: f64, mu: f64, sigma: f64, low: f64, high: f64) -> f64 {
-    if x < low || x > high {
-        return f64::NEG_INFINITY;
-    }
-    let z = (x - mu) / sigma;
-    -0.5 * z * z
-        - LN_SQRT_2PI
-        - sigma.ln()
-        - log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Log density at `x` of N(mu, sigma²) truncated to [low, high].
+    fn logpdf(x: f64, mu: f64, sigma: f64, low: f64, high: f64) -> f64 {
+        if x < low || x > high {
+            return f64::NEG_INFINITY;
+        }
+        let z = (x - mu) / sigma;
+        -0.5 * z * z
+            - LN_SQRT_2PI
+            - sigma.ln()
+            - log_gauss_mass((low - mu) / sigma, (high - mu) / sigma)
+    }
 
     #[test]
     fn mass_and_quantiles_agree_with_known_values() {

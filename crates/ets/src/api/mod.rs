@@ -164,6 +164,8 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::list_deliveries))
         .routes(routes!(studies::create_study, studies::list_studies))
         .routes(routes!(studies::study_importance))
+        .routes(routes!(studies::create_study_chart))
+        .routes(routes!(studies::study_chart_templates))
         .routes(routes!(studies::get_study))
         .routes(routes!(studies::ask_trial, studies::list_trials))
         .routes(routes!(studies::report_trial))

@@ -10,10 +10,13 @@ use super::extract::{Json, Path, Query};
 use super::{AppState, ItemList};
 use crate::actor::Actor;
 use crate::error::Result;
+use crate::service::reports::ChartTemplate;
 use crate::service::studies::{
     AskedTrial, ImportanceQuery, NewStudy, PruneDecision, StudyImportance, StudyView,
     TrialCompletion, TrialReport, TrialView,
 };
+use crate::service::study_charts::StudyChartRequest;
+use crate::service::visualizations::Chart;
 
 /// Creates a study of the experiment: a search space, objective direction(s), a sampler
 /// (`tpe`, `random`, `grid`) and a pruner (`median`, `successive_halving`, `hyperband`, …).
@@ -64,6 +67,32 @@ pub async fn study_importance(
         s.study_importance(&actor, &id, query.objective.unwrap_or(0))
             .await?,
     ))
+}
+
+/// Saves a chart of the study's trials from a template: `optimization_history` (objective
+/// per trial number), `parallel_coordinates`, or `contour` (the two most important params).
+/// The chart follows the study as trials are added.
+#[utoipa::path(post, path = "/api/v1/studies/{id}/charts", tag = "studies", params(("id" = String, Path)),
+    request_body = StudyChartRequest,
+    responses((status = 201, body = Chart), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_study_chart(
+    State(s): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(body): Json<StudyChartRequest>,
+) -> Result<(StatusCode, JsonResponse<Chart>)> {
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(s.create_study_chart(&actor, &id, body).await?),
+    ))
+}
+
+/// The chart templates of studies.
+#[utoipa::path(get, path = "/api/v1/studies/chart-templates", tag = "studies",
+    responses((status = 200, body = Vec<ChartTemplate>)))]
+pub async fn study_chart_templates() -> JsonResponse<Vec<ChartTemplate>> {
+    JsonResponse(crate::service::study_charts::study_chart_templates())
 }
 
 /// A study with its trial counts by state, its best value and params (one objective) or

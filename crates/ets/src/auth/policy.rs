@@ -42,6 +42,8 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("POST", "/api/v1/experiments/{id}/studies", Project(Editor)),
     ("GET", "/api/v1/experiments/{id}/studies", Project(Viewer)),
     ("GET", "/api/v1/studies/{id}/importance", Project(Viewer)),
+    ("POST", "/api/v1/studies/{id}/charts", Project(Editor)),
+    ("GET", "/api/v1/studies/chart-templates", Authenticated),
     ("GET", "/api/v1/studies/{id}", Project(Viewer)),
     ("POST", "/api/v1/studies/{id}/trials", Project(Editor)),
     ("GET", "/api/v1/studies/{id}/trials", Project(Viewer)),

@@ -26,6 +26,8 @@ pub mod search;
 pub mod signatures;
 pub mod significance;
 pub mod studies;
+pub mod study_charts;
+pub mod study_history;
 pub mod study_storage;
 pub mod visualizations;
 
@@ -56,6 +58,8 @@ pub struct Services {
     pub alerts: crate::alerts::AlertEngine,
     /// Each experiment's artifact root below the MLflow artifact proxy.
     pub artifact_roots: files::ArtifactRoots,
+    /// Studies' trial histories for the samplers and pruners.
+    pub study_histories: study_history::StudyHistories,
 }
 
 impl Services {
@@ -76,6 +80,7 @@ impl Services {
             project_index: access::ProjectIndex::default(),
             alerts: crate::alerts::AlertEngine::default(),
             artifact_roots: files::ArtifactRoots::default(),
+            study_histories: study_history::StudyHistories::default(),
             live,
             config,
             store,

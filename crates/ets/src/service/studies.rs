@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use super::Services;
 use super::runs::{RunBatch, RunStateChange};
+use super::study_history::hpo_trial;
 use super::study_storage::CLIENT_SIDE;
 use crate::actor::Actor;
 use crate::error::{EntityKind, Error, Result};
@@ -336,23 +337,6 @@ pub(super) fn value_metrics(study: &StudyRecord, values: &[f64]) -> Vec<MetricIn
         .collect()
 }
 
-/// A stored trial as the samplers and pruners read it (a waiting trial, enqueued through
-/// Optuna, counts as running: taken, without a result).
-fn hpo_trial(trial: &TrialRecord) -> Trial {
-    Trial {
-        number: trial.number as u64,
-        state: match trial.state {
-            TrialState::Waiting | TrialState::Running => ets_hpo::TrialState::Running,
-            TrialState::Complete => ets_hpo::TrialState::Complete,
-            TrialState::Pruned => ets_hpo::TrialState::Pruned,
-            TrialState::Failed => ets_hpo::TrialState::Failed,
-        },
-        params: trial.params.clone(),
-        values: trial.values.clone(),
-        intermediate: trial.intermediate.clone(),
-    }
-}
-
 fn trial_view(trial: TrialRecord) -> TrialView {
     TrialView {
         trial_id: trial.id,
@@ -551,15 +535,11 @@ impl Services {
         }
     }
 
-    /// The study's trials as the samplers and pruners read them.
-    async fn history(&self, study_id: &str) -> Result<Vec<Trial>> {
-        Ok(self
-            .store
-            .trials(study_id)
-            .await?
-            .iter()
-            .map(hpo_trial)
-            .collect())
+    /// The study's trials as the samplers and pruners read them (`StudyHistories`).
+    async fn history(&self, study_id: &str) -> Result<std::sync::Arc<Vec<Trial>>> {
+        self.study_histories
+            .read(self.store.as_ref(), study_id)
+            .await
     }
 
     /// Asks for a trial: a run of the study's experiment with the suggested params.

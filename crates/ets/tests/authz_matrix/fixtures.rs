@@ -729,6 +729,11 @@ impl World {
             ("GET", "/api/v1/studies/{id}/importance") => {
                 call(format!("/api/v1/studies/{}/importance", a.study))
             }
+            ("POST", "/api/v1/studies/{id}/charts") => {
+                call(format!("/api/v1/studies/{}/charts", a.study))
+                    .json(json!({ "template": "optimization_history" }))
+            }
+            ("GET", "/api/v1/studies/chart-templates") => call(route.to_owned()),
             ("POST" | "GET", "/api/v1/studies/{id}/trials") => {
                 call(format!("/api/v1/studies/{}/trials", a.study))
             }

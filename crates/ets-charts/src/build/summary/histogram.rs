@@ -22,6 +22,7 @@ pub(super) fn build(input: &ChartInput<'_>) -> Result<Figure, String> {
                     Field::Param(n) => missing_param(input.runs, n)
                         .unwrap_or_else(|| format!("no run has param '{n}'")),
                     Field::Metric(k) => missing_metric(input, k),
+                    Field::Tag(name) => format!("no run has tag '{name}'"),
                 });
             }
             (field_title(&field).to_owned(), column)

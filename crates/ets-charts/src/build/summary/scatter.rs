@@ -16,6 +16,7 @@ pub(super) fn build(input: &ChartInput<'_>) -> Result<Figure, String> {
             Field::Param(name) => missing_param(input.runs, name)
                 .unwrap_or_else(|| format!("no run has param '{name}'")),
             Field::Metric(key) => missing_metric(input, key),
+            Field::Tag(name) => format!("no run has tag '{name}'"),
         });
     }
     let keys = unique_keys(&spec.metrics);
@@ -157,6 +158,29 @@ mod tests {
         assert_eq!(
             figure.notes,
             ["1 run without params.lr or a metric value left out"]
+        );
+    }
+
+    #[test]
+    fn numeric_tags_on_x_such_as_a_trial_number() {
+        let tagged = |name: &str, number: &str, value: f64| {
+            let mut r = with_metric(run(name), "value", value);
+            r.tags.insert("ets.trial_number".into(), number.into());
+            r
+        };
+        let runs = vec![tagged("a", "1", 0.5), tagged("b", "0", 0.9), run("c")];
+        let fixture = Fixture::new(spec("tags.ets.trial_number", &["value"]), runs);
+        let figure = build(&fixture.input()).unwrap();
+        let m = markers(&figure);
+        assert_eq!(
+            (m[0].x.clone(), m[0].y.clone()),
+            (vec![1.0, 0.0], vec![0.5, 0.9])
+        );
+        assert_eq!(figure.x.title, "ets.trial_number");
+        let missing = Fixture::new(spec("tags.nope", &["value"]), vec![run("a")]);
+        assert_eq!(
+            build(&missing.input()).unwrap_err(),
+            "no run has tag 'nope'"
         );
     }
 

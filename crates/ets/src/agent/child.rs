@@ -1,0 +1,202 @@
+//! A trial's command as a child process: in its own process group (so the agent signals the
+//! command and whatever it started, and the terminal's Ctrl-C reaches it only through the
+//! agent), standard input closed, its output passed through to the agent's as it comes while
+//! the lines for the agent are picked out of it.
+
+use std::io;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::protocol::{Directive, LineSplitter, parse_line};
+use super::signals::Signals;
+
+/// A signal for the child's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+    Kill,
+}
+
+/// What the command prints for the agent: a directive, or one it could not read (why, and
+/// the line).
+pub type Said = Result<Directive, (String, String)>;
+
+pub struct Child {
+    process: tokio::process::Child,
+    pid: Option<u32>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Child {
+    /// Starts `argv` with `env` set and the variables `unset` removed; also answers the
+    /// directives of its output, in the order they are read.
+    pub fn spawn(
+        argv: &[String],
+        env: &[(String, String)],
+        unset: &[String],
+    ) -> io::Result<(Child, mpsc::UnboundedReceiver<Said>)> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for key in unset {
+            command.env_remove(key);
+        }
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut process = command.spawn()?;
+        let pid = process.id();
+        let (tx, said) = mpsc::unbounded_channel();
+        let mut readers = Vec::new();
+        if let Some(stdout) = process.stdout.take() {
+            readers.push(tokio::spawn(pass_through(
+                stdout,
+                tokio::io::stdout(),
+                tx.clone(),
+            )));
+        }
+        if let Some(stderr) = process.stderr.take() {
+            readers.push(tokio::spawn(pass_through(stderr, tokio::io::stderr(), tx)));
+        }
+        Ok((
+            Child {
+                process,
+                pid,
+                readers,
+            },
+            said,
+        ))
+    }
+
+    /// Waits for the command to exit (cancel safe).
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.process.wait().await
+    }
+
+    /// Sends `signal` to the command's process group.
+    pub fn signal(&mut self, signal: Signal) {
+        #[cfg(unix)]
+        if let Some(group) = self.group() {
+            use rustix::process::{Signal as Sig, kill_process_group};
+            let sig = match signal {
+                Signal::Interrupt => Sig::INT,
+                Signal::Terminate => Sig::TERM,
+                Signal::Kill => Sig::KILL,
+            };
+            // ESRCH: the whole group has exited already.
+            let _ = kill_process_group(group, sig);
+            return;
+        }
+        let _ = signal;
+        let _ = self.process.start_kill();
+    }
+
+    #[cfg(unix)]
+    fn group(&self) -> Option<rustix::process::Pid> {
+        self.pid
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(rustix::process::Pid::from_raw)
+    }
+
+    /// Whether a process of the command's group is still running.
+    fn group_alive(&self) -> bool {
+        #[cfg(unix)]
+        if let Some(group) = self.group() {
+            return rustix::process::test_kill_process_group(group).is_ok();
+        }
+        false
+    }
+
+    /// Stops the command: sends `first`, gives the command and the processes it started
+    /// `grace` to exit, then kills what is left (at once on a further Ctrl-C or SIGTERM).
+    pub async fn stop(
+        &mut self,
+        first: Signal,
+        grace: Duration,
+        signals: &mut Signals,
+    ) -> io::Result<ExitStatus> {
+        self.signal(first);
+        let deadline = Instant::now() + grace;
+        let mut killed = false;
+        let status = loop {
+            tokio::select! {
+                status = self.process.wait() => break status?,
+                _ = tokio::time::sleep_until(deadline), if !killed => {
+                    eprintln!("ets agent: the command did not exit within {grace:?}: killing it");
+                    self.signal(Signal::Kill);
+                    killed = true;
+                }
+                _ = signals.next(), if !killed => {
+                    self.signal(Signal::Kill);
+                    killed = true;
+                }
+            }
+        };
+        // The command has exited; the processes it started get the rest of the grace period.
+        while self.group_alive() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if self.group_alive() {
+            self.signal(Signal::Kill);
+        }
+        Ok(status)
+    }
+
+    /// Waits up to `within` for the rest of the command's output (a process it started in the
+    /// background may hold the pipes open), then stops reading.
+    pub async fn finish_output(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        for reader in &mut self.readers {
+            if tokio::time::timeout_at(deadline, &mut *reader)
+                .await
+                .is_err()
+            {
+                reader.abort();
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` as it comes, and sends the directives of its lines.
+async fn pass_through(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    said: mpsc::UnboundedSender<Said>,
+) {
+    let mut buffer = vec![0u8; 8192];
+    let mut splitter = LineSplitter::default();
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        // The agent's own output may be closed: keep reading so the command never blocks.
+        let _ = to.write_all(&buffer[..read]).await;
+        let _ = to.flush().await;
+        for line in splitter.push(&buffer[..read]) {
+            send(&said, &line);
+        }
+    }
+    if let Some(line) = splitter.finish() {
+        send(&said, &line);
+    }
+}
+
+fn send(said: &mpsc::UnboundedSender<Said>, line: &str) {
+    if let Some(directive) = parse_line(line) {
+        let _ = said.send(directive.map_err(|why| (why, line.trim().to_owned())));
+    }
+}

@@ -1,0 +1,106 @@
+//! The trial histories that samplers and pruners read, kept per study between requests. A
+//! finished trial never changes and trials are numbered in order, so a read fetches only the
+//! trials numbered after the first unfinished one it holds (or after its last): an ask at
+//! 10,000 trials reads a handful of rows, not 10,000 (the trick of Optuna's gRPC client
+//! cache). Correct across instances: whatever another instance changed is unfinished or new.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ets_hpo::Trial;
+
+use crate::error::Result;
+use crate::store::{Store, TrialRecord, TrialState};
+
+/// Studies whose histories are kept; past it the cache starts over.
+const MAX_STUDIES: usize = 256;
+
+/// A study's trials as the samplers read them, by number, shared with the requests that
+/// sample from them (updated in place when no request holds them any more).
+#[derive(Debug, Default)]
+struct History {
+    trials: Arc<Vec<Trial>>,
+    /// Number of the first trial that was unfinished when read (or one past the last): the
+    /// trials before it are final.
+    first_open: i64,
+}
+
+#[derive(Default)]
+pub struct StudyHistories {
+    studies: Mutex<HashMap<String, History>>,
+}
+
+/// A stored trial as the samplers and pruners read it (a waiting trial, enqueued through
+/// Optuna, counts as running: taken, without a result).
+pub fn hpo_trial(trial: &TrialRecord) -> Trial {
+    Trial {
+        number: trial.number as u64,
+        state: match trial.state {
+            TrialState::Waiting | TrialState::Running => ets_hpo::TrialState::Running,
+            TrialState::Complete => ets_hpo::TrialState::Complete,
+            TrialState::Pruned => ets_hpo::TrialState::Pruned,
+            TrialState::Failed => ets_hpo::TrialState::Failed,
+        },
+        params: trial.params.clone(),
+        values: trial.values.clone(),
+        intermediate: trial.intermediate.clone(),
+    }
+}
+
+impl StudyHistories {
+    /// Every trial of the study, by number, read from the store as far as needed.
+    pub async fn read(&self, store: &dyn Store, study_id: &str) -> Result<Arc<Vec<Trial>>> {
+        let cached = self
+            .studies
+            .lock()
+            .expect("study histories")
+            .remove(study_id);
+        let mut history = cached.unwrap_or_default();
+        let fresh = store.trials_after(study_id, history.first_open - 1).await?;
+        let first_open = history.first_open;
+        let trials = Arc::make_mut(&mut history.trials);
+        trials.retain(|t| (t.number as i64) < first_open);
+        trials.extend(fresh.iter().map(hpo_trial));
+        if let Some(last) = fresh.last() {
+            history.first_open = fresh
+                .iter()
+                .find(|t| !t.state.is_finished())
+                .map_or(last.number + 1, |t| t.number);
+        }
+        let shared = history.trials.clone();
+        let mut studies = self.studies.lock().expect("study histories");
+        if studies.len() >= MAX_STUDIES {
+            studies.clear();
+        }
+        studies.insert(study_id.to_owned(), history);
+        Ok(shared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_trial_reads_as_running() {
+        let mut trial = crate::store::TrialRecord {
+            id: "t".into(),
+            study_id: "s".into(),
+            number: 4,
+            run_id: None,
+            state: TrialState::Waiting,
+            params: Default::default(),
+            distributions: Default::default(),
+            values: None,
+            intermediate: Default::default(),
+            created_at: ets_domain::Timestamp(0),
+            started_at: None,
+            finished_at: None,
+            user_attrs: Default::default(),
+            system_attrs: Default::default(),
+        };
+        assert_eq!(hpo_trial(&trial).state, ets_hpo::TrialState::Running);
+        trial.state = TrialState::Pruned;
+        assert_eq!(hpo_trial(&trial).state, ets_hpo::TrialState::Pruned);
+    }
+}
