@@ -152,45 +152,8 @@ done
 
 total_s=$((SECONDS - run_start))
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-"$PY" - "$total_s" "$(nproc)" "$LOAD_BEFORE" "$LOAD_AFTER" "${results[@]}" >"$TMP/report.md" <<'PY'
-import json, sys
-
-total, cores, load0, load1 = sys.argv[1:5]
-paths = sys.argv[5:]
-rows = [json.load(open(p)) for p in paths]
-f = lambda v: f"{v:.2f}" if v < 100 else f"{v:.0f}"
-print("| backend | completed trials | ETS ask p50 / p99 (ms) | ETS tell p50 / p99 (ms) "
-      "| Optuna ask p50 / p99 (ms) | Optuna tell p50 / p99 (ms) | Optuna / ETS ask p50 "
-      "| cycles ETS / Optuna |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    for c in r["checkpoints"]:
-        e, o = c["ets"], c["optuna"]
-        print(f"| {r['backend']} | {c['completed_trials']:,} "
-              f"| {f(e['ask']['p50_ms'])} / {f(e['ask']['p99_ms'])} "
-              f"| {f(e['tell']['p50_ms'])} / {f(e['tell']['p99_ms'])} "
-              f"| {f(o['ask']['p50_ms'])} / {f(o['ask']['p99_ms'])} "
-              f"| {f(o['tell']['p50_ms'])} / {f(o['tell']['p99_ms'])} "
-              f"| {c['ask_p50_ratio']:.0f}x | {e['ask']['n']} / {o['ask']['n']} |")
-print()
-print("CPU per ask + tell cycle (ms): ETS server process; database server (PostgreSQL's "
-      "processes; on SQLite it is inside the ETS server or the Optuna client); client process.")
-print()
-print("| backend | completed trials | ETS server | DB for ETS | ETS client "
-      "| DB for Optuna | Optuna client (samples) | prefill ETS / Optuna (s) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    for c in r["checkpoints"]:
-        e, o, p = c["ets"], c["optuna"], c["prefill_seconds"]
-        db = lambda x: f(x["db_server_cpu_ms_per_cycle"]) if "db_server_cpu_ms_per_cycle" in x else "–"
-        print(f"| {r['backend']} | {c['completed_trials']:,} "
-              f"| {f(e.get('ets_server_cpu_ms_per_cycle', float('nan')))} | {db(e)} "
-              f"| {f(e['client_cpu_ms_per_cycle'])} | {db(o)} | {f(o['client_cpu_ms_per_cycle'])} "
-              f"| {p['ets_grpc_add_trials']:.0f} / {p['optuna_bulk_insert']:.0f} |")
-print()
-print(f"Optuna {rows[0]['optuna_version']}; whole run {total} s on {cores} cores "
-      f"(load average {load0} before, {load1} after).")
-PY
+"$PY" "$HERE/speed_report.py" --seconds "$total_s" --load "$LOAD_BEFORE" "$LOAD_AFTER" \
+  "${results[@]}" >"$TMP/report.md"
 cat "$TMP/report.md"
 if [[ -n "$OUT" ]]; then
   cp "${results[@]}" "$TMP/report.md" "$TMP"/ets-*.log "$OUT/"
