@@ -138,6 +138,7 @@ def test_enqueued_and_added_trials_and_attributes(storage, ets, name):
     assert name in names
     summaries = {s.study_name: s for s in optuna.study.get_all_study_summaries(storage=proxy())}
     assert summaries[name].n_trials == 2
+    assert summaries[name].user_attrs == {"owner": {"team": "vision", "n": 3}}
     assert summaries[name].direction == optuna.study.StudyDirection.MAXIMIZE
     view = ets.study_of_experiment(name)
     assert view["directions"] == ["maximize"]
@@ -165,6 +166,44 @@ def test_refusals_map_to_optunas_exceptions(storage, name):
         other.suggest_int("x", 0, 10)
     with pytest.raises(KeyError):
         storage.get_trial(trial._trial_id + 10_000)
+    # A value the distribution does not have (a categorical index past its choices).
+    with pytest.raises(ValueError):
+        storage.set_trial_param(
+            other._trial_id, "c", 5.0, optuna.distributions.CategoricalDistribution(["a", "b"])
+        )
+    # What the client library never sends, through the raw service: each refused with
+    # INVALID_ARGUMENT and nothing stored.
+    import grpc
+    from optuna.storages._grpc.auto_generated import api_pb2, api_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{GRPC_PORTS[0]}") as channel:
+        stub = api_pb2_grpc.StorageServiceStub(channel)
+        metadata = [("authorization", f"Bearer {TOKEN}")] if TOKEN else []
+        bad_calls = [
+            lambda: stub.SetTrialUserAttribute(
+                api_pb2.SetTrialUserAttributeRequest(trial_id=other._trial_id, key="k", value="not json"),
+                metadata=metadata,
+            ),
+            lambda: stub.SetTrialStateValues(
+                api_pb2.SetTrialStateValuesRequest(
+                    trial_id=other._trial_id, state=api_pb2.COMPLETE, values=[1.0, 2.0]
+                ),
+                metadata=metadata,
+            ),
+            lambda: stub.CreateNewTrial(
+                api_pb2.CreateNewTrialRequest(
+                    study_id=study._study_id,
+                    template_trial=api_pb2.Trial(state=api_pb2.COMPLETE, values=[1.0], params={"y": 0.5}),
+                ),
+                metadata=metadata,
+            ),
+        ]
+        for call in bad_calls:
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    assert storage.get_trial(other._trial_id).state == TrialState.RUNNING
+    assert len(optuna.load_study(study_name=name, storage=proxy()).trials) == 2
     # Deleting the study: gone for Optuna, its runs stay in ETS.
     optuna.delete_study(study_name=name, storage=proxy())
     assert name not in optuna.study.get_all_study_names(storage=proxy())

@@ -36,6 +36,25 @@ fn ok(what: &str, (status, body): (u16, Value), expected: u16) -> Value {
     body
 }
 
+/// A new project `name` with an experiment `e`, through `base`: their ids.
+fn project_and_experiment(http: &Http, base: &str, name: &str) -> (String, String) {
+    let project = ok(
+        "project",
+        http.post(&format!("{base}/api/v1/projects"), json!({"name": name})),
+        201,
+    );
+    let experiment = ok(
+        "experiment",
+        http.post(
+            &format!("{base}/api/v1/experiments"),
+            json!({"project_id": project["id"], "name": "e"}),
+        ),
+        201,
+    );
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    (id(&project), id(&experiment))
+}
+
 fn steps(series: &Value) -> Vec<i64> {
     series["points"]
         .as_array()
@@ -100,20 +119,7 @@ fn writes_through_one_instance_are_read_through_the_other() {
     assert_eq!(versions, (1..=16).collect::<Vec<i64>>());
 
     // Written through A.
-    let project = ok(
-        "project through A",
-        http.post(&format!("{a}/api/v1/projects"), json!({"name": "shared"})),
-        201,
-    );
-    let experiment = ok(
-        "experiment through A",
-        http.post(
-            &format!("{a}/api/v1/experiments"),
-            json!({"project_id": project["id"], "name": "e"}),
-        ),
-        201,
-    );
-    let experiment_id = experiment["id"].as_str().unwrap().to_owned();
+    let (project_id, experiment_id) = project_and_experiment(&http, &a, "shared");
     let run = ok(
         "run through A",
         http.post(
@@ -149,10 +155,7 @@ fn writes_through_one_instance_are_read_through_the_other() {
     // Read through B: the project, the run, its metric history, searches, the artifact.
     let got = ok(
         "project through B",
-        http.get(&format!(
-            "{b}/api/v1/projects/{}",
-            project["id"].as_str().unwrap()
-        )),
+        http.get(&format!("{b}/api/v1/projects/{project_id}")),
         200,
     );
     assert_eq!(got["name"], "shared");
@@ -266,26 +269,11 @@ fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
     let (server_a, server_b) = start_two(&db, dir.path());
     let http = Http::new();
     let (a, b) = (server_a.base.clone(), server_b.base.clone());
-    let project = ok(
-        "project",
-        http.post(&format!("{a}/api/v1/projects"), json!({"name": "hpo"})),
-        201,
-    );
-    let experiment = ok(
-        "experiment",
-        http.post(
-            &format!("{a}/api/v1/experiments"),
-            json!({"project_id": project["id"], "name": "e"}),
-        ),
-        201,
-    );
+    let (_, experiment_id) = project_and_experiment(&http, &a, "hpo");
     let study = ok(
         "study",
         http.post(
-            &format!(
-                "{b}/api/v1/experiments/{}/studies",
-                experiment["id"].as_str().unwrap()
-            ),
+            &format!("{b}/api/v1/experiments/{experiment_id}/studies"),
             json!({"name": "grid", "sampler": "grid", "search_space": {
                 "x": {"type": "int", "low": 0, "high": 23}}}),
         ),

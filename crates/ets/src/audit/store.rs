@@ -237,6 +237,9 @@ impl Store for AuditedStore {
     async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
         self.inner.study_attrs(study_id).await
     }
+    async fn project_study_attrs(&self, project_id: &str) -> Result<Vec<AttrRecord>> {
+        self.inner.project_study_attrs(project_id).await
+    }
     async fn grow_search_space(
         &self,
         study_id: &str,

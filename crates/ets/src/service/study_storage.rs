@@ -208,12 +208,21 @@ impl Services {
         project_id: &str,
     ) -> Result<Vec<(StudyRecord, Vec<AttrRecord>)>> {
         self.authorize_project(actor, project_id).await?;
-        let mut out = Vec::new();
-        for study in self.store.project_studies(project_id).await? {
-            let attrs = self.store.study_attrs(&study.id).await?;
-            out.push((study, attrs));
+        let mut attrs: std::collections::HashMap<String, Vec<AttrRecord>> =
+            std::collections::HashMap::new();
+        for attr in self.store.project_study_attrs(project_id).await? {
+            attrs.entry(attr.owner.clone()).or_default().push(attr);
         }
-        Ok(out)
+        Ok(self
+            .store
+            .project_studies(project_id)
+            .await?
+            .into_iter()
+            .map(|study| {
+                let of_study = attrs.remove(&study.id).unwrap_or_default();
+                (study, of_study)
+            })
+            .collect())
     }
 
     /// Removes a study and its trials; their runs stay in the experiment.

@@ -526,6 +526,8 @@ pub trait Store: Send + Sync + 'static {
         value: &str,
     ) -> Result<()>;
     async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>>;
+    /// The attributes of every study of the project (one read for `project_studies`).
+    async fn project_study_attrs(&self, project_id: &str) -> Result<Vec<AttrRecord>>;
     /// Adds a parameter's distribution to the study's search space unless it has one.
     async fn grow_search_space(
         &self,

@@ -292,6 +292,10 @@ pub(crate) const INSERT_TRIAL_ATTR: &str =
     "INSERT INTO trial_attrs (trial_id, kind, key, value) VALUES ($1, $2, $3, $4)";
 pub(crate) const STUDY_ATTRS: &str =
     "SELECT study_id, kind, key, value FROM study_attrs WHERE study_id = $1";
+/// The attributes of every study of a project's experiments.
+pub(crate) const PROJECT_STUDY_ATTRS: &str = "SELECT a.study_id, a.kind, a.key, a.value \
+     FROM study_attrs a JOIN studies s ON s.id = a.study_id \
+     JOIN experiments e ON e.id = s.experiment_id WHERE e.project_id = $1";
 /// Attributes of a study's trials numbered above `$2`.
 pub(crate) const TRIAL_ATTRS_OF_STUDY: &str = "SELECT a.trial_id, a.kind, a.key, a.value \
      FROM trial_attrs a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 AND t.number > $2";

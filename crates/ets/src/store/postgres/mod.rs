@@ -48,6 +48,7 @@ use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
+use crate::store::studies as q_attrs;
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
     DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
@@ -752,7 +753,11 @@ impl Store for PgStore {
     }
 
     async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
-        PgStore::study_attrs(self, study_id).await
+        PgStore::study_attrs(self, q_attrs::STUDY_ATTRS, study_id).await
+    }
+
+    async fn project_study_attrs(&self, project_id: &str) -> Result<Vec<AttrRecord>> {
+        PgStore::study_attrs(self, q_attrs::PROJECT_STUDY_ATTRS, project_id).await
     }
 
     async fn grow_search_space(

@@ -171,9 +171,14 @@ impl PgStore {
         .await
     }
 
-    pub(super) async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
-        let id = study_id.to_owned();
-        self.read(move |tx| Box::pin(async move { attrs(tx, q::STUDY_ATTRS, &[&id]).await }))
+    /// Study attributes by `sql` (`STUDY_ATTRS` or `PROJECT_STUDY_ATTRS`) for `key`.
+    pub(super) async fn study_attrs(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Vec<AttrRecord>> {
+        let key = key.to_owned();
+        self.read(move |tx| Box::pin(async move { attrs(tx, sql, &[&key]).await }))
             .await
     }
 

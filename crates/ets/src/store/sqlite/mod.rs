@@ -35,6 +35,7 @@ use crate::store::SignatureRecord;
 use crate::store::identity::{
     ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef,
 };
+use crate::store::studies as q_attrs;
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
     DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
@@ -867,7 +868,14 @@ impl Store for SqliteStore {
     async fn study_attrs(&self, study_id: &str) -> Result<Vec<AttrRecord>> {
         let id = study_id.to_owned();
         self.readers
-            .run(move |c| studies::study_attrs(c, &id))
+            .run(move |c| studies::study_attrs(c, q_attrs::STUDY_ATTRS, &id))
+            .await
+    }
+
+    async fn project_study_attrs(&self, project_id: &str) -> Result<Vec<AttrRecord>> {
+        let id = project_id.to_owned();
+        self.readers
+            .run(move |c| studies::study_attrs(c, q_attrs::PROJECT_STUDY_ATTRS, &id))
             .await
     }
 

@@ -86,10 +86,11 @@ pub(super) fn set_study_attr(
     Ok(())
 }
 
-pub(super) fn study_attrs(conn: &Connection, study_id: &str) -> Result<Vec<AttrRecord>> {
+/// Study attributes by `sql` (`STUDY_ATTRS` or `PROJECT_STUDY_ATTRS`) for `key`.
+pub(super) fn study_attrs(conn: &Connection, sql: &str, key: &str) -> Result<Vec<AttrRecord>> {
     Ok(conn
-        .prepare_cached(&numbered(q::STUDY_ATTRS))?
-        .query_map([study_id], |r| q::attr_row(r))?
+        .prepare_cached(&numbered(sql))?
+        .query_map([key], |r| q::attr_row(r))?
         .collect::<rusqlite::Result<_>>()?)
 }
 
