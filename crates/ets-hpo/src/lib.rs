@@ -11,6 +11,7 @@
 mod config;
 mod error;
 mod grid;
+mod history;
 mod hypervolume;
 mod importance;
 mod pareto;
@@ -24,6 +25,7 @@ mod trial;
 pub use config::{PrunerConfig, SamplerConfig};
 pub use error::HpoError;
 pub use grid::GridSampler;
+pub use history::History;
 pub use importance::{ParamImportance, explained_variance_importance};
 pub use pareto::{best_trial, dominates, pareto_front};
 pub use pruners::{
@@ -55,4 +57,16 @@ pub trait Sampler {
         directions: &[Direction],
         trial_number: u64,
     ) -> Result<Params, HpoError>;
+
+    /// [`Sampler::sample`] over a [`History`] a server keeps between asks: samplers that
+    /// read parameter columns (TPE) take the history's instead of converting every trial.
+    fn sample_history(
+        &self,
+        space: &SearchSpace,
+        history: &History,
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        self.sample(space, history.trials(), directions, trial_number)
+    }
 }

@@ -1,8 +1,8 @@
 //! Behaviour every sampler must have: legal values, only active parameters, determinism.
 
 use ets_hpo::{
-    Direction, Distribution, GridSampler, HpoError, Params, RandomSampler, Sampler, SearchSpace,
-    TpeOptions, TpeSampler, Trial, TrialState,
+    Direction, Distribution, GridSampler, History, HpoError, Params, RandomSampler, Sampler,
+    SearchSpace, TpeOptions, TpeSampler, Trial, TrialState,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -71,6 +71,9 @@ fn run(sampler: &dyn Sampler, space: &SearchSpace, n: u64) -> Vec<Trial> {
 
 fn run_on(sampler: &dyn Sampler, space: &SearchSpace, n: u64, f: fn(&Params) -> f64) -> Vec<Trial> {
     let mut history = Vec::new();
+    // The same trials kept as a server keeps them (parameter columns, sorted positions).
+    let mut kept = History::new();
+    kept.track(space);
     for number in 0..n {
         let p = sampler
             .sample(space, &history, &[Direction::Minimize], number)
@@ -83,9 +86,17 @@ fn run_on(sampler: &dyn Sampler, space: &SearchSpace, n: u64, f: fn(&Params) -> 
                 .sample(space, &history, &[Direction::Minimize], number)
                 .unwrap()
         );
+        // Same answer from the kept history.
+        assert_eq!(
+            p,
+            sampler
+                .sample_history(space, &kept, &[Direction::Minimize], number)
+                .unwrap()
+        );
         let mut t = Trial::new(number, TrialState::Complete);
         t.values = Some(vec![f(&p)]);
         t.params = p;
+        kept.push(t.clone());
         history.push(t);
     }
     history

@@ -1,14 +1,18 @@
 //! Tree-structured Parzen Estimator, as Optuna's `TPESampler` (4.9) with its defaults.
 
+mod line;
 mod parzen;
 mod truncnorm;
 
+use crate::history::Columns;
 use crate::hypervolume::{reference_point, solve_hssp, weights_below};
 use crate::pareto::nondomination_ranks;
 use crate::random::{RandomSampler, sample_uniform};
 use crate::rng::{Rng, hash_str};
 use crate::space::{Condition, condition_met};
-use crate::{Direction, Distribution, HpoError, Params, Sampler, SearchSpace, Trial, TrialState};
+use crate::{
+    Direction, Distribution, History, HpoError, Params, Sampler, SearchSpace, Trial, TrialState,
+};
 use parzen::{Parzen, ParzenParams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -86,6 +90,7 @@ impl TpeSampler {
         &self,
         space: &SearchSpace,
         names: &[&str],
+        columns: &Columns,
         split: &Split,
         rng: &mut Rng,
     ) -> Vec<Value> {
@@ -93,35 +98,40 @@ impl TpeSampler {
             .iter()
             .map(|n| &space.get(n).expect("name from space").distribution)
             .collect();
-        // A trial's params in the internal representation, when it has every one in range.
-        let rows = |ts: &[&Trial]| -> (Vec<usize>, Vec<Vec<f64>>) {
-            ts.iter()
-                .enumerate()
-                .filter_map(|(i, t)| {
-                    let row = names
-                        .iter()
-                        .zip(&dists)
-                        .map(|(n, d)| {
-                            let v = t.params.get(*n)?;
-                            if d.contains(v) {
-                                d.to_internal(v)
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<Option<Vec<f64>>>()?;
-                    Some((i, row))
-                })
-                .unzip()
+        let cols: Vec<&[f64]> = names
+            .iter()
+            .zip(&dists)
+            .map(|(n, d)| columns.get(n, d).expect("columns cover the space"))
+            .collect();
+        // Of the trials at `at`, the positions of those with every parameter (in range),
+        // and their values, parameter by parameter.
+        let observations = |at: &[usize]| -> (Vec<usize>, Vec<Vec<f64>>) {
+            let kept: Vec<usize> = (0..at.len())
+                .filter(|p| cols.iter().all(|c| !c[at[*p]].is_nan()))
+                .collect();
+            let obs = cols
+                .iter()
+                .map(|c| kept.iter().map(|p| c[at[*p]]).collect())
+                .collect();
+            (kept, obs)
         };
         let p = self.parzen_params();
-        let (kept, below_rows) = rows(&split.below);
+        let (kept, below_obs) = observations(&split.below);
         let weights = split
             .below_weights
             .as_ref()
             .map(|w| kept.iter().map(|i| w[*i]).collect());
-        let below = Parzen::new(&dists, &below_rows, weights, p);
-        let above = Parzen::new(&dists, &rows(&split.above).1, None, p);
+        let below = Parzen::new(&dists, &below_obs, weights, None, p);
+        let (kept, above_obs) = observations(&split.above);
+        // One parameter's kernels go by value: the order the history keeps spares the
+        // sort of thousands of bad trials.
+        let order = match names {
+            [name] => columns
+                .sorted(name)
+                .map(|sorted| subset_order(sorted, &split.above, &kept)),
+            _ => None,
+        };
+        let above = Parzen::new(&dists, &above_obs, None, order, p);
         let candidates = below.sample(rng, self.options.n_ei_candidates.max(1));
         let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;
@@ -138,164 +148,42 @@ impl TpeSampler {
             .map(|(d, x)| d.to_external(*x))
             .collect()
     }
-}
 
-/// The good/bad split, each side ordered by trial number (the weights ramp follows it).
-struct Split<'a> {
-    below: Vec<&'a Trial>,
-    above: Vec<&'a Trial>,
-    /// Multi-objective only: Optuna's hypervolume-contribution weight of each `below` trial.
-    below_weights: Option<Vec<f64>>,
-}
-
-/// Optuna's `default_gamma`.
-pub(crate) fn default_gamma(n: usize) -> usize {
-    (n.div_ceil(10)).min(25)
-}
-
-/// Optuna's `_get_pruned_trial_score`: deeper first, then better last value.
-fn pruned_score(t: &Trial, dir: Direction) -> (f64, f64) {
-    match t.intermediate.iter().next_back() {
-        Some((step, v)) if v.is_nan() => (-(*step as f64), f64::INFINITY),
-        Some((step, v)) => (-(*step as f64), dir.loss(*v)),
-        None => (1.0, 0.0),
-    }
-}
-
-fn split_trials<'a>(trials: &[&'a Trial], directions: &[Direction], n_below: usize) -> Split<'a> {
-    let mut complete: Vec<&Trial> = Vec::new();
-    let mut pruned: Vec<&Trial> = Vec::new();
-    let mut running: Vec<&Trial> = Vec::new();
-    for t in trials {
-        match t.state {
-            TrialState::Running => running.push(t),
-            TrialState::Complete => complete.push(t),
-            TrialState::Pruned => pruned.push(t),
-            TrialState::Failed => {}
-        }
-    }
-    let mut n_below = n_below;
-    let (mut below, mut above): (Vec<&Trial>, Vec<&Trial>);
-    if directions.len() <= 1 {
-        let dir = directions[0];
-        complete.sort_by(|a, b| {
-            let (x, y) = (a.values.as_ref().unwrap()[0], b.values.as_ref().unwrap()[0]);
-            dir.loss(x).total_cmp(&dir.loss(y))
-        });
-        let k = n_below.min(complete.len());
-        above = complete.split_off(k);
-        below = complete;
-    } else {
-        let losses: Vec<Vec<f64>> = complete
-            .iter()
-            .map(|t| {
-                let v = t.values.as_ref().unwrap();
-                directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect()
-            })
-            .collect();
-        let ranks = nondomination_ranks(&losses);
-        let k = n_below.min(complete.len());
-        // Whole ranks while they fit, then the hypervolume subset of the next rank.
-        let mut take = vec![false; complete.len()];
-        let mut r = 0;
-        let mut n_taken = 0;
-        loop {
-            let members: Vec<usize> = (0..complete.len()).filter(|i| ranks[*i] == r).collect();
-            if members.is_empty() || n_taken + members.len() > k {
-                if n_taken < k && !members.is_empty() {
-                    let lv: Vec<Vec<f64>> = members.iter().map(|i| losses[*i].clone()).collect();
-                    let reference = reference_point(&lv);
-                    for p in solve_hssp(&lv, k - n_taken, &reference) {
-                        take[members[p]] = true;
-                    }
-                }
-                break;
-            }
-            members.iter().for_each(|i| take[*i] = true);
-            n_taken += members.len();
-            r += 1;
-        }
-        (below, above) = (Vec::new(), Vec::new());
-        for (t, taken) in complete.into_iter().zip(take) {
-            if taken { below.push(t) } else { above.push(t) }
-        }
-    }
-    n_below = n_below.saturating_sub(below.len());
-    let dir = directions[0];
-    pruned.sort_by(|a, b| {
-        let (x, y) = (pruned_score(a, dir), pruned_score(b, dir));
-        x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1))
-    });
-    let k = n_below.min(pruned.len());
-    above.extend(pruned.split_off(k));
-    below.extend(pruned);
-    above.extend(running);
-    below.sort_by_key(|t| t.number);
-    above.sort_by_key(|t| t.number);
-    let below_weights = (directions.len() > 1)
-        .then(|| {
-            let losses: Option<Vec<Vec<f64>>> = below
-                .iter()
-                .map(|t| {
-                    let v = t.values.as_ref().filter(|v| v.len() == directions.len())?;
-                    Some(directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect())
-                })
-                .collect();
-            losses.map(|l| weights_below(&l))
-        })
-        .flatten();
-    Split {
-        below,
-        above,
-        below_weights,
-    }
-}
-
-/// Finished trials TPE learns from: pruned ones, and complete ones with one non-NaN value
-/// per direction.
-fn usable(t: &Trial, directions: &[Direction]) -> bool {
-    match t.state {
-        TrialState::Complete => t
-            .values
-            .as_ref()
-            .is_some_and(|v| v.len() == directions.len() && v.iter().all(|x| !x.is_nan())),
-        TrialState::Pruned => true,
-        TrialState::Running | TrialState::Failed => false,
-    }
-}
-
-impl Sampler for TpeSampler {
-    fn sample(
+    /// TPE over `trials` with their parameter `columns`.
+    fn sample_columns(
         &self,
         space: &SearchSpace,
-        history: &[Trial],
+        trials: &[Trial],
+        columns: &Columns,
         directions: &[Direction],
         trial_number: u64,
     ) -> Result<Params, HpoError> {
         if directions.is_empty() {
             return Err(HpoError::NoDirections);
         }
-        let finished: Vec<&Trial> = history
-            .iter()
-            .filter(|t| t.number != trial_number && usable(t, directions))
+        let finished: Vec<usize> = (0..trials.len())
+            .filter(|i| trials[*i].number != trial_number && usable(&trials[*i], directions))
             .collect();
         if finished.len() < self.options.n_startup_trials {
             return RandomSampler::new(self.options.seed).sample(
                 space,
-                history,
+                trials,
                 directions,
                 trial_number,
             );
         }
         let mut considered = finished.clone();
         if self.options.constant_liar {
-            considered.extend(
-                history
-                    .iter()
-                    .filter(|t| t.number != trial_number && t.state == TrialState::Running),
-            );
+            considered.extend((0..trials.len()).filter(|i| {
+                trials[*i].number != trial_number && trials[*i].state == TrialState::Running
+            }));
         }
-        let split = split_trials(&considered, directions, default_gamma(finished.len()));
+        let split = split_trials(
+            trials,
+            &considered,
+            directions,
+            default_gamma(finished.len()),
+        );
         let seed = self.options.seed;
 
         if !self.options.multivariate {
@@ -305,7 +193,7 @@ impl Sampler for TpeSampler {
                     return Ok(sample_uniform(d, &mut rng));
                 }
                 Ok(self
-                    .sample_group(space, &[name], &split, &mut rng)
+                    .sample_group(space, &[name], columns, &split, &mut rng)
                     .remove(0))
             });
         }
@@ -340,13 +228,197 @@ impl Sampler for TpeSampler {
                 params.insert(n.to_owned(), sample_uniform(d, &mut rng));
             }
             if !multi.is_empty() {
-                let values = self.sample_group(space, &multi, &split, &mut rng);
+                let values = self.sample_group(space, &multi, columns, &split, &mut rng);
                 for (n, v) in multi.iter().zip(values) {
                     params.insert((*n).to_owned(), v);
                 }
             }
         }
         Ok(params)
+    }
+}
+
+/// The observations `kept` (indices into `at`, trial positions) ordered by value, read
+/// off `sorted` (every trial position with a value, by value): a stable sort's order,
+/// since observation order is position order.
+fn subset_order(sorted: &[u32], at: &[usize], kept: &[usize]) -> Vec<usize> {
+    let mut observation = vec![u32::MAX; sorted.iter().max().map_or(0, |m| *m as usize + 1)];
+    for (i, k) in kept.iter().enumerate() {
+        if let Some(slot) = observation.get_mut(at[*k]) {
+            *slot = i as u32;
+        }
+    }
+    sorted
+        .iter()
+        .map(|q| observation[*q as usize])
+        .filter(|i| *i != u32::MAX)
+        .map(|i| i as usize)
+        .collect()
+}
+
+/// The good/bad split as positions in the trial list, each side ordered by trial number
+/// (the weights ramp follows it).
+struct Split {
+    below: Vec<usize>,
+    above: Vec<usize>,
+    /// Multi-objective only: Optuna's hypervolume-contribution weight of each `below` trial.
+    below_weights: Option<Vec<f64>>,
+}
+
+/// Optuna's `default_gamma`.
+pub(crate) fn default_gamma(n: usize) -> usize {
+    (n.div_ceil(10)).min(25)
+}
+
+/// Optuna's `_get_pruned_trial_score`: deeper first, then better last value.
+fn pruned_score(t: &Trial, dir: Direction) -> (f64, f64) {
+    match t.intermediate.iter().next_back() {
+        Some((step, v)) if v.is_nan() => (-(*step as f64), f64::INFINITY),
+        Some((step, v)) => (-(*step as f64), dir.loss(*v)),
+        None => (1.0, 0.0),
+    }
+}
+
+/// Optuna's `_split_trials` over the `considered` positions of `trials`.
+fn split_trials(
+    trials: &[Trial],
+    considered: &[usize],
+    directions: &[Direction],
+    n_below: usize,
+) -> Split {
+    let mut complete: Vec<usize> = Vec::new();
+    let mut pruned: Vec<usize> = Vec::new();
+    let mut running: Vec<usize> = Vec::new();
+    for &i in considered {
+        match trials[i].state {
+            TrialState::Running => running.push(i),
+            TrialState::Complete => complete.push(i),
+            TrialState::Pruned => pruned.push(i),
+            TrialState::Failed => {}
+        }
+    }
+    let loss = |i: usize, d: usize| directions[d].loss(trials[i].values.as_ref().unwrap()[d]);
+    let mut n_below = n_below;
+    let k = n_below.min(complete.len());
+    let (mut below, mut above): (Vec<usize>, Vec<usize>);
+    if directions.len() <= 1 {
+        // The k best, ties to the earlier in `complete`, as a stable sort by value would
+        // put first; selecting them is linear where sorting 10,000 trials is not.
+        let mut ranked: Vec<(f64, usize)> = complete.iter().map(|i| (loss(*i, 0), *i)).collect();
+        let by_loss = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let mut take = vec![false; trials.len()];
+        if k > 0 {
+            if k < ranked.len() {
+                ranked.select_nth_unstable_by(k - 1, by_loss);
+            }
+            ranked[..k].iter().for_each(|(_, i)| take[*i] = true);
+        }
+        (below, above) = complete.into_iter().partition(|i| take[*i]);
+    } else {
+        let losses: Vec<Vec<f64>> = complete
+            .iter()
+            .map(|i| (0..directions.len()).map(|d| loss(*i, d)).collect())
+            .collect();
+        let ranks = nondomination_ranks(&losses);
+        // Whole ranks while they fit, then the hypervolume subset of the next rank.
+        let mut take = vec![false; complete.len()];
+        let mut r = 0;
+        let mut n_taken = 0;
+        loop {
+            let members: Vec<usize> = (0..complete.len()).filter(|i| ranks[*i] == r).collect();
+            if members.is_empty() || n_taken + members.len() > k {
+                if n_taken < k && !members.is_empty() {
+                    let lv: Vec<Vec<f64>> = members.iter().map(|i| losses[*i].clone()).collect();
+                    let reference = reference_point(&lv);
+                    for p in solve_hssp(&lv, k - n_taken, &reference) {
+                        take[members[p]] = true;
+                    }
+                }
+                break;
+            }
+            members.iter().for_each(|i| take[*i] = true);
+            n_taken += members.len();
+            r += 1;
+        }
+        (below, above) = (Vec::new(), Vec::new());
+        for (i, taken) in complete.into_iter().zip(take) {
+            if taken { below.push(i) } else { above.push(i) }
+        }
+    }
+    n_below = n_below.saturating_sub(below.len());
+    let dir = directions[0];
+    pruned.sort_by(|a, b| {
+        let (x, y) = (
+            pruned_score(&trials[*a], dir),
+            pruned_score(&trials[*b], dir),
+        );
+        x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1))
+    });
+    let k = n_below.min(pruned.len());
+    above.extend(pruned.split_off(k));
+    below.extend(pruned);
+    above.extend(running);
+    below.sort_by_key(|i| trials[*i].number);
+    above.sort_by_key(|i| trials[*i].number);
+    let below_weights = (directions.len() > 1)
+        .then(|| {
+            let losses: Option<Vec<Vec<f64>>> = below
+                .iter()
+                .map(|i| {
+                    let v = trials[*i]
+                        .values
+                        .as_ref()
+                        .filter(|v| v.len() == directions.len())?;
+                    Some(directions.iter().zip(v).map(|(d, x)| d.loss(*x)).collect())
+                })
+                .collect();
+            losses.map(|l| weights_below(&l))
+        })
+        .flatten();
+    Split {
+        below,
+        above,
+        below_weights,
+    }
+}
+
+/// Finished trials TPE learns from: pruned ones, and complete ones with one non-NaN value
+/// per direction.
+fn usable(t: &Trial, directions: &[Direction]) -> bool {
+    match t.state {
+        TrialState::Complete => t
+            .values
+            .as_ref()
+            .is_some_and(|v| v.len() == directions.len() && v.iter().all(|x| !x.is_nan())),
+        TrialState::Pruned => true,
+        TrialState::Running | TrialState::Failed => false,
+    }
+}
+
+impl Sampler for TpeSampler {
+    fn sample(
+        &self,
+        space: &SearchSpace,
+        history: &[Trial],
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        let columns = Columns::of(space, history);
+        self.sample_columns(space, history, &columns, directions, trial_number)
+    }
+
+    fn sample_history(
+        &self,
+        space: &SearchSpace,
+        history: &History,
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        let trials = history.trials();
+        if history.columns().covers(space) {
+            return self.sample_columns(space, trials, history.columns(), directions, trial_number);
+        }
+        self.sample(space, trials, directions, trial_number)
     }
 }
 
@@ -388,12 +460,12 @@ mod tests {
                 .iter()
                 .map(trial)
                 .collect();
-            let refs: Vec<&Trial> = trials.iter().collect();
+            let all: Vec<usize> = (0..trials.len()).collect();
             for s in case["splits"].as_array().unwrap() {
                 let n_below = s["n_below"].as_u64().unwrap() as usize;
                 let want: Vec<u64> = serde_json::from_value(s["below"].clone()).unwrap();
-                let split = split_trials(&refs, &directions, n_below);
-                let got: Vec<u64> = split.below.iter().map(|t| t.number).collect();
+                let split = split_trials(&trials, &all, &directions, n_below);
+                let got: Vec<u64> = split.below.iter().map(|i| trials[*i].number).collect();
                 assert_eq!(got, want, "{directions:?} n_below={n_below}");
                 if let Some(w) = s.get("weights_below") {
                     let want: Vec<f64> = serde_json::from_value(w.clone()).unwrap();

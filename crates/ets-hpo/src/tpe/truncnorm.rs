@@ -28,6 +28,9 @@ fn log1mexp(x: f64) -> f64 {
     }
 }
 
+/// Beyond this many standard deviations Φ is 1 (or 0) to double precision.
+const WHOLE: f64 = 8.5;
+
 /// log(Φ(b) − Φ(a)), the log mass of [a, b] under N(0, 1).
 pub(crate) fn log_gauss_mass(a: f64, b: f64) -> f64 {
     if b <= 0.0 {
@@ -35,6 +38,15 @@ pub(crate) fn log_gauss_mass(a: f64, b: f64) -> f64 {
         lb + log1mexp(log_ndtr(a) - lb)
     } else if a >= 0.0 {
         log_gauss_mass(-b, -a)
+    } else if a < -WHOLE || b > WHOLE {
+        // A tail beyond WHOLE holds less than 1e-17 (erf rounds to ±1 there): the mass is
+        // what the other tail leaves, exactly 1 when both are that far. A kernel far from
+        // the bounds is the common case, and erf is slow.
+        match (a < -WHOLE, b > WHOLE) {
+            (true, true) => 0.0,
+            (true, false) => log_ndtr(b),
+            _ => log_ndtr(-a),
+        }
     } else {
         // Central: a < 0 < b, no cancellation in erf(b) − erf(a).
         (0.5 * (erf(b / SQRT_2) - erf(a / SQRT_2))).ln()
@@ -107,6 +119,20 @@ mod tests {
         let m = log_gauss_mass(-1.0, 1.0).exp();
         // statrs 0.19 erf is off by ~3e-11 here; ample for kernel densities.
         assert!((m - 0.682_689_492_137_086).abs() < 1e-9, "{m}");
+        // Past WHOLE standard deviations a tail is left out: the same mass as the erf
+        // formula, on both sides of the threshold.
+        let by_erf = |a: f64, b: f64| (0.5 * (erf(b / SQRT_2) - erf(a / SQRT_2))).ln();
+        for (a, b) in [
+            (-8.6, 8.6),
+            (-8.4, 8.6),
+            (-8.6, 8.4),
+            (-2.0, 9.0),
+            (-9.0, 0.5),
+        ] {
+            let (got, want) = (log_gauss_mass(a, b), by_erf(a, b));
+            assert!((got - want).abs() < 1e-12 * want.abs().max(1e-3), "{a} {b}");
+        }
+        assert_eq!(log_gauss_mass(-8.6, 8.6), 0.0);
         // Far tails stay finite.
         assert!(log_gauss_mass(30.0, 31.0).is_finite());
         assert!(log_gauss_mass(-41.0, -40.0).is_finite());

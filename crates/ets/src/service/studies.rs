@@ -451,10 +451,10 @@ impl Services {
             ));
         }
         let space = search_space_of(&study)?;
-        let history = self.history(id).await?;
+        let history = self.history(id, &SearchSpace::new()).await?;
         let directions = directions_of(&study);
         let importances = tokio::task::spawn_blocking(move || {
-            ets_hpo::explained_variance_importance(&space, &history, &directions, objective)
+            ets_hpo::explained_variance_importance(&space, history.trials(), &directions, objective)
         })
         .await
         .map_err(|e| Error::internal(format!("importance failed: {e}")))?;
@@ -536,9 +536,13 @@ impl Services {
     }
 
     /// The study's trials as the samplers and pruners read them (`StudyHistories`).
-    async fn history(&self, study_id: &str) -> Result<std::sync::Arc<Vec<Trial>>> {
+    async fn history(
+        &self,
+        study_id: &str,
+        space: &SearchSpace,
+    ) -> Result<std::sync::Arc<ets_hpo::History>> {
         self.study_histories
-            .read(self.store.as_ref(), study_id)
+            .read(self.store.as_ref(), study_id, space)
             .await
     }
 
@@ -608,14 +612,14 @@ impl Services {
         study: &StudyRecord,
         trial: &TrialRecord,
     ) -> Result<BTreeMap<String, Value>> {
-        let history = self.history(&study.id).await?;
         let sampler = sampler_of(study)?;
         let space = search_space_of(study)?;
+        let history = self.history(&study.id, &space).await?;
         let directions = directions_of(study);
         let number = trial.number as u64;
         // TPE fits estimators over the whole history: off the async executor.
         let params = tokio::task::spawn_blocking(move || {
-            sampler.sample(&space, &history, &directions, number)
+            sampler.sample_history(&space, &history, &directions, number)
         })
         .await
         .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
@@ -655,10 +659,10 @@ impl Services {
             // prunes itself too.
             return Ok(PruneDecision { prune: false });
         }
-        let history = self.history(&study.id).await?;
+        let history = self.history(&study.id, &SearchSpace::new()).await?;
         let pruner = pruner_of(&study)?;
         let me = hpo_trial(&trial);
-        let prune = pruner.prune(&me, &history, directions[0]);
+        let prune = pruner.prune(&me, history.trials(), directions[0]);
         Ok(PruneDecision { prune })
     }
 

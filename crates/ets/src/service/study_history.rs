@@ -3,11 +3,13 @@
 //! trials numbered after the first unfinished one it holds (or after its last): an ask at
 //! 10,000 trials reads a handful of rows, not 10,000 (the trick of Optuna's gRPC client
 //! cache). Correct across instances: whatever another instance changed is unfinished or new.
+//! The history also keeps the search space's parameters as columns (`ets_hpo::History`),
+//! so a trial's JSON params are converted for the samplers once, not on every ask.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ets_hpo::Trial;
+use ets_hpo::{History, SearchSpace, Trial};
 
 use crate::error::Result;
 use crate::store::{Store, TrialRecord, TrialState};
@@ -18,8 +20,8 @@ const MAX_STUDIES: usize = 256;
 /// A study's trials as the samplers read them, by number, shared with the requests that
 /// sample from them (updated in place when no request holds them any more).
 #[derive(Debug, Default)]
-struct History {
-    trials: Arc<Vec<Trial>>,
+struct Cached {
+    history: Arc<History>,
     /// Number of the first trial that was unfinished when read (or one past the last): the
     /// trials before it are final.
     first_open: i64,
@@ -27,7 +29,7 @@ struct History {
 
 #[derive(Default)]
 pub struct StudyHistories {
-    studies: Mutex<HashMap<String, History>>,
+    studies: Mutex<HashMap<String, Cached>>,
 }
 
 /// A stored trial as the samplers and pruners read it (a waiting trial, enqueued through
@@ -48,31 +50,41 @@ pub fn hpo_trial(trial: &TrialRecord) -> Trial {
 }
 
 impl StudyHistories {
-    /// Every trial of the study, by number, read from the store as far as needed.
-    pub async fn read(&self, store: &dyn Store, study_id: &str) -> Result<Arc<Vec<Trial>>> {
+    /// Every trial of the study, by number, read from the store as far as needed, with
+    /// columns for the parameters of `space` (an empty space when not sampling).
+    pub async fn read(
+        &self,
+        store: &dyn Store,
+        study_id: &str,
+        space: &SearchSpace,
+    ) -> Result<Arc<History>> {
         let cached = self
             .studies
             .lock()
             .expect("study histories")
             .remove(study_id);
-        let mut history = cached.unwrap_or_default();
-        let fresh = store.trials_after(study_id, history.first_open - 1).await?;
-        let first_open = history.first_open;
-        let trials = Arc::make_mut(&mut history.trials);
-        trials.retain(|t| (t.number as i64) < first_open);
-        trials.extend(fresh.iter().map(hpo_trial));
+        let mut cached = cached.unwrap_or_default();
+        let first_open = cached.first_open;
+        let fresh = store.trials_after(study_id, first_open - 1).await?;
+        let history = Arc::make_mut(&mut cached.history);
+        let settled = history
+            .trials()
+            .partition_point(|t| (t.number as i64) < first_open);
+        history.truncate(settled);
+        history.track(space);
+        fresh.iter().for_each(|t| history.push(hpo_trial(t)));
         if let Some(last) = fresh.last() {
-            history.first_open = fresh
+            cached.first_open = fresh
                 .iter()
                 .find(|t| !t.state.is_finished())
                 .map_or(last.number + 1, |t| t.number);
         }
-        let shared = history.trials.clone();
+        let shared = cached.history.clone();
         let mut studies = self.studies.lock().expect("study histories");
         if studies.len() >= MAX_STUDIES {
             studies.clear();
         }
-        studies.insert(study_id.to_owned(), history);
+        studies.insert(study_id.to_owned(), cached);
         Ok(shared)
     }
 }
