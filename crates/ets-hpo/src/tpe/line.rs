@@ -4,7 +4,7 @@
 //! The same mixture as the product form with one dimension (the tests compare them).
 
 use super::parzen::{NEGLIGIBLE, ParzenParams, joint_sigma, mixture_weights, neighbour_sigmas};
-use super::truncnorm::{log_gauss_mass, ppf};
+use super::truncnorm::{gauss_mass, log_gauss_mass, ppf};
 use crate::Distribution;
 use crate::rng::Rng;
 
@@ -71,6 +71,40 @@ impl Bounds {
     }
 }
 
+/// The core of a density (`Line::density_core`): kernels within this many widest widths
+/// of the cell, ±2σ holding ~95% of a smooth mixture's density.
+const CORE: f64 = 2.0;
+
+/// A density at one cell, summed as far as its core.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Partial {
+    lo: f64,
+    hi: f64,
+    sum: f64,
+    largest: f64,
+    core: (usize, usize),
+    /// The whole answer already (a point outside the bounds).
+    exact: Option<f64>,
+}
+
+impl Partial {
+    fn exact(value: f64) -> Self {
+        Self {
+            lo: 0.0,
+            hi: 0.0,
+            sum: 0.0,
+            largest: 0.0,
+            core: (0, 0),
+            exact: Some(value),
+        }
+    }
+
+    /// A lower bound of the log density.
+    pub(crate) fn lower_bound(&self) -> f64 {
+        self.exact.unwrap_or(self.sum.ln())
+    }
+}
+
 /// A kernel's contribution at a cell is `coef × f`, with f the normal density at the
 /// point (continuous) or the normal mass of the cell (discrete), in units of the kernel:
 /// `coef` is the kernel's weight over its mass on the bounds, and over √(2π)·σ when
@@ -130,8 +164,7 @@ impl Line {
             position[*i] = pos;
         }
         let coef = |w: f64, mu: f64, s: f64| {
-            let log_mass = log_gauss_mass((low - mu) / s, (high - mu) / s);
-            let mass = if log_mass == 0.0 { 1.0 } else { log_mass.exp() };
+            let mass = gauss_mass((low - mu) / s, (high - mu) / s);
             match bounds.step {
                 None => w / (mass * s * SQRT_2PI),
                 Some(_) => w / mass,
@@ -188,45 +221,97 @@ impl Line {
     /// the kernels close enough to add more than e^-40 of the largest term; the terms
     /// left out are those the product form's log-sum-exp drops.
     pub(crate) fn log_pdf(&self, x: f64) -> f64 {
+        self.finish(self.density_core(x))
+    }
+
+    /// The first step of a density at `x`: the prior and the kernels within `CORE` widest
+    /// widths of x's cell, which hold nearly all of it. Every term being positive, its log
+    /// is a lower bound of the log density; `finish` adds the rest of the reach.
+    pub(crate) fn density_core(&self, x: f64) -> Partial {
         let Some((lo, hi)) = self.bounds.cell(x) else {
-            return f64::NEG_INFINITY;
+            return Partial::exact(f64::NEG_INFINITY);
         };
         let (pmu, ps, pcoef) = self.prior;
-        let term = |pos: usize| {
-            self.coefs[pos] * self.kernel_at(lo, hi, self.mus[pos], self.inv_sigmas[pos])
-        };
-        let mut total = pcoef * self.kernel_at(lo, hi, pmu, 1.0 / ps);
-        // Any term is a lower bound of the largest; the kernels next to the cell give a
-        // good one.
+        let mut sum = pcoef * self.kernel_at(lo, hi, pmu, 1.0 / ps);
+        let mut largest = sum;
+        let core = self.range(lo, hi, CORE * self.max_sigma);
+        for pos in core.0..core.1 {
+            let t = self.term(lo, hi, pos);
+            sum += t;
+            largest = largest.max(t);
+        }
+        Partial {
+            lo,
+            hi,
+            sum,
+            largest,
+            core,
+            exact: None,
+        }
+    }
+
+    /// The log density a `density_core` began: adds the kernels beyond the core that can
+    /// add more than e^-40 of the largest term.
+    pub(crate) fn finish(&self, partial: Partial) -> f64 {
+        let Partial {
+            lo,
+            hi,
+            mut sum,
+            mut largest,
+            core,
+            exact,
+        } = partial;
+        if let Some(value) = exact {
+            return value;
+        }
+        // The largest term is at least that of a kernel next to the cell (the core holds
+        // them unless it is empty).
         let next = self.mus.partition_point(|m| *m < lo);
-        let mut largest = total;
         for pos in [next.wrapping_sub(1), next] {
-            if pos < self.mus.len() {
-                largest = largest.max(term(pos));
+            if pos < self.mus.len() && !(core.0..core.1).contains(&pos) {
+                let t = self.term(lo, hi, pos);
+                largest = largest.max(t);
             }
         }
         let scale = match self.bounds.step {
             None => 1.0,
             Some(_) => (hi - lo) / SQRT_2PI,
         };
+        // A kernel at distance d from the cell adds at most
+        // peak × scale × e^(−(d/max_sigma)²/2): beyond `reach`, less than e^-40 of the
+        // largest term.
         let reach = self.max_sigma
             * (2.0 * ((self.peak * scale / largest).ln() + NEGLIGIBLE))
                 .max(0.0)
                 .sqrt();
         let (start, end) = if reach.is_finite() {
-            (
-                self.mus.partition_point(|m| *m < lo - reach),
-                self.mus.partition_point(|m| *m <= hi + reach),
-            )
+            self.range(lo, hi, reach)
         } else {
             (0, self.mus.len())
         };
-        total += (start..end).map(term).sum::<f64>();
-        if total > 0.0 && total.is_finite() {
-            total.ln()
+        let (start, end) = (start.min(core.0), end.max(core.1));
+        sum += (start..core.0)
+            .chain(core.1..end)
+            .map(|pos| self.term(lo, hi, pos))
+            .sum::<f64>();
+        if sum > 0.0 && sum.is_finite() {
+            sum.ln()
         } else {
             self.log_pdf_exact(lo, hi)
         }
+    }
+
+    /// Sorted positions of the kernels centred within `reach` of the cell [lo, hi].
+    fn range(&self, lo: f64, hi: f64, reach: f64) -> (usize, usize) {
+        (
+            self.mus.partition_point(|m| *m < lo - reach),
+            self.mus.partition_point(|m| *m <= hi + reach),
+        )
+    }
+
+    /// The term of the kernel at sorted position `pos` at the cell [lo, hi].
+    fn term(&self, lo: f64, hi: f64, pos: usize) -> f64 {
+        self.coefs[pos] * self.kernel_at(lo, hi, self.mus[pos], self.inv_sigmas[pos])
     }
 
     /// Every term in log space: for a cell so far out (or a range so odd) that the linear

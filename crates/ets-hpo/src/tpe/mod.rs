@@ -133,15 +133,7 @@ impl TpeSampler {
         };
         let above = Parzen::new(&dists, &above_obs, None, order, p);
         let candidates = below.sample(rng, self.options.n_ei_candidates.max(1));
-        let mut best = 0;
-        let mut best_score = f64::NEG_INFINITY;
-        for (i, c) in candidates.iter().enumerate() {
-            let score = below.log_pdf(c) - above.log_pdf(c);
-            if score > best_score {
-                best = i;
-                best_score = score;
-            }
-        }
+        let best = best_candidate(&below, &above, &candidates);
         dists
             .iter()
             .zip(&candidates[best])
@@ -236,6 +228,57 @@ impl TpeSampler {
         }
         Ok(params)
     }
+}
+
+/// The candidate with the highest log l(x) − log g(x), the first of equals.
+///
+/// When g is one numerical parameter's (`Line`), each candidate's g is first summed over
+/// the kernels near it only: a lower bound of g, so an upper bound of its score. Candidates
+/// are then finished best bound first, until the next bound cannot beat the best score:
+/// the same answer for a fraction of the kernel evaluations (the good trials' candidates
+/// crowd where the bad trials are sparse, and scores differ by more than the ~5% the
+/// core leaves out).
+fn best_candidate(below: &Parzen, above: &Parzen, candidates: &[Vec<f64>]) -> usize {
+    let good: Vec<f64> = candidates.iter().map(|c| below.log_pdf(c)).collect();
+    let Parzen::Line(line) = above else {
+        let scores = candidates
+            .iter()
+            .zip(&good)
+            .map(|(c, l)| l - above.log_pdf(c));
+        return first_best(scores.enumerate());
+    };
+    let partial: Vec<_> = candidates.iter().map(|c| line.density_core(c[0])).collect();
+    let bound: Vec<f64> = good
+        .iter()
+        .zip(&partial)
+        .map(|(l, p)| l - p.lower_bound())
+        .collect();
+    let mut by_bound: Vec<usize> = (0..candidates.len()).collect();
+    by_bound.sort_by(|a, b| bound[*b].total_cmp(&bound[*a]).then(a.cmp(b)));
+    let mut finished: Vec<(usize, f64)> = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    for i in by_bound {
+        // Rounding aside, a bound is never below its score; the margin keeps equals.
+        if bound[i] < best - 1e-9 {
+            break;
+        }
+        let score = good[i] - line.finish(partial[i]);
+        best = best.max(score);
+        finished.push((i, score));
+    }
+    finished.sort_by_key(|(i, _)| *i);
+    first_best(finished.into_iter())
+}
+
+/// The index of the highest score, the first of equals (0 when none is above −∞).
+fn first_best(scores: impl Iterator<Item = (usize, f64)>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, score) in scores {
+        if score > best.1 {
+            best = (i, score);
+        }
+    }
+    best.0
 }
 
 /// The observations `kept` (indices into `at`, trial positions) ordered by value, read
@@ -488,6 +531,52 @@ mod tests {
             checked > 200 && weights_checked > 100,
             "{checked} {weights_checked}"
         );
+    }
+
+    /// Bounding the candidates' scores first picks the candidate scoring every one in
+    /// full picks, against the product form (the Optuna-pinned reference), on long
+    /// histories of continuous, log and discrete parameters.
+    #[test]
+    fn bounded_candidate_choice_is_the_full_argmax() {
+        use parzen::Product;
+        let p = ParzenParams {
+            prior_weight: 1.0,
+            consider_magic_clip: true,
+            consider_endpoints: false,
+            multivariate: false,
+        };
+        let dists = [
+            Distribution::float(-5.0, 10.0),
+            Distribution::float_log(1e-5, 1.0),
+            Distribution::int(1, 300),
+        ];
+        let mut checked = 0;
+        for d in &dists {
+            for seed in 0..40 {
+                let mut rng = Rng::new(seed, 1, 2);
+                let random = |rng: &mut Rng| {
+                    let v = crate::random::sample_uniform(d, rng);
+                    d.to_internal(&v).unwrap()
+                };
+                let good: Vec<f64> = (0..25).map(|_| random(&mut rng)).collect();
+                let bad: Vec<f64> = (0..2_000).map(|_| random(&mut rng)).collect();
+                let below = Parzen::new(&[d], &[good], None, None, p);
+                let above = Parzen::new(&[d], std::slice::from_ref(&bad), None, None, p);
+                let reference = Product::new(&[d], &[bad], None, p);
+                let candidates = below.sample(&mut rng, 24);
+                let full = candidates
+                    .iter()
+                    .map(|c| below.log_pdf(c) - reference.log_pdf(c));
+                assert!(matches!(above, Parzen::Line(_)));
+                assert_eq!(
+                    best_candidate(&below, &above, &candidates),
+                    first_best(full.enumerate()),
+                    "{d:?} seed {seed}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 120);
     }
 
     #[test]
