@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     every_write_leaves_exactly_one_record,
     a_refused_write_leaves_no_record,
+    an_ask_and_a_tell_leave_one_record_per_change,
     the_trail_is_listed_by_entity_actor_and_time_in_pages,
     an_edited_record_is_caught,
     a_deleted_record_is_caught,
@@ -457,6 +458,105 @@ async fn a_refused_write_leaves_no_record() {
     assert_eq!(records(&app).await.len(), before);
     assert_eq!(app.get(&path).await.body["tags"].get("x"), None);
     assert_eq!(verify(&app).await["ok"], true);
+}
+
+/// `(action, entity kind, entity id)` of the records after the first `skip`.
+async fn new_records(app: &TestApp, skip: usize) -> Vec<(String, String, String)> {
+    records(app)
+        .await
+        .iter()
+        .skip(skip)
+        .map(|r| {
+            let text = |field: &str| r[field].as_str().unwrap_or_default().to_owned();
+            (text("action"), text("entity_kind"), text("entity_id"))
+        })
+        .collect()
+}
+
+fn triples(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    expected
+        .iter()
+        .map(|(a, k, i)| (a.to_string(), k.to_string(), i.to_string()))
+        .collect()
+}
+
+/// An ask and a tell write several changes in one transaction each; each change keeps its
+/// record (in the order of the changes), and the chain stays whole.
+async fn an_ask_and_a_tell_leave_one_record_per_change() {
+    let app = TestApp::start().await;
+    let (_, experiment, _) = app.create_hierarchy().await;
+    let reply = app
+        .post(
+            &format!("/api/v1/experiments/{experiment}/studies"),
+            json!({ "name": "s", "sampler": "random", "seed": 3,
+                    "search_space": { "x": { "type": "float", "low": 0, "high": 1 } } }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let study = reply.id();
+    for (i, tell) in [json!({"value": 0.5}), json!({"state": "pruned"})]
+        .into_iter()
+        .enumerate()
+    {
+        let before = records(&app).await.len();
+        let asked = app
+            .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
+            .await;
+        assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.body);
+        let trial = asked.body["trial_id"].as_str().unwrap().to_owned();
+        let run = asked.body["run_id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            new_records(&app, before).await,
+            triples(&[
+                ("run.create", "run", &run),
+                ("trial.create", "trial", &trial),
+                ("trial.suggest", "trial", &trial),
+                ("run.log", "run", &run),
+            ])
+        );
+        // The run carries the study, the trial's number and the params.
+        let got = app.get(&format!("/api/v1/runs/{run}")).await;
+        assert_eq!(
+            got.body["tags"]["ets.study_id"],
+            study.as_str(),
+            "{}",
+            got.body
+        );
+        assert_eq!(got.body["tags"]["ets.trial_number"], i.to_string());
+        assert_eq!(got.body["params"]["x"], asked.body["params"]["x"]);
+        assert_eq!(got.body["status"], "running");
+
+        let before = records(&app).await.len();
+        let told = app
+            .post(&format!("/api/v1/trials/{trial}/complete"), tell.clone())
+            .await;
+        assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+        let mut expected = vec![("trial.set_state", "trial", trial.as_str())];
+        if i == 0 {
+            // The value, as the run's `value` metric.
+            expected.push(("run.log", "run", &run));
+        }
+        expected.push(("run.update", "run", &run));
+        assert_eq!(new_records(&app, before).await, triples(&expected));
+        let got = app.get(&format!("/api/v1/runs/{run}")).await;
+        // Complete and pruned trials leave their runs finished.
+        assert_eq!(got.body["status"], "finished", "{}", got.body);
+        let metrics = got.body["metrics"].as_array().unwrap();
+        assert_eq!(metrics.len(), usize::from(i == 0), "{}", got.body);
+
+        // Told once: a second tell is refused and leaves no record.
+        let before = records(&app).await.len();
+        let again = app
+            .post(&format!("/api/v1/trials/{trial}/complete"), tell)
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+        assert_eq!(records(&app).await.len(), before);
+    }
+    let all = records(&app).await;
+    assert!(all.iter().all(|r| r["action"] != "unattributed"));
+    let report = verify(&app).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["checked"], all.len() as u64);
 }
 
 async fn the_trail_is_listed_by_entity_actor_and_time_in_pages() {

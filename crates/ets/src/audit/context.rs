@@ -151,14 +151,21 @@ fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
 /// How the current write is to be audited.
 #[derive(Debug)]
 enum Mark {
-    Event(Box<Event>),
+    /// One record per event, in this order.
+    Events(Vec<Event>),
     Unaudited,
 }
 
 /// Runs a store write with its event.
 pub async fn with_event<F: Future>(event: Event, write: F) -> F::Output {
+    with_events(vec![event], write).await
+}
+
+/// Runs a store write that makes several changes in one transaction (a trial and its run)
+/// with one event per change: one record each, appended together, in this order.
+pub async fn with_events<F: Future>(events: Vec<Event>, write: F) -> F::Output {
     PENDING
-        .scope(RefCell::new(Some(Mark::Event(Box::new(event)))), write)
+        .scope(RefCell::new(Some(Mark::Events(events))), write)
         .await
 }
 
@@ -173,10 +180,11 @@ pub async fn unaudited<F: Future>(write: F) -> F::Output {
         .await
 }
 
-/// What a backend's write helper appends in the write's transaction: `None` inside
-/// [`unaudited`]. Call it in the request's task (task-locals do not reach the SQLite writer
-/// thread). An event is taken once: a second write in the same scope is `unattributed`.
-pub fn take() -> Option<Entry> {
+/// What a backend's write helper appends in the write's transaction (with [`seal_all`]):
+/// nothing inside [`unaudited`]. Call it in the request's task (task-locals do not reach the
+/// SQLite writer thread). Events are taken once: a second write in the same scope is
+/// `unattributed`.
+pub fn take() -> Vec<Entry> {
     let mark = PENDING
         .try_with(|pending| {
             let mut pending = pending.borrow_mut();
@@ -187,18 +195,35 @@ pub fn take() -> Option<Entry> {
         })
         .ok()
         .flatten();
-    let event = match mark {
-        Some(Mark::Unaudited) => return None,
-        Some(Mark::Event(event)) => *event,
-        None => {
+    let events = match mark {
+        Some(Mark::Unaudited) => return Vec::new(),
+        Some(Mark::Events(events)) if !events.is_empty() => events,
+        _ => {
             tracing::warn!("a store write declared no audit event; recorded as unattributed");
-            Event::unattributed()
+            vec![Event::unattributed()]
         }
     };
-    Some(Entry {
-        context: RequestContext::current(),
-        event,
-    })
+    let context = RequestContext::current();
+    events
+        .into_iter()
+        .map(|event| Entry {
+            context: context.clone(),
+            event,
+        })
+        .collect()
+}
+
+/// The records of `entries`, chained in order after `last` (the chain's last record, as for
+/// [`Entry::seal`]).
+pub fn seal_all(entries: Vec<Entry>, mut last: Option<(i64, String)>) -> Vec<AuditRecord> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let record = entry.seal(last.take());
+            last = Some((record.seq, record.hash.clone()));
+            record
+        })
+        .collect()
 }
 
 /// A record waiting for its place in the chain.
@@ -271,23 +296,43 @@ mod tests {
             .scope(async {
                 let event = Event::new("run.update", "run", "abc").detail("n", 1);
                 with_event(event, async {
-                    let first = take().expect("audited").seal(None);
-                    assert_eq!(first.action, "run.update");
-                    assert_eq!(first.actor, "alice");
-                    assert_eq!(first.seq, 1);
-                    assert_eq!(first.details, r#"{"n":1}"#);
-                    let second = take().expect("audited").seal(None);
-                    assert_eq!(second.action, "unattributed");
+                    let first = seal_all(take(), None);
+                    assert_eq!(first.len(), 1);
+                    assert_eq!(first[0].action, "run.update");
+                    assert_eq!(first[0].actor, "alice");
+                    assert_eq!(first[0].seq, 1);
+                    assert_eq!(first[0].details, r#"{"n":1}"#);
+                    let second = seal_all(take(), None);
+                    assert_eq!(second.len(), 1);
+                    assert_eq!(second[0].action, "unattributed");
                 })
                 .await;
                 unaudited(async {
-                    assert!(take().is_none());
-                    assert!(take().is_none());
+                    assert!(take().is_empty());
+                    assert!(take().is_empty());
                 })
                 .await;
             })
             .await;
-        assert_eq!(take().expect("audited").seal(None).actor, "system");
+        assert_eq!(seal_all(take(), None)[0].actor, "system");
+    }
+
+    #[tokio::test]
+    async fn several_events_of_one_write_are_chained_in_order() {
+        let events = vec![
+            Event::new("run.create", "run", "r1"),
+            Event::new("trial.create", "trial", "t1"),
+        ];
+        let records = with_events(events, async {
+            seal_all(take(), Some((6, "ab".repeat(32))))
+        })
+        .await;
+        let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(actions, ["run.create", "trial.create"]);
+        assert_eq!((records[0].seq, records[1].seq), (7, 8));
+        assert_eq!(records[0].prev_hash, "ab".repeat(32));
+        assert_eq!(records[1].prev_hash, records[0].hash);
+        assert!(records.iter().all(|r| r.hash == r.expected_hash()));
     }
 
     #[test]

@@ -15,5 +15,8 @@ mod context;
 mod store;
 
 pub use chain::{AuditRecord, GENESIS_HASH, Verifier, VerifyReport};
-pub use context::{Entry, Event, RequestContext, in_current_context, take, unaudited, with_event};
+pub use context::{
+    Entry, Event, RequestContext, in_current_context, seal_all, take, unaudited, with_event,
+    with_events,
+};
 pub use store::AuditedStore;

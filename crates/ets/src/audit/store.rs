@@ -18,7 +18,7 @@ use ets_domain::model::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::context::{Event, unaudited, with_event};
+use super::context::{Event, unaudited, with_event, with_events};
 use super::{AuditRecord, VerifyReport};
 use crate::auth::Role;
 use crate::error::{EntityKind, Result};
@@ -32,7 +32,8 @@ use crate::store::{
     ViewQuery, ViewRecord,
 };
 use crate::store::{
-    AttrKind, AttrRecord, NewTrial, SignatureRecord, StudyRecord, TrialRecord, TrialState,
+    AttrKind, AttrRecord, NewTrial, SignatureRecord, StudyRecord, TrialRecord, TrialRunEnd,
+    TrialState,
 };
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
@@ -106,6 +107,73 @@ fn trash_action(kind: Trashable, deleted: bool) -> &'static str {
         (Trashable::Runs, true) => "run.trash",
         (Trashable::Runs, false) => "run.restore",
     }
+}
+
+fn create_run_event(run: &Run, params: &[(String, ParamValue)]) -> Event {
+    Event::new("run.create", "run", &run.id)
+        .detail("name", &run.name)
+        .detail("experiment_id", &run.experiment_id)
+        .detail("params", params.len())
+        .change("run", run)
+        .change("params", param_texts(params))
+}
+
+fn log_batch_event(
+    run_id: &str,
+    params: &[(String, ParamValue)],
+    tags: &TagPatch,
+    rename: Option<&String>,
+    points: &[SeriesPoints],
+    contexts: &[PointContext],
+) -> Event {
+    let point_count: usize = points.iter().map(|s| s.points.len()).sum();
+    let metrics = json!({
+        "keys": points.len(),
+        "points": point_count,
+        "names": listed(points.iter().map(|s| s.key.as_str())),
+    });
+    let mut event = Event::new("run.log", "run", run_id)
+        .detail("metrics", metrics)
+        .detail("params", params.len())
+        .detail("tags", tags.len())
+        .change("params", param_texts(params))
+        .change("tags", tags)
+        .change("points_sha256", points_digest(points));
+    if let Some(name) = rename {
+        event = event.detail("rename", name).change("rename", name);
+    }
+    if !contexts.is_empty() {
+        event = event
+            .detail("point_contexts", contexts.len())
+            .change("point_contexts", contexts);
+    }
+    event
+}
+
+fn update_run_event(id: &str, params: &[(String, ParamValue)], tags: &TagPatch) -> Event {
+    Event::new("run.update", "run", id)
+        .detail("params", params.len())
+        .detail("tags", tags.len())
+        .change("params", param_texts(params))
+        .change("tags", tags)
+}
+
+fn set_trial_state_event(id: &str, state: TrialState, values: &Option<Vec<f64>>) -> Event {
+    Event::new("trial.set_state", "trial", id)
+        .detail("state", state.as_str())
+        .change("values", values)
+}
+
+fn add_trial_event(trial: &NewTrial) -> Event {
+    Event::new("trial.create", "trial", &trial.id)
+        .detail("study_id", &trial.study_id)
+        .detail("run_id", &trial.run_id)
+        .detail("state", trial.state.as_str())
+        .change("params", &trial.params)
+}
+
+fn set_trial_params_event(id: &str, params: &BTreeMap<String, serde_json::Value>) -> Event {
+    Event::new("trial.suggest", "trial", id).change("params", params)
 }
 
 #[async_trait]
@@ -256,20 +324,35 @@ impl Store for AuditedStore {
         .await
     }
     async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord> {
-        let event = Event::new("trial.create", "trial", &trial.id)
-            .detail("study_id", &trial.study_id)
-            .detail("run_id", &trial.run_id)
-            .detail("state", trial.state.as_str())
-            .change("params", &trial.params);
-        with_event(event, self.inner.add_trial(trial)).await
+        with_event(add_trial_event(&trial), self.inner.add_trial(trial)).await
     }
-    async fn set_trial_params(
+    async fn start_trial(
+        &self,
+        run: Run,
+        params: Vec<(String, ParamValue)>,
+        trial: NewTrial,
+    ) -> Result<(Run, TrialRecord)> {
+        // The records of `create_run` and `add_trial`, in that order.
+        let events = vec![create_run_event(&run, &params), add_trial_event(&trial)];
+        with_events(events, self.inner.start_trial(run, params, trial)).await
+    }
+    async fn suggest_trial(
         &self,
         id: &str,
         params: BTreeMap<String, serde_json::Value>,
+        run_id: &str,
+        run_params: Vec<(String, ParamValue)>,
+        run_tags: TagPatch,
     ) -> Result<()> {
-        let event = Event::new("trial.suggest", "trial", id).change("params", &params);
-        with_event(event, self.inner.set_trial_params(id, params)).await
+        // The trial's record (`trial.suggest`), then the one `log_batch` makes.
+        let events = vec![
+            set_trial_params_event(id, &params),
+            log_batch_event(run_id, &run_params, &run_tags, None, &[], &[]),
+        ];
+        let write = self
+            .inner
+            .suggest_trial(id, params, run_id, run_params, run_tags);
+        with_events(events, write).await
     }
     async fn set_trial_param(
         &self,
@@ -303,10 +386,38 @@ impl Store for AuditedStore {
         values: Option<Vec<f64>>,
         at: Timestamp,
     ) -> Result<Option<TrialRecord>> {
-        let event = Event::new("trial.set_state", "trial", id)
-            .detail("state", state.as_str())
-            .change("values", &values);
+        let event = set_trial_state_event(id, state, &values);
         with_event(event, self.inner.set_trial_state(id, state, values, at)).await
+    }
+    async fn tell_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+        run: Option<TrialRunEnd>,
+    ) -> Result<(TrialRecord, Option<(Run, usize)>)> {
+        // The records of `set_trial_state`, `log_batch` (when there are points) and
+        // `update_run`, in that order.
+        let mut events = vec![set_trial_state_event(id, state, &values)];
+        let run = run.map(|mut end| {
+            if !end.points.is_empty() {
+                let no_tags = TagPatch::new();
+                events.push(log_batch_event(
+                    &end.run_id,
+                    &[],
+                    &no_tags,
+                    None,
+                    &end.points,
+                    &[],
+                ));
+            }
+            let mut event = update_run_event(&end.run_id, &[], &TagPatch::new());
+            end.mutation = event.observe(end.mutation);
+            events.push(event);
+            end
+        });
+        with_events(events, self.inner.tell_trial(id, state, values, at, run)).await
     }
     async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
         let event = Event::new("trial.set_attr", "trial", id)
@@ -565,13 +676,11 @@ impl Store for AuditedStore {
 
     // ---- runs
     async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run> {
-        let event = Event::new("run.create", "run", &run.id)
-            .detail("name", &run.name)
-            .detail("experiment_id", &run.experiment_id)
-            .detail("params", params.len())
-            .change("run", &run)
-            .change("params", param_texts(&params));
-        with_event(event, self.inner.create_run(run, params)).await
+        with_event(
+            create_run_event(&run, &params),
+            self.inner.create_run(run, params),
+        )
+        .await
     }
     async fn get_run(&self, id: &str) -> Result<Run> {
         self.inner.get_run(id).await
@@ -586,11 +695,7 @@ impl Store for AuditedStore {
         params: Vec<(String, ParamValue)>,
         tags: TagPatch,
     ) -> Result<Run> {
-        let mut event = Event::new("run.update", "run", id)
-            .detail("params", params.len())
-            .detail("tags", tags.len())
-            .change("params", param_texts(&params))
-            .change("tags", &tags);
+        let mut event = update_run_event(id, &params, &tags);
         let mutation = event.observe(mutation);
         with_event(event, self.inner.update_run(id, mutation, params, tags)).await
     }
@@ -665,27 +770,7 @@ impl Store for AuditedStore {
         points: Vec<SeriesPoints>,
         contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
-        let point_count: usize = points.iter().map(|s| s.points.len()).sum();
-        let metrics = json!({
-            "keys": points.len(),
-            "points": point_count,
-            "names": listed(points.iter().map(|s| s.key.as_str())),
-        });
-        let mut event = Event::new("run.log", "run", run_id)
-            .detail("metrics", metrics)
-            .detail("params", params.len())
-            .detail("tags", tags.len())
-            .change("params", param_texts(&params))
-            .change("tags", &tags)
-            .change("points_sha256", points_digest(&points));
-        if let Some(name) = &rename {
-            event = event.detail("rename", name).change("rename", name);
-        }
-        if !contexts.is_empty() {
-            event = event
-                .detail("point_contexts", contexts.len())
-                .change("point_contexts", &contexts);
-        }
+        let event = log_batch_event(run_id, &params, &tags, rename.as_ref(), &points, &contexts);
         let write = self
             .inner
             .log_batch(run_id, params, tags, rename, points, contexts);

@@ -14,13 +14,13 @@ use super::Services;
 /// entry stays true; the bound only caps memory).
 const PROJECT_INDEX_CAPACITY: usize = 200_000;
 
-/// Which project each run, experiment and logged model belongs to: it never changes, so it is
-/// looked up once and authorization then costs no query.
+/// Which project each run, experiment, logged model, study and trial belongs to: it never
+/// changes, so it is looked up once and authorization then costs no query.
 #[derive(Default)]
 pub struct ProjectIndex {
-    /// One map per kind of entity (runs, experiments, logged models), so a lookup borrows the
-    /// id instead of building a key on every authorized request.
-    entries: [Mutex<HashMap<String, String>>; 3],
+    /// One map per kind of entity (runs, experiments, logged models, studies, trials), so a
+    /// lookup borrows the id instead of building a key on every authorized request.
+    entries: [Mutex<HashMap<String, String>>; 5],
 }
 
 impl ProjectIndex {
@@ -29,6 +29,8 @@ impl ProjectIndex {
             EntityKind::Run | EntityKind::ParentRun => 0,
             EntityKind::Experiment => 1,
             EntityKind::LoggedModel => 2,
+            EntityKind::Study => 3,
+            EntityKind::Trial => 4,
             _ => return None,
         };
         Some(&self.entries[slot])
@@ -61,6 +63,12 @@ impl Services {
         let project = self.store.project_of(entity, id).await?;
         self.project_index.insert(entity, id, &project);
         Ok(project)
+    }
+
+    /// Records the project of an entity just created (its first authorization then costs no
+    /// query).
+    pub(super) fn remember_project(&self, entity: EntityKind, id: &str, project: &str) {
+        self.project_index.insert(entity, id, project);
     }
 
     /// Checks that `actor` holds the role its route declared on the project of `entity` `id`.

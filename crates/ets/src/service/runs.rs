@@ -223,8 +223,89 @@ pub(crate) fn run_transition(run: &mut Run, next: RunStatus, at: Timestamp) -> R
     Ok(())
 }
 
+/// Params as stored, tags, and a new run name (`checked_params_and_tags`).
+pub(super) type CheckedMetadata = (
+    Vec<(String, ParamValue)>,
+    ets_domain::model::TagPatch,
+    Option<String>,
+);
+
+/// The params and tags of a `log_batch`, checked: the params as stored, the tags without
+/// `mlflow.runName`, which renames the run (the new name, checked, is returned third).
+pub(super) fn checked_params_and_tags(
+    params: std::collections::BTreeMap<String, serde_json::Value>,
+    mut tags: ets_domain::model::TagPatch,
+) -> Result<CheckedMetadata> {
+    let params = validate_params("params", params)?;
+    validate_tags("tags", tags.iter().map(|(k, v)| (k, v.as_ref())))?;
+    let rename = match tags.remove(RUN_NAME_TAG) {
+        Some(Some(name)) => Some(validate::name("tags.mlflow.runName", &name)?),
+        _ => None,
+    };
+    Ok((params, tags, rename))
+}
+
+/// What `update_run_state` does to a run: MLflow's `runs/update` (any status; `running`
+/// resumes, an end status stamps the end time), and a new name.
+pub(super) fn state_change(
+    status: Option<RunStatus>,
+    end_time: Option<Timestamp>,
+    name: Option<String>,
+) -> crate::store::Mutation<Run> {
+    Box::new(move |run| {
+        crate::store::rules::check_run_writable(run)?;
+        if let Some(status) = status {
+            if status == RunStatus::Running {
+                run.ended_at = None;
+            } else if status.is_terminal() && (status != run.status || end_time.is_some()) {
+                run.ended_at = Some(end_time.unwrap_or_else(Timestamp::now));
+            }
+            run.status = status;
+        } else if let Some(end_time) = end_time {
+            run.ended_at = Some(end_time);
+        }
+        if let Some(name) = name {
+            run.name = name;
+        }
+        Ok(())
+    })
+}
+
+/// A missing experiment or parent named by a new run is the request's error (a field).
+pub(super) fn run_creation_error(e: Error) -> Error {
+    match e {
+        Error::NotFound {
+            entity: EntityKind::Experiment,
+            id,
+        } => Error::invalid("experiment_id", format!("experiment '{id}' does not exist")),
+        Error::NotFound {
+            entity: EntityKind::ParentRun,
+            id,
+        } => Error::invalid("parent_run_id", format!("parent run '{id}' does not exist")),
+        other => other,
+    }
+}
+
 impl Services {
     pub async fn create_run(&self, actor: &Actor, input: NewRun) -> Result<Run> {
+        let (run, params) = self.new_run(actor, input).await?;
+        let run = self
+            .store
+            .create_run(run, params)
+            .await
+            .map_err(run_creation_error)?;
+        self.remember_project(EntityKind::Run, &run.id, &run.project_id);
+        self.live.run_created(&run);
+        Ok(run)
+    }
+
+    /// The run `create_run` stores, checked (the caller may create runs in the experiment,
+    /// the input is valid), with its params.
+    pub(super) async fn new_run(
+        &self,
+        actor: &Actor,
+        input: NewRun,
+    ) -> Result<(Run, Vec<(String, ParamValue)>)> {
         self.authorize(actor, EntityKind::Experiment, &input.experiment_id)
             .await?;
         let status = input.status.unwrap_or(RunStatus::Running);
@@ -280,23 +361,7 @@ impl Services {
             inputs: Vec::new(),
             models: Vec::new(),
         };
-        let run = self
-            .store
-            .create_run(run, params)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound {
-                    entity: EntityKind::Experiment,
-                    id,
-                } => Error::invalid("experiment_id", format!("experiment '{id}' does not exist")),
-                Error::NotFound {
-                    entity: EntityKind::ParentRun,
-                    id,
-                } => Error::invalid("parent_run_id", format!("parent run '{id}' does not exist")),
-                other => other,
-            })?;
-        self.live.run_created(&run);
-        Ok(run)
+        Ok((run, params))
     }
 
     pub async fn get_run(&self, actor: &Actor, id: &str) -> Result<Run> {
@@ -429,25 +494,7 @@ impl Services {
             .store
             .update_run(
                 id,
-                Box::new(move |run| {
-                    crate::store::rules::check_run_writable(run)?;
-                    if let Some(status) = change.status {
-                        if status == RunStatus::Running {
-                            run.ended_at = None;
-                        } else if status.is_terminal()
-                            && (status != run.status || change.end_time.is_some())
-                        {
-                            run.ended_at = Some(change.end_time.unwrap_or_else(Timestamp::now));
-                        }
-                        run.status = status;
-                    } else if let Some(end_time) = change.end_time {
-                        run.ended_at = Some(end_time);
-                    }
-                    if let Some(name) = name {
-                        run.name = name;
-                    }
-                    Ok(())
-                }),
+                state_change(change.status, change.end_time, name),
                 Vec::new(),
                 Default::default(),
             )
@@ -467,13 +514,7 @@ impl Services {
         batch: RunBatch,
     ) -> Result<LogMetricsResult> {
         self.authorize(actor, EntityKind::Run, run_id).await?;
-        let params = validate_params("params", batch.params)?;
-        validate_tags("tags", batch.tags.iter().map(|(k, v)| (k, v.as_ref())))?;
-        let mut tags = batch.tags;
-        let rename = match tags.remove(RUN_NAME_TAG) {
-            Some(Some(name)) => Some(validate::name("tags.mlflow.runName", &name)?),
-            _ => None,
-        };
+        let (params, tags, rename) = checked_params_and_tags(batch.params, batch.tags)?;
         let now = Timestamp::now().millis();
         let mut contexts = Vec::with_capacity(batch.contexts.len());
         let mut models_checked = std::collections::HashSet::new();
@@ -660,13 +701,13 @@ impl Services {
     }
 
     /// After commit of new points: live update and alert evaluation (neither waits).
-    fn metrics_stored(&self, run_id: &str, live: Option<crate::live::MetricsBatch>) {
+    pub(super) fn metrics_stored(&self, run_id: &str, live: Option<crate::live::MetricsBatch>) {
         self.live.metrics_logged(run_id, live);
         self.alerts.touched(run_id);
     }
 
     /// After commit of a status change: live update and alert evaluation.
-    fn run_status_changed(&self, run: &Run) {
+    pub(super) fn run_status_changed(&self, run: &Run) {
         self.live.run_status(run);
         self.alerts.touched(&run.id);
     }
@@ -684,7 +725,11 @@ impl Services {
 
     /// Validates logged points, fills their defaults (step 0, timestamp `now`) and groups them
     /// by key, in order of first appearance.
-    fn group_points(&self, points: Vec<MetricInput>, now: i64) -> Result<Vec<SeriesPoints>> {
+    pub(super) fn group_points(
+        &self,
+        points: Vec<MetricInput>,
+        now: i64,
+    ) -> Result<Vec<SeriesPoints>> {
         self.check_request_points(points.len())?;
         let mut groups: Vec<SeriesPoints> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

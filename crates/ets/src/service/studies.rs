@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::Services;
-use super::runs::{RunBatch, RunStateChange};
+use super::runs::{RunBatch, RunStateChange, run_creation_error};
 use super::study_history::hpo_trial;
 use super::study_storage::CLIENT_SIDE;
 use crate::actor::Actor;
@@ -557,8 +557,9 @@ impl Services {
                 study.name
             )));
         }
-        let run = self
-            .create_run(
+        // The run and the trial it carries, in one transaction.
+        let (run, params) = self
+            .new_run(
                 actor,
                 NewRun {
                     experiment_id: study.experiment_id.clone(),
@@ -567,16 +568,16 @@ impl Services {
                 },
             )
             .await?;
-        let trial = self
+        let trial = NewTrial::running(ets_domain::new_id(), study_id, &run.id, Timestamp::now());
+        let (run, trial) = self
             .store
-            .add_trial(NewTrial::running(
-                ets_domain::new_id(),
-                study_id,
-                &run.id,
-                Timestamp::now(),
-            ))
-            .await?;
-        match self.suggest(actor, &study, &trial).await {
+            .start_trial(run, params, trial)
+            .await
+            .map_err(run_creation_error)?;
+        self.remember_project(EntityKind::Run, &run.id, &run.project_id);
+        self.remember_project(EntityKind::Trial, &trial.id, &run.project_id);
+        self.live.run_created(&run);
+        match self.suggest(&study, &trial).await {
             Ok(params) => Ok(AskedTrial {
                 trial_id: trial.id,
                 run_id: run.id,
@@ -605,10 +606,10 @@ impl Services {
     }
 
     /// Samples the numbered trial's params from the study's history and records them on the
-    /// trial and as its run's params.
+    /// trial and as its run's params (with the trial's number as a run tag), in one
+    /// transaction.
     async fn suggest(
         &self,
-        actor: &Actor,
         study: &StudyRecord,
         trial: &TrialRecord,
     ) -> Result<BTreeMap<String, Value>> {
@@ -624,21 +625,18 @@ impl Services {
         .await
         .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
         .map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
+        let run_id = trial
+            .run_id
+            .as_deref()
+            .ok_or_else(|| Error::internal("an asked trial has its run"))?;
+        // Checked as `log_batch` checks them (the trial-number tag renames nothing).
+        let (run_params, run_tags, _) = super::runs::checked_params_and_tags(
+            run_params(&params),
+            [trial_number_tag(trial.number)].into(),
+        )?;
         self.store
-            .set_trial_params(&trial.id, params.clone())
+            .suggest_trial(&trial.id, params.clone(), run_id, run_params, run_tags)
             .await?;
-        if let Some(run_id) = &trial.run_id {
-            self.log_batch(
-                actor,
-                run_id,
-                RunBatch {
-                    params: run_params(&params),
-                    tags: [trial_number_tag(trial.number)].into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
         Ok(params)
     }
 
@@ -740,10 +738,8 @@ impl Services {
             TrialState::Pruned | TrialState::Failed => None,
         };
         let finished = self
-            .store
-            .finish_trial(trial_id, state, values, Timestamp::now())
+            .finish_trial_and_run(&study, &trial, state, values)
             .await?;
-        self.end_trial_run(actor, &study, &finished).await?;
         Ok(trial_view(finished))
     }
 }

@@ -22,7 +22,9 @@ use super::runs::{RunBatch, RunStateChange};
 use super::studies::{direction_name, run_status_of, trial_number_tag};
 use crate::actor::Actor;
 use crate::error::{EntityKind, Error, Result};
-use crate::store::{AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialState};
+use crate::store::{
+    AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
+};
 
 /// The sampler (and pruner) `type` of a study whose client samples and prunes itself.
 pub const CLIENT_SIDE: &str = "optuna";
@@ -440,6 +442,11 @@ impl Services {
         let trial = self.store.get_trial(trial_id).await?;
         let study = self.store.get_study(&trial.study_id).await?;
         check_values(&study, state, &values)?;
+        if state.is_finished() {
+            self.finish_trial_and_run(&study, &trial, state, values)
+                .await?;
+            return Ok(true);
+        }
         let Some(moved) = self
             .store
             .set_trial_state(trial_id, state, values, Timestamp::now())
@@ -447,9 +454,8 @@ impl Services {
         else {
             return Ok(false);
         };
-        if moved.state.is_finished() {
-            self.end_trial_run(actor, &study, &moved).await?;
-        } else if let Some(run_id) = &moved.run_id
+        // Claimed (waiting → running): its run starts.
+        if let Some(run_id) = &moved.run_id
             && trial.state == TrialState::Waiting
         {
             self.update_run_state(
@@ -463,6 +469,52 @@ impl Services {
             .await?;
         }
         Ok(true)
+    }
+
+    /// Moves a trial (`trial`, as read before) to its final `state` and ends its run — the
+    /// trial's values as `value` metrics, the run's status — in one transaction: what
+    /// [`Services::end_trial_run`] does after the trial's own change, without the round trips
+    /// of three writes. The trial authorizes the run (they are in one project).
+    pub(super) async fn finish_trial_and_run(
+        &self,
+        study: &StudyRecord,
+        trial: &TrialRecord,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+    ) -> Result<TrialRecord> {
+        debug_assert!(state.is_finished());
+        let now = Timestamp::now();
+        let run = match &trial.run_id {
+            None => None,
+            Some(run_id) => {
+                // The values the trial keeps: the ones told, or (a final state without
+                // values) those it had, which nothing changes while it is running.
+                let kept = values.as_ref().or(trial.values.as_ref());
+                let metrics = kept
+                    .map(|v| super::studies::value_metrics(study, v))
+                    .unwrap_or_default();
+                Some(TrialRunEnd {
+                    run_id: run_id.clone(),
+                    points: self.group_points(metrics, now.millis())?,
+                    mutation: super::runs::state_change(Some(run_status_of(state)), None, None),
+                })
+            }
+        };
+        let live = run
+            .as_ref()
+            .and_then(|end| self.live.prepare_metrics(&end.points));
+        let (finished, ended) = self
+            .store
+            .tell_trial(&trial.id, state, values, now, run)
+            .await?;
+        if let Some((run, written)) = ended {
+            metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
+            if written > 0 {
+                self.metrics_stored(&run.id, live);
+            }
+            self.run_status_changed(&run);
+        }
+        Ok(finished)
     }
 
     /// Logs a finished trial's values on its run and ends the run.

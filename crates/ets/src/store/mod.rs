@@ -46,7 +46,9 @@ pub use alerts::{
 };
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 pub use signatures::SignatureRecord;
-pub use studies::{AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialState};
+pub use studies::{
+    AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
+};
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
 /// A change to apply to an entity inside the store's transaction; may refuse with an error.
@@ -538,12 +540,25 @@ pub trait Store: Send + Sync + 'static {
     /// Records a trial numbered after the study's last one (with its intermediate values
     /// and attributes); returns it.
     async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord>;
-    /// Sets the params of a running trial (sampled once its number is known); `Conflict`
-    /// when it is not running.
-    async fn set_trial_params(
+    /// Creates a run (as `create_run`: lifecycle and limits) and the trial it carries
+    /// (`trial.run_id` names it; numbered as `add_trial`) in one transaction; returns both,
+    /// the run as created.
+    async fn start_trial(
+        &self,
+        run: Run,
+        params: Vec<(String, ParamValue)>,
+        trial: NewTrial,
+    ) -> Result<(Run, TrialRecord)>;
+    /// Sets the params of a running trial (sampled once its number is known; `Conflict` when
+    /// it is not running) and adds its run's params and tags (as `log_batch` without metrics),
+    /// in one transaction.
+    async fn suggest_trial(
         &self,
         id: &str,
         params: BTreeMap<String, serde_json::Value>,
+        run_id: &str,
+        run_params: Vec<(String, ParamValue)>,
+        run_tags: TagPatch,
     ) -> Result<()>;
     /// Sets one param and its distribution; `Conflict` when the trial is finished.
     async fn set_trial_param(
@@ -573,10 +588,19 @@ pub trait Store: Send + Sync + 'static {
         debug_assert!(state.is_finished());
         self.set_trial_state(id, state, values, at)
             .await?
-            .ok_or_else(|| {
-                crate::error::Error::internal("a final state is reached or refused, never skipped")
-            })
+            .ok_or_else(studies::final_state_skipped)
     }
+    /// Moves a trial that is not finished to its final `state` (as `finish_trial`) and ends
+    /// its run (`run`: points as `log_batch`, then the mutation as `update_run`), in one
+    /// transaction. Returns the trial, and the run as left with the number of points written.
+    async fn tell_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+        run: Option<TrialRunEnd>,
+    ) -> Result<(TrialRecord, Option<(Run, usize)>)>;
     /// Moves a trial as Optuna's storages do: `Ok(None)` when asked to run a trial that is
     /// not waiting (another worker claimed it); `Conflict` when it is finished.
     async fn set_trial_state(

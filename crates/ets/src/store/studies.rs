@@ -123,6 +123,15 @@ pub struct TrialRecord {
     pub system_attrs: BTreeMap<String, String>,
 }
 
+/// How a trial's run ends with the trial ([`crate::store::Store::tell_trial`]): the points
+/// logged on it (the trial's values, as `log_batch`), then the change of its state (as
+/// `update_run`).
+pub struct TrialRunEnd {
+    pub run_id: String,
+    pub points: Vec<ets_domain::model::SeriesPoints>,
+    pub mutation: super::Mutation<ets_domain::model::Run>,
+}
+
 /// A trial to record, numbered after the study's last one by the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTrial {
@@ -245,13 +254,13 @@ pub(crate) fn studies_of_project() -> String {
 pub(crate) const DELETE_STUDY: &str = "DELETE FROM studies WHERE id = $1";
 
 /// A new trial numbered after the study's last one: `$1` id, `$2` study, `$3` run, `$4` state,
-/// `$5` params, `$6` distributions, `$7` values, `$8` created, `$9` started, `$10` finished.
-/// (Concurrent inserts are serialized by the caller: SQLite has one writer, PostgreSQL locks
-/// the study row first.)
+/// `$5` params, `$6` distributions, `$7` values, `$8` created, `$9` started, `$10` finished;
+/// returns the number. (Concurrent inserts are serialized by the caller: SQLite has one
+/// writer, PostgreSQL locks the study row first.)
 pub(crate) const INSERT_TRIAL: &str = "INSERT INTO trials (id, study_id, number, run_id, state, params, \
      distributions, objective_values, created_at, started_at, finished_at) VALUES ($1, $2, \
      (SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study_id = $2), $3, $4, $5, $6, $7, $8, \
-     $9, $10)";
+     $9, $10) RETURNING number";
 
 pub(crate) const INSERT_INTERMEDIATE: &str =
     "INSERT INTO trial_intermediate_values (trial_id, step, value) VALUES ($1, $2, $3)";
@@ -428,6 +437,26 @@ pub(crate) fn inserted(trial: NewTrial, number: i64) -> TrialRecord {
         user_attrs: trial.user_attrs,
         system_attrs: trial.system_attrs,
     }
+}
+
+/// The run a trial start returns: as it was inserted (a new run has nothing else yet), in
+/// the project of its experiment.
+pub(crate) fn created_run(
+    mut run: ets_domain::model::Run,
+    params: &[(String, ets_domain::model::ParamValue)],
+    project_id: &str,
+) -> ets_domain::model::Run {
+    run.project_id = project_id.to_owned();
+    run.params = params
+        .iter()
+        .map(|(key, value)| (key.clone(), value.json.clone()))
+        .collect();
+    run
+}
+
+/// A final state is reached or refused (`Conflict`), never skipped as a claim can be.
+pub(crate) fn final_state_skipped() -> Error {
+    Error::internal("a final state is reached or refused, never skipped")
 }
 
 /// Why a trial could not move to `state` (`SET_TRIAL_STATE` changed nothing): finished

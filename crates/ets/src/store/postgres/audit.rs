@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::Tx;
 use super::sql::Sql;
-use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport};
+use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport, seal_all};
 use crate::error::Result;
 use crate::store::Page;
 use crate::store::audit::{self, AuditQuery, DataOf};
@@ -17,10 +17,16 @@ use crate::store::audit::{self, AuditQuery, DataOf};
 /// Serialises appends to one schema's chain (the migration lock's first key, plus one).
 const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
 
-/// Appends `entry` after the chain's last record.
-pub(super) async fn append(tx: &Tx<'_>, entry: Entry) -> Result<()> {
-    let lock = tx.prepare_cached(CHAIN_LOCK).await?;
-    let last = tx.prepare_cached(audit::LAST_RECORD).await?;
+/// Appends `entries` (the records of one write, in order) after the chain's last record.
+pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (lock, last, insert) = tokio::try_join!(
+        tx.prepare_cached(CHAIN_LOCK),
+        tx.prepare_cached(audit::LAST_RECORD),
+        tx.prepare_cached(audit::INSERT_RECORD),
+    )?;
     // Sent together (one round trip): the server runs the read once the lock is held, and at
     // READ COMMITTED that statement's snapshot includes the previous holder's commit.
     let (_, last) = tokio::try_join!(tx.execute(&lock, &[]), tx.query_opt(&last, &[]))?;
@@ -28,25 +34,29 @@ pub(super) async fn append(tx: &Tx<'_>, entry: Entry) -> Result<()> {
         Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
         None => None,
     };
-    let r = entry.seal(last);
-    let insert = tx.prepare_cached(audit::INSERT_RECORD).await?;
-    tx.execute(
-        &insert,
-        &[
-            &r.seq,
-            &r.at.millis(),
-            &r.actor,
-            &r.action,
-            &r.entity_kind,
-            &r.entity_id,
-            &r.request_id,
-            &r.client_ip,
-            &r.digest,
-            &r.details,
-            &r.prev_hash,
-            &r.hash,
-        ],
-    )
+    let records = seal_all(entries, last);
+    // The inserts of one write, pipelined (one round trip), executed in order.
+    let insert = &insert;
+    futures_util::future::try_join_all(records.iter().map(|r| async move {
+        tx.execute(
+            insert,
+            &[
+                &r.seq,
+                &r.at.millis(),
+                &r.actor,
+                &r.action,
+                &r.entity_kind,
+                &r.entity_id,
+                &r.request_id,
+                &r.client_ip,
+                &r.digest,
+                &r.details,
+                &r.prev_hash,
+                &r.hash,
+            ],
+        )
+        .await
+    }))
     .await?;
     Ok(())
 }

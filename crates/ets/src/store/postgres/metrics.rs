@@ -104,7 +104,7 @@ async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
 /// Appends `points` to the run's series, under the run row's lock (taken by `resolve_series`:
 /// `FOR NO KEY UPDATE`); returns (written, duplicates skipped). The rules (identity of a point,
 /// order, aggregates, key limit) are `store::ingest`'s.
-async fn log(
+pub(super) async fn log(
     tx: &Tx<'_>,
     run_id: &str,
     series: Vec<SeriesPoints>,
@@ -117,8 +117,13 @@ async fn log(
     if written == 0 {
         return Ok((0, duplicates));
     }
-    insert_chunks(tx, &batches).await?;
-    update_aggregates(tx, &batches).await?;
+    if chunk_count(&batches) > COPY_THRESHOLD_CHUNKS {
+        copy_chunks(tx, &batches).await?;
+        update_aggregates(tx, &batches).await?;
+    } else {
+        // Two independent statements, sent together (one round trip).
+        tokio::try_join!(insert_chunks(tx, &batches), update_aggregates(tx, &batches))?;
+    }
     Ok((written, duplicates))
 }
 
@@ -151,24 +156,26 @@ async fn resolve_series(
     // Taking the run row's lock first serialises batches to one run across instances; the
     // lookup after it is a new statement, so (READ COMMITTED) it sees what the batch that held
     // the lock before committed — a lookup joined into the locking statement would not.
-    let touch = tx
-        .prepare_cached(
+    // Both prepared before either is sent, so they go out in this order. Sent together (one
+    // round trip): the lookup still runs after the lock is granted.
+    let (touch, lookup) = tokio::try_join!(
+        tx.prepare_cached(
             "UPDATE runs SET updated_at = greatest(updated_at, $2) WHERE id = $1 RETURNING deleted_at",
-        )
-        .await?;
-    let run = tx
-        .query_opt(&touch, &[&run_id, &Timestamp::now().millis()])
-        .await?;
-    crate::store::rules::check_run_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
-    let lookup = tx
-        .prepare_cached(
+        ),
+        tx.prepare_cached(
             "SELECT key, id, point_count, min_value, max_value, last_step, last_timestamp, last_value \
              FROM metric_series WHERE run_id = $1 AND key = ANY($2::text[])",
-        )
-        .await?;
-    let mut found: HashMap<String, (i64, SeriesAggregates)> = tx
-        .query(&lookup, &[&run_id, &keys])
-        .await?
+        ),
+    )?;
+    let now = Timestamp::now().millis();
+    let (touch_params, lookup_params): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 2]) =
+        ([&run_id, &now], [&run_id, &keys]);
+    let (run, found) = tokio::try_join!(
+        tx.query_opt(&touch, &touch_params),
+        tx.query(&lookup, &lookup_params),
+    )?;
+    crate::store::rules::check_run_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
+    let mut found: HashMap<String, (i64, SeriesAggregates)> = found
         .iter()
         .map(|r| (r.get(0), (r.get(1), aggregates_at(r, 2))))
         .collect();
@@ -178,18 +185,24 @@ async fn resolve_series(
         .filter(|k| !found.contains_key(*k))
         .collect();
     if !missing.is_empty() {
-        let count = tx
-            .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = $1")
-            .await?;
-        let existing: i64 = tx.query_one(&count, &[&run_id]).await?.get(0);
-        ingest::check_key_limit(run_id, existing as u64, missing.len(), limits)?;
-        let create = tx
-            .prepare_cached(
+        // Prepared first, then sent together (one round trip): the count runs before the
+        // insert; a refusal by the key limit rolls the insert back with the transaction.
+        let (count, create) = tokio::try_join!(
+            tx.prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = $1"),
+            tx.prepare_cached(
                 "INSERT INTO metric_series (run_id, key) SELECT $1, k FROM UNNEST($2::text[]) AS k \
                  RETURNING key, id",
-            )
-            .await?;
-        for row in tx.query(&create, &[&run_id, &missing]).await? {
+            ),
+        )?;
+        let (count_params, create_params): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 2]) =
+            ([&run_id], [&run_id, &missing]);
+        let (existing, created) = tokio::try_join!(
+            tx.query_one(&count, &count_params),
+            tx.query(&create, &create_params),
+        )?;
+        let existing: i64 = existing.get(0);
+        ingest::check_key_limit(run_id, existing as u64, missing.len(), limits)?;
+        for row in created {
             found.insert(row.get(0), (row.get(1), SeriesAggregates::default()));
         }
     }
@@ -254,15 +267,10 @@ fn corrupt(series_id: i64) -> Error {
 const COPY_THRESHOLD_CHUNKS: usize = 64;
 
 /// Stores the batches' points as chunks of at most `MAX_CHUNK_POINTS`: a row per series and
-/// chunk, never a row per point.
+/// chunk, never a row per point, by one `INSERT … UNNEST` (`log` loads more than
+/// `COPY_THRESHOLD_CHUNKS` rows by binary COPY instead).
 async fn insert_chunks(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
-    let chunk_count: usize = batches
-        .iter()
-        .map(|b| b.points.len().div_ceil(MAX_CHUNK_POINTS))
-        .sum();
-    if chunk_count > COPY_THRESHOLD_CHUNKS {
-        return copy_chunks(tx, batches).await;
-    }
+    let chunk_count = chunk_count(batches);
     let (mut series, mut firsts, mut lasts, mut counts, mut data) = (
         Vec::with_capacity(chunk_count),
         Vec::with_capacity(chunk_count),
@@ -288,6 +296,14 @@ async fn insert_chunks(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
     tx.execute(&statement, &[&series, &firsts, &lasts, &counts, &data])
         .await?;
     Ok(())
+}
+
+/// The chunk rows the batches make.
+fn chunk_count(batches: &[SeriesBatch]) -> usize {
+    batches
+        .iter()
+        .map(|b| b.points.len().div_ceil(MAX_CHUNK_POINTS))
+        .sum()
 }
 
 /// Loads the batches' points as chunks of at most `MAX_CHUNK_POINTS` by binary COPY.

@@ -53,8 +53,8 @@ use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
     DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
     PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
-    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery,
-    ViewRecord,
+    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd, TrialState, ViewKind,
+    ViewQuery, ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -402,9 +402,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let out = work(&tx).await?;
-        if let Some(entry) = audit {
-            audit::append(&tx, entry).await?;
-        }
+        audit::append(&tx, audit).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -773,14 +771,24 @@ impl Store for PgStore {
         PgStore::add_trial(self, trial).await
     }
 
-    async fn set_trial_params(
+    async fn start_trial(
+        &self,
+        run: Run,
+        params: Vec<(String, ParamValue)>,
+        trial: NewTrial,
+    ) -> Result<(Run, TrialRecord)> {
+        PgStore::start_trial(self, run, params, trial).await
+    }
+    async fn suggest_trial(
         &self,
         id: &str,
         params: std::collections::BTreeMap<String, serde_json::Value>,
+        run_id: &str,
+        run_params: Vec<(String, ParamValue)>,
+        run_tags: TagPatch,
     ) -> Result<()> {
-        PgStore::set_trial_params(self, id, params).await
+        PgStore::suggest_trial(self, id, params, run_id, run_params, run_tags).await
     }
-
     async fn set_trial_param(
         &self,
         id: &str,
@@ -813,6 +821,16 @@ impl Store for PgStore {
         PgStore::set_trial_state(self, id, state, values, at).await
     }
 
+    async fn tell_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+        run: Option<TrialRunEnd>,
+    ) -> Result<(TrialRecord, Option<(Run, usize)>)> {
+        PgStore::tell_trial(self, id, state, values, at, run).await
+    }
     async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
         PgStore::set_trial_attr(self, id, kind, key, value).await
     }

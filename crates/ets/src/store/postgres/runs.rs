@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use ets_domain::Timestamp;
-use ets_domain::model::{DatasetInput, ParamValue, Run, TagPatch};
+use ets_domain::model::{DatasetInput, Experiment, ParamValue, Run, TagPatch};
 use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
@@ -37,6 +37,13 @@ async fn insert(
     params: &[(String, ParamValue)],
     max_runs: u64,
 ) -> Result<()> {
+    lock_for_new_run(tx, run, max_runs).await?;
+    write_new_run(tx, run, params).await
+}
+
+/// The checks before a run is inserted: its experiment locked, counted and allowed to take
+/// it (`rules::check_run_creation`), its parent in the same experiment. Returns the experiment.
+pub(super) async fn lock_for_new_run(tx: &Tx<'_>, run: &Run, max_runs: u64) -> Result<Experiment> {
     // One round trip (tokio-postgres pipelines requests polled together; PostgreSQL runs them
     // in order): lock the experiment, and count the run in its counter — O(1), unlike
     // count(*). Concurrent creations in this experiment count one after the other; an error
@@ -71,6 +78,16 @@ async fn insert(
             .transpose()?;
         rules::check_parent_run(&run.experiment_id, parent_id, parent_experiment.as_deref())?;
     }
+    Ok(experiment)
+}
+
+/// Inserts a checked run ([`lock_for_new_run`]) with its params and tags: one round trip,
+/// the row first.
+pub(super) async fn write_new_run(
+    tx: &Tx<'_>,
+    run: &Run,
+    params: &[(String, ParamValue)],
+) -> Result<()> {
     let statement = tx.prepare_cached(statements::INSERT_RUN).await?;
     let tags: TagPatch = run
         .tags
@@ -107,7 +124,7 @@ async fn insert(
 
 /// Adds params; a different value for an existing key is refused (and the transaction, with
 /// whatever it wrote, rolls back). `ON CONFLICT DO NOTHING` waits for a concurrent writer of
-/// the same key, so the comparison that follows sees its value.
+/// the same key, so the comparison that follows sees its value. One round trip.
 async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) -> Result<()> {
     if params.is_empty() {
         return Ok(());
@@ -122,14 +139,20 @@ async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) 
              ON CONFLICT (run_id, key) DO NOTHING",
         )
         .await?;
-    tx.execute(&insert, &[&run_id, &keys, &texts, &jsons])
-        .await?;
     let stored = tx
         .prepare_cached("SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2)")
         .await?;
-    let stored: HashMap<String, String> = tx
-        .query(&stored, &[&run_id, &keys])
-        .await?
+    // Sent together: the read is a statement of its own, run after the insert (and after any
+    // concurrent writer of the same key it waited for), so it sees every key's stored value.
+    let (insert_params, stored_params): (
+        [&(dyn tokio_postgres::types::ToSql + Sync); 4],
+        [&(dyn tokio_postgres::types::ToSql + Sync); 2],
+    ) = ([&run_id, &keys, &texts, &jsons], [&run_id, &keys]);
+    let (_, stored) = tokio::try_join!(
+        tx.execute(&insert, &insert_params),
+        tx.query(&stored, &stored_params),
+    )?;
+    let stored: HashMap<String, String> = stored
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<std::result::Result<_, tokio_postgres::Error>>()?;
@@ -211,18 +234,38 @@ async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-    let index: HashMap<String, usize> = ids
+    let details = read_details(tx, &ids).await?;
+    attach_details(runs, details);
+    Ok(())
+}
+
+/// What [`load_details`] reads: params, tags, metric summaries, inputs and models of runs.
+type Details = (
+    Vec<(String, String, serde_json::Value)>,
+    Vec<(String, String, String)>,
+    Vec<(String, ets_domain::model::MetricSummary)>,
+    Vec<(String, DatasetInput)>,
+    Vec<(String, ets_domain::model::RunModel)>,
+);
+
+/// The five detail queries of runs `ids`, pipelined.
+async fn read_details(tx: &Tx<'_>, ids: &[String]) -> Result<Details> {
+    tokio::try_join!(
+        params_of_runs(tx, ids),
+        tags_of_runs(tx, ids),
+        super::metrics::summaries_of_runs(tx, ids),
+        super::datasets::inputs_of_runs(tx, ids),
+        super::models::models_of_runs(tx, ids),
+    )
+}
+
+fn attach_details(runs: &mut [Run], details: Details) {
+    let (params, tags, summaries, inputs, models) = details;
+    let index: HashMap<String, usize> = runs
         .iter()
         .enumerate()
-        .map(|(i, id)| (id.clone(), i))
+        .map(|(i, run)| (run.id.clone(), i))
         .collect();
-    let (params, tags, summaries, inputs, models) = tokio::try_join!(
-        params_of_runs(tx, &ids),
-        tags_of_runs(tx, &ids),
-        super::metrics::summaries_of_runs(tx, &ids),
-        super::datasets::inputs_of_runs(tx, &ids),
-        super::models::models_of_runs(tx, &ids),
-    )?;
     crate::store::models::attach_run_models(runs, models);
     for (run_id, key, value) in params {
         runs[index[&run_id]].params.insert(key, value);
@@ -236,13 +279,13 @@ async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
     for (run_id, input) in inputs {
         runs[index[&run_id]].inputs.push(input);
     }
-    Ok(())
 }
 
-/// The run with its details.
+/// The run with its details: the row and the detail loads sent together (one round trip).
 pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
-    let mut run = get_bare(tx, id, "").await?;
-    load_details(tx, std::slice::from_mut(&mut run)).await?;
+    let ids = [id.to_owned()];
+    let (mut run, details) = tokio::try_join!(get_bare(tx, id, ""), read_details(tx, &ids))?;
+    attach_details(std::slice::from_mut(&mut run), details);
     Ok(run)
 }
 
@@ -338,41 +381,58 @@ impl PgStore {
         let id = id.to_owned();
         self.write(move |tx| {
             Box::pin(async move {
-                let mut run = get_bare(tx, &id, "FOR NO KEY UPDATE OF r").await?;
-                if rules::update_run(&mut run, mutation)? {
-                    let experiment =
-                        super::experiments::get(tx, &run.experiment_id, "FOR SHARE").await?;
-                    rules::check_restorable(
-                        EntityKind::Run,
-                        EntityKind::Experiment,
-                        &experiment.id,
-                        experiment.deleted_at,
-                    )?;
-                }
-                let statement = tx.prepare_cached(statements::UPDATE_RUN).await?;
-                tx.execute(
-                    &statement,
-                    &[
-                        &run.id,
-                        &run.name,
-                        &run.description,
-                        &run.owner,
-                        &run.status.as_str(),
-                        &run.updated_at.millis(),
-                        &run.started_at.map(Timestamp::millis),
-                        &run.ended_at.map(Timestamp::millis),
-                        &run.deleted_at.map(Timestamp::millis),
-                    ],
-                )
-                .await?;
-                add_params(tx, &id, &params).await?;
-                apply_tags(tx, &id, &tags).await?;
+                apply_update(tx, &id, mutation, &params, &tags).await?;
                 get(tx, &id).await
             })
         })
         .await
     }
+}
 
+/// [`PgStore::update_run`] without the read-back: the run locked, the mutation checked by its
+/// rules, the row, params and tags written.
+pub(super) async fn apply_update(
+    tx: &Tx<'_>,
+    id: &str,
+    mutation: Mutation<Run>,
+    params: &[(String, ParamValue)],
+    tags: &TagPatch,
+) -> Result<()> {
+    let mut run = get_bare(tx, id, "FOR NO KEY UPDATE OF r").await?;
+    if rules::update_run(&mut run, mutation)? {
+        let experiment = super::experiments::get(tx, &run.experiment_id, "FOR SHARE").await?;
+        rules::check_restorable(
+            EntityKind::Run,
+            EntityKind::Experiment,
+            &experiment.id,
+            experiment.deleted_at,
+        )?;
+    }
+    let statement = tx.prepare_cached(statements::UPDATE_RUN).await?;
+    let update = async {
+        tx.execute(
+            &statement,
+            &[
+                &run.id,
+                &run.name,
+                &run.description,
+                &run.owner,
+                &run.status.as_str(),
+                &run.updated_at.millis(),
+                &run.started_at.map(Timestamp::millis),
+                &run.ended_at.map(Timestamp::millis),
+                &run.deleted_at.map(Timestamp::millis),
+            ],
+        )
+        .await
+        .map_err(Error::from)
+    };
+    // One round trip for the writes (the run is locked).
+    tokio::try_join!(update, add_params(tx, id, params), apply_tags(tx, id, tags))?;
+    Ok(())
+}
+
+impl PgStore {
     pub(super) async fn delete_run(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.write(move |tx| {
@@ -437,11 +497,23 @@ impl PgStore {
 /// NO KEY UPDATE`) until the transaction ends, so it cannot go to the trash meanwhile and
 /// writers of one run take its lock in the same order (no deadlock with `touch`).
 pub(super) async fn ensure_active(tx: &Tx<'_>, run_id: &str) -> Result<()> {
-    let statement = tx
-        .prepare_cached("SELECT deleted_at FROM runs WHERE id = $1 FOR NO KEY UPDATE")
-        .await?;
+    let statement = tx.prepare_cached(LOCK_ACTIVE_RUN).await?;
+    lock_active(tx, &statement, run_id).await
+}
+
+/// [`ensure_active`]'s statement: prepare it first (`prepare_cached`, at once when cached) and
+/// pass it to [`lock_active`] so the lock goes out before statements pipelined after it.
+pub(super) const LOCK_ACTIVE_RUN: &str =
+    "SELECT deleted_at FROM runs WHERE id = $1 FOR NO KEY UPDATE";
+
+/// [`ensure_active`] with its statement prepared; sent when first polled.
+pub(super) async fn lock_active(
+    tx: &Tx<'_>,
+    statement: &tokio_postgres::Statement,
+    run_id: &str,
+) -> Result<()> {
     let deleted: Option<Option<i64>> = tx
-        .query_opt(&statement, &[&run_id])
+        .query_opt(statement, &[&run_id])
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
@@ -457,7 +529,7 @@ pub(super) async fn log_params_and_tags(
     tags: &TagPatch,
     rename: Option<String>,
 ) -> Result<()> {
-    ensure_active(tx, run_id).await?;
+    let lock = tx.prepare_cached(LOCK_ACTIVE_RUN).await?;
     let now = Timestamp::now();
     let run_row = async {
         match rename {
@@ -474,8 +546,11 @@ pub(super) async fn log_params_and_tags(
             None => touch(tx, run_id, now).await,
         }
     };
-    // Pipelined under the run's lock: one round trip for the three writes.
+    // One round trip: the run's lock first, then the writes (executed in this order). A run
+    // that is missing or trashed fails the first future, and its error is the one returned;
+    // what the writes did rolls back with the transaction.
     tokio::try_join!(
+        lock_active(tx, &lock, run_id),
         add_params(tx, run_id, params),
         apply_tags(tx, run_id, tags),
         run_row

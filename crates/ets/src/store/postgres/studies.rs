@@ -3,20 +3,25 @@
 use std::collections::BTreeMap;
 
 use ets_domain::Timestamp;
+use ets_domain::model::{ParamValue, Run, TagPatch};
 use serde_json::Value;
 use tokio_postgres::types::Json;
 
 use super::sql::is_unique_violation;
-use super::{PgStore, Tx};
+use super::{PgStore, Tx, metrics, runs};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::statements;
 use crate::store::studies::{
-    self as q, AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialState,
+    self as q, AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
 };
 
+/// The study's row, locked as `lock` says (`FOR UPDATE`, or nothing).
+fn study_sql(lock: &str) -> String {
+    format!("{} {lock}", q::get_study())
+}
+
 async fn study(tx: &Tx<'_>, id: &str, lock: &str) -> Result<StudyRecord> {
-    let statement = tx
-        .prepare_cached(&format!("{} {lock}", q::get_study()))
-        .await?;
+    let statement = tx.prepare_cached(&study_sql(lock)).await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(q::study_row(&row)?),
         None => Err(Error::not_found(EntityKind::Study, id)),
@@ -37,23 +42,125 @@ async fn attrs(
         .collect::<std::result::Result<_, _>>()?)
 }
 
-async fn trial(tx: &Tx<'_>, id: &str) -> Result<TrialRecord> {
-    let statement = tx.prepare_cached(&q::get_trial()).await?;
-    let mut trial = match tx.query_opt(&statement, &[&id]).await? {
-        Some(row) => q::trial_row(&row)?,
-        None => return Err(Error::not_found(EntityKind::Trial, id)),
-    };
-    let statement = tx.prepare_cached(q::INTERMEDIATE_OF_TRIAL).await?;
-    let values = tx
-        .query(&statement, &[&id])
+/// Intermediate values `(trial id, step, value)` by `sql` (`INTERMEDIATE_OF_TRIAL` or
+/// `INTERMEDIATE_OF_STUDY`).
+async fn intermediate(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<(String, i64, Option<f64>)>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx
+        .query(&statement, params)
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect::<Vec<_>>();
+        .collect())
+}
+
+/// A trial with its intermediate values and attributes: three queries sent together.
+async fn trial(tx: &Tx<'_>, id: &str) -> Result<TrialRecord> {
+    let row = async {
+        let statement = tx.prepare_cached(&q::get_trial()).await?;
+        match tx.query_opt(&statement, &[&id]).await? {
+            Some(row) => Ok(q::trial_row(&row)?),
+            None => Err(Error::not_found(EntityKind::Trial, id)),
+        }
+    };
+    let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+    let (mut trial, values, found) = tokio::try_join!(
+        row,
+        intermediate(tx, q::INTERMEDIATE_OF_TRIAL, &by_id),
+        attrs(tx, q::TRIAL_ATTRS, &by_id),
+    )?;
     q::attach_intermediate(std::slice::from_mut(&mut trial), values);
-    let found = attrs(tx, q::TRIAL_ATTRS, &[&id]).await?;
     q::attach_attrs(std::slice::from_mut(&mut trial), found);
     Ok(trial)
+}
+
+/// Inserts a trial numbered after the study's last one (the caller holds the study's lock)
+/// with its intermediate values and attributes; returns its number.
+async fn insert_trial(tx: &Tx<'_>, trial: &NewTrial) -> Result<i64> {
+    let statement = tx.prepare_cached(q::INSERT_TRIAL).await?;
+    let number: i64 = tx
+        .query_one(
+            &statement,
+            &[
+                &trial.id,
+                &trial.study_id,
+                &trial.run_id,
+                &trial.state.as_str(),
+                &Json(&trial.params),
+                &Json(&trial.distributions),
+                &stored_values(trial.values.as_deref()),
+                &trial.created_at.millis(),
+                &trial.started_at.map(Timestamp::millis),
+                &trial.finished_at.map(Timestamp::millis),
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    if trial.intermediate.is_empty() && trial.user_attrs.is_empty() && trial.system_attrs.is_empty()
+    {
+        return Ok(number);
+    }
+    let (insert_value, insert_attr) = tokio::try_join!(
+        tx.prepare_cached(q::INSERT_INTERMEDIATE),
+        tx.prepare_cached(q::INSERT_TRIAL_ATTR),
+    )?;
+    let values = trial.intermediate.iter().map(|(step, value)| {
+        let stored = (!value.is_nan()).then_some(*value);
+        let insert_value = &insert_value;
+        async move { tx.execute(insert_value, &[&trial.id, step, &stored]).await }
+    });
+    let attrs = [
+        (AttrKind::User, &trial.user_attrs),
+        (AttrKind::System, &trial.system_attrs),
+    ]
+    .into_iter()
+    .flat_map(|(kind, attrs)| attrs.iter().map(move |(key, value)| (kind, key, value)))
+    .map(|(kind, key, value)| {
+        let insert_attr = &insert_attr;
+        async move {
+            tx.execute(insert_attr, &[&trial.id, &kind.as_str(), key, value])
+                .await
+        }
+    });
+    // Pipelined: one round trip for all of them.
+    tokio::try_join!(
+        futures_util::future::try_join_all(values),
+        futures_util::future::try_join_all(attrs),
+    )?;
+    Ok(number)
+}
+
+/// Moves a trial (`SET_TRIAL_STATE`) and reads it back; `Ok(None)` when asked to run a trial
+/// that is not waiting, `Conflict` when it is finished.
+async fn set_state(
+    tx: &Tx<'_>,
+    id: &str,
+    state: TrialState,
+    values: Option<Vec<f64>>,
+    at: Timestamp,
+) -> Result<Option<TrialRecord>> {
+    // Prepared first, so the update goes out before the read-back sent with it.
+    let statement = tx.prepare_cached(q::SET_TRIAL_STATE).await?;
+    let update = async {
+        let (state, values, at) = (
+            state.as_str(),
+            stored_values(values.as_deref()),
+            at.millis(),
+        );
+        Ok::<_, Error>(tx.execute(&statement, &[&id, &state, &values, &at]).await?)
+    };
+    let (changed, current) = tokio::try_join!(update, trial(tx, id))?;
+    if changed == 0 {
+        return match q::state_refusal(&current, state) {
+            Some(e) => Err(e),
+            None => Ok(None),
+        };
+    }
+    Ok(Some(current))
 }
 
 /// Values as stored (`store::studies::values_to_json`).
@@ -95,9 +202,13 @@ impl PgStore {
     }
 
     pub(super) async fn get_study(&self, id: &str) -> Result<StudyRecord> {
-        let id = id.to_owned();
-        self.read(move |tx| Box::pin(async move { study(tx, &id, "").await }))
-            .await
+        // One statement is one snapshot: no transaction needed (one round trip).
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&q::get_study()).await?;
+        match client.query_opt(&statement, &[&id]).await? {
+            Some(row) => Ok(q::study_row(&row)?),
+            None => Err(Error::not_found(EntityKind::Study, id)),
+        }
     }
 
     pub(super) async fn study_by_seq(&self, seq: i64) -> Result<StudyRecord> {
@@ -216,58 +327,68 @@ impl PgStore {
             Box::pin(async move {
                 // Trials of one study take numbers one at a time, on every instance.
                 study(tx, &trial.study_id, "FOR UPDATE").await?;
-                let statement = tx.prepare_cached(q::INSERT_TRIAL).await?;
-                tx.execute(
-                    &statement,
-                    &[
-                        &trial.id,
-                        &trial.study_id,
-                        &trial.run_id,
-                        &trial.state.as_str(),
-                        &Json(&trial.params),
-                        &Json(&trial.distributions),
-                        &stored_values(trial.values.as_deref()),
-                        &trial.created_at.millis(),
-                        &trial.started_at.map(Timestamp::millis),
-                        &trial.finished_at.map(Timestamp::millis),
-                    ],
-                )
-                .await?;
-                let statement = tx.prepare_cached(q::INSERT_INTERMEDIATE).await?;
-                for (step, value) in &trial.intermediate {
-                    let stored = (!value.is_nan()).then_some(*value);
-                    tx.execute(&statement, &[&trial.id, step, &stored]).await?;
-                }
-                let statement = tx.prepare_cached(q::INSERT_TRIAL_ATTR).await?;
-                for (kind, attrs) in [
-                    (AttrKind::User, &trial.user_attrs),
-                    (AttrKind::System, &trial.system_attrs),
-                ] {
-                    for (key, value) in attrs {
-                        tx.execute(&statement, &[&trial.id, &kind.as_str(), key, value])
-                            .await?;
-                    }
-                }
-                let number: i64 = tx
-                    .query_one("SELECT number FROM trials WHERE id = $1", &[&trial.id])
-                    .await?
-                    .get(0);
+                let number = insert_trial(tx, &trial).await?;
                 Ok(q::inserted(trial, number))
             })
         })
         .await
     }
 
-    pub(super) async fn set_trial_params(
+    pub(super) async fn start_trial(
+        &self,
+        run: Run,
+        params: Vec<(String, ParamValue)>,
+        trial: NewTrial,
+    ) -> Result<(Run, TrialRecord)> {
+        let max_runs = self.limits.max_runs_per_experiment;
+        self.write(move |tx| {
+            Box::pin(async move {
+                // The experiment is locked first (as `create_run`, and as deleting it
+                // cascades to its studies), then the study: its trials take numbers one at a
+                // time, on every instance.
+                let experiment = runs::lock_for_new_run(tx, &run, max_runs).await?;
+                // One round trip: the study's lock, the run's rows, then the trial (which
+                // names the run and is numbered under the lock). Their statements are
+                // prepared first, so the three go out in this order.
+                let lock_study = study_sql("FOR UPDATE");
+                tokio::try_join!(
+                    tx.prepare_cached(&lock_study),
+                    tx.prepare_cached(statements::INSERT_RUN),
+                    tx.prepare_cached(q::INSERT_TRIAL),
+                )?;
+                let (_, (), number) = tokio::try_join!(
+                    study(tx, &trial.study_id, "FOR UPDATE"),
+                    runs::write_new_run(tx, &run, &params),
+                    insert_trial(tx, &trial),
+                )?;
+                let run = q::created_run(run, &params, &experiment.project_id);
+                Ok((run, q::inserted(trial, number)))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn suggest_trial(
         &self,
         id: &str,
         params: BTreeMap<String, Value>,
+        run_id: &str,
+        run_params: Vec<(String, ParamValue)>,
+        run_tags: TagPatch,
     ) -> Result<()> {
-        let id = id.to_owned();
+        let (id, run_id) = (id.to_owned(), run_id.to_owned());
         self.write(move |tx| {
             Box::pin(async move {
                 let statement = tx.prepare_cached(q::SET_TRIAL_PARAMS).await?;
-                if tx.execute(&statement, &[&id, &Json(&params)]).await? == 0 {
+                let set_params =
+                    async { Ok::<_, Error>(tx.execute(&statement, &[&id, &Json(&params)]).await?) };
+                // One round trip: the run's lock and writes (as `log_batch`), then the
+                // trial's params.
+                let ((), changed) = tokio::try_join!(
+                    runs::log_params_and_tags(tx, &run_id, &run_params, &run_tags, None),
+                    set_params,
+                )?;
+                if changed == 0 {
                     let current = trial(tx, &id).await?;
                     return Err(q::trial_not_running(&id, current.state, "take params"));
                 }
@@ -342,23 +463,26 @@ impl PgStore {
         let study_id = study_id.to_owned();
         self.read(move |tx| {
             Box::pin(async move {
-                study(tx, &study_id, "").await?;
-                let statement = tx.prepare_cached(&q::trials_of_study()).await?;
-                let mut trials = tx
-                    .query(&statement, &[&study_id, &after])
-                    .await?
-                    .iter()
-                    .map(q::trial_row)
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                let statement = tx.prepare_cached(q::INTERMEDIATE_OF_STUDY).await?;
-                let values = tx
-                    .query(&statement, &[&study_id, &after])
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect::<Vec<_>>();
+                let rows = async {
+                    let statement = tx.prepare_cached(&q::trials_of_study()).await?;
+                    Ok::<_, Error>(
+                        tx.query(&statement, &[&study_id, &after])
+                            .await?
+                            .iter()
+                            .map(q::trial_row)
+                            .collect::<std::result::Result<Vec<_>, _>>()?,
+                    )
+                };
+                // Four queries on one snapshot, sent together.
+                let after_in_study: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                    [&study_id, &after];
+                let (_, mut trials, values, found) = tokio::try_join!(
+                    study(tx, &study_id, ""),
+                    rows,
+                    intermediate(tx, q::INTERMEDIATE_OF_STUDY, &after_in_study),
+                    attrs(tx, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
+                )?;
                 q::attach_intermediate(&mut trials, values);
-                let found = attrs(tx, q::TRIAL_ATTRS_OF_STUDY, &[&study_id, &after]).await?;
                 q::attach_attrs(&mut trials, found);
                 Ok(trials)
             })
@@ -374,28 +498,48 @@ impl PgStore {
         at: Timestamp,
     ) -> Result<Option<TrialRecord>> {
         let id = id.to_owned();
+        self.write(move |tx| Box::pin(async move { set_state(tx, &id, state, values, at).await }))
+            .await
+    }
+
+    pub(super) async fn tell_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+        run: Option<TrialRunEnd>,
+    ) -> Result<(TrialRecord, Option<(Run, usize)>)> {
+        let (id, limits) = (id.to_owned(), self.limits);
         self.write(move |tx| {
             Box::pin(async move {
-                let statement = tx.prepare_cached(q::SET_TRIAL_STATE).await?;
-                let changed = tx
-                    .execute(
-                        &statement,
-                        &[
-                            &id,
-                            &state.as_str(),
-                            &stored_values(values.as_deref()),
-                            &at.millis(),
-                        ],
-                    )
-                    .await?;
-                let current = trial(tx, &id).await?;
-                if changed == 0 {
-                    return match q::state_refusal(&current, state) {
-                        Some(e) => Err(e),
-                        None => Ok(None),
-                    };
-                }
-                Ok(Some(current))
+                // The run first, locked by its update (as deleting a run locks it before
+                // its trial), then its points (as `log_batch`), then the trial.
+                let ended = match run {
+                    None => None,
+                    Some(end) => {
+                        runs::apply_update(tx, &end.run_id, end.mutation, &[], &TagPatch::new())
+                            .await?;
+                        let (written, _) = if end.points.is_empty() {
+                            (0, 0)
+                        } else {
+                            metrics::log(tx, &end.run_id, end.points, &limits).await?
+                        };
+                        Some((end.run_id, written))
+                    }
+                };
+                // The trial's change and the run's read-back, sent together.
+                let read_run = async {
+                    match &ended {
+                        Some((run_id, written)) => {
+                            Ok(Some((runs::get(tx, run_id).await?, *written)))
+                        }
+                        None => Ok::<_, Error>(None),
+                    }
+                };
+                let (trial, run) =
+                    tokio::try_join!(set_state(tx, &id, state, values, at), read_run)?;
+                Ok((trial.ok_or_else(q::final_state_skipped)?, run))
             })
         })
         .await

@@ -6,20 +6,23 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sql::{Sql, numbered};
-use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport};
+use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport, seal_all};
 use crate::error::Result;
 use crate::store::Page;
 use crate::store::audit::{self, AuditQuery, DataOf};
 
-/// Appends `entry` after the chain's last record.
-pub(super) fn append(conn: &Connection, entry: Entry) -> Result<()> {
+/// Appends `entries` (the records of one write, in order) after the chain's last record.
+pub(super) fn append(conn: &Connection, entries: Vec<Entry>) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let last = conn
         .prepare_cached(audit::LAST_RECORD)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let r = entry.seal(last);
-    conn.prepare_cached(&numbered(audit::INSERT_RECORD))?
-        .execute(params![
+    let mut insert = conn.prepare_cached(&numbered(audit::INSERT_RECORD))?;
+    for r in seal_all(entries, last) {
+        insert.execute(params![
             r.seq,
             r.at.millis(),
             r.actor,
@@ -33,6 +36,7 @@ pub(super) fn append(conn: &Connection, entry: Entry) -> Result<()> {
             r.prev_hash,
             r.hash,
         ])?;
+    }
     Ok(())
 }
 

@@ -40,8 +40,8 @@ use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
     DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
     PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
-    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialState, ViewKind, ViewQuery,
-    ViewRecord, ingest,
+    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd, TrialState, ViewKind,
+    ViewQuery, ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -895,14 +895,37 @@ impl Store for SqliteStore {
         self.writer.run(move |c| studies::add_trial(c, trial)).await
     }
 
-    async fn set_trial_params(
+    async fn start_trial(
+        &self,
+        run: Run,
+        params: Vec<(String, ParamValue)>,
+        trial: NewTrial,
+    ) -> Result<(Run, TrialRecord)> {
+        let limits = self.limits;
+        self.writer
+            .run(move |c| {
+                let experiment = runs::insert(c, &run, &params, &limits)?;
+                let trial = studies::add_trial(c, trial)?;
+                let run = crate::store::studies::created_run(run, &params, &experiment.project_id);
+                Ok((run, trial))
+            })
+            .await
+    }
+
+    async fn suggest_trial(
         &self,
         id: &str,
         params: std::collections::BTreeMap<String, serde_json::Value>,
+        run_id: &str,
+        run_params: Vec<(String, ParamValue)>,
+        run_tags: TagPatch,
     ) -> Result<()> {
-        let id = id.to_owned();
+        let (id, run_id) = (id.to_owned(), run_id.to_owned());
         self.writer
-            .run(move |c| studies::set_params(c, &id, &params))
+            .run(move |c| {
+                studies::set_params(c, &id, &params)?;
+                runs::log_params_and_tags(c, &run_id, &run_params, &run_tags, None)
+            })
             .await
     }
 
@@ -953,6 +976,32 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn tell_trial(
+        &self,
+        id: &str,
+        state: TrialState,
+        values: Option<Vec<f64>>,
+        at: Timestamp,
+        run: Option<TrialRunEnd>,
+    ) -> Result<(TrialRecord, Option<(Run, usize)>)> {
+        let (id, limits) = (id.to_owned(), self.limits);
+        self.writer
+            .run(move |c| {
+                let trial = studies::set_trial_state(c, &id, state, values.as_deref(), at)?
+                    .ok_or_else(crate::store::studies::final_state_skipped)?;
+                let Some(end) = run else {
+                    return Ok((trial, None));
+                };
+                let (written, _) = if end.points.is_empty() {
+                    (0, 0)
+                } else {
+                    metrics::log(c, &end.run_id, end.points, &limits)?
+                };
+                let run = runs::update(c, &end.run_id, end.mutation, &[], &TagPatch::new())?;
+                Ok((trial, Some((run, written))))
+            })
+            .await
+    }
     async fn set_trial_attr(&self, id: &str, kind: AttrKind, key: &str, value: &str) -> Result<()> {
         let (id, key, value) = (id.to_owned(), key.to_owned(), value.to_owned());
         self.writer

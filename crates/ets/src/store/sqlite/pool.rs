@@ -104,9 +104,7 @@ impl Writer {
         let audit = crate::audit::take();
         let work = move |conn: &Connection| {
             let out = work(conn)?;
-            if let Some(entry) = audit {
-                super::audit::append(conn, entry)?;
-            }
+            super::audit::append(conn, audit)?;
             Ok(out)
         };
         let (reply, response) = oneshot::channel();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use ets_domain::Timestamp;
-use ets_domain::model::{ParamValue, Run, TagPatch};
+use ets_domain::model::{Experiment, ParamValue, Run, TagPatch};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
@@ -29,7 +29,7 @@ pub(super) fn insert(
     run: &Run,
     params: &[(String, ParamValue)],
     limits: &StoreLimits,
-) -> Result<()> {
+) -> Result<Experiment> {
     let experiment = super::experiments::get(conn, &run.experiment_id)?;
     let runs: i64 = conn
         .prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?
@@ -63,7 +63,7 @@ pub(super) fn insert(
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
     apply_tags(conn, &run.id, &tags)?;
-    Ok(())
+    Ok(experiment)
 }
 
 /// Adds params, refusing (before writing any) a different value for an existing key.

@@ -116,8 +116,8 @@ pub(super) fn grow_search_space(
 pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecord> {
     // The writer runs this in one transaction.
     get_study(conn, &trial.study_id)?;
-    conn.prepare_cached(&numbered(q::INSERT_TRIAL))?
-        .execute(params![
+    let number: i64 = conn.prepare_cached(&numbered(q::INSERT_TRIAL))?.query_row(
+        params![
             trial.id,
             trial.study_id,
             trial.run_id,
@@ -131,7 +131,9 @@ pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecor
             trial.created_at.millis(),
             trial.started_at.map(Timestamp::millis),
             trial.finished_at.map(Timestamp::millis),
-        ])?;
+        ],
+        |r| r.get(0),
+    )?;
     let mut insert_value = conn.prepare_cached(&numbered(q::INSERT_INTERMEDIATE))?;
     for (step, value) in &trial.intermediate {
         insert_value.execute(params![trial.id, step, (!value.is_nan()).then_some(*value)])?;
@@ -146,11 +148,6 @@ pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecor
         }
     }
     drop((insert_value, insert_attr));
-    let number: i64 = conn.query_row(
-        "SELECT number FROM trials WHERE id = ?1",
-        [&trial.id],
-        |r| r.get(0),
-    )?;
     Ok(q::inserted(trial, number))
 }
 
