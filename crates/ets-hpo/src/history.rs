@@ -228,6 +228,17 @@ mod tests {
         assert_eq!(col(&h, "c", c)[0], 1.0);
         assert!(col(&h, "c", c)[1].is_nan());
         assert_eq!(col(&h, "c", c)[2], 0.0);
+        // Numbers keep their positions by value (absent ones left out); choices do not.
+        assert_eq!(h.columns().sorted("x"), Some(&[2, 0][..]));
+        assert_eq!(h.columns().sorted("c"), None);
+        h.push(trial(3, json!({"x": 0.25})));
+        assert_eq!(
+            h.columns().sorted("x"),
+            Some(&[2, 3, 0][..]),
+            "ties by position"
+        );
+        h.truncate(3);
+        assert_eq!(h.columns().sorted("x"), Some(&[2, 0][..]));
         h.truncate(1);
         assert_eq!(h.trials().len(), 1);
         assert_eq!(col(&h, "x", x), vec![0.5]);
@@ -239,5 +250,11 @@ mod tests {
         assert!(!h.columns().covers(&space2));
         h.track(&space2);
         assert_eq!(h.columns().get("x", &wider).unwrap(), &[0.5]);
+        assert_eq!(h.columns().sorted("x"), Some(&[0][..]));
+        // A trial out of number order: positions no longer follow numbers, so sorted
+        // positions (whose ties TPE reads as number order) are dropped, not kept wrong.
+        h.push(trial(0, json!({"x": 0.1})));
+        assert_eq!(h.columns().sorted("x"), None);
+        assert_eq!(h.columns().get("x", &wider).unwrap(), &[0.5, 0.1]);
     }
 }

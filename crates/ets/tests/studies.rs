@@ -26,6 +26,7 @@ on_both_databases!(
     bad_studies_are_refused_naming_the_field,
     study_charts_and_importance_follow_the_trials,
     a_conditional_space_suggests_only_the_active_params,
+    a_tell_on_a_trashed_run_changes_nothing,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -714,4 +715,42 @@ async fn a_conditional_space_suggests_only_the_active_params() {
         branches.insert(model);
     }
     assert_eq!(branches.len(), 2, "both branches were tried");
+}
+
+/// The trial, its value point and its run's end are one write: when the run is in the
+/// trash the tell is refused whole, the trial stays running, and once the run is restored
+/// the same tell goes through.
+async fn a_tell_on_a_trashed_run_changes_nothing() {
+    let app = TestApp::start().await;
+    let study = new_study(
+        &app,
+        json!({ "name": "trashed", "direction": "minimize", "sampler": "random", "seed": 1,
+                "search_space": { "x": { "type": "float", "low": 0, "high": 1 } } }),
+    )
+    .await;
+    let trial = ask(&app, &study).await;
+    let run = trial["run_id"].as_str().unwrap();
+    app.delete_ok(&format!("/api/v1/runs/{run}")).await;
+    let refused = tell(&app, &trial, json!({ "value": 0.5 })).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(refused.body.to_string().contains(run), "{}", refused.body);
+    let trials = app.get(&format!("/api/v1/studies/{study}/trials")).await;
+    assert_eq!(
+        trials.body["items"][0]["state"], "running",
+        "{}",
+        trials.body
+    );
+    let restored = app
+        .post(&format!("/api/v1/runs/{run}/restore"), json!({}))
+        .await;
+    assert!(restored.status.is_success(), "{}", restored.body);
+    let told = tell(&app, &trial, json!({ "value": 0.5 })).await;
+    assert_eq!(told.status, StatusCode::OK, "{}", told.body);
+    let ended = app.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(ended.body["status"], "finished", "{}", ended.body);
+    // One value point: the refused tell left none.
+    let series = app.get(&format!("/api/v1/runs/{run}/metrics/value")).await;
+    let points = series.body["points"].as_array().expect("points");
+    assert_eq!(points.len(), 1, "{}", series.body);
+    assert_eq!(points[0]["value"], 0.5);
 }
