@@ -1055,11 +1055,24 @@ async fn runs_per_experiment_limit_is_409_not_429() {
             &format!("experiment_id={experiment}")
         )
         .await)),
-        id_set(&[first, second])
+        id_set(&[first.clone(), second])
     );
     // The limit is per experiment.
     let other = app.create_experiment(&project, "other").await;
     app.create_run(&other).await;
+    // A run in the trash still counts; a run deleted for good frees its place.
+    app.delete_ok(&format!("/api/v1/runs/{first}")).await;
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
+    app.delete_ok(&format!("/api/v1/runs/{first}?permanent=true"))
+        .await;
+    app.create_run(&experiment).await;
+    let reply = app
+        .post("/api/v1/runs", json!({ "experiment_id": experiment }))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
 }
 
 async fn a_run_cannot_be_created_in_a_deleted_experiment() {

@@ -142,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "optuna_storage",
         include_str!("../../../migrations/postgres/0016_optuna_storage.sql"),
     ),
+    (
+        17,
+        "run_count",
+        include_str!("../../../migrations/postgres/0017_run_count.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or

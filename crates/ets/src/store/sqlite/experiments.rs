@@ -131,11 +131,14 @@ pub(super) fn delete(conn: &Connection, id: &str) -> Result<Vec<String>> {
 }
 
 pub(super) fn count_runs(conn: &Connection, experiment_ids: &[String]) -> Result<Vec<i64>> {
-    let mut statement =
-        conn.prepare_cached("SELECT count(*) FROM runs WHERE experiment_id = ?1")?;
+    // Unknown ids count 0, as on PostgreSQL.
+    let mut statement = conn.prepare_cached("SELECT run_count FROM experiments WHERE id = ?1")?;
     experiment_ids
         .iter()
-        .map(|id| Ok(statement.query_row([id], |r| r.get(0))?))
+        .map(|id| {
+            let count = statement.query_row([id], |r| r.get(0)).optional()?;
+            Ok(count.unwrap_or(0))
+        })
         .collect()
 }
 

@@ -146,8 +146,17 @@ fn writer_loop(
     }
 }
 
+/// Runs transaction control statements, prepared once per connection (`execute_batch`
+/// would parse them again on every commit).
+fn control(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
+}
+
 fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, &["BEGIN IMMEDIATE"]) {
         let failure = e.to_string();
         jobs.into_iter()
             .for_each(|job| job.complete(Some(&failure)));
@@ -157,31 +166,31 @@ fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
     let isolate = jobs.len() > 1;
     let mut any_succeeded = false;
     for job in jobs.iter_mut() {
-        if isolate && conn.execute_batch("SAVEPOINT job").is_err() {
+        if isolate && control(conn, &["SAVEPOINT job"]).is_err() {
             continue; // run() never called: complete() reports the job as failed
         }
         let failed = job.run(conn);
         if isolate {
-            let undo = if failed {
-                "ROLLBACK TO job; RELEASE job"
+            let undo: &[&str] = if failed {
+                &["ROLLBACK TO job", "RELEASE job"]
             } else {
-                "RELEASE job"
+                &["RELEASE job"]
             };
-            if let Err(e) = conn.execute_batch(undo) {
+            if let Err(e) = control(conn, undo) {
                 tracing::error!(error = %e, "cannot close a write savepoint");
             }
         }
         any_succeeded |= !failed;
     }
     let outcome = if any_succeeded {
-        conn.execute_batch("COMMIT")
+        control(conn, &["COMMIT"])
     } else {
-        conn.execute_batch("ROLLBACK")
+        control(conn, &["ROLLBACK"])
     };
     let failure = match outcome {
         Ok(()) => None,
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, &["ROLLBACK"]);
             tracing::error!(error = %e, jobs = jobs.len(), "SQLite commit failed");
             Some(e.to_string())
         }
