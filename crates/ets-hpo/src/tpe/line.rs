@@ -3,6 +3,7 @@
 //! kernels near x, and weights kept linear, so fitting 10,000 kernels takes no logarithm.
 //! The same mixture as the product form with one dimension (the tests compare them).
 
+use super::gauss_sum;
 use super::parzen::{NEGLIGIBLE, ParzenParams, joint_sigma, mixture_weights, neighbour_sigmas};
 use super::truncnorm::{gauss_mass, log_gauss_mass, ppf};
 use crate::Distribution;
@@ -70,6 +71,13 @@ impl Bounds {
         x
     }
 }
+
+/// Kernels needed before `Line::log_pdfs` sums by bins: below it the direct sums are as fast.
+const EXPANSION_FROM: usize = 1_000;
+
+/// How far (in its widths) a kernel of an uncommon width is summed by `Line::log_pdfs`:
+/// further out it adds less than e^-45 of its peak.
+const REACH_IN_WIDTHS: f64 = 9.5;
 
 /// The core of a density (`Line::density_core`): kernels within this many widest widths
 /// of the cell, ±2σ holding ~95% of a smooth mixture's density.
@@ -301,6 +309,66 @@ impl Line {
         }
     }
 
+    /// Log densities at many continuous points at once, when most kernels share the
+    /// narrowest width (magic clipping gives a long history's crowded kernels the same one):
+    /// those are summed by bins (`gauss_sum`), the others and the prior directly. `None`
+    /// when that does not pay (a discrete parameter, a short or uneven history).
+    pub(crate) fn log_pdfs(&self, xs: &[f64]) -> Option<Vec<f64>> {
+        let n = self.mus.len();
+        if self.bounds.step.is_some() || n < EXPANSION_FROM {
+            return None;
+        }
+        let width = self.sigmas.iter().copied().fold(f64::INFINITY, f64::min);
+        let others: Vec<usize> = (0..n).filter(|pos| self.sigmas[*pos] != width).collect();
+        if others.len() * 2 > n {
+            return None;
+        }
+        let (pmu, ps, pcoef) = self.prior;
+        // In kernel space (the log of a log-scale parameter); a point out of bounds has
+        // no cell (a zero density), summed at the prior's centre only to keep the order.
+        let cells: Vec<Option<(f64, f64)>> = xs.iter().map(|x| self.bounds.cell(*x)).collect();
+        let points: Vec<f64> = cells.iter().map(|c| c.map_or(pmu, |c| c.0)).collect();
+        let binned =
+            gauss_sum::equal_width_sums(&self.mus, &self.coefs, &self.sigmas, width, &points);
+        let densities = cells.into_iter().zip(binned).map(|(cell, binned)| {
+            let Some((lo, hi)) = cell else {
+                return f64::NEG_INFINITY;
+            };
+            // The kernels of other widths within the reach of the widest.
+            let reach = REACH_IN_WIDTHS * self.max_sigma;
+            let from = others.partition_point(|pos| self.mus[*pos] < lo - reach);
+            let to = others.partition_point(|pos| self.mus[*pos] <= hi + reach);
+            let sum = pcoef * self.kernel_at(lo, hi, pmu, 1.0 / ps)
+                + binned
+                + others[from..to]
+                    .iter()
+                    .map(|pos| self.term(lo, hi, *pos))
+                    .sum::<f64>();
+            if sum > 0.0 && sum.is_finite() {
+                sum.ln()
+            } else {
+                self.log_pdf_exact(lo, hi)
+            }
+        });
+        Some(densities.collect())
+    }
+
+    /// Whether the kernels crowd where `xs` are: their cores (`density_core`) hold on
+    /// average more than an eighth of all kernels, as when a converged study's bad trials
+    /// surround its good ones. Then no candidate's bound rules it out and summing by bins
+    /// (`log_pdfs`) is faster; with spread kernels the bounds are.
+    pub(crate) fn crowded_at(&self, xs: &[f64]) -> bool {
+        let in_cores: usize = xs
+            .iter()
+            .filter_map(|x| self.bounds.cell(*x))
+            .map(|(lo, hi)| {
+                let (start, end) = self.range(lo, hi, CORE * self.max_sigma);
+                end - start
+            })
+            .sum();
+        in_cores * 8 > self.mus.len() * xs.len()
+    }
+
     /// Sorted positions of the kernels centred within `reach` of the cell [lo, hi].
     fn range(&self, lo: f64, hi: f64, reach: f64) -> (usize, usize) {
         (
@@ -346,6 +414,71 @@ mod tests {
             consider_endpoints: false,
             multivariate,
         }
+    }
+
+    /// Densities summed by bins are the direct ones, on long continuous histories spread
+    /// and crowded, with kernels of other widths among them; a discrete parameter and a
+    /// short history are left to the direct sums.
+    #[test]
+    fn binned_densities_are_the_direct_ones() {
+        let mut rng = Rng::new(11, 0, 0);
+        for d in [
+            Distribution::float(-5.0, 10.0),
+            Distribution::float_log(1e-5, 1.0),
+        ] {
+            let bounds = Bounds::of(&d);
+            for crowd in [1.0, 0.05, 0.002] {
+                let obs: Vec<f64> = (0..3_000)
+                    .map(|i| {
+                        // One in fifty spread out: ~60 kernels, further apart than
+                        // the narrowest width, so wider ones among the crowd's.
+                        let spread = if i % 50 == 0 { 1.0 } else { crowd };
+                        let u = 0.6 + spread * (rng.uniform() - 0.5);
+                        let t = bounds.low + u.clamp(0.0, 1.0) * (bounds.high - bounds.low);
+                        if bounds.log { t.exp() } else { t }
+                    })
+                    .collect();
+                let line = Line::new(&d, &obs, None, None, params(false));
+                let xs: Vec<f64> = (0..300)
+                    .map(|k| {
+                        let t = bounds.low
+                            + (-0.05 + 1.1 * k as f64 / 299.0) * (bounds.high - bounds.low);
+                        if bounds.log { t.exp() } else { t }
+                    })
+                    .collect();
+                let binned = line.log_pdfs(&xs).expect("a long continuous history");
+                for (x, got) in xs.iter().zip(binned) {
+                    let want = line.log_pdf(*x);
+                    assert!(
+                        got == want || (got - want).abs() < 1e-12 * want.abs().max(1.0),
+                        "{d:?} crowd {crowd} x={x}: binned {got}, direct {want}"
+                    );
+                }
+                // At the crowd's centre the cores hold most kernels; spread, a few.
+                let t = bounds.low + 0.6 * (bounds.high - bounds.low);
+                let centre = if bounds.log { t.exp() } else { t };
+                assert_eq!(
+                    line.crowded_at(&[centre]),
+                    crowd < 1.0,
+                    "{d:?} crowd {crowd}"
+                );
+            }
+        }
+        let short = line_of(&Distribution::float(0.0, 1.0), 500);
+        assert!(short.log_pdfs(&[0.5]).is_none());
+        let discrete = line_of(&Distribution::int(1, 300), 3_000);
+        assert!(discrete.log_pdfs(&[5.0]).is_none());
+    }
+
+    fn line_of(d: &Distribution, n: usize) -> Line {
+        let mut rng = Rng::new(5, 0, 0);
+        let obs: Vec<f64> = (0..n)
+            .map(|_| {
+                d.to_internal(&crate::random::sample_uniform(d, &mut rng))
+                    .unwrap()
+            })
+            .collect();
+        Line::new(d, &obs, None, None, params(false))
     }
 
     /// The sorted, windowed, linear layout gives the product form's densities (which the
