@@ -430,6 +430,34 @@ impl PgStore {
     }
 }
 
+/// Runs `reads` in a read-only transaction on one snapshot whose begin and end are sent
+/// with them: one round trip, for reads that do not wait on each other's answers. `reads`
+/// must send every statement when first polled (statements prepared beforehand, nothing
+/// awaited between them), so they go out between `BEGIN` and `COMMIT`.
+pub(crate) async fn read_together<T>(
+    client: &deadpool_postgres::Client,
+    reads: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let outcome = tokio::try_join!(
+        async {
+            client
+                .batch_execute("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ")
+                .await
+                .map_err(Error::from)
+        },
+        reads,
+        async { client.batch_execute("COMMIT").await.map_err(Error::from) },
+    );
+    match outcome {
+        Ok((_, out, _)) => Ok(out),
+        Err(e) => {
+            // Whatever failed, the pooled connection goes back outside any transaction.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use deadpool_postgres::GenericClient;
 use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
 use serde_json::Value;
@@ -20,7 +21,7 @@ fn study_sql(lock: &str) -> String {
     format!("{} {lock}", q::get_study())
 }
 
-async fn study(tx: &Tx<'_>, id: &str, lock: &str) -> Result<StudyRecord> {
+async fn study(tx: &impl GenericClient, id: &str, lock: &str) -> Result<StudyRecord> {
     let statement = tx.prepare_cached(&study_sql(lock)).await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(q::study_row(&row)?),
@@ -29,7 +30,7 @@ async fn study(tx: &Tx<'_>, id: &str, lock: &str) -> Result<StudyRecord> {
 }
 
 async fn attrs(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<AttrRecord>> {
@@ -45,7 +46,7 @@ async fn attrs(
 /// Intermediate values `(trial id, step, value)` by `sql` (`INTERMEDIATE_OF_TRIAL` or
 /// `INTERMEDIATE_OF_STUDY`).
 async fn intermediate(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<(String, i64, Option<f64>)>> {
@@ -460,34 +461,42 @@ impl PgStore {
         study_id: &str,
         after: i64,
     ) -> Result<Vec<TrialRecord>> {
-        let study_id = study_id.to_owned();
-        self.read(move |tx| {
-            Box::pin(async move {
-                let rows = async {
-                    let statement = tx.prepare_cached(&q::trials_of_study()).await?;
-                    Ok::<_, Error>(
-                        tx.query(&statement, &[&study_id, &after])
-                            .await?
-                            .iter()
-                            .map(q::trial_row)
-                            .collect::<std::result::Result<Vec<_>, _>>()?,
-                    )
-                };
-                // Four queries on one snapshot, sent together.
-                let after_in_study: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-                    [&study_id, &after];
-                let (_, mut trials, values, found) = tokio::try_join!(
-                    study(tx, &study_id, ""),
-                    rows,
-                    intermediate(tx, q::INTERMEDIATE_OF_STUDY, &after_in_study),
-                    attrs(tx, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
-                )?;
-                q::attach_intermediate(&mut trials, values);
-                q::attach_attrs(&mut trials, found);
-                Ok(trials)
-            })
-        })
-        .await
+        let client = self.client().await?;
+        // Four queries on one snapshot, sent with the transaction's begin and end: one
+        // round trip (an ask reads this every time). Their statements are prepared first.
+        let sqls = [
+            study_sql(""),
+            q::trials_of_study(),
+            q::INTERMEDIATE_OF_STUDY.to_owned(),
+            q::TRIAL_ATTRS_OF_STUDY.to_owned(),
+        ];
+        futures_util::future::try_join_all(sqls.iter().map(|sql| client.prepare_cached(sql)))
+            .await?;
+        let client = &client;
+        let rows = async {
+            let statement = client.prepare_cached(&sqls[1]).await?;
+            Ok::<_, Error>(
+                client
+                    .query(&statement, &[&study_id, &after])
+                    .await?
+                    .iter()
+                    .map(q::trial_row)
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            )
+        };
+        let after_in_study: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&study_id, &after];
+        let reads = async {
+            tokio::try_join!(
+                study(client, study_id, ""),
+                rows,
+                intermediate(client, q::INTERMEDIATE_OF_STUDY, &after_in_study),
+                attrs(client, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
+            )
+        };
+        let (_, mut trials, values, found) = super::read_together(client, reads).await?;
+        q::attach_intermediate(&mut trials, values);
+        q::attach_attrs(&mut trials, found);
+        Ok(trials)
     }
 
     pub(super) async fn set_trial_state(
