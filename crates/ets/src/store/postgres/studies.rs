@@ -59,8 +59,14 @@ async fn intermediate(
         .collect())
 }
 
+/// Prepares (and caches on the connection) statements that `read_together` will send.
+async fn prepare_all(client: &deadpool_postgres::Client, sqls: &[String]) -> Result<()> {
+    futures_util::future::try_join_all(sqls.iter().map(|sql| client.prepare_cached(sql))).await?;
+    Ok(())
+}
+
 /// A trial with its intermediate values and attributes: three queries sent together.
-async fn trial(tx: &Tx<'_>, id: &str) -> Result<TrialRecord> {
+async fn trial(tx: &impl GenericClient, id: &str) -> Result<TrialRecord> {
     let row = async {
         let statement = tx.prepare_cached(&q::get_trial()).await?;
         match tx.query_opt(&statement, &[&id]).await? {
@@ -434,9 +440,15 @@ impl PgStore {
     }
 
     pub(super) async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
-        let id = id.to_owned();
-        self.read(move |tx| Box::pin(async move { trial(tx, &id).await }))
-            .await
+        // One round trip (every tell reads its trial): see `read_together`.
+        let client = self.client().await?;
+        let sqls = [
+            q::get_trial(),
+            q::INTERMEDIATE_OF_TRIAL.into(),
+            q::TRIAL_ATTRS.into(),
+        ];
+        prepare_all(&client, &sqls).await?;
+        super::read_together(&client, trial(&client, id)).await
     }
 
     pub(super) async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
@@ -470,8 +482,7 @@ impl PgStore {
             q::INTERMEDIATE_OF_STUDY.to_owned(),
             q::TRIAL_ATTRS_OF_STUDY.to_owned(),
         ];
-        futures_util::future::try_join_all(sqls.iter().map(|sql| client.prepare_cached(sql)))
-            .await?;
+        prepare_all(&client, &sqls).await?;
         let client = &client;
         let rows = async {
             let statement = client.prepare_cached(&sqls[1]).await?;
