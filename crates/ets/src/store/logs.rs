@@ -351,4 +351,72 @@ mod tests {
         let err = check_retry("r", &chunk, (vec![0; 32], 7, 1)).unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err}");
     }
+
+    /// A training script's output: progress lines with changing numbers, a few warnings.
+    fn training_log(n: usize) -> Vec<LogLine> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|i| {
+                let r = next();
+                let (stream, text) = if i % 50 == 49 {
+                    (
+                        LogStream::Stderr,
+                        format!(
+                            "/opt/venv/lib/python3.12/site-packages/torch/optim/lr_scheduler.py:{}: UserWarning: \
+                             Detected call of `lr_scheduler.step()` before `optimizer.step()`",
+                            100 + r % 90
+                        ),
+                    )
+                } else {
+                    (
+                        LogStream::Stdout,
+                        format!(
+                            "epoch {} step {}/5000 loss={:.4} acc={:.4} lr={:.2e} grad_norm={:.3} {:.1} it/s",
+                            i / 5000 + 1,
+                            i % 5000,
+                            (r % 10_000) as f64 / 7_000.0,
+                            ((r >> 16) % 10_000) as f64 / 10_000.0,
+                            1e-4 * ((r >> 32) % 100) as f64 / 100.0,
+                            ((r >> 40) % 5000) as f64 / 1000.0,
+                            20.0 + ((r >> 48) % 100) as f64 / 10.0,
+                        ),
+                    )
+                };
+                LogLine {
+                    stream,
+                    timestamp: 1_700_000_000_000 + i as i64 * 37 + (r % 5) as i64,
+                    line: text,
+                }
+            })
+            .collect()
+    }
+
+    /// The figure in docs/benchmarks.md ("Run logs"): stored bytes per line of a training log
+    /// by batch size (`cargo test -p ets --lib store::logs -- --nocapture` prints it).
+    #[test]
+    fn training_output_compresses() {
+        let lines = training_log(10_000);
+        let text: usize = lines.iter().map(|l| l.line.len() + 1).sum();
+        for batch in [10, 100, 1000, 10_000] {
+            let stored: usize = lines
+                .chunks(batch)
+                .map(|c| NewLogChunk::pack(c, None).unwrap().data.len())
+                .sum();
+            let per_line = stored as f64 / lines.len() as f64;
+            println!(
+                "batch {batch:>6}: {per_line:6.1} bytes/line stored, text {:.1} bytes/line ({:.0} %)",
+                text as f64 / lines.len() as f64,
+                100.0 * stored as f64 / text as f64
+            );
+            if batch >= 100 {
+                assert!(stored * 3 < text, "batches of {batch}: {stored} of {text}");
+            }
+        }
+    }
 }
