@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::process::{Http, Served};
 use common::{Database, TestApp, on_both_databases};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -493,10 +494,16 @@ async fn open_stream(
     url: &str,
     last_event_id: Option<&str>,
 ) -> tokio::sync::mpsc::UnboundedReceiver<SseEvent> {
-    let mut request = app
-        .client
-        .get(app.url(url))
-        .header("accept", "text/event-stream");
+    open_stream_at(&app.client, &app.url(url), last_event_id).await
+}
+
+/// [`open_stream`] of a full URL.
+async fn open_stream_at(
+    client: &reqwest::Client,
+    url: &str,
+    last_event_id: Option<&str>,
+) -> tokio::sync::mpsc::UnboundedReceiver<SseEvent> {
+    let mut request = client.get(url).header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
@@ -705,4 +712,87 @@ async fn logs_go_with_their_run() {
     ))
     .await;
     assert_eq!(stored_chunks(&app, &last).await, 0);
+}
+
+/// A blocking client, dropped where blocking is allowed (its runtime cannot be dropped on an
+/// async worker).
+struct OffRuntime(Option<Http>);
+
+impl Drop for OffRuntime {
+    fn drop(&mut self) {
+        let client = self.0.take();
+        tokio::task::block_in_place(move || drop(client));
+    }
+}
+
+/// Two `ets serve` processes on one PostgreSQL schema: a client following a run's log on B
+/// gets the lines appended through A, promptly, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_across_instances_through_postgres() {
+    if common::pg_test_url().is_none() {
+        return;
+    }
+    ets::install_crypto_provider();
+    let schema = common::create_pg_schema().await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let database = ["--database-url", schema.url.as_str()];
+    let (a, b) = tokio::task::block_in_place(|| {
+        let start = |dir: &tempfile::TempDir| Served::start_with(dir.path(), &database).0;
+        (start(&dirs[0]), start(&dirs[1]))
+    });
+    // Blocking calls (the suite's process client), off the stream's runtime threads.
+    let http = OffRuntime(Some(Http::new()));
+    let post = |url: String, body: Value| {
+        let client = http.0.as_ref().expect("the client");
+        let (status, reply) = tokio::task::block_in_place(|| client.post(&url, body));
+        assert!((200..300).contains(&status), "{url}: {status} {reply}");
+        reply
+    };
+    let project = post(
+        format!("{}/api/v1/projects", a.base),
+        json!({ "name": "logs" }),
+    );
+    let experiment = post(
+        format!("{}/api/v1/experiments", a.base),
+        json!({ "project_id": project["id"], "name": "x" }),
+    );
+    let run = post(
+        format!("{}/api/v1/runs", a.base),
+        json!({ "experiment_id": experiment["id"] }),
+    );
+    let run = run["id"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+
+    let url = format!("{}/api/v1/runs/{run}/logs/stream", b.base);
+    let mut on_b = open_stream_at(&client, &url, None).await;
+    assert_eq!(next_event(&mut on_b).await.1, "ready");
+    for batch in 0..3_i64 {
+        let appended = std::time::Instant::now();
+        let lines: Vec<Value> = (0..2)
+            .map(|i| {
+                line(
+                    "stdout",
+                    T0 + batch * 2 + i,
+                    &format!("line {}", batch * 2 + i),
+                )
+            })
+            .collect();
+        post(
+            format!("{}/api/v1/runs/{run}/logs", a.base),
+            json!({ "lines": lines, "batch_id": format!("b{batch}") }),
+        );
+        let (items, id) = collect_lines(&mut on_b, 2).await;
+        let expected = [
+            format!("line {}", batch * 2),
+            format!("line {}", batch * 2 + 1),
+        ];
+        assert_eq!(texts(&items), expected);
+        assert_eq!(id, Some(((batch + 1) * 2).to_string()));
+        assert!(
+            appended.elapsed() < Duration::from_secs(2),
+            "B saw A's lines within two seconds ({:?})",
+            appended.elapsed()
+        );
+    }
+    common::drop_pg_schema(&schema.name).await;
 }
