@@ -349,6 +349,15 @@ async fn limits_and_invalid_lines_are_refused_naming_the_setting() {
         "{}",
         reply.body
     );
+    for timestamp in [json!(-1), json!(i64::MAX)] {
+        let reply = append(
+            &app,
+            &run,
+            json!({ "lines": [line("stdout", T0, "ok"), { "stream": "stdout", "timestamp": timestamp, "line": "x" }] }),
+        )
+        .await;
+        reply.assert_invalid_field("lines[1].timestamp");
+    }
     let reply = append(&app, &run, json!({ "lines": [] })).await;
     reply.assert_invalid_field("lines");
     let reply = append(

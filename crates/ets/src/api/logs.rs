@@ -64,7 +64,8 @@ pub async fn run_logs(
 }
 
 /// Search the logs of an experiment's runs (outside the trash): the filters and paging of a
-/// run's log; items carry their `run_id`, ordered by run, then line.
+/// run's log; items carry their `run_id`, ordered by run id (creation order for ETS's
+/// time-ordered ids), then line.
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/logs", tag = "experiments",
     params(("id" = String, Path), LogQuery),
     responses((status = 200, body = LogPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

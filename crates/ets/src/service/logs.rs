@@ -28,6 +28,8 @@ const CHUNKS_PER_FETCH: i64 = 16;
 const DEFAULT_LIMIT: u32 = 1000;
 /// Longest `batch_id`.
 const MAX_BATCH_ID_CHARS: usize = 256;
+/// Latest line time: the end of year 9999, epoch milliseconds.
+const MAX_TIMESTAMP: i64 = 253_402_300_799_999;
 /// Longest search text or pattern.
 const MAX_QUERY_CHARS: usize = 4096;
 
@@ -328,6 +330,20 @@ impl Services {
                 setting: "limits.max_log_line_bytes",
                 limit: limits.max_log_line_bytes,
             });
+        }
+        if let Some((i, line)) = body
+            .lines
+            .iter()
+            .enumerate()
+            .find(|(_, l)| !(0..=MAX_TIMESTAMP).contains(&l.timestamp))
+        {
+            return Err(Error::invalid(
+                format!("lines[{i}].timestamp"),
+                format!(
+                    "{} is not epoch milliseconds between 1970 and 9999",
+                    line.timestamp
+                ),
+            ));
         }
         if let Some(batch_id) = &body.batch_id
             && (batch_id.is_empty()
