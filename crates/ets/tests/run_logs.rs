@@ -252,6 +252,18 @@ async fn a_retried_batch_is_stored_once() {
     );
     let items = read_all(&app, &format!("/api/v1/runs/{run}/logs"), "").await;
     assert_eq!(texts(&items), ["epoch 1", "epoch 1", "warn"]);
+    // Each append is in the audit trail with the digest of its lines and its key.
+    let reply = app
+        .get(&format!(
+            "/api/v1/audit?action=run.log_lines&entity_id={run}"
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let records = reply.body["items"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "the append and its retry: {}", reply.body);
+    assert_eq!(records[0]["details"]["lines"], 3);
+    assert_eq!(records[0]["details"]["batch_id"], "spool-0001");
+    assert_eq!(records[0]["digest"], records[1]["digest"], "the same lines");
 
     // The same lines under another key (or none) are another batch: stored again.
     let other = append(
