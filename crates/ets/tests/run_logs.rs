@@ -596,12 +596,17 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
     let path = format!("/api/v1/runs/{run}/logs/stream");
 
     let mut events = open_stream(&app, &path, None).await;
-    let (_, event, ready) = next_event(&mut events).await;
+    let (ready_id, event, ready) = next_event(&mut events).await;
     assert_eq!(event, "ready");
     assert_eq!(ready["run"]["id"], run.as_str());
     assert_eq!(
         ready["next_line"], 1,
         "by default the stream starts at the end"
+    );
+    assert_eq!(
+        ready_id.as_deref(),
+        Some("1"),
+        "the position is the id from the start"
     );
     let mut only_errors = open_stream(&app, &format!("{path}?stream=stderr&q=boom"), None).await;
     assert_eq!(next_event(&mut only_errors).await.1, "ready");
@@ -646,6 +651,13 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
         texts(&lines),
         ["already there", "live 1", "boom 2", "live 3"]
     );
+
+    // A client that lost the stream before any line came resumes at the position `ready` gave.
+    let mut early = open_stream(&app, &path, ready_id.as_deref()).await;
+    let (id, event, _) = next_event(&mut early).await;
+    assert_eq!((id.as_deref(), event.as_str()), (Some("1"), "ready"));
+    let (lines, _) = collect_lines(&mut early, 3).await;
+    assert_eq!(texts(&lines), ["live 1", "boom 2", "live 3"]);
 
     // A reconnect with Last-Event-ID resumes after the last line it received.
     drop(events);

@@ -80,7 +80,7 @@ pub async fn experiment_logs(
 
 /// Follow a run's log live (Server-Sent Events).
 ///
-/// Events: `ready` (`{"type": "ready", "run": Run, "next_line": n}`), then `lines`
+/// Events: `ready` (`{"type": "ready", "run": Run, "next_line": n}`, with `id:` n), then `lines`
 /// (`{"type": "lines", "run_id", "items": [{"line_number", "stream", "timestamp", "line"}],
 /// "next_line": n}`, with `id:` the number of the line after them) as lines are appended through
 /// any instance, and `run_status` when the run starts or ends. Starts at the end of the log
@@ -124,13 +124,19 @@ pub async fn run_log_stream(
     let subscription = live.subscribe(None);
     let follower = s.follow_logs(&actor, &id, &query, resume_at).await?;
     let run = s.get_run(&actor, &id).await?;
-    let ready = serde_json::json!({ "type": "ready", "run": run, "next_line": follower.next_line });
+    let follower_position = follower.next_line;
+    let ready = serde_json::json!({ "type": "ready", "run": run, "next_line": follower_position });
     let state = Follow {
         services: Arc::clone(&s),
         follower,
         receiver: subscription.receiver,
         stopped: live.shutdown_signal(),
-        pending: VecDeque::from([Event::default().event("ready").data(ready.to_string())]),
+        // The position is the event id from the start, so a reconnect before any line
+        // arrived resumes there too (`EventSource` sends the last id it saw).
+        pending: VecDeque::from([Event::default()
+            .id(follower_position.to_string())
+            .event("ready")
+            .data(ready.to_string())]),
         dirty: true,
         _guard: ConnectionGuard::new(permit),
     };
