@@ -266,6 +266,10 @@ pub struct Limits {
     pub max_request_body_bytes: u64,
     /// Metric points in one request.
     pub max_metrics_per_request: u64,
+    /// Run log lines in one request (`POST /api/v1/runs/{id}/logs`).
+    pub max_log_lines_per_request: u64,
+    /// Bytes (UTF-8) of one run log line.
+    pub max_log_line_bytes: u64,
     /// Database connections (SQLite: concurrent readers; one writer is added).
     pub db_pool_size: u32,
     /// Largest page a list endpoint returns.
@@ -394,6 +398,8 @@ impl Config {
                 max_artifact_bytes: 1 << 30,
                 max_request_body_bytes: 32 << 20,
                 max_metrics_per_request: 1_000_000,
+                max_log_lines_per_request: 10_000,
+                max_log_line_bytes: 65_536,
                 db_pool_size: 20,
                 max_page_size: 1000,
             },

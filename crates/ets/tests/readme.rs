@@ -8,6 +8,7 @@ common::on_both_databases!(
     readme_walkthrough_runs_as_written,
     readme_artifacts_walkthrough_runs_as_written,
     readme_charts_walkthrough_draws_the_image_the_readme_shows,
+    readme_logs_walkthrough_runs_as_written,
 );
 
 /// Runs the bash block that follows `marker` in the README against a fresh server; returns
@@ -92,6 +93,28 @@ async fn readme_artifacts_walkthrough_runs_as_written() {
         stdout.contains(r#""path":"weights/model.bin","size":3000000"#),
         "{stdout}"
     );
+}
+
+async fn readme_logs_walkthrough_runs_as_written() {
+    let stdout = run_block("<!-- logs walkthrough").await;
+    assert!(
+        stdout.contains(r#""first_line":0,"written":2,"duplicate":false"#),
+        "{stdout}"
+    );
+    // The answer the README quotes, then the regex search, the experiment's search, the stream.
+    assert!(
+        stdout.contains(
+            r#"{"items":[{"line_number":0,"stream":"stdout","timestamp":1700000000000,"line":"epoch 1 loss=0.91"}],"next_page_token":null}"#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"{"items":[{"line_number":1,"stream":"stderr","timestamp":1700000000450,"line":"WARNING: lr too high"}],"next_page_token":null}"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""run_id":"#), "{stdout}");
+    assert!(stdout.contains("event: ready"), "{stdout}");
+    assert!(stdout.contains("id: 2\nevent: lines\n"), "{stdout}");
 }
 
 /// The chart walkthrough draws exactly the image the README shows (`UPDATE_README_IMAGES=1`

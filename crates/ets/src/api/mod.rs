@@ -10,6 +10,7 @@ pub mod extract;
 pub(crate) mod guard;
 pub mod health;
 pub mod identity;
+pub mod logs;
 pub mod mlflow;
 pub mod projects;
 pub mod runs;
@@ -171,6 +172,7 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(studies::report_trial))
         .routes(routes!(studies::complete_trial))
         .merge(visualization_routes())
+        .merge(log_routes())
         .split_for_parts()
 }
 
@@ -214,6 +216,17 @@ fn visualization_routes() -> OpenApiRouter<AppState> {
                 .quality(CompressionLevel::Fastest)
                 .compress_when(compressible),
         )
+}
+
+/// The run log routes. Log reads compress well (a page of a thousand lines is often 100 kB of
+/// JSON), so their answers are gzip-compressed for clients that accept it; the event stream is
+/// never compressed (the default predicate leaves `text/event-stream` alone).
+fn log_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logs::append_logs, logs::run_logs))
+        .routes(routes!(logs::experiment_logs))
+        .routes(routes!(logs::run_log_stream))
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
 }
 
 /// The OpenAPI document of the native API (what `/openapi.json` serves).

@@ -39,6 +39,8 @@ impl Filter {
     fn frame(&self, event: &LiveEvent) -> Option<Event> {
         let data = match (self, event.kind) {
             (_, EventKind::Reset) => &event.json,
+            // Read by the log streams only (`api::logs`).
+            (_, EventKind::Logs) => return None,
             (Filter::Run(id), EventKind::Metrics | EventKind::RunStatus | EventKind::Alert)
                 if event.run_id.as_deref() == Some(id.as_str()) =>
             {
@@ -58,7 +60,18 @@ impl Filter {
     }
 }
 
-fn reset_frame(id: Option<&str>, reason: &str) -> Event {
+/// A slot for one more event stream on this instance, or 429 at `live.max_connections`.
+pub(super) fn connection_permit(
+    live: &crate::live::Bus,
+) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    live.connection_permit().ok_or_else(|| Error::Busy {
+        message: "too many open event streams on this instance".into(),
+        setting: "live.max_connections",
+        limit: u64::from(live.config().max_connections),
+    })
+}
+
+pub(super) fn reset_frame(id: Option<&str>, reason: &str) -> Event {
     let data = serde_json::json!({ "id": id, "type": "reset", "reason": reason });
     let event = Event::default().event("reset").data(data.to_string());
     match id {
@@ -67,7 +80,7 @@ fn reset_frame(id: Option<&str>, reason: &str) -> Event {
     }
 }
 
-type Frames = Sse<
+pub(super) type Frames = Sse<
     axum::response::sse::KeepAliveStream<
         std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Event, Infallible>> + Send>>,
     >,
@@ -87,13 +100,7 @@ where
     Fut: std::future::Future<Output = Result<serde_json::Value>>,
 {
     let live = s.live.clone();
-    let Some(permit) = live.connection_permit() else {
-        return Err(Error::Busy {
-            message: "too many open event streams on this instance".into(),
-            setting: "live.max_connections",
-            limit: u64::from(live.config().max_connections),
-        });
-    };
+    let permit = connection_permit(&live)?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -125,8 +132,7 @@ where
     });
     first.extend(replayed.iter().filter_map(|e| filter.frame(e)));
 
-    metrics::gauge!("ets_live_connections").increment(1.0);
-    let guard = ConnectionGuard(permit);
+    let guard = ConnectionGuard::new(permit);
     let live_events = stream::unfold(
         (subscription.receiver, live.shutdown_signal(), filter, guard),
         |(mut receiver, mut stopped, filter, guard)| async move {
@@ -159,7 +165,15 @@ where
 }
 
 /// Holds a connection slot while the stream lives.
-struct ConnectionGuard(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+pub(super) struct ConnectionGuard(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl ConnectionGuard {
+    /// Counts the stream as open until dropped.
+    pub(super) fn new(permit: tokio::sync::OwnedSemaphorePermit) -> ConnectionGuard {
+        metrics::gauge!("ets_live_connections").increment(1.0);
+        ConnectionGuard(permit)
+    }
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {

@@ -795,6 +795,29 @@ impl Store for AuditedStore {
         self.inner.metric_contexts(run_ids, key).await
     }
 
+    // ---- run logs
+    async fn append_logs(
+        &self,
+        run_id: &str,
+        chunk: crate::store::logs::NewLogChunk,
+    ) -> Result<crate::store::logs::LogAppend> {
+        let event = Event::new("run.log_lines", "run", run_id)
+            .detail("lines", chunk.line_count)
+            .detail("batch_id", &chunk.batch_id)
+            .change("batch_id", &chunk.batch_id)
+            .change("lines_sha256", hex::encode(&chunk.digest));
+        with_event(event, self.inner.append_logs(run_id, chunk)).await
+    }
+    async fn log_chunks(
+        &self,
+        query: crate::store::logs::LogChunkQuery,
+    ) -> Result<Vec<crate::store::logs::StoredLogChunk>> {
+        self.inner.log_chunks(query).await
+    }
+    async fn log_line_count(&self, run_id: &str) -> Result<i64> {
+        self.inner.log_line_count(run_id).await
+    }
+
     // ---- artifacts
     async fn put_artifact(
         &self,

@@ -168,6 +168,11 @@ const NATIVE: &[(&str, &str, Permission)] = &[
     ("POST", "/api/v1/runs/{id}/restore", Project(Admin)),
     ("POST", "/api/v1/runs/{id}/start", Project(Editor)),
     ("GET", "/api/v1/runs/{id}/stream", Project(Viewer)),
+    // Run logs: appending writes to the run, reading and following read it.
+    ("POST", "/api/v1/runs/{id}/logs", Project(Editor)),
+    ("GET", "/api/v1/runs/{id}/logs", Project(Viewer)),
+    ("GET", "/api/v1/runs/{id}/logs/stream", Project(Viewer)),
+    ("GET", "/api/v1/experiments/{id}/logs", Project(Viewer)),
     ("POST", "/api/v1/runs/{id}/uploads", Project(Editor)),
     (
         "GET",

@@ -138,6 +138,15 @@ pub enum EventBody {
         state: String,
         message: String,
     },
+    /// Lines were appended to a run's log (`first_line` … `first_line + line_count - 1`).
+    /// Only the run's log stream (`GET /api/v1/runs/{id}/logs/stream`) listens to it: it reads
+    /// the lines themselves from the database, so no line has to fit in an event.
+    Logs {
+        run_id: String,
+        experiment_id: String,
+        first_line: i64,
+        line_count: i64,
+    },
     /// Events may have been missed: re-read the state, then keep following the stream.
     Reset { reason: String },
 }
@@ -149,6 +158,7 @@ pub enum EventKind {
     RunStatus,
     RunCreated,
     Alert,
+    Logs,
     Reset,
 }
 
@@ -159,6 +169,7 @@ impl EventKind {
             EventKind::RunStatus => "run_status",
             EventKind::RunCreated => "run_created",
             EventKind::Alert => "alert",
+            EventKind::Logs => "logs",
             EventKind::Reset => "reset",
         }
     }
@@ -202,6 +213,11 @@ impl LiveEvent {
                 experiment_id,
                 ..
             } => (EventKind::Alert, Some(run_id), Some(experiment_id)),
+            EventBody::Logs {
+                run_id,
+                experiment_id,
+                ..
+            } => (EventKind::Logs, Some(run_id), Some(experiment_id)),
             EventBody::Reset { .. } => (EventKind::Reset, None, None),
         };
         let (run_id, experiment_id) = (run_id.cloned(), experiment_id.cloned());
@@ -264,6 +280,12 @@ pub(crate) enum Pending {
         batch: MetricsBatch,
     },
     Run(EventData),
+    Logs {
+        id: String,
+        run_id: String,
+        first_line: i64,
+        line_count: i64,
+    },
 }
 
 /// Where a subscription starts.
@@ -401,6 +423,18 @@ impl Bus {
                 id: ets_domain::new_id(),
                 run_id: run_id.to_owned(),
                 batch,
+            });
+        }
+    }
+
+    /// Lines were appended to a run's log.
+    pub fn logs_appended(&self, run_id: &str, first_line: i64, line_count: i64) {
+        if self.active() && line_count > 0 {
+            self.enqueue(Pending::Logs {
+                id: ets_domain::new_id(),
+                run_id: run_id.to_owned(),
+                first_line,
+                line_count,
             });
         }
     }
@@ -609,6 +643,26 @@ impl Publisher {
                 Pending::Metrics { id, run_id, batch } => {
                     let experiment_id = self.experiment_of(&run_id).await;
                     encode_metrics(id, run_id, experiment_id, batch, &mut out);
+                }
+                Pending::Logs {
+                    id,
+                    run_id,
+                    first_line,
+                    line_count,
+                } => {
+                    let experiment_id = self.experiment_of(&run_id).await;
+                    let data = EventData {
+                        id,
+                        body: EventBody::Logs {
+                            run_id,
+                            experiment_id,
+                            first_line,
+                            line_count,
+                        },
+                    };
+                    if let Ok(json) = serde_json::to_string(&data) {
+                        out.push((data, json));
+                    }
                 }
             }
         }

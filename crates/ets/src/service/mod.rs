@@ -14,6 +14,7 @@ pub mod files;
 pub mod group_compare;
 pub mod health;
 pub mod identity;
+pub mod logs;
 pub mod models;
 pub mod objectives;
 pub mod projects;

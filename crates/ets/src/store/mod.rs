@@ -14,6 +14,7 @@ pub mod files;
 mod filter_sql;
 pub mod identity;
 mod ingest;
+pub mod logs;
 pub(crate) mod models;
 pub mod postgres;
 mod rows;
@@ -396,6 +397,18 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         request: SeriesRequest,
     ) -> Result<MetricSeries>;
+
+    // ---- run logs (see `store::logs`)
+    /// Appends a batch of log lines (one chunk) to a run that exists and is not in the trash
+    /// (`rules::check_run_active`, as for metrics), numbering its lines after the run's last
+    /// one. A batch whose `batch_id` the run already has is a retry: identical, it is not
+    /// stored again; different, it is a conflict (`logs::check_retry`).
+    async fn append_logs(&self, run_id: &str, chunk: logs::NewLogChunk) -> Result<logs::LogAppend>;
+    /// The chunks a read wants, in (run id, line) order, at most `query.limit`.
+    async fn log_chunks(&self, query: logs::LogChunkQuery) -> Result<Vec<logs::StoredLogChunk>>;
+    /// Lines in a run's log (the number its next line gets); `NotFound` when there is no
+    /// such run.
+    async fn log_line_count(&self, run_id: &str) -> Result<i64>;
 
     // ---- artifacts (metadata; bytes live in the artifact store)
     /// Records (or replaces) the artifact at `artifact.path`, whose bytes are the object

@@ -890,6 +890,16 @@ impl World {
                 call(format!("/api/v1/runs/{id}/start"))
             }
             ("GET", "/api/v1/runs/{id}/stream") => call(format!("/api/v1/runs/{run}/stream")),
+            ("POST", "/api/v1/runs/{id}/logs") => call(format!("/api/v1/runs/{run}/logs")).json(
+                json!({ "lines": [{ "stream": "stdout", "timestamp": 1000 + n, "line": format!("line {n}") }] }),
+            ),
+            ("GET", "/api/v1/runs/{id}/logs") => call(format!("/api/v1/runs/{run}/logs")),
+            ("GET", "/api/v1/runs/{id}/logs/stream") => {
+                call(format!("/api/v1/runs/{run}/logs/stream"))
+            }
+            ("GET", "/api/v1/experiments/{id}/logs") => {
+                call(format!("/api/v1/experiments/{experiment}/logs"))
+            }
             ("GET", "/api/v1/runs/{id}/metrics") => call(format!("/api/v1/runs/{run}/metrics")),
             ("POST", "/api/v1/runs/{id}/evaluations") => {
                 call(format!("/api/v1/runs/{run}/evaluations"))

@@ -285,6 +285,20 @@ impl Reply {
         );
     }
 
+    /// Asserts a quota refusal (409 `limit_exceeded`) naming `setting` and its variable.
+    pub fn assert_limit_exceeded(&self, setting: &str, limit: u64) {
+        assert_eq!(self.status, StatusCode::CONFLICT, "{}", self.body);
+        assert_eq!(self.error_code(), "limit_exceeded", "{}", self.body);
+        assert_eq!(self.body["error"]["details"]["setting"], setting);
+        assert_eq!(self.body["error"]["details"]["limit"], limit);
+        let variable = format!("ETS_{}", setting.replace('.', "__").to_ascii_uppercase());
+        assert!(
+            self.error_message().contains(&variable),
+            "{variable}: {}",
+            self.body
+        );
+    }
+
     /// The `error.code` of a native error body.
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")

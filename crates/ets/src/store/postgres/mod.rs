@@ -19,6 +19,7 @@ mod datasets;
 mod experiments;
 mod files;
 mod identity;
+mod logs;
 mod metrics;
 mod models;
 mod projects;
@@ -146,6 +147,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "run_count",
         include_str!("../../../migrations/postgres/0017_run_count.sql"),
+    ),
+    (
+        18,
+        "run_logs",
+        include_str!("../../../migrations/postgres/0018_run_logs.sql"),
     ),
 ];
 
@@ -642,6 +648,22 @@ impl Store for PgStore {
         PgStore::metric_series(self, run_id, key, request).await
     }
 
+    async fn append_logs(
+        &self,
+        run_id: &str,
+        chunk: crate::store::logs::NewLogChunk,
+    ) -> Result<crate::store::logs::LogAppend> {
+        PgStore::append_logs(self, run_id, chunk).await
+    }
+    async fn log_chunks(
+        &self,
+        query: crate::store::logs::LogChunkQuery,
+    ) -> Result<Vec<crate::store::logs::StoredLogChunk>> {
+        PgStore::log_chunks(self, query).await
+    }
+    async fn log_line_count(&self, run_id: &str) -> Result<i64> {
+        PgStore::log_line_count(self, run_id).await
+    }
     async fn put_artifact(
         &self,
         run_id: &str,

@@ -6,6 +6,7 @@ mod datasets;
 mod experiments;
 mod files;
 mod identity;
+mod logs;
 mod metrics;
 mod models;
 mod pool;
@@ -131,6 +132,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "run_count",
         include_str!("../../../migrations/sqlite/0017_run_count.sql"),
+    ),
+    (
+        18,
+        "run_logs",
+        include_str!("../../../migrations/sqlite/0018_run_logs.sql"),
     ),
 ];
 
@@ -470,6 +476,29 @@ impl Store for SqliteStore {
         self.readers
             .run(move |c| in_snapshot(c, |c| metrics::series(c, &run_id, &key, &request)))
             .await
+    }
+
+    async fn append_logs(
+        &self,
+        run_id: &str,
+        chunk: crate::store::logs::NewLogChunk,
+    ) -> Result<crate::store::logs::LogAppend> {
+        let run_id = run_id.to_owned();
+        self.writer
+            .run(move |c| logs::append(c, &run_id, &chunk))
+            .await
+    }
+
+    async fn log_chunks(
+        &self,
+        query: crate::store::logs::LogChunkQuery,
+    ) -> Result<Vec<crate::store::logs::StoredLogChunk>> {
+        self.readers.run(move |c| logs::chunks(c, &query)).await
+    }
+
+    async fn log_line_count(&self, run_id: &str) -> Result<i64> {
+        let run_id = run_id.to_owned();
+        self.readers.run(move |c| logs::next_line(c, &run_id)).await
     }
 
     async fn put_artifact(
