@@ -96,7 +96,8 @@ start_ets() {
   mkdir -p "$TMP/data-$label"
   # An experiment holds 1,000 runs by default (limits.max_runs_per_experiment), and each
   # trial is a run: raised for studies of 10,000+ trials.
-  setsid env ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=100000 "$ETS" "$@" serve --host 127.0.0.1 --port "$port" --metrics-port 0 \
+  # ETS_BIN names the binary for this script; to `ets` it would be an unknown setting.
+  setsid env -u ETS_BIN ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=100000 "$ETS" "$@" serve --host 127.0.0.1 --port "$port" --metrics-port 0 \
     --optuna-grpc-port "$grpc" --data-dir "$TMP/data-$label" \
     >"$TMP/ets-$label.log" 2>&1 </dev/null &
   ETS_PID=$!
