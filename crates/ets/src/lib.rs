@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod database_url;
 pub mod error;
+pub mod import;
 pub mod live;
 pub mod optuna;
 pub mod private_files;

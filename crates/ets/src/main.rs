@@ -1,4 +1,4 @@
-//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`, `agent`.
+//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`, `agent`, `import`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +79,9 @@ enum Command {
     /// Run a study's trials in a loop: ask a trial, run the command with its parameters, pass
     /// its reports to the pruner, tell its objective (a client of a running server).
     Agent(ets::agent::AgentArgs),
+    /// Copy another tracker's data into an ETS server: `ets import mlflow --from URI`
+    /// (a client of a running server).
+    Import(ets::import::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,6 +131,9 @@ fn main() -> ExitCode {
     if let Command::Agent(args) = cli.command {
         return ets::agent::main(args);
     }
+    if let Command::Import(args) = cli.command {
+        return ets::import::main(args);
+    }
     // Whatever ETS writes (database, artifacts, staging files) is its owner's alone.
     ets::private_files::restrict_new_files();
     let mut overrides = Overrides {
@@ -173,6 +179,7 @@ fn main() -> ExitCode {
         Command::Users { command } => users(config, command),
         Command::Keys { command } => keys(config, command),
         Command::Agent(_) => unreachable!("handled before the configuration is read"),
+        Command::Import(_) => unreachable!("handled before the configuration is read"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

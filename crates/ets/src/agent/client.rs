@@ -65,6 +65,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     api_key: Option<String>,
+    /// The command named in retry messages.
+    who: &'static str,
 }
 
 impl Client {
@@ -84,7 +86,13 @@ impl Client {
             http,
             base,
             api_key: api_key.filter(|k| !k.is_empty()),
+            who: "ets agent",
         })
+    }
+
+    /// The same client, naming `who` (e.g. `ets import`) in its retry messages.
+    pub fn named(self, who: &'static str) -> Client {
+        Client { who, ..self }
     }
 
     /// The server's base URL, which is also its MLflow tracking URI.
@@ -92,7 +100,7 @@ impl Client {
         &self.base
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.api_key {
             Some(key) => request.bearer_auth(key),
@@ -102,7 +110,7 @@ impl Client {
 
     /// Sends a request (`body` as JSON when given) once, or up to [`ATTEMPTS`] times when
     /// `repeatable`; answers the status and the JSON body.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -144,7 +152,8 @@ impl Client {
             };
             let pause = Duration::from_millis(500 << attempt);
             eprintln!(
-                "ets agent: {method} {path}: {retry}; trying again in {:.0} s",
+                "{}: {method} {path}: {retry}; trying again in {:.0} s",
+                self.who,
                 pause.as_secs_f64()
             );
             tokio::time::sleep(pause).await;
@@ -153,7 +162,7 @@ impl Client {
     }
 
     /// `call`, and an error naming the call unless the status is `expected`.
-    async fn expect(
+    pub(crate) async fn expect(
         &self,
         method: Method,
         path: &str,
@@ -245,7 +254,7 @@ impl Client {
 }
 
 /// A metric value as the API writes it: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn metric_value(value: &Value) -> Option<f64> {
+pub(crate) fn metric_value(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => match s.as_str() {
@@ -258,7 +267,7 @@ fn metric_value(value: &Value) -> Option<f64> {
     }
 }
 
-fn error_message(reply: &Value) -> String {
+pub(crate) fn error_message(reply: &Value) -> String {
     reply["error"]["message"]
         .as_str()
         .map(str::to_owned)
@@ -267,7 +276,12 @@ fn error_message(reply: &Value) -> String {
 
 /// An error naming the call, the status and the server's message, with a hint for the
 /// statuses a user can fix.
-fn refusal(method: &Method, path: &str, status: StatusCode, reply: &Value) -> anyhow::Error {
+pub(crate) fn refusal(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    reply: &Value,
+) -> anyhow::Error {
     let hint = match status {
         StatusCode::UNAUTHORIZED => {
             " (authentication is on: set ETS_API_KEY to an API key, see `ets keys create`)"
