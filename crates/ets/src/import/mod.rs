@@ -92,7 +92,7 @@ pub struct Summary {
     pub experiments: u64,
     pub experiments_created: u64,
     pub runs: u64,
-    /// Runs finished by this import that an earlier one had left incomplete.
+    /// Of `runs`: those an earlier, interrupted import had left incomplete.
     pub runs_resumed: u64,
     /// Runs already imported whole before (nothing copied).
     pub runs_skipped: u64,
@@ -135,7 +135,7 @@ fn print_summary(s: &Summary, json: bool) {
         return;
     }
     println!(
-        "experiments: {} ({} created)\nruns: {} imported, {} resumed, {} already imported (skipped)\n\
+        "experiments: {} ({} created)\nruns: {} imported ({} of them resumed), {} already imported (skipped)\n\
          params: {}\ntags: {}\nmetric points: {}\nartifacts: {} files, {} bytes{}\n\
          time: {:.1} s ({:.1} runs/s, {:.0} points/s)",
         s.experiments,
