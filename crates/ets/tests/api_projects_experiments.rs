@@ -344,6 +344,8 @@ async fn info_shows_the_limits_in_force_and_sibling_services() {
         "max_artifact_bytes",
         "max_request_body_bytes",
         "max_metrics_per_request",
+        "max_log_lines_per_request",
+        "max_log_line_bytes",
     ] {
         assert!(
             limits[key].as_u64().is_some_and(|v| v > 0),

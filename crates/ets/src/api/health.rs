@@ -102,6 +102,8 @@ pub struct InfoLimits {
     pub max_artifact_bytes: u64,
     pub max_request_body_bytes: u64,
     pub max_metrics_per_request: u64,
+    pub max_log_lines_per_request: u64,
+    pub max_log_line_bytes: u64,
     pub db_pool_size: u32,
 }
 
@@ -128,6 +130,8 @@ pub async fn info(State(s): State<AppState>) -> Json<Info> {
             max_artifact_bytes: l.max_artifact_bytes,
             max_request_body_bytes: l.max_request_body_bytes,
             max_metrics_per_request: l.max_metrics_per_request,
+            max_log_lines_per_request: l.max_log_lines_per_request,
+            max_log_line_bytes: l.max_log_line_bytes,
             db_pool_size: l.db_pool_size,
         },
         services: s
