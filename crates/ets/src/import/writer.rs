@@ -43,7 +43,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
 
 /// A metric value as ETS's MLflow API takes it: a number, or `"NaN"`, `"Infinity"`,
 /// `"-Infinity"`.
-fn metric_value(value: f64) -> Value {
+fn metric_json(value: f64) -> Value {
     if value.is_nan() {
         json!("NaN")
     } else if value == f64::INFINITY {
@@ -228,7 +228,7 @@ impl Writer {
                 .map(|p| {
                     json!({
                         "key": p.key,
-                        "value": metric_value(p.value),
+                        "value": metric_json(p.value),
                         "timestamp": p.timestamp,
                         "step": p.step,
                     })
@@ -311,8 +311,8 @@ mod tests {
 
     #[test]
     fn non_finite_values_as_strings() {
-        assert_eq!(metric_value(0.5), json!(0.5));
-        assert_eq!(metric_value(f64::NAN), json!("NaN"));
-        assert_eq!(metric_value(f64::NEG_INFINITY), json!("-Infinity"));
+        assert_eq!(metric_json(0.5), json!(0.5));
+        assert_eq!(metric_json(f64::NAN), json!("NaN"));
+        assert_eq!(metric_json(f64::NEG_INFINITY), json!("-Infinity"));
     }
 }
