@@ -75,6 +75,9 @@ impl Bounds {
 /// Kernels needed before `Line::log_pdfs` sums by bins: below it the direct sums are as fast.
 const EXPANSION_FROM: usize = 1_000;
 
+/// Most bins `Line::log_pdfs` sums by (magic clipping makes ~100).
+const MAX_BINS: f64 = 4096.0;
+
 /// How far (in its widths) a kernel of an uncommon width is summed by `Line::log_pdfs`:
 /// further out it adds less than e^-45 of its peak.
 const REACH_IN_WIDTHS: f64 = 9.5;
@@ -320,7 +323,10 @@ impl Line {
         }
         let width = self.sigmas.iter().copied().fold(f64::INFINITY, f64::min);
         let others: Vec<usize> = (0..n).filter(|pos| self.sigmas[*pos] != width).collect();
-        if others.len() * 2 > n {
+        // Widths far below the kernels' spread (no magic clip, and equal observations whose
+        // gap is 0) would need as many bins as a long history has kernels, or more.
+        let bins = (self.mus[n - 1] - self.mus[0]) / width;
+        if others.len() * 2 > n || bins.is_nan() || bins > MAX_BINS {
             return None;
         }
         let (pmu, ps, pcoef) = self.prior;
@@ -468,6 +474,16 @@ mod tests {
         assert!(short.log_pdfs(&[0.5]).is_none());
         let discrete = line_of(&Distribution::int(1, 300), 3_000);
         assert!(discrete.log_pdfs(&[5.0]).is_none());
+        // Without magic clipping, equal observations get widths of 1e-12: no 10^13 bins.
+        let d = Distribution::float(0.0, 1.0);
+        let obs: Vec<f64> = (0..3_000).map(|i| f64::from(i % 2)).collect();
+        let unclipped = ParzenParams {
+            consider_magic_clip: false,
+            ..params(false)
+        };
+        let line = Line::new(&d, &obs, None, None, unclipped);
+        assert!(line.log_pdfs(&[0.5]).is_none());
+        assert!(line.log_pdf(0.5).is_finite());
     }
 
     fn line_of(d: &Distribution, n: usize) -> Line {
