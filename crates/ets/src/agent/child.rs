@@ -1,7 +1,8 @@
-//! A trial's command as a child process: in its own process group (so the agent signals the
-//! command and whatever it started, and the terminal's Ctrl-C reaches it only through the
-//! agent), standard input closed, its output passed through to the agent's as it comes while
-//! the lines for the agent are picked out of it.
+//! A command as a child process (a trial's for `ets agent`, the wrapped one for `ets run`): in
+//! its own process group (so the caller signals the command and whatever it started, and the
+//! terminal's Ctrl-C reaches it only through the caller), standard input closed, its output
+//! passed through to the caller's as it comes while each line is handed to the caller (the
+//! agent picks its directives out of them, `ets run` logs them).
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -27,6 +28,23 @@ pub enum Signal {
 /// the line).
 pub type Said = Result<Directive, (String, String)>;
 
+/// The stream a line of the command's output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// The name the run logs API uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
 pub struct Child {
     process: tokio::process::Child,
     pid: Option<u32>,
@@ -41,6 +59,23 @@ impl Child {
         env: &[(String, String)],
         unset: &[String],
     ) -> io::Result<(Child, mpsc::UnboundedReceiver<Said>)> {
+        let (tx, said) = mpsc::unbounded_channel();
+        let child = Child::spawn_with_lines(argv, env, unset, move |_, line: String| {
+            if let Some(directive) = parse_line(&line) {
+                let _ = tx.send(directive.map_err(|why| (why, line.trim().to_owned())));
+            }
+        })?;
+        Ok((child, said))
+    }
+
+    /// Starts `argv` with `env` set and the variables `unset` removed; `on_line` gets every
+    /// line of its output (cut at `\n` or `\r`) with its stream, as it is read.
+    pub fn spawn_with_lines(
+        argv: &[String],
+        env: &[(String, String)],
+        unset: &[String],
+        on_line: impl FnMut(Stream, String) + Clone + Send + 'static,
+    ) -> io::Result<Child> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
@@ -59,26 +94,34 @@ impl Child {
         command.process_group(0);
         let mut process = command.spawn()?;
         let pid = process.id();
-        let (tx, said) = mpsc::unbounded_channel();
         let mut readers = Vec::new();
         if let Some(stdout) = process.stdout.take() {
+            let on_line = on_line.clone();
             readers.push(tokio::spawn(pass_through(
                 stdout,
                 tokio::io::stdout(),
-                tx.clone(),
+                Stream::Stdout,
+                on_line,
             )));
         }
         if let Some(stderr) = process.stderr.take() {
-            readers.push(tokio::spawn(pass_through(stderr, tokio::io::stderr(), tx)));
+            readers.push(tokio::spawn(pass_through(
+                stderr,
+                tokio::io::stderr(),
+                Stream::Stderr,
+                on_line,
+            )));
         }
-        Ok((
-            Child {
-                process,
-                pid,
-                readers,
-            },
-            said,
-        ))
+        Ok(Child {
+            process,
+            pid,
+            readers,
+        })
+    }
+
+    /// The command's process id (also its process group's).
+    pub fn id(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Waits for the command to exit (cancel safe).
@@ -135,7 +178,7 @@ impl Child {
             tokio::select! {
                 status = self.process.wait() => break status?,
                 _ = tokio::time::sleep_until(deadline), if !killed => {
-                    eprintln!("ets agent: the command did not exit within {grace:?}: killing it");
+                    eprintln!("ets: the command did not exit within {grace:?}: killing it");
                     self.signal(Signal::Kill);
                     killed = true;
                 }
@@ -170,11 +213,12 @@ impl Child {
     }
 }
 
-/// Copies `from` to `to` as it comes, and sends the directives of its lines.
+/// Copies `from` to `to` as it comes, and hands each of its lines to `on_line`.
 async fn pass_through(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
-    said: mpsc::UnboundedSender<Said>,
+    stream: Stream,
+    mut on_line: impl FnMut(Stream, String),
 ) {
     let mut buffer = vec![0u8; 8192];
     let mut splitter = LineSplitter::default();
@@ -183,20 +227,14 @@ async fn pass_through(
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        // The agent's own output may be closed: keep reading so the command never blocks.
+        // The caller's own output may be closed: keep reading so the command never blocks.
         let _ = to.write_all(&buffer[..read]).await;
         let _ = to.flush().await;
         for line in splitter.push(&buffer[..read]) {
-            send(&said, &line);
+            on_line(stream, line);
         }
     }
     if let Some(line) = splitter.finish() {
-        send(&said, &line);
-    }
-}
-
-fn send(said: &mpsc::UnboundedSender<Said>, line: &str) {
-    if let Some(directive) = parse_line(line) {
-        let _ = said.send(directive.map_err(|why| (why, line.trim().to_owned())));
+        on_line(stream, line);
     }
 }
