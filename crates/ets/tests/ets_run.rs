@@ -559,3 +559,49 @@ fn a_command_that_cannot_start_fails_its_run() {
         "{log:?}"
     );
 }
+
+#[test]
+fn with_authentication_the_api_key_is_sent_and_passed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, key) = Served::start_with_auth(dir.path());
+    let spool = tempfile::tempdir().unwrap();
+    let script = r#"curl -sf -X POST "$MLFLOW_TRACKING_URI/api/2.0/mlflow/runs/log-metric" \
+      -H "Authorization: Bearer $MLFLOW_TRACKING_TOKEN" -H 'content-type: application/json' \
+      -d "{\"run_id\": \"$MLFLOW_RUN_ID\", \"key\": \"auc\", \"value\": 0.5, \"timestamp\": 0}""#;
+
+    // Without a key the server refuses the run: nothing runs, nothing is spooled.
+    let refused = output(ets_run(
+        &served.base,
+        spool.path(),
+        &["--experiment", "auth"],
+        &["sh", "-c", script],
+    ));
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("401") && stderr.contains("ETS_API_KEY"),
+        "{stderr}"
+    );
+    assert!(common::files_under(spool.path()).is_empty());
+
+    let mut command = ets_run(
+        &served.base,
+        spool.path(),
+        &["--experiment", "auth"],
+        &["sh", "-c", script],
+    );
+    command.env("ETS_API_KEY", &key);
+    let ran = output(command);
+    assert_eq!(ran.status.code(), Some(0));
+    let http = Http::new();
+    let (status, runs) = http.call(
+        http.inner
+            .get(format!("{}/api/v1/runs?page_size=10", served.base))
+            .bearer_auth(&key),
+    );
+    assert_eq!(status, 200, "{runs}");
+    let runs = runs["items"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "finished");
+    assert_eq!(runs[0]["metrics"][0]["key"], "auc", "{runs:?}");
+}
