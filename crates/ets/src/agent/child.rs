@@ -4,13 +4,11 @@
 //! passed through to the caller's as it comes while each line is handed to the caller (the
 //! agent picks its directives out of them, `ets run` logs them).
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::protocol::{Directive, LineSplitter, parse_line};
@@ -48,7 +46,7 @@ impl Stream {
 pub struct Child {
     process: tokio::process::Child,
     pid: Option<u32>,
-    readers: Vec<JoinHandle<()>>,
+    readers: Vec<oneshot::Receiver<()>>,
 }
 
 impl Child {
@@ -96,21 +94,18 @@ impl Child {
         let pid = process.id();
         let mut readers = Vec::new();
         if let Some(stdout) = process.stdout.take() {
-            let on_line = on_line.clone();
-            readers.push(tokio::spawn(pass_through(
-                stdout,
-                tokio::io::stdout(),
+            readers.push(read_on_a_thread(
+                stdout.into_blocking()?,
                 Stream::Stdout,
-                on_line,
-            )));
+                on_line.clone(),
+            )?);
         }
         if let Some(stderr) = process.stderr.take() {
-            readers.push(tokio::spawn(pass_through(
-                stderr,
-                tokio::io::stderr(),
+            readers.push(read_on_a_thread(
+                stderr.into_blocking()?,
                 Stream::Stderr,
                 on_line,
-            )));
+            )?);
         }
         Ok(Child {
             process,
@@ -199,37 +194,72 @@ impl Child {
     }
 
     /// Waits up to `within` for the rest of the command's output (a process it started in the
-    /// background may hold the pipes open), then stops reading.
+    /// background may hold the pipes open), then stops waiting (a reader left behind still
+    /// passes output through, but its lines go nowhere).
     pub async fn finish_output(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         for reader in &mut self.readers {
-            if tokio::time::timeout_at(deadline, &mut *reader)
-                .await
-                .is_err()
-            {
-                reader.abort();
-            }
+            let _ = tokio::time::timeout_at(deadline, &mut *reader).await;
         }
     }
 }
 
-/// Copies `from` to `to` as it comes, and hands each of its lines to `on_line`.
-async fn pass_through(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
+/// One of the command's pipes, for blocking reads.
+trait IntoBlocking {
+    fn into_blocking(self) -> io::Result<std::fs::File>;
+}
+
+macro_rules! into_blocking {
+    ($pipe:ty) => {
+        impl IntoBlocking for $pipe {
+            #[cfg(unix)]
+            fn into_blocking(self) -> io::Result<std::fs::File> {
+                self.into_owned_fd().map(std::fs::File::from)
+            }
+            #[cfg(windows)]
+            fn into_blocking(self) -> io::Result<std::fs::File> {
+                self.into_owned_handle().map(std::fs::File::from)
+            }
+        }
+    };
+}
+into_blocking!(tokio::process::ChildStdout);
+into_blocking!(tokio::process::ChildStderr);
+
+/// Reads `from` on a thread of its own (blocking reads and writes: a line costs two system
+/// calls and no hand-over between threads); the receiver answers when it is done.
+fn read_on_a_thread(
+    from: std::fs::File,
     stream: Stream,
-    mut on_line: impl FnMut(Stream, String),
-) {
+    on_line: impl FnMut(Stream, String) + Send + 'static,
+) -> io::Result<oneshot::Receiver<()>> {
+    let (done, finished) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("ets-{}", stream.name()))
+        .spawn(move || {
+            pass_through(from, stream, on_line);
+            let _ = done.send(());
+        })?;
+    Ok(finished)
+}
+
+/// Copies `from` to this process's stream of the same name as it comes, and hands each of its
+/// lines to `on_line`.
+fn pass_through(mut from: std::fs::File, stream: Stream, mut on_line: impl FnMut(Stream, String)) {
     let mut buffer = vec![0u8; 8192];
     let mut splitter = LineSplitter::default();
     loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
+        let read = match from.read(&mut buffer) {
+            Ok(0) => break,
             Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         };
         // The caller's own output may be closed: keep reading so the command never blocks.
-        let _ = to.write_all(&buffer[..read]).await;
-        let _ = to.flush().await;
+        let _ = match stream {
+            Stream::Stdout => write_now(&mut io::stdout().lock(), &buffer[..read]),
+            Stream::Stderr => write_now(&mut io::stderr().lock(), &buffer[..read]),
+        };
         for line in splitter.push(&buffer[..read]) {
             on_line(stream, line);
         }
@@ -237,4 +267,9 @@ async fn pass_through(
     if let Some(line) = splitter.finish() {
         on_line(stream, line);
     }
+}
+
+fn write_now(to: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    to.write_all(bytes)?;
+    to.flush()
 }

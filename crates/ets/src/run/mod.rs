@@ -1,6 +1,6 @@
 //! `ets run -- CMD …` and `ets sync` (issue 17): track any command as a run. `ets run`
 //! creates the run (the experiment too, when missing), starts the command, and until it
-//! exits logs its output lines ([`Batcher`]) and samples its resource usage as `system/*`
+//! exits logs its output lines ([`Pending`]) and samples its resource usage as `system/*`
 //! metrics ([`usage`]); it finishes the run with the command's status and exits with it.
 //!
 //! Everything goes through a local spool first ([`spool`]): an uploader task sends it and
@@ -18,11 +18,11 @@ pub mod usage;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::agent::child::{Child, Signal, Stream};
@@ -31,9 +31,9 @@ use crate::agent::{api_key, command_main, parse_duration};
 use spool::{Final, RecordKind, RunDir, RunSpec};
 use upload::Stopped;
 
-/// A log batch is sent after this many lines…
+/// A log batch is written when this many lines are there…
 const BATCH_LINES: usize = 1000;
-/// …or this long after its first line.
+/// …else every this long.
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
 /// The longest line sent (the server's default `limits.max_log_line_bytes`).
 const MAX_LINE_BYTES: usize = 65_536;
@@ -179,10 +179,10 @@ struct Line {
     text: String,
 }
 
-/// Cuts a line to `MAX_LINE_BYTES` (at a character boundary).
-fn clip(mut text: String) -> String {
-    if text.len() > MAX_LINE_BYTES {
-        let mut end = MAX_LINE_BYTES;
+/// Cuts `text` to at most `max` bytes (at a character boundary).
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -235,32 +235,31 @@ impl Writer {
     }
 }
 
-/// Builds log batches: at most [`BATCH_LINES`] lines, sent [`BATCH_WINDOW`] after the first.
-struct Batcher {
-    lines: Vec<Line>,
-    due: Option<Instant>,
+/// The lines read since the last batch, shared by the output readers (which add them) and the
+/// main loop (which takes them every [`BATCH_WINDOW`], or as soon as [`BATCH_LINES`] are
+/// there): a line costs a lock, not a wake-up of the loop.
+#[derive(Clone, Default)]
+struct Pending {
+    lines: Arc<Mutex<Vec<Line>>>,
+    full: Arc<Notify>,
 }
 
-impl Batcher {
-    fn push(&mut self, line: Line, writer: &mut Writer) {
-        if self.lines.is_empty() {
-            self.due = Some(Instant::now() + BATCH_WINDOW);
-        }
-        self.lines.push(line);
-        if self.lines.len() >= BATCH_LINES {
-            self.flush(writer);
+impl Pending {
+    fn push(&self, line: Line) {
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.push(line);
+        if lines.len() == BATCH_LINES {
+            self.full.notify_one();
         }
     }
 
-    fn flush(&mut self, writer: &mut Writer) {
-        writer.logs(&mut self.lines);
-        self.due = None;
-    }
-
-    async fn due(&self) {
-        match self.due {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
+    /// Writes what is there as batches of at most [`BATCH_LINES`] lines.
+    fn flush(&self, writer: &mut Writer) {
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut lines = lines.into_iter().peekable();
+        while lines.peek().is_some() {
+            let mut batch: Vec<Line> = lines.by_ref().take(BATCH_LINES).collect();
+            writer.logs(&mut batch);
         }
     }
 }
@@ -278,7 +277,13 @@ async fn uploader(
     let mut refused = false;
     loop {
         if !refused {
-            match upload::upload(&client, &run, false).await {
+            // Stopping cancels a pass midway: a record sent but not yet removed is sent again
+            // by the final pass, and the server keeps it once.
+            let pass = tokio::select! {
+                pass = upload::upload(&client, &run, false) => pass,
+                _ = stop.notified() => return,
+            };
+            match pass {
                 Ok(_) => {
                     if offline {
                         eprintln!("ets run: the server is back: uploading");
@@ -373,7 +378,10 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let spool_dir = args.spool.clone().unwrap_or_else(spool::default_dir);
     let client_id = uuid::Uuid::now_v7().simple().to_string();
     let mut tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
-    tags.insert("ets.run.command".to_owned(), args.command.join(" "));
+    tags.insert(
+        "ets.run.command".to_owned(),
+        clip(args.command.join(" "), 4096),
+    );
     if let Some(host) = hostname() {
         tags.insert("ets.run.host".to_owned(), host);
     }
@@ -422,12 +430,13 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
 
     let env = environment(&client, &client_id, run_id.as_deref(), api_key.as_deref());
-    let (line_tx, mut lines) = mpsc::unbounded_channel::<Line>();
+    let pending = Pending::default();
+    let readers = pending.clone();
     let on_line = move |stream: Stream, text: String| {
-        let _ = line_tx.send(Line {
+        readers.push(Line {
             stream,
             timestamp: now_millis(),
-            text: clip(text),
+            text: clip(text, MAX_LINE_BYTES),
         });
     };
     let mut child = match Child::spawn_with_lines(&args.command, &env, &[], on_line) {
@@ -470,10 +479,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
         uploader: notify,
         failed: false,
     };
-    let mut batcher = Batcher {
-        lines: Vec::new(),
-        due: None,
-    };
+    let mut batches = tokio::time::interval_at(Instant::now() + BATCH_WINDOW, BATCH_WINDOW);
+    batches.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sampler = child.id().map(usage::Sampler::new);
     let mut samples = tokio::time::interval_at(Instant::now() + args.interval, args.interval);
     samples.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -483,8 +490,8 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let status = loop {
         tokio::select! {
             status = child.wait() => break status?,
-            Some(line) = lines.recv() => batcher.push(line, &mut writer),
-            _ = batcher.due() => batcher.flush(&mut writer),
+            _ = pending.full.notified() => pending.flush(&mut writer),
+            _ = batches.tick() => pending.flush(&mut writer),
             _ = samples.tick() => {
                 if let Some(sampler) = sampler.as_mut() {
                     let values = sampler.sample();
@@ -513,10 +520,7 @@ async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     child.finish_output(OUTPUT_DRAIN).await;
     drop(child);
-    while let Ok(line) = lines.try_recv() {
-        batcher.push(line, &mut writer);
-    }
-    batcher.flush(&mut writer);
+    pending.flush(&mut writer);
 
     let (run_status, code) = ending(status, stopped);
     stop.notify_one();
@@ -641,7 +645,7 @@ mod tests {
     #[test]
     fn long_lines_are_cut_at_a_character_boundary() {
         let line = "é".repeat(MAX_LINE_BYTES);
-        let clipped = clip(line);
+        let clipped = clip(line, MAX_LINE_BYTES);
         assert!(clipped.len() <= MAX_LINE_BYTES);
         assert!(clipped.chars().all(|c| c == 'é'));
     }
