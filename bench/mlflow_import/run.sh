@@ -22,17 +22,9 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --disable-pip-version-check --quiet -r "$REPO/tests/mlflow_import/requirements.txt"
 fi
-if [[ -z "${ETS_BIN:-}" ]]; then
-  (cd "$REPO" && cargo build --release --bin ets)
-  ETS_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/ets"
-fi
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/ets-import-bench.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
+bench_setup ets-import-bench
 
 "$VENV/bin/python" "$HERE/make_store.py" "$TMP/store" "$RUNS" "$METRICS" "$STEPS" 2>/dev/null
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -18,6 +18,7 @@ pub mod import;
 pub mod live;
 pub mod optuna;
 pub mod private_files;
+pub mod run;
 pub mod server;
 pub mod service;
 pub mod store;

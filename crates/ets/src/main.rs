@@ -1,4 +1,5 @@
-//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`, `agent`, `import`.
+//! The `ets` command: `serve`, `migrate`, `config`, `gc`, `audit verify`, `agent`, `import`,
+//! `run`, `sync`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,11 @@ enum Command {
     /// Copy another tracker's data into an ETS server: `ets import mlflow --from URI`
     /// (a client of a running server).
     Import(ets::import::ImportArgs),
+    /// Run a command as a tracked run: its output lines, resource usage (system/* metrics)
+    /// and exit status; offline, kept in a local spool for `ets sync` (a client of a server).
+    Run(ets::run::RunArgs),
+    /// Upload the runs `ets run` kept in its spool while the server could not be reached.
+    Sync(ets::run::SyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +140,12 @@ fn main() -> ExitCode {
     if let Command::Import(args) = cli.command {
         return ets::import::main(args);
     }
+    if let Command::Run(args) = cli.command {
+        return ets::run::main(args);
+    }
+    if let Command::Sync(args) = cli.command {
+        return ets::run::sync_main(args);
+    }
     // Whatever ETS writes (database, artifacts, staging files) is its owner's alone.
     ets::private_files::restrict_new_files();
     let mut overrides = Overrides {
@@ -179,7 +191,9 @@ fn main() -> ExitCode {
         Command::Users { command } => users(config, command),
         Command::Keys { command } => keys(config, command),
         Command::Agent(_) => unreachable!("handled before the configuration is read"),
-        Command::Import(_) => unreachable!("handled before the configuration is read"),
+        Command::Import(_) | Command::Run(_) | Command::Sync(_) => {
+            unreachable!("handled before the configuration is read")
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

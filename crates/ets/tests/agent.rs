@@ -530,24 +530,7 @@ fn ctrl_c_is_passed_on_and_fails_the_trial() {
 #[test]
 fn with_authentication_the_api_key_is_sent_and_passed_on() {
     let dir = tempfile::tempdir().unwrap();
-    let created = ets()
-        .args(["users", "create", "alice", "--admin", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let key = String::from_utf8(created.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    let mut serve = ets();
-    serve
-        .env("ETS_AUTH__ENABLED", "true")
-        .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
-        .arg(dir.path());
-    let (served, _) = Served::spawn(serve);
+    let (served, key) = Served::start_with_auth(dir.path());
     let setup = Setup::with(
         served,
         dir,

@@ -1,15 +1,14 @@
-//! A trial's command as a child process: in its own process group (so the agent signals the
-//! command and whatever it started, and the terminal's Ctrl-C reaches it only through the
-//! agent), standard input closed, its output passed through to the agent's as it comes while
-//! the lines for the agent are picked out of it.
+//! A command as a child process (a trial's for `ets agent`, the wrapped one for `ets run`): in
+//! its own process group (so the caller signals the command and whatever it started, and the
+//! terminal's Ctrl-C reaches it only through the caller), standard input closed, its output
+//! passed through to the caller's as it comes while each line is handed to the caller (the
+//! agent picks its directives out of them, `ets run` logs them).
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::protocol::{Directive, LineSplitter, parse_line};
@@ -27,10 +26,27 @@ pub enum Signal {
 /// the line).
 pub type Said = Result<Directive, (String, String)>;
 
+/// The stream a line of the command's output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// The name the run logs API uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
 pub struct Child {
     process: tokio::process::Child,
     pid: Option<u32>,
-    readers: Vec<JoinHandle<()>>,
+    readers: Vec<oneshot::Receiver<()>>,
 }
 
 impl Child {
@@ -41,6 +57,23 @@ impl Child {
         env: &[(String, String)],
         unset: &[String],
     ) -> io::Result<(Child, mpsc::UnboundedReceiver<Said>)> {
+        let (tx, said) = mpsc::unbounded_channel();
+        let child = Child::spawn_with_lines(argv, env, unset, move |_, line: String| {
+            if let Some(directive) = parse_line(&line) {
+                let _ = tx.send(directive.map_err(|why| (why, line.trim().to_owned())));
+            }
+        })?;
+        Ok((child, said))
+    }
+
+    /// Starts `argv` with `env` set and the variables `unset` removed; `on_line` gets every
+    /// line of its output (cut at `\n` or `\r`) with its stream, as it is read.
+    pub fn spawn_with_lines(
+        argv: &[String],
+        env: &[(String, String)],
+        unset: &[String],
+        on_line: impl FnMut(Stream, String) + Clone + Send + 'static,
+    ) -> io::Result<Child> {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command"))?;
@@ -59,26 +92,31 @@ impl Child {
         command.process_group(0);
         let mut process = command.spawn()?;
         let pid = process.id();
-        let (tx, said) = mpsc::unbounded_channel();
         let mut readers = Vec::new();
         if let Some(stdout) = process.stdout.take() {
-            readers.push(tokio::spawn(pass_through(
-                stdout,
-                tokio::io::stdout(),
-                tx.clone(),
-            )));
+            readers.push(read_on_a_thread(
+                stdout.into_blocking()?,
+                Stream::Stdout,
+                on_line.clone(),
+            )?);
         }
         if let Some(stderr) = process.stderr.take() {
-            readers.push(tokio::spawn(pass_through(stderr, tokio::io::stderr(), tx)));
+            readers.push(read_on_a_thread(
+                stderr.into_blocking()?,
+                Stream::Stderr,
+                on_line,
+            )?);
         }
-        Ok((
-            Child {
-                process,
-                pid,
-                readers,
-            },
-            said,
-        ))
+        Ok(Child {
+            process,
+            pid,
+            readers,
+        })
+    }
+
+    /// The command's process id (also its process group's).
+    pub fn id(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Waits for the command to exit (cancel safe).
@@ -135,7 +173,7 @@ impl Child {
             tokio::select! {
                 status = self.process.wait() => break status?,
                 _ = tokio::time::sleep_until(deadline), if !killed => {
-                    eprintln!("ets agent: the command did not exit within {grace:?}: killing it");
+                    eprintln!("ets: the command did not exit within {grace:?}: killing it");
                     self.signal(Signal::Kill);
                     killed = true;
                 }
@@ -156,47 +194,82 @@ impl Child {
     }
 
     /// Waits up to `within` for the rest of the command's output (a process it started in the
-    /// background may hold the pipes open), then stops reading.
+    /// background may hold the pipes open), then stops waiting (a reader left behind still
+    /// passes output through, but its lines go nowhere).
     pub async fn finish_output(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         for reader in &mut self.readers {
-            if tokio::time::timeout_at(deadline, &mut *reader)
-                .await
-                .is_err()
-            {
-                reader.abort();
-            }
+            let _ = tokio::time::timeout_at(deadline, &mut *reader).await;
         }
     }
 }
 
-/// Copies `from` to `to` as it comes, and sends the directives of its lines.
-async fn pass_through(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    said: mpsc::UnboundedSender<Said>,
-) {
+/// One of the command's pipes, for blocking reads.
+trait IntoBlocking {
+    fn into_blocking(self) -> io::Result<std::fs::File>;
+}
+
+macro_rules! into_blocking {
+    ($pipe:ty) => {
+        impl IntoBlocking for $pipe {
+            #[cfg(unix)]
+            fn into_blocking(self) -> io::Result<std::fs::File> {
+                self.into_owned_fd().map(std::fs::File::from)
+            }
+            #[cfg(windows)]
+            fn into_blocking(self) -> io::Result<std::fs::File> {
+                self.into_owned_handle().map(std::fs::File::from)
+            }
+        }
+    };
+}
+into_blocking!(tokio::process::ChildStdout);
+into_blocking!(tokio::process::ChildStderr);
+
+/// Reads `from` on a thread of its own (blocking reads and writes: a line costs two system
+/// calls and no hand-over between threads); the receiver answers when it is done.
+fn read_on_a_thread(
+    from: std::fs::File,
+    stream: Stream,
+    on_line: impl FnMut(Stream, String) + Send + 'static,
+) -> io::Result<oneshot::Receiver<()>> {
+    let (done, finished) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("ets-{}", stream.name()))
+        .spawn(move || {
+            pass_through(from, stream, on_line);
+            let _ = done.send(());
+        })?;
+    Ok(finished)
+}
+
+/// Copies `from` to this process's stream of the same name as it comes, and hands each of its
+/// lines to `on_line`.
+fn pass_through(mut from: std::fs::File, stream: Stream, mut on_line: impl FnMut(Stream, String)) {
     let mut buffer = vec![0u8; 8192];
     let mut splitter = LineSplitter::default();
     loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
+        let read = match from.read(&mut buffer) {
+            Ok(0) => break,
             Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         };
-        // The agent's own output may be closed: keep reading so the command never blocks.
-        let _ = to.write_all(&buffer[..read]).await;
-        let _ = to.flush().await;
+        // The caller's own output may be closed: keep reading so the command never blocks.
+        let _ = match stream {
+            Stream::Stdout => write_now(&mut io::stdout().lock(), &buffer[..read]),
+            Stream::Stderr => write_now(&mut io::stderr().lock(), &buffer[..read]),
+        };
         for line in splitter.push(&buffer[..read]) {
-            send(&said, &line);
+            on_line(stream, line);
         }
     }
     if let Some(line) = splitter.finish() {
-        send(&said, &line);
+        on_line(stream, line);
     }
 }
 
-fn send(said: &mpsc::UnboundedSender<Said>, line: &str) {
-    if let Some(directive) = parse_line(line) {
-        let _ = said.send(directive.map_err(|why| (why, line.trim().to_owned())));
-    }
+fn write_now(to: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    to.write_all(bytes)?;
+    to.flush()
 }

@@ -91,27 +91,37 @@ struct Usage(String);
 
 /// Runs the agent; the process's exit status.
 pub fn main(args: AgentArgs) -> ExitCode {
+    command_main("ets agent", run(args), |e| e.is::<Usage>())
+}
+
+/// Runs `work`, a client command that runs a child (`ets agent`, `ets run`), on a runtime of
+/// its own: its exit code, or the error on stderr (named `who`) and 1 — 2 when `usage`.
+pub(crate) fn command_main(
+    who: &str,
+    work: impl Future<Output = anyhow::Result<u8>>,
+    usage: impl Fn(&anyhow::Error) -> bool,
+) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("ets agent: {e}");
+            eprintln!("{who}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(run(args));
+    let outcome = runtime.block_on(work);
     // Reader tasks of a command whose background processes still hold its output.
     runtime.shutdown_timeout(Duration::from_millis(100));
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ets agent: {e:#}");
-            ExitCode::from(if e.is::<Usage>() { 2 } else { 1 })
+            eprintln!("{who}: {e:#}");
+            ExitCode::from(if usage(&e) { 2 } else { 1 })
         }
     }
 }
 
 /// The API key: `ETS_API_KEY`, else the MLflow client's `MLFLOW_TRACKING_TOKEN`.
-fn api_key() -> Option<String> {
+pub(crate) fn api_key() -> Option<String> {
     ["ETS_API_KEY", "MLFLOW_TRACKING_TOKEN"]
         .iter()
         .filter_map(|name| std::env::var(name).ok())

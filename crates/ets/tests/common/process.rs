@@ -142,6 +142,29 @@ impl Served {
         Self::spawn(command)
     }
 
+    /// A user `alice` (admin) and her API key in `data_dir`, then `ets serve` there with
+    /// authentication on (free ports); the server and the key.
+    pub fn start_with_auth(data_dir: &Path) -> (Served, String) {
+        let created = ets()
+            .args(["users", "create", "alice", "--admin", "--data-dir"])
+            .arg(data_dir)
+            .output()
+            .unwrap();
+        assert!(created.status.success(), "{created:?}");
+        let key = String::from_utf8(created.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        let mut serve = ets();
+        serve
+            .env("ETS_AUTH__ENABLED", "true")
+            .args(["serve", "--port", "0", "--metrics-port", "0", "--data-dir"])
+            .arg(data_dir);
+        (Self::spawn(serve).0, key)
+    }
+
     /// Spawns `command` (an `ets serve` on port 0) and waits for its "listening" log line,
     /// which names the address it chose; panics with the log when it exits first.
     pub fn spawn(mut command: Command) -> (Served, Vec<String>) {
