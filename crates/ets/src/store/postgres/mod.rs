@@ -464,6 +464,24 @@ pub(crate) async fn read_together<T>(
     }
 }
 
+/// The outcome of writes pipelined in one transaction. Once one statement fails, PostgreSQL
+/// answers the later ones "current transaction is aborted" (25P02, an internal error here),
+/// and which answer a `try_join!` meets first depends on the order the statements went out (one
+/// prepared on first use goes later): the error reported is the one that says what was wrong.
+pub(crate) fn pipelined(results: impl IntoIterator<Item = Result<()>>) -> Result<()> {
+    let mut internal = None;
+    for result in results {
+        match result {
+            Err(Error::Internal(message)) => {
+                internal.get_or_insert(Error::Internal(message));
+            }
+            Err(cause) => return Err(cause),
+            Ok(()) => {}
+        }
+    }
+    internal.map_or(Ok(()), Err)
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
@@ -1052,5 +1070,30 @@ impl Store for PgStore {
             read_connections_idle: status.available,
             write_queue_depth: status.waiting,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cause of a failed pipeline is reported, not the "transaction is aborted" answers of
+    /// the statements after it, whichever order they come in.
+    #[test]
+    fn pipelined_writes_report_the_cause() {
+        let aborted = || {
+            Err(Error::internal(
+                "PostgreSQL error 25P02: transaction is aborted",
+            ))
+        };
+        let cause = || Err(Error::BadRequest("NUL characters are not allowed".into()));
+        for results in [[Ok(()), aborted(), cause()], [cause(), aborted(), Ok(())]] {
+            assert!(matches!(pipelined(results), Err(Error::BadRequest(_))));
+        }
+        assert!(matches!(
+            pipelined([Ok(()), aborted(), Ok(())]),
+            Err(Error::Internal(_))
+        ));
+        assert!(pipelined([Ok(()), Ok(())]).is_ok());
     }
 }

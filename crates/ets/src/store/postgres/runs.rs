@@ -428,8 +428,9 @@ pub(super) async fn apply_update(
         .map_err(Error::from)
     };
     // One round trip for the writes (the run is locked).
-    tokio::try_join!(update, add_params(tx, id, params), apply_tags(tx, id, tags))?;
-    Ok(())
+    let (updated, params_added, tags_applied) =
+        tokio::join!(update, add_params(tx, id, params), apply_tags(tx, id, tags));
+    super::pipelined([updated.map(drop), params_added, tags_applied])
 }
 
 impl PgStore {
