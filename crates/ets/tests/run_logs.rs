@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::process::{Http, Served};
+use common::sse::{self, Sse};
 use common::{Database, TestApp, on_both_databases};
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -540,78 +540,19 @@ async fn experiment_search_covers_its_runs() {
     assert_eq!(items[0]["run_id"], run_b.as_str());
 }
 
-/// One event of a log stream: (id, event, data).
-type SseEvent = (Option<String>, String, Value);
-
-/// Reads `url` as an event stream into a channel of events (comments dropped).
-async fn open_stream(
-    app: &TestApp,
-    url: &str,
-    last_event_id: Option<&str>,
-) -> tokio::sync::mpsc::UnboundedReceiver<SseEvent> {
-    open_stream_at(&app.client, &app.url(url), last_event_id).await
-}
-
-/// [`open_stream`] of a full URL.
-async fn open_stream_at(
-    client: &reqwest::Client,
-    url: &str,
-    last_event_id: Option<&str>,
-) -> tokio::sync::mpsc::UnboundedReceiver<SseEvent> {
-    let mut request = client.get(url).header("accept", "text/event-stream");
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    let response = request.send().await.expect("stream request");
-    assert_eq!(response.status(), StatusCode::OK, "{url}");
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, String::new(), String::new());
-                for field in block.lines() {
-                    if let Some(v) = field.strip_prefix("id:") {
-                        id = Some(v.trim().to_owned());
-                    } else if let Some(v) = field.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = field.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if event.is_empty() {
-                    continue;
-                }
-                let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                if sender.send((id, event, data)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    receiver
-}
-
-async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<SseEvent>) -> SseEvent {
-    tokio::time::timeout(Duration::from_secs(10), events.recv())
+/// Opens a log stream of the app (it must answer 200).
+async fn open_stream(app: &TestApp, url: &str, last_event_id: Option<&str>) -> Sse {
+    sse::open(&app.url(url), last_event_id)
         .await
-        .expect("an event arrives in time")
-        .expect("the stream is open")
+        .unwrap_or_else(|(status, body)| panic!("{url}: {status} {body}"))
 }
 
 /// Lines events until `count` lines have arrived; returns them and the last event id.
-async fn collect_lines(
-    events: &mut tokio::sync::mpsc::UnboundedReceiver<SseEvent>,
-    count: usize,
-) -> (Vec<Value>, Option<String>) {
+async fn collect_lines(events: &mut Sse, count: usize) -> (Vec<Value>, Option<String>) {
     let mut lines = Vec::new();
     let mut last_id = None;
     while lines.len() < count {
-        let (id, event, data) = next_event(events).await;
+        let (id, event, data) = events.next_event().await;
         assert_eq!(event, "lines", "{data}");
         assert_eq!(data["type"], "lines");
         assert!(id.is_some(), "lines events carry an id");
@@ -630,7 +571,7 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
     let path = format!("/api/v1/runs/{run}/logs/stream");
 
     let mut events = open_stream(&app, &path, None).await;
-    let (ready_id, event, ready) = next_event(&mut events).await;
+    let (ready_id, event, ready) = events.next_event().await;
     assert_eq!(event, "ready");
     assert_eq!(ready["run"]["id"], run.as_str());
     assert_eq!(
@@ -643,7 +584,7 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
         "the position is the id from the start"
     );
     let mut only_errors = open_stream(&app, &format!("{path}?stream=stderr&q=boom"), None).await;
-    assert_eq!(next_event(&mut only_errors).await.1, "ready");
+    assert_eq!(only_errors.next_event().await.1, "ready");
 
     append_ok(
         &app,
@@ -673,13 +614,13 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
         .post(&format!("/api/v1/runs/{run}/finish"), json!({}))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let (_, event, data) = next_event(&mut events).await;
+    let (_, event, data) = events.next_event().await;
     assert_eq!(event, "run_status", "{data}");
     assert_eq!(data["status"], "finished");
 
     // From the start: the whole log first, then what follows.
     let mut from_start = open_stream(&app, &format!("{path}?from_line=0"), None).await;
-    assert_eq!(next_event(&mut from_start).await.1, "ready");
+    assert_eq!(from_start.next_event().await.1, "ready");
     let (lines, _) = collect_lines(&mut from_start, 4).await;
     assert_eq!(
         texts(&lines),
@@ -688,7 +629,7 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
 
     // A client that lost the stream before any line came resumes at the position `ready` gave.
     let mut early = open_stream(&app, &path, ready_id.as_deref()).await;
-    let (id, event, _) = next_event(&mut early).await;
+    let (id, event, _) = early.next_event().await;
     assert_eq!((id.as_deref(), event.as_str()), (Some("1"), "ready"));
     let (lines, _) = collect_lines(&mut early, 3).await;
     assert_eq!(texts(&lines), ["live 1", "boom 2", "live 3"]);
@@ -697,7 +638,7 @@ async fn following_a_log_receives_lines_appended_after_connecting() {
     drop(events);
     append_ok(&app, &run, vec![line("stdout", T0 + 4, "while away")]).await;
     let mut resumed = open_stream(&app, &path, last_id.as_deref()).await;
-    assert_eq!(next_event(&mut resumed).await.1, "ready");
+    assert_eq!(resumed.next_event().await.1, "ready");
     let (lines, _) = collect_lines(&mut resumed, 1).await;
     assert_eq!(texts(&lines), ["while away"]);
     let reply = app
@@ -828,11 +769,9 @@ async fn logs_follow_across_instances_through_postgres() {
         json!({ "experiment_id": experiment["id"] }),
     );
     let run = run["id"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
-
     let url = format!("{}/api/v1/runs/{run}/logs/stream", b.base);
-    let mut on_b = open_stream_at(&client, &url, None).await;
-    assert_eq!(next_event(&mut on_b).await.1, "ready");
+    let mut on_b = sse::open(&url, None).await.expect("the stream opens");
+    assert_eq!(on_b.next_event().await.1, "ready");
     for batch in 0..3_i64 {
         let appended = std::time::Instant::now();
         let lines: Vec<Value> = (0..2)

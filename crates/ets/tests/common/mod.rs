@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod process;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
