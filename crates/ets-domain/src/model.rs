@@ -50,7 +50,7 @@ pub struct ExperimentDefaults {
 }
 
 /// A project: the top of the hierarchy, owning experiments.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     pub id: String,
     pub name: String,
@@ -287,7 +287,7 @@ pub struct MlopsLinks {
 }
 
 /// An experiment: a question asked through many runs.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Experiment {
     pub id: String,
     pub project_id: String,
@@ -486,7 +486,7 @@ pub struct Comparison {
 // ---------------------------------------------------------------- runs
 
 /// A run: one execution (a training job, an evaluation) inside an experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Run {
     pub id: String,
     pub experiment_id: String,
@@ -563,7 +563,7 @@ pub enum LoggedModelStatus {
 
 /// A model logged from a run (MLflow 3's `LoggedModel`); its files are artifacts of the run
 /// under `models/<model id>/`, so they show up with the run in both APIs.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoggedModel {
     pub id: String,
     pub experiment_id: String,
@@ -581,7 +581,7 @@ pub struct LoggedModel {
 }
 
 /// A metric value logged for a model by a run.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModelMetric {
     pub model_id: String,
     pub run_id: String,
@@ -751,14 +751,14 @@ pub struct SeriesPoints {
 
 /// Body of `POST /api/v1/runs/{id}/bulk-metrics`: columnar series, the compact form for large
 /// uploads (about 3× smaller than one object per point, and parsed without allocating per point).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkMetrics {
     pub series: Vec<BulkSeries>,
 }
 
 /// One key's points as parallel arrays.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSeries {
     pub key: String,
@@ -767,14 +767,14 @@ pub struct BulkSeries {
     #[schema(value_type = Vec<f64>)]
     pub values: Vec<crate::value::MetricValue>,
     /// Epoch milliseconds per point; or give one `timestamp` for all; default: now.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<Vec<i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
 }
 
 /// Latest value and range of one metric key of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricSummary {
     pub key: String,
     /// Value of the greatest point by step, then timestamp, then value: MLflow's "latest" rule.
@@ -818,7 +818,7 @@ pub struct LogMetricsResult {
 // ---------------------------------------------------------------- artifacts
 
 /// A stored artifact file of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Artifact {
     pub path: String,
     pub size: i64,

@@ -4,7 +4,7 @@
 //! uses, non-finite values travel as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
 //! Input also accepts `"nan"`, `"inf"`, `"+inf"`, `"-inf"` in any case and numeric strings.
 
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Parses a textual metric value.
 pub fn parse_metric_value(text: &str) -> Option<f64> {
@@ -31,7 +31,7 @@ pub fn non_finite_name(value: f64) -> Option<&'static str> {
 }
 
 /// A metric value in JSON arrays (numbers or the non-finite names).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricValue(#[serde(with = "metric_f64")] pub f64);
 
 /// `#[serde(with = "ets_domain::value::metric_f64")]` for `f64` fields that may be non-finite.

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod agent;
 pub mod alerts;
 pub mod api;
+pub mod archive;
 pub mod artifacts;
 pub mod audit;
 pub mod auth;

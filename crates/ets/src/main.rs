@@ -80,9 +80,13 @@ enum Command {
     /// Run a study's trials in a loop: ask a trial, run the command with its parameters, pass
     /// its reports to the pruner, tell its objective (a client of a running server).
     Agent(ets::agent::AgentArgs),
-    /// Copy another tracker's data into an ETS server: `ets import mlflow --from URI`
-    /// (a client of a running server).
+    /// Restore an archive of `ets export` (`ets import DIR`, into this configuration's
+    /// database), or copy another tracker's data into an ETS server (`ets import mlflow
+    /// --from URI`, a client of a running server).
     Import(ets::import::ImportArgs),
+    /// Write a project — experiments, runs, logged models, metrics, logs, artifacts — to a
+    /// folder in ETS's open archive format (docs/archive-format.md), for `ets import DIR`.
+    Export(ets::archive::ExportArgs),
     /// Run a command as a tracked run: its output lines, resource usage (system/* metrics)
     /// and exit status; offline, kept in a local spool for `ets sync` (a client of a server).
     Run(ets::run::RunArgs),
@@ -137,7 +141,11 @@ fn main() -> ExitCode {
     if let Command::Agent(args) = cli.command {
         return ets::agent::main(args);
     }
-    if let Command::Import(args) = cli.command {
+    if let Command::Import(ets::import::ImportArgs {
+        source: Some(ets::import::ImportCommand::Mlflow(args)),
+        ..
+    }) = cli.command
+    {
         return ets::import::main(args);
     }
     if let Command::Run(args) = cli.command {
@@ -190,6 +198,20 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Users { command } => users(config, command),
         Command::Keys { command } => keys(config, command),
+        Command::Export(args) => with_services(config, async |services| {
+            let counts = ets::archive::export::export(services, &args.project, &args.to).await?;
+            ets::archive::print_summary(&counts, &[], args.json);
+            Ok(())
+        }),
+        Command::Import(ets::import::ImportArgs {
+            dir: Some(dir),
+            json,
+            source: None,
+        }) => with_services(config, async |services| {
+            let report = ets::archive::import::import(services, &dir).await?;
+            report.print(json);
+            Ok(())
+        }),
         Command::Agent(_) => unreachable!("handled before the configuration is read"),
         Command::Import(_) | Command::Run(_) | Command::Sync(_) => {
             unreachable!("handled before the configuration is read")

@@ -179,6 +179,27 @@ fn set_trial_params_event(id: &str, params: &BTreeMap<String, serde_json::Value>
 #[async_trait]
 impl Store for AuditedStore {
     // ---- identities (secrets are never part of an event: keys and sessions by id only)
+    async fn restore_times(
+        &self,
+        kind: Trashable,
+        id: &str,
+        updated_at: Timestamp,
+        deleted_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let action = match kind {
+            Trashable::Projects => "project.import_times",
+            Trashable::Experiments => "experiment.import_times",
+            Trashable::Runs => "run.import_times",
+        };
+        let event = Event::new(action, kind.entity().as_str(), id)
+            .change("updated_at", updated_at)
+            .change("deleted_at", deleted_at);
+        with_event(
+            event,
+            self.inner.restore_times(kind, id, updated_at, deleted_at),
+        )
+        .await
+    }
     async fn project_of(&self, entity: EntityKind, id: &str) -> Result<String> {
         self.inner.project_of(entity, id).await
     }

@@ -48,11 +48,19 @@ Example:
   ets import mlflow --from sqlite:///mlflow.db --artifacts ./mlartifacts \\
     --server http://127.0.0.1:8003";
 
-/// `ets import …`: bring data in from another tracker.
+/// `ets import DIR` (an archive of `ets export`) or `ets import mlflow …`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ImportArgs {
+    /// An archive folder written by `ets export`: restored into the database and artifact
+    /// store of this ETS's configuration (as `ets serve` has it), with its ids and times.
+    #[arg(value_name = "DIR", required = true)]
+    pub dir: Option<PathBuf>,
+    /// Print the summary as one JSON object on standard output.
+    #[arg(long)]
+    pub json: bool,
     #[command(subcommand)]
-    pub source: ImportCommand,
+    pub source: Option<ImportCommand>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -106,9 +114,8 @@ pub struct Summary {
     pub seconds: f64,
 }
 
-/// Runs `ets import`; the process's exit status.
-pub fn main(args: ImportArgs) -> ExitCode {
-    let ImportCommand::Mlflow(args) = args.source;
+/// Runs `ets import mlflow`; the process's exit status.
+pub fn main(args: MlflowArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

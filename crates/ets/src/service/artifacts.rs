@@ -497,6 +497,38 @@ impl Services {
         self.publish(owner, key, object, artifact).await
     }
 
+    /// Stores an artifact of an archive (`ets import DIR`) with the record it had there (its
+    /// time and content type); the bytes must have the recorded size and SHA-256.
+    pub async fn restore_artifact<S, E>(
+        &self,
+        actor: &Actor,
+        run_id: &str,
+        artifact: Artifact,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        Error::check_artifact_path("path", &artifact.path)?;
+        let staged = self.stage_artifact(actor, run_id, body).await?;
+        if staged.object.sha256 != artifact.sha256 || staged.object.size as i64 != artifact.size {
+            let message = format!(
+                "artifact '{}' of run '{run_id}': the archive records SHA-256 {} ({} bytes) but \
+                 its file hashes to {} ({} bytes); the archive is damaged",
+                artifact.path,
+                artifact.sha256,
+                artifact.size,
+                staged.object.sha256,
+                staged.object.size
+            );
+            staged.discard().await;
+            return Err(Error::BadRequest(message));
+        }
+        let StagedArtifact { owner, key, object } = staged;
+        self.publish(owner, key, object, artifact).await.map(drop)
+    }
+
     /// Checks that `actor` may touch what `owner` holds, with its route's role.
     pub(crate) async fn authorize_owner(&self, actor: &Actor, owner: &Owner) -> Result<()> {
         match owner {

@@ -85,7 +85,7 @@ pub(crate) fn validate_healthcare(field: &str, config: &HealthcareConfig) -> Res
     Ok(())
 }
 
-fn validate_search_space(space: &SearchSpace) -> Result<()> {
+pub(super) fn validate_search_space(space: &SearchSpace) -> Result<()> {
     for (name, spec) in space {
         let field = format!("search_space.{name}");
         validate::key(&field, name)?;
@@ -127,7 +127,7 @@ fn validate_search_space(space: &SearchSpace) -> Result<()> {
     Ok(())
 }
 
-fn validate_links(links: &ets_domain::model::MlopsLinks) -> Result<()> {
+pub(super) fn validate_links(links: &ets_domain::model::MlopsLinks) -> Result<()> {
     for (name, value) in [
         ("links.model_registry_id", &links.model_registry_id),
         ("links.pipeline_run_id", &links.pipeline_run_id),

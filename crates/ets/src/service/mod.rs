@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod archive;
 pub mod artifacts;
 pub mod audit;
 pub mod charts;

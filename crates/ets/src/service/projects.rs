@@ -44,7 +44,7 @@ pub struct FromTemplate {
     pub tags: ets_domain::model::Tags,
 }
 
-fn validate_defaults(defaults: &ExperimentDefaults) -> Result<()> {
+pub(super) fn validate_defaults(defaults: &ExperimentDefaults) -> Result<()> {
     super::experiments::validate_objectives(
         "experiment_defaults.objectives",
         &defaults.objectives,
@@ -55,7 +55,7 @@ fn validate_defaults(defaults: &ExperimentDefaults) -> Result<()> {
     Ok(())
 }
 
-fn validate_members(members: &[ets_domain::model::Member]) -> Result<()> {
+pub(super) fn validate_members(members: &[ets_domain::model::Member]) -> Result<()> {
     for (i, member) in members.iter().enumerate() {
         validate::name(&format!("members[{i}].user"), &member.user)?;
     }

@@ -182,7 +182,7 @@ pub const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
 /// Largest `max_points` a series read accepts.
 const MAX_SERIES_POINTS: usize = 100_000;
 
-fn validate_params(
+pub(super) fn validate_params(
     field: &str,
     params: std::collections::BTreeMap<String, serde_json::Value>,
 ) -> Result<Vec<(String, ParamValue)>> {

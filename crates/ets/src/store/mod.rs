@@ -218,12 +218,29 @@ pub enum Trashable {
 }
 
 impl Trashable {
+    pub(crate) fn entity(self) -> crate::error::EntityKind {
+        use crate::error::EntityKind;
+        match self {
+            Trashable::Projects => EntityKind::Project,
+            Trashable::Experiments => EntityKind::Experiment,
+            Trashable::Runs => EntityKind::Run,
+        }
+    }
+
     pub(crate) fn table(self) -> &'static str {
         match self {
             Trashable::Projects => "projects",
             Trashable::Experiments => "experiments",
             Trashable::Runs => "runs",
         }
+    }
+
+    /// The statement of `Store::restore_times`: `$1` id, `$2` updated_at, `$3` deleted_at.
+    pub(crate) fn restore_times_sql(self) -> String {
+        format!(
+            "UPDATE {} SET updated_at = $2, deleted_at = $3 WHERE id = $1",
+            self.table()
+        )
     }
 
     /// The query of `Store::deleted_before`, with the time as `$1`.
@@ -246,7 +263,7 @@ pub struct StoreLimits {
 /// The MLflow 3 context of a metric point: the logged model and the dataset it was logged
 /// with. Points logged without either have none. The point itself is in the run's series; its
 /// context is kept beside it (with the model's metrics when it names a model).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PointContext {
     pub run_id: String,
     pub key: String,
@@ -459,6 +476,16 @@ pub trait Store: Send + Sync + 'static {
     // ---- identities (see `store::identity`)
     /// The id of the project `entity` `id` belongs to (a project, experiment, run or logged
     /// model); `NotFound` when it does not exist.
+    /// Puts back the `updated_at` and `deleted_at` an archive recorded for a project,
+    /// experiment or run (`ets import DIR` writes an entity's contents first, which marks it
+    /// updated now, and moves it to the trash last). `NotFound` when there is no such entity.
+    async fn restore_times(
+        &self,
+        kind: Trashable,
+        id: &str,
+        updated_at: ets_domain::Timestamp,
+        deleted_at: Option<ets_domain::Timestamp>,
+    ) -> Result<()>;
     async fn project_of(&self, entity: crate::error::EntityKind, id: &str) -> Result<String>;
     /// Creates a user or service account; a taken name is `AlreadyExists`.
     async fn create_user(&self, user: UserRecord) -> Result<UserRecord>;

@@ -730,6 +730,35 @@ impl Store for PgStore {
         PgStore::deleted_before(self, kind, before).await
     }
 
+    async fn restore_times(
+        &self,
+        kind: crate::store::Trashable,
+        id: &str,
+        updated_at: Timestamp,
+        deleted_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let statement = tx.prepare_cached(&kind.restore_times_sql()).await?;
+                let changed = tx
+                    .execute(
+                        &statement,
+                        &[
+                            &id,
+                            &updated_at.millis(),
+                            &deleted_at.map(Timestamp::millis),
+                        ],
+                    )
+                    .await?;
+                match changed {
+                    0 => Err(Error::not_found(kind.entity(), id)),
+                    _ => Ok(()),
+                }
+            })
+        })
+        .await
+    }
     async fn project_of(&self, entity: crate::error::EntityKind, id: &str) -> Result<String> {
         PgStore::project_of(self, entity, id).await
     }

@@ -744,6 +744,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn restore_times(
+        &self,
+        kind: crate::store::Trashable,
+        id: &str,
+        updated_at: Timestamp,
+        deleted_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| {
+                let changed = c
+                    .prepare_cached(&sql::numbered(&kind.restore_times_sql()))?
+                    .execute(rusqlite::params![
+                        id,
+                        updated_at.millis(),
+                        deleted_at.map(Timestamp::millis)
+                    ])?;
+                match changed {
+                    0 => Err(Error::not_found(kind.entity(), id)),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
     async fn project_of(&self, entity: EntityKind, id: &str) -> Result<String> {
         let id = id.to_owned();
         self.readers
