@@ -17,7 +17,7 @@ use ets_domain::Timestamp;
 use ets_domain::model::{
     MetricPoint, MetricSeries, MetricSummary, ParamValue, SeriesPoints, TagPatch,
 };
-use futures_util::{TryStreamExt, pin_mut};
+use futures_util::{TryFutureExt, TryStreamExt, pin_mut};
 use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -170,10 +170,10 @@ async fn resolve_series(
     let now = Timestamp::now().millis();
     let (touch_params, lookup_params): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 2]) =
         ([&run_id, &now], [&run_id, &keys]);
-    let (run, found) = tokio::try_join!(
-        tx.query_opt(&touch, &touch_params),
-        tx.query(&lookup, &lookup_params),
-    )?;
+    let (run, found) = super::pipelined_values(tokio::join!(
+        tx.query_opt(&touch, &touch_params).err_into(),
+        tx.query(&lookup, &lookup_params).err_into(),
+    ))?;
     crate::store::rules::check_run_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
     let mut found: HashMap<String, (i64, SeriesAggregates)> = found
         .iter()

@@ -482,6 +482,39 @@ pub(crate) fn pipelined(results: impl IntoIterator<Item = Result<()>>) -> Result
     internal.map_or(Ok(()), Err)
 }
 
+/// [`pipelined`] for statements whose results carry values: the tuple of results that
+/// `tokio::join!` gives becomes the tuple of values, or the error [`pipelined`] picks.
+pub(crate) fn pipelined_values<R: JoinedResults>(results: R) -> Result<R::Values> {
+    results.values()
+}
+
+/// A tuple of results, as [`pipelined_values`] takes it.
+pub(crate) trait JoinedResults {
+    type Values;
+    fn values(self) -> Result<Self::Values>;
+}
+
+macro_rules! joined_results {
+    ($($value:ident: $t:ident),+) => {
+        impl<$($t),+> JoinedResults for ($(Result<$t>,)+) {
+            type Values = ($($t,)+);
+            fn values(self) -> Result<Self::Values> {
+                let ($($value,)+) = self;
+                match ($($value,)+) {
+                    ($(Ok($value),)+) => Ok(($($value,)+)),
+                    ($($value,)+) => {
+                        Err(pipelined([$($value.map(drop)),+]).expect_err("one of them failed"))
+                    }
+                }
+            }
+        }
+    };
+}
+joined_results!(a: A, b: B);
+joined_results!(a: A, b: B, c: C);
+joined_results!(a: A, b: B, c: C, d: D);
+joined_results!(a: A, b: B, c: C, d: D, e: E);
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
@@ -1124,5 +1157,22 @@ mod tests {
             Err(Error::Internal(_))
         ));
         assert!(pipelined([Ok(()), Ok(())]).is_ok());
+    }
+
+    /// The same for statements whose results carry values: the values when all succeeded.
+    #[test]
+    fn pipelined_values_report_the_cause() {
+        let aborted = || Error::internal("PostgreSQL error 25P02: transaction is aborted");
+        let missing = || Error::not_found(crate::error::EntityKind::Run, "r1");
+        let results: (Result<u64>, Result<&str>, Result<()>) =
+            (Err(aborted()), Err(missing()), Ok(()));
+        assert!(matches!(
+            pipelined_values(results),
+            Err(Error::NotFound { .. })
+        ));
+        let results: (Result<u64>, Result<&str>) = (Ok(1), Err(aborted()));
+        assert!(matches!(pipelined_values(results), Err(Error::Internal(_))));
+        let results: (Result<u64>, Result<&str>) = (Ok(1), Ok("a"));
+        assert_eq!(pipelined_values(results).unwrap(), (1, "a"));
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{DatasetInput, Experiment, ParamValue, Run, TagPatch};
+use futures_util::TryFutureExt;
 use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
@@ -53,7 +54,7 @@ pub(super) async fn lock_for_new_run(tx: &Tx<'_>, run: &Run, max_runs: u64) -> R
             "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1",
         )
         .await?;
-    let (experiment, counted) = tokio::try_join!(
+    let (experiment, counted) = super::pipelined_values(tokio::join!(
         super::experiments::get(tx, &run.experiment_id, "FOR NO KEY UPDATE"),
         async {
             Ok::<_, Error>(
@@ -63,7 +64,7 @@ pub(super) async fn lock_for_new_run(tx: &Tx<'_>, run: &Run, max_runs: u64) -> R
                     .transpose()?,
             )
         },
-    )?;
+    ))?;
     let runs = counted
         .ok_or_else(|| Error::not_found(EntityKind::Experiment, run.experiment_id.clone()))?;
     rules::check_run_creation(&experiment, runs, max_runs)?;
@@ -95,7 +96,7 @@ pub(super) async fn write_new_run(
         .map(|(k, v)| (k.clone(), Some(v.clone())))
         .collect();
     // The row, its params and its tags in one pipelined round trip (executed in this order).
-    tokio::try_join!(
+    let (inserted, params_added, tags_applied) = tokio::join!(
         async {
             tx.execute(
                 &statement,
@@ -118,8 +119,8 @@ pub(super) async fn write_new_run(
         },
         add_params(tx, &run.id, params),
         apply_tags(tx, &run.id, &tags),
-    )?;
-    Ok(())
+    );
+    super::pipelined([inserted.map(drop), params_added, tags_applied])
 }
 
 /// Adds params; a different value for an existing key is refused (and the transaction, with
@@ -148,10 +149,10 @@ async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) 
         [&(dyn tokio_postgres::types::ToSql + Sync); 4],
         [&(dyn tokio_postgres::types::ToSql + Sync); 2],
     ) = ([&run_id, &keys, &texts, &jsons], [&run_id, &keys]);
-    let (_, stored) = tokio::try_join!(
-        tx.execute(&insert, &insert_params),
-        tx.query(&stored, &stored_params),
-    )?;
+    let (_, stored) = super::pipelined_values(tokio::join!(
+        tx.execute(&insert, &insert_params).err_into(),
+        tx.query(&stored, &stored_params).err_into(),
+    ))?;
     let stored: HashMap<String, String> = stored
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -250,13 +251,13 @@ type Details = (
 
 /// The five detail queries of runs `ids`, pipelined.
 async fn read_details(tx: &Tx<'_>, ids: &[String]) -> Result<Details> {
-    tokio::try_join!(
+    super::pipelined_values(tokio::join!(
         params_of_runs(tx, ids),
         tags_of_runs(tx, ids),
         super::metrics::summaries_of_runs(tx, ids),
         super::datasets::inputs_of_runs(tx, ids),
         super::models::models_of_runs(tx, ids),
-    )
+    ))
 }
 
 fn attach_details(runs: &mut [Run], details: Details) {
@@ -284,7 +285,8 @@ fn attach_details(runs: &mut [Run], details: Details) {
 /// The run with its details: the row and the detail loads sent together (one round trip).
 pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
     let ids = [id.to_owned()];
-    let (mut run, details) = tokio::try_join!(get_bare(tx, id, ""), read_details(tx, &ids))?;
+    let (mut run, details) =
+        super::pipelined_values(tokio::join!(get_bare(tx, id, ""), read_details(tx, &ids)))?;
     attach_details(std::slice::from_mut(&mut run), details);
     Ok(run)
 }
@@ -550,13 +552,13 @@ pub(super) async fn log_params_and_tags(
     // One round trip: the run's lock first, then the writes (executed in this order). A run
     // that is missing or trashed fails the first future, and its error is the one returned;
     // what the writes did rolls back with the transaction.
-    tokio::try_join!(
+    let (locked, params_added, tags_applied, row_written) = tokio::join!(
         lock_active(tx, &lock, run_id),
         add_params(tx, run_id, params),
         apply_tags(tx, run_id, tags),
         run_row
-    )?;
-    Ok(())
+    );
+    super::pipelined([locked, params_added, tags_applied, row_written])
 }
 
 /// Sets the run's `updated_at` (metric logging counts as activity); never moves it back.

@@ -75,11 +75,11 @@ async fn trial(tx: &impl GenericClient, id: &str) -> Result<TrialRecord> {
         }
     };
     let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
-    let (mut trial, values, found) = tokio::try_join!(
+    let (mut trial, values, found) = super::pipelined_values(tokio::join!(
         row,
         intermediate(tx, q::INTERMEDIATE_OF_TRIAL, &by_id),
         attrs(tx, q::TRIAL_ATTRS, &by_id),
-    )?;
+    ))?;
     q::attach_intermediate(std::slice::from_mut(&mut trial), values);
     q::attach_attrs(std::slice::from_mut(&mut trial), found);
     Ok(trial)
@@ -160,7 +160,7 @@ async fn set_state(
         );
         Ok::<_, Error>(tx.execute(&statement, &[&id, &state, &values, &at]).await?)
     };
-    let (changed, current) = tokio::try_join!(update, trial(tx, id))?;
+    let (changed, current) = super::pipelined_values(tokio::join!(update, trial(tx, id)))?;
     if changed == 0 {
         return match q::state_refusal(&current, state) {
             Some(e) => Err(e),
@@ -363,11 +363,11 @@ impl PgStore {
                     tx.prepare_cached(statements::INSERT_RUN),
                     tx.prepare_cached(q::INSERT_TRIAL),
                 )?;
-                let (_, (), number) = tokio::try_join!(
+                let (_, (), number) = super::pipelined_values(tokio::join!(
                     study(tx, &trial.study_id, "FOR UPDATE"),
                     runs::write_new_run(tx, &run, &params),
                     insert_trial(tx, &trial),
-                )?;
+                ))?;
                 let run = q::created_run(run, &params, &experiment.project_id);
                 Ok((run, q::inserted(trial, number)))
             })
@@ -391,10 +391,10 @@ impl PgStore {
                     async { Ok::<_, Error>(tx.execute(&statement, &[&id, &Json(&params)]).await?) };
                 // One round trip: the run's lock and writes (as `log_batch`), then the
                 // trial's params.
-                let ((), changed) = tokio::try_join!(
+                let ((), changed) = super::pipelined_values(tokio::join!(
                     runs::log_params_and_tags(tx, &run_id, &run_params, &run_tags, None),
                     set_params,
-                )?;
+                ))?;
                 if changed == 0 {
                     let current = trial(tx, &id).await?;
                     return Err(q::trial_not_running(&id, current.state, "take params"));
@@ -497,12 +497,12 @@ impl PgStore {
         };
         let after_in_study: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&study_id, &after];
         let reads = async {
-            tokio::try_join!(
+            super::pipelined_values(tokio::join!(
                 study(client, study_id, ""),
                 rows,
                 intermediate(client, q::INTERMEDIATE_OF_STUDY, &after_in_study),
                 attrs(client, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
-            )
+            ))
         };
         let (_, mut trials, values, found) = super::read_together(client, reads).await?;
         q::attach_intermediate(&mut trials, values);
@@ -557,8 +557,10 @@ impl PgStore {
                         None => Ok::<_, Error>(None),
                     }
                 };
-                let (trial, run) =
-                    tokio::try_join!(set_state(tx, &id, state, values, at), read_run)?;
+                let (trial, run) = super::pipelined_values(tokio::join!(
+                    set_state(tx, &id, state, values, at),
+                    read_run
+                ))?;
                 Ok((trial.ok_or_else(q::final_state_skipped)?, run))
             })
         })
