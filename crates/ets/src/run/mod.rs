@@ -11,6 +11,7 @@
 //! group with its output passed through (`agent/child.rs`), and Ctrl-C / SIGTERM handling
 //! (`agent/signals.rs`).
 
+pub mod gpu;
 pub mod spool;
 pub mod upload;
 pub mod usage;

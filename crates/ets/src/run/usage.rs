@@ -97,11 +97,12 @@ fn network() -> Option<(u64, u64)> {
     Some(totals)
 }
 
-/// Samples the usage of one command's tree.
+/// Samples the usage of one command's tree, and the machine's GPUs.
 pub struct Sampler {
     root: u32,
     last: Option<(Instant, u64)>,
     network_at_start: Option<(u64, u64)>,
+    gpus: super::gpu::Gpus,
 }
 
 impl Sampler {
@@ -110,6 +111,7 @@ impl Sampler {
             root,
             last: None,
             network_at_start: network(),
+            gpus: super::gpu::Gpus::open(),
         };
         // The first CPU reading: later samples are rates since the one before.
         let ticks: u64 = tree(root).iter().map(|(_, s)| s.ticks).sum();
@@ -118,7 +120,20 @@ impl Sampler {
     }
 
     /// `system/*` metric values now (empty off Linux, or when the command has exited).
-    pub fn sample(&mut self) -> Vec<(&'static str, f64)> {
+    pub fn sample(&mut self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .sample_tree()
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        if !out.is_empty() {
+            self.gpus.sample(&mut out);
+        }
+        out
+    }
+
+    /// The `/proc` part of [`Sampler::sample`].
+    fn sample_tree(&mut self) -> Vec<(&'static str, f64)> {
         let mut out = Vec::new();
         let members = tree(self.root);
         if members.is_empty() {
