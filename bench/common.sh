@@ -20,3 +20,19 @@ bench_cleanup() {
   fi
   rm -rf "$TMP"
 }
+
+# bench_serve DATA_DIR: `ets serve` (SQLite in DATA_DIR) on a free loopback port, waited for
+# until ready; sets PORT and SERVER_PID (stopped by bench_cleanup). Its log is $TMP/serve.log.
+bench_serve() {
+  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  env -u ETS_BIN -u ETS_DATABASE_URL "$ETS_BIN" serve --host 127.0.0.1 --port "$PORT" \
+    --metrics-port 0 --data-dir "$1" >"$TMP/serve.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "ets serve did not start; its log:" >&2
+  cat "$TMP/serve.log" >&2
+  return 1
+}

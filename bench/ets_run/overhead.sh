@@ -18,13 +18,7 @@ SECONDS_BUSY="${1:-30}" LINES="${2:-100}" INTERVAL="${3:-10}"
 source "$REPO/bench/common.sh"
 bench_setup ets-run-bench
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-env -u ETS_BIN "$ETS_BIN" serve --host 127.0.0.1 --port "$PORT" --metrics-port 0 --data-dir "$TMP/data" >"$TMP/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_serve "$TMP/data"
 
 cat >"$TMP/burn.py" <<PY
 import sys, time

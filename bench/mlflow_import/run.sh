@@ -27,12 +27,7 @@ source "$REPO/bench/common.sh"
 bench_setup ets-import-bench
 
 "$VENV/bin/python" "$HERE/make_store.py" "$TMP/store" "$RUNS" "$METRICS" "$STEPS" 2>/dev/null
-PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-mkdir "$TMP/data"
-env -u ETS_BIN "$ETS_BIN" serve --host 127.0.0.1 --port "$PORT" --metrics-port 0 \
-  --data-dir "$TMP/data" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do sleep 0.2; done
+bench_serve "$TMP/data"
 
 for pass in first again; do
   start=$(date +%s.%N)

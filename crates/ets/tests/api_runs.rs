@@ -28,6 +28,7 @@ common::on_both_databases!(
     null_param_is_422_and_applies_nothing,
     invalid_param_and_tag_keys_are_422_naming_the_field,
     nul_characters_are_stored_or_refused_with_400,
+    nul_characters_in_ids_never_give_500,
     unknown_update_fields_are_422,
     tags_can_be_set_overwritten_and_removed,
     rename_and_describe_a_run,
@@ -749,6 +750,33 @@ async fn nul_characters_are_stored_or_refused_with_400() {
             assert_eq!(now["tags"], json!({}));
             assert_eq!(now["params"], json!({}), "nothing half-written");
         }
+    }
+}
+
+/// A NUL character in an id the client sends is an unknown id (SQLite) or refused with 400
+/// (PostgreSQL cannot store it) — never a 500 "transaction is aborted" from a statement sent
+/// after the one that failed in the same pipeline (which one answered first used to vary).
+async fn nul_characters_in_ids_never_give_500() {
+    let app = TestApp::start().await;
+    let expected = match app.database {
+        common::Database::Sqlite => StatusCode::NOT_FOUND,
+        common::Database::Postgres => StatusCode::BAD_REQUEST,
+    };
+    for _ in 0..10 {
+        let reply = app.get("/api/v1/runs/a%00b").await;
+        assert_eq!(reply.status, expected, "{}", reply.body);
+        let reply = app
+            .post(
+                "/api/2.0/mlflow/runs/log-batch",
+                json!({ "run_id": "a\u{0}b", "metrics": [{ "key": "k", "value": 1, "timestamp": 1, "step": 0 }] }),
+            )
+            .await;
+        assert!(
+            reply.status == expected || reply.status == StatusCode::BAD_REQUEST,
+            "{} {}",
+            reply.status,
+            reply.body
+        );
     }
 }
 

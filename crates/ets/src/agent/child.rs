@@ -243,18 +243,40 @@ fn read_on_a_thread(
     Ok(finished)
 }
 
+/// When output comes faster than one chunk per this long, the reader waits this long before
+/// reading again, so the lines in between come in one read: a command printing 1,000 lines a
+/// second wakes the reader a few hundred times a second instead of a thousand (a wake-up, not
+/// the copying, is most of what passing a line through costs). Output is delayed by at most
+/// this much; slower output is read as it comes.
+const COALESCE: Duration = Duration::from_millis(10);
+
 /// Copies `from` to this process's stream of the same name as it comes, and hands each of its
 /// lines to `on_line`.
 fn pass_through(mut from: std::fs::File, stream: Stream, mut on_line: impl FnMut(Stream, String)) {
-    let mut buffer = vec![0u8; 8192];
+    let mut buffer = vec![0u8; 65536];
     let mut splitter = LineSplitter::default();
+    let mut last_read: Option<std::time::Instant> = None;
+    let mut dense = false;
     loop {
+        if dense {
+            std::thread::sleep(COALESCE);
+        }
+        let started = std::time::Instant::now();
         let read = match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        let now = std::time::Instant::now();
+        // Dense output starts with two reads closer than COALESCE, and lasts while the read
+        // after each wait finds lines already there (it did not block).
+        dense = if dense {
+            now.duration_since(started) < Duration::from_millis(1)
+        } else {
+            last_read.is_some_and(|then| now.duration_since(then) < COALESCE)
+        };
+        last_read = Some(now);
         // The caller's own output may be closed: keep reading so the command never blocks.
         let _ = match stream {
             Stream::Stdout => write_now(&mut io::stdout().lock(), &buffer[..read]),
