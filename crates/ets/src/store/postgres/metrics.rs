@@ -238,7 +238,7 @@ async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch]) -> Result<usize> 
     }
     let statement = tx
         .prepare_cached(
-            "SELECT c.series_id, c.data FROM metric_chunks c \
+            "SELECT c.series_id, c.data, c.point_count FROM metric_chunks c \
              JOIN UNNEST($1::int8[], $2::int8[], $3::int8[]) AS b (series_id, low, high) \
                ON c.series_id = b.series_id AND c.first_step <= b.high AND c.last_step >= b.low",
         )
@@ -246,7 +246,8 @@ async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch]) -> Result<usize> 
     let mut stored: HashMap<i64, Vec<MetricPoint>> = HashMap::new();
     for row in tx.query(&statement, &[&ids, &lows, &highs]).await? {
         let series_id: i64 = row.get(0);
-        chunks::decode_into(row.get(1), stored.entry(series_id).or_default())
+        let count = chunk_points(&row, 2);
+        chunks::decode_into(row.get(1), count, stored.entry(series_id).or_default())
             .ok_or_else(|| corrupt(series_id))?;
     }
     Ok(batches
@@ -256,6 +257,11 @@ async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch]) -> Result<usize> 
             Some(batch.drop_stored(points))
         })
         .sum())
+}
+
+/// A chunk row's `point_count` (INTEGER) at `column`, as `chunks::decode_into` takes it.
+pub(super) fn chunk_points(row: &tokio_postgres::Row, column: usize) -> usize {
+    usize::try_from(row.get::<_, i32>(column)).unwrap_or(usize::MAX)
 }
 
 fn corrupt(series_id: i64) -> Error {
@@ -378,7 +384,7 @@ async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
 async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
     let statement = tx
         .prepare_cached(
-            "SELECT data FROM metric_chunks WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 \
+            "SELECT data, point_count FROM metric_chunks WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 \
              ORDER BY first_step, id",
         )
         .await?;
@@ -387,7 +393,8 @@ async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result
     pin_mut!(rows);
     let mut points = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        chunks::decode_into(row.get(0), &mut points).ok_or_else(|| corrupt(series_id))?;
+        chunks::decode_into(row.get(0), chunk_points(&row, 1), &mut points)
+            .ok_or_else(|| corrupt(series_id))?;
     }
     ingest::finish_read(&mut points, low, high);
     Ok(points)

@@ -180,7 +180,7 @@ impl PgStore {
                 // `ord` numbers the requested pairs, so rows come back in request order.
                 let statement = tx
                     .prepare_cached(
-                        "SELECT w.ord, c.data FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
+                        "SELECT w.ord, c.data, c.point_count FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
                          AS w (run_id, key, ord) \
                          JOIN metric_series s ON s.run_id = w.run_id AND s.key = w.key \
                          JOIN metric_chunks c ON c.series_id = s.id \
@@ -215,7 +215,8 @@ impl PgStore {
                         current = Some((index, Vec::new()));
                     }
                     if let Some((_, points)) = current.as_mut() {
-                        chunks::decode_into(row.get(1), points).ok_or_else(|| {
+                        let count = super::metrics::chunk_points(&row, 2);
+                        chunks::decode_into(row.get(1), count, points).ok_or_else(|| {
                             Error::internal(format!("a metric chunk of series {index} is corrupt"))
                         })?;
                     }

@@ -142,14 +142,15 @@ pub(super) fn read_points(
     high: i64,
 ) -> Result<Vec<MetricPoint>> {
     let mut statement = conn.prepare_cached(
-        "SELECT data FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
+        "SELECT data, point_count FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
          ORDER BY first_step, id",
     )?;
     let mut rows = statement.query(params![series_id, low, high])?;
     let mut points = Vec::new();
     while let Some(row) = rows.next()? {
         let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        chunks::decode_into(data, &mut points).ok_or_else(|| {
+        let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+        chunks::decode_into(data, count, &mut points).ok_or_else(|| {
             Error::internal(format!("metric chunk of series {series_id} is corrupt"))
         })?;
     }
