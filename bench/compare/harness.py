@@ -1146,7 +1146,47 @@ def render(args: argparse.Namespace, meta: dict[str, Any], results: dict[str, di
         "Ratios are ETS divided by the other server: above 1 is better for ETS where higher is better "
         "(rates), below 1 is better for ETS where lower is better (latency, time, memory, size).",
     ]
+    lines += render_cpu(servers, ratio_cols, results)
     return "\n".join(lines)
+
+
+def render_cpu(servers: list[str], ratio_cols: list[str], results: dict[str, dict]) -> list[str]:
+    """The server's own CPU-seconds beside the wall time of each workload step, and ETS's ratios
+    of both: on a 2-core machine the Python client caps wall-clock ratios, the server's CPU for
+    the same work does not."""
+    steps: list[str] = []
+    for s in servers:
+        for label in results[s].get("details", {}).get("cpu_s", {}):
+            if label not in steps:
+                steps.append(label)
+    if not steps:
+        return []
+
+    def cpu(s: str, label: str) -> Any:
+        return results[s].get("details", {}).get("cpu_s", {}).get(label, {}).get("server")
+
+    def wall(s: str, label: str) -> Any:
+        return results[s].get("timings_s", {}).get(label)
+
+    header = (["workload step"]
+              + [f"{LABELS[s]} server CPU-s / wall s" for s in servers]
+              + [f"ETS/{LABELS[s]} CPU" for s in ratio_cols]
+              + [f"ETS/{LABELS[s]} wall" for s in ratio_cols])
+    lines = ["", "Server CPU (its whole process tree, from /proc) and wall time per workload step, same work "
+             "for every server:", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for label in steps:
+        cells = [label]
+        for s in servers:
+            c, w = cpu(s, label), wall(s, label)
+            cells.append("–" if c is None or w is None else f"{c:,.2f} / {w:,.2f}")
+        for s in ratio_cols:
+            cells.append(fmt_ratio(cpu("ets", label), cpu(s, label)))
+        for s in ratio_cols:
+            cells.append(fmt_ratio(wall("ets", label), wall(s, label)))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "CPU and wall ratios are ETS divided by the other server: below 1 means ETS spent less."]
+    return lines
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
