@@ -383,22 +383,34 @@ impl PgStore {
             label,
             ssl,
         };
-        let client = store.client().await?;
+        // At start-up the operator reads the error: it names the database and the cause.
+        let client = store.pool.get().await.map_err(|e| {
+            Error::internal(format!(
+                "no PostgreSQL connection from the pool ({}): {}",
+                store.label,
+                store.pool_error(&e)
+            ))
+        })?;
         check_schema_version(&client, &store.label).await?;
         Ok(store)
     }
 
+    /// A connection from the pool; when PostgreSQL cannot be reached, `Unavailable` (503: the
+    /// client may retry) with the cause in the log, not in the answer.
     async fn client(&self) -> Result<deadpool_postgres::Client> {
         self.pool.get().await.map_err(|e| {
-            let reason = match &e {
-                deadpool_postgres::PoolError::Backend(e) => tls::describe(e, &self.ssl),
-                other => other.to_string(),
-            };
-            Error::internal(format!(
-                "no PostgreSQL connection from the pool ({}): {reason}",
-                self.label
-            ))
+            let reason = self.pool_error(&e);
+            tracing::warn!(database = %self.label, %reason, "no PostgreSQL connection from the pool");
+            database_unavailable()
         })
+    }
+
+    /// Why the pool gave no connection, with what to do about TLS.
+    fn pool_error(&self, e: &deadpool_postgres::PoolError) -> String {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => tls::describe(e, &self.ssl),
+            other => other.to_string(),
+        }
     }
 
     /// Runs `work` in a read-write transaction and commits it when it succeeds (dropping an
@@ -531,15 +543,36 @@ impl From<tokio_postgres::Error> for Error {
                     db.message()
                 ))
             }
+            // The server is shutting down, restarting or not accepting connections (class
+            // 57P), or the connection failed (class 08): a retry may succeed.
+            Some(db)
+                if db.code().code().starts_with("57P") || db.code().code().starts_with("08") =>
+            {
+                tracing::warn!(
+                    code = db.code().code(),
+                    message = db.message(),
+                    "PostgreSQL is unavailable"
+                );
+                database_unavailable()
+            }
             Some(db) => Error::internal(format!(
                 "PostgreSQL error {}: {}{}",
                 db.code().code(),
                 db.message(),
                 db.detail().map(|d| format!(" ({d})")).unwrap_or_default()
             )),
+            None if e.is_closed() => {
+                tracing::warn!(error = %e, "the connection to PostgreSQL was lost");
+                database_unavailable()
+            }
             None => Error::internal(format!("PostgreSQL: {e}")),
         }
     }
+}
+
+/// What a client is told while PostgreSQL cannot be reached.
+fn database_unavailable() -> Error {
+    Error::Unavailable("the database cannot be reached right now; retry shortly".into())
 }
 
 #[async_trait]
