@@ -5,7 +5,9 @@ database with an artifact folder (imported twice: over HTTP from the server, and
 SQLite file + `--artifacts` folder), and a `./mlruns` file store. Each import goes into a fresh
 `ets serve`; then the mlflow client reads both sides and they must match: experiments by name
 (with their tags), runs by name (status, times, user, params, tags, every metric point with
-step and timestamp, artifact files and bytes). A second import must copy nothing.
+step and timestamp, artifact files and bytes, links to logged models), MLflow 3 logged models
+by name (type, status, source run, params, tags, metric values with their run and dataset,
+artifact files and bytes). A second import must copy nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +24,25 @@ import time
 import urllib.request
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import (
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    RunTag,
+    ViewType,
+)
 
 ETS_BIN = os.environ["IMPORT_ETS_BIN"]
 HERE = Path(__file__).resolve().parent
 # Tags the import adds to each run it copies.
 IMPORT_TAGS = {"ets.import.source_run_id", "ets.import.source", "ets.import.complete"}
+# Tags the import adds to each logged model it copies.
+MODEL_IMPORT_TAGS = {"ets.import.source_model_id", "ets.import.source", "ets.import.complete"}
 T0 = 1_700_000_000_000
 
 
@@ -126,6 +139,25 @@ def populate(client: MlflowClient, files: Path) -> dict:
     )
     client.log_artifact(pid, str(files / "notes.txt"))
     client.log_artifact(pid, str(files / "weights.bin"), "model/data")
+
+    # An MLflow 3 logged model of the run: params, tags, metric values (one on a dataset),
+    # files, READY; the run's output at step 3.
+    clf = client.create_logged_model(
+        a, name="clf", source_run_id=pid, params={"alpha": "0.5", "depth": "3"},
+        tags={"flavor": "sklearn-ish"}, model_type="classifier",
+    )
+    # (Step 0 on the dataset: MLflow's file store reads a run's point logged with a dataset
+    # back at step 0 whatever its step; the import copies the step it wrote.)
+    client.log_batch(pid, metrics=[
+        Metric("val_acc", 0.9, T0 + 50, 0, model_id=clf.model_id,
+               dataset_name="eval", dataset_digest="d1"),
+        Metric("val_loss", 0.25, T0 + 51, 3, model_id=clf.model_id),
+    ])
+    client.set_logged_model_tags(clf.model_id, {"stage": "candidate"})
+    client.log_model_artifact(clf.model_id, str(files / "notes.txt"))
+    client.log_model_artifact(clf.model_id, str(files / "weights.bin"), "data")
+    client.finalize_logged_model(clf.model_id, LoggedModelStatus.READY)
+    client.log_outputs(pid, [LoggedModelOutput(clf.model_id, 3)])
     client.set_terminated(pid, "FINISHED", end_time=T0 + 60_000)
 
     child = client.create_run(
@@ -133,6 +165,7 @@ def populate(client: MlflowClient, files: Path) -> dict:
     )
     cid = child.info.run_id
     client.log_batch(cid, metrics=[Metric("loss", 2.0, T0 + 200, 0)], params=[Param("seed", "7")])
+    client.log_inputs(cid, models=[LoggedModelInput(clf.model_id)])
     client.set_terminated(cid, "FAILED", end_time=T0 + 300)
 
     gone = client.create_run(a, run_name="deleted", start_time=T0 + 400)
@@ -147,20 +180,34 @@ def populate(client: MlflowClient, files: Path) -> dict:
     client.log_batch(lid, params=[Param(f"p{i:03}", str(i)) for i in range(150)])
     client.set_terminated(lid, "KILLED", end_time=T0 + 9000)
 
+    # A model of no run, left pending, with a file.
+    draft = client.create_logged_model(b, name="draft", params={"k": "v"})
+    client.log_model_artifact(draft.model_id, str(files / "notes.txt"))
+    gone_model = client.create_logged_model(b, name="deleted-model")
+    client.delete_logged_model(gone_model.model_id)
+
     running = client.create_run("0", run_name="still-running", start_time=T0 + 600)
     client.log_metric(running.info.run_id, "x", 1.0, timestamp=T0 + 601, step=0)
 
     trashed = client.create_experiment("trashed")
     client.create_run(trashed, run_name="in-trash")
     client.delete_experiment(trashed)
-    return {"runs": 4, "metric_points": 34 + 1 + 2500 + 1, "params": 3 + 1 + 150, "artifacts": 2}
+    return {"runs": 4, "metric_points": 36 + 1 + 2500 + 1, "params": 3 + 1 + 150, "artifacts": 2,
+            "logged_models": 2, "model_metric_values": 2, "model_artifacts": 3, "model_links": 2}
 
 
 def snapshot(uri: str, tmp: Path) -> dict:
     """Everything the mlflow client reads from the tracking server / store at `uri`."""
     client = MlflowClient(uri)
     out = {}
-    for exp in client.search_experiments(view_type=ViewType.ACTIVE_ONLY):
+    exps = client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+    every_run = client.search_runs([e.experiment_id for e in exps], run_view_type=ViewType.ALL)
+    run_names = {r.info.run_id: r.info.run_name for r in every_run}
+    model_names = {}
+    for exp in exps:
+        for m in all_models(client, exp.experiment_id):
+            model_names[m.model_id] = m.name
+    for exp in exps:
         runs = client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL)
         names = {r.info.run_id: r.info.run_name for r in runs}
         records = {}
@@ -168,6 +215,7 @@ def snapshot(uri: str, tmp: Path) -> dict:
             tags = {k: v for k, v in run.data.tags.items() if k not in IMPORT_TAGS}
             if "mlflow.parentRunId" in tags:
                 tags["mlflow.parentRunId"] = names.get(tags["mlflow.parentRunId"], "?")
+            full = client.get_run(run.info.run_id)
             histories = {}
             for key in run.data.metrics:
                 history = client.get_metric_history(run.info.run_id, key)
@@ -183,19 +231,72 @@ def snapshot(uri: str, tmp: Path) -> dict:
                 "params": dict(run.data.params),
                 "tags": tags,
                 "metrics": histories,
-                "artifacts": artifacts(client, run.info.run_id, tmp),
+                # A logged model's files are kept below its source run in ETS.
+                "artifacts": artifacts(client, run.info.run_id, tmp, skip=[
+                    f"models/{m}/" for m in model_names
+                ]),
+                # `search_runs` of MLflow's SQL store leaves the model inputs out.
+                "model_inputs": sorted(
+                    model_names.get(m.model_id, "?") for m in full.inputs.model_inputs
+                ),
+                "model_outputs": sorted(
+                    (model_names.get(m.model_id, "?"), m.step) for m in full.outputs.model_outputs
+                ),
             }
         exp_tags = {k: v for k, v in exp.tags.items() if not k.startswith("mlflow.")}
-        out[exp.name] = {"tags": exp_tags, "runs": records}
+        models = {
+            m.name: model_record(uri, m, run_names, tmp)
+            for m in all_models(client, exp.experiment_id)
+        }
+        out[exp.name] = {"tags": exp_tags, "runs": records, "models": models}
     return out
 
 
-def artifacts(client: MlflowClient, run_id: str, tmp: Path) -> dict:
+def all_models(client: MlflowClient, experiment_id: str) -> list:
+    models, token = [], None
+    while True:
+        page = client.search_logged_models([experiment_id], max_results=50, page_token=token)
+        models.extend(page)
+        token = page.token
+        if not token:
+            return models
+
+
+def model_record(uri: str, m, run_names: dict, tmp: Path) -> dict:
+    """A logged model as the mlflow client reads it, its runs by name."""
+    files = {}
+    dst = tmp / "models" / m.model_id
+    dst.mkdir(parents=True)
+    local = Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=m.artifact_location, dst_path=str(dst), tracking_uri=uri
+    ))
+    for f in sorted(local.rglob("*")):
+        if f.is_file():
+            files[f.relative_to(local).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+    # Empty and missing strings are the same model (over REST they are always empty).
+    return {
+        "model_type": m.model_type or None,
+        "status": str(m.status),
+        "source_run": run_names.get(m.source_run_id) if m.source_run_id else None,
+        "params": dict(m.params),
+        "tags": {k: v for k, v in m.tags.items() if k not in MODEL_IMPORT_TAGS},
+        "metrics": sorted(
+            (x.key, repr(x.value), x.step, x.timestamp, x.dataset_name or None,
+             x.dataset_digest or None, run_names.get(x.run_id, "?"))
+            for x in m.metrics
+        ),
+        "artifacts": files,
+    }
+
+
+def artifacts(client: MlflowClient, run_id: str, tmp: Path, skip=()) -> dict:
     out = {}
     folders = [None]
     while folders:
         folder = folders.pop()
         for f in client.list_artifacts(run_id, folder):
+            if any((f.path + "/").startswith(prefix) for prefix in skip):
+                continue
             if f.is_dir:
                 folders.append(f.path)
             else:
@@ -210,6 +311,7 @@ def without_deleted(snap: dict) -> dict:
         name: {
             "tags": exp["tags"],
             "runs": {n: r for n, r in exp["runs"].items() if r["lifecycle_stage"] == "active"},
+            "models": exp["models"],
         }
         for name, exp in snap.items()
     }
@@ -226,12 +328,26 @@ def check_same(source: dict, target: dict):
         for run_name, run in exp["runs"].items():
             mine = got["runs"][run_name]
             for field in ("status", "start_time", "end_time", "user_id", "params", "metrics",
-                          "artifacts"):
+                          "artifacts", "model_inputs", "model_outputs"):
                 assert mine[field] == run[field], (name, run_name, field)
             # Tags: the source's, plus those ETS adds itself (none expected beyond MLflow's).
             for key, value in run["tags"].items():
                 assert mine["tags"].get(key) == value, (name, run_name, key)
             assert set(mine["tags"]) - set(run["tags"]) <= {"mlflow.user"}, (name, run_name)
+        assert sorted(got["models"]) == sorted(exp["models"]), name
+        for model_name, model in exp["models"].items():
+            mine = got["models"][model_name]
+            for field in ("model_type", "status", "source_run", "params", "metrics", "artifacts"):
+                assert mine[field] == model[field], (name, model_name, field)
+            for key, value in model["tags"].items():
+                assert mine["tags"].get(key) == value, (name, model_name, key)
+            assert set(mine["tags"]) - set(model["tags"]) <= {"mlflow.user"}, (name, model_name)
+
+
+def count_models(uri: str) -> int:
+    client = MlflowClient(uri)
+    exps = client.search_experiments(view_type=ViewType.ALL)
+    return sum(len(all_models(client, e.experiment_id)) for e in exps)
 
 
 def count_runs(uri: str) -> int:
@@ -250,15 +366,30 @@ def check_import(source_uri: str, snap_uri: str, tmp: Path, expected: dict, *ext
         assert first["params"] == expected["params"], first
         assert first["artifacts"] == expected["artifacts"], first
         assert first["artifacts_unreachable"] == 0, first
+        for key in ("logged_models", "model_metric_values", "model_artifacts", "model_links"):
+            assert first[key] == expected[key], (key, first)
+        assert first["logged_models_skipped"] == 0, first
+        assert first["model_artifacts_unreachable"] == 0, first
         source = snapshot(snap_uri, tmp / "source")
+        assert sum(len(e["models"]) for e in source.values()) == expected["logged_models"]
+        clf = source["import-a"]["models"]["clf"]
+        assert (len(clf["artifacts"]), len(clf["metrics"]), clf["source_run"]) == (2, 2, "parent")
+        assert clf["params"] == {"alpha": "0.5", "depth": "3"}, clf
+        assert source["import-a"]["runs"]["child"]["model_inputs"] == ["clf"]
         check_same(source, snapshot(ets.url, tmp / "ets"))
         runs = count_runs(ets.url)
+        models = count_models(ets.url)
+        assert models == expected["logged_models"]
 
         # Again: nothing copied, nothing doubled.
         second = ets_import(source_uri, ets.url, *extra)
         assert second["runs"] == 0 and second["runs_skipped"] == expected["runs"], second
         assert second["metric_points"] == 0 and second["artifacts"] == 0, second
+        assert second["logged_models"] == 0, second
+        assert second["logged_models_skipped"] == expected["logged_models"], second
+        assert second["model_artifacts"] == 0, second
         assert count_runs(ets.url) == runs
+        assert count_models(ets.url) == models
         check_same(source, snapshot(ets.url, tmp / "ets2"))
 
         # An interrupted import (a run without its completion tag) is finished, not doubled.
@@ -266,10 +397,17 @@ def check_import(source_uri: str, snap_uri: str, tmp: Path, expected: dict, *ext
         exp = client.get_experiment_by_name("import/b")
         (long,) = client.search_runs([exp.experiment_id], "attributes.run_name = 'long'")
         client.delete_tag(long.info.run_id, "ets.import.complete")
+        # And a logged model without its completion tag.
+        (clf,) = [m for m in all_models(client, client.get_experiment_by_name("import-a")
+                                        .experiment_id) if m.name == "clf"]
+        client.delete_logged_model_tag(clf.model_id, "ets.import.complete")
         third = ets_import(source_uri, ets.url, *extra)
         assert third["runs_resumed"] == 1 and third["runs"] == 1, third
         assert third["runs_skipped"] == expected["runs"] - 1, third
+        assert third["logged_models_resumed"] == 1 and third["logged_models"] == 1, third
+        assert third["logged_models_skipped"] == expected["logged_models"] - 1, third
         assert count_runs(ets.url) == runs
+        assert count_models(ets.url) == models
         check_same(source, snapshot(ets.url, tmp / "ets3"))
     except BaseException:
         print(ets.log.read_text()[-3000:], file=sys.stderr)

@@ -1,6 +1,9 @@
 //! MLflow's file store (`./mlruns`): `<experiment id>/meta.yaml` (+ `tags/`), and per run
 //! `<run id>/meta.yaml`, `params/`, `tags/`, `metrics/` (one file per key, a key's `/` as
-//! folders; metric lines `timestamp value step`) and `artifacts/`. The `meta.yaml` files
+//! folders; metric lines `timestamp value step`), `artifacts/`, and MLflow 3's `inputs/*/`
+//! and `outputs/<model id>/` (the run's links to logged models); per logged model
+//! `<experiment id>/models/<model id>/meta.yaml`, `params/`, `tags/` and `metrics/` (lines
+//! `timestamp value step run_id [dataset_name dataset_digest]`). The `meta.yaml` files
 //! are flat `key: value` maps, read here without a YAML library (plain, single- and
 //! double-quoted scalars, continuation lines of a folded plain scalar).
 
@@ -11,8 +14,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::source::{
-    Experiment, Point, Run, Source, files_below, local_artifact_dir, local_files, read_local,
-    status_name,
+    Experiment, LoggedModel, ModelLinks, ModelPoint, Owner, Point, Run, Source, files_below,
+    local_artifact_dir, local_files, model_status_name, read_local, status_name,
 };
 
 pub struct FileSource {
@@ -144,6 +147,58 @@ fn parse_metric_line(key: &str, line: &str) -> Option<Point> {
     })
 }
 
+/// A line of a logged model's metric file: `timestamp value step run_id` and maybe
+/// `dataset_name dataset_digest`.
+fn parse_model_metric_line(key: &str, line: &str) -> Option<ModelPoint> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() != 4 && fields.len() != 6 {
+        return None;
+    }
+    let point = parse_metric_line(key, &fields[..3].join(" "))?;
+    let dataset = |i: usize| fields.get(i).map(|s| (*s).to_owned());
+    Some(ModelPoint {
+        run_id: fields[3].to_owned(),
+        point,
+        dataset_name: dataset(4),
+        dataset_digest: dataset(5),
+    })
+}
+
+/// The `meta.yaml` maps of the sub-folders of `dir` (none without `dir`).
+fn metas_below(dir: &Path) -> anyhow::Result<Vec<(PathBuf, BTreeMap<String, String>)>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    meta_folders(dir)?
+        .into_iter()
+        .map(|sub| Ok((sub.clone(), read_meta(&sub)?)))
+        .collect()
+}
+
+/// The logged models a run's folder links it to: `inputs/*/` of source type `MODEL`, and
+/// `outputs/<model id>/` with its step.
+fn model_links(run_dir: &Path) -> anyhow::Result<ModelLinks> {
+    let inputs = metas_below(&run_dir.join("inputs"))?
+        .into_iter()
+        .filter(|(_, meta)| meta.get("source_type").is_some_and(|t| t == "MODEL"))
+        .filter_map(|(_, mut meta)| meta.remove("source_id"))
+        .collect();
+    let outputs = metas_below(&run_dir.join("outputs"))?
+        .into_iter()
+        .filter_map(|(dir, meta)| {
+            let id = meta
+                .get("source_id")
+                .cloned()
+                .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))?;
+            Some((
+                id,
+                meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0),
+            ))
+        })
+        .collect();
+    Ok((inputs, outputs))
+}
+
 #[async_trait]
 impl Source for FileSource {
     fn uri(&self) -> String {
@@ -190,6 +245,7 @@ impl Source for FileSource {
             params.sort();
             let mut tags = key_files(&run_dir.join("tags"))?;
             tags.sort();
+            let (model_inputs, model_outputs) = model_links(&run_dir)?;
             runs.push(Run {
                 id,
                 experiment_id: experiment.id.clone(),
@@ -204,6 +260,8 @@ impl Source for FileSource {
                 params,
                 tags,
                 artifact_uri: meta.get("artifact_uri").cloned(),
+                model_inputs,
+                model_outputs,
             });
         }
         runs.sort_by(|a, b| (a.start_time, &a.id).cmp(&(b.start_time, &b.id)));
@@ -230,26 +288,73 @@ impl Source for FileSource {
         Ok(points)
     }
 
-    async fn artifacts(&mut self, run: &Run) -> anyhow::Result<Vec<String>> {
-        local_files(self.artifact_dir(run)?.as_deref())
+    async fn models(&mut self, experiment: &Experiment) -> anyhow::Result<Vec<LoggedModel>> {
+        let mut models = Vec::new();
+        for (dir, meta) in metas_below(&self.root.join(&experiment.id).join("models"))? {
+            if meta.get("lifecycle_stage").is_some_and(|s| s != "active") {
+                continue;
+            }
+            let Some(id) = meta.get("model_id").cloned() else {
+                continue;
+            };
+            let mut params = key_files(&dir.join("params"))?;
+            params.sort();
+            let mut tags = key_files(&dir.join("tags"))?;
+            tags.sort();
+            let mut metrics = Vec::new();
+            for (key, text) in key_files(&dir.join("metrics"))? {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    metrics.push(parse_model_metric_line(&key, line).with_context(|| {
+                        format!(
+                            "{}: unreadable metric line '{line}'",
+                            dir.join("metrics").join(&key).display()
+                        )
+                    })?);
+                }
+            }
+            let created = meta
+                .get("creation_timestamp")
+                .and_then(|t| t.parse::<i64>().ok());
+            models.push((
+                created,
+                LoggedModel {
+                    id,
+                    experiment_id: experiment.id.clone(),
+                    name: meta.get("name").cloned().unwrap_or_default(),
+                    model_type: meta.get("model_type").cloned(),
+                    source_run_id: meta.get("source_run_id").cloned(),
+                    status: model_status_name(meta.get("status").map_or("", String::as_str)),
+                    params,
+                    tags,
+                    metrics,
+                    artifact_uri: meta.get("artifact_location").cloned(),
+                },
+            ));
+        }
+        models.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
+        Ok(models.into_iter().map(|(_, model)| model).collect())
     }
 
-    async fn artifact(&mut self, run: &Run, path: &str) -> anyhow::Result<Vec<u8>> {
+    async fn artifacts(&mut self, of: Owner<'_>) -> anyhow::Result<Vec<String>> {
+        local_files(self.artifact_dir(of)?.as_deref())
+    }
+
+    async fn artifact(&mut self, of: Owner<'_>, path: &str) -> anyhow::Result<Vec<u8>> {
         read_local(
             &self
-                .artifact_dir(run)?
-                .context("the run has no artifacts")?,
+                .artifact_dir(of)?
+                .with_context(|| format!("the {of} has no artifacts"))?,
             path,
         )
     }
 }
 
 impl FileSource {
-    /// The run's `artifact_uri`, else `--artifacts`, else its `artifacts/` folder in the store
-    /// (where the store's runs keep them by default).
-    fn artifact_dir(&self, run: &Run) -> anyhow::Result<Option<PathBuf>> {
+    /// Its artifact URI, else below `--artifacts`, else its `artifacts/` folder in the store
+    /// (where the store keeps them by default).
+    fn artifact_dir(&self, of: Owner<'_>) -> anyhow::Result<Option<PathBuf>> {
         let root = self.artifacts.as_deref().unwrap_or(&self.root);
-        local_artifact_dir(run, Some(root))
+        local_artifact_dir(of, Some(root))
     }
 }
 
@@ -284,5 +389,14 @@ mod tests {
         assert!(parse_metric_line("loss", "1 nan 0").unwrap().value.is_nan());
         assert_eq!(parse_metric_line("loss", "1 -inf").unwrap().step, 0);
         assert!(parse_metric_line("loss", "x 1 2").is_none());
+        let m = parse_model_metric_line("acc", "1700 0.5 2 abc eval d1").unwrap();
+        assert_eq!((m.run_id.as_str(), m.point.step), ("abc", 2));
+        assert_eq!(
+            (m.dataset_name.as_deref(), m.dataset_digest.as_deref()),
+            (Some("eval"), Some("d1"))
+        );
+        let m = parse_model_metric_line("acc", "1700 0.5 2 abc").unwrap();
+        assert_eq!(m.dataset_name, None);
+        assert!(parse_model_metric_line("acc", "1700 0.5 2").is_none());
     }
 }

@@ -1,14 +1,18 @@
 //! `ets import mlflow --from URI --server URL` (issue 17): copies an MLflow store's
 //! experiments (by name), runs (name, status, times, user, params, tags, every metric point
-//! with its step and timestamp) and artifacts into an ETS server, through ETS's
-//! MLflow-compatible REST API.
+//! with its step and timestamp), artifacts and MLflow 3 logged models (name, type, source
+//! run, status, params, tags, metric values with their run and dataset, artifacts, and the
+//! runs' links to them) into an ETS server, through ETS's MLflow-compatible REST API.
 //!
 //! Sources ([`source::Source`]): [`sqlite`] (MLflow's SQL store in a SQLite file), [`files`]
 //! (the `./mlruns` file store) and [`http`] (an MLflow tracking server). The [`writer`] talks
 //! to ETS. Each imported run carries the tag `ets.import.source_run_id` (ETS chooses its own
 //! run ids) and, once everything of it is copied, `ets.import.complete`: a second import
 //! skips complete runs and finishes incomplete ones (metric points ETS already has are
-//! skipped by the server, params and tags are set again, artifacts replaced whole).
+//! skipped by the server, params and tags are set again, artifacts replaced whole). Logged
+//! models are copied after every run (their metrics are logged by runs, maybe of another
+//! experiment), each tagged `ets.import.source_model_id`, and `ets.import.complete` once
+//! whole: skipped or finished the same way.
 
 pub mod files;
 pub mod http;
@@ -24,8 +28,10 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
-use source::{Run, Source};
-use writer::{COMPLETE_TAG, Imported, SOURCE_RUN_TAG, SOURCE_TAG, Writer};
+use source::{Experiment, LoggedModel, ModelPoint, Owner, Run, Source};
+use writer::{
+    COMPLETE_TAG, Imported, ImportedModel, SOURCE_MODEL_TAG, SOURCE_RUN_TAG, SOURCE_TAG, Writer,
+};
 
 const AFTER_HELP: &str = "\
 URI is one of:
@@ -37,10 +43,12 @@ URI is one of:
   http(s)://HOST[:PORT]   an MLflow tracking server (MLFLOW_TRACKING_TOKEN, or
                           MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)
 
-Active experiments and runs are copied; experiments are matched by name (created when
-missing). Every imported run gets the tags ets.import.source_run_id (its MLflow run id; ETS
-chooses its own ids) and ets.import.source, and ets.import.complete once copied whole.
-Importing again copies nothing twice: complete runs are skipped, incomplete ones finished.
+Active experiments, runs and (MLflow 3) logged models are copied; experiments are matched
+by name (created when missing). Every imported run gets the tags ets.import.source_run_id
+(its MLflow run id; ETS chooses its own ids) and ets.import.source, and ets.import.complete
+once copied whole; every logged model likewise ets.import.source_model_id,
+ets.import.source and ets.import.complete. Importing again copies nothing twice: complete
+runs and models are skipped, incomplete ones finished.
 
 The ETS API key is read from ETS_API_KEY (sent as a bearer token).
 
@@ -111,6 +119,24 @@ pub struct Summary {
     pub artifact_bytes: u64,
     /// Runs whose artifacts could not be reached (each named on stderr).
     pub artifacts_unreachable: u64,
+    /// MLflow 3 logged models copied.
+    pub logged_models: u64,
+    /// Of `logged_models`: those an earlier, interrupted import had left incomplete.
+    pub logged_models_resumed: u64,
+    /// Logged models already imported whole before (nothing copied).
+    pub logged_models_skipped: u64,
+    pub model_params: u64,
+    pub model_tags: u64,
+    pub model_metric_values: u64,
+    /// Model metric values not copied: logged by a run that was not imported (each model
+    /// named on stderr).
+    pub model_metric_values_skipped: u64,
+    /// Files of logged models (their bytes are counted in `artifact_bytes`).
+    pub model_artifacts: u64,
+    /// Logged models whose artifacts could not be reached (each named on stderr).
+    pub model_artifacts_unreachable: u64,
+    /// Runs' links to the logged models they used or produced.
+    pub model_links: u64,
     pub seconds: f64,
 }
 
@@ -144,6 +170,8 @@ fn print_summary(s: &Summary, json: bool) {
     println!(
         "experiments: {} ({} created)\nruns: {} imported ({} of them resumed), {} already imported (skipped)\n\
          params: {}\ntags: {}\nmetric points: {}\nartifacts: {} files, {} bytes{}\n\
+         logged models: {} imported ({} of them resumed), {} already imported (skipped); \
+         {} params, {} tags, {} metric values{}, {} files{}, {} run links\n\
          time: {:.1} s ({:.1} runs/s, {:.0} points/s)",
         s.experiments,
         s.experiments_created,
@@ -155,15 +183,36 @@ fn print_summary(s: &Summary, json: bool) {
         s.metric_points,
         s.artifacts,
         s.artifact_bytes,
-        if s.artifacts_unreachable > 0 {
-            format!(" ({} runs' artifacts unreachable)", s.artifacts_unreachable)
-        } else {
-            String::new()
-        },
+        note(s.artifacts_unreachable, "runs' artifacts unreachable"),
+        s.logged_models,
+        s.logged_models_resumed,
+        s.logged_models_skipped,
+        s.model_params,
+        s.model_tags,
+        s.model_metric_values,
+        note(
+            s.model_metric_values_skipped,
+            "of runs not imported skipped"
+        ),
+        s.model_artifacts,
+        note(
+            s.model_artifacts_unreachable,
+            "models' artifacts unreachable"
+        ),
+        s.model_links,
         s.seconds,
         s.runs as f64 / s.seconds.max(1e-9),
         s.metric_points as f64 / s.seconds.max(1e-9),
     );
+}
+
+/// ` (N what)` when `n` is not 0.
+fn note(n: u64, what: &str) -> String {
+    if n > 0 {
+        format!(" ({n} {what})")
+    } else {
+        String::new()
+    }
 }
 
 /// The store named by `--from`.
@@ -211,6 +260,12 @@ pub async fn import_mlflow(args: &MlflowArgs) -> anyhow::Result<Summary> {
         experiments.len(),
         args.server
     );
+    // Source run id → ETS run id, of every experiment: nested runs point at their imported
+    // parent, logged models at their source run, model metric values at the run that logged
+    // them.
+    let mut ids: HashMap<String, String> = HashMap::new();
+    // Per experiment: its ETS id and its source runs, for the logged models.
+    let mut copied: Vec<(String, Vec<Run>)> = Vec::new();
     for (index, experiment) in experiments.iter().enumerate() {
         let (experiment_id, created) = writer
             .experiment(&experiment.name, &experiment.tags)
@@ -230,11 +285,11 @@ pub async fn import_mlflow(args: &MlflowArgs) -> anyhow::Result<Summary> {
                 .filter(|r| imported.get(&r.id).is_some_and(|i| i.complete))
                 .count()
         );
-        // Source run id → ETS run id, to point nested runs at their imported parent.
-        let mut ids: HashMap<String, String> = imported
-            .iter()
-            .map(|(source, i)| (source.clone(), i.run_id.clone()))
-            .collect();
+        ids.extend(
+            imported
+                .iter()
+                .map(|(source, i)| (source.clone(), i.run_id.clone())),
+        );
         for (n, run) in runs.iter().enumerate() {
             let before = imported.get(&run.id);
             if before.is_some_and(|i| i.complete) {
@@ -271,9 +326,241 @@ pub async fn import_mlflow(args: &MlflowArgs) -> anyhow::Result<Summary> {
                 summary.metric_points
             );
         }
+        copied.push((experiment_id, runs));
+    }
+    // The logged models of every experiment, and those imported before.
+    let mut found = Vec::new();
+    for (experiment, (experiment_id, _)) in experiments.iter().zip(&copied) {
+        let models = source
+            .models(experiment)
+            .await
+            .with_context(|| format!("logged models of experiment '{}'", experiment.name))?;
+        let imported = if models.is_empty() {
+            HashMap::new()
+        } else {
+            writer.imported_models(experiment_id).await?
+        };
+        found.push((models, imported));
+    }
+    // The runs' links to models, read only when a model is to be copied.
+    let to_copy = found.iter().any(|(models, imported)| {
+        models
+            .iter()
+            .any(|m| !imported.get(&m.id).is_some_and(|i| i.complete))
+    });
+    let links = if to_copy {
+        model_links(&mut *source, copied.iter().flat_map(|(_, runs)| runs)).await?
+    } else {
+        HashMap::new()
+    };
+    for ((experiment, (experiment_id, _)), (models, imported)) in
+        experiments.iter().zip(&copied).zip(found)
+    {
+        import_models(
+            &mut *source,
+            &writer,
+            experiment,
+            experiment_id,
+            &models,
+            &imported,
+            &source_uri,
+            &ids,
+            &links,
+            args.no_artifacts,
+            &mut summary,
+        )
+        .await
+        .with_context(|| format!("logged models of experiment '{}'", experiment.name))?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A run's link to a logged model: the run used it (no step) or produced it (at a step).
+#[derive(Debug, Clone, PartialEq)]
+struct ModelLink {
+    run_id: String,
+    output_step: Option<i64>,
+}
+
+/// Source model id → the runs linked to it.
+async fn model_links<'a>(
+    source: &mut dyn Source,
+    runs: impl Iterator<Item = &'a Run>,
+) -> anyhow::Result<HashMap<String, Vec<ModelLink>>> {
+    let mut links: HashMap<String, Vec<ModelLink>> = HashMap::new();
+    for run in runs {
+        let (inputs, outputs) = source
+            .model_links(run)
+            .await
+            .with_context(|| format!("the logged models of run {}", run.id))?;
+        let used = inputs.into_iter().map(|id| (id, None));
+        let produced = outputs.into_iter().map(|(id, step)| (id, Some(step)));
+        for (model_id, output_step) in used.chain(produced) {
+            links.entry(model_id).or_default().push(ModelLink {
+                run_id: run.id.clone(),
+                output_step,
+            });
+        }
+    }
+    Ok(links)
+}
+
+/// Copies the logged models of an experiment (into `experiment_id`, its ETS copy) not
+/// imported whole before.
+#[allow(clippy::too_many_arguments)]
+async fn import_models(
+    source: &mut dyn Source,
+    writer: &Writer,
+    experiment: &Experiment,
+    experiment_id: &str,
+    models: &[LoggedModel],
+    imported: &HashMap<String, ImportedModel>,
+    source_uri: &str,
+    ids: &HashMap<String, String>,
+    links: &HashMap<String, Vec<ModelLink>>,
+    no_artifacts: bool,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    if models.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "ets import: experiment '{}': {} logged model(s), {} imported before",
+        experiment.name,
+        models.len(),
+        models
+            .iter()
+            .filter(|m| imported.get(&m.id).is_some_and(|i| i.complete))
+            .count()
+    );
+    for model in models {
+        let before = imported.get(&model.id);
+        if before.is_some_and(|i| i.complete) {
+            summary.logged_models_skipped += 1;
+            continue;
+        }
+        import_model(
+            source,
+            writer,
+            experiment_id,
+            model,
+            before,
+            source_uri,
+            ids,
+            links.get(&model.id).map_or(&[], Vec::as_slice),
+            no_artifacts,
+            summary,
+        )
+        .await
+        .with_context(|| format!("logged model {} ('{}')", model.id, model.name))?;
+    }
+    Ok(())
+}
+
+/// Copies one logged model (into `before`, the model an interrupted import left, when
+/// given), with the links of the imported runs to it.
+#[allow(clippy::too_many_arguments)]
+async fn import_model(
+    source: &mut dyn Source,
+    writer: &Writer,
+    experiment_id: &str,
+    model: &LoggedModel,
+    before: Option<&ImportedModel>,
+    source_uri: &str,
+    ids: &HashMap<String, String>,
+    links: &[ModelLink],
+    no_artifacts: bool,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let source_run = model.source_run_id.as_ref().and_then(|id| ids.get(id));
+    let target = match before {
+        Some(before) => {
+            summary.logged_models_resumed += 1;
+            before.clone()
+        }
+        None => {
+            if let (Some(run), None) = (&model.source_run_id, source_run) {
+                eprintln!(
+                    "ets import:   model {}: its source run {run} was not imported: copied without",
+                    model.id
+                );
+            }
+            let link = [
+                (SOURCE_MODEL_TAG.to_owned(), model.id.clone()),
+                (SOURCE_TAG.to_owned(), source_uri.to_owned()),
+            ];
+            writer
+                .create_model(
+                    experiment_id,
+                    &model.name,
+                    model.model_type.as_deref(),
+                    source_run.map(String::as_str),
+                    &link,
+                )
+                .await?
+        }
+    };
+    let tags: Vec<(String, String)> = model
+        .tags
+        .iter()
+        .filter(|(key, _)| ![SOURCE_MODEL_TAG, SOURCE_TAG, COMPLETE_TAG].contains(&key.as_str()))
+        .cloned()
+        .collect();
+    writer
+        .model_params_and_tags(&target.model_id, &model.params, &tags)
+        .await?;
+    // The metric values, logged by the ETS copies of the runs that logged them.
+    let mut by_run: std::collections::BTreeMap<&str, Vec<&ModelPoint>> = Default::default();
+    for point in &model.metrics {
+        by_run.entry(&point.run_id).or_default().push(point);
+    }
+    for (run_id, points) in by_run {
+        match ids.get(run_id) {
+            Some(run) => {
+                writer.model_metrics(run, &target.model_id, &points).await?;
+                summary.model_metric_values += points.len() as u64;
+            }
+            None => {
+                eprintln!(
+                    "ets import:   model {}: {} metric value(s) of run {run_id}, which was not imported, not copied",
+                    model.id,
+                    points.len()
+                );
+                summary.model_metric_values_skipped += points.len() as u64;
+            }
+        }
+    }
+    if !no_artifacts {
+        copy_artifacts(
+            source,
+            writer,
+            Owner::Model(model),
+            &target.artifact_uri,
+            summary,
+        )
+        .await?;
+    }
+    for link in links {
+        let Some(run) = ids.get(&link.run_id) else {
+            continue;
+        };
+        writer
+            .link_model(run, &target.model_id, link.output_step)
+            .await?;
+        summary.model_links += 1;
+    }
+    writer.finish_model(&target, &model.status).await?;
+    summary.logged_models += 1;
+    summary.model_params += model.params.len() as u64;
+    summary.model_tags += tags.len() as u64;
+    eprintln!(
+        "ets import:   model '{}': {} metric values, {} params",
+        model.name,
+        model.metrics.len(),
+        model.params.len()
+    );
+    Ok(())
 }
 
 /// Copies one run (into `before`, the run an interrupted import left, when given); answers
@@ -328,20 +615,14 @@ async fn import_run(
         .log(&target.run_id, &run.params, &tags, &points)
         .await?;
     if !no_artifacts {
-        match source.artifacts(run).await {
-            Ok(files) => {
-                for path in files {
-                    let bytes = source.artifact(run, &path).await?;
-                    summary.artifact_bytes += bytes.len() as u64;
-                    writer.upload(&target.artifact_uri, &path, bytes).await?;
-                    summary.artifacts += 1;
-                }
-            }
-            Err(e) => {
-                summary.artifacts_unreachable += 1;
-                eprintln!("ets import:   run {}: artifacts not copied: {e:#}", run.id);
-            }
-        }
+        copy_artifacts(
+            source,
+            writer,
+            Owner::Run(run),
+            &target.artifact_uri,
+            summary,
+        )
+        .await?;
     }
     writer
         .finish(&target.run_id, &run.status, run.end_time)
@@ -351,4 +632,37 @@ async fn import_run(
     summary.tags += tags.len() as u64;
     summary.metric_points += points.len() as u64;
     Ok(points.len() as u64)
+}
+
+/// Copies the artifact files of a run or logged model to `artifact_uri` (its ETS copy's),
+/// counted in `summary`; artifacts that cannot be reached are named on stderr and counted.
+async fn copy_artifacts(
+    source: &mut dyn Source,
+    writer: &Writer,
+    of: Owner<'_>,
+    artifact_uri: &str,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let (copied, unreachable) = match of {
+        Owner::Run(_) => (&mut summary.artifacts, &mut summary.artifacts_unreachable),
+        Owner::Model(_) => (
+            &mut summary.model_artifacts,
+            &mut summary.model_artifacts_unreachable,
+        ),
+    };
+    let files = match source.artifacts(of).await {
+        Ok(files) => files,
+        Err(e) => {
+            *unreachable += 1;
+            eprintln!("ets import:   {of}: artifacts not copied: {e:#}");
+            return Ok(());
+        }
+    };
+    for path in files {
+        let bytes = source.artifact(of, &path).await?;
+        summary.artifact_bytes += bytes.len() as u64;
+        writer.upload(artifact_uri, &path, bytes).await?;
+        *copied += 1;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::source::Point;
+use super::source::{ModelPoint, Point};
 use crate::agent::client::{Client, error_message, refusal};
 
 /// Tag naming the MLflow run an ETS run was imported from (the link that makes the import
@@ -15,8 +15,12 @@ use crate::agent::client::{Client, error_message, refusal};
 pub const SOURCE_RUN_TAG: &str = "ets.import.source_run_id";
 /// Tag naming the store it came from.
 pub const SOURCE_TAG: &str = "ets.import.source";
-/// Tag set once everything of the run is copied; a run without it is resumed.
+/// Tag set once everything of the run (or logged model) is copied; one without it is
+/// resumed.
 pub const COMPLETE_TAG: &str = "ets.import.complete";
+/// Tag naming the MLflow logged model an ETS logged model was imported from (ETS chooses its
+/// own model ids).
+pub const SOURCE_MODEL_TAG: &str = "ets.import.source_model_id";
 
 /// MLflow's limits on one `log-batch` request (ETS enforces them).
 const BATCH_METRICS: usize = 1000;
@@ -31,6 +35,57 @@ pub struct Imported {
     pub run_id: String,
     pub artifact_uri: String,
     pub complete: bool,
+}
+
+/// A logged model already in ETS that was imported from the source.
+#[derive(Debug, Clone)]
+pub struct ImportedModel {
+    pub model_id: String,
+    pub artifact_uri: String,
+    /// Its status as ETS names it (`LOGGED_MODEL_PENDING`, …).
+    pub status: String,
+    pub complete: bool,
+}
+
+impl ImportedModel {
+    fn from_json(model: &Value) -> Option<ImportedModel> {
+        let info = &model["info"];
+        let tags = info["tags"].as_array().cloned().unwrap_or_default();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        Some(ImportedModel {
+            model_id: info["model_id"].as_str()?.to_owned(),
+            artifact_uri: text(&info["artifact_uri"]),
+            status: text(&info["status"]),
+            complete: tags.iter().any(|t| t["key"] == COMPLETE_TAG),
+        })
+    }
+}
+
+fn tag_value(tags: &Value, key: &str) -> Option<String> {
+    tags.as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .and_then(|t| t["value"].as_str())
+        .map(str::to_owned)
+}
+
+/// Metric points in `log-batch` bodies within MLflow's limit.
+fn metric_batches<'a, T>(
+    points: &'a [T],
+    to_json: impl Fn(&T) -> Value + 'a,
+) -> impl Iterator<Item = Vec<Value>> + 'a {
+    points
+        .chunks(BATCH_METRICS)
+        .map(move |chunk| chunk.iter().map(&to_json).collect())
+}
+
+fn point_json(p: &Point) -> Value {
+    json!({
+        "key": p.key,
+        "value": metric_json(p.value),
+        "timestamp": p.timestamp,
+        "step": p.step,
+    })
 }
 
 pub struct Writer {
@@ -79,6 +134,14 @@ impl Writer {
             .await
     }
 
+    /// A `PATCH` of a logged model (repeatable: it sets what it names).
+    async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let path = format!("{API}{path}");
+        self.client
+            .expect(Method::PATCH, &path, Some(body), true, StatusCode::OK)
+            .await
+    }
+
     /// The ETS experiment of this name, created when missing (`true`), with these tags set.
     pub async fn experiment(
         &self,
@@ -121,51 +184,44 @@ impl Writer {
         &self,
         experiment_id: &str,
     ) -> anyhow::Result<HashMap<String, Imported>> {
+        let body = json!({
+            "experiment_ids": [experiment_id],
+            "max_results": 1000,
+            "run_view_type": "ALL",
+            "filter": format!("tags.`{SOURCE_RUN_TAG}` != ''"),
+        });
         let mut out = HashMap::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut body = json!({
-                "experiment_ids": [experiment_id],
-                "max_results": 1000,
-                "run_view_type": "ALL",
-                "filter": format!("tags.`{SOURCE_RUN_TAG}` != ''"),
-            });
-            if let Some(token) = &token {
-                body["page_token"] = json!(token);
-            }
-            let reply = self.post("/runs/search", &body, true).await?;
-            for run in reply["runs"].as_array().into_iter().flatten() {
-                let tags = run["data"]["tags"].as_array().cloned().unwrap_or_default();
-                let tag = |key: &str| {
-                    tags.iter()
-                        .find(|t| t["key"] == key)
-                        .and_then(|t| t["value"].as_str())
-                        .map(str::to_owned)
-                };
-                let Some(source) = tag(SOURCE_RUN_TAG) else {
-                    continue;
-                };
-                out.insert(
-                    source,
-                    Imported {
-                        run_id: run["info"]["run_id"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        artifact_uri: run["info"]["artifact_uri"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        complete: tag(COMPLETE_TAG).is_some(),
-                    },
-                );
-            }
-            match reply["next_page_token"].as_str().filter(|t| !t.is_empty()) {
-                Some(next) => token = Some(next.to_owned()),
-                None => break,
-            }
+        for run in self.search("/runs/search", body, "runs").await? {
+            let tags = &run["data"]["tags"];
+            let Some(source) = tag_value(tags, SOURCE_RUN_TAG) else {
+                continue;
+            };
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            out.insert(
+                source,
+                Imported {
+                    run_id: text(&run["info"]["run_id"]),
+                    artifact_uri: text(&run["info"]["artifact_uri"]),
+                    complete: tag_value(tags, COMPLETE_TAG).is_some(),
+                },
+            );
         }
         Ok(out)
+    }
+
+    /// Every item of `field` of a paged search of ETS (`page_token` / `next_page_token`).
+    async fn search(&self, path: &str, mut body: Value, field: &str) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        loop {
+            let mut reply = self.post(path, &body, true).await?;
+            if let Some(items) = reply.get_mut(field).and_then(Value::as_array_mut) {
+                out.append(items);
+            }
+            match reply["next_page_token"].as_str().filter(|t| !t.is_empty()) {
+                Some(next) => body["page_token"] = json!(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// A new run (not repeated: a lost answer must not leave two runs).
@@ -222,18 +278,7 @@ impl Writer {
                 requests += 1;
             }
         }
-        for chunk in points.chunks(BATCH_METRICS) {
-            let metrics: Vec<Value> = chunk
-                .iter()
-                .map(|p| {
-                    json!({
-                        "key": p.key,
-                        "value": metric_json(p.value),
-                        "timestamp": p.timestamp,
-                        "step": p.step,
-                    })
-                })
-                .collect();
+        for metrics in metric_batches(points, point_json) {
             self.post(
                 "/runs/log-batch",
                 &json!({ "run_id": run_id, "metrics": metrics }),
@@ -278,6 +323,132 @@ impl Writer {
             let reply = response.json::<Value>().await.unwrap_or(Value::Null);
             anyhow::bail!("PUT {target}: {status}: {}", error_message(&reply));
         }
+        Ok(())
+    }
+
+    /// The logged models of the ETS experiment imported before, by their source model id.
+    pub async fn imported_models(
+        &self,
+        experiment_id: &str,
+    ) -> anyhow::Result<HashMap<String, ImportedModel>> {
+        let body = json!({ "experiment_ids": [experiment_id], "max_results": 1000 });
+        let mut out = HashMap::new();
+        for model in self.search("/logged-models/search", body, "models").await? {
+            let source = tag_value(&model["info"]["tags"], SOURCE_MODEL_TAG);
+            if let (Some(source), Some(imported)) = (source, ImportedModel::from_json(&model)) {
+                out.insert(source, imported);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A new logged model (not repeated: a lost answer must not leave two models), tagged
+    /// with `link`.
+    pub async fn create_model(
+        &self,
+        experiment_id: &str,
+        name: &str,
+        model_type: Option<&str>,
+        source_run_id: Option<&str>,
+        link: &[(String, String)],
+    ) -> anyhow::Result<ImportedModel> {
+        let mut body = json!({ "experiment_id": experiment_id, "name": name, "tags": kv(link) });
+        if let Some(model_type) = model_type {
+            body["model_type"] = json!(model_type);
+        }
+        if let Some(run_id) = source_run_id {
+            body["source_run_id"] = json!(run_id);
+        }
+        let reply = self.post("/logged-models", &body, false).await?;
+        ImportedModel::from_json(&reply["model"])
+            .context("logged-models: no model_id in ETS's answer")
+    }
+
+    /// The model's params and tags (repeatable: set again).
+    pub async fn model_params_and_tags(
+        &self,
+        model_id: &str,
+        params: &[(String, String)],
+        tags: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        for chunk in params.chunks(BATCH_PARAMS) {
+            self.post(
+                &format!("/logged-models/{model_id}/params"),
+                &json!({ "params": kv(chunk) }),
+                true,
+            )
+            .await?;
+        }
+        for chunk in tags.chunks(BATCH_TAGS) {
+            self.patch(
+                &format!("/logged-models/{model_id}/tags"),
+                &json!({ "tags": kv(chunk) }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The model's metric values, logged by `run_id` (ETS's id of the run that logged them)
+    /// with the model and dataset (repeatable: a value ETS already has is skipped).
+    pub async fn model_metrics(
+        &self,
+        run_id: &str,
+        model_id: &str,
+        points: &[&ModelPoint],
+    ) -> anyhow::Result<()> {
+        let to_json = |m: &&ModelPoint| {
+            let mut p = point_json(&m.point);
+            p["model_id"] = json!(model_id);
+            if let (Some(name), Some(digest)) = (&m.dataset_name, &m.dataset_digest) {
+                p["dataset_name"] = json!(name);
+                p["dataset_digest"] = json!(digest);
+            }
+            p
+        };
+        for metrics in metric_batches(points, to_json) {
+            self.post(
+                "/runs/log-batch",
+                &json!({ "run_id": run_id, "metrics": metrics }),
+                true,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The run's link to a model it used (`log-inputs`) or produced at a step (`outputs`),
+    /// by ETS model id (repeatable: a link ETS has is kept).
+    pub async fn link_model(
+        &self,
+        run_id: &str,
+        model_id: &str,
+        output_step: Option<i64>,
+    ) -> anyhow::Result<()> {
+        let (path, model) = match output_step {
+            None => ("/runs/log-inputs", json!({ "model_id": model_id })),
+            Some(step) => (
+                "/runs/outputs",
+                json!({ "model_id": model_id, "step": step }),
+            ),
+        };
+        self.post(path, &json!({ "run_id": run_id, "models": [model] }), true)
+            .await?;
+        Ok(())
+    }
+
+    /// The model's final status (`LOGGED_MODEL_READY` or `LOGGED_MODEL_UPLOAD_FAILED`; a
+    /// pending model stays so) unless ETS has it already, then the tag that marks its import
+    /// complete.
+    pub async fn finish_model(&self, model: &ImportedModel, status: &str) -> anyhow::Result<()> {
+        let path = format!("/logged-models/{}", model.model_id);
+        if ["LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"].contains(&status)
+            && model.status != status
+        {
+            self.patch(&path, &json!({ "status": status })).await?;
+        }
+        let complete = json!({ "tags": [{ "key": COMPLETE_TAG, "value": "true" }] });
+        self.patch(&format!("{path}/tags"), &complete).await?;
         Ok(())
     }
 
