@@ -11,7 +11,9 @@ kept down SECONDS_DOWN (default 5), started again with its options; writing goes
 acknowledged step is looked up with `metrics/get-history`. Prints one JSON summary and exits
 non-zero when a rule is broken. `PG_RUN_AS` (e.g. "runuser -u postgres --") prefixes pg_ctl.
 """
-import collections, http.client, json, os, shlex, socket, subprocess, sys, tempfile, threading, time
+import collections, http.client, json, os, shlex, subprocess, sys, tempfile, threading, time
+
+from faults_common import call, free_port, serve
 
 ets_bin, database_url, pg_ctl, pg_data = sys.argv[1:5]
 down_seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 5.0
@@ -19,28 +21,14 @@ run_as = shlex.split(os.environ.get("PG_RUN_AS", ""))
 WRITERS, BATCH, TIMEOUT = 4, 100, 30.0
 FAIL_FAST_S = 10.0  # an answer while the database is away must come sooner than this
 
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+port = free_port()
 data_dir = tempfile.mkdtemp()
-env = {k: v for k, v in os.environ.items() if not k.startswith("ETS_")}
-env["ETS_DATABASE_URL"] = database_url
-server = subprocess.Popen([ets_bin, "serve", "--port", str(port), "--metrics-port", "0", "--data-dir", data_dir],
-                          env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(data_dir, "serve.log"), "w"))
+server = serve(ets_bin, port, data_dir, log=open(os.path.join(data_dir, "serve.log"), "w"),
+               ETS_DATABASE_URL=database_url)
 
 def connect():
     return http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
 
-def call(conn, method, path, body=None):
-    conn.request(method, path, json.dumps(body) if body is not None else None, {"content-type": "application/json"})
-    r = conn.getresponse()
-    return r.status, r.read()
-
-for _ in range(200):
-    try:
-        if call(connect(), "GET", "/health/ready")[0] == 200:
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
 c = connect()
 status, body = call(c, "POST", "/api/2.0/mlflow/runs/create", {"experiment_id": "0"})
 assert status == 200, (status, body)

@@ -568,8 +568,26 @@ fn storage_error(key: &str, error: object_store::Error) -> Error {
             entity: EntityKind::StoredObject,
             id: key.to_owned(),
         },
+        other if disk_full(&other) => {
+            tracing::error!(key, error = %other, "the disk under the artifact folder is full");
+            Error::storage_full()
+        }
         other => Error::internal(format!("artifact storage, object '{key}': {other}")),
     }
+}
+
+/// Whether an I/O error saying the disk is full (ENOSPC) is in `error`'s chain of causes.
+fn disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// `https://user:secret@host/x` → `https://host/x`.
@@ -821,6 +839,22 @@ fn read_credentials_file(file: &FsPath, profile: &str) -> Result<FileCredentials
 
 #[cfg(test)]
 mod tests {
+
+    /// A local write failing with ENOSPC (wrapped by object_store) is a full disk, a 507.
+    #[test]
+    fn a_full_disk_is_storage_full() {
+        let full = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+        };
+        assert!(matches!(storage_error("k", full), Error::StorageFull(_)));
+        let other = object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        };
+        assert!(matches!(storage_error("k", other), Error::Internal(_)));
+    }
+
     use super::*;
 
     #[test]

@@ -88,6 +88,11 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// The disk under the data directory (database or artifacts) is full: nothing of the
+    /// request was stored; retrying helps once space is freed.
+    #[error("{0}")]
+    StorageFull(String),
+
     /// A request body or upload is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -174,6 +179,15 @@ fn setting_env(setting: &str) -> String {
 }
 
 impl Error {
+    /// The disk is full ([`Error::StorageFull`]), as the client is told.
+    pub fn storage_full() -> Error {
+        Error::StorageFull(
+            "the server's disk is full: nothing of this request was stored; retry once space is \
+             freed"
+                .into(),
+        )
+    }
+
     pub fn not_found(entity: EntityKind, id: impl Into<String>) -> Self {
         Error::NotFound {
             entity,

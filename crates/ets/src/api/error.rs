@@ -94,6 +94,11 @@ fn classify(error: &Error) -> (StatusCode, &'static str, Option<serde_json::Valu
             Some(serde_json::json!({ "retry_after_seconds": retry_after_seconds })),
         ),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        Error::StorageFull(_) => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            None,
+        ),
         Error::UnsupportedMediaType(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -37,7 +37,7 @@ pub fn status(error: Error) -> Status {
         Error::Invalid(_) | Error::InvalidPath(_) | Error::BadRequest(_) => {
             Status::invalid_argument(message)
         }
-        Error::LimitExceeded { .. } | Error::PayloadTooLarge(_) => {
+        Error::LimitExceeded { .. } | Error::PayloadTooLarge(_) | Error::StorageFull(_) => {
             Status::resource_exhausted(message)
         }
         Error::RateLimited { .. } | Error::Busy { .. } => Status::resource_exhausted(message),

@@ -152,6 +152,8 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         // MLflow's client retries 429 with backoff, which is what a rate limit wants.
         Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "REQUEST_LIMIT_EXCEEDED"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "INVALID_PARAMETER_VALUE"),
+        // Not a 5xx MLflow clients retry at once: space comes back when someone frees it.
+        Error::StorageFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "RESOURCE_EXHAUSTED"),
         // MLflow's `_validate_content_type`: 400.
         Error::UnsupportedMediaType(_) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),

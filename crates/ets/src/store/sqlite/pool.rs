@@ -28,7 +28,7 @@ trait WriteJob: Send {
     /// Runs the job inside the open transaction; returns whether it failed.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Sends the result; `commit_failure` is set when the shared commit failed.
-    fn complete(self: Box<Self>, commit_failure: Option<&str>);
+    fn complete(self: Box<Self>, commit_failure: Option<&rusqlite::Error>);
 }
 
 struct PendingJob<T, F> {
@@ -57,9 +57,13 @@ where
         failed
     }
 
-    fn complete(self: Box<Self>, commit_failure: Option<&str>) {
+    fn complete(self: Box<Self>, commit_failure: Option<&rusqlite::Error>) {
         let result = match (self.result, commit_failure) {
             (Some(Err(own_error)), _) => Err(own_error),
+            // A full disk is the client's to know (507); anything else is ours.
+            (Some(Ok(_)) | None, Some(failure)) if super::sql::is_disk_full(failure) => {
+                Err(Error::storage_full())
+            }
             (Some(Ok(_)) | None, Some(failure)) => {
                 Err(Error::internal(format!("commit failed: {failure}")))
             }
@@ -157,9 +161,7 @@ fn control(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
 
 fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
     if let Err(e) = control(conn, &["BEGIN IMMEDIATE"]) {
-        let failure = e.to_string();
-        jobs.into_iter()
-            .for_each(|job| job.complete(Some(&failure)));
+        jobs.into_iter().for_each(|job| job.complete(Some(&e)));
         return;
     }
     // A lone job needs no savepoint: if it fails, the whole transaction is rolled back.
@@ -192,11 +194,11 @@ fn commit_group(conn: &Connection, mut jobs: Vec<Box<dyn WriteJob>>) {
         Err(e) => {
             let _ = control(conn, &["ROLLBACK"]);
             tracing::error!(error = %e, jobs = jobs.len(), "SQLite commit failed");
-            Some(e.to_string())
+            Some(e)
         }
     };
     jobs.into_iter()
-        .for_each(|job| job.complete(failure.as_deref()));
+        .for_each(|job| job.complete(failure.as_ref()));
 }
 
 /// Read-only connections, handed out one per blocking task.

@@ -12,8 +12,17 @@ use crate::store::{PageRequest, TagFilter};
 
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
+        if is_disk_full(&error) {
+            tracing::error!(%error, "the disk under the SQLite database is full");
+            return Error::storage_full();
+        }
         Error::internal(format!("sqlite: {error}"))
     }
+}
+
+/// Whether SQLite said "database or disk is full" (SQLITE_FULL).
+pub(super) fn is_disk_full(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
 }
 
 /// Whether `error` is a UNIQUE constraint violation (turned into 409s at the query site).
@@ -176,5 +185,25 @@ impl crate::store::rows::RowRead for Row<'_> {
     }
     fn opt_json<T: DeserializeOwned>(&self, index: usize) -> rusqlite::Result<Option<T>> {
         json_column_opt(self, index)
+    }
+}
+
+#[cfg(test)]
+mod disk_full_tests {
+    use super::*;
+
+    /// SQLite's "database or disk is full" is a 507 the client can act on, not a 500.
+    #[test]
+    fn a_full_disk_is_storage_full() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        assert!(matches!(Error::from(full), Error::StorageFull(_)));
+        let other = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        assert!(matches!(Error::from(other), Error::Internal(_)));
     }
 }

@@ -1,0 +1,30 @@
+"""Shared by the fault scripts: a free port, `ets serve` started and waited for, JSON calls."""
+import http.client, json, os, socket, subprocess, time
+
+
+def free_port() -> int:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    return port
+
+
+def call(conn: http.client.HTTPConnection, method: str, path: str, body=None):
+    """(status, raw body) of one JSON request."""
+    conn.request(method, path, json.dumps(body) if body is not None else None, {"content-type": "application/json"})
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def serve(ets_bin: str, port: int, data_dir: str, log=subprocess.DEVNULL, **env_extra) -> subprocess.Popen:
+    """`ets serve` on `port` (no ETS_* of this environment but `env_extra`), once it is ready."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETS_")}
+    env.update(env_extra)
+    server = subprocess.Popen([ets_bin, "serve", "--port", str(port), "--metrics-port", "0", "--data-dir", data_dir],
+                              env=env, stdout=subprocess.DEVNULL, stderr=log)
+    for _ in range(300):
+        try:
+            if call(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "GET", "/health/ready")[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"ets serve did not become ready on port {port}")
