@@ -1,5 +1,5 @@
 """Shared by the fault scripts: a free port, `ets serve` started and waited for, JSON calls."""
-import http.client, json, os, socket, subprocess, time
+import atexit, http.client, json, os, socket, subprocess, time
 
 
 def free_port() -> int:
@@ -15,11 +15,14 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, body=None):
 
 
 def serve(ets_bin: str, port: int, data_dir: str, log=subprocess.DEVNULL, **env_extra) -> subprocess.Popen:
-    """`ets serve` on `port` (no ETS_* of this environment but `env_extra`), once it is ready."""
+    """`ets serve` on `port` (no ETS_* of this environment but `env_extra`), once it is ready;
+    killed when the script exits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETS_")}
     env.update(env_extra)
     server = subprocess.Popen([ets_bin, "serve", "--port", str(port), "--metrics-port", "0", "--data-dir", data_dir],
                               env=env, stdout=subprocess.DEVNULL, stderr=log)
+    # Never left running, however the script ends (a failed check exits early).
+    atexit.register(lambda: server.poll() is None and server.kill())
     for _ in range(300):
         try:
             if call(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "GET", "/health/ready")[0] == 200:
