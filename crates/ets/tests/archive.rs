@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 
 on_both_databases_sync!(
     round_trip_reproduces_the_project,
-    an_interrupted_import_finishes_when_run_again;
+    an_interrupted_import_finishes_when_run_again,
+    bad_archives_are_refused_with_what_is_wrong;
     postgres_only: sqlite_to_postgres_and_back
 );
 
@@ -440,16 +441,21 @@ fn sqlite_to_postgres_and_back(db: &TestDb) {
     source.drop_schema();
 }
 
-/// An artifact damaged in the archive stops the import with the checksum named; the runs
-/// written so far stay marked pending, and the import run again once the file is repaired
-/// finishes them. Exporting then gives back the first archive.
-fn an_interrupted_import_finishes_when_run_again(db: &TestDb) {
+/// The project of [`populate`] on `db`, exported to `<archive>/first`: (archive, first).
+fn populated_archive(db: &TestDb) -> (tempfile::TempDir, std::path::PathBuf) {
     let source = Source::start(db, tempfile::tempdir().unwrap());
     populate(&source);
     let archive = tempfile::tempdir().unwrap();
     let first = archive.path().join("first");
     export(db, source.data.path(), &first);
-    drop(source);
+    (archive, first)
+}
+
+/// An artifact damaged in the archive stops the import with the checksum named; the runs
+/// written so far stay marked pending, and the import run again once the file is repaired
+/// finishes them. Exporting then gives back the first archive.
+fn an_interrupted_import_finishes_when_run_again(db: &TestDb) {
+    let (archive, first) = populated_archive(db);
     let config = common::files_under(&first)
         .into_iter()
         .find(|p| p.ends_with("artifacts/model/config.json"))
@@ -487,6 +493,56 @@ fn an_interrupted_import_finishes_when_run_again(db: &TestDb) {
         String::from_utf8_lossy(&refused.stderr).contains("is not empty"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
+    );
+    target_db.drop_schema();
+}
+
+/// An archive of another format, a series with an invalid key, and ids this ETS holds for
+/// something else are refused, each with what is wrong.
+fn bad_archives_are_refused_with_what_is_wrong(db: &TestDb) {
+    let (_archive, first) = populated_archive(db);
+    let target_db = another(db);
+
+    let manifest_path = first.join("manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest.replace("ets-archive", "other-archive"),
+    )
+    .unwrap();
+    let refused = import(&target_db, tempfile::tempdir().unwrap().path(), &first).unwrap_err();
+    assert!(refused.contains("'other-archive' archive"), "{refused}");
+    std::fs::write(&manifest_path, &manifest).unwrap();
+
+    let metrics = common::files_under(&first)
+        .into_iter()
+        .find(|p| p.ends_with("metrics.jsonl"))
+        .unwrap();
+    let original = std::fs::read_to_string(first.join(&metrics)).unwrap();
+    let line = original.lines().next().unwrap();
+    let key = serde_json::from_str::<Value>(line).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = line.replacen(&format!("\"key\":\"{key}\""), "\"key\":\"\"", 1);
+    std::fs::write(first.join(&metrics), original.replacen(line, &bad, 1)).unwrap();
+    let refused = import(&target_db, tempfile::tempdir().unwrap().path(), &first).unwrap_err();
+    assert!(refused.contains("series[0].key"), "{refused}");
+    std::fs::write(first.join(&metrics), &original).unwrap();
+
+    let target = tempfile::tempdir().unwrap();
+    import(&target_db, target.path(), &first).unwrap();
+    let project_path = first.join("project.json");
+    let project = std::fs::read_to_string(&project_path).unwrap();
+    std::fs::write(
+        &project_path,
+        project.replace(&format!("\"{PROJECT}\""), "\"renamed\""),
+    )
+    .unwrap();
+    let refused = import(&target_db, target.path(), &first).unwrap_err();
+    assert!(
+        refused.contains(&format!("exists here as '{PROJECT}', not 'renamed'")),
+        "{refused}"
     );
     target_db.drop_schema();
 }

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use ets_domain::model::{
-    Artifact, BulkSeries, Experiment, LoggedModel, MetricPoint, Project, Run, SeriesPoints,
-};
+use ets_domain::model::{Artifact, BulkMetrics, BulkSeries, Experiment, LoggedModel, Project, Run};
 
 use super::Counts;
 use super::format::{self, LogLine, Manifest};
@@ -186,59 +184,45 @@ async fn restore_contents(
 
 async fn restore_points(services: &Services, run: &Run, dir: &Path) -> anyhow::Result<u64> {
     let mut count = 0u64;
-    let mut batch: Vec<SeriesPoints> = Vec::new();
+    let mut batch: Vec<BulkSeries> = Vec::new();
     let mut in_batch = 0;
     for series in format::read_lines::<BulkSeries>(&dir.join(format::METRICS))? {
         let series = series?;
-        let points = series_points(series)?;
-        count += points.points.len() as u64;
-        in_batch += points.points.len();
-        batch.push(points);
+        // Without its own times a point would be stamped now: not the archive's data.
+        anyhow::ensure!(
+            series.timestamps.is_some(),
+            "series '{}' has no timestamps",
+            series.key
+        );
+        count += series.steps.len() as u64;
+        in_batch += series.steps.len();
+        batch.push(series);
         if in_batch >= POINTS_PER_WRITE {
-            services
-                .import_points(&run.id, std::mem::take(&mut batch), Vec::new())
-                .await?;
+            write_series(services, run, std::mem::take(&mut batch)).await?;
             in_batch = 0;
         }
     }
+    if !batch.is_empty() {
+        write_series(services, run, batch).await?;
+    }
     let contexts = format::read_lines::<PointContext>(&dir.join(format::CONTEXTS))?
-        .map(|c| {
-            c.and_then(|c| {
-                anyhow::ensure!(c.run_id == run.id, "a context of run '{}'", c.run_id);
-                Ok(c)
-            })
-        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !batch.is_empty() || !contexts.is_empty() {
-        services.import_points(&run.id, batch, contexts).await?;
+    if !contexts.is_empty() {
+        services.import_contexts(&run.id, contexts).await?;
     }
     Ok(count)
 }
 
-/// A line of `metrics.jsonl` as the points of its key.
-fn series_points(series: BulkSeries) -> anyhow::Result<SeriesPoints> {
-    let timestamps = series
-        .timestamps
-        .with_context(|| format!("series '{}' has no timestamps", series.key))?;
-    anyhow::ensure!(
-        series.steps.len() == series.values.len() && series.steps.len() == timestamps.len(),
-        "series '{}' has {} steps, {} values and {} timestamps",
-        series.key,
-        series.steps.len(),
-        series.values.len(),
-        timestamps.len()
-    );
-    let points = series
-        .steps
-        .iter()
-        .zip(&series.values)
-        .zip(&timestamps)
-        .map(|((step, value), timestamp)| MetricPoint::new(*step, *timestamp, value.0))
-        .collect();
-    Ok(SeriesPoints {
-        key: series.key,
-        points,
-    })
+/// Columnar series through the bulk-metrics path (its checks, limits and duplicate rule).
+async fn write_series(
+    services: &Services,
+    run: &Run,
+    series: Vec<BulkSeries>,
+) -> anyhow::Result<()> {
+    services
+        .log_bulk_metrics(&Actor::System, &run.id, BulkMetrics { series })
+        .await?;
+    Ok(())
 }
 
 /// The log, in batches whose ids come from their position: a resumed import sends the same

@@ -8,7 +8,7 @@
 //! skips it.
 
 use ets_domain::Timestamp;
-use ets_domain::model::{Experiment, LoggedModel, Project, Run, SeriesPoints, TagPatch};
+use ets_domain::model::{Experiment, LoggedModel, Project, Run, TagPatch};
 
 use super::Services;
 use super::{validate_description, validate_tags};
@@ -139,19 +139,29 @@ impl Services {
         Ok(())
     }
 
-    /// Adds archived points and the model or dataset each was logged with; points the run
-    /// has already (an import resumed) are skipped by the store's duplicate rule.
-    pub async fn import_points(
-        &self,
-        run_id: &str,
-        points: Vec<SeriesPoints>,
-        contexts: Vec<PointContext>,
-    ) -> Result<usize> {
-        let (written, _) = self
-            .store
-            .log_batch(run_id, Vec::new(), TagPatch::new(), None, points, contexts)
+    /// Records the model or dataset archived points were logged with (the points are written
+    /// first); contexts the run has already (an import resumed) are skipped by the store.
+    pub async fn import_contexts(&self, run_id: &str, contexts: Vec<PointContext>) -> Result<()> {
+        for (i, context) in contexts.iter().enumerate() {
+            if context.run_id != run_id {
+                return Err(Error::invalid(
+                    format!("contexts[{i}].run_id"),
+                    format!("names run '{}', not '{run_id}'", context.run_id),
+                ));
+            }
+            validate::key(&format!("contexts[{i}].key"), &context.key)?;
+        }
+        self.store
+            .log_batch(
+                run_id,
+                Vec::new(),
+                TagPatch::new(),
+                None,
+                Vec::new(),
+                contexts,
+            )
             .await?;
-        Ok(written)
+        Ok(())
     }
 
     /// Ends a run's restore: drops [`PENDING_TAG`] and puts back its archived `updated_at`

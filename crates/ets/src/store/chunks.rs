@@ -37,8 +37,14 @@ pub(super) fn encode(points: &[MetricPoint]) -> Vec<u8> {
 /// Unpacks a chunk of `count` points, appending them to `out`. Returns `None` if the blob is
 /// not `count` points in either form (a corrupt row), so the caller can report it.
 pub(super) fn decode_into(data: &[u8], count: usize, out: &mut Vec<MetricPoint>) -> Option<()> {
+    // A corrupt row's count must neither overflow nor reserve memory its data cannot hold:
+    // a compressed point takes at least three bits.
+    let raw_len = count.checked_mul(POINT_BYTES)?;
+    if count > data.len().saturating_mul(8) / 3 + 1 {
+        return None;
+    }
     out.reserve(count);
-    match data.len().cmp(&(count * POINT_BYTES)) {
+    match data.len().cmp(&raw_len) {
         std::cmp::Ordering::Equal => decode_raw(data, count, out),
         std::cmp::Ordering::Less => decompress(data, count, out),
         std::cmp::Ordering::Greater => None,
@@ -413,6 +419,9 @@ mod tests {
         let mut out = Vec::new();
         let garbage = vec![0xffu8; 100];
         let _ = decode_into(&garbage, 10, &mut out);
+        // A count no chunk can hold (a corrupt or negative `point_count`): refused, no panic.
+        assert!(decode_into(&data, usize::MAX, &mut out).is_none());
+        assert!(decode_into(&data, data.len() * 8, &mut out).is_none());
     }
 
     #[test]
