@@ -41,8 +41,7 @@ impl MinMaxDownsampler {
 
     /// Adds one point.
     pub fn push(&mut self, point: MetricPoint) {
-        let offset = (i128::from(point.step) - i128::from(self.first_step)).clamp(0, self.span - 1);
-        let index = (offset * self.buckets.len() as i128 / self.span) as usize;
+        let index = self.bucket_of(point.step);
         let bucket = &mut self.buckets[index];
         if point.value.is_nan() {
             bucket.nan.get_or_insert(point);
@@ -54,6 +53,27 @@ impl MinMaxDownsampler {
         if bucket.high.is_none_or(|high| point.value > high.value) {
             bucket.high = Some(point);
         }
+    }
+
+    /// Whether every step of `first_step..=last_step` falls in one bucket: then a run of points
+    /// in that range is represented exactly by its [`Extremes`] ([`push_extremes`]).
+    ///
+    /// [`push_extremes`]: MinMaxDownsampler::push_extremes
+    pub fn one_bucket(&self, first_step: i64, last_step: i64) -> bool {
+        self.bucket_of(first_step) == self.bucket_of(last_step)
+    }
+
+    /// Adds a run of points, in series order, that [`one_bucket`](Self::one_bucket) holds, by
+    /// its extremes: the bucket ends as if every point had been pushed.
+    pub fn push_extremes(&mut self, extremes: &Extremes) {
+        let mut points = [extremes.low, extremes.high, extremes.nan];
+        points.sort_by_key(|p| p.map(|p| p.series_key()));
+        points.into_iter().flatten().for_each(|p| self.push(p));
+    }
+
+    fn bucket_of(&self, step: i64) -> usize {
+        let offset = (i128::from(step) - i128::from(self.first_step)).clamp(0, self.span - 1);
+        (offset * self.buckets.len() as i128 / self.span) as usize
     }
 
     /// The kept points, in series order (`MetricPoint::series_key`).
@@ -75,6 +95,37 @@ impl MinMaxDownsampler {
             }
         }
         out
+    }
+}
+
+/// What a bucket keeps of a run of points (in series order): its first lowest and first
+/// highest non-NaN point, and its first NaN. Pushing these alone, in series order, leaves a
+/// bucket as pushing every point would: a point only replaces a bucket's low (high) when
+/// strictly lower (higher), so of equal values the first stays, and a NaN only counts first.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Extremes {
+    pub low: Option<MetricPoint>,
+    pub high: Option<MetricPoint>,
+    pub nan: Option<MetricPoint>,
+}
+
+impl Extremes {
+    /// The extremes of `points`, in series order.
+    pub fn of(points: &[MetricPoint]) -> Extremes {
+        let mut extremes = Extremes::default();
+        for &point in points {
+            if point.value.is_nan() {
+                extremes.nan.get_or_insert(point);
+                continue;
+            }
+            if extremes.low.is_none_or(|low| point.value < low.value) {
+                extremes.low = Some(point);
+            }
+            if extremes.high.is_none_or(|high| point.value > high.value) {
+                extremes.high = Some(point);
+            }
+        }
+        extremes
     }
 }
 
@@ -152,5 +203,65 @@ mod tests {
         values[10] = f64::INFINITY;
         let out = downsample(&series(&values), 4);
         assert!(out.iter().any(|p| p.value == f64::INFINITY));
+    }
+
+    /// Runs of points pushed by their extremes (where they fit one bucket) give exactly what
+    /// pushing every point gives: ties (few distinct values), NaNs, ±0, repeated steps.
+    #[test]
+    fn extremes_of_runs_match_pushing_every_point() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let values = [0.0, -0.0, 1.0, 2.0, f64::NAN, -1.0, f64::INFINITY];
+        let mut summarised = 0;
+        for round in 0..200 {
+            let len = 1 + next(3000) as usize;
+            let mut step = next(5) as i64 - 2;
+            let points: Vec<MetricPoint> = (0..len)
+                .map(|i| {
+                    step += next(3) as i64; // repeats a step now and then
+                    MetricPoint::new(
+                        step,
+                        i as i64 / 3,
+                        values[next(values.len() as u64) as usize],
+                    )
+                })
+                .collect();
+            let max_points = 2 + next(200) as usize;
+            let (first, last) = (points[0].step, points[len - 1].step);
+            let mut every = MinMaxDownsampler::new(first, last, max_points);
+            points.iter().for_each(|p| every.push(*p));
+            let mut by_runs = MinMaxDownsampler::new(first, last, max_points);
+            let mut rest = &points[..];
+            while !rest.is_empty() {
+                let (run, after) = rest.split_at((1 + next(64) as usize).min(rest.len()));
+                if by_runs.one_bucket(run[0].step, run[run.len() - 1].step) {
+                    by_runs.push_extremes(&Extremes::of(run));
+                    summarised += 1;
+                } else {
+                    run.iter().for_each(|p| by_runs.push(*p));
+                }
+                rest = after;
+            }
+            let bits = |points: Vec<MetricPoint>| -> Vec<(i64, i64, u64)> {
+                points
+                    .iter()
+                    .map(|p| (p.step, p.timestamp, p.value.to_bits()))
+                    .collect()
+            };
+            assert_eq!(
+                bits(every.finish()),
+                bits(by_runs.finish()),
+                "round {round}"
+            );
+        }
+        assert!(
+            summarised > 1000,
+            "{summarised} runs pushed by their extremes"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //!   24 bytes a point. Chunks written before compression existed are raw, and so is a chunk
 //!   whose compressed form would not be shorter, which keeps the two forms apart.
 
+use ets_domain::downsample::Extremes;
 use ets_domain::model::MetricPoint;
 
 /// Most points in one chunk; a logged batch larger than this becomes several chunks.
@@ -32,6 +33,59 @@ pub(super) fn encode(points: &[MetricPoint]) -> Vec<u8> {
     data.extend(points.iter().flat_map(|p| p.timestamp.to_le_bytes()));
     data.extend(points.iter().flat_map(|p| p.value.to_bits().to_le_bytes()));
     data
+}
+
+/// Chunks of fewer points carry no summary: decoding them costs about as little as reading it.
+const SUMMARY_MIN_POINTS: usize = 128;
+
+/// A chunk's summary (`metric_chunks.summary`): the [`Extremes`] of its points, as a byte of
+/// flags (which of low, high, NaN are there) and each point there raw (step, timestamp, value
+/// bits; little-endian). `None` for a chunk shorter than `SUMMARY_MIN_POINTS`.
+pub(super) fn summarize(points: &[MetricPoint]) -> Option<Vec<u8>> {
+    if points.len() < SUMMARY_MIN_POINTS {
+        return None;
+    }
+    let extremes = Extremes::of(points);
+    let present = [extremes.low, extremes.high, extremes.nan];
+    let mut out = Vec::with_capacity(1 + 3 * POINT_BYTES);
+    out.push(
+        present
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0u8, |flags, (i, _)| flags | 1 << i),
+    );
+    for point in present.into_iter().flatten() {
+        out.extend(point.step.to_le_bytes());
+        out.extend(point.timestamp.to_le_bytes());
+        out.extend(point.value.to_bits().to_le_bytes());
+    }
+    Some(out)
+}
+
+/// Reads a summary written by [`summarize`]; `None` if it is not one (a corrupt row).
+pub(super) fn read_summary(data: &[u8]) -> Option<Extremes> {
+    let (&flags, mut rest) = data.split_first()?;
+    let mut point = |present: bool| -> Option<Option<MetricPoint>> {
+        if !present {
+            return Some(None);
+        }
+        let (bytes, after) = rest.split_at_checked(POINT_BYTES)?;
+        rest = after;
+        let word =
+            |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Some(Some(MetricPoint::new(
+            word(0) as i64,
+            word(1) as i64,
+            f64::from_bits(word(2)),
+        )))
+    };
+    let extremes = Extremes {
+        low: point(flags & 1 != 0)?,
+        high: point(flags & 2 != 0)?,
+        nan: point(flags & 4 != 0)?,
+    };
+    (rest.is_empty() && flags < 8).then_some(extremes)
 }
 
 /// Unpacks a chunk of `count` points, appending them to `out`. Returns `None` if the blob is
@@ -229,20 +283,21 @@ fn read_xor(bits: &mut BitReader, window: &mut (u32, u32)) -> Option<u64> {
     Some(bits.read(length)? << trailing)
 }
 
-/// Bits written most significant first.
+/// Bits written most significant first, gathered in a word and stored eight bytes at a time.
 struct BitWriter {
     out: Vec<u8>,
-    /// Bits not yet written out, in the low `pending` bits.
-    buffer: u64,
-    pending: u32,
+    /// The next bits to store, from the most significant bit down.
+    word: u64,
+    /// How many bits of `word` are taken.
+    filled: u32,
 }
 
 impl BitWriter {
     fn with_capacity(bytes: usize) -> BitWriter {
         BitWriter {
             out: Vec::with_capacity(bytes),
-            buffer: 0,
-            pending: 0,
+            word: 0,
+            filled: 0,
         }
     }
 
@@ -256,25 +311,24 @@ impl BitWriter {
         } else {
             value & ((1u64 << count) - 1)
         };
-        let mut left = count;
-        while left > 0 {
-            let take = left.min(8 - self.pending);
-            let part = (value >> (left - take)) & ((1u64 << take) - 1);
-            self.buffer = (self.buffer << take) | part;
-            self.pending += take;
-            left -= take;
-            if self.pending == 8 {
-                self.out.push(self.buffer as u8);
-                self.buffer = 0;
-                self.pending = 0;
-            }
+        let free = 64 - self.filled;
+        if count < free {
+            self.word |= value << (free - count);
+            self.filled += count;
+        } else {
+            // Fill the word, store it, keep the rest (`count - free` bits, under 64).
+            let rest = count - free;
+            self.word |= value >> rest;
+            self.out.extend_from_slice(&self.word.to_be_bytes());
+            self.word = if rest == 0 { 0 } else { value << (64 - rest) };
+            self.filled = rest;
         }
     }
 
     fn finish(mut self) -> Vec<u8> {
-        if self.pending > 0 {
-            self.out.push((self.buffer << (8 - self.pending)) as u8);
-        }
+        let bytes = self.filled.div_ceil(8) as usize;
+        self.out
+            .extend_from_slice(&self.word.to_be_bytes()[..bytes]);
         self.out
     }
 }
@@ -292,21 +346,21 @@ impl<'a> BitReader<'a> {
 
     /// The next `count` bits (0 to 64) as the low bits of a word; `None` past the end.
     fn read(&mut self, count: u32) -> Option<u64> {
+        if count == 0 {
+            return Some(0);
+        }
         if self.at + count as usize > self.data.len() * 8 {
             return None;
         }
-        let mut value = 0u64;
-        let mut left = count;
-        while left > 0 {
-            let byte = self.data[self.at / 8];
-            let offset = (self.at % 8) as u32;
-            let take = left.min(8 - offset);
-            let part = (u64::from(byte) >> (8 - offset - take)) & ((1u64 << take) - 1);
-            value = (value << take) | part;
-            self.at += take as usize;
-            left -= take;
-        }
-        Some(value)
+        // The 16 bytes from the one holding the next bit hold every bit asked for (at most
+        // 7 + 64); near the end, the missing ones read as zeros and are never returned.
+        let first = self.at / 8;
+        let mut bytes = [0u8; 16];
+        let available = (self.data.len() - first).min(16);
+        bytes[..available].copy_from_slice(&self.data[first..first + available]);
+        let window = u128::from_be_bytes(bytes) << (self.at % 8);
+        self.at += count as usize;
+        Some((window >> (128 - count)) as u64)
     }
 }
 
@@ -448,5 +502,25 @@ mod tests {
             };
             assert_eq!(reader.read(count), Some(value & mask));
         }
+    }
+
+    #[test]
+    fn summaries_round_trip_and_refuse_garbage() {
+        let mut points: Vec<MetricPoint> = (0..200)
+            .map(|i| MetricPoint::new(i, 10 * i, ((i * 37) % 101) as f64))
+            .collect();
+        points[150].value = f64::NAN;
+        let data = summarize(&points).expect("long enough");
+        let extremes = read_summary(&data).expect("reads");
+        assert_eq!(extremes.low.map(|p| p.step), Some(0));
+        // 100.0 at steps 30 and 131: the first is kept.
+        assert_eq!(extremes.high.map(|p| (p.step, p.value)), Some((30, 100.0)));
+        assert_eq!(extremes.nan.map(|p| p.step), Some(150));
+        assert_eq!(1 + 3 * 24, data.len());
+        assert!(summarize(&points[..SUMMARY_MIN_POINTS - 1]).is_none());
+        for cut in 0..data.len() {
+            assert!(read_summary(&data[..cut]).is_none(), "cut at {cut}");
+        }
+        assert!(read_summary(&[8]).is_none(), "unknown flag");
     }
 }

@@ -9,12 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ets_domain::downsample::MinMaxDownsampler;
+use ets_domain::downsample::{Extremes, MinMaxDownsampler};
 use ets_domain::model::{
     MetricPoint, MetricSeries, ModelMetric, ParamValue, SeriesPoints, TagPatch,
 };
 
 use crate::error::{Error, Result};
+use crate::store::chunks::{self, MAX_CHUNK_POINTS};
 use crate::store::{PointContext, SeriesRequest, StoreLimits};
 
 /// Whether a `log_batch` call needs its params-and-tags step: when it carries metadata, or
@@ -99,6 +100,58 @@ pub(super) struct SeriesBatch {
     /// The series before this batch (default for a new series).
     pub stored: SeriesAggregates,
     pub points: Vec<MetricPoint>,
+    /// The series' last stored chunk, when the backend read it to append to (see
+    /// [`tail_limit`]).
+    pub tail: Option<TailChunk>,
+}
+
+/// A series' last stored chunk (greatest `first_step`, then `last_step`), as its row holds it.
+pub(super) struct TailChunk {
+    pub id: i64,
+    pub point_count: usize,
+    pub data: Vec<u8>,
+}
+
+/// A chunk row to write: a new one, or the stored chunk `replaces` rewritten with the batch's
+/// points appended.
+pub(super) struct ChunkRow {
+    pub replaces: Option<i64>,
+    pub first_step: i64,
+    pub last_step: i64,
+    pub point_count: usize,
+    pub data: Vec<u8>,
+    /// `chunks::summarize`.
+    pub summary: Option<Vec<u8>>,
+}
+
+impl ChunkRow {
+    fn of(points: &[MetricPoint], replaces: Option<i64>) -> ChunkRow {
+        ChunkRow {
+            replaces,
+            first_step: points[0].step,
+            last_step: points[points.len() - 1].step,
+            point_count: points.len(),
+            data: chunks::encode(points),
+            summary: chunks::summarize(points),
+        }
+    }
+}
+
+/// How much rewriting of a stored chunk buys room for a batch: at most this many times the
+/// batch's points are decoded and encoded again. Appends then cost each point a bounded amount
+/// of work (at most half this ratio, amortised) while chunks still grow: a series logged one
+/// point a call gets chunks of ~65 points, one logged in batches of 100 chunks of ~1,000 — a
+/// chunk row, its index entry and its first values cost ~160 bytes, which 100-point chunks
+/// paid 1.6 bytes a point for.
+const TAIL_REWRITE_RATIO: usize = 64;
+
+/// The most points a series' last chunk may hold for a batch of `new` points to be appended
+/// to it (the chunk rewritten) rather than start a chunk of its own; 0 when none may. Backends
+/// read a tail's data only when it is this short.
+pub(super) fn tail_limit(new: usize) -> usize {
+    MAX_CHUNK_POINTS
+        .saturating_sub(new)
+        .min(new.saturating_mul(TAIL_REWRITE_RATIO))
 }
 
 impl SeriesBatch {
@@ -142,6 +195,56 @@ impl SeriesBatch {
     /// The series' aggregates once the batch's (remaining) points are stored.
     pub fn aggregates(&self) -> SeriesAggregates {
         self.stored.with(&self.points)
+    }
+
+    /// Whether the backend should read the series' last chunk to append to: the series has
+    /// points and every point of the batch comes after them. Call after [`prepare`].
+    pub fn may_append_to_tail(&self) -> bool {
+        self.stored.count > 0 && !self.points.is_empty() && self.stored_range().is_none()
+    }
+
+    /// The chunk rows that store the batch's (remaining) points: appended to its
+    /// [`tail`](SeriesBatch::tail) when that is short enough ([`tail_limit`]) and the batch
+    /// comes after it, else chunks of at most `MAX_CHUNK_POINTS` of their own. Fails on a
+    /// tail that does not decode (a corrupt row).
+    pub fn chunk_rows(&self) -> Result<Vec<ChunkRow>> {
+        let mut rows = Vec::with_capacity(self.points.len().div_ceil(MAX_CHUNK_POINTS) + 1);
+        if let Some(merged) = self.appended_to_tail()? {
+            rows.push(merged);
+        } else {
+            rows.extend(
+                self.points
+                    .chunks(MAX_CHUNK_POINTS)
+                    .map(|chunk| ChunkRow::of(chunk, None)),
+            );
+        }
+        Ok(rows)
+    }
+
+    fn appended_to_tail(&self) -> Result<Option<ChunkRow>> {
+        let Some(tail) = &self.tail else {
+            return Ok(None);
+        };
+        if !self.may_append_to_tail()
+            || tail.point_count == 0
+            || tail.point_count > tail_limit(self.points.len())
+        {
+            return Ok(None);
+        }
+        let mut merged = Vec::with_capacity(tail.point_count + self.points.len());
+        chunks::decode_into(&tail.data, tail.point_count, &mut merged).ok_or_else(|| {
+            Error::internal(format!(
+                "metric chunk of series {} is corrupt",
+                self.series_id
+            ))
+        })?;
+        // The tail holds stored points, which all come before the batch; checked anyway, as
+        // a chunk must stay in series order.
+        if merged.last().map(MetricPoint::series_key) > Some(self.points[0].series_key()) {
+            return Ok(None);
+        }
+        merged.extend_from_slice(&self.points);
+        Ok(Some(ChunkRow::of(&merged, Some(tail.id))))
     }
 }
 
@@ -308,6 +411,152 @@ pub(super) fn series_answer(
     }
 }
 
+/// A stored chunk as a downsampled read first sees it: its range, size and summary, not its
+/// points.
+pub(super) struct ChunkInfo {
+    pub id: i64,
+    pub first_step: i64,
+    pub last_step: i64,
+    pub point_count: usize,
+    /// `chunks::read_summary` of the row's summary, when it has one.
+    pub summary: Option<Extremes>,
+}
+
+/// A read of a series downsampled to `max_points` that decodes only the chunks it must: the
+/// chunks that reach outside the step range asked for, and the chunks that span more than
+/// one bucket of the downsampler or have no summary; every other chunk adds its summary (the
+/// points of a chunk in one bucket count only by their extremes). The answer is the one
+/// [`series_answer`] gives from every point.
+///
+/// Used as: [`new`](Self::new) with the chunks overlapping the range (in `first_step, id`
+/// order); decode [`edges`](Self::edges) and [`add`](Self::add) them; decode
+/// [`needed`](Self::needed) and add them; [`finish`](Self::finish).
+pub(super) struct DownsampledRead {
+    chunks: Vec<ChunkInfo>,
+    low: i64,
+    high: i64,
+    max_points: usize,
+    /// The points (within `low..=high`) of the chunks decoded so far, by chunk id.
+    decoded: HashMap<i64, Vec<MetricPoint>>,
+}
+
+impl DownsampledRead {
+    /// `None` when the request reads every point, or when chunks overlap (a series logged out
+    /// of order: only a full read puts its points in order); read every point then.
+    pub fn new(chunks: Vec<ChunkInfo>, request: &SeriesRequest) -> Option<DownsampledRead> {
+        let max_points = request.max_points?;
+        if chunks.windows(2).any(|w| w[0].last_step >= w[1].first_step) {
+            return None;
+        }
+        Some(DownsampledRead {
+            chunks,
+            low: request.start_step.unwrap_or(i64::MIN),
+            high: request.end_step.unwrap_or(i64::MAX),
+            max_points,
+            decoded: HashMap::new(),
+        })
+    }
+
+    fn inside(&self, chunk: &ChunkInfo) -> bool {
+        self.low <= chunk.first_step && chunk.last_step <= self.high
+    }
+
+    /// The chunks reaching outside the step range: their points in it are needed to know how
+    /// many points the range holds and where it starts and ends.
+    pub fn edges(&self) -> Vec<i64> {
+        self.chunks
+            .iter()
+            .filter(|c| !self.inside(c))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Adds decoded chunks (`points`: a chunk's points, in series order).
+    pub fn add(&mut self, id: i64, mut points: Vec<MetricPoint>) {
+        points.retain(|p| (self.low..=self.high).contains(&p.step));
+        self.decoded.insert(id, points);
+    }
+
+    /// How many points the range holds (call after adding the edges).
+    fn total(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| match self.decoded.get(&c.id) {
+                Some(points) => points.len(),
+                None => c.point_count,
+            })
+            .sum()
+    }
+
+    /// The first and last step of the points in the range (call after adding the edges).
+    fn step_range(&self) -> Option<(i64, i64)> {
+        let steps = |c: &ChunkInfo| match self.decoded.get(&c.id) {
+            Some(points) => points
+                .first()
+                .zip(points.last())
+                .map(|(a, b)| (a.step, b.step)),
+            None => Some((c.first_step, c.last_step)),
+        };
+        let first = self.chunks.iter().find_map(steps)?.0;
+        let last = self.chunks.iter().rev().find_map(steps)?.1;
+        Some((first, last))
+    }
+
+    fn sampler(&self) -> Option<MinMaxDownsampler> {
+        if self.total() <= self.max_points {
+            return None;
+        }
+        let (first, last) = self.step_range()?;
+        Some(MinMaxDownsampler::new(first, last, self.max_points))
+    }
+
+    /// The chunks still to decode once the edges are added: every one when the range holds
+    /// no more than `max_points` points, else those without a summary or spanning buckets.
+    pub fn needed(&self) -> Vec<i64> {
+        let sampler = self.sampler();
+        self.chunks
+            .iter()
+            .filter(|c| !self.decoded.contains_key(&c.id))
+            .filter(|c| match (&sampler, c.summary) {
+                (Some(sampler), Some(_)) => !sampler.one_bucket(c.first_step, c.last_step),
+                _ => true,
+            })
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// The answer, once the chunks of [`needed`](Self::needed) are added.
+    pub fn finish(mut self, key: &str) -> MetricSeries {
+        let total_points = self.total() as i64;
+        let Some(mut sampler) = self.sampler() else {
+            let points = self
+                .chunks
+                .iter()
+                .flat_map(|c| self.decoded.remove(&c.id).unwrap_or_default())
+                .collect();
+            return MetricSeries {
+                key: key.to_owned(),
+                points,
+                total_points,
+                downsampled: false,
+            };
+        };
+        for chunk in &self.chunks {
+            match (self.decoded.get(&chunk.id), &chunk.summary) {
+                (Some(points), _) => points.iter().for_each(|p| sampler.push(*p)),
+                (None, Some(extremes)) => sampler.push_extremes(extremes),
+                (None, None) => {}
+            }
+        }
+        MetricSeries {
+            key: key.to_owned(),
+            points: sampler.finish(),
+            total_points,
+            downsampled: true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +570,7 @@ mod tests {
             series_id: 1,
             stored,
             points,
+            tail: None,
         }
     }
 

@@ -7,8 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, value_from_sql, value_to_sql};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::chunks::{self, MAX_CHUNK_POINTS};
-use crate::store::ingest::{self, SeriesAggregates, SeriesBatch};
+use crate::store::chunks;
+use crate::store::ingest::{
+    self, ChunkInfo, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
+};
 use crate::store::{SeriesRequest, StoreLimits};
 
 /// Appends `points` to the run's series; returns (written, duplicates skipped). The rules
@@ -24,7 +26,11 @@ pub(super) fn log(
     let mut duplicates = ingest::prepare(&mut batches);
 
     let mut insert = conn.prepare_cached(
-        "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut rewrite = conn.prepare_cached(
+        "UPDATE metric_chunks SET last_step = ?2, point_count = ?3, data = ?4, summary = ?5 WHERE id = ?1",
     )?;
     let mut update = conn.prepare_cached(
         "UPDATE metric_series SET point_count = ?2, min_value = ?3, max_value = ?4, \
@@ -38,14 +44,31 @@ pub(super) fn log(
         if batch.points.is_empty() {
             continue;
         }
-        for chunk in batch.points.chunks(MAX_CHUNK_POINTS) {
-            insert.execute(params![
+        if batch.may_append_to_tail() {
+            batch.tail = read_tail(
+                conn,
                 batch.series_id,
-                chunk[0].step,
-                chunk[chunk.len() - 1].step,
-                chunk.len() as i64,
-                chunks::encode(chunk)
-            ])?;
+                ingest::tail_limit(batch.points.len()),
+            )?;
+        }
+        for row in batch.chunk_rows()? {
+            match row.replaces {
+                Some(id) => rewrite.execute(params![
+                    id,
+                    row.last_step,
+                    row.point_count as i64,
+                    row.data,
+                    row.summary
+                ])?,
+                None => insert.execute(params![
+                    batch.series_id,
+                    row.first_step,
+                    row.last_step,
+                    row.point_count as i64,
+                    row.data,
+                    row.summary
+                ])?,
+            };
         }
         let aggregates = batch.aggregates();
         let Some(latest) = aggregates.latest else {
@@ -111,6 +134,7 @@ fn resolve_series(
                 series_id,
                 stored,
                 points: group.points,
+                tail: None,
             }),
             None => missing.push(group),
         }
@@ -128,10 +152,36 @@ fn resolve_series(
                 series_id: conn.last_insert_rowid(),
                 stored: SeriesAggregates::default(),
                 points: group.points,
+                tail: None,
             });
         }
     }
     Ok(batches)
+}
+
+/// The series' last chunk, with its data when it holds at most `limit` points (else `None`:
+/// too long to rewrite for this batch).
+fn read_tail(conn: &Connection, series_id: i64, limit: usize) -> Result<Option<TailChunk>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, point_count, CASE WHEN point_count <= ?2 THEN data END FROM metric_chunks \
+         WHERE series_id = ?1 ORDER BY first_step DESC, last_step DESC LIMIT 1",
+    )?;
+    let tail = statement
+        .query_row(params![series_id, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+            ))
+        })
+        .optional()?;
+    Ok(tail.and_then(|(id, count, data)| {
+        Some(TailChunk {
+            id,
+            point_count: usize::try_from(count).ok()?,
+            data: data?,
+        })
+    }))
 }
 
 /// Every point of a series with `low <= step <= high`, in series order.
@@ -217,8 +267,76 @@ pub(super) fn series(
         })?;
     let low = request.start_step.unwrap_or(i64::MIN);
     let high = request.end_step.unwrap_or(i64::MAX);
+    if request.max_points.is_some()
+        && let Some(answer) = read_downsampled(conn, series_id, key, low, high, request)?
+    {
+        return Ok(answer);
+    }
     let points = read_points(conn, series_id, low, high)?;
     Ok(ingest::series_answer(key, points, request))
+}
+
+/// A downsampled read decoding only the chunks it must (`ingest::DownsampledRead`); `None`
+/// when every point has to be read.
+fn read_downsampled(
+    conn: &Connection,
+    series_id: i64,
+    key: &str,
+    low: i64,
+    high: i64,
+    request: &SeriesRequest,
+) -> Result<Option<MetricSeries>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, first_step, last_step, point_count, summary FROM metric_chunks \
+         WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 ORDER BY first_step, id",
+    )?;
+    let chunk_infos = statement
+        .query_map(params![series_id, low, high], |r| {
+            Ok(ChunkInfo {
+                id: r.get(0)?,
+                first_step: r.get(1)?,
+                last_step: r.get(2)?,
+                point_count: usize::try_from(r.get::<_, i64>(3)?).unwrap_or(usize::MAX),
+                summary: r
+                    .get_ref(4)?
+                    .as_blob_or_null()
+                    .map_err(rusqlite::Error::from)?
+                    .and_then(chunks::read_summary),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let Some(mut read) = DownsampledRead::new(chunk_infos, request) else {
+        return Ok(None);
+    };
+    let edges = read.edges();
+    decode_chunks(conn, series_id, &edges, &mut read)?;
+    let needed = read.needed();
+    decode_chunks(conn, series_id, &needed, &mut read)?;
+    Ok(Some(read.finish(key)))
+}
+
+fn decode_chunks(
+    conn: &Connection,
+    series_id: i64,
+    ids: &[i64],
+    read: &mut DownsampledRead,
+) -> Result<()> {
+    let mut statement =
+        conn.prepare_cached("SELECT data, point_count FROM metric_chunks WHERE id = ?1")?;
+    for &id in ids {
+        let mut points = Vec::new();
+        statement
+            .query_row([id], |row| {
+                let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+                Ok(chunks::decode_into(data, count, &mut points))
+            })?
+            .ok_or_else(|| {
+                Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+            })?;
+        read.add(id, points);
+    }
+    Ok(())
 }
 
 /// Removes the points of the given runs' series (chunks carry no foreign key; see schema).

@@ -138,6 +138,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_logs",
         include_str!("../../../migrations/sqlite/0018_run_logs.sql"),
     ),
+    (
+        19,
+        "chunk_summaries",
+        include_str!("../../../migrations/sqlite/0019_chunk_summaries.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or
