@@ -12,6 +12,9 @@ pub struct MinMaxDownsampler {
     first_step: i64,
     span: i128,
     buckets: Vec<Bucket>,
+    /// The step offsets (`from..to`) of the bucket the last point fell in, and its index:
+    /// points come in step order, so most fall in the same bucket and need no division.
+    last_bucket: (i128, i128, usize),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -36,12 +39,24 @@ impl MinMaxDownsampler {
             first_step,
             span,
             buckets: vec![Bucket::default(); bucket_count],
+            last_bucket: (0, 0, 0),
         }
     }
 
     /// Adds one point.
     pub fn push(&mut self, point: MetricPoint) {
-        let index = self.bucket_of(point.step);
+        let offset = self.offset_of(point.step);
+        let (from, to, index) = self.last_bucket;
+        let index = if from <= offset && offset < to {
+            index
+        } else {
+            let index = self.bucket_at(offset);
+            // Bucket i holds the offsets o with i·span ≤ o·n < (i+1)·span.
+            let n = self.buckets.len() as i128;
+            let first_of = |i: i128| (i * self.span + n - 1) / n;
+            self.last_bucket = (first_of(index as i128), first_of(index as i128 + 1), index);
+            index
+        };
         let bucket = &mut self.buckets[index];
         if point.value.is_nan() {
             bucket.nan.get_or_insert(point);
@@ -72,7 +87,14 @@ impl MinMaxDownsampler {
     }
 
     fn bucket_of(&self, step: i64) -> usize {
-        let offset = (i128::from(step) - i128::from(self.first_step)).clamp(0, self.span - 1);
+        self.bucket_at(self.offset_of(step))
+    }
+
+    fn offset_of(&self, step: i64) -> i128 {
+        (i128::from(step) - i128::from(self.first_step)).clamp(0, self.span - 1)
+    }
+
+    fn bucket_at(&self, offset: i128) -> usize {
         (offset * self.buckets.len() as i128 / self.span) as usize
     }
 
@@ -263,5 +285,39 @@ mod tests {
             summarised > 1000,
             "{summarised} runs pushed by their extremes"
         );
+    }
+
+    /// The bucket a point falls in, remembered between points, is the one the division gives:
+    /// steps in and out of order, spans that do not divide evenly, the i64 extremes.
+    #[test]
+    fn remembered_buckets_match_the_division() {
+        for (first, last, max_points) in [
+            (0, 999, 10),
+            (-7, 1_000_003, 998),
+            (5, 5, 2),
+            (i64::MIN, i64::MAX, 1000),
+            (3, 20, 1000),
+        ] {
+            let mut sampler = MinMaxDownsampler::new(first, last, max_points);
+            let span = i128::from(last) - i128::from(first);
+            let steps: Vec<i64> = (0..=400)
+                .map(|i| (i128::from(first) + span * i / 400) as i64)
+                .chain([last, first, last / 2, first / 2 + 1, last])
+                .collect();
+            for step in steps {
+                let want = sampler.bucket_of(step);
+                sampler.push(MetricPoint::new(step, 0, 1.0));
+                assert_eq!(
+                    sampler.last_bucket.2, want,
+                    "step {step} of {first}..={last}"
+                );
+                let (from, to, _) = sampler.last_bucket;
+                assert_eq!(sampler.bucket_at(from), want);
+                assert_eq!(sampler.bucket_at(to - 1), want);
+                if to < sampler.span {
+                    assert_eq!(sampler.bucket_at(to), want + 1);
+                }
+            }
+        }
     }
 }

@@ -355,9 +355,14 @@ impl<'a> BitReader<'a> {
         // The 16 bytes from the one holding the next bit hold every bit asked for (at most
         // 7 + 64); near the end, the missing ones read as zeros and are never returned.
         let first = self.at / 8;
-        let mut bytes = [0u8; 16];
-        let available = (self.data.len() - first).min(16);
-        bytes[..available].copy_from_slice(&self.data[first..first + available]);
+        let bytes: [u8; 16] = match self.data.get(first..first + 16) {
+            Some(bytes) => bytes.try_into().expect("16 bytes"),
+            None => {
+                let mut bytes = [0u8; 16];
+                bytes[..self.data.len() - first].copy_from_slice(&self.data[first..]);
+                bytes
+            }
+        };
         let window = u128::from_be_bytes(bytes) << (self.at % 8);
         self.at += count as usize;
         Some((window >> (128 - count)) as u64)

@@ -428,7 +428,7 @@ pub(super) struct ChunkInfo {
 /// points of a chunk in one bucket count only by their extremes). The answer is the one
 /// [`series_answer`] gives from every point.
 ///
-/// Used as: [`new`](Self::new) with the chunks overlapping the range (in `first_step, id`
+/// Used as: [`new`](Self::new) with the chunks overlapping the range (in `first_step, last_step, id`
 /// order); decode [`edges`](Self::edges) and [`add`](Self::add) them; decode
 /// [`needed`](Self::needed) and add them; [`finish`](Self::finish).
 pub(super) struct DownsampledRead {

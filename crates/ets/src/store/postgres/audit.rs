@@ -4,6 +4,9 @@
 //! very end of the write (after the change's own row locks), so it is held for the insert and
 //! the commit only, and a transaction holding it never waits for another lock.
 
+use std::future::Future;
+
+use deadpool_postgres::GenericClient;
 use futures_util::TryStreamExt;
 use tokio_postgres::types::ToSql;
 
@@ -19,8 +22,18 @@ const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current
 
 /// Appends `entries` (the records of one write, in order) after the chain's last record.
 pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
+    append_then(tx, entries, async { Ok(()) }).await
+}
+
+/// [`append`], sending `then` (a pipelined write's `COMMIT`) right after the inserts, in
+/// the same round trip.
+pub(super) async fn append_then(
+    tx: &impl GenericClient,
+    entries: Vec<Entry>,
+    then: impl Future<Output = Result<()>>,
+) -> Result<()> {
     if entries.is_empty() {
-        return Ok(());
+        return then.await;
     }
     let (lock, last, insert) = tokio::try_join!(
         tx.prepare_cached(CHAIN_LOCK),
@@ -35,9 +48,10 @@ pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
         None => None,
     };
     let records = seal_all(entries, last);
-    // The inserts of one write, pipelined (one round trip), executed in order.
+    // The inserts of one write, pipelined (one round trip), executed in order; `then` after
+    // them (every statement is prepared by now, so each goes out when first polled).
     let insert = &insert;
-    futures_util::future::try_join_all(records.iter().map(|r| async move {
+    let inserts = futures_util::future::try_join_all(records.iter().map(|r| async move {
         tx.execute(
             insert,
             &[
@@ -56,8 +70,9 @@ pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
             ],
         )
         .await
-    }))
-    .await?;
+        .map_err(crate::error::Error::from)
+    }));
+    tokio::try_join!(inserts, then)?;
     Ok(())
 }
 

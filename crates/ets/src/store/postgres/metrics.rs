@@ -22,7 +22,7 @@ use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{PgStore, Tx};
+use super::{Conn, PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::chunks;
 use crate::store::ingest::{
@@ -52,6 +52,17 @@ impl PgStore {
         contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
         let (run_id, limits) = (run_id.to_owned(), self.limits);
+        if !ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points)
+            && contexts.is_empty()
+        {
+            // Points alone (the hot path: a training loop's `log_metric`): the statements of
+            // `log` take a client, so BEGIN and COMMIT go out with them.
+            return self
+                .write_pipelined(move |client| {
+                    Box::pin(async move { log(client, &run_id, points, &limits).await })
+                })
+                .await;
+        }
         self.write(move |tx| {
             Box::pin(async move {
                 // Every row this batch touches is written under the run's lock, taken first
@@ -114,7 +125,7 @@ async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
 /// `FOR NO KEY UPDATE`); returns (written, duplicates skipped). The rules (identity of a point,
 /// order, aggregates, key limit) are `store::ingest`'s.
 pub(super) async fn log(
-    tx: &Tx<'_>,
+    tx: &impl Conn,
     run_id: &str,
     series: Vec<SeriesPoints>,
     limits: &StoreLimits,
@@ -175,7 +186,7 @@ fn aggregates_at(r: &Row, at: usize) -> SeriesAggregates {
 /// each key. Two statements when every key exists (four when keys are new: the count for the
 /// limit, the insert).
 async fn resolve_series(
-    tx: &Tx<'_>,
+    tx: &impl Conn,
     run_id: &str,
     groups: Vec<SeriesPoints>,
     limits: &StoreLimits,
@@ -273,7 +284,7 @@ fn tail_at(r: &Row, at: usize) -> Option<TailChunk> {
 /// Removes from the (prepared) batches the points already stored, reading in one query only
 /// the chunks that overlap the step range each batch may repeat (`SeriesBatch::stored_range`;
 /// none in the usual append). Returns how many it removed.
-async fn drop_stored(tx: &Tx<'_>, batches: &mut [SeriesBatch]) -> Result<usize> {
+async fn drop_stored(tx: &impl Conn, batches: &mut [SeriesBatch]) -> Result<usize> {
     let (mut ids, mut lows, mut highs) = (Vec::new(), Vec::new(), Vec::new());
     for batch in batches.iter() {
         if let Some((low, high)) = batch.stored_range() {
@@ -349,7 +360,7 @@ impl<'a> ChunkColumns<'a> {
 /// Stores new chunk rows (a row per series and chunk, never a row per point) by one
 /// `INSERT … UNNEST` (`log` loads more than `COPY_THRESHOLD_CHUNKS` rows by binary COPY
 /// instead).
-async fn insert_chunks(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
+async fn insert_chunks(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -375,7 +386,7 @@ async fn insert_chunks(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
 
 /// Rewrites the stored chunks batches were appended to (`ChunkRow::replaces`), in one
 /// statement.
-async fn rewrite_tails(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
+async fn rewrite_tails(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -396,9 +407,9 @@ async fn rewrite_tails(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
 }
 
 /// Loads new chunk rows by binary COPY.
-async fn copy_chunks(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
+async fn copy_chunks(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
     let statement = tx.prepare_cached(COPY_CHUNKS).await?;
-    let sink = tx.copy_in(&statement).await?;
+    let sink = tx.copy_in_sink(&statement).await?;
     let writer = BinaryCopyInWriter::new(sink, &CHUNK_TYPES);
     pin_mut!(writer);
     for (series_id, row) in rows {
@@ -421,7 +432,7 @@ async fn copy_chunks(tx: &Tx<'_>, rows: &[(i64, ChunkRow)]) -> Result<()> {
 
 /// Writes count, min, max and latest point (`SeriesBatch::aggregates`) of every series the
 /// batches wrote to, in one statement.
-async fn update_aggregates(tx: &Tx<'_>, batches: &[SeriesBatch]) -> Result<()> {
+async fn update_aggregates(tx: &impl Conn, batches: &[SeriesBatch]) -> Result<()> {
     let n = batches.len();
     let (mut ids, mut counts) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut mins, mut maxs) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -466,7 +477,7 @@ async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result
     let statement = tx
         .prepare_cached(
             "SELECT data, point_count FROM metric_chunks WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 \
-             ORDER BY first_step, id",
+             ORDER BY first_step, last_step, id",
         )
         .await?;
     let params: [&(dyn ToSql + Sync); 3] = [&series_id, &low, &high];
@@ -528,7 +539,7 @@ async fn read_downsampled(
     let statement = tx
         .prepare_cached(
             "SELECT id, first_step, last_step, point_count, summary FROM metric_chunks \
-             WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 ORDER BY first_step, id",
+             WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 ORDER BY first_step, last_step, id",
         )
         .await?;
     let chunk_infos = tx
@@ -1049,6 +1060,73 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(left, 0);
+        db.drop().await;
+    }
+
+    /// Points-only batches begin and commit their transaction by hand (pipelined): one that
+    /// fails, and one abandoned after its statements went out (the HTTP client left), leave
+    /// the only pooled connection outside any transaction, the run row unlocked and the
+    /// audit chain whole.
+    #[tokio::test]
+    async fn pipelined_writes_leave_no_transaction_open() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = PgStore::open(&super::super::test_options(&db.url), 1, limits(10), false)
+            .await
+            .unwrap();
+        let one = |step| vec![group("loss", vec![p(step, step, 1.0)])];
+        assert_eq!(log_metrics(&pg, RUN, one(1)).await.unwrap(), (1, 0));
+        assert!(matches!(
+            log_metrics(&pg, "nope", one(2)).await,
+            Err(Error::NotFound { .. })
+        ));
+        let too_many = (0..11)
+            .map(|k| group(&format!("k{k}"), vec![p(1, 1, 1.0)]))
+            .collect();
+        assert!(matches!(
+            log_metrics(&pg, RUN, too_many).await,
+            Err(Error::LimitExceeded { .. })
+        ));
+        {
+            let abandoned = log_metrics(&pg, RUN, one(3));
+            tokio::pin!(abandoned);
+            // Polled once (its BEGIN and first statements go out), then dropped.
+            assert!(futures_util::poll!(&mut abandoned).is_pending());
+        }
+        // The rollback of the abandoned write runs on its own task: give it a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let in_transaction = db
+            .admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' \
+                 AND datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            in_transaction.get::<_, i64>(0),
+            0,
+            "a pooled connection was left in a transaction"
+        );
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            log_metrics(&pg, RUN, one(4)),
+        )
+        .await
+        .expect("the run row is not left locked");
+        assert_eq!(next.unwrap(), (1, 0));
+        let every_point = SeriesRequest {
+            start_step: None,
+            end_step: None,
+            max_points: None,
+        };
+        let series = pg.metric_series(RUN, "loss", every_point).await.unwrap();
+        let steps: Vec<i64> = series.points.iter().map(|p| p.step).collect();
+        assert_eq!(steps, [1, 4], "the abandoned write was rolled back");
+        let report = pg.verify_audit().await.unwrap();
+        assert!(report.ok, "{report:?}");
         db.drop().await;
     }
 

@@ -435,6 +435,37 @@ impl PgStore {
         Ok(out)
     }
 
+    /// [`write`](Self::write) with two round trips fewer: `BEGIN` goes out with `work`'s first
+    /// statements and `COMMIT` with the audit record's insert. `work` runs on the pooled
+    /// client, inside the transaction begun by hand; it must send its first statement when
+    /// first polled (nothing awaited before it), so that it follows the `BEGIN`. If the
+    /// write is abandoned (its future dropped: the HTTP client went away) the transaction is
+    /// rolled back before the connection is reused.
+    pub(crate) async fn write_pipelined<T, F>(&self, work: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a deadpool_postgres::Client) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let audit = crate::audit::take();
+        let mut open = OpenTransaction(Some(self.client().await?));
+        let client = open.0.as_ref().expect("held until the end");
+        let outcome = async {
+            let (_, out) = tokio::try_join!(
+                async { client.batch_execute("BEGIN").await.map_err(Error::from) },
+                work(client),
+            )?;
+            audit::append_then(client, audit, async {
+                client.batch_execute("COMMIT").await.map_err(Error::from)
+            })
+            .await?;
+            Ok(out)
+        }
+        .await;
+        if outcome.is_ok() {
+            open.0.take();
+        }
+        outcome
+    }
+
     /// Runs `work` in a read-only transaction on one snapshot.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>
     where
@@ -452,6 +483,58 @@ impl PgStore {
         Ok(out)
     }
 }
+
+/// A pooled connection inside a transaction begun by hand: dropped while still held (the
+/// work failed, or was abandoned), the transaction is rolled back before the connection goes
+/// back to the pool — or, outside a runtime, the connection is closed instead.
+struct OpenTransaction(Option<deadpool_postgres::Client>);
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        // Not known to be outside a transaction: never reused.
+                        drop(deadpool_postgres::Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        }
+    }
+}
+
+/// A [`CopyInSink`](tokio_postgres::CopyInSink) of chunk rows, as `copy_in` answers it.
+type CopyIn = std::result::Result<tokio_postgres::CopyInSink<bytes::Bytes>, tokio_postgres::Error>;
+
+/// What the metric writes need of a connection: a transaction's ([`PgStore::write`]) or a
+/// pooled client's inside a transaction begun by hand ([`PgStore::write_pipelined`]).
+pub(crate) trait Conn: deadpool_postgres::GenericClient + Sync {
+    /// `copy_in` of the transaction or client.
+    fn copy_in_sink<'a>(
+        &'a self,
+        statement: &'a tokio_postgres::Statement,
+    ) -> impl std::future::Future<Output = CopyIn> + Send + 'a;
+}
+
+macro_rules! conn_via_copy_in {
+    ($($t:ty),+) => {$(
+        impl Conn for $t {
+            fn copy_in_sink<'a>(
+                &'a self,
+                statement: &'a tokio_postgres::Statement,
+            ) -> impl std::future::Future<Output = CopyIn> + Send + 'a {
+                self.copy_in(statement)
+            }
+        }
+    )+};
+}
+
+conn_via_copy_in!(Tx<'_>, deadpool_postgres::Client);
 
 /// Runs `reads` in a read-only transaction on one snapshot whose begin and end are sent
 /// with them: one round trip, for reads that do not wait on each other's answers. `reads`

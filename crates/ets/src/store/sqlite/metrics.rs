@@ -193,7 +193,7 @@ pub(super) fn read_points(
 ) -> Result<Vec<MetricPoint>> {
     let mut statement = conn.prepare_cached(
         "SELECT data, point_count FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
-         ORDER BY first_step, id",
+         ORDER BY first_step, last_step, id",
     )?;
     let mut rows = statement.query(params![series_id, low, high])?;
     let mut points = Vec::new();
@@ -288,7 +288,7 @@ fn read_downsampled(
 ) -> Result<Option<MetricSeries>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, first_step, last_step, point_count, summary FROM metric_chunks \
-         WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 ORDER BY first_step, id",
+         WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 ORDER BY first_step, last_step, id",
     )?;
     let chunk_infos = statement
         .query_map(params![series_id, low, high], |r| {
