@@ -4,6 +4,7 @@
 //! very end of the write (after the change's own row locks), so it is held for the insert and
 //! the commit only, and a transaction holding it never waits for another lock.
 
+use deadpool_postgres::GenericClient;
 use futures_util::TryStreamExt;
 use tokio_postgres::types::ToSql;
 
@@ -17,25 +18,37 @@ use crate::store::audit::{self, AuditQuery, DataOf};
 /// Serialises appends to one schema's chain (the migration lock's first key, plus one).
 const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
 
+/// The statements of an append, to prepare before sending them with others.
+pub(super) const STATEMENTS: [&str; 3] = [CHAIN_LOCK, audit::LAST_RECORD, audit::INSERT_RECORD];
+
 /// Appends `entries` (the records of one write, in order) after the chain's last record.
 pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let (lock, last, insert) = tokio::try_join!(
+    let last = lock_chain(tx).await?;
+    insert(tx, &seal_all(entries, last)).await
+}
+
+/// Takes the chain's lock and reads its last record `(seq, hash)`. Sent together (one round
+/// trip): the server runs the read once the lock is held, and at READ COMMITTED that
+/// statement's snapshot includes the previous holder's commit. Call it after the write's own
+/// row locks (their statements sent first), so a transaction holding it never waits.
+pub(super) async fn lock_chain(tx: &impl GenericClient) -> Result<Option<(i64, String)>> {
+    let (lock, last) = tokio::try_join!(
         tx.prepare_cached(CHAIN_LOCK),
         tx.prepare_cached(audit::LAST_RECORD),
-        tx.prepare_cached(audit::INSERT_RECORD),
     )?;
-    // Sent together (one round trip): the server runs the read once the lock is held, and at
-    // READ COMMITTED that statement's snapshot includes the previous holder's commit.
     let (_, last) = tokio::try_join!(tx.execute(&lock, &[]), tx.query_opt(&last, &[]))?;
-    let last = match last {
+    Ok(match last {
         Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
         None => None,
-    };
-    let records = seal_all(entries, last);
-    // The inserts of one write, pipelined (one round trip), executed in order.
+    })
+}
+
+/// Inserts sealed records, pipelined (one round trip), executed in order.
+pub(super) async fn insert(tx: &impl GenericClient, records: &[AuditRecord]) -> Result<()> {
+    let insert = tx.prepare_cached(audit::INSERT_RECORD).await?;
     let insert = &insert;
     futures_util::future::try_join_all(records.iter().map(|r| async move {
         tx.execute(
