@@ -507,11 +507,10 @@ async fn an_ask_and_a_tell_leave_one_record_per_change() {
         let run = asked.body["run_id"].as_str().unwrap().to_owned();
         assert_eq!(
             new_records(&app, before).await,
+            // The run is created with its params and tags, the trial with its params.
             triples(&[
                 ("run.create", "run", &run),
                 ("trial.create", "trial", &trial),
-                ("trial.suggest", "trial", &trial),
-                ("run.log", "run", &run),
             ])
         );
         // The run carries the study, the trial's number and the params.

@@ -443,17 +443,25 @@ async fn a_grid_hands_out_each_point_once() {
         .post(&format!("/api/v1/studies/{study}/trials"), json!({}))
         .await;
     assert_eq!(exhausted.status, StatusCode::CONFLICT, "{}", exhausted.body);
-    // The refused ask leaves nothing running: its trial and run are failed.
+    // The refused ask leaves nothing behind: it samples before it writes, so no trial
+    // and no run were made for it.
     let summary = app.get(&format!("/api/v1/studies/{study}")).await;
-    assert_eq!(summary.body["counts"]["failed"], 1, "{}", summary.body);
+    assert_eq!(summary.body["counts"]["failed"], 0, "{}", summary.body);
     assert_eq!(summary.body["counts"]["running"], 4, "{}", summary.body);
     let trials = app.get(&format!("/api/v1/studies/{study}/trials")).await;
-    let refused_run = trials.body["items"][4]["run_id"]
-        .as_str()
+    assert_eq!(trials.body["items"].as_array().unwrap().len(), 4);
+    let experiment = summary.body["experiment_id"].as_str().unwrap();
+    let runs = app
+        .get(&format!("/api/v1/runs?experiment_id={experiment}"))
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.body);
+    let study_runs = runs.body["items"]
+        .as_array()
         .unwrap()
-        .to_owned();
-    let run = app.get(&format!("/api/v1/runs/{refused_run}")).await;
-    assert_eq!(run.body["status"], "failed", "{}", run.body);
+        .iter()
+        .filter(|r| r["tags"]["ets.study_id"] == study.as_str())
+        .count();
+    assert_eq!(study_runs, 4, "{}", runs.body);
 
     // Asked all at once, the points are still handed out once each.
     let study = new_study(

@@ -6,7 +6,6 @@
 //! defaults for writes), and a write that declares nothing is recorded as `unattributed`,
 //! which the tests refuse.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -170,10 +169,6 @@ fn add_trial_event(trial: &NewTrial) -> Event {
         .detail("run_id", &trial.run_id)
         .detail("state", trial.state.as_str())
         .change("params", &trial.params)
-}
-
-fn set_trial_params_event(id: &str, params: &BTreeMap<String, serde_json::Value>) -> Event {
-    Event::new("trial.suggest", "trial", id).change("params", params)
 }
 
 #[async_trait]
@@ -352,28 +347,12 @@ impl Store for AuditedStore {
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
+        number: i64,
     ) -> Result<(Run, TrialRecord)> {
-        // The records of `create_run` and `add_trial`, in that order.
+        // The records of `create_run` and `add_trial`, in that order (the run with its
+        // params and tags, the trial with its params).
         let events = vec![create_run_event(&run, &params), add_trial_event(&trial)];
-        with_events(events, self.inner.start_trial(run, params, trial)).await
-    }
-    async fn suggest_trial(
-        &self,
-        id: &str,
-        params: BTreeMap<String, serde_json::Value>,
-        run_id: &str,
-        run_params: Vec<(String, ParamValue)>,
-        run_tags: TagPatch,
-    ) -> Result<()> {
-        // The trial's record (`trial.suggest`), then the one `log_batch` makes.
-        let events = vec![
-            set_trial_params_event(id, &params),
-            log_batch_event(run_id, &run_params, &run_tags, None, &[], &[]),
-        ];
-        let write = self
-            .inner
-            .suggest_trial(id, params, run_id, run_params, run_tags);
-        with_events(events, write).await
+        with_events(events, self.inner.start_trial(run, params, trial, number)).await
     }
     async fn set_trial_param(
         &self,
@@ -397,7 +376,11 @@ impl Store for AuditedStore {
     async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
         self.inner.trial_by_number(study_id, number).await
     }
-    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+    async fn trials_after(
+        &self,
+        study_id: &str,
+        after: i64,
+    ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         self.inner.trials_after(study_id, after).await
     }
     async fn set_trial_state(

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::Services;
-use super::runs::{RunBatch, RunStateChange, run_creation_error};
+use super::runs::{RunBatch, run_creation_error};
 use super::study_history::hpo_trial;
 use super::study_storage::CLIENT_SIDE;
 use crate::actor::Actor;
@@ -302,8 +302,15 @@ pub(super) fn check_value_count(study: &StudyRecord, values: &[f64]) -> Result<(
 
 /// The run tag that names the trial's number.
 pub(super) fn trial_number_tag(number: i64) -> (String, Option<String>) {
-    ("ets.trial_number".to_owned(), Some(number.to_string()))
+    (TRIAL_NUMBER_TAG.to_owned(), Some(number.to_string()))
 }
+
+/// The run tag that carries its trial's number.
+const TRIAL_NUMBER_TAG: &str = "ets.trial_number";
+
+/// Times one ask samples again when concurrent asks took the number it sampled for (each
+/// time one of them was written: progress, however many ask at once).
+const MAX_ASK_ATTEMPTS: usize = 64;
 
 /// Intermediate values as the run's `objective` points.
 pub(super) fn intermediate_metrics(values: &BTreeMap<i64, f64>) -> Vec<MetricInput> {
@@ -451,7 +458,7 @@ impl Services {
             ));
         }
         let space = search_space_of(&study)?;
-        let history = self.history(id, &SearchSpace::new()).await?;
+        let history = self.history(id).await?;
         let directions = directions_of(&study);
         let importances = tokio::task::spawn_blocking(move || {
             ets_hpo::explained_variance_importance(&space, history.trials(), &directions, objective)
@@ -535,109 +542,88 @@ impl Services {
         }
     }
 
-    /// The study's trials as the samplers and pruners read them (`StudyHistories`).
-    async fn history(
-        &self,
-        study_id: &str,
-        space: &SearchSpace,
-    ) -> Result<std::sync::Arc<ets_hpo::History>> {
-        self.study_histories
-            .read(self.store.as_ref(), study_id, space)
-            .await
+    /// The study's trials as the pruners and the importance read them (`StudyHistories`).
+    async fn history(&self, study_id: &str) -> Result<std::sync::Arc<ets_hpo::History>> {
+        let (_, history) = self
+            .study_histories
+            .read(self.store.as_ref(), study_id, |_| Ok(SearchSpace::new()))
+            .await?;
+        Ok(history)
     }
 
-    /// Asks for a trial: a run of the study's experiment with the suggested params.
+    /// Asks for a trial: a run of the study's experiment with the suggested params. The
+    /// params are sampled for the study's next trial number as last read, then the run and
+    /// the trial with its params are written in one transaction, which takes that number or
+    /// nothing (another ask took it first: sample again from the history that has it).
     pub async fn ask_trial(&self, actor: &Actor, study_id: &str) -> Result<AskedTrial> {
         self.authorize(actor, EntityKind::Study, study_id).await?;
-        let study = self.store.get_study(study_id).await?;
-        if study.sampler["type"] == CLIENT_SIDE {
-            return Err(Error::Conflict(format!(
-                "study '{}' is sampled by its Optuna client (it was created through Optuna's \
-                 storage API): ask for trials through Optuna",
-                study.name
-            )));
-        }
-        // The run and the trial it carries, in one transaction.
-        let (run, params) = self
-            .new_run(
-                actor,
-                NewRun {
-                    experiment_id: study.experiment_id.clone(),
-                    tags: [("ets.study_id".to_owned(), study.id.clone())].into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let trial = NewTrial::running(ets_domain::new_id(), study_id, &run.id, Timestamp::now());
-        let (run, trial) = self
-            .store
-            .start_trial(run, params, trial)
+        for _ in 0..MAX_ASK_ATTEMPTS {
+            // The study comes with its history (one read).
+            let (study, history) = self
+                .study_histories
+                .read(self.store.as_ref(), study_id, |study| {
+                    if study.sampler["type"] == CLIENT_SIDE {
+                        return Err(Error::Conflict(format!(
+                            "study '{}' is sampled by its Optuna client (it was created through \
+                             Optuna's storage API): ask for trials through Optuna",
+                            study.name
+                        )));
+                    }
+                    search_space_of(study)
+                })
+                .await?;
+            let space = search_space_of(&study)?;
+            let directions = directions_of(&study);
+            let number = history.trials().last().map_or(0, |t| t.number as i64 + 1);
+            // TPE fits estimators over the whole history: off the async executor.
+            let sampler = sampler_of(&study)?;
+            let params = tokio::task::spawn_blocking(move || {
+                sampler.sample_history(&space, &history, &directions, number as u64)
+            })
             .await
-            .map_err(run_creation_error)?;
-        self.remember_project(EntityKind::Run, &run.id, &run.project_id);
-        self.remember_project(EntityKind::Trial, &trial.id, &run.project_id);
-        self.live.run_created(&run);
-        match self.suggest(&study, &trial).await {
-            Ok(params) => Ok(AskedTrial {
+            .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
+            .map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
+            // The run carries the study, the trial's number and the params.
+            let (run, run_params) = self
+                .new_run(
+                    actor,
+                    NewRun {
+                        experiment_id: study.experiment_id.clone(),
+                        tags: [
+                            ("ets.study_id".to_owned(), study.id.clone()),
+                            (TRIAL_NUMBER_TAG.to_owned(), number.to_string()),
+                        ]
+                        .into(),
+                        params: run_params(&params),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let mut trial =
+                NewTrial::running(ets_domain::new_id(), study_id, &run.id, Timestamp::now());
+            trial.params = params.clone();
+            let (run, trial) = match self.store.start_trial(run, run_params, trial, number).await {
+                Ok(started) => started,
+                Err(Error::AlreadyExists {
+                    entity: EntityKind::Trial,
+                    ..
+                }) => continue,
+                Err(e) => return Err(run_creation_error(e)),
+            };
+            self.remember_project(EntityKind::Run, &run.id, &run.project_id);
+            self.remember_project(EntityKind::Trial, &trial.id, &run.project_id);
+            self.live.run_created(&run);
+            return Ok(AskedTrial {
                 trial_id: trial.id,
                 run_id: run.id,
                 number: trial.number,
                 params,
-            }),
-            Err(e) => {
-                // Nothing half-made is left running.
-                let _ = self
-                    .store
-                    .finish_trial(&trial.id, TrialState::Failed, None, Timestamp::now())
-                    .await;
-                let _ = self
-                    .update_run_state(
-                        actor,
-                        &run.id,
-                        RunStateChange {
-                            status: Some(RunStatus::Failed),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
-                Err(e)
-            }
+            });
         }
-    }
-
-    /// Samples the numbered trial's params from the study's history and records them on the
-    /// trial and as its run's params (with the trial's number as a run tag), in one
-    /// transaction.
-    async fn suggest(
-        &self,
-        study: &StudyRecord,
-        trial: &TrialRecord,
-    ) -> Result<BTreeMap<String, Value>> {
-        let sampler = sampler_of(study)?;
-        let space = search_space_of(study)?;
-        let history = self.history(&study.id, &space).await?;
-        let directions = directions_of(study);
-        let number = trial.number as u64;
-        // TPE fits estimators over the whole history: off the async executor.
-        let params = tokio::task::spawn_blocking(move || {
-            sampler.sample_history(&space, &history, &directions, number)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
-        .map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
-        let run_id = trial
-            .run_id
-            .as_deref()
-            .ok_or_else(|| Error::internal("an asked trial has its run"))?;
-        // Checked as `log_batch` checks them (the trial-number tag renames nothing).
-        let (run_params, run_tags, _) = super::runs::checked_params_and_tags(
-            run_params(&params),
-            [trial_number_tag(trial.number)].into(),
-        )?;
-        self.store
-            .suggest_trial(&trial.id, params.clone(), run_id, run_params, run_tags)
-            .await?;
-        Ok(params)
+        Err(Error::Conflict(format!(
+            "study '{study_id}': {MAX_ASK_ATTEMPTS} asks in a row found their trial number taken \
+             by concurrent asks; retry"
+        )))
     }
 
     /// Records an intermediate value and answers whether the pruner stops the trial.
@@ -657,7 +643,7 @@ impl Services {
             // prunes itself too.
             return Ok(PruneDecision { prune: false });
         }
-        let history = self.history(&study.id, &SearchSpace::new()).await?;
+        let history = self.history(&study.id).await?;
         let pruner = pruner_of(&study)?;
         let me = hpo_trial(&trial);
         let prune = pruner.prune(&me, history.trials(), directions[0]);

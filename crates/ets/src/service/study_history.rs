@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use ets_hpo::{History, SearchSpace, Trial};
 
 use crate::error::Result;
-use crate::store::{Store, TrialRecord, TrialState};
+use crate::store::{Store, StudyRecord, TrialRecord, TrialState};
 
 /// Studies whose histories are kept; past it the cache starts over.
 const MAX_STUDIES: usize = 256;
@@ -50,14 +50,15 @@ pub fn hpo_trial(trial: &TrialRecord) -> Trial {
 }
 
 impl StudyHistories {
-    /// Every trial of the study, by number, read from the store as far as needed, with
-    /// columns for the parameters of `space` (an empty space when not sampling).
+    /// The study and every trial of it, by number, read from the store as far as needed
+    /// (one read), with columns for the parameters of the search space `space_of` the study
+    /// (an empty space when not sampling).
     pub async fn read(
         &self,
         store: &dyn Store,
         study_id: &str,
-        space: &SearchSpace,
-    ) -> Result<Arc<History>> {
+        space_of: impl FnOnce(&StudyRecord) -> Result<SearchSpace>,
+    ) -> Result<(StudyRecord, Arc<History>)> {
         let cached = self
             .studies
             .lock()
@@ -65,13 +66,14 @@ impl StudyHistories {
             .remove(study_id);
         let mut cached = cached.unwrap_or_default();
         let first_open = cached.first_open;
-        let fresh = store.trials_after(study_id, first_open - 1).await?;
+        let (study, fresh) = store.trials_after(study_id, first_open - 1).await?;
+        let space = space_of(&study)?;
         let history = Arc::make_mut(&mut cached.history);
         let settled = history
             .trials()
             .partition_point(|t| (t.number as i64) < first_open);
         history.truncate(settled);
-        history.track(space);
+        history.track(&space);
         fresh.iter().for_each(|t| history.push(hpo_trial(t)));
         if let Some(last) = fresh.last() {
             cached.first_open = fresh
@@ -85,7 +87,7 @@ impl StudyHistories {
             studies.clear();
         }
         studies.insert(study_id.to_owned(), cached);
-        Ok(shared)
+        Ok((study, shared))
     }
 }
 

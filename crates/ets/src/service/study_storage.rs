@@ -259,7 +259,7 @@ impl Services {
         after: i64,
     ) -> Result<Vec<TrialRecord>> {
         self.authorize(actor, EntityKind::Study, study_id).await?;
-        self.store.trials_after(study_id, after).await
+        Ok(self.store.trials_after(study_id, after).await?.1)
     }
 
     pub async fn trial_numbered(

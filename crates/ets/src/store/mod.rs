@@ -25,7 +25,6 @@ pub(crate) mod statements;
 pub mod studies;
 pub mod views;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -582,24 +581,17 @@ pub trait Store: Send + Sync + 'static {
     async fn add_trial(&self, trial: NewTrial) -> Result<TrialRecord>;
     /// Creates a run (as `create_run`: lifecycle and limits) and the trial it carries
     /// (`trial.run_id` names it; numbered as `add_trial`) in one transaction; returns both,
-    /// the run as created.
+    /// the run as created. The trial's params were sampled for number `number` (the study's
+    /// next one as last read): when the trial would take another (another ask was first),
+    /// nothing is written and the answer is `AlreadyExists` for the trial
+    /// (`studies::trial_number_taken`).
     async fn start_trial(
         &self,
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
+        number: i64,
     ) -> Result<(Run, TrialRecord)>;
-    /// Sets the params of a running trial (sampled once its number is known; `Conflict` when
-    /// it is not running) and adds its run's params and tags (as `log_batch` without metrics),
-    /// in one transaction.
-    async fn suggest_trial(
-        &self,
-        id: &str,
-        params: BTreeMap<String, serde_json::Value>,
-        run_id: &str,
-        run_params: Vec<(String, ParamValue)>,
-        run_tags: TagPatch,
-    ) -> Result<()>;
     /// Sets one param and its distribution; `Conflict` when the trial is finished.
     async fn set_trial_param(
         &self,
@@ -613,10 +605,15 @@ pub trait Store: Send + Sync + 'static {
     async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord>;
     /// Every trial of a study with its intermediate values, by number.
     async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {
-        self.trials_after(study_id, -1).await
+        Ok(self.trials_after(study_id, -1).await?.1)
     }
-    /// The study's trials numbered above `after`, with values and attributes, by number.
-    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>>;
+    /// The study and its trials numbered above `after`, with values and attributes, by
+    /// number (one snapshot).
+    async fn trials_after(
+        &self,
+        study_id: &str,
+        after: i64,
+    ) -> Result<(StudyRecord, Vec<TrialRecord>)>;
     /// Moves a trial that is not finished to its final `state`; `Conflict` when it is.
     async fn finish_trial(
         &self,

@@ -210,6 +210,25 @@ pub fn trial_not_running(id: &str, state: TrialState, doing: &str) -> Error {
     ))
 }
 
+/// What refuses a native ask's trial when its study has the number it was sampled for
+/// already (another ask took it first): nothing was written, and the ask samples again.
+pub fn trial_number_taken(study_id: &str, number: i64) -> Error {
+    Error::AlreadyExists {
+        entity: EntityKind::Trial,
+        name: format!("#{number}"),
+        scope: format!(" in study '{study_id}'"),
+    }
+}
+
+/// The number a started trial took is the one it was sampled for (see `Store::start_trial`).
+pub(crate) fn check_trial_number(trial: &TrialRecord, sampled_for: i64) -> Result<(), Error> {
+    if trial.number == sampled_for {
+        Ok(())
+    } else {
+        Err(trial_number_taken(&trial.study_id, sampled_for))
+    }
+}
+
 pub fn study_name_taken(study: &StudyRecord) -> Error {
     Error::AlreadyExists {
         entity: EntityKind::Study,
@@ -309,9 +328,6 @@ pub(crate) const PROJECT_STUDY_ATTRS: &str = "SELECT a.study_id, a.kind, a.key, 
 pub(crate) const TRIAL_ATTRS_OF_STUDY: &str = "SELECT a.trial_id, a.kind, a.key, a.value \
      FROM trial_attrs a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 AND t.number > $2";
 
-/// Sets the params of a running trial once it is numbered: `$1` id, `$2` params.
-pub(crate) const SET_TRIAL_PARAMS: &str =
-    "UPDATE trials SET params = $2 WHERE id = $1 AND state = 'running'";
 pub(crate) const TRIAL_ATTRS: &str =
     "SELECT trial_id, kind, key, value FROM trial_attrs WHERE trial_id = $1";
 

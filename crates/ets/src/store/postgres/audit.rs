@@ -4,8 +4,6 @@
 //! very end of the write (after the change's own row locks), so it is held for the insert and
 //! the commit only, and a transaction holding it never waits for another lock.
 
-use std::future::Future;
-
 use deadpool_postgres::GenericClient;
 use futures_util::TryStreamExt;
 use tokio_postgres::types::ToSql;
@@ -20,38 +18,39 @@ use crate::store::audit::{self, AuditQuery, DataOf};
 /// Serialises appends to one schema's chain (the migration lock's first key, plus one).
 const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
 
+/// The statements of an append, to prepare before sending them with others.
+pub(super) const STATEMENTS: [&str; 3] = [CHAIN_LOCK, audit::LAST_RECORD, audit::INSERT_RECORD];
+
 /// Appends `entries` (the records of one write, in order) after the chain's last record.
 pub(super) async fn append(tx: &Tx<'_>, entries: Vec<Entry>) -> Result<()> {
-    append_then(tx, entries, async { Ok(()) }).await
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let last = lock_chain(tx).await?;
+    insert(tx, &seal_all(entries, last)).await
 }
 
-/// [`append`], sending `then` (a pipelined write's `COMMIT`) right after the inserts, in
-/// the same round trip.
-pub(super) async fn append_then(
-    tx: &impl GenericClient,
-    entries: Vec<Entry>,
-    then: impl Future<Output = Result<()>>,
-) -> Result<()> {
-    if entries.is_empty() {
-        return then.await;
-    }
-    let (lock, last, insert) = tokio::try_join!(
+/// Takes the chain's lock and reads its last record `(seq, hash)`. Sent together (one round
+/// trip): the server runs the read once the lock is held, and at READ COMMITTED that
+/// statement's snapshot includes the previous holder's commit. Call it after the write's own
+/// row locks (their statements sent first), so a transaction holding it never waits.
+pub(super) async fn lock_chain(tx: &impl GenericClient) -> Result<Option<(i64, String)>> {
+    let (lock, last) = tokio::try_join!(
         tx.prepare_cached(CHAIN_LOCK),
         tx.prepare_cached(audit::LAST_RECORD),
-        tx.prepare_cached(audit::INSERT_RECORD),
     )?;
-    // Sent together (one round trip): the server runs the read once the lock is held, and at
-    // READ COMMITTED that statement's snapshot includes the previous holder's commit.
     let (_, last) = tokio::try_join!(tx.execute(&lock, &[]), tx.query_opt(&last, &[]))?;
-    let last = match last {
+    Ok(match last {
         Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
         None => None,
-    };
-    let records = seal_all(entries, last);
-    // The inserts of one write, pipelined (one round trip), executed in order; `then` after
-    // them (every statement is prepared by now, so each goes out when first polled).
+    })
+}
+
+/// Inserts sealed records, pipelined (one round trip), executed in order.
+pub(super) async fn insert(tx: &impl GenericClient, records: &[AuditRecord]) -> Result<()> {
+    let insert = tx.prepare_cached(audit::INSERT_RECORD).await?;
     let insert = &insert;
-    let inserts = futures_util::future::try_join_all(records.iter().map(|r| async move {
+    futures_util::future::try_join_all(records.iter().map(|r| async move {
         tx.execute(
             insert,
             &[
@@ -70,9 +69,8 @@ pub(super) async fn append_then(
             ],
         )
         .await
-        .map_err(crate::error::Error::from)
-    }));
-    tokio::try_join!(inserts, then)?;
+    }))
+    .await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! PostgreSQL: experiments.
 
+use deadpool_postgres::GenericClient;
 use ets_domain::Timestamp;
 use ets_domain::model::Experiment;
 use tokio_postgres::Row;
@@ -63,12 +64,13 @@ async fn write(tx: &Tx<'_>, experiment: &Experiment, insert: bool) -> Result<()>
 
 /// The experiment, optionally locked (`FOR UPDATE`, `FOR NO KEY UPDATE`, …) until the
 /// transaction ends.
-pub(super) async fn get(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Experiment> {
-    let statement = tx
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM experiments e WHERE e.id = $1 {lock}"
-        ))
-        .await?;
+/// An experiment's row by id, locked as `lock` says (`FOR UPDATE`, …, or nothing).
+pub(super) fn get_sql(lock: &str) -> String {
+    format!("SELECT {COLUMNS} FROM experiments e WHERE e.id = $1 {lock}")
+}
+
+pub(super) async fn get(tx: &impl GenericClient, id: &str, lock: &str) -> Result<Experiment> {
+    let statement = tx.prepare_cached(&get_sql(lock)).await?;
     match tx.query_opt(&statement, &[&id]).await? {
         Some(row) => Ok(from_row(&row)?),
         None => Err(Error::not_found(EntityKind::Experiment, id)),

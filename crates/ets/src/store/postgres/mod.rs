@@ -435,35 +435,103 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`write`](Self::write) with two round trips fewer: `BEGIN` goes out with `work`'s first
-    /// statements and `COMMIT` with the audit record's insert. `work` runs on the pooled
-    /// client, inside the transaction begun by hand; it must send its first statement when
-    /// first polled (nothing awaited before it), so that it follows the `BEGIN`. If the
-    /// write is abandoned (its future dropped: the HTTP client went away) the transaction is
-    /// rolled back before the connection is reused.
+    /// [`write`](Self::write) with two round trips fewer, for work whose statements depend
+    /// on earlier answers (so not [`write_at_once`](Self::write_at_once)): `BEGIN` goes out
+    /// with `work`'s first statements and `COMMIT` with the audit records' insert. `work` runs
+    /// on the pooled client, inside the transaction begun by hand; it must send its first
+    /// statement when first polled (nothing awaited before it), so that it follows the
+    /// `BEGIN`. Abandoned mid-way, the connection is closed (`InTransaction`).
     pub(crate) async fn write_pipelined<T, F>(&self, work: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a deadpool_postgres::Client) -> BoxFuture<'a, Result<T>> + Send,
     {
-        let audit = crate::audit::take();
-        let mut open = OpenTransaction(Some(self.client().await?));
-        let client = open.0.as_ref().expect("held until the end");
+        let entries = crate::audit::take();
+        let client = self.client().await?;
+        // Prepared (cached) before anything is sent, so each statement below goes out when
+        // first polled: the inserts before the `COMMIT` they are joined with.
+        futures_util::future::try_join_all(audit::STATEMENTS.map(|sql| client.prepare_cached(sql)))
+            .await?;
+        let open = InTransaction(Some(client));
+        let c = open.client();
         let outcome = async {
             let (_, out) = tokio::try_join!(
-                async { client.batch_execute("BEGIN").await.map_err(Error::from) },
-                work(client),
+                async { c.batch_execute("BEGIN").await.map_err(Error::from) },
+                work(c),
             )?;
-            audit::append_then(client, audit, async {
-                client.batch_execute("COMMIT").await.map_err(Error::from)
-            })
-            .await?;
+            let last = match entries.is_empty() {
+                true => None,
+                false => audit::lock_chain(c).await?,
+            };
+            let records = crate::audit::seal_all(entries, last);
+            let (inserted, committed) = tokio::join!(audit::insert(c, &records), async {
+                c.batch_execute("COMMIT").await.map_err(Error::from)
+            });
+            pipelined([inserted, committed])?;
             Ok(out)
         }
         .await;
-        if outcome.is_ok() {
-            open.0.take();
+        match outcome {
+            Ok(out) => {
+                open.ended();
+                Ok(out)
+            }
+            Err(e) => {
+                open.roll_back().await;
+                Err(e)
+            }
         }
-        outcome
+    }
+
+    /// Runs a write whose statements all go out at once: `BEGIN`, `work`'s statements and the
+    /// audit chain's lock and last record in one round trip, then the write's audit records
+    /// with `COMMIT` in a second (`write` takes six for the same). `statements` are every
+    /// statement `work` sends: they are prepared first, so that each goes out when `work` is
+    /// first polled, in order, and before the chain's lock (a write holding that lock never
+    /// waits for a row lock). So `work` sends all its statements before it awaits an answer;
+    /// it may still fail on the answers (the transaction rolls back).
+    pub(crate) async fn write_at_once<T, F>(&self, statements: &[String], work: F) -> Result<T>
+    where
+        F: for<'a> FnOnce(&'a deadpool_postgres::Client) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let entries = crate::audit::take();
+        let client = self.client().await?;
+        let audit_statements = audit::STATEMENTS.map(str::to_owned);
+        let to_prepare = statements.iter().chain(if entries.is_empty() {
+            &[][..]
+        } else {
+            &audit_statements[..]
+        });
+        futures_util::future::try_join_all(to_prepare.map(|sql| client.prepare_cached(sql)))
+            .await?;
+        let open = InTransaction(Some(client));
+        let c = open.client();
+        let audited = !entries.is_empty();
+        let (begun, out, last) = tokio::join!(
+            async { c.batch_execute("BEGIN").await.map_err(Error::from) },
+            work(c),
+            async {
+                match audited {
+                    true => audit::lock_chain(c).await,
+                    false => Ok(None),
+                }
+            },
+        );
+        let (_, out, last) = match pipelined_values((begun, out, last)) {
+            Ok(done) => done,
+            Err(e) => {
+                open.roll_back().await;
+                return Err(e);
+            }
+        };
+        let records = crate::audit::seal_all(entries, last);
+        // A failed insert aborts the transaction, and then PostgreSQL answers the `COMMIT`
+        // with a rollback: nothing is written, and the insert's error is returned.
+        let (inserted, committed) = tokio::join!(audit::insert(c, &records), async {
+            c.batch_execute("COMMIT").await.map_err(Error::from)
+        });
+        pipelined([inserted, committed])?;
+        open.ended();
+        Ok(out)
     }
 
     /// Runs `work` in a read-only transaction on one snapshot.
@@ -484,26 +552,34 @@ impl PgStore {
     }
 }
 
-/// A pooled connection inside a transaction begun by hand: dropped while still held (the
-/// work failed, or was abandoned), the transaction is rolled back before the connection goes
-/// back to the pool — or, outside a runtime, the connection is closed instead.
-struct OpenTransaction(Option<deadpool_postgres::Client>);
+/// A pooled connection inside a transaction opened by statement (`write_at_once`,
+/// `write_pipelined`). Dropped
+/// before the transaction ended (the request was cancelled mid-way), the connection leaves
+/// the pool, closed, rather than going back to it inside the transaction.
+struct InTransaction(Option<deadpool_postgres::Client>);
 
-impl Drop for OpenTransaction {
+impl InTransaction {
+    fn client(&self) -> &deadpool_postgres::Client {
+        self.0.as_ref().expect("held until ended")
+    }
+
+    /// The transaction is over: the connection goes back to the pool.
+    fn ended(mut self) {
+        self.0.take();
+    }
+
+    /// Rolls the transaction back (the connection leaves the pool if even that fails).
+    async fn roll_back(self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.ended();
+        }
+    }
+}
+
+impl Drop for InTransaction {
     fn drop(&mut self) {
-        let Some(client) = self.0.take() else {
-            return;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if client.batch_execute("ROLLBACK").await.is_err() {
-                        // Not known to be outside a transaction: never reused.
-                        drop(deadpool_postgres::Object::take(client));
-                    }
-                });
-            }
-            Err(_) => drop(deadpool_postgres::Object::take(client)),
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Client::take(client));
         }
     }
 }
@@ -614,6 +690,7 @@ joined_results!(a: A, b: B);
 joined_results!(a: A, b: B, c: C);
 joined_results!(a: A, b: B, c: C, d: D);
 joined_results!(a: A, b: B, c: C, d: D, e: E);
+joined_results!(a: A, b: B, c: C, d: D, e: E, f: F);
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -1032,18 +1109,9 @@ impl Store for PgStore {
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
+        number: i64,
     ) -> Result<(Run, TrialRecord)> {
-        PgStore::start_trial(self, run, params, trial).await
-    }
-    async fn suggest_trial(
-        &self,
-        id: &str,
-        params: std::collections::BTreeMap<String, serde_json::Value>,
-        run_id: &str,
-        run_params: Vec<(String, ParamValue)>,
-        run_tags: TagPatch,
-    ) -> Result<()> {
-        PgStore::suggest_trial(self, id, params, run_id, run_params, run_tags).await
+        PgStore::start_trial(self, run, params, trial, number).await
     }
     async fn set_trial_param(
         &self,
@@ -1063,7 +1131,11 @@ impl Store for PgStore {
         PgStore::trial_by_number(self, study_id, number).await
     }
 
-    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+    async fn trials_after(
+        &self,
+        study_id: &str,
+        after: i64,
+    ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         PgStore::trials_after(self, study_id, after).await
     }
 

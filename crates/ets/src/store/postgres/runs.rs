@@ -9,6 +9,8 @@ use tokio_postgres::Row;
 
 use super::search::{Target, and_filter, and_lifecycle, run_order_by};
 use super::sql::{Sql, cursor_key, finish_page};
+use deadpool_postgres::GenericClient;
+
 use super::{PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
@@ -42,20 +44,46 @@ async fn insert(
     write_new_run(tx, run, params).await
 }
 
+/// How a new run locks its experiment ([`lock_for_new_run`]).
+const LOCK_FOR_NEW_RUN: &str = "FOR NO KEY UPDATE";
+/// Counts a new run in its experiment's counter; returns the count before it.
+const COUNT_NEW_RUN: &str =
+    "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1";
+const INSERT_PARAMS: &str = "INSERT INTO run_params (run_id, key, value, json) \
+     SELECT $1, u.key, u.value, u.json FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS u(key, value, json) \
+     ON CONFLICT (run_id, key) DO NOTHING";
+const STORED_PARAMS: &str = "SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2)";
+const UPSERT_TAGS: &str = "INSERT INTO run_tags (run_id, key, value) \
+     SELECT $1, u.key, u.value FROM unnest($2::text[], $3::text[]) AS u(key, value) \
+     ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value";
+
+/// The statements [`lock_for_new_run`] and [`write_new_run`] send for a run without a parent,
+/// to prepare before sending them all at once.
+pub(super) fn new_run_statements() -> [String; 6] {
+    [
+        super::experiments::get_sql(LOCK_FOR_NEW_RUN),
+        COUNT_NEW_RUN.to_owned(),
+        statements::INSERT_RUN.to_owned(),
+        INSERT_PARAMS.to_owned(),
+        STORED_PARAMS.to_owned(),
+        UPSERT_TAGS.to_owned(),
+    ]
+}
+
 /// The checks before a run is inserted: its experiment locked, counted and allowed to take
 /// it (`rules::check_run_creation`), its parent in the same experiment. Returns the experiment.
-pub(super) async fn lock_for_new_run(tx: &Tx<'_>, run: &Run, max_runs: u64) -> Result<Experiment> {
+pub(super) async fn lock_for_new_run(
+    tx: &impl GenericClient,
+    run: &Run,
+    max_runs: u64,
+) -> Result<Experiment> {
     // One round trip (tokio-postgres pipelines requests polled together; PostgreSQL runs them
     // in order): lock the experiment, and count the run in its counter — O(1), unlike
     // count(*). Concurrent creations in this experiment count one after the other; an error
     // below rolls the increment back.
-    let counter = tx
-        .prepare_cached(
-            "UPDATE experiments SET run_count = run_count + 1 WHERE id = $1 RETURNING run_count - 1",
-        )
-        .await?;
+    let counter = tx.prepare_cached(COUNT_NEW_RUN).await?;
     let (experiment, counted) = super::pipelined_values(tokio::join!(
-        super::experiments::get(tx, &run.experiment_id, "FOR NO KEY UPDATE"),
+        super::experiments::get(tx, &run.experiment_id, LOCK_FOR_NEW_RUN),
         async {
             Ok::<_, Error>(
                 tx.query_opt(&counter, &[&run.experiment_id])
@@ -85,7 +113,7 @@ pub(super) async fn lock_for_new_run(tx: &Tx<'_>, run: &Run, max_runs: u64) -> R
 /// Inserts a checked run ([`lock_for_new_run`]) with its params and tags: one round trip,
 /// the row first.
 pub(super) async fn write_new_run(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     run: &Run,
     params: &[(String, ParamValue)],
 ) -> Result<()> {
@@ -126,23 +154,19 @@ pub(super) async fn write_new_run(
 /// Adds params; a different value for an existing key is refused (and the transaction, with
 /// whatever it wrote, rolls back). `ON CONFLICT DO NOTHING` waits for a concurrent writer of
 /// the same key, so the comparison that follows sees its value. One round trip.
-async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) -> Result<()> {
+async fn add_params(
+    tx: &impl GenericClient,
+    run_id: &str,
+    params: &[(String, ParamValue)],
+) -> Result<()> {
     if params.is_empty() {
         return Ok(());
     }
     let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
     let texts: Vec<&str> = params.iter().map(|(_, v)| v.text.as_str()).collect();
     let jsons: Vec<&serde_json::Value> = params.iter().map(|(_, v)| &v.json).collect();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO run_params (run_id, key, value, json) \
-             SELECT $1, u.key, u.value, u.json FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS u(key, value, json) \
-             ON CONFLICT (run_id, key) DO NOTHING",
-        )
-        .await?;
-    let stored = tx
-        .prepare_cached("SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2)")
-        .await?;
+    let insert = tx.prepare_cached(INSERT_PARAMS).await?;
+    let stored = tx.prepare_cached(STORED_PARAMS).await?;
     // Sent together: the read is a statement of its own, run after the insert (and after any
     // concurrent writer of the same key it waited for), so it sees every key's stored value.
     let (insert_params, stored_params): (
@@ -162,7 +186,7 @@ async fn add_params(tx: &Tx<'_>, run_id: &str, params: &[(String, ParamValue)]) 
     Ok(())
 }
 
-async fn apply_tags(tx: &Tx<'_>, run_id: &str, tags: &TagPatch) -> Result<()> {
+async fn apply_tags(tx: &impl GenericClient, run_id: &str, tags: &TagPatch) -> Result<()> {
     let (mut set_keys, mut set_values, mut removed) = (Vec::new(), Vec::new(), Vec::new());
     for (key, value) in tags {
         match value {
@@ -174,13 +198,7 @@ async fn apply_tags(tx: &Tx<'_>, run_id: &str, tags: &TagPatch) -> Result<()> {
         }
     }
     if !set_keys.is_empty() {
-        let upsert = tx
-            .prepare_cached(
-                "INSERT INTO run_tags (run_id, key, value) \
-                 SELECT $1, u.key, u.value FROM unnest($2::text[], $3::text[]) AS u(key, value) \
-                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .await?;
+        let upsert = tx.prepare_cached(UPSERT_TAGS).await?;
         tx.execute(&upsert, &[&run_id, &set_keys, &set_values])
             .await?;
     }

@@ -1,7 +1,5 @@
 //! Studies and trials in PostgreSQL (SQL, rows and the trial state rule: `store::studies`).
 
-use std::collections::BTreeMap;
-
 use deadpool_postgres::GenericClient;
 use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
@@ -11,7 +9,6 @@ use tokio_postgres::types::Json;
 use super::sql::is_unique_violation;
 use super::{PgStore, Tx, metrics, runs};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::statements;
 use crate::store::studies::{
     self as q, AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
 };
@@ -87,7 +84,7 @@ async fn trial(tx: &impl GenericClient, id: &str) -> Result<TrialRecord> {
 
 /// Inserts a trial numbered after the study's last one (the caller holds the study's lock)
 /// with its intermediate values and attributes; returns its number.
-async fn insert_trial(tx: &Tx<'_>, trial: &NewTrial) -> Result<i64> {
+async fn insert_trial(tx: &impl GenericClient, trial: &NewTrial) -> Result<i64> {
     let statement = tx.prepare_cached(q::INSERT_TRIAL).await?;
     let number: i64 = tx
         .query_one(
@@ -346,60 +343,27 @@ impl PgStore {
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
+        number: i64,
     ) -> Result<(Run, TrialRecord)> {
         let max_runs = self.limits.max_runs_per_experiment;
-        self.write(move |tx| {
+        let mut statements = runs::new_run_statements().to_vec();
+        statements.extend([study_sql("FOR UPDATE"), q::INSERT_TRIAL.to_owned()]);
+        self.write_at_once(&statements, move |c| {
             Box::pin(async move {
-                // The experiment is locked first (as `create_run`, and as deleting it
-                // cascades to its studies), then the study: its trials take numbers one at a
-                // time, on every instance.
-                let experiment = runs::lock_for_new_run(tx, &run, max_runs).await?;
-                // One round trip: the study's lock, the run's rows, then the trial (which
-                // names the run and is numbered under the lock). Their statements are
-                // prepared first, so the three go out in this order.
-                let lock_study = study_sql("FOR UPDATE");
-                tokio::try_join!(
-                    tx.prepare_cached(&lock_study),
-                    tx.prepare_cached(statements::INSERT_RUN),
-                    tx.prepare_cached(q::INSERT_TRIAL),
-                )?;
-                let (_, (), number) = super::pipelined_values(tokio::join!(
-                    study(tx, &trial.study_id, "FOR UPDATE"),
-                    runs::write_new_run(tx, &run, &params),
-                    insert_trial(tx, &trial),
+                // One round trip: the experiment is locked first (as `create_run`, and as
+                // deleting it cascades to its studies), then the study (its trials take
+                // numbers one at a time, on every instance), then the run's rows and the
+                // trial (which names the run and is numbered under the lock). The checks of
+                // the answers come after; a refusal rolls everything back.
+                let (experiment, _, (), taken) = super::pipelined_values(tokio::join!(
+                    runs::lock_for_new_run(c, &run, max_runs),
+                    study(c, &trial.study_id, "FOR UPDATE"),
+                    runs::write_new_run(c, &run, &params),
+                    insert_trial(c, &trial),
                 ))?;
-                let run = q::created_run(run, &params, &experiment.project_id);
-                Ok((run, q::inserted(trial, number)))
-            })
-        })
-        .await
-    }
-
-    pub(super) async fn suggest_trial(
-        &self,
-        id: &str,
-        params: BTreeMap<String, Value>,
-        run_id: &str,
-        run_params: Vec<(String, ParamValue)>,
-        run_tags: TagPatch,
-    ) -> Result<()> {
-        let (id, run_id) = (id.to_owned(), run_id.to_owned());
-        self.write(move |tx| {
-            Box::pin(async move {
-                let statement = tx.prepare_cached(q::SET_TRIAL_PARAMS).await?;
-                let set_params =
-                    async { Ok::<_, Error>(tx.execute(&statement, &[&id, &Json(&params)]).await?) };
-                // One round trip: the run's lock and writes (as `log_batch`), then the
-                // trial's params.
-                let ((), changed) = super::pipelined_values(tokio::join!(
-                    runs::log_params_and_tags(tx, &run_id, &run_params, &run_tags, None),
-                    set_params,
-                ))?;
-                if changed == 0 {
-                    let current = trial(tx, &id).await?;
-                    return Err(q::trial_not_running(&id, current.state, "take params"));
-                }
-                Ok(())
+                let trial = q::inserted(trial, taken);
+                q::check_trial_number(&trial, number)?;
+                Ok((q::created_run(run, &params, &experiment.project_id), trial))
             })
         })
         .await
@@ -472,7 +436,7 @@ impl PgStore {
         &self,
         study_id: &str,
         after: i64,
-    ) -> Result<Vec<TrialRecord>> {
+    ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         let client = self.client().await?;
         // Four queries on one snapshot, sent with the transaction's begin and end: one
         // round trip (an ask reads this every time). Their statements are prepared first.
@@ -504,10 +468,10 @@ impl PgStore {
                 attrs(client, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
             ))
         };
-        let (_, mut trials, values, found) = super::read_together(client, reads).await?;
+        let (study, mut trials, values, found) = super::read_together(client, reads).await?;
         q::attach_intermediate(&mut trials, values);
         q::attach_attrs(&mut trials, found);
-        Ok(trials)
+        Ok((study, trials))
     }
 
     pub(super) async fn set_trial_state(

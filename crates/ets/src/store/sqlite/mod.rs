@@ -970,31 +970,16 @@ impl Store for SqliteStore {
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
+        number: i64,
     ) -> Result<(Run, TrialRecord)> {
         let limits = self.limits;
         self.writer
             .run(move |c| {
                 let experiment = runs::insert(c, &run, &params, &limits)?;
                 let trial = studies::add_trial(c, trial)?;
+                crate::store::studies::check_trial_number(&trial, number)?;
                 let run = crate::store::studies::created_run(run, &params, &experiment.project_id);
                 Ok((run, trial))
-            })
-            .await
-    }
-
-    async fn suggest_trial(
-        &self,
-        id: &str,
-        params: std::collections::BTreeMap<String, serde_json::Value>,
-        run_id: &str,
-        run_params: Vec<(String, ParamValue)>,
-        run_tags: TagPatch,
-    ) -> Result<()> {
-        let (id, run_id) = (id.to_owned(), run_id.to_owned());
-        self.writer
-            .run(move |c| {
-                studies::set_params(c, &id, &params)?;
-                runs::log_params_and_tags(c, &run_id, &run_params, &run_tags, None)
             })
             .await
     }
@@ -1026,7 +1011,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn trials_after(&self, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
+    async fn trials_after(
+        &self,
+        study_id: &str,
+        after: i64,
+    ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         let study_id = study_id.to_owned();
         self.readers
             .run(move |c| in_snapshot(c, |c| studies::trials(c, &study_id, after)))

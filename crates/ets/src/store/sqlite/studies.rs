@@ -1,7 +1,5 @@
 //! Studies and trials in SQLite (SQL, rows and the trial state rule: `store::studies`).
 
-use std::collections::BTreeMap;
-
 use ets_domain::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -151,21 +149,6 @@ pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecor
     Ok(q::inserted(trial, number))
 }
 
-pub(super) fn set_params(
-    conn: &Connection,
-    id: &str,
-    params: &BTreeMap<String, Value>,
-) -> Result<()> {
-    let changed = conn
-        .prepare_cached(&numbered(q::SET_TRIAL_PARAMS))?
-        .execute(params![id, to_json(params)])?;
-    if changed == 0 {
-        let trial = get_trial(conn, id)?;
-        return Err(q::trial_not_running(id, trial.state, "take params"));
-    }
-    Ok(())
-}
-
 /// Sets one param (and its distribution) of a trial that is not finished.
 pub(super) fn set_param(
     conn: &Connection,
@@ -222,8 +205,12 @@ pub(super) fn trial_by_number(
 }
 
 /// The study's trials numbered above `after`, with their values and attributes.
-pub(super) fn trials(conn: &Connection, study_id: &str, after: i64) -> Result<Vec<TrialRecord>> {
-    get_study(conn, study_id)?;
+pub(super) fn trials(
+    conn: &Connection,
+    study_id: &str,
+    after: i64,
+) -> Result<(StudyRecord, Vec<TrialRecord>)> {
+    let study = get_study(conn, study_id)?;
     let mut trials = conn
         .prepare_cached(&numbered(&q::trials_of_study()))?
         .query_map(params![study_id, after], |r| q::trial_row(r))?
@@ -240,7 +227,7 @@ pub(super) fn trials(conn: &Connection, study_id: &str, after: i64) -> Result<Ve
         .query_map(params![study_id, after], |r| q::attr_row(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     q::attach_attrs(&mut trials, attrs);
-    Ok(trials)
+    Ok((study, trials))
 }
 
 /// Optuna's state change; `Ok(None)` when a running trial was asked to run (not claimed).
