@@ -7,16 +7,16 @@ be lost.
 `ets serve` on DATA_DIR (SQLite, or PostgreSQL with --database-url) under load from one client
 process: 2 writers logging 100-point `runs/log-batch` requests, 2 logging single
 `runs/log-metric` points (each writer its own run, steps advancing only on a 200), one creating
-runs and giving each 3 tags and 3 params (`runs/set-tag`, `runs/log-parameter`, one request
-each), one reader (`runs/search`, `metrics/get-history`). The server is killed with SIGKILL
-after a random 0.2–2 s, KILLS times, and started again on the same data each time; clients
-retry a request cut by the kill until it gets an answer. Every 10th kill, while it is down, and
-after the final kill, `PRAGMA integrity_check` (Python's sqlite3 on the database file) must say
-ok. Then a fresh server reads everything back: every point, tag and param that was answered 200
-must be there (a write whose request the kill cut may or may not be — not counted), and the
-audit trail's hash chain must verify. Any HTTP answer other than 200 is an error (refused
-connections and cut requests while the server is down are not). Prints one JSON summary;
-exits non-zero when a rule is broken.
+runs, giving each 3 tags and 3 params (`runs/set-tag`, `runs/log-parameter`, one request each)
+and ending it (`runs/update` FINISHED), one reader (`runs/search`, `metrics/get-history`). The
+server is killed with SIGKILL after a random 0.2–2 s, KILLS times, and started again on the
+same data each time; clients retry a request cut by the kill until it gets an answer. Every
+10th kill, while it is down, and after the final kill, `PRAGMA integrity_check` (Python's
+sqlite3 on the database file) must say ok. Then a fresh server reads everything back: every
+point, tag, param and run end that was answered 200 must be there (a write whose request the
+kill cut may or may not be — not counted), and the audit trail's hash chain must verify. Any
+HTTP answer other than 200 is an error (refused connections and cut requests while the server
+is down are not). Prints one JSON summary; exits non-zero when a rule is broken.
 """
 import argparse, collections, http.client, json, os, random, signal, sqlite3, sys, threading, time
 
@@ -143,6 +143,12 @@ def meta_writer():
                     if status == 200:
                         acked_meta[run][kind][key] = value
                         break
+        body = {"run_id": run, "status": "FINISHED", "end_time": int(time.time() * 1000)}
+        while not stop.is_set():
+            status, _, conn = send(conn, "POST", f"{MLFLOW}/runs/update", body)
+            if status == 200:
+                acked_meta[run]["finished"] = True
+                break
         n += 1
 
 
@@ -209,9 +215,13 @@ if not restart_failed:
         lost["points"] += sum(1 for s in range(acked_steps[w]) if s not in steps)
     for run, meta in acked_meta.items():
         status, raw = call(conn, "GET", f"{MLFLOW}/runs/get?run_id={run}")
-        data = json.loads(raw)["run"]["data"] if status == 200 else {}
+        got = json.loads(raw)["run"] if status == 200 else {"info": {}, "data": {}}
+        data = got["data"]
         lost["runs"] += status != 200
         checked["runs"] += 1
+        if meta.get("finished"):
+            checked["run_ends"] += 1
+            lost["run_ends"] += got["info"].get("status") != "FINISHED"
         for kind in ("tags", "params"):
             stored = {e["key"]: e["value"] for e in data.get(kind, [])}
             checked[kind] += len(meta[kind])
