@@ -155,17 +155,19 @@ def reader(r):
         timed(conn, histories, "GET", path)
 
 
-rss = []  # (seconds since t0, MiB)
+rss = []  # (seconds since t0, VmRSS MiB)
+rss_parts = []  # (RssAnon, RssFile) MiB of each sample: heap (a leak, caches) vs mapped file pages
 
 
 def rss_sampler():
     while not stop.wait(2.0):
         try:
             with open(f"/proc/{server.pid}/status") as f:
-                kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-        except (OSError, StopIteration):
+                kb = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("VmRSS:", "RssAnon:", "RssFile:"))}
+        except OSError:
             continue
-        rss.append((time.monotonic() - t0, kb / 1024))
+        rss.append((time.monotonic() - t0, kb["VmRSS"] / 1024))
+        rss_parts.append((kb["RssAnon"] / 1024, kb["RssFile"] / 1024))
 
 
 threads = ([threading.Thread(target=batch_writer, args=(w,)) for w in range(BATCH_WRITERS)]
@@ -224,8 +226,12 @@ for kind, lists in samples.items():
     first = window_stats([p for p in points if p[0] < window and p[2] == 200])
     last = window_stats([p for p in points if p[0] >= elapsed - window and p[2] == 200])
     ratio = round(last["p99_ms"] / first["p99_ms"], 2) if first["p99_ms"] else None
+    by_minute = collections.defaultdict(list)
+    for p in points:
+        by_minute[int(p[0] // 60)].append(p[1] * 1000)
     kinds[kind] = {"requests": len(points), "per_s": round(len(points) / elapsed, 1), "errors": dict(errors),
-                   "first": first, "last": last, "p99_last_over_first": ratio}
+                   "first": first, "last": last, "p99_last_over_first": ratio,
+                   "p99_ms_per_minute": [round(percentile(by_minute[m], 99), 1) for m in sorted(by_minute)]}
     if errors:
         broken.append(f"{kind}: {sum(errors.values())} errors {dict(errors)}")
     if ratio is not None and ratio > P99_RATIO:
@@ -250,6 +256,14 @@ rss_summary = {
     "slope_mib_per_min": slope_mib_per_min(rss),
     "slope_second_half_mib_per_min": slope_mib_per_min([p for p in rss if p[0] >= elapsed / 2]),
     "samples": len(rss),
+    "max_mib_per_minute": [round(max(m for t, m in rss if int(t // 60) == minute), 1)
+                           for minute in sorted({int(t // 60) for t, _ in rss})],
+    # Where the last sample's RSS is: heap (RssAnon: SQLite's page caches, buffers, a leak) and
+    # mapped file pages (RssFile: the binary, SQLite's mmap of the database).
+    "last_anon_mib": rss_parts and round(rss_parts[-1][0], 1),
+    "last_file_mib": rss_parts and round(rss_parts[-1][1], 1),
+    "first_anon_mib": rss_parts and round(rss_parts[0][0], 1),
+    "first_file_mib": rss_parts and round(rss_parts[0][1], 1),
 }
 if rss_first and rss_last and rss_last > rss_first * RSS_RATIO:
     goal_missed(f"RSS grew from {rss_first:.1f} to {rss_last:.1f} MiB (goal ≤ {RSS_RATIO}×)")
@@ -267,5 +281,7 @@ summary = {
     "load_average_after": [round(x, 2) for x in load_after],
     "acknowledged_points": sum(acked[w] * (len(BATCH_KEYS) if w < BATCH_WRITERS else 1) for w in acked),
     "acknowledged_points_missing": missing,
+    "sqlite_bytes": None if args.database_url else sum(
+        os.path.getsize(os.path.join(args.data_dir, f)) for f in os.listdir(args.data_dir) if f.startswith("ets.db")),
 }
 finish(summary, broken, log_path)
