@@ -8,17 +8,20 @@ be lost.
 process: 2 writers logging 100-point `runs/log-batch` requests, 2 logging single
 `runs/log-metric` points (each writer its own run, steps advancing only on a 200), one creating
 runs, giving each 3 tags and 3 params (`runs/set-tag`, `runs/log-parameter`, one request each)
-and ending it (`runs/update` FINISHED), one reader (`runs/search`, `metrics/get-history`). The
-server is killed with SIGKILL after a random 0.2–2 s, KILLS times, and started again on the
-same data each time; clients retry a request cut by the kill until it gets an answer. Every
-10th kill, while it is down, and after the final kill, `PRAGMA integrity_check` (Python's
-sqlite3 on the database file) must say ok. Then a fresh server reads everything back: every
-point, tag, param and run end that was answered 200 must be there (a write whose request the
-kill cut may or may not be — not counted), and the audit trail's hash chain must verify. Any
-HTTP answer other than 200 is an error (refused connections and cut requests while the server
-is down are not). Prints one JSON summary; exits non-zero when a rule is broken.
+and ending it (`runs/update` FINISHED), one uploading 64–512 KiB artifacts, one reader
+(`runs/search`, `metrics/get-history`). The server is killed with SIGKILL after a random
+0.2–2 s, KILLS times, and started again on the same data each time; clients retry a request
+cut by the kill until it gets an answer. Every 10th kill, while it is down, and after the final
+kill, `PRAGMA integrity_check` (Python's sqlite3 on the database file) must say ok. Then a
+fresh server reads everything back: every point, tag, param, run end and artifact that was
+acknowledged must be there (a write whose request the kill cut may or may not be — not
+counted), every artifact listed must have exactly the bytes sent (never a partial file), and
+the audit trail's hash chain must verify. Any HTTP answer other than success is an error
+(refused connections and cut requests while the server is down are not). Files left in the
+artifact folder that no artifact names (uploads cut by a kill) are counted, not judged. Prints
+one JSON summary; exits non-zero when a rule is broken.
 """
-import argparse, collections, http.client, json, os, random, signal, sqlite3, sys, threading, time
+import argparse, collections, hashlib, http.client, json, os, random, signal, sqlite3, sys, threading, time
 
 from faults_common import call, finish, free_port, percentile, serve
 
@@ -81,11 +84,19 @@ cut = collections.Counter()  # requests without an answer (refused, reset: the s
 lock = threading.Lock()
 
 
-def send(conn, method, path, body=None):
-    """Sends until an answer comes (the server may be down); (status, body, conn)."""
+def call_bytes(conn, method, path, data):
+    """(status, raw body) of one request with a raw byte body."""
+    conn.request(method, path, data, {"content-type": "application/octet-stream"})
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def send(conn, method, path, body=None, data=None, ok=200):
+    """Sends until an answer comes (the server may be down); (status, body, conn). `data`: a raw
+    byte body instead of JSON `body`; `ok`: the status that is success."""
     while not stop.is_set():
         try:
-            status, raw = call(conn, method, path, body)
+            status, raw = call(conn, method, path, body) if data is None else call_bytes(conn, method, path, data)
         except (OSError, http.client.HTTPException):
             with lock:
                 cut[path.split("?")[0]] += 1
@@ -93,7 +104,7 @@ def send(conn, method, path, body=None):
             conn = connect()
             time.sleep(0.02)
             continue
-        if status != 200:
+        if status != ok:
             with lock:
                 http_errors[(path.split("?")[0], status, raw[:200].decode(errors="replace"))] += 1
             time.sleep(0.02)
@@ -152,6 +163,28 @@ def meta_writer():
         n += 1
 
 
+def artifact_bytes(n):
+    """The content of artifact n: 64–512 KiB, the same whenever it is sent again."""
+    rng = random.Random(n)
+    return rng.randbytes(rng.randrange(64, 513) * 1024)
+
+
+artifact_run = metric_runs[0]
+acked_artifacts = []  # n of every artifact answered 201
+sent_artifacts = set()  # n of every artifact sent (a cut upload may be stored or not)
+
+
+def artifact_writer():
+    conn, n = connect(), 0
+    while not stop.is_set():
+        sent_artifacts.add(n)
+        status, _, conn = send(conn, "POST", f"/api/v1/runs/{artifact_run}/artifacts?path=a/{n}.bin",
+                               data=artifact_bytes(n), ok=201)
+        if status == 201:
+            acked_artifacts.append(n)
+            n += 1
+
+
 def reader():
     conn, pick = connect(), random.Random(9)
     search = {"experiment_ids": [experiment], "filter": "params.p0 != 'x'", "order_by": ["attributes.start_time DESC"], "max_results": 50}
@@ -164,7 +197,7 @@ def reader():
 
 threads = ([threading.Thread(target=batch_writer, args=(w,)) for w in range(BATCH_WRITERS)]
            + [threading.Thread(target=point_writer, args=(w,)) for w in range(BATCH_WRITERS, BATCH_WRITERS + POINT_WRITERS)]
-           + [threading.Thread(target=meta_writer), threading.Thread(target=reader)])
+           + [threading.Thread(target=f) for f in (meta_writer, artifact_writer, reader)])
 for t in threads:
     t.start()
 
@@ -203,6 +236,7 @@ if final_check not in ("ok", None):
 # Everything acknowledged, read back by a fresh server.
 lost = collections.Counter()
 checked = collections.Counter()
+corrupt_artifacts, stray_files = [], None
 audit = None
 if not restart_failed:
     server, _ = start()
@@ -226,6 +260,23 @@ if not restart_failed:
             stored = {e["key"]: e["value"] for e in data.get(kind, [])}
             checked[kind] += len(meta[kind])
             lost[kind] += sum(1 for k, v in meta[kind].items() if stored.get(k) != v)
+    # Every acknowledged artifact is there, and every artifact listed (a cut upload included)
+    # has exactly the bytes that were sent: never a partial file.
+    status, raw = call(conn, "GET", f"/api/v1/runs/{artifact_run}/artifacts?prefix=a/")
+    listed = {a["path"]: a for a in json.loads(raw)["items"]} if status == 200 else {}
+    checked["artifacts"] = len(acked_artifacts)
+    lost["artifacts"] = sum(1 for n in acked_artifacts if f"a/{n}.bin" not in listed)
+    for path, artifact in listed.items():
+        n = int(path[2:-4])
+        conn.request("GET", f"/api/v1/runs/{artifact_run}/artifacts/{path}")
+        r = conn.getresponse()
+        content = r.read()
+        expected = artifact_bytes(n)
+        if (r.status != 200 or content != expected or artifact["size"] != len(expected)
+                or artifact["sha256"] != hashlib.sha256(expected).hexdigest()):
+            corrupt_artifacts.append({"path": path, "status": r.status, "size": artifact["size"], "read": len(content)})
+    artifact_dir = os.path.join(args.data_dir, "artifacts")
+    stray_files = sum(len(files) for _, _, files in os.walk(artifact_dir)) - len(listed)
     status, raw = call(conn, "GET", "/api/v1/audit/verify")
     audit = json.loads(raw) if status == 200 else {"status": status, "body": raw[:200].decode(errors="replace")}
     server.terminate()
@@ -243,12 +294,16 @@ summary = {
     "http_errors": {f"{p} {s}: {b}": n for (p, s, b), n in http_errors.items()},
     "acknowledged_checked": dict(checked),
     "lost": dict(lost),
+    "artifacts_listed_not_as_sent": corrupt_artifacts,
+    "artifact_files_not_listed": stray_files,
     "audit_verify": audit and {k: audit.get(k) for k in ("ok", "checked", "first_bad_seq", "reason")},
 }
 if http_errors:
     broken.append(f"answers other than 200: {summary['http_errors']}")
 if sum(lost.values()):
     broken.append(f"acknowledged writes lost: {dict(lost)}")
+if corrupt_artifacts:
+    broken.append(f"artifacts listed that are not what was sent: {corrupt_artifacts[:5]}")
 if audit is not None and not audit.get("ok"):
     broken.append(f"the audit trail does not verify: {audit}")
 finish(summary, broken, log_path)
