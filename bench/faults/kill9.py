@@ -18,10 +18,11 @@ acknowledged must be there (a write whose request the kill cut may or may not be
 counted), every artifact listed must have exactly the bytes sent (never a partial file), and
 the audit trail's hash chain must verify. Any HTTP answer other than success is an error
 (refused connections and cut requests while the server is down are not). Files left in the
-artifact folder that no artifact names (uploads cut by a kill) are counted, not judged. Prints
-one JSON summary; exits non-zero when a rule is broken.
+artifact folder that no artifact names (uploads cut by a kill) are counted; then `ets gc` (no
+grace period) must remove them all and keep every artifact. Prints one JSON summary; exits
+non-zero when a rule is broken.
 """
-import argparse, collections, hashlib, http.client, json, os, random, signal, sqlite3, sys, threading, time
+import argparse, collections, hashlib, http.client, json, os, random, signal, sqlite3, subprocess, sys, threading, time
 
 from faults_common import call, finish, free_port, percentile, serve
 
@@ -236,7 +237,7 @@ if final_check not in ("ok", None):
 # Everything acknowledged, read back by a fresh server.
 lost = collections.Counter()
 checked = collections.Counter()
-corrupt_artifacts, stray_files = [], None
+corrupt_artifacts, stray_files, gc_summary = [], None, None
 audit = None
 if not restart_failed:
     server, _ = start()
@@ -275,8 +276,21 @@ if not restart_failed:
         if (r.status != 200 or content != expected or artifact["size"] != len(expected)
                 or artifact["sha256"] != hashlib.sha256(expected).hexdigest()):
             corrupt_artifacts.append({"path": path, "status": r.status, "size": artifact["size"], "read": len(content)})
+    # Files no artifact names (uploads the kill cut) are what `ets gc` is for: run it with no
+    # grace period (nothing is uploading now), then they must be gone and every artifact kept.
     artifact_dir = os.path.join(args.data_dir, "artifacts")
-    stray_files = sum(len(files) for _, _, files in os.walk(artifact_dir)) - len(listed)
+    def files_not_listed():
+        return sum(len(files) for _, _, files in os.walk(artifact_dir)) - len(listed)
+    stray_files = files_not_listed()
+    gc_env = {k: v for k, v in os.environ.items() if not k.startswith("ETS_")}
+    gc_env.update(env, ETS_ARTIFACTS__UPLOAD_EXPIRY_HOURS="0")
+    gc = subprocess.run([args.ets_bin, "gc", "--data-dir", args.data_dir], env=gc_env, capture_output=True, text=True)
+    status, raw = call(conn, "GET", f"/api/v1/runs/{artifact_run}/artifacts?prefix=a/")
+    after_gc = {a["path"]: a["sha256"] for a in json.loads(raw)["items"]} if status == 200 else {}
+    gc_summary = {"exit": gc.returncode, "files_not_listed_after": files_not_listed(),
+                  "artifacts_lost": sum(1 for p, a in listed.items() if after_gc.get(p) != a["sha256"])}
+    if gc.returncode != 0:
+        gc_summary["stderr"] = gc.stderr[-500:]
     status, raw = call(conn, "GET", "/api/v1/audit/verify")
     audit = json.loads(raw) if status == 200 else {"status": status, "body": raw[:200].decode(errors="replace")}
     server.terminate()
@@ -296,12 +310,15 @@ summary = {
     "lost": dict(lost),
     "artifacts_listed_not_as_sent": corrupt_artifacts,
     "artifact_files_not_listed": stray_files,
+    "gc": gc_summary,
     "audit_verify": audit and {k: audit.get(k) for k in ("ok", "checked", "first_bad_seq", "reason")},
 }
 if http_errors:
     broken.append(f"answers other than 200: {summary['http_errors']}")
 if sum(lost.values()):
     broken.append(f"acknowledged writes lost: {dict(lost)}")
+if gc_summary and (gc_summary["exit"] or gc_summary["files_not_listed_after"] or gc_summary["artifacts_lost"]):
+    broken.append(f"`ets gc` after the kills: {gc_summary}")
 if corrupt_artifacts:
     broken.append(f"artifacts listed that are not what was sent: {corrupt_artifacts[:5]}")
 if audit is not None and not audit.get("ok"):
