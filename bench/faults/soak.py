@@ -156,7 +156,15 @@ def reader(r):
 
 
 rss = []  # (seconds since t0, VmRSS MiB)
-rss_parts = []  # (RssAnon, RssFile) MiB of each sample: heap (a leak, caches) vs mapped file pages
+rss_parts = []  # (RssAnon, RssFile, database MiB) of each sample: heap (a leak, caches) vs
+# mapped file pages, beside the size of the SQLite files (its page caches grow with them)
+
+
+def database_mib():
+    if args.database_url:
+        return None
+    return sum(os.path.getsize(os.path.join(args.data_dir, f))
+               for f in os.listdir(args.data_dir) if f.startswith("ets.db")) / 2**20
 
 
 def rss_sampler():
@@ -167,7 +175,7 @@ def rss_sampler():
         except OSError:
             continue
         rss.append((time.monotonic() - t0, kb["VmRSS"] / 1024))
-        rss_parts.append((kb["RssAnon"] / 1024, kb["RssFile"] / 1024))
+        rss_parts.append((kb["RssAnon"] / 1024, kb["RssFile"] / 1024, database_mib()))
 
 
 threads = ([threading.Thread(target=batch_writer, args=(w,)) for w in range(BATCH_WRITERS)]
@@ -258,12 +266,13 @@ rss_summary = {
     "samples": len(rss),
     "max_mib_per_minute": [round(max(m for t, m in rss if int(t // 60) == minute), 1)
                            for minute in sorted({int(t // 60) for t, _ in rss})],
-    # Where the last sample's RSS is: heap (RssAnon: SQLite's page caches, buffers, a leak) and
-    # mapped file pages (RssFile: the binary, SQLite's mmap of the database).
-    "last_anon_mib": rss_parts and round(rss_parts[-1][0], 1),
-    "last_file_mib": rss_parts and round(rss_parts[-1][1], 1),
-    "first_anon_mib": rss_parts and round(rss_parts[0][0], 1),
-    "first_file_mib": rss_parts and round(rss_parts[0][1], 1),
+    # Where RSS is at the end of each minute: heap (RssAnon: SQLite's page caches, buffers, a
+    # leak) and mapped file pages (RssFile: the binary, SQLite's mmap of the database), beside
+    # the SQLite files' size.
+    "per_minute_end": [
+        {"anon_mib": round(a, 1), "file_mib": round(f, 1), "database_mib": d and round(d, 1)}
+        for i, (a, f, d) in enumerate(rss_parts)
+        if i + 1 == len(rss_parts) or int(rss[i + 1][0] // 60) != int(rss[i][0] // 60)],
 }
 if rss_first and rss_last and rss_last > rss_first * RSS_RATIO:
     goal_missed(f"RSS grew from {rss_first:.1f} to {rss_last:.1f} MiB (goal ≤ {RSS_RATIO}×)")
@@ -281,7 +290,6 @@ summary = {
     "load_average_after": [round(x, 2) for x in load_after],
     "acknowledged_points": sum(acked[w] * (len(BATCH_KEYS) if w < BATCH_WRITERS else 1) for w in acked),
     "acknowledged_points_missing": missing,
-    "sqlite_bytes": None if args.database_url else sum(
-        os.path.getsize(os.path.join(args.data_dir, f)) for f in os.listdir(args.data_dir) if f.startswith("ets.db")),
+    "database_mib": database_mib() and round(database_mib(), 1),
 }
 finish(summary, broken, log_path)
