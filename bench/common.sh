@@ -66,9 +66,10 @@ bench_serve() {
 
 # bench_on_backends BACKENDS SCRIPT ARGS...: `python3 SCRIPT ETS_BIN DATA_DIR ARGS...` on SQLite
 # (DATA_DIR $TMP/sqlite), on PostgreSQL (a bench_pg_cluster; DATA_DIR $TMP/postgres, and
-# `--database-url URL`), or both, as BACKENDS says (sqlite, postgres or both).
+# `--database-url URL`), or both, as BACKENDS says (sqlite, postgres or both). With both, the
+# second runs even when the first fails; non-zero when either did.
 bench_on_backends() {
-  local backends="$1" script="$2"
+  local backends="$1" script="$2" failed=0
   shift 2
   case "$backends" in
     sqlite | postgres | both) ;;
@@ -76,11 +77,12 @@ bench_on_backends() {
   esac
   if [[ "$backends" != postgres ]]; then
     echo "== $(basename "$script" .py) on SQLite" >&2
-    python3 "$script" "$ETS_BIN" "$TMP/sqlite" "$@"
+    python3 "$script" "$ETS_BIN" "$TMP/sqlite" "$@" || failed=1
   fi
   if [[ "$backends" != sqlite ]]; then
     echo "== $(basename "$script" .py) on PostgreSQL" >&2
     bench_pg_cluster
-    python3 "$script" "$ETS_BIN" "$TMP/postgres" "$@" --database-url "$BENCH_PG_URL"
+    python3 "$script" "$ETS_BIN" "$TMP/postgres" "$@" --database-url "$BENCH_PG_URL" || failed=1
   fi
+  return "$failed"
 }
