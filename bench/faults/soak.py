@@ -17,7 +17,7 @@ process with threads on keep-alive `http.client` connections, sharing the machin
 the server: the latencies include its own scheduling (the GIL), so they are upper bounds.
 
 The server's VmRSS (/proc/PID/status) is sampled every 2 s, with its heap (RssAnon) and file
-pages (RssFile) apart. RSS is flat when the heap grows at most 0.5 MiB/min over the second half
+pages (RssFile) apart. RSS is flat when the heap grows at most 0.5 MiB/min over the last third
 of the run (judged from 5 minutes on): the first minutes fill bounded caches (SQLite's page
 caches grow with the database up to `cache_size`). Latency windows are the first and the last
 minute (a third of the run each when it is shorter than 3 minutes). Prints one JSON summary;
@@ -280,11 +280,11 @@ rss_summary = {
 # Flat means no unbounded growth. The first minutes fill bounded caches (SQLite's page cache of
 # each connection, up to `cache_size` = 64 MiB, grows with the database; the mapped database
 # file, up to `mmap_size`, is file pages the kernel can take back): the rule is the heap's
-# slope over the second half of the run.
-anon_slope = slope_mib_per_min([(t, parts[0]) for (t, _), parts in zip(rss, rss_parts) if t >= elapsed / 2])
-rss_summary["anon_slope_second_half_mib_per_min"] = anon_slope
+# slope over the last third of the run.
+anon_slope = slope_mib_per_min([(t, parts[0]) for (t, _), parts in zip(rss, rss_parts) if t >= elapsed * 2 / 3])
+rss_summary["anon_slope_last_third_mib_per_min"] = anon_slope
 if anon_slope is not None and anon_slope > ANON_SLOPE_MAX and duration >= 300:
-    goal_missed(f"the heap (RssAnon) still grows {anon_slope} MiB/min in the second half (goal ≤ {ANON_SLOPE_MAX})")
+    goal_missed(f"the heap (RssAnon) still grows {anon_slope} MiB/min in the last third (goal ≤ {ANON_SLOPE_MAX})")
 if missing:
     broken.append(f"{missing} acknowledged points are missing")
 
