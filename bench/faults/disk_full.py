@@ -12,7 +12,7 @@ point must be in the database. Prints one JSON summary; exits non-zero when a ru
 """
 import collections, http.client, json, os, sqlite3, subprocess, sys, time
 
-from faults_common import call, free_port, serve
+from faults_common import call, finish, free_port, serve
 
 ets_bin, mount = sys.argv[1], sys.argv[2]
 BATCH, TIMEOUT = 1000, 30.0
@@ -81,7 +81,6 @@ summary = {
     "acknowledged_points": len(acked) * BATCH,
     "acknowledged_points_missing": missing,
 }
-print(json.dumps(summary))
 broken = []
 if first_refusal is None:
     broken.append("the disk never filled up (make the file system smaller)")
@@ -97,8 +96,4 @@ if resumed_after is None:
     broken.append("writes did not resume once space was back")
 if missing:
     broken.append(f"{missing} acknowledged points are missing")
-for b in broken:
-    print("BROKEN:", b, file=sys.stderr)
-if broken:
-    print(open(log_path).read()[-3000:], file=sys.stderr)
-sys.exit(1 if broken else 0)
+finish(summary, broken, log_path)

@@ -13,7 +13,7 @@ non-zero when a rule is broken. `PG_RUN_AS` (e.g. "runuser -u postgres --") pref
 """
 import collections, http.client, json, os, shlex, subprocess, sys, tempfile, threading, time
 
-from faults_common import call, free_port, serve
+from faults_common import call, finish, free_port, serve
 
 ets_bin, database_url, pg_ctl, pg_data = sys.argv[1:5]
 down_seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 5.0
@@ -104,7 +104,6 @@ summary = {
     "acknowledged_points": sum(len(v) for v in acked.values()) * BATCH,
     "acknowledged_points_missing": missing,
 }
-print(json.dumps(summary))
 broken = []
 if missing:
     broken.append("acknowledged points are missing")
@@ -114,6 +113,4 @@ if any(str(a[2]) not in ("200", "503") for a in during):
     broken.append("answers other than 200/503 while the database was away")
 if first_ok_after is None or summary["errors_after_recovery"]:
     broken.append("the service did not recover by itself")
-for b in broken:
-    print("BROKEN:", b, file=sys.stderr)
-sys.exit(1 if broken else 0)
+finish(summary, broken)
