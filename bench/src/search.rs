@@ -106,7 +106,7 @@ impl Client {
                     "experiment_id": experiment,
                     "run_name": format!("run-{i:06}"),
                     "start_time": 1_700_000_000_000i64 + i as i64,
-                    "tags": [{ "key": "team", "value": if i % 2 == 0 { "x" } else { "y" } }],
+                    "tags": [{ "key": "team", "value": if i.is_multiple_of(2) { "x" } else { "y" } }],
                 }),
             )
             .await?;
@@ -220,7 +220,10 @@ async fn full_scan(client: &Client, experiment: &str, runs: usize) -> Result<(f6
                     (Some(_), None) | (None, None) => true,
                     (None, Some(_)) => false,
                 };
-                ensure!(in_order, "out of order at page {pages}: {previous:?} then {acc:?}");
+                ensure!(
+                    in_order,
+                    "out of order at page {pages}: {previous:?} then {acc:?}"
+                );
             }
             previous = Some(acc);
         }
@@ -233,7 +236,11 @@ async fn full_scan(client: &Client, experiment: &str, runs: usize) -> Result<(f6
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    ensure!(seen.len() == runs, "the scan saw {} of {runs} runs", seen.len());
+    ensure!(
+        seen.len() == runs,
+        "the scan saw {} of {runs} runs",
+        seen.len()
+    );
     Ok((seconds, pages))
 }
 
@@ -297,7 +304,7 @@ async fn main() -> Result<()> {
     );
 
     let expected = (0..args.runs)
-        .filter(|i| i % GROUPS.len() == 0 && acc_of(*i).is_some_and(|a| a > 0.5))
+        .filter(|i| i.is_multiple_of(GROUPS.len()) && acc_of(*i).is_some_and(|a| a > 0.5))
         .count();
     let filtered = json!({
         "experiment_ids": [experiment], "filter": FILTER, "order_by": [ORDER], "max_results": 100,

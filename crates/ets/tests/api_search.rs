@@ -456,7 +456,10 @@ async fn search_all_pages(app: &TestApp, body: &Value, page_size: usize) -> Vec<
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let runs = page.body["runs"].as_array().cloned().unwrap_or_default();
         assert!(runs.len() <= page_size);
-        ids.extend(runs.iter().map(|r| r["info"]["run_id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            runs.iter()
+                .map(|r| r["info"]["run_id"].as_str().unwrap().to_owned()),
+        );
         token = page.body["next_page_token"].as_str().map(str::to_owned);
         if token.is_none() {
             return ids;
@@ -464,6 +467,9 @@ async fn search_all_pages(app: &TestApp, body: &Value, page_size: usize) -> Vec<
     }
     panic!("more than 100 pages of {page_size}");
 }
+
+/// Which runs (by `acc`, group) a filter keeps.
+type Keep = dyn Fn(Option<f64>, &str) -> bool;
 
 /// Runs ordered by one metric are paged by keyset (the position after the last run in the
 /// token): every page size gives MLflow's order (values in order with ties by newest start,
@@ -476,7 +482,10 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
         let app = &app;
         async move {
             let reply = app
-                .post(&format!("{MLFLOW}/experiments/create"), json!({ "name": name }))
+                .post(
+                    &format!("{MLFLOW}/experiments/create"),
+                    json!({ "name": name }),
+                )
                 .await;
             reply.body["experiment_id"].as_str().unwrap().to_owned()
         }
@@ -507,7 +516,10 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
                 json!({ "experiment_id": searched, "run_name": format!("r{i}"), "start_time": start }),
             )
             .await;
-        let id = created.body["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let id = created.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let metrics: Vec<Value> = acc
             .iter()
             .map(|v| json!({ "key": "acc", "value": v, "timestamp": 1, "step": 0 }))
@@ -520,7 +532,9 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
             )
             .await;
         assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
-        let value = acc.map(|v| v.parse::<f64>().unwrap()).filter(|v| !v.is_nan());
+        let value = acc
+            .map(|v| v.parse::<f64>().unwrap())
+            .filter(|v| !v.is_nan());
         runs.push((id, value, *start, *group));
     }
     // Left out: a trashed run and another experiment's run, both with the best acc.
@@ -531,7 +545,10 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
                 json!({ "experiment_id": experiment, "start_time": 1000 }),
             )
             .await;
-        let id = created.body["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let id = created.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         app.post(
             &format!("{MLFLOW}/runs/log-metric"),
             json!({ "run_id": id, "key": "acc", "value": 2.0, "timestamp": 1, "step": 0 }),
@@ -547,7 +564,7 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
 
     // MLflow's order, computed here: values (in the asked direction) before missing ones, then
     // the newest start, then the id.
-    let expected = |ascending: bool, keep: &dyn Fn(Option<f64>, &str) -> bool| {
+    let expected = |ascending: bool, keep: &Keep| {
         let mut kept: Vec<_> = runs.iter().filter(|r| keep(r.1, r.3)).cloned().collect();
         kept.sort_by(|a, b| {
             let by_value = match (a.1, b.1) {
@@ -561,17 +578,23 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
         });
         kept.into_iter().map(|r| r.0).collect::<Vec<_>>()
     };
-    let cases: [(&str, bool, &dyn Fn(Option<f64>, &str) -> bool); 5] = [
+    let cases: [(&str, bool, &Keep); 5] = [
         ("", false, &|_, _| true),
         ("", true, &|_, _| true),
         ("params.g = 'a'", false, &|_, g| g == "a"),
-        ("metrics.acc > 0.2", false, &|v, _| v.is_some_and(|v| v > 0.2)),
+        ("metrics.acc > 0.2", false, &|v, _| {
+            v.is_some_and(|v| v > 0.2)
+        }),
         ("metrics.acc <= 0.5 and params.g = 'b'", true, &|v, g| {
             g == "b" && v.is_some_and(|v| v <= 0.5)
         }),
     ];
     for (filter, ascending, keep) in cases {
-        let order = if ascending { "metrics.acc ASC" } else { "metrics.acc DESC" };
+        let order = if ascending {
+            "metrics.acc ASC"
+        } else {
+            "metrics.acc DESC"
+        };
         let body = json!({ "experiment_ids": [searched], "filter": filter, "order_by": [order] });
         let want = expected(ascending, keep);
         assert!(want.len() >= 3, "{filter}: a case worth paging");
@@ -585,15 +608,25 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
     }
 
     // A token is refused by another order_by; an offset token (as pages used to carry) works.
-    let body = json!({ "experiment_ids": [searched], "order_by": ["metrics.acc DESC"], "max_results": 2 });
-    let first = app.post(&format!("{MLFLOW}/runs/search"), body.clone()).await;
+    let body =
+        json!({ "experiment_ids": [searched], "order_by": ["metrics.acc DESC"], "max_results": 2 });
+    let first = app
+        .post(&format!("{MLFLOW}/runs/search"), body.clone())
+        .await;
     let token = first.body["next_page_token"].as_str().unwrap().to_owned();
     for order in ["metrics.acc ASC", "metrics.loss DESC", "params.g DESC"] {
         let mut other_order = body.clone();
         other_order["order_by"] = json!([order]);
         other_order["page_token"] = json!(token);
-        let refused = app.post(&format!("{MLFLOW}/runs/search"), other_order).await;
-        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{order}: {}", refused.body);
+        let refused = app
+            .post(&format!("{MLFLOW}/runs/search"), other_order)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{order}: {}",
+            refused.body
+        );
     }
     use base64::Engine;
     let offset_token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"offset":3}"#);

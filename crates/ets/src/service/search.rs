@@ -115,7 +115,9 @@ fn decode_token(token: Option<&str>) -> Result<Option<serde_json::Value>> {
 }
 
 fn malformed_token() -> Error {
-    Error::BadRequest("page_token is malformed; pass the next_page_token of the previous page".into())
+    Error::BadRequest(
+        "page_token is malformed; pass the next_page_token of the previous page".into(),
+    )
 }
 
 fn encode_token(token: &serde_json::Value) -> String {

@@ -147,7 +147,9 @@ pub(crate) fn run_search<S: FilterSql>(
     let metric = keyset_metric(&search.order_by);
     match (part, metric) {
         (RunSearchPart::Sorted, _) => {
-            sql.push_sql(&format!("SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"));
+            sql.push_sql(&format!(
+                "SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"
+            ));
             sql.bind_text_in(&search.experiment_ids);
             and_run_conditions(sql, search)?;
             run_order_by(sql, &search.order_by)?;
@@ -185,7 +187,9 @@ pub(crate) fn run_search<S: FilterSql>(
             ));
         }
         (RunSearchPart::WithoutMetric, Some(key)) => {
-            sql.push_sql(&format!("SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"));
+            sql.push_sql(&format!(
+                "SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"
+            ));
             sql.bind_text_in(&search.experiment_ids);
             and_run_conditions(sql, search)?;
             sql.push_sql(
