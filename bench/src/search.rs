@@ -45,6 +45,10 @@ struct Args {
     /// Label of this server in the report (e.g. `sqlite, before`).
     #[arg(long, default_value = "ets")]
     label: String,
+    /// Measure this experiment, filled by an earlier run of the bench with the same `--runs`
+    /// (e.g. by the build before a change, on the same database), instead of filling a new one.
+    #[arg(long)]
+    experiment: Option<String>,
 }
 
 const MLFLOW: &str = "/api/2.0/mlflow";
@@ -265,25 +269,10 @@ where
     Ok((percentile(&times, 0.5), percentile(&times, 0.9), last))
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    let client = Arc::new(Client {
-        base: args.base.trim_end_matches('/').to_owned(),
-        http: reqwest::Client::new(),
-    });
-    let experiment = client
-        .post(
-            &format!("{MLFLOW}/experiments/create"),
-            &json!({ "name": format!("search-{}", std::process::id()) }),
-        )
-        .await?["experiment_id"]
-        .as_str()
-        .context("experiment_id")?
-        .to_owned();
-
+/// Fills the experiment and prints the creation rates.
+async fn report_fill(client: &Arc<Client>, experiment: &str, args: &Args) -> Result<()> {
     let started = Instant::now();
-    let bands = fill(&client, &experiment, &args).await?;
+    let bands = fill(client, experiment, args).await?;
     let fill_seconds = started.elapsed().as_secs_f64();
     println!(
         "[{}] created {} runs (create + log-batch each, {} clients) in {fill_seconds:.1} s: {:.0} runs/s",
@@ -302,6 +291,34 @@ async fn main() -> Result<()> {
         args.band,
         rates.join(" ")
     );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    ets::install_crypto_provider();
+    let client = Arc::new(Client {
+        base: args.base.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+    });
+    let experiment = match &args.experiment {
+        Some(experiment) => experiment.clone(),
+        None => {
+            let experiment = client
+                .post(
+                    &format!("{MLFLOW}/experiments/create"),
+                    &json!({ "name": format!("search-{}", std::process::id()) }),
+                )
+                .await?["experiment_id"]
+                .as_str()
+                .context("experiment_id")?
+                .to_owned();
+            report_fill(&client, &experiment, &args).await?;
+            experiment
+        }
+    };
+    println!("[{}] experiment {experiment}", args.label);
 
     let expected = (0..args.runs)
         .filter(|i| i.is_multiple_of(GROUPS.len()) && acc_of(*i).is_some_and(|a| a > 0.5))
