@@ -13,6 +13,7 @@ common::on_both_databases!(
     trashed_runs_leave_lists_until_restored_and_refuse_logging,
     one_store_two_apis,
     the_largest_filter_is_searched_and_a_larger_one_is_400_naming_the_limit,
+    runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order,
 );
 
 /// Names of the runs a native list returns.
@@ -436,4 +437,207 @@ async fn the_largest_filter_is_searched_and_a_larger_one_is_400_naming_the_limit
             .unwrap()
             .contains("at most 100000")
     );
+}
+
+const MLFLOW: &str = "/api/2.0/mlflow";
+
+/// Every run id `runs/search` returns for `body`, following `next_page_token` with pages of
+/// `page_size`.
+async fn search_all_pages(app: &TestApp, body: &Value, page_size: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut request = body.clone();
+        request["max_results"] = json!(page_size);
+        if let Some(token) = &token {
+            request["page_token"] = json!(token);
+        }
+        let page = app.post(&format!("{MLFLOW}/runs/search"), request).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let runs = page.body["runs"].as_array().cloned().unwrap_or_default();
+        assert!(runs.len() <= page_size);
+        ids.extend(
+            runs.iter()
+                .map(|r| r["info"]["run_id"].as_str().unwrap().to_owned()),
+        );
+        token = page.body["next_page_token"].as_str().map(str::to_owned);
+        if token.is_none() {
+            return ids;
+        }
+    }
+    panic!("more than 100 pages of {page_size}");
+}
+
+/// Which runs (by `acc`, group) a filter keeps.
+type Keep = dyn Fn(Option<f64>, &str) -> bool;
+
+/// Runs ordered by one metric are paged by keyset (the position after the last run in the
+/// token): every page size gives MLflow's order (values in order with ties by newest start,
+/// then id; runs without the metric or with NaN last), with ±infinity, ties of value and of
+/// start time, trashed runs and another experiment's runs left out, with and without filters.
+/// The token belongs to its order_by; offset tokens still work.
+async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
+    let app = TestApp::start().await;
+    let experiment = |name: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post(
+                    &format!("{MLFLOW}/experiments/create"),
+                    json!({ "name": name }),
+                )
+                .await;
+            reply.body["experiment_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (searched, other) = (experiment("searched").await, experiment("other").await);
+    // (acc, start time, group); None: no `acc` logged.
+    let plan: [(Option<&str>, i64, &str); 14] = [
+        (Some("0.5"), 1000, "a"),
+        (Some("0.9"), 1001, "b"),
+        (Some("0.5"), 1000, "a"),
+        (Some("NaN"), 1003, "a"),
+        (None, 1004, "b"),
+        (Some("0.1"), 1005, "a"),
+        (Some("0.5"), 1006, "b"),
+        (Some("Infinity"), 1007, "a"),
+        (Some("-Infinity"), 1008, "b"),
+        (Some("0.9"), 1001, "a"),
+        (None, 1004, "a"),
+        (Some("0.5"), 1011, "a"),
+        (None, 1012, "b"),
+        (Some("0.5"), 1000, "b"),
+    ];
+    let mut runs = Vec::new();
+    for (i, (acc, start, group)) in plan.iter().enumerate() {
+        let created = app
+            .post(
+                &format!("{MLFLOW}/runs/create"),
+                json!({ "experiment_id": searched, "run_name": format!("r{i}"), "start_time": start }),
+            )
+            .await;
+        let id = created.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let metrics: Vec<Value> = acc
+            .iter()
+            .map(|v| json!({ "key": "acc", "value": v, "timestamp": 1, "step": 0 }))
+            .chain([json!({ "key": "loss", "value": i, "timestamp": 1, "step": 0 })])
+            .collect();
+        let logged = app
+            .post(
+                &format!("{MLFLOW}/runs/log-batch"),
+                json!({ "run_id": id, "metrics": metrics, "params": [{ "key": "g", "value": group }] }),
+            )
+            .await;
+        assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
+        let value = acc
+            .map(|v| v.parse::<f64>().unwrap())
+            .filter(|v| !v.is_nan());
+        runs.push((id, value, *start, *group));
+    }
+    // Left out: a trashed run and another experiment's run, both with the best acc.
+    for (experiment, trash) in [(&searched, true), (&other, false)] {
+        let created = app
+            .post(
+                &format!("{MLFLOW}/runs/create"),
+                json!({ "experiment_id": experiment, "start_time": 1000 }),
+            )
+            .await;
+        let id = created.body["run"]["info"]["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.post(
+            &format!("{MLFLOW}/runs/log-metric"),
+            json!({ "run_id": id, "key": "acc", "value": 2.0, "timestamp": 1, "step": 0 }),
+        )
+        .await;
+        if trash {
+            let deleted = app
+                .post(&format!("{MLFLOW}/runs/delete"), json!({ "run_id": id }))
+                .await;
+            assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+        }
+    }
+
+    // MLflow's order, computed here: values (in the asked direction) before missing ones, then
+    // the newest start, then the id.
+    let expected = |ascending: bool, keep: &Keep| {
+        let mut kept: Vec<_> = runs.iter().filter(|r| keep(r.1, r.3)).cloned().collect();
+        kept.sort_by(|a, b| {
+            let by_value = match (a.1, b.1) {
+                (Some(x), Some(y)) if ascending => x.total_cmp(&y),
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            by_value.then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0))
+        });
+        kept.into_iter().map(|r| r.0).collect::<Vec<_>>()
+    };
+    let cases: [(&str, bool, &Keep); 5] = [
+        ("", false, &|_, _| true),
+        ("", true, &|_, _| true),
+        ("params.g = 'a'", false, &|_, g| g == "a"),
+        ("metrics.acc > 0.2", false, &|v, _| {
+            v.is_some_and(|v| v > 0.2)
+        }),
+        ("metrics.acc <= 0.5 and params.g = 'b'", true, &|v, g| {
+            g == "b" && v.is_some_and(|v| v <= 0.5)
+        }),
+    ];
+    for (filter, ascending, keep) in cases {
+        let order = if ascending {
+            "metrics.acc ASC"
+        } else {
+            "metrics.acc DESC"
+        };
+        let body = json!({ "experiment_ids": [searched], "filter": filter, "order_by": [order] });
+        let want = expected(ascending, keep);
+        assert!(want.len() >= 3, "{filter}: a case worth paging");
+        for page_size in [1, 2, 3, 5, 100] {
+            assert_eq!(
+                search_all_pages(&app, &body, page_size).await,
+                want,
+                "filter {filter:?}, order {order}, pages of {page_size}"
+            );
+        }
+    }
+
+    // A token is refused by another order_by; an offset token (as pages used to carry) works.
+    let body =
+        json!({ "experiment_ids": [searched], "order_by": ["metrics.acc DESC"], "max_results": 2 });
+    let first = app
+        .post(&format!("{MLFLOW}/runs/search"), body.clone())
+        .await;
+    let token = first.body["next_page_token"].as_str().unwrap().to_owned();
+    for order in ["metrics.acc ASC", "metrics.loss DESC", "params.g DESC"] {
+        let mut other_order = body.clone();
+        other_order["order_by"] = json!([order]);
+        other_order["page_token"] = json!(token);
+        let refused = app
+            .post(&format!("{MLFLOW}/runs/search"), other_order)
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{order}: {}",
+            refused.body
+        );
+    }
+    use base64::Engine;
+    let offset_token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"offset":3}"#);
+    let mut by_offset = body.clone();
+    by_offset["page_token"] = json!(offset_token);
+    let page = app.post(&format!("{MLFLOW}/runs/search"), by_offset).await;
+    let ids: Vec<&str> = page.body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["info"]["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected(false, &|_, _| true)[3..5]);
 }

@@ -10,7 +10,7 @@ use super::Services;
 use crate::actor::Actor;
 use crate::error::EntityKind;
 use crate::error::{Error, Result};
-use crate::store::{Lifecycle, Page, Search};
+use crate::store::{Lifecycle, Page, RunCursor, Search, keyset_metric};
 
 fn filter_error(parameter: &str, e: filter::FilterError) -> Error {
     Error::BadRequest(format!("invalid {parameter}: {e}"))
@@ -89,27 +89,103 @@ pub struct SearchRequest {
 }
 
 /// Offset page tokens: searches order by arbitrary keys (metrics, params), where a keyset
-/// cursor would need every sort value; MLflow pages searches by offset too.
+/// cursor would need every sort value; MLflow pages searches by offset too. Runs ordered by one
+/// metric are the exception (see [`decode_run_position`]).
 pub(crate) fn decode_offset(token: Option<&str>) -> Result<usize> {
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+    let Some(token) = decode_token(token)? else {
         return Ok(0);
+    };
+    token["offset"]
+        .as_u64()
+        .map(|offset| offset as usize)
+        .ok_or_else(malformed_token)
+}
+
+/// The JSON of a page token (`None`: the first page).
+fn decode_token(token: Option<&str>) -> Result<Option<serde_json::Value>> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
     };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| v["offset"].as_u64())
-        .map(|offset| offset as usize)
-        .ok_or_else(|| {
-            Error::BadRequest(
-                "page_token is malformed; pass the next_page_token of the previous page".into(),
-            )
-        })
+        .map(Some)
+        .ok_or_else(malformed_token)
+}
+
+fn malformed_token() -> Error {
+    Error::BadRequest(
+        "page_token is malformed; pass the next_page_token of the previous page".into(),
+    )
+}
+
+fn encode_token(token: &serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
 }
 
 fn encode_offset(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::json!({ "offset": offset }).to_string())
+    encode_token(&serde_json::json!({ "offset": offset }))
+}
+
+/// Where a page of a run search starts: an offset, or, for runs ordered by one metric
+/// ([`keyset_metric`]), the sort values of the last run of the previous page, so a page costs
+/// the same at any depth. The token names its order; another order_by refuses it. (Offset
+/// tokens handed out before keyset pages still work.)
+fn decode_run_position(
+    token: Option<&str>,
+    order_by: &[OrderKey],
+) -> Result<(usize, Option<RunCursor>)> {
+    let Some(token) = decode_token(token)? else {
+        return Ok((0, None));
+    };
+    if let Some(offset) = token["offset"].as_u64() {
+        return Ok((offset as usize, None));
+    }
+    let after = &token["after"];
+    let key = keyset_metric(order_by).ok_or_else(|| {
+        Error::BadRequest("page_token belongs to a search with another order_by".into())
+    })?;
+    if after["key"].as_str() != Some(key.key.as_str())
+        || after["ascending"].as_bool() != Some(key.ascending)
+    {
+        return Err(Error::BadRequest(
+            "page_token belongs to a search with another order_by".into(),
+        ));
+    }
+    // The value travels as its bits: JSON has no infinities, and the walk resumes at exactly
+    // this value.
+    let value = match &after["value"] {
+        serde_json::Value::Null => None,
+        bits => Some(f64::from_bits(bits.as_u64().ok_or_else(malformed_token)?)),
+    };
+    let cursor = RunCursor {
+        value,
+        start: after["start"].as_i64().ok_or_else(malformed_token)?,
+        id: after["id"].as_str().ok_or_else(malformed_token)?.to_owned(),
+    };
+    Ok((0, Some(cursor)))
+}
+
+/// A page of runs ordered by metric `key` (the store's `limit + 1` runs), its token the
+/// position after its last run.
+fn keyset_page(mut runs: Vec<Run>, key: &OrderKey, limit: usize) -> Page<Run> {
+    let more = runs.len() > limit;
+    runs.truncate(limit);
+    let next_page_token = runs.last().filter(|_| more).map(|last| {
+        let cursor = RunCursor::after(last, &key.key);
+        encode_token(&serde_json::json!({ "after": {
+            "key": key.key,
+            "ascending": key.ascending,
+            "value": cursor.value.map(f64::to_bits),
+            "start": cursor.start,
+            "id": cursor.id,
+        }}))
+    });
+    Page {
+        next_page_token,
+        items: runs,
+    }
 }
 
 pub(crate) fn page_of<T>(mut items: Vec<T>, offset: usize, limit: usize) -> Page<T> {
@@ -124,18 +200,24 @@ pub(crate) fn page_of<T>(mut items: Vec<T>, offset: usize, limit: usize) -> Page
 impl Services {
     /// Runs of the given experiments matching a filter, ordered as asked.
     pub async fn search_runs(&self, actor: &Actor, request: SearchRequest) -> Result<Page<Run>> {
-        let offset = decode_offset(request.page_token.as_deref())?;
+        let order_by = parse_run_order(&request.order_by)?;
+        let (offset, after) = decode_run_position(request.page_token.as_deref(), &order_by)?;
+        let keyset = keyset_metric(&order_by).filter(|_| offset == 0).cloned();
         let search = Search {
             visible_projects: self.visible_projects(actor).await?,
             experiment_ids: request.experiment_ids,
             filter: parse_run_filter(request.filter.as_deref())?,
             lifecycle: request.lifecycle,
-            order_by: parse_run_order(&request.order_by)?,
+            order_by,
             offset,
+            after,
             limit: request.max_results,
         };
         let runs = self.store.search_runs(search).await?;
-        let page = page_of(runs, offset, request.max_results);
+        let page = match &keyset {
+            Some(key) => keyset_page(runs, key, request.max_results),
+            None => page_of(runs, offset, request.max_results),
+        };
         self.audit_run_list(&page.items).await?;
         Ok(page)
     }
@@ -154,6 +236,7 @@ impl Services {
             lifecycle: request.lifecycle,
             order_by: parse_experiment_order(&request.order_by)?,
             offset,
+            after: None,
             limit: request.max_results,
         };
         let experiments = self.store.search_experiments(search).await?;

@@ -13,7 +13,8 @@
 use ets_domain::filter::{Comparison, Entity, Expr, Op, OrderKey, Value};
 
 use crate::error::{Error, Result};
-use crate::store::{CursorValue, Lifecycle, PageRequest};
+use crate::store::statements::{RUN_COLUMNS, RUN_FROM};
+use crate::store::{CursorValue, Lifecycle, PageRequest, RunCursor, Search, keyset_metric};
 
 /// What a filter is applied to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub(crate) trait FilterSql {
     /// Binds text and returns its placeholder, for SQL written next (before any other value
     /// is bound: `?` placeholders are positional).
     fn text_param(&mut self, value: String) -> String;
+    /// Appends a membership test of the preceding column in `values` (not empty): ` IN (…)`,
+    /// or ` = …` for one value, which an index can walk in order.
+    fn bind_text_in(&mut self, values: &[String]);
 }
 
 /// ` AND {column} LIKE '%…%'` folding ASCII letters only (SQLite's LIKE; PostgreSQL's ILIKE
@@ -83,6 +87,153 @@ pub(crate) fn page<S: FilterSql>(sql: &mut S, alias: &str, page: &PageRequest) {
         " ORDER BY {column} {direction}, {alias}.id {direction} LIMIT {}",
         u64::from(page.page_size) + 1
     ));
+}
+
+/// One statement of a run search; [`run_search_parts`] says which a search runs, in order,
+/// until a page is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunSearchPart {
+    /// Any order: every matching run of the experiments sorted, offset-paged.
+    Sorted,
+    /// Ordered by one metric: the runs with a value of it, walked in value order through the
+    /// index on `metric_series (experiment_id, key, last_value)`, filtered as they come, so a
+    /// page costs about the runs it passes over, not the experiment's size.
+    WithMetric,
+    /// Ordered by one metric: the runs without a value of it (or NaN), which come last.
+    WithoutMetric,
+}
+
+/// The statements of a run search, in order. Runs ordered by one metric are paged by keyset
+/// from the first page on (offset tokens of old pages keep the sorted statement). A filter
+/// that compares the metric leaves no run without a value of it: the second statement (a scan
+/// of the experiments) is skipped then.
+pub(crate) fn run_search_parts(search: &Search) -> &'static [RunSearchPart] {
+    use RunSearchPart::{Sorted, WithMetric, WithoutMetric};
+    let Some(key) = keyset_metric(&search.order_by).filter(|_| search.offset == 0) else {
+        return &[Sorted];
+    };
+    let past_the_values = matches!(&search.after, Some(cursor) if cursor.value.is_none());
+    let filter_needs_value = filter_compares_metric(search.filter.as_ref(), &key.key);
+    match (past_the_values, filter_needs_value) {
+        (false, false) => &[WithMetric, WithoutMetric],
+        (false, true) => &[WithMetric],
+        (true, false) => &[WithoutMetric],
+        (true, true) => &[],
+    }
+}
+
+/// Whether a term of the filter's top-level conjunction compares metric `key`: every such
+/// comparison is false for a run without a value (SQL's NULL compares to nothing).
+fn filter_compares_metric(expr: Option<&Expr>, key: &str) -> bool {
+    let compares =
+        |e: &Expr| matches!(e, Expr::Compare(c) if c.entity == Entity::Metric && c.key == key);
+    match expr {
+        Some(Expr::And(parts)) => parts.iter().any(compares),
+        Some(expr) => compares(expr),
+        None => false,
+    }
+}
+
+/// A run's start time as searches order it (newest first, after the requested keys).
+const RUN_START: &str = "coalesce(r.started_at, r.created_at)";
+
+/// Appends statement `part` of a run search (columns [`RUN_COLUMNS`]), at most `limit` runs.
+pub(crate) fn run_search<S: FilterSql>(
+    sql: &mut S,
+    search: &Search,
+    part: RunSearchPart,
+    limit: usize,
+) -> Result<()> {
+    let metric = keyset_metric(&search.order_by);
+    match (part, metric) {
+        (RunSearchPart::Sorted, _) => {
+            sql.push_sql(&format!(
+                "SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"
+            ));
+            sql.bind_text_in(&search.experiment_ids);
+            and_run_conditions(sql, search)?;
+            run_order_by(sql, &search.order_by)?;
+            sql.push_sql(&format!(" LIMIT {limit} OFFSET {}", search.offset));
+        }
+        (RunSearchPart::WithMetric, Some(key)) => {
+            sql.push_sql(&format!(
+                "SELECT {RUN_COLUMNS} FROM metric_series ms JOIN runs r ON r.id = ms.run_id \
+                 JOIN experiments e ON e.id = r.experiment_id WHERE ms.experiment_id"
+            ));
+            sql.bind_text_in(&search.experiment_ids);
+            sql.push_sql(" AND ms.key = ");
+            sql.bind_text(key.key.clone());
+            sql.push_sql(" AND ms.last_value IS NOT NULL");
+            and_run_conditions(sql, search)?;
+            let (direction, beyond) = if key.ascending {
+                ("ASC", ">")
+            } else {
+                ("DESC", "<")
+            };
+            if let Some(cursor) = &search.after
+                && let Some(value) = cursor.value
+            {
+                // The first term bounds the index walk; the second skips the ties seen.
+                sql.push_sql(&format!(" AND ms.last_value {beyond}= "));
+                sql.bind_f64(value);
+                sql.push_sql(&format!(" AND (ms.last_value {beyond} "));
+                sql.bind_f64(value);
+                sql.push_sql(" OR ");
+                push_after_start_and_id(sql, cursor);
+                sql.push_sql(")");
+            }
+            sql.push_sql(&format!(
+                " ORDER BY ms.last_value {direction}, {RUN_START} DESC, r.id ASC LIMIT {limit}"
+            ));
+        }
+        (RunSearchPart::WithoutMetric, Some(key)) => {
+            sql.push_sql(&format!(
+                "SELECT {RUN_COLUMNS} {RUN_FROM} WHERE r.experiment_id"
+            ));
+            sql.bind_text_in(&search.experiment_ids);
+            and_run_conditions(sql, search)?;
+            sql.push_sql(
+                " AND NOT EXISTS (SELECT 1 FROM metric_series ms WHERE ms.run_id = r.id AND ms.key = ",
+            );
+            sql.bind_text(key.key.clone());
+            sql.push_sql(" AND ms.last_value IS NOT NULL)");
+            if let Some(cursor) = &search.after
+                && cursor.value.is_none()
+            {
+                sql.push_sql(" AND ");
+                push_after_start_and_id(sql, cursor);
+            }
+            sql.push_sql(&format!(
+                " ORDER BY {RUN_START} DESC, r.id ASC LIMIT {limit}"
+            ));
+        }
+        (RunSearchPart::WithMetric | RunSearchPart::WithoutMetric, None) => {
+            debug_assert!(false, "a keyset part without a metric order");
+            return Err(Error::Internal(
+                "a keyset search part needs an order by one metric".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The conditions every run search applies: lifecycle, visible projects, the filter.
+fn and_run_conditions<S: FilterSql>(sql: &mut S, search: &Search) -> Result<()> {
+    and_lifecycle(sql, "r", search.lifecycle);
+    and_visible(sql, "e.project_id", search.visible_projects.as_deref());
+    and_filter(sql, search.filter.as_ref(), Target::Runs)
+}
+
+/// `(start < cursor's OR (start = cursor's AND r.id > cursor's))`: after the cursor among
+/// runs of one metric value (the tie-breakers of [`run_order_by`]).
+fn push_after_start_and_id<S: FilterSql>(sql: &mut S, cursor: &RunCursor) {
+    sql.push_sql(&format!("({RUN_START} < "));
+    sql.bind_i64(cursor.start);
+    sql.push_sql(&format!(" OR ({RUN_START} = "));
+    sql.bind_i64(cursor.start);
+    sql.push_sql(" AND r.id > ");
+    sql.bind_text(cursor.id.clone());
+    sql.push_sql("))");
 }
 
 /// Appends the lifecycle condition for alias `alias`.
@@ -426,7 +577,7 @@ pub(crate) fn run_order_by<S: FilterSql>(sql: &mut S, keys: &[OrderKey]) -> Resu
             }
         }
     }
-    sql.push_sql("coalesce(r.started_at, r.created_at) DESC, r.id ASC");
+    sql.push_sql(&format!("{RUN_START} DESC, r.id ASC"));
     Ok(())
 }
 

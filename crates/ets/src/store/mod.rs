@@ -134,7 +134,9 @@ pub enum Lifecycle {
     All,
 }
 
-/// A search with an arbitrary filter and order (MLflow's `search` calls): offset-paged.
+/// A search with an arbitrary filter and order (MLflow's `search` calls): offset-paged, except
+/// runs ordered by one metric, which are paged by keyset ([`RunCursor`], see
+/// [`keyset_metric`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Search {
     /// Only these projects' entities (the caller's visible projects); `None`: all.
@@ -145,8 +147,49 @@ pub struct Search {
     pub lifecycle: Lifecycle,
     pub order_by: Vec<OrderKey>,
     pub offset: usize,
+    /// Runs ordered by one metric: the page starts after this run (offset is then 0).
+    pub after: Option<RunCursor>,
     /// Items to return; the store fetches one more to tell whether more follow.
     pub limit: usize,
+}
+
+/// Where a page of runs ordered by one metric starts: after the run with these sort values.
+/// The order is the metric's value (runs without one last), then start time (newest first),
+/// then id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCursor {
+    /// The run's latest value of the metric; `None` when it has none (or NaN).
+    pub value: Option<f64>,
+    /// The run's start time (its creation time when it never started), in ms.
+    pub start: i64,
+    pub id: String,
+}
+
+impl RunCursor {
+    /// The cursor after `run` in an order by metric `key`.
+    pub fn after(run: &Run, key: &str) -> RunCursor {
+        RunCursor {
+            value: run
+                .metrics
+                .iter()
+                .find(|m| m.key == key)
+                .map(|m| m.last_value)
+                .filter(|v| !v.is_nan()),
+            start: run.started_at.unwrap_or(run.created_at).millis(),
+            id: run.id.clone(),
+        }
+    }
+}
+
+/// The metric a run search orders by when it pages by keyset: an order by one metric alone
+/// (MLflow's usual `metrics.x DESC`). Such a search walks the experiment's series of that metric
+/// in value order through an index (migration 19) and stops after a page, where any other order
+/// sorts every matching run of the experiments for each page.
+pub fn keyset_metric(order_by: &[OrderKey]) -> Option<&OrderKey> {
+    match order_by {
+        [key] if key.entity == ets_domain::filter::Entity::Metric => Some(key),
+        _ => None,
+    }
 }
 
 /// Filter of `GET /api/v1/experiments`.

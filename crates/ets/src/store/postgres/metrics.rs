@@ -240,7 +240,8 @@ async fn resolve_series(
         let (count, create) = tokio::try_join!(
             tx.prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = $1"),
             tx.prepare_cached(
-                "INSERT INTO metric_series (run_id, key) SELECT $1, k FROM UNNEST($2::text[]) AS k \
+                "INSERT INTO metric_series (run_id, experiment_id, key) \
+                 SELECT $1, (SELECT experiment_id FROM runs WHERE id = $1), k FROM UNNEST($2::text[]) AS k \
                  RETURNING key, id",
             ),
         )?;

@@ -7,7 +7,7 @@ use ets_domain::model::{DatasetInput, Experiment, ParamValue, Run, TagPatch};
 use futures_util::TryFutureExt;
 use tokio_postgres::Row;
 
-use super::search::{Target, and_filter, and_lifecycle, run_order_by};
+use super::search::{Target, and_filter, and_lifecycle, run_search, run_search_parts};
 use super::sql::{Sql, cursor_key, finish_page};
 use deadpool_postgres::GenericClient;
 
@@ -480,24 +480,16 @@ impl PgStore {
         }
         self.read(move |tx| {
             Box::pin(async move {
-                let mut sql = Sql::new(&format!(
-                    "SELECT {COLUMNS} {FROM} WHERE r.experiment_id = ANY("
-                ));
-                sql.bind_texts(&search.experiment_ids).push(")");
-                and_lifecycle(&mut sql, "r", search.lifecycle);
-                crate::store::filter_sql::and_visible(
-                    &mut sql,
-                    "e.project_id",
-                    search.visible_projects.as_deref(),
-                );
-                and_filter(&mut sql, search.filter.as_ref(), Target::Runs)?;
-                run_order_by(&mut sql, &search.order_by)?;
-                sql.push(&format!(
-                    " LIMIT {} OFFSET {}",
-                    search.limit + 1,
-                    search.offset
-                ));
-                let mut runs = sql.query(tx, from_row).await?;
+                let wanted = search.limit + 1;
+                let mut runs = Vec::new();
+                for part in run_search_parts(&search) {
+                    let mut sql = Sql::new("");
+                    run_search(&mut sql, &search, *part, wanted - runs.len())?;
+                    runs.extend(sql.query(tx, from_row).await?);
+                    if runs.len() >= wanted {
+                        break;
+                    }
+                }
                 load_details(tx, &mut runs).await?;
                 Ok(runs)
             })
@@ -795,6 +787,7 @@ mod tests {
             lifecycle: Lifecycle::Active,
             order_by,
             offset: 0,
+            after: None,
             limit: 100,
             visible_projects: None,
         };

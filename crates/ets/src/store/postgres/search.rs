@@ -5,7 +5,7 @@ use super::sql::Sql;
 use crate::store::filter_sql::{Dialect, FilterSql};
 
 pub(super) use crate::store::filter_sql::{
-    Target, and_filter, and_lifecycle, experiment_order_by, run_order_by,
+    Target, and_filter, and_lifecycle, experiment_order_by, run_search, run_search_parts,
 };
 
 impl FilterSql for Sql {
@@ -29,5 +29,13 @@ impl FilterSql for Sql {
 
     fn text_param(&mut self, value: String) -> String {
         Sql::text_param(self, value)
+    }
+
+    fn bind_text_in(&mut self, values: &[String]) {
+        if let [value] = values {
+            self.push(" = ").bind_text(value.clone());
+        } else {
+            self.push(" = ANY(").bind_texts(values).push(")");
+        }
     }
 }

@@ -144,8 +144,10 @@ fn resolve_series(
             .prepare_cached("SELECT count(*) FROM metric_series WHERE run_id = ?1")?
             .query_row([run_id], |r| r.get(0))?;
         ingest::check_key_limit(run_id, existing as u64, missing.len(), limits)?;
-        let mut create =
-            conn.prepare_cached("INSERT INTO metric_series (run_id, key) VALUES (?1, ?2)")?;
+        let mut create = conn.prepare_cached(
+            "INSERT INTO metric_series (run_id, experiment_id, key) \
+             VALUES (?1, (SELECT experiment_id FROM runs WHERE id = ?1), ?2)",
+        )?;
         for group in missing {
             create.execute(params![run_id, group.key])?;
             batches.push(SeriesBatch {

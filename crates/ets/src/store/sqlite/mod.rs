@@ -143,6 +143,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "chunk_summaries",
         include_str!("../../../migrations/sqlite/0019_chunk_summaries.sql"),
     ),
+    (
+        20,
+        "metric_order",
+        include_str!("../../../migrations/sqlite/0020_metric_order.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or

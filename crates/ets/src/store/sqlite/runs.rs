@@ -249,28 +249,16 @@ pub(super) fn search(conn: &Connection, search: &Search) -> Result<Vec<Run>> {
     if search.experiment_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(&format!(
-        "SELECT {COLUMNS} {FROM} WHERE r.experiment_id IN "
-    ));
-    sql.bind_list(&search.experiment_ids);
-    super::search::and_lifecycle(&mut sql, "r", search.lifecycle);
-    crate::store::filter_sql::and_visible(
-        &mut sql,
-        "e.project_id",
-        search.visible_projects.as_deref(),
-    );
-    super::search::and_filter(
-        &mut sql,
-        search.filter.as_ref(),
-        super::search::Target::Runs,
-    )?;
-    super::search::run_order_by(&mut sql, &search.order_by)?;
-    sql.push(&format!(
-        " LIMIT {} OFFSET {}",
-        search.limit + 1,
-        search.offset
-    ));
-    let mut runs = sql.query(conn, from_row)?;
+    let wanted = search.limit + 1;
+    let mut runs = Vec::new();
+    for part in super::search::run_search_parts(search) {
+        let mut sql = Sql::new("");
+        super::search::run_search(&mut sql, search, *part, wanted - runs.len())?;
+        runs.extend(sql.query(conn, from_row)?);
+        if runs.len() >= wanted {
+            break;
+        }
+    }
     load_details(conn, &mut runs)?;
     Ok(runs)
 }
