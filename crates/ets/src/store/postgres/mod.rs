@@ -558,7 +558,7 @@ impl PgStore {
 }
 
 /// A pooled connection inside a transaction opened by statement (`write_at_once`,
-/// `write_pipelined`). Dropped
+/// `write_pipelined`, the callers of `read_together`). Dropped
 /// before the transaction ended (the request was cancelled mid-way), the connection leaves
 /// the pool, closed, rather than going back to it inside the transaction.
 struct InTransaction(Option<deadpool_postgres::Client>);

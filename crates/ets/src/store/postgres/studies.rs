@@ -405,14 +405,19 @@ impl PgStore {
 
     pub(super) async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         // One round trip (every tell reads its trial): see `read_together`.
-        let client = self.client().await?;
+        let open = super::InTransaction(Some(self.client().await?));
+        let client = open.client();
         let sqls = [
             q::get_trial(),
             q::INTERMEDIATE_OF_TRIAL.into(),
             q::TRIAL_ATTRS.into(),
         ];
-        prepare_all(&client, &sqls).await?;
-        super::read_together(&client, trial(&client, id)).await
+        prepare_all(client, &sqls).await?;
+        let read = super::read_together(client, trial(client, id)).await;
+        // Ended either way (`read_together` rolls back what fails); only a read abandoned
+        // mid-way leaves `open` to close the connection.
+        open.ended();
+        read
     }
 
     pub(super) async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
@@ -437,7 +442,7 @@ impl PgStore {
         study_id: &str,
         after: i64,
     ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
-        let client = self.client().await?;
+        let open = super::InTransaction(Some(self.client().await?));
         // Four queries on one snapshot, sent with the transaction's begin and end: one
         // round trip (an ask reads this every time). Their statements are prepared first.
         let sqls = [
@@ -446,8 +451,8 @@ impl PgStore {
             q::INTERMEDIATE_OF_STUDY.to_owned(),
             q::TRIAL_ATTRS_OF_STUDY.to_owned(),
         ];
-        prepare_all(&client, &sqls).await?;
-        let client = &client;
+        let client = open.client();
+        prepare_all(client, &sqls).await?;
         let rows = async {
             let statement = client.prepare_cached(&sqls[1]).await?;
             Ok::<_, Error>(
@@ -468,7 +473,10 @@ impl PgStore {
                 attrs(client, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
             ))
         };
-        let (study, mut trials, values, found) = super::read_together(client, reads).await?;
+        let read = super::read_together(client, reads).await;
+        // Ended either way (see `get_trial`).
+        open.ended();
+        let (study, mut trials, values, found) = read?;
         q::attach_intermediate(&mut trials, values);
         q::attach_attrs(&mut trials, found);
         Ok((study, trials))
