@@ -48,14 +48,17 @@ bench_pg_cluster() {
   BENCH_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
-# bench_serve DATA_DIR: `ets serve` (SQLite in DATA_DIR) on a free loopback port, waited for
-# until ready; sets PORT and SERVER_PID (stopped by bench_cleanup). Its log is $TMP/serve.log.
+# bench_serve DATA_DIR [BIN [DATABASE_URL]]: `ets serve` (BIN, default $ETS_BIN; SQLite in
+# DATA_DIR, or DATABASE_URL) on a free loopback port, waited for until ready (up to 60 s: a
+# large database may migrate first); sets PORT and SERVER_PID (stopped by bench_cleanup). Its
+# log is appended to $TMP/serve.log. ETS_* settings of the caller's environment apply.
 bench_serve() {
   PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  env -u ETS_BIN -u ETS_DATABASE_URL "$ETS_BIN" serve --host 127.0.0.1 --port "$PORT" \
-    --metrics-port 0 --data-dir "$1" >"$TMP/serve.log" 2>&1 &
+  env -u ETS_BIN -u ETS_BIN_BEFORE -u ETS_DATABASE_URL ${3:+ETS_DATABASE_URL="$3"} \
+    "${2:-$ETS_BIN}" serve --host 127.0.0.1 --port "$PORT" \
+    --metrics-port 0 --data-dir "$1" >>"$TMP/serve.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return 0
     sleep 0.1
   done

@@ -27,18 +27,7 @@ DRIVER="${CARGO_TARGET_DIR:-$REPO/target}/release/ets-bench-search"
 
 # serve_on BIN DATA_DIR [DATABASE_URL]: `ets serve` with the run limit raised above the bench's runs.
 serve_on() {
-  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-  env -u ETS_BIN -u ETS_BIN_BEFORE ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=1000000 ${3:+ETS_DATABASE_URL="$3"} \
-    "$1" serve --host 127.0.0.1 --port "$PORT" --metrics-port 0 --data-dir "$2" \
-    >>"$TMP/serve.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 600); do
-    curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "ets serve did not start; its log:" >&2
-  cat "$TMP/serve.log" >&2
-  return 1
+  ETS_LIMITS__MAX_RUNS_PER_EXPERIMENT=1000000 bench_serve "$2" "$1" "${3:-}"
 }
 
 # measure LABEL DATA_DIR [DATABASE_URL] -- DRIVER_FLAGS…: fill and measure with ETS_BIN_BEFORE then
