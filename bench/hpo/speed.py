@@ -22,6 +22,11 @@ on both sides, without sampling.
   internal representation and distribution JSON) are inserted in one transaction through
   Optuna's SQLAlchemy tables, and read back through Optuna to check them.
 
+Also, before the checkpoints: an unchanged Optuna script (`study.optimize` with
+TPESampler(seed), --optimize-trials trials on a fresh study) once with ETS's gRPC storage
+(`GrpcStorageProxy`) and once with Optuna's RDB storage on the same database: wall time per
+trial as the script sees it, sampling in the client on both sides.
+
 Writes one JSON object (the results of this backend) to --out and a progress log to stderr.
 """
 
@@ -332,6 +337,30 @@ def optuna_measure(study, n, meter):
     return {"ask": summary(asks), "tell": summary(tells), **cpu}
 
 
+def optimize_seconds(storage, name, n, seed):
+    """Seconds per trial of `study.optimize` with TPE over the benchmark's space, as an
+    unchanged Optuna script runs it against `storage`."""
+
+    def suggest(trial):
+        return objective(
+            {
+                "x": trial.suggest_float("x", -5.0, 10.0),
+                "y": trial.suggest_float("y", 0.0, 15.0),
+                "lr": trial.suggest_float("lr", 1e-5, 1e-1, log=True),
+                "kind": trial.suggest_categorical("kind", ["a", "b", "c"]),
+            }
+        )
+
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=seed)
+    )
+    t0 = time.perf_counter()
+    study.optimize(suggest, n_trials=n)
+    seconds = (time.perf_counter() - t0) / n
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == n
+    return seconds
+
+
 def check_optuna_prefill(url, study, checkpoint, trials):
     """Optuna reads the inserted trials back as add_trials would have left them (read by a
     storage of its own, so the measured study's cache is not filled here)."""
@@ -359,6 +388,9 @@ def main():
         "--optuna-cycles", default=None, help="Optuna's cycles per checkpoint (default: --cycles)"
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--optimize-trials", type=int, default=100, help="trials of the study.optimize comparison"
+    )
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -393,6 +425,17 @@ def main():
         optuna_study_id = conn.execute(
             sqlalchemy.select(t_studies.c.study_id).where(t_studies.c.study_name == name)
         ).scalar_one()
+    if args.optimize_trials:
+        grpc = GrpcStorageProxy(host="127.0.0.1", port=args.ets_grpc_port)
+        n = args.optimize_trials
+        via_grpc = optimize_seconds(grpc, f"{name}-optimize", n, args.seed)
+        grpc.close()
+        via_rdb = optimize_seconds(args.optuna_storage, f"{name}-optimize", n, args.seed)
+        result["optimize"] = {"trials": n, "ets_grpc_ms": via_grpc * 1e3, "optuna_rdb_ms": via_rdb * 1e3}
+        log(
+            f"{args.backend}: study.optimize, {n} trials: {via_grpc * 1e3:.2f} ms a trial through "
+            f"ETS's gRPC storage, {via_rdb * 1e3:.2f} ms through Optuna's RDB storage"
+        )
     ets_meter = CpuMeter(args.ets_pid, args.pg_pid)
     optuna_meter = CpuMeter(None, args.pg_pid)
 

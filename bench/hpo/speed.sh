@@ -8,6 +8,7 @@
 #   bench/hpo/speed.sh --backends sqlite --checkpoints 200,1000 --cycles 20,20
 #   bench/hpo/speed.sh --optuna-cycles 100,20 # fewer Optuna cycles (it is slow at 10k)
 #   bench/hpo/speed.sh --out DIR             # keep the JSON results, report.md and logs
+#   bench/hpo/speed.sh --optimize-trials 0   # skip the study.optimize (gRPC vs RDB) comparison
 #
 # Builds `ets` (release; CARGO_TARGET_DIR is honoured, or ETS_BIN names a binary), starts it
 # on loopback with a fresh SQLite data dir, then again on a throwaway PostgreSQL cluster
@@ -23,8 +24,9 @@ CHECKPOINTS="1000,10000"
 CYCLES="100,50"
 OPTUNA_CYCLES=""
 SEED=1
+OPTIMIZE_TRIALS=100
 OUT=""
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --backends) BACKENDS="$2"; shift 2 ;;
@@ -32,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --cycles) CYCLES="$2"; shift 2 ;;
     --optuna-cycles) OPTUNA_CYCLES="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
+    --optimize-trials) OPTIMIZE_TRIALS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -115,7 +118,7 @@ start_ets() {
 }
 
 common=(--checkpoints "$CHECKPOINTS" --cycles "$CYCLES" --optuna-cycles "$OPTUNA_CYCLES"
-  --seed "$SEED")
+  --seed "$SEED" --optimize-trials "$OPTIMIZE_TRIALS")
 results=()
 IFS=, read -r -a backends <<<"$BACKENDS"
 for backend in "${backends[@]}"; do

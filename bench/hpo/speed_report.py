@@ -77,6 +77,22 @@ def main():
                 f"| {db(o)} | {ms(o['client_cpu_ms_per_cycle'])} "
                 f"| {p['ets_grpc_add_trials']:.0f} / {p['optuna_bulk_insert']:.0f} |"
             )
+    optimize = [r for r in rows if "optimize" in r]
+    if optimize:
+        print()
+        print(
+            "An unchanged Optuna script (`study.optimize`, TPESampler, fresh study): wall time "
+            "per trial through ETS's gRPC storage and through Optuna's RDB storage, same database."
+        )
+        print()
+        print("| backend | trials | ETS gRPC storage (ms a trial) | Optuna RDB storage (ms a trial) | RDB / gRPC |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for r in optimize:
+            o = r["optimize"]
+            print(
+                f"| {r['backend']} | {o['trials']} | {ms(o['ets_grpc_ms'])} | {ms(o['optuna_rdb_ms'])} "
+                f"| {ratio(o['optuna_rdb_ms'] / o['ets_grpc_ms'])} |"
+            )
     print()
     line = f"Optuna {rows[0]['optuna_version']}; {os.cpu_count()} cores"
     if args.seconds is not None:

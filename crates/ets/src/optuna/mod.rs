@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
 
 pub use service::OptunaStorage;
 
@@ -42,19 +43,41 @@ pub async fn serve(
     mut stopped: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let storage = OptunaStorage::new(services).map_err(std::io::Error::other)?;
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
         .add_service(proto::storage_service_server::StorageServiceServer::new(
             storage,
         ))
-        .serve_with_incoming_shutdown(incoming, async move {
+        .serve_with_incoming_shutdown(incoming(listener), async move {
             let _ = stopped.wait_for(|s| *s).await;
         })
         .await
         .map_err(std::io::Error::other)
 }
 
+/// The connections `listener` accepts, with Nagle's algorithm off as on the HTTP API: with
+/// it on, each small response waits for the client's delayed ACK (~40 ms on Linux), and an
+/// Optuna trial makes several calls.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// The address a bound listener serves on.
 pub fn address(listener: &TcpListener) -> std::io::Result<SocketAddr> {
     listener.local_addr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut accepted = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let server_side = accepted.next().await.unwrap().unwrap();
+        assert!(server_side.nodelay().unwrap(), "TCP_NODELAY must be on");
+    }
 }
