@@ -14,6 +14,7 @@ common::on_both_databases!(
     one_store_two_apis,
     the_largest_filter_is_searched_and_a_larger_one_is_400_naming_the_limit,
     runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order,
+    every_run_of_a_page_carries_what_its_own_get_returns,
 );
 
 /// Names of the runs a native list returns.
@@ -640,4 +641,188 @@ async fn runs_ordered_by_a_metric_page_by_keyset_in_mlflow_order() {
         .map(|r| r["info"]["run_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, expected(false, &|_, _| true)[3..5]);
+}
+
+/// A page of runs reads its runs' details for the whole page at once (one statement per
+/// table): every run of an MLflow `runs/search` page and of a native list is what a get of that
+/// run answers — typed params, tags (with the run's name and parent), latest metrics (NaN and
+/// infinities included), datasets, logged models used and produced — with runs that have none
+/// of them between runs that have all, in pages of every kind (one page, keyset pages by a
+/// metric, offset pages, native pages).
+async fn every_run_of_a_page_carries_what_its_own_get_returns() {
+    let app = TestApp::start().await;
+    let project = app.create_project("details").await;
+    let experiment = app.create_experiment(&project, "details").await;
+    let mut models = Vec::new();
+    for _ in 0..2 {
+        let model = app
+            .post(
+                &format!("{MLFLOW}/logged-models"),
+                json!({ "experiment_id": experiment }),
+            )
+            .await;
+        assert_eq!(model.status, StatusCode::OK, "{}", model.body);
+        models.push(
+            model.body["model"]["info"]["model_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for i in 0..23_usize {
+        let parent = (i % 5 == 4).then(|| ids[0].clone());
+        let params = if i % 3 == 1 {
+            json!({ "lr": 0.001 * i as f64, "layers": [i, 2 * i], "name": format!("p{i}") })
+        } else {
+            json!({})
+        };
+        let created = app
+            .post(
+                "/api/v1/runs",
+                json!({ "experiment_id": experiment, "name": format!("r{i}"),
+                        "parent_run_id": parent, "params": params,
+                        "started_at": 1_000 + (i % 7) as i64 }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let id = created.id();
+        let mlflow = |path: &'static str, body: Value| {
+            let app = &app;
+            async move {
+                let reply = app.post(&format!("{MLFLOW}/{path}"), body).await;
+                assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            }
+        };
+        if i % 4 == 1 {
+            let values = [json!(0.5), json!("NaN"), json!("Infinity"), json!(-2.5)];
+            mlflow(
+                "runs/log-batch",
+                json!({ "run_id": id,
+                        "metrics": [
+                            { "key": "acc", "value": values[i % values.len()], "timestamp": 5, "step": 1 },
+                            { "key": "acc", "value": 0.25, "timestamp": 4, "step": 0 },
+                            { "key": "loss", "value": i, "timestamp": 6, "step": 3 },
+                        ],
+                        "params": [{ "key": "g", "value": if i % 2 == 0 { "a" } else { "b" } }],
+                        "tags": [{ "key": "team", "value": "vision" }, { "key": "mlflow.note.content", "value": "n" }] }),
+            )
+            .await;
+        }
+        if i % 4 == 2 {
+            mlflow(
+                "runs/log-inputs",
+                json!({ "run_id": id, "datasets": [
+                    { "tags": [{ "key": "mlflow.data.context", "value": "training" }],
+                      "dataset": { "name": "train", "digest": format!("d{}", i % 3), "source_type": "local", "source": "{}" } },
+                    { "tags": [], "dataset": { "name": "eval", "digest": "e", "source_type": "local", "source": "{}", "schema": "{}" } },
+                ] }),
+            )
+            .await;
+            mlflow(
+                "runs/log-metric",
+                json!({ "run_id": id, "key": "acc", "value": 0.1 * i as f64, "timestamp": 1, "step": 0 }),
+            )
+            .await;
+        }
+        if i % 4 == 3 {
+            mlflow(
+                "runs/log-inputs",
+                json!({ "run_id": id, "models": [{ "model_id": models[1] }, { "model_id": models[0] }] }),
+            )
+            .await;
+            mlflow(
+                "runs/outputs",
+                json!({ "run_id": id, "models": [{ "model_id": models[0], "step": i }] }),
+            )
+            .await;
+            mlflow(
+                "runs/set-tag",
+                json!({ "run_id": id, "key": "mlflow.parentRunId", "value": "elsewhere" }),
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+
+    // What each run's own get answers, on both APIs.
+    let mut mlflow_runs = std::collections::HashMap::new();
+    let mut native_runs = std::collections::HashMap::new();
+    for id in &ids {
+        let got = app.get(&format!("{MLFLOW}/runs/get?run_id={id}")).await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+        mlflow_runs.insert(id.clone(), got.body["run"].clone());
+        let got = app.get(&format!("/api/v1/runs/{id}")).await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+        native_runs.insert(id.clone(), got.body);
+    }
+    let with_everything = &mlflow_runs[&ids[1]];
+    assert_eq!(
+        with_everything["data"]["metrics"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        with_everything["data"]["params"].as_array().unwrap().len(),
+        4
+    );
+    assert_eq!(mlflow_runs[&ids[0]]["data"]["metrics"], json!([]));
+    assert_eq!(mlflow_runs[&ids[0]]["data"]["params"], json!([]));
+
+    for order_by in [
+        json!([]),
+        json!(["metrics.acc DESC"]),
+        json!(["attributes.run_name"]),
+    ] {
+        for page_size in [1000, 7] {
+            let mut seen = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut body = json!({ "experiment_ids": [experiment], "max_results": page_size, "order_by": order_by });
+                if let Some(token) = &token {
+                    body["page_token"] = json!(token);
+                }
+                let page = app.post(&format!("{MLFLOW}/runs/search"), body).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                for run in page.body["runs"].as_array().unwrap() {
+                    let id = run["info"]["run_id"].as_str().unwrap().to_owned();
+                    assert_eq!(
+                        run, &mlflow_runs[&id],
+                        "{order_by} by {page_size}: run {id}"
+                    );
+                    seen.push(id);
+                }
+                token = page.body["next_page_token"].as_str().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+            seen.sort();
+            let mut all = ids.clone();
+            all.sort();
+            assert_eq!(seen, all, "{order_by} by {page_size}");
+        }
+    }
+
+    for page_size in [100, 6] {
+        let mut seen = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/runs?experiment_id={experiment}&page_size={page_size}");
+            if let Some(token) = &token {
+                path.push_str(&format!("&page_token={}", url_escape(token)));
+            }
+            let page = app.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            for run in page.body["items"].as_array().unwrap() {
+                let id = run["id"].as_str().unwrap();
+                assert_eq!(run, &native_runs[id], "native by {page_size}: run {id}");
+                seen += 1;
+            }
+            token = page.body["next_page_token"].as_str().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ids.len(), "native by {page_size}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use ets_domain::model::{LoggedModel, ModelDirection, ModelMetric, Run, RunModel};
+use ets_domain::model::{LoggedModel, ModelDirection, ModelMetric, RunModel};
 
 use crate::error::{EntityKind, Error, Result};
 
@@ -48,23 +48,4 @@ pub(crate) fn check_model_exists(model_id: &str, count: i64) -> Result<()> {
         return Err(Error::not_found(EntityKind::LoggedModel, model_id));
     }
     Ok(())
-}
-
-/// Query of the models of a page of runs: `run_id, model_id, direction, step`, in the order a
-/// run lists them (by model id, as MLflow does), after `WHERE run_id IN (…)` or its
-/// equivalent.
-pub(crate) const RUN_MODELS_ORDER: &str = " ORDER BY run_id, direction, model_id";
-
-/// Gives each run its models.
-pub(crate) fn attach_run_models(runs: &mut [Run], links: Vec<(String, RunModel)>) {
-    let index: HashMap<String, usize> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.clone(), i))
-        .collect();
-    for (run_id, link) in links {
-        if let Some(&i) = index.get(&run_id) {
-            runs[i].models.push(link);
-        }
-    }
 }

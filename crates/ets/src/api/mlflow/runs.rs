@@ -103,7 +103,7 @@ pub async fn create(
         other => other,
     })?;
     let root = s.artifact_root(&run.experiment_id).await?;
-    Ok(Json(json!({ "run": MlflowRun::new(run, &root) })))
+    Ok(Json(json!({ "run": MlflowRun::new(&run, &root) })))
 }
 
 pub async fn get(
@@ -113,7 +113,7 @@ pub async fn get(
 ) -> MlflowResult<Json<Value>> {
     let run = s.get_run(&actor, &q.id()?).await?;
     let root = s.artifact_root(&run.experiment_id).await?;
-    Ok(Json(json!({ "run": MlflowRun::new(run, &root) })))
+    Ok(Json(json!({ "run": MlflowRun::new(&run, &root) })))
 }
 
 #[derive(Deserialize)]
@@ -195,22 +195,19 @@ pub async fn search(
     let response = RunsPage {
         runs: page
             .items
-            .into_iter()
-            .map(|run| {
-                let root = &roots[&run.experiment_id];
-                MlflowRun::new(run, root)
-            })
+            .iter()
+            .map(|run| MlflowRun::new(run, &roots[&run.experiment_id]))
             .collect(),
-        next_page_token: page.next_page_token,
+        next_page_token: page.next_page_token.as_deref(),
     };
     Ok(super::json_bytes(&response))
 }
 
 #[derive(serde::Serialize)]
-struct RunsPage {
-    runs: Vec<MlflowRun>,
+struct RunsPage<'a> {
+    runs: Vec<MlflowRun<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_token: Option<String>,
+    next_page_token: Option<&'a str>,
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use ets_domain::model::{
     DatasetInput, Experiment, LoggedModel, LoggedModelStatus, ModelDirection, Run, Tags,
 };
 use ets_domain::status::RunStatus;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::service::runs::{PARENT_RUN_TAG, RUN_NAME_TAG};
 
@@ -86,11 +86,7 @@ pub fn experiment_artifact_location(experiment_id: &str) -> String {
 
 /// Where a run's artifacts live, below its experiment's artifact root (a proxy path).
 pub fn run_artifact_uri(root: &str, run_id: &str) -> String {
-    if root.is_empty() {
-        format!("mlflow-artifacts:/{run_id}/artifacts")
-    } else {
-        format!("mlflow-artifacts:/{root}/{run_id}/artifacts")
-    }
+    RunArtifactUri { root, run_id }.to_string()
 }
 
 fn lifecycle_stage(deleted: bool) -> &'static str {
@@ -129,21 +125,6 @@ pub fn status_name(status: RunStatus) -> &'static str {
 }
 
 #[derive(Debug, Serialize)]
-pub struct MlflowRunInfo {
-    pub run_id: String,
-    pub run_uuid: String,
-    pub run_name: String,
-    pub experiment_id: String,
-    pub user_id: String,
-    pub status: &'static str,
-    pub start_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_time: Option<i64>,
-    pub artifact_uri: String,
-    pub lifecycle_stage: &'static str,
-}
-
-#[derive(Debug, Serialize)]
 pub struct MlflowMetric {
     pub key: String,
     #[serde(with = "ets_domain::value::metric_f64")]
@@ -176,13 +157,6 @@ impl MlflowMetric {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct MlflowRunData {
-    pub metrics: Vec<MlflowMetric>,
-    pub params: Vec<KeyValue>,
-    pub tags: Vec<KeyValue>,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MlflowDataset {
     pub name: String,
@@ -202,14 +176,6 @@ pub struct MlflowDatasetInput {
     pub dataset: MlflowDataset,
 }
 
-#[derive(Debug, Serialize)]
-pub struct MlflowRunInputs {
-    pub dataset_inputs: Vec<MlflowDatasetInput>,
-    /// Logged models the run used (MLflow's `LoggedModelInput`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub model_inputs: Vec<MlflowModelInput>,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MlflowModelInput {
     #[serde(default)]
@@ -225,106 +191,307 @@ pub struct MlflowModelOutput {
     pub step: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct MlflowRunOutputs {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub model_outputs: Vec<MlflowModelOutput>,
+/// A run as MLflow shows it (`Run` in MLflow's protobuf), written straight from our [`Run`]:
+/// a borrowed view, so a search page of 1,000 runs serialises without copying a string.
+/// Its artifacts are below `root`, its experiment's artifact root.
+#[derive(Serialize)]
+pub struct MlflowRun<'a> {
+    info: MlflowRunInfo<'a>,
+    data: RunData<'a>,
+    inputs: RunInputs<'a>,
+    outputs: RunOutputs<'a>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct MlflowRun {
-    pub info: MlflowRunInfo,
-    pub data: MlflowRunData,
-    pub inputs: MlflowRunInputs,
-    pub outputs: MlflowRunOutputs,
+impl<'a> MlflowRun<'a> {
+    pub fn new(run: &'a Run, root: &'a str) -> Self {
+        MlflowRun {
+            info: MlflowRunInfo::new(run, root),
+            data: RunData(run),
+            inputs: RunInputs(run),
+            outputs: RunOutputs(run),
+        }
+    }
 }
 
-impl MlflowRunInfo {
+/// MLflow's `RunInfo` of a run, borrowed (see [`MlflowRun`]).
+#[derive(Serialize)]
+pub struct MlflowRunInfo<'a> {
+    run_id: &'a str,
+    run_uuid: &'a str,
+    run_name: &'a str,
+    experiment_id: &'a str,
+    user_id: &'a str,
+    status: &'static str,
+    start_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<i64>,
+    artifact_uri: RunArtifactUri<'a>,
+    lifecycle_stage: &'static str,
+}
+
+impl<'a> MlflowRunInfo<'a> {
     /// The run's info; its artifacts are below `root`, its experiment's artifact root.
-    pub fn new(run: &Run, root: &str) -> Self {
+    pub fn new(run: &'a Run, root: &'a str) -> Self {
         MlflowRunInfo {
-            run_id: run.id.clone(),
-            run_uuid: run.id.clone(),
-            run_name: run.name.clone(),
-            experiment_id: run.experiment_id.clone(),
-            user_id: run.owner.clone().unwrap_or_default(),
+            run_id: &run.id,
+            run_uuid: &run.id,
+            run_name: &run.name,
+            experiment_id: &run.experiment_id,
+            user_id: run.owner.as_deref().unwrap_or_default(),
             status: status_name(run.status),
             start_time: run.started_at.unwrap_or(run.created_at).millis(),
             end_time: run.ended_at.map(|t| t.millis()),
-            artifact_uri: run_artifact_uri(root, &run.id),
+            artifact_uri: RunArtifactUri {
+                root,
+                run_id: &run.id,
+            },
             lifecycle_stage: lifecycle_stage(run.deleted_at.is_some()),
         }
     }
 }
 
-impl MlflowRun {
-    /// The run as MLflow shows it; its artifacts are below `root` (see [`MlflowRunInfo::new`]).
-    pub fn new(run: Run, root: &str) -> Self {
-        let info = MlflowRunInfo::new(&run, root);
-        let mut tags = run.tags;
-        tags.insert(RUN_NAME_TAG.into(), run.name);
-        if let Some(parent) = run.parent_run_id {
-            tags.entry(PARENT_RUN_TAG.into()).or_insert(parent);
-        }
-        let metrics = run
-            .metrics
-            .into_iter()
-            .map(|m| MlflowMetric::point(m.key, m.last_value, m.last_timestamp, m.last_step))
-            .collect();
-        let (mut model_inputs, mut model_outputs) = (Vec::new(), Vec::new());
-        for link in run.models {
-            match link.direction {
-                ModelDirection::Input => model_inputs.push(MlflowModelInput {
-                    model_id: link.model_id,
-                }),
-                ModelDirection::Output => model_outputs.push(MlflowModelOutput {
-                    model_id: link.model_id,
-                    step: Some(link.step.unwrap_or(0)),
-                }),
-            }
-        }
-        let params = run
-            .params
-            .into_iter()
-            .map(|(key, value)| KeyValue {
-                key,
-                value: ets_domain::model::ParamValue::from_json(value).text,
-            })
-            .collect();
-        MlflowRun {
-            info,
-            data: MlflowRunData {
-                metrics,
-                params,
-                tags: key_values(&tags),
-            },
-            inputs: MlflowRunInputs {
-                dataset_inputs: run
-                    .inputs
-                    .into_iter()
-                    .map(MlflowDatasetInput::from)
-                    .collect(),
-                model_inputs,
-            },
-            outputs: MlflowRunOutputs { model_outputs },
+/// [`run_artifact_uri`] written into the response rather than into a `String` first.
+struct RunArtifactUri<'a> {
+    root: &'a str,
+    run_id: &'a str,
+}
+
+impl Serialize for RunArtifactUri<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for RunArtifactUri<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.root.is_empty() {
+            write!(f, "mlflow-artifacts:/{}/artifacts", self.run_id)
+        } else {
+            write!(
+                f,
+                "mlflow-artifacts:/{}/{}/artifacts",
+                self.root, self.run_id
+            )
         }
     }
 }
 
-impl From<DatasetInput> for MlflowDatasetInput {
-    fn from(input: DatasetInput) -> Self {
-        let d = input.dataset;
-        MlflowDatasetInput {
-            tags: key_values(&input.tags),
-            dataset: MlflowDataset {
-                name: d.name,
-                digest: d.digest,
-                source_type: d.source_type,
-                source: d.source,
-                schema: d.schema,
-                profile: d.profile,
-            },
+/// A JSON array written from an iterator made on demand (no `Vec` in between).
+struct SeqOf<F>(F);
+
+impl<F, I> Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: Iterator<Item: Serialize>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// `{key, value}` borrowed.
+#[derive(Serialize)]
+struct KeyValueRef<'a, V: Serialize> {
+    key: &'a str,
+    value: V,
+}
+
+/// MLflow's `RunData`: latest metric values, params as text, tags with the run's name and
+/// parent.
+struct RunData<'a>(&'a Run);
+
+impl Serialize for RunData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let run = self.0;
+        let mut data = serializer.serialize_struct("RunData", 3)?;
+        data.serialize_field("metrics", &SeqOf(|| run.metrics.iter().map(LatestMetric)))?;
+        data.serialize_field(
+            "params",
+            &SeqOf(|| {
+                run.params.iter().map(|(key, value)| KeyValueRef {
+                    key,
+                    value: ParamText(value),
+                })
+            }),
+        )?;
+        data.serialize_field(
+            "tags",
+            &SeqOf(|| mlflow_tags(run).map(|(key, value)| KeyValueRef { key, value })),
+        )?;
+        data.end()
+    }
+}
+
+/// A metric's latest point as MLflow's `Metric` (no run id or context).
+struct LatestMetric<'a>(&'a ets_domain::model::MetricSummary);
+
+impl Serialize for LatestMetric<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let m = self.0;
+        let mut metric = serializer.serialize_struct("Metric", 4)?;
+        metric.serialize_field("key", &m.key)?;
+        metric.serialize_field("value", &ets_domain::value::MetricValue(m.last_value))?;
+        metric.serialize_field("timestamp", &m.last_timestamp)?;
+        metric.serialize_field("step", &m.last_step)?;
+        metric.end()
+    }
+}
+
+/// A param's value as MLflow's text: strings as they are, other JSON values as compact JSON
+/// ([`ets_domain::model::ParamValue::from_json`]).
+struct ParamText<'a>(&'a serde_json::Value);
+
+impl Serialize for ParamText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            serde_json::Value::String(text) => serializer.serialize_str(text),
+            other => serializer.collect_str(other),
         }
+    }
+}
+
+/// The run's tags as MLflow shows them, by key: the run's name as `mlflow.runName` (over a
+/// tag of that key), its parent as `mlflow.parentRunId` unless a tag of that key says
+/// otherwise.
+fn mlflow_tags(run: &Run) -> impl Iterator<Item = (&str, &str)> {
+    // The added keys in order, as the tags are: the merge below keeps the order.
+    debug_assert!(PARENT_RUN_TAG < RUN_NAME_TAG);
+    let mut extra = [
+        run.parent_run_id
+            .as_deref()
+            .filter(|_| !run.tags.contains_key(PARENT_RUN_TAG))
+            .map(|parent| (PARENT_RUN_TAG, parent)),
+        Some((RUN_NAME_TAG, run.name.as_str())),
+    ]
+    .into_iter()
+    .flatten()
+    .peekable();
+    let mut tags = run
+        .tags
+        .iter()
+        .filter(|(key, _)| key.as_str() != RUN_NAME_TAG)
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .peekable();
+    std::iter::from_fn(move || match (tags.peek(), extra.peek()) {
+        (Some(tag), Some(added)) if added.0 < tag.0 => extra.next(),
+        (Some(_), _) => tags.next(),
+        (None, _) => extra.next(),
+    })
+}
+
+/// MLflow's `RunInputs`: the datasets used, and the logged models used (when any).
+struct RunInputs<'a>(&'a Run);
+
+impl Serialize for RunInputs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let run = self.0;
+        let used = || {
+            run.models
+                .iter()
+                .filter(|m| m.direction == ModelDirection::Input)
+        };
+        let mut inputs = serializer.serialize_struct("RunInputs", 2)?;
+        inputs.serialize_field(
+            "dataset_inputs",
+            &SeqOf(|| run.inputs.iter().map(DatasetInputRef)),
+        )?;
+        if used().next().is_some() {
+            inputs.serialize_field(
+                "model_inputs",
+                &SeqOf(|| {
+                    used().map(|m| ModelInputRef {
+                        model_id: &m.model_id,
+                    })
+                }),
+            )?;
+        }
+        inputs.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ModelInputRef<'a> {
+    model_id: &'a str,
+}
+
+/// MLflow's `RunOutputs`: the logged models the run produced (when any), with their step.
+struct RunOutputs<'a>(&'a Run);
+
+impl Serialize for RunOutputs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let run = self.0;
+        let produced = || {
+            run.models
+                .iter()
+                .filter(|m| m.direction == ModelDirection::Output)
+        };
+        let mut outputs = serializer.serialize_struct("RunOutputs", 1)?;
+        if produced().next().is_some() {
+            outputs.serialize_field(
+                "model_outputs",
+                &SeqOf(|| {
+                    produced().map(|m| ModelOutputRef {
+                        model_id: &m.model_id,
+                        step: m.step.unwrap_or(0),
+                    })
+                }),
+            )?;
+        }
+        outputs.end()
+    }
+}
+
+#[derive(Serialize)]
+struct ModelOutputRef<'a> {
+    model_id: &'a str,
+    step: i64,
+}
+
+/// A dataset input as MLflow's `DatasetInput` ([`MlflowDatasetInput`]'s shape), borrowed.
+struct DatasetInputRef<'a>(&'a DatasetInput);
+
+impl Serialize for DatasetInputRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        #[derive(Serialize)]
+        struct DatasetRef<'a> {
+            name: &'a str,
+            digest: &'a str,
+            source_type: &'a str,
+            source: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            schema: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            profile: Option<&'a str>,
+        }
+        let input = self.0;
+        let d = &input.dataset;
+        let mut out = serializer.serialize_struct("DatasetInput", 2)?;
+        out.serialize_field(
+            "tags",
+            &SeqOf(|| {
+                input
+                    .tags
+                    .iter()
+                    .map(|(key, value)| KeyValueRef { key, value })
+            }),
+        )?;
+        out.serialize_field(
+            "dataset",
+            &DatasetRef {
+                name: &d.name,
+                digest: &d.digest,
+                source_type: &d.source_type,
+                source: &d.source,
+                schema: d.schema.as_deref(),
+                profile: d.profile.as_deref(),
+            },
+        )?;
+        out.end()
     }
 }
 

@@ -89,40 +89,6 @@ pub(super) async fn log_inputs(tx: &Tx<'_>, run_id: &str, inputs: &[DatasetInput
     Ok(())
 }
 
-/// The inputs of the given runs, as (run id, input).
-pub(super) async fn inputs_of_runs(
-    tx: &Tx<'_>,
-    run_ids: &[String],
-) -> Result<Vec<(String, DatasetInput)>> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT ri.run_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, ri.tags \
-             FROM unnest($1::text[]) AS page (id) JOIN run_inputs ri ON ri.run_id = page.id \
-             JOIN datasets d ON d.id = ri.dataset_id ORDER BY d.name, d.digest",
-        )
-        .await?;
-    let rows = tx.query(&statement, &[&run_ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                DatasetInput {
-                    dataset: Dataset {
-                        name: r.try_get(1)?,
-                        digest: r.try_get(2)?,
-                        source_type: r.try_get(3)?,
-                        source: r.try_get(4)?,
-                        schema: r.try_get(5)?,
-                        profile: r.try_get(6)?,
-                    },
-                    tags: r.try_get::<_, Json<Tags>>(7)?.0,
-                },
-            ))
-        })
-        .collect::<std::result::Result<_, tokio_postgres::Error>>()?)
-}
-
 /// Dataset uses of the experiments, reduced to summaries (`store::datasets`).
 pub(super) async fn summaries(
     tx: &Tx<'_>,

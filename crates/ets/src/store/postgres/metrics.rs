@@ -24,11 +24,11 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::{Conn, PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::chunks;
 use crate::store::ingest::{
     self, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
 };
 use crate::store::{PointContext, SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
+use crate::store::{chunks, run_details};
 
 const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
      FROM STDIN BINARY";
@@ -89,11 +89,13 @@ impl PgStore {
         self.read(move |tx| {
             Box::pin(async move {
                 ensure_run(tx, &run_id).await?;
-                Ok(summaries_of_runs(tx, std::slice::from_ref(&run_id))
+                let statement = tx.prepare_cached(run_details::RUN_SUMMARIES).await?;
+                Ok(tx
+                    .query(&statement, &[&run_id])
                     .await?
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect())
+                    .iter()
+                    .map(|row| run_details::metric_summary(row, 0))
+                    .collect::<std::result::Result<_, _>>()?)
             })
         })
         .await
@@ -589,38 +591,6 @@ async fn decode_chunks(
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
-pub(super) async fn summaries_of_runs(
-    tx: &Tx<'_>,
-    run_ids: &[String],
-) -> Result<Vec<(String, MetricSummary)>> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT s.run_id, s.key, s.last_value, s.last_step, s.last_timestamp, s.min_value, \
-             s.max_value, s.point_count FROM unnest($1::text[]) AS page (id) \
-             JOIN metric_series s ON s.run_id = page.id WHERE s.point_count > 0 ORDER BY s.key",
-        )
-        .await?;
-    Ok(tx
-        .query(&statement, &[&run_ids])
-        .await?
-        .iter()
-        .map(|r| {
-            (
-                r.get(0),
-                MetricSummary {
-                    key: r.get(1),
-                    last_value: value_from_sql(r.get(2)),
-                    last_step: r.get(3),
-                    last_timestamp: r.get(4),
-                    min: r.get(5),
-                    max: r.get(6),
-                    count: r.get(7),
-                },
-            )
-        })
-        .collect())
-}
-
 /// Removes the points of the given runs' series (chunks carry no foreign key).
 pub(super) async fn delete_points_of_runs(tx: &Tx<'_>, run_ids: &[String]) -> Result<()> {
     let statement = tx

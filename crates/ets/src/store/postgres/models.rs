@@ -243,27 +243,6 @@ pub(super) async fn log_point_datasets(tx: &Tx<'_>, contexts: &[PointContext]) -
     Ok(())
 }
 
-/// The models of the given runs, as (run id, model).
-pub(super) async fn models_of_runs(
-    tx: &Tx<'_>,
-    run_ids: &[String],
-) -> Result<Vec<(String, RunModel)>> {
-    let statement = tx
-        .prepare_cached(&format!(
-            "SELECT run_id, model_id, direction, step FROM run_models WHERE run_id = ANY($1::text[]){}",
-            shared::RUN_MODELS_ORDER
-        ))
-        .await?;
-    let rows = tx.query(&statement, &[&run_ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let direction: &str = r.get(2);
-            (r.get(0), shared::run_model(r.get(1), direction, r.get(3)))
-        })
-        .collect())
-}
-
 /// Fills the metrics of `models` with one query.
 async fn load_metrics(tx: &Tx<'_>, models: &mut [LoggedModel]) -> Result<()> {
     if models.is_empty() {

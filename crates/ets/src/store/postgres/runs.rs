@@ -1,6 +1,7 @@
 //! PostgreSQL: runs, their params and tags.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{DatasetInput, Experiment, ParamValue, Run, TagPatch};
@@ -13,6 +14,7 @@ use deadpool_postgres::GenericClient;
 
 use super::{PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::run_details::Detail;
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, rules};
 
@@ -211,101 +213,58 @@ async fn apply_tags(tx: &impl GenericClient, run_id: &str, tags: &TagPatch) -> R
     Ok(())
 }
 
-// The detail loads of a page of runs join the ids as `unnest($1::text[])` rather than test
+// The page of a detail load joins the ids as `unnest($1::text[])` rather than testing
 // `run_id = ANY($1)`: PostgreSQL plans `= ANY` of a 1000-element array by estimating every
 // element against the column statistics, which cost ~10 ms per query at bind time (measured on
 // a 1000-run search page); the join plans in microseconds and uses the same index.
-async fn params_of_runs(
-    tx: &Tx<'_>,
-    ids: &[String],
-) -> Result<Vec<(String, String, serde_json::Value)>> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT p.run_id, p.key, p.json FROM unnest($1::text[]) AS page (id) \
-             JOIN run_params p ON p.run_id = page.id",
-        )
-        .await?;
-    let rows = tx.query(&statement, &[&ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect::<std::result::Result<_, tokio_postgres::Error>>()?)
-}
+const DETAIL_PAGE: &str = "unnest($1::text[]) WITH ORDINALITY AS page (id, n)";
 
-async fn tags_of_runs(tx: &Tx<'_>, ids: &[String]) -> Result<Vec<(String, String, String)>> {
-    let statement = tx
-        .prepare_cached(
-            "SELECT t.run_id, t.key, t.value FROM unnest($1::text[]) AS page (id) \
-             JOIN run_tags t ON t.run_id = page.id",
-        )
-        .await?;
-    let rows = tx.query(&statement, &[&ids]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect::<std::result::Result<_, tokio_postgres::Error>>()?)
-}
-
-/// Fills params, tags, metric summaries, inputs and models of `runs`: five queries in all, pipelined
-/// on the transaction's connection.
+/// Fills params, tags, metric summaries, inputs and models of `runs`: one statement per table
+/// over the whole page (`store::run_details`), the five pipelined on the transaction's
+/// connection.
 async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
     if runs.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
     let details = read_details(tx, &ids).await?;
-    attach_details(runs, details);
+    attach_details(runs, details)
+}
+
+/// The rows of the five detail statements of the runs `ids`, pipelined.
+async fn read_details(tx: &Tx<'_>, ids: &[&str]) -> Result<[Vec<Row>; 5]> {
+    static STATEMENTS: LazyLock<[String; 5]> =
+        LazyLock::new(|| Detail::ALL.map(|detail| detail.statement(DETAIL_PAGE)));
+    let read = |statement: &'static str| async move {
+        let statement = tx.prepare_cached(statement).await?;
+        Ok::<_, Error>(tx.query(&statement, &[&ids]).await?)
+    };
+    let [params, tags, metrics, inputs, models] = &*STATEMENTS;
+    let (params, tags, metrics, inputs, models) = super::pipelined_values(tokio::join!(
+        read(params.as_str()),
+        read(tags.as_str()),
+        read(metrics.as_str()),
+        read(inputs.as_str()),
+        read(models.as_str()),
+    ))?;
+    Ok([params, tags, metrics, inputs, models])
+}
+
+fn attach_details(runs: &mut [Run], details: [Vec<Row>; 5]) -> Result<()> {
+    for (detail, rows) in Detail::ALL.into_iter().zip(details) {
+        for row in &rows {
+            detail.attach(runs, row)?;
+        }
+    }
     Ok(())
-}
-
-/// What [`load_details`] reads: params, tags, metric summaries, inputs and models of runs.
-type Details = (
-    Vec<(String, String, serde_json::Value)>,
-    Vec<(String, String, String)>,
-    Vec<(String, ets_domain::model::MetricSummary)>,
-    Vec<(String, DatasetInput)>,
-    Vec<(String, ets_domain::model::RunModel)>,
-);
-
-/// The five detail queries of runs `ids`, pipelined.
-async fn read_details(tx: &Tx<'_>, ids: &[String]) -> Result<Details> {
-    super::pipelined_values(tokio::join!(
-        params_of_runs(tx, ids),
-        tags_of_runs(tx, ids),
-        super::metrics::summaries_of_runs(tx, ids),
-        super::datasets::inputs_of_runs(tx, ids),
-        super::models::models_of_runs(tx, ids),
-    ))
-}
-
-fn attach_details(runs: &mut [Run], details: Details) {
-    let (params, tags, summaries, inputs, models) = details;
-    let index: HashMap<String, usize> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, run)| (run.id.clone(), i))
-        .collect();
-    crate::store::models::attach_run_models(runs, models);
-    for (run_id, key, value) in params {
-        runs[index[&run_id]].params.insert(key, value);
-    }
-    for (run_id, key, value) in tags {
-        runs[index[&run_id]].tags.insert(key, value);
-    }
-    for (run_id, summary) in summaries {
-        runs[index[&run_id]].metrics.push(summary);
-    }
-    for (run_id, input) in inputs {
-        runs[index[&run_id]].inputs.push(input);
-    }
 }
 
 /// The run with its details: the row and the detail loads sent together (one round trip).
 pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
-    let ids = [id.to_owned()];
+    let ids = [id];
     let (mut run, details) =
         super::pipelined_values(tokio::join!(get_bare(tx, id, ""), read_details(tx, &ids)))?;
-    attach_details(std::slice::from_mut(&mut run), details);
+    attach_details(std::slice::from_mut(&mut run), details)?;
     Ok(run)
 }
 

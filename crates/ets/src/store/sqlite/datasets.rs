@@ -1,9 +1,9 @@
 //! Datasets used by runs (MLflow's `log-inputs`).
 
-use ets_domain::model::{Dataset, DatasetInput};
+use ets_domain::model::DatasetInput;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sql::{Sql, json_column, to_json};
+use super::sql::{json_column, to_json};
 use crate::error::{EntityKind, Error, Result};
 
 /// Records that `run_id` used each dataset (creating the dataset in the run's experiment on
@@ -50,34 +50,6 @@ pub(super) fn log_inputs(conn: &Connection, run_id: &str, inputs: &[DatasetInput
         link.execute(params![run_id, dataset_id, to_json(&input.tags)])?;
     }
     Ok(())
-}
-
-/// The inputs of the given runs, as (run id, input).
-pub(super) fn inputs_of_runs(
-    conn: &Connection,
-    run_ids: &[String],
-) -> Result<Vec<(String, DatasetInput)>> {
-    let mut sql = Sql::new(
-        "SELECT ri.run_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, ri.tags \
-         FROM run_inputs ri JOIN datasets d ON d.id = ri.dataset_id WHERE ri.run_id IN ",
-    );
-    sql.bind_list(run_ids).push(" ORDER BY d.name, d.digest");
-    Ok(sql.query(conn, |r| {
-        Ok((
-            r.get(0)?,
-            DatasetInput {
-                dataset: Dataset {
-                    name: r.get(1)?,
-                    digest: r.get(2)?,
-                    source_type: r.get(3)?,
-                    source: r.get(4)?,
-                    schema: r.get(5)?,
-                    profile: r.get(6)?,
-                },
-                tags: json_column(r, 7)?,
-            },
-        ))
-    })?)
 }
 
 /// Dataset uses of the experiments, reduced to summaries (`store::datasets`).

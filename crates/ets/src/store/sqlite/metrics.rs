@@ -5,13 +5,13 @@ use ets_domain::Timestamp;
 use ets_domain::model::{MetricPoint, MetricSeries, MetricSummary, SeriesPoints};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::sql::{Sql, value_from_sql, value_to_sql};
+use super::sql::{value_from_sql, value_to_sql};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::chunks;
 use crate::store::ingest::{
     self, ChunkInfo, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
 };
 use crate::store::{SeriesRequest, StoreLimits};
+use crate::store::{chunks, run_details};
 
 /// Appends `points` to the run's series; returns (written, duplicates skipped). The rules
 /// (identity of a point, order, aggregates, key limit) are `store::ingest`'s.
@@ -211,37 +211,13 @@ pub(super) fn read_points(
 }
 
 /// Summaries of every metric key of the given runs, as (run id, summary), ordered by key.
-pub(super) fn summaries_of_runs(
-    conn: &Connection,
-    run_ids: &[String],
-) -> Result<Vec<(String, MetricSummary)>> {
-    let mut sql = Sql::new(
-        "SELECT run_id, key, last_value, last_step, last_timestamp, min_value, max_value, point_count \
-         FROM metric_series WHERE point_count > 0 AND run_id IN ",
-    );
-    sql.bind_list(run_ids).push(" ORDER BY key");
-    Ok(sql.query(conn, |r| {
-        Ok((
-            r.get(0)?,
-            MetricSummary {
-                key: r.get(1)?,
-                last_value: value_from_sql(r.get(2)?),
-                last_step: r.get(3)?,
-                last_timestamp: r.get(4)?,
-                min: r.get(5)?,
-                max: r.get(6)?,
-                count: r.get(7)?,
-            },
-        ))
-    })?)
-}
-
 pub(super) fn summaries(conn: &Connection, run_id: &str) -> Result<Vec<MetricSummary>> {
     ensure_run(conn, run_id)?;
-    Ok(summaries_of_runs(conn, &[run_id.to_owned()])?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect())
+    let mut statement = conn.prepare_cached(&super::sql::numbered(run_details::RUN_SUMMARIES))?;
+    let summaries = statement
+        .query_map([run_id], |row| run_details::metric_summary(row, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(summaries)
 }
 
 fn ensure_run(conn: &Connection, run_id: &str) -> Result<()> {

@@ -301,20 +301,3 @@ pub(super) fn log_run_models(conn: &Connection, run_id: &str, models: &[RunModel
     }
     Ok(())
 }
-
-/// The models of the given runs, as (run id, model).
-pub(super) fn models_of_runs(
-    conn: &Connection,
-    run_ids: &[String],
-) -> Result<Vec<(String, RunModel)>> {
-    let mut sql =
-        Sql::new("SELECT run_id, model_id, direction, step FROM run_models WHERE run_id IN ");
-    sql.bind_list(run_ids).push(shared::RUN_MODELS_ORDER);
-    Ok(sql.query(conn, |r| {
-        let direction: String = r.get(2)?;
-        Ok((
-            r.get(0)?,
-            shared::run_model(r.get(1)?, &direction, r.get(3)?),
-        ))
-    })?)
-}

@@ -1,6 +1,7 @@
 //! Runs, their params and tags, in SQLite.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use ets_domain::Timestamp;
 use ets_domain::model::{Experiment, ParamValue, Run, TagPatch};
@@ -8,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{Sql, cursor_key, finish_page};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::run_details::Detail;
 use crate::store::statements::{self, RUN_COLUMNS as COLUMNS, RUN_FROM as FROM};
 use crate::store::{Mutation, Page, PageRequest, RunFilter, Search, StoreLimits, rules};
 
@@ -105,43 +107,26 @@ fn apply_tags(conn: &Connection, run_id: &str, tags: &TagPatch) -> Result<()> {
     Ok(())
 }
 
-/// Fills params, tags, metric summaries, inputs and models of `runs` with five queries in all.
+/// The page of [`load_details`]: the ids, bound as one JSON array, as `page (n, id)`.
+const DETAIL_PAGE: &str = "(SELECT key + 1 AS n, value AS id FROM json_each(?1)) AS page";
+
+/// Fills params, tags, metric summaries, inputs and models of `runs`: one statement per table
+/// over the whole page (`store::run_details`).
 fn load_details(conn: &Connection, runs: &mut [Run]) -> Result<()> {
+    static STATEMENTS: LazyLock<[(Detail, String); 5]> =
+        LazyLock::new(|| Detail::ALL.map(|detail| (detail, detail.statement(DETAIL_PAGE))));
     if runs.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-    let index: HashMap<String, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), i))
-        .collect();
-
-    let mut sql = Sql::new("SELECT run_id, key, json FROM run_params WHERE run_id IN ");
-    sql.bind_list(&ids);
-    for (run_id, key, json) in sql.query(conn, |r| {
-        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
-    })? {
-        let value = serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
-        runs[index[&run_id]].params.insert(key, value);
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let page = serde_json::to_string(&ids).map_err(|e| Error::internal(e.to_string()))?;
+    for (detail, statement) in STATEMENTS.iter() {
+        let mut statement = conn.prepare_cached(statement)?;
+        let mut rows = statement.query([&page])?;
+        while let Some(row) = rows.next()? {
+            detail.attach(runs, row)?;
+        }
     }
-
-    let mut sql = Sql::new("SELECT run_id, key, value FROM run_tags WHERE run_id IN ");
-    sql.bind_list(&ids);
-    for (run_id, key, value) in
-        sql.query(conn, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
-    {
-        runs[index[&run_id]].tags.insert(key, value);
-    }
-
-    for (run_id, summary) in super::metrics::summaries_of_runs(conn, &ids)? {
-        runs[index[&run_id]].metrics.push(summary);
-    }
-
-    for (run_id, input) in super::datasets::inputs_of_runs(conn, &ids)? {
-        runs[index[&run_id]].inputs.push(input);
-    }
-    crate::store::models::attach_run_models(runs, super::models::models_of_runs(conn, &ids)?);
     Ok(())
 }
 
