@@ -19,6 +19,7 @@ pub(crate) mod models;
 pub mod postgres;
 mod rows;
 pub(crate) mod rules;
+mod series_cache;
 pub mod signatures;
 pub mod sqlite;
 pub(crate) mod statements;
