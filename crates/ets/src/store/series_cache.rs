@@ -168,6 +168,7 @@ impl SeriesCache {
     }
 
     /// Writes planned on cached states so far, and how many of them found a series changed.
+    #[cfg(test)]
     pub fn planned_and_stale(&self) -> (u64, u64) {
         (
             self.planned.load(Ordering::Relaxed),

@@ -369,14 +369,12 @@ mod tests {
             let abandoned = log_metrics(&pg, RUN, one("loss", 3));
             tokio::pin!(abandoned);
             // Polled until its statements wait behind the run row's lock, then dropped.
-            let waiting = format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND query LIKE 'UPDATE runs SET updated_at%' AND datname = current_database()"
-            );
+            let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                 AND query LIKE 'UPDATE runs SET updated_at%' AND datname = current_database()";
             let mut blocked = false;
             for _ in 0..200 {
                 assert!(futures_util::poll!(&mut abandoned).is_pending());
-                let n: i64 = db.admin.query_one(&waiting, &[]).await.unwrap().get(0);
+                let n: i64 = db.admin.query_one(waiting, &[]).await.unwrap().get(0);
                 if n > 0 {
                     blocked = true;
                     break;

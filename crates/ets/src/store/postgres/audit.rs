@@ -66,24 +66,10 @@ pub(super) async fn append_placed(
         .collect();
     let (insert, genesis) = (&insert, GENESIS_HASH);
     let inserts = records.iter().zip(&rests).map(|(record, rest)| async move {
-        let r = record.fields();
-        c.execute(
-            insert,
-            &[
-                &r.at.millis(),
-                &r.actor,
-                &r.action,
-                &r.entity_kind,
-                &r.entity_id,
-                &r.request_id,
-                &r.client_ip,
-                &r.digest,
-                &r.details,
-                rest,
-                &genesis,
-            ],
-        )
-        .await
+        let at = record.fields().at.millis();
+        let mut params = content_params(record.fields(), &at);
+        params.extend([rest as &(dyn ToSql + Sync), &genesis]);
+        c.execute(insert, &params).await
     });
     let (locked, inserted) = tokio::join!(
         c.execute(&lock, &[]),
@@ -125,27 +111,29 @@ pub(super) async fn insert(tx: &impl GenericClient, records: &[AuditRecord]) -> 
     let insert = tx.prepare_cached(audit::INSERT_RECORD).await?;
     let insert = &insert;
     futures_util::future::try_join_all(records.iter().map(|r| async move {
-        tx.execute(
-            insert,
-            &[
-                &r.seq,
-                &r.at.millis(),
-                &r.actor,
-                &r.action,
-                &r.entity_kind,
-                &r.entity_id,
-                &r.request_id,
-                &r.client_ip,
-                &r.digest,
-                &r.details,
-                &r.prev_hash,
-                &r.hash,
-            ],
-        )
-        .await
+        let at = r.at.millis();
+        let mut params = vec![&r.seq as &(dyn ToSql + Sync)];
+        params.extend(content_params(r, &at));
+        params.extend([&r.prev_hash as &(dyn ToSql + Sync), &r.hash]);
+        tx.execute(insert, &params).await
     }))
     .await?;
     Ok(())
+}
+
+/// A record's columns from `at` to `details` (`at` in epoch milliseconds), as parameters.
+fn content_params<'a>(r: &'a AuditRecord, at: &'a i64) -> Vec<&'a (dyn ToSql + Sync)> {
+    vec![
+        at,
+        &r.actor,
+        &r.action,
+        &r.entity_kind,
+        &r.entity_id,
+        &r.request_id,
+        &r.client_ip,
+        &r.digest,
+        &r.details,
+    ]
 }
 
 /// Checks the whole chain, streaming it in `seq` order (call inside a read transaction).

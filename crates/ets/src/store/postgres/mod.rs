@@ -5,8 +5,9 @@
 //! Every operation runs in one transaction: writes at READ COMMITTED with the rows they check
 //! locked (`SELECT … FOR UPDATE`, advisory locks for counts), reads in a READ ONLY REPEATABLE
 //! READ transaction so multi-statement reads see one snapshot, as on SQLite. Metric chunks are
-//! loaded with binary COPY. Nothing is cached in the process: every instance reads the
-//! database, so any instance can serve any request.
+//! loaded with binary COPY. Nothing is cached in the process but hints that the writes using
+//! them check (`appends.rs`: what this instance last wrote of each metric series), so any
+//! instance can serve any request.
 //!
 //! The `Store` methods are implemented as inherent methods of [`PgStore`] in the submodule of
 //! their entity (`projects.rs`, `experiments.rs`, `runs.rs`, `models.rs`, `metrics.rs`,
