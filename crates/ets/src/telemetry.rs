@@ -79,6 +79,11 @@ fn describe() {
         "ets_metric_points_ingested_total",
         "Metric points stored (duplicates excluded)"
     );
+    metrics::describe_counter!(
+        "ets_metric_series_cache_stale_total",
+        "PostgreSQL: metric appends planned on this instance's cached series that found another \
+         instance had written them, and were written again the ordinary way"
+    );
     metrics::describe_gauge!(
         "ets_db_read_connections",
         "Database read connections by state (idle, in_use)"

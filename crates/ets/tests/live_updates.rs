@@ -269,7 +269,29 @@ async fn heartbeats_and_refusals() {
     stream.expect("ready").await;
 }
 
+/// Single points logged as fast as one client can (PostgreSQL publishes what queued up in a
+/// few milliseconds with one `pg_notify`): the stream carries every one, in order.
+async fn a_burst_of_single_points_arrives_whole_and_in_order() {
+    let app = TestApp::start().await;
+    let (_, _, run) = app.create_hierarchy().await;
+    let mut stream = open(&run_stream(&app, &run), None).await.unwrap();
+    stream.expect("ready").await;
+    const POINTS: i64 = 300;
+    for step in 0..POINTS {
+        log(&app, &run, &[("loss", step as f64, step)]).await;
+    }
+    let mut steps = Vec::new();
+    while steps.len() < POINTS as usize {
+        let (_, metrics) = stream.expect("metrics").await;
+        for point in metrics["metrics"][0]["points"].as_array().expect("points") {
+            steps.push(point["step"].as_i64().expect("a step"));
+        }
+    }
+    assert_eq!(steps, (0..POINTS).collect::<Vec<_>>());
+}
+
 on_both_databases!(
+    a_burst_of_single_points_arrives_whole_and_in_order,
     run_stream_carries_metrics_and_status,
     experiment_stream_carries_runs_and_summaries,
     last_event_id_resumes_or_resets,

@@ -55,6 +55,46 @@ fn project_and_experiment(http: &Http, base: &str, name: &str) -> (String, Strin
     (id(&project), id(&experiment))
 }
 
+/// Two instances on a fresh schema (`start_two`) and an experiment of a new project `name`,
+/// made through A.
+struct Pair {
+    db: Arc<TestDb>,
+    servers: (Served, Served),
+    _dir: tempfile::TempDir,
+    http: Http,
+    a: String,
+    b: String,
+    experiment_id: String,
+}
+
+impl Pair {
+    fn start(name: &str) -> Option<Pair> {
+        let db = Arc::new(TestDb::postgres()?);
+        let dir = tempfile::tempdir().unwrap();
+        let servers = start_two(&db, dir.path());
+        let http = Http::new();
+        let (a, b) = (servers.0.base.clone(), servers.1.base.clone());
+        let (_, experiment_id) = project_and_experiment(&http, &a, name);
+        Some(Pair {
+            db,
+            servers,
+            _dir: dir,
+            http,
+            a,
+            b,
+            experiment_id,
+        })
+    }
+
+    /// Stops both instances and drops the schema.
+    fn finish(self) {
+        drop(self.servers);
+        if let Ok(db) = Arc::try_unwrap(self.db) {
+            db.drop_schema();
+        }
+    }
+}
+
 fn steps(series: &Value) -> Vec<i64> {
     series["points"]
         .as_array()
@@ -85,6 +125,11 @@ mod postgres {
     #[test]
     fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
         super::asks_on_two_instances_get_distinct_trials_and_see_each_other();
+    }
+
+    #[test]
+    fn single_points_to_one_series_through_two_instances() {
+        super::single_points_to_one_series_through_two_instances();
     }
 }
 
@@ -261,15 +306,10 @@ fn writes_through_one_instance_are_read_through_the_other() {
 /// number and grid point, nothing is lost, and each instance's sampler history (cached
 /// between asks) includes what was told through the other.
 fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
-    let Some(db) = TestDb::postgres() else {
+    let Some(pair) = Pair::start("hpo") else {
         return;
     };
-    let db = Arc::new(db);
-    let dir = tempfile::tempdir().unwrap();
-    let (server_a, server_b) = start_two(&db, dir.path());
-    let http = Http::new();
-    let (a, b) = (server_a.base.clone(), server_b.base.clone());
-    let (_, experiment_id) = project_and_experiment(&http, &a, "hpo");
+    let (http, a, b, experiment_id) = (&pair.http, &pair.a, &pair.b, &pair.experiment_id);
     let study = ok(
         "study",
         http.post(
@@ -340,8 +380,80 @@ fn asks_on_two_instances_get_distinct_trials_and_see_each_other() {
         assert_eq!(view["counts"]["complete"], 24, "{view}");
         assert_eq!(view["best_value"], 0.0, "{view}");
     }
-    drop((server_a, server_b));
-    if let Ok(db) = Arc::try_unwrap(db) {
-        db.drop_schema();
+    pair.finish();
+}
+
+/// Single points to one series through both instances, in turn and then at once: each
+/// instance plans its appends on what it wrote last (one round trip a call), finds out when
+/// the other one wrote since and writes those the ordinary way — nothing is lost, repeated or
+/// out of order, and both instances read the same series.
+fn single_points_to_one_series_through_two_instances() {
+    let Some(pair) = Pair::start("appends") else {
+        return;
+    };
+    let (http, a, b, experiment_id) = (&pair.http, &pair.a, &pair.b, &pair.experiment_id);
+    let run = ok(
+        "run",
+        http.post(
+            &format!("{a}/api/v1/runs"),
+            json!({"experiment_id": experiment_id}),
+        ),
+        201,
+    );
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let log = |http: &Http, base: &str, step: i64| {
+        ok(
+            "a point",
+            http.post(
+                &format!("{base}/api/v1/runs/{run_id}/metrics"),
+                json!({"key": "loss", "value": 1.0 / (1.0 + step as f64), "step": step}),
+            ),
+            201,
+        );
+    };
+    // In turn: 1 to 3 calls through one instance, then through the other.
+    let mut step = 0;
+    for round in 0..12 {
+        let base = if round % 2 == 0 { &a } else { &b };
+        for _ in 0..=(round % 3) {
+            log(http, base, step);
+            step += 1;
+        }
     }
+    // At once: a client on each instance, each its own steps.
+    let first = step;
+    std::thread::scope(|scope| {
+        for (i, base) in [&a, &b].into_iter().enumerate() {
+            let log = &log;
+            scope.spawn(move || {
+                let http = Http::new();
+                for k in 0..100 {
+                    log(&http, base, first + 2 * k + i as i64);
+                }
+            });
+        }
+    });
+    let total = first + 200;
+    for base in [&a, &b] {
+        let series = ok(
+            "series",
+            http.get(&format!("{base}/api/v1/runs/{run_id}/metrics/loss")),
+            200,
+        );
+        assert_eq!(steps(&series), (0..total).collect::<Vec<_>>());
+        let summary = ok(
+            "summaries",
+            http.get(&format!("{base}/api/v1/runs/{run_id}/metrics")),
+            200,
+        );
+        assert_eq!(summary["items"][0]["count"], total, "{summary}");
+        assert_eq!(summary["items"][0]["last_step"], total - 1, "{summary}");
+    }
+    let audit = ok(
+        "audit verify",
+        http.get(&format!("{a}/api/v1/audit/verify")),
+        200,
+    );
+    assert_eq!(audit["ok"], true, "{audit}");
+    pair.finish();
 }

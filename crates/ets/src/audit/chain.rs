@@ -61,10 +61,23 @@ fn details_as_json<S: Serializer>(details: &str, serializer: S) -> Result<S::Ok,
 }
 
 impl AuditRecord {
-    /// The bytes hashed after `prev_hash`.
+    /// The bytes hashed after `prev_hash`: `[seq,` then [`canonical_after_seq`](Self::canonical_after_seq).
     pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_vec(&(
-            self.seq,
+        let rest = self.canonical_after_seq();
+        let mut bytes = Vec::with_capacity(rest.len() + 22);
+        bytes.push(b'[');
+        bytes.extend_from_slice(self.seq.to_string().as_bytes());
+        bytes.push(b',');
+        bytes.extend_from_slice(&rest);
+        bytes
+    }
+
+    /// The canonical record after its opening `[seq,` — every field the writer knows before
+    /// the record has a place in the chain. A database that places records itself (PostgreSQL's
+    /// single-round-trip writes, `store/postgres/audit.rs`) hashes `prev_hash`, `[seq,` and
+    /// these bytes.
+    pub fn canonical_after_seq(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec(&(
             self.at.millis(),
             &self.actor,
             &self.action,
@@ -75,7 +88,10 @@ impl AuditRecord {
             &self.digest,
             &self.details,
         ))
-        .expect("a tuple of strings and integers serializes")
+        .expect("a tuple of strings and integers serializes");
+        debug_assert_eq!(bytes.first(), Some(&b'['));
+        bytes.remove(0);
+        bytes
     }
 
     /// The hash this record must carry, given its `prev_hash`.

@@ -238,8 +238,20 @@ impl Entry {
     /// an empty trail). Call it inside the transaction, after the write: a mutation's result
     /// is part of the digest.
     pub fn seal(self, last: Option<(i64, String)>) -> AuditRecord {
+        self.unplaced().place(last)
+    }
+
+    /// Whether the record depends on the write's outcome (a mutation it observes): then it
+    /// can only be sealed once the write's answers are in.
+    pub fn waits_for_write(&self) -> bool {
+        self.event.observed.is_some()
+    }
+
+    /// The record, sealed but for its place in the chain. Call it after the write (a
+    /// mutation's result is part of the digest), or before it when nothing
+    /// [`waits_for_write`](Self::waits_for_write).
+    pub fn unplaced(self) -> UnplacedRecord {
         let Entry { context, event } = self;
-        let (last_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
         let mut details = event.details;
         let mut change = event.change;
         let observed = event
@@ -261,8 +273,8 @@ impl Entry {
         }
         let mut details_text = Vec::new();
         canonical_json(&Value::Object(details), &mut details_text);
-        let mut record = AuditRecord {
-            seq: last_seq + 1,
+        UnplacedRecord(AuditRecord {
+            seq: 0,
             at: Timestamp::now(),
             actor: context.actor,
             action,
@@ -272,9 +284,31 @@ impl Entry {
             client_ip: context.client_ip,
             digest: digest(&Value::Object(change)),
             details: String::from_utf8(details_text).expect("JSON is UTF-8"),
-            prev_hash,
+            prev_hash: String::new(),
             hash: String::new(),
-        };
+        })
+    }
+}
+
+/// A record sealed but for its place in the chain: `seq`, `prev_hash` and `hash` are set by
+/// whoever appends it — [`place`](Self::place), or the database itself from
+/// [`AuditRecord::canonical_after_seq`] (PostgreSQL's single-round-trip writes).
+#[derive(Debug, Clone)]
+pub struct UnplacedRecord(AuditRecord);
+
+impl UnplacedRecord {
+    /// Every field but `seq`, `prev_hash` and `hash` (left 0 and empty).
+    pub fn fields(&self) -> &AuditRecord {
+        &self.0
+    }
+
+    /// The record that follows `last` (`(seq, hash)` of the chain's last record; `None` for
+    /// an empty trail).
+    pub fn place(self, last: Option<(i64, String)>) -> AuditRecord {
+        let (last_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+        let mut record = self.0;
+        record.seq = last_seq + 1;
+        record.prev_hash = prev_hash;
         record.hash = record.expected_hash();
         record
     }

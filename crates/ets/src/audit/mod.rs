@@ -16,7 +16,7 @@ mod store;
 
 pub use chain::{AuditRecord, GENESIS_HASH, Verifier, VerifyReport};
 pub use context::{
-    Entry, Event, RequestContext, in_current_context, seal_all, take, unaudited, with_event,
-    with_events,
+    Entry, Event, RequestContext, UnplacedRecord, in_current_context, seal_all, take, unaudited,
+    with_event, with_events,
 };
 pub use store::AuditedStore;

@@ -615,18 +615,23 @@ impl Publisher {
                 }
             }
             _ = stopped.wait_for(|s| *s) => {
-                while batch.len() < PUBLISH_BATCH {
-                    match queue.try_recv() {
-                        Ok(pending) => batch.push(pending),
-                        Err(_) => break,
-                    }
-                }
+                Self::top_up(queue, &mut batch);
                 if batch.is_empty() {
                     return None;
                 }
             }
         }
         Some(batch)
+    }
+
+    /// Adds to `batch` what is queued already, up to a batch's size.
+    fn top_up(queue: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+        while batch.len() < PUBLISH_BATCH {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Encodes items as events of at most [`MAX_PAYLOAD_BYTES`] each.

@@ -1,7 +1,10 @@
 //! Live events across instances through PostgreSQL `LISTEN`/`NOTIFY`.
 //!
-//! The publisher sends queued events with `pg_notify` (many per round trip, in one statement,
-//! so they stay in order) on its own connection. Every instance `LISTEN`s on a dedicated
+//! The publisher sends queued events with `pg_notify` (many per round trip, in one prepared
+//! statement, so they stay in order) on its own connection, at most one round trip per
+//! [`NOTIFY_INTERVAL`]: each is a transaction PostgreSQL commits to disk (NOTIFY takes a
+//! transaction id), which one notification per logged point made a large share of a
+//! single-point write's cost. Every instance `LISTEN`s on a dedicated
 //! connection and delivers what arrives to its local subscribers, so all instances see the same
 //! events in the same order (PostgreSQL delivers notifications in commit order). When the
 //! `LISTEN` connection drops, it reconnects with backoff and sends subscribers a `reset`.
@@ -21,6 +24,11 @@ use crate::database_url::PgOptions;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Least time between two `pg_notify` round trips; events queued meanwhile go out together.
+/// The first event after a quiet spell goes at once, and none waits longer than this.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+/// Sends a batch of payloads to the channel, in order.
+const NOTIFY: &str = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload";
 
 /// The notification channel of the schema the URL selects.
 pub fn channel_for(schema: &str) -> String {
@@ -145,15 +153,48 @@ fn deliver(bus: &Bus, payload: String) {
     }
 }
 
+/// The publisher's connection: its client, the channel and the prepared [`NOTIFY`].
+type Notifier = (tokio_postgres::Client, String, tokio_postgres::Statement);
+
+async fn connect_notifier(url: &PgOptions) -> Option<Notifier> {
+    let client = match crate::store::postgres::connect(url).await {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(error = %e, "live: cannot connect to publish");
+            return None;
+        }
+    };
+    let prepared = async {
+        let channel = current_channel(&client).await?;
+        let notify = client.prepare(NOTIFY).await?;
+        Ok::<_, tokio_postgres::Error>((channel, notify))
+    };
+    match prepared.await {
+        Ok((channel, notify)) => Some((client, channel, notify)),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: cannot prepare to publish");
+            None
+        }
+    }
+}
+
 async fn publish_loop(
     mut publisher: Publisher,
     mut queue: mpsc::Receiver<Pending>,
     url: PgOptions,
 ) {
-    let mut connection: Option<(tokio_postgres::Client, String)> = None;
+    let mut connection: Option<Notifier> = None;
     let mut backoff = MIN_BACKOFF;
     let mut lost = 0usize;
-    while let Some(batch) = publisher.next_batch(&mut queue).await {
+    let mut last_sent: Option<tokio::time::Instant> = None;
+    while let Some(mut batch) = publisher.next_batch(&mut queue).await {
+        if let Some(sent_at) = last_sent {
+            let next = sent_at + NOTIFY_INTERVAL;
+            if tokio::time::Instant::now() < next {
+                tokio::time::sleep_until(next).await;
+                Publisher::top_up(&mut queue, &mut batch);
+            }
+        }
         let mut payloads: Vec<String> = publisher
             .encode(batch)
             .await
@@ -176,29 +217,11 @@ async fn publish_loop(
         // One retry on a fresh connection; after that the batch is lost and a reset follows.
         let mut sent = false;
         for _ in 0..2 {
-            if connection.as_ref().is_none_or(|(c, _)| c.is_closed()) {
-                connection = match crate::store::postgres::connect(&url).await {
-                    Ok(client) => match current_channel(&client).await {
-                        Ok(channel) => Some((client, channel)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "live: cannot read the schema");
-                            None
-                        }
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live: cannot connect to publish");
-                        None
-                    }
-                };
+            if connection.as_ref().is_none_or(|(c, _, _)| c.is_closed()) {
+                connection = connect_notifier(&url).await;
             }
-            if let Some((client, channel)) = &connection {
-                match client
-                    .execute(
-                        "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
-                        &[channel, &payloads],
-                    )
-                    .await
-                {
+            if let Some((client, channel, notify)) = &connection {
+                match client.execute(notify, &[channel, &payloads]).await {
                     Ok(_) => {
                         sent = true;
                         break;
@@ -212,6 +235,7 @@ async fn publish_loop(
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        last_sent = Some(tokio::time::Instant::now());
         if sent {
             lost = 0;
             backoff = MIN_BACKOFF;

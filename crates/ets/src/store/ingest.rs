@@ -248,6 +248,16 @@ impl SeriesBatch {
     }
 }
 
+/// Whether `points` append to a series holding `stored`: every step above the highest stored
+/// one, so no point can repeat a stored one ([`SeriesBatch::stored_range`] is `None`) and the
+/// points go after the series' last chunk.
+pub(super) fn appends(stored: &SeriesAggregates, points: &[MetricPoint]) -> bool {
+    match stored.latest {
+        None => true,
+        Some(latest) => points.iter().all(|p| p.step > latest.step),
+    }
+}
+
 /// Sorts and de-duplicates every batch (see [`SeriesBatch`]); returns the duplicates dropped.
 pub(super) fn prepare(batches: &mut [SeriesBatch]) -> usize {
     batches.iter_mut().map(SeriesBatch::sort_and_dedup).sum()

@@ -20,6 +20,7 @@ pub mod postgres;
 mod rows;
 pub(crate) mod rules;
 pub(crate) mod run_details;
+mod series_cache;
 pub mod signatures;
 pub mod sqlite;
 pub(crate) mod statements;

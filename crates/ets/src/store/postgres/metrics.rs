@@ -27,6 +27,7 @@ use crate::error::{EntityKind, Error, Result};
 use crate::store::ingest::{
     self, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
 };
+use crate::store::series_cache::CachedSeries;
 use crate::store::{PointContext, SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
 use crate::store::{chunks, run_details};
 
@@ -51,18 +52,15 @@ impl PgStore {
         points: Vec<SeriesPoints>,
         contexts: Vec<PointContext>,
     ) -> Result<(usize, usize)> {
-        let (run_id, limits) = (run_id.to_owned(), self.limits);
         if !ingest::writes_run_metadata(&params, &tags, rename.as_ref(), &points)
             && contexts.is_empty()
         {
-            // Points alone (the hot path: a training loop's `log_metric`): the statements of
-            // `log` take a client, so BEGIN and COMMIT go out with them.
-            return self
-                .write_pipelined(move |client| {
-                    Box::pin(async move { log(client, &run_id, points, &limits).await })
-                })
-                .await;
+            // Points alone: the hot path of a training loop's `log_metric` (`appends.rs`).
+            return self.log_points(run_id, points).await;
         }
+        let (run_id, limits) = (run_id.to_owned(), self.limits);
+        self.series_cache
+            .forget(&run_id, points.iter().map(|g| g.key.as_str()));
         self.write(move |tx| {
             Box::pin(async move {
                 // Every row this batch touches is written under the run's lock, taken first
@@ -73,7 +71,8 @@ impl PgStore {
                 let counts = if points.is_empty() {
                     (0, 0)
                 } else {
-                    log(tx, &run_id, points, &limits).await?
+                    let logged = log(tx, &run_id, points, &limits).await?;
+                    (logged.written, logged.duplicates)
                 };
                 let (model_metrics, point_datasets) = ingest::split_contexts(contexts);
                 super::models::log_model_metrics(tx, &model_metrics).await?;
@@ -123,24 +122,58 @@ async fn ensure_run(tx: &Tx<'_>, run_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found(EntityKind::Run, run_id))
 }
 
+/// What [`log`] did: points written, duplicates skipped, and the state it left of each series
+/// it appended to (for the series cache).
+pub(super) struct Logged {
+    pub written: usize,
+    pub duplicates: usize,
+    pub appended: Vec<CachedSeries>,
+}
+
 /// Appends `points` to the run's series, under the run row's lock (taken by `resolve_series`:
-/// `FOR NO KEY UPDATE`); returns (written, duplicates skipped). The rules (identity of a point,
-/// order, aggregates, key limit) are `store::ingest`'s.
+/// `FOR NO KEY UPDATE`). The rules (identity of a point, order, aggregates, key limit) are
+/// `store::ingest`'s.
 pub(super) async fn log(
     tx: &impl Conn,
     run_id: &str,
     series: Vec<SeriesPoints>,
     limits: &StoreLimits,
-) -> Result<(usize, usize)> {
-    let mut batches = resolve_series(tx, run_id, ingest::merge_groups(series), limits).await?;
+) -> Result<Logged> {
+    let groups = ingest::merge_groups(series);
+    let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
+    let mut batches = resolve_series(tx, run_id, groups, limits).await?;
     let mut duplicates = ingest::prepare(&mut batches);
+    let appends: Vec<bool> = batches.iter().map(|b| b.stored_range().is_none()).collect();
     duplicates += drop_stored(tx, &mut batches).await?;
     let written = ingest::written(&batches);
     if written == 0 {
-        return Ok((0, duplicates));
+        return Ok(Logged {
+            written,
+            duplicates,
+            appended: Vec::new(),
+        });
     }
+    let appended = write_batches(tx, &keys, &batches, &appends).await?;
+    Ok(Logged {
+        written,
+        duplicates,
+        appended,
+    })
+}
+
+/// Stores prepared batches (duplicates dropped): their chunk rows — new ones, and tails
+/// rewritten with the batch appended — and their series' aggregates. With at most
+/// `COPY_THRESHOLD_CHUNKS` new rows every statement goes out when first polled (one round
+/// trip, if prepared before). Returns, for each batch that `appends` (in order with `keys`),
+/// the state it leaves of its series.
+pub(super) async fn write_batches(
+    tx: &impl Conn,
+    keys: &[String],
+    batches: &[SeriesBatch],
+    appends: &[bool],
+) -> Result<Vec<CachedSeries>> {
     let mut rows = Vec::new();
-    for batch in &batches {
+    for batch in batches {
         rows.extend(
             batch
                 .chunk_rows()?
@@ -151,21 +184,59 @@ pub(super) async fn log(
     let (rewritten, new): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|(_, row)| row.replaces.is_some());
-    if new.len() > COPY_THRESHOLD_CHUNKS {
+    let new_ids = if new.len() > COPY_THRESHOLD_CHUNKS {
         copy_chunks(tx, &new).await?;
         tokio::try_join!(
             rewrite_tails(tx, &rewritten),
-            update_aggregates(tx, &batches)
+            update_aggregates(tx, batches)
         )?;
+        None
     } else {
         // Independent statements, sent together (one round trip).
-        tokio::try_join!(
+        let (ids, (), ()) = tokio::try_join!(
             insert_chunks(tx, &new),
             rewrite_tails(tx, &rewritten),
-            update_aggregates(tx, &batches)
+            update_aggregates(tx, batches)
         )?;
+        Some(ids)
+    };
+    Ok(appended_states(
+        keys, batches, appends, rewritten, new, new_ids,
+    ))
+}
+
+/// The state each appending batch left of its series: its last chunk is the batch's last row
+/// (a rewritten tail, or the last new row, whose id the insert returned; none after `COPY`).
+fn appended_states(
+    keys: &[String],
+    batches: &[SeriesBatch],
+    appends: &[bool],
+    rewritten: Vec<(i64, ChunkRow)>,
+    new: Vec<(i64, ChunkRow)>,
+    new_ids: Option<HashMap<(i64, i64), i64>>,
+) -> Vec<CachedSeries> {
+    let mut last_rows: HashMap<i64, (ChunkRow, i64)> = HashMap::new();
+    for (series_id, row) in rewritten {
+        let id = row.replaces.expect("partitioned on it");
+        last_rows.insert(series_id, (row, id));
     }
-    Ok((written, duplicates))
+    if let Some(ids) = new_ids {
+        // A series' new rows are in step order: the last one stays.
+        for (series_id, row) in new {
+            if let Some(&id) = ids.get(&(series_id, row.first_step)) {
+                last_rows.insert(series_id, (row, id));
+            }
+        }
+    }
+    keys.iter()
+        .zip(batches)
+        .zip(appends)
+        .filter(|((_, batch), appends)| **appends && !batch.points.is_empty())
+        .filter_map(|((key, batch), _)| {
+            let (row, id) = last_rows.remove(&batch.series_id)?;
+            Some(CachedSeries::after_append(key.clone(), batch, row, id))
+        })
+        .collect()
 }
 
 /// A series row's aggregates (`point_count, min_value, max_value, last_step, last_timestamp,
@@ -182,6 +253,11 @@ fn aggregates_at(r: &Row, at: usize) -> SeriesAggregates {
         }),
     }
 }
+
+/// Locks the run row and marks the run updated (`$1` the run, `$2` now); answers its
+/// `deleted_at` (no row: no such run).
+pub(super) const TOUCH_RUN: &str =
+    "UPDATE runs SET updated_at = greatest(updated_at, $2) WHERE id = $1 RETURNING deleted_at";
 
 /// Locks the run and marks it updated (refusing a missing or trashed one, as
 /// `runs::ensure_active`), then finds — or creates, within the per-run key limit — the series of
@@ -200,9 +276,7 @@ async fn resolve_series(
     // Both prepared before either is sent, so they go out in this order. Sent together (one
     // round trip): the lookup still runs after the lock is granted.
     let (touch, lookup) = tokio::try_join!(
-        tx.prepare_cached(
-            "UPDATE runs SET updated_at = greatest(updated_at, $2) WHERE id = $1 RETURNING deleted_at",
-        ),
+        tx.prepare_cached(TOUCH_RUN),
         // With each series its last chunk (the data only when short enough to append the
         // batch to: `ingest::tail_limit`).
         tx.prepare_cached(
@@ -331,6 +405,12 @@ fn corrupt(series_id: i64) -> Error {
     Error::internal(format!("metric chunk of series {series_id} is corrupt"))
 }
 
+/// Inserts chunk rows given as arrays; answers each row's series, first step and id (a
+/// series' new rows never share a first step).
+pub(super) const INSERT_CHUNKS: &str = "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
+     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::bytea[], $6::bytea[]) \
+     RETURNING series_id, first_step, id";
+
 /// Chunk rows up to which one `INSERT … UNNEST` (one round trip) beats binary COPY (two round
 /// trips and a per-row protocol cost that only pays off for many rows).
 const COPY_THRESHOLD_CHUNKS: usize = 64;
@@ -362,19 +442,16 @@ impl<'a> ChunkColumns<'a> {
 
 /// Stores new chunk rows (a row per series and chunk, never a row per point) by one
 /// `INSERT … UNNEST` (`log` loads more than `COPY_THRESHOLD_CHUNKS` rows by binary COPY
-/// instead).
-async fn insert_chunks(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
+/// instead); returns their ids by series and first step.
+async fn insert_chunks(
+    tx: &impl Conn,
+    rows: &[(i64, ChunkRow)],
+) -> Result<HashMap<(i64, i64), i64>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     let c = ChunkColumns::of(rows);
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
-             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::bytea[], \
-                                  $6::bytea[])",
-        )
-        .await?;
+    let statement = tx.prepare_cached(INSERT_CHUNKS).await?;
     let params: [&(dyn ToSql + Sync); 6] = [
         &c.series,
         &c.firsts,
@@ -383,9 +460,27 @@ async fn insert_chunks(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
         &c.data,
         &c.summaries,
     ];
-    tx.execute(&statement, &params).await?;
-    Ok(())
+    Ok(tx
+        .query(&statement, &params)
+        .await?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
 }
+
+/// Rewrites chunks (`$1` ids) with points appended: last step, count, data and summary.
+pub(super) const REWRITE_TAILS: &str = "UPDATE metric_chunks AS c SET last_step = u.last, point_count = u.n, \
+       data = u.data, summary = u.summary \
+     FROM UNNEST($1::int8[], $2::int8[], $3::int4[], $4::bytea[], $5::bytea[]) \
+       AS u (id, last, n, data, summary) \
+     WHERE c.id = u.id";
+
+/// Sets series' (`$1` ids) count, min, max and latest point.
+pub(super) const UPDATE_AGGREGATES: &str = "UPDATE metric_series AS s SET point_count = u.n, min_value = u.lo, \
+       max_value = u.hi, last_step = u.step, last_timestamp = u.ts, last_value = u.val \
+     FROM UNNEST($1::int8[], $2::int8[], $3::float8[], $4::float8[], $5::int8[], $6::int8[], \
+                 $7::float8[]) AS u (id, n, lo, hi, step, ts, val) \
+     WHERE s.id = u.id";
 
 /// Rewrites the stored chunks batches were appended to (`ChunkRow::replaces`), in one
 /// statement.
@@ -394,15 +489,7 @@ async fn rewrite_tails(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
         return Ok(());
     }
     let c = ChunkColumns::of(rows);
-    let statement = tx
-        .prepare_cached(
-            "UPDATE metric_chunks AS c SET last_step = u.last, point_count = u.n, data = u.data, \
-               summary = u.summary \
-             FROM UNNEST($1::int8[], $2::int8[], $3::int4[], $4::bytea[], $5::bytea[]) \
-               AS u (id, last, n, data, summary) \
-             WHERE c.id = u.id",
-        )
-        .await?;
+    let statement = tx.prepare_cached(REWRITE_TAILS).await?;
     let params: [&(dyn ToSql + Sync); 5] =
         [&c.replaces, &c.lasts, &c.counts, &c.data, &c.summaries];
     tx.execute(&statement, &params).await?;
@@ -457,15 +544,7 @@ async fn update_aggregates(tx: &impl Conn, batches: &[SeriesBatch]) -> Result<()
         timestamps.push(latest.timestamp);
         values.push(value_to_sql(latest.value));
     }
-    let statement = tx
-        .prepare_cached(
-            "UPDATE metric_series AS s SET point_count = u.n, min_value = u.lo, max_value = u.hi, \
-               last_step = u.step, last_timestamp = u.ts, last_value = u.val \
-             FROM UNNEST($1::int8[], $2::int8[], $3::float8[], $4::float8[], $5::int8[], $6::int8[], \
-                         $7::float8[]) AS u (id, n, lo, hi, step, ts, val) \
-             WHERE s.id = u.id",
-        )
-        .await?;
+    let statement = tx.prepare_cached(UPDATE_AGGREGATES).await?;
     tx.execute(
         &statement,
         &[&ids, &counts, &mins, &maxs, &steps, &timestamps, &values],
@@ -606,7 +685,7 @@ pub(super) async fn delete_points_of_runs(tx: &Tx<'_>, run_ids: &[String]) -> Re
 /// Run with `PG_TEST_URL=postgres://…` (skipped otherwise); each test migrates a fresh schema
 /// and drops it at the end. Metric behaviour is checked against the SQLite store.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -616,9 +695,9 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
     use crate::store::{Store, log_metrics};
 
-    const RUN: &str = "run1";
+    pub(crate) const RUN: &str = "run1";
 
-    fn limits(max_keys: u64) -> StoreLimits {
+    pub(crate) fn limits(max_keys: u64) -> StoreLimits {
         StoreLimits {
             max_concurrent_experiments: 100,
             max_runs_per_experiment: 1000,
@@ -627,14 +706,14 @@ mod tests {
     }
 
     /// A migrated schema of its own, with run `run1` in MLflow's Default experiment.
-    struct TestDb {
-        admin: tokio_postgres::Client,
-        schema: String,
-        url: String,
+    pub(crate) struct TestDb {
+        pub(crate) admin: tokio_postgres::Client,
+        pub(crate) schema: String,
+        pub(crate) url: String,
     }
 
     impl TestDb {
-        async fn new() -> Option<TestDb> {
+        pub(crate) async fn new() -> Option<TestDb> {
             let base = std::env::var("PG_TEST_URL").ok()?;
             let schema = format!("ets_pgm_{}", uuid::Uuid::now_v7().simple());
             let admin = super::super::connect(&super::super::test_options(&base))
@@ -659,7 +738,7 @@ mod tests {
             Some(TestDb { admin, schema, url })
         }
 
-        async fn store(&self, max_keys: u64) -> PgStore {
+        pub(crate) async fn store(&self, max_keys: u64) -> PgStore {
             PgStore::open(
                 &super::super::test_options(&self.url),
                 8,
@@ -670,7 +749,7 @@ mod tests {
             .unwrap()
         }
 
-        async fn drop(self) {
+        pub(crate) async fn drop(self) {
             self.admin
                 .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
                 .await
@@ -678,7 +757,7 @@ mod tests {
         }
     }
 
-    async fn sqlite(dir: &tempfile::TempDir, max_keys: u64) -> SqliteStore {
+    pub(crate) async fn sqlite(dir: &tempfile::TempDir, max_keys: u64) -> SqliteStore {
         let path = dir.path().join("ets.db");
         let store = SqliteStore::open(&path, 2, limits(max_keys)).await.unwrap();
         rusqlite::Connection::open(&path)
@@ -692,11 +771,11 @@ mod tests {
         store
     }
 
-    fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
+    pub(crate) fn p(step: i64, timestamp: i64, value: f64) -> MetricPoint {
         MetricPoint::new(step, timestamp, value)
     }
 
-    fn group(key: &str, points: Vec<MetricPoint>) -> SeriesPoints {
+    pub(crate) fn group(key: &str, points: Vec<MetricPoint>) -> SeriesPoints {
         SeriesPoints {
             key: key.to_owned(),
             points,
@@ -704,7 +783,7 @@ mod tests {
     }
 
     /// Points compared bit for bit (NaN equals NaN).
-    fn bits(points: &[MetricPoint]) -> Vec<(i64, i64, u64)> {
+    pub(crate) fn bits(points: &[MetricPoint]) -> Vec<(i64, i64, u64)> {
         points
             .iter()
             .map(|p| (p.step, p.timestamp, p.value.to_bits()))

@@ -5,14 +5,16 @@
 //! Every operation runs in one transaction: writes at READ COMMITTED with the rows they check
 //! locked (`SELECT … FOR UPDATE`, advisory locks for counts), reads in a READ ONLY REPEATABLE
 //! READ transaction so multi-statement reads see one snapshot, as on SQLite. Metric chunks are
-//! loaded with binary COPY. Nothing is cached in the process: every instance reads the
-//! database, so any instance can serve any request.
+//! loaded with binary COPY. Nothing is cached in the process but hints that the writes using
+//! them check (`appends.rs`: what this instance last wrote of each metric series), so any
+//! instance can serve any request.
 //!
 //! The `Store` methods are implemented as inherent methods of [`PgStore`] in the submodule of
 //! their entity (`projects.rs`, `experiments.rs`, `runs.rs`, `models.rs`, `metrics.rs`,
 //! `artifacts.rs`); the trait impl below forwards to them.
 
 mod alerts;
+mod appends;
 mod artifacts;
 mod audit;
 mod datasets;
@@ -194,6 +196,8 @@ pub struct PgStore {
     label: String,
     /// For the hint in connection errors.
     ssl: SslOptions,
+    /// What this instance last wrote of each metric series (`appends.rs`).
+    series_cache: crate::store::series_cache::SeriesCache,
 }
 
 /// The TLS stream of a connection (plain or rustls, per `sslmode`).
@@ -392,6 +396,7 @@ impl PgStore {
             limits,
             label,
             ssl,
+            series_cache: Default::default(),
         };
         // At start-up the operator reads the error: it names the database and the cause.
         let client = store.pool.get().await.map_err(|e| {
@@ -440,22 +445,25 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`write`](Self::write) with two round trips fewer, for work whose statements depend
+    /// [`write`](Self::write) with three round trips fewer, for work whose statements depend
     /// on earlier answers (so not [`write_at_once`](Self::write_at_once)): `BEGIN` goes out
-    /// with `work`'s first statements and `COMMIT` with the audit records' insert. `work` runs
-    /// on the pooled client, inside the transaction begun by hand; it must send its first
-    /// statement when first polled (nothing awaited before it), so that it follows the
-    /// `BEGIN`. Abandoned mid-way, the connection is closed (`InTransaction`).
-    pub(crate) async fn write_pipelined<T, F>(&self, work: F) -> Result<T>
+    /// with `work`'s first statements, and the audit chain's lock, the records (placed by the
+    /// server: `audit::append_placed`) and `COMMIT` together after them. `work` runs on the
+    /// pooled client, inside the transaction begun by hand; it must send its first statement
+    /// when first polled (nothing awaited before it), so that it follows the `BEGIN`.
+    /// Abandoned mid-way, the connection is closed (`InTransaction`). `audit` is the write's
+    /// records (`audit::take` when the caller has not taken them).
+    pub(crate) async fn write_pipelined<T, F>(&self, audit: PendingAudit, work: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a deadpool_postgres::Client) -> BoxFuture<'a, Result<T>> + Send,
     {
-        let entries = crate::audit::take();
         let client = self.client().await?;
         // Prepared (cached) before anything is sent, so each statement below goes out when
         // first polled: the inserts before the `COMMIT` they are joined with.
-        futures_util::future::try_join_all(audit::STATEMENTS.map(|sql| client.prepare_cached(sql)))
-            .await?;
+        futures_util::future::try_join_all(
+            audit::PLACED_STATEMENTS.map(|sql| client.prepare_cached(sql)),
+        )
+        .await?;
         let open = InTransaction(Some(client));
         let c = open.client();
         let outcome = async {
@@ -463,15 +471,11 @@ impl PgStore {
                 async { c.batch_execute("BEGIN").await.map_err(Error::from) },
                 work(c),
             )?;
-            let last = match entries.is_empty() {
-                true => None,
-                false => audit::lock_chain(c).await?,
-            };
-            let records = crate::audit::seal_all(entries, last);
-            let (inserted, committed) = tokio::join!(audit::insert(c, &records), async {
+            let records = audit.into_records();
+            let (appended, committed) = tokio::join!(audit::append_placed(c, &records), async {
                 c.batch_execute("COMMIT").await.map_err(Error::from)
             });
-            pipelined([inserted, committed])?;
+            pipelined([appended, committed])?;
             Ok(out)
         }
         .await;
@@ -554,6 +558,27 @@ impl PgStore {
         let out = work(&tx).await?;
         tx.commit().await?;
         Ok(out)
+    }
+}
+
+/// A write's audit records, before they are placed in the chain.
+pub(crate) enum PendingAudit {
+    /// As taken from the write's scope (`audit::take`): sealed once the write's answers are
+    /// in (a mutation's result may be part of the digest).
+    Entries(Vec<crate::audit::Entry>),
+    /// Sealed before the write (nothing waited for its answers).
+    Unplaced(Vec<crate::audit::UnplacedRecord>),
+}
+
+impl PendingAudit {
+    fn into_records(self) -> Vec<crate::audit::UnplacedRecord> {
+        match self {
+            PendingAudit::Entries(entries) => entries
+                .into_iter()
+                .map(crate::audit::Entry::unplaced)
+                .collect(),
+            PendingAudit::Unplaced(records) => records,
+        }
     }
 }
 

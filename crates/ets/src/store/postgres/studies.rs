@@ -503,6 +503,10 @@ impl PgStore {
         run: Option<TrialRunEnd>,
     ) -> Result<(TrialRecord, Option<(Run, usize)>)> {
         let (id, limits) = (id.to_owned(), self.limits);
+        if let Some(end) = &run {
+            self.series_cache
+                .forget(&end.run_id, end.points.iter().map(|g| g.key.as_str()));
+        }
         self.write(move |tx| {
             Box::pin(async move {
                 // The run first, locked by its update (as deleting a run locks it before
@@ -512,10 +516,12 @@ impl PgStore {
                     Some(end) => {
                         runs::apply_update(tx, &end.run_id, end.mutation, &[], &TagPatch::new())
                             .await?;
-                        let (written, _) = if end.points.is_empty() {
-                            (0, 0)
+                        let written = if end.points.is_empty() {
+                            0
                         } else {
-                            metrics::log(tx, &end.run_id, end.points, &limits).await?
+                            metrics::log(tx, &end.run_id, end.points, &limits)
+                                .await?
+                                .written
                         };
                         Some((end.run_id, written))
                     }
