@@ -151,13 +151,39 @@ impl ChunkRow {
 /// 1,024-point ones paid ~1 (`docs/benchmarks.md`, issue 18).
 const TAIL_REWRITE_RATIO: usize = 128;
 
+/// How far a backend grows a series' last chunk by rewriting it: what a rewrite costs differs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TailRewrites {
+    /// Most points of a tail that is read to be rewritten (see [`tail_limit`]).
+    pub max_points: usize,
+    /// Most bytes of a tail's data that is rewritten.
+    pub max_bytes: usize,
+}
+
+/// SQLite rewrites a row's pages in place: a tail grows to a full `MAX_CHUNK_POINTS` chunk.
+pub(super) const SQLITE_TAIL_REWRITES: TailRewrites = TailRewrites {
+    max_points: MAX_CHUNK_POINTS - 1,
+    max_bytes: usize::MAX,
+};
+
+/// PostgreSQL writes a new row version on each rewrite; one over ~2 kB goes to TOAST, whose
+/// dead versions stay until a vacuum (measured: 8,192-point tails rewritten a batch at a
+/// time left 138 MB of TOAST for 3 MB of chunks). A tail is rewritten while its data is under
+/// TOAST's threshold (2,032 bytes a row), where dead versions are pruned with the page.
+pub(super) const POSTGRES_TAIL_REWRITES: TailRewrites = TailRewrites {
+    max_points: BLOCK_POINTS,
+    max_bytes: 1800,
+};
+
 /// The most points a series' last chunk may hold for a batch of `new` points to be appended
 /// to it (the chunk rewritten, filled up to `MAX_CHUNK_POINTS`; the rest of the batch in
 /// chunks of its own). A tail of one block (~4 kB, a page) is always appended to, as
 /// rewriting it costs about what a new row would: a series logged a point a call gets
 /// 1,024-point chunks. Backends read a tail's data only when it is this short.
-pub(super) fn tail_limit(new: usize) -> usize {
-    (MAX_CHUNK_POINTS - 1).min(new.saturating_mul(TAIL_REWRITE_RATIO).max(BLOCK_POINTS))
+pub(super) fn tail_limit(new: usize, rewrites: TailRewrites) -> usize {
+    rewrites
+        .max_points
+        .min(new.saturating_mul(TAIL_REWRITE_RATIO).max(BLOCK_POINTS))
 }
 
 impl SeriesBatch {
@@ -213,10 +239,10 @@ impl SeriesBatch {
     /// [`tail`](SeriesBatch::tail) when that is short enough ([`tail_limit`]) and the batch
     /// comes after it, else chunks of at most `MAX_CHUNK_POINTS` of their own. Fails on a
     /// tail that does not decode (a corrupt row).
-    pub fn chunk_rows(&self) -> Result<Vec<ChunkRow>> {
+    pub fn chunk_rows(&self, rewrites: TailRewrites) -> Result<Vec<ChunkRow>> {
         let mut rows = Vec::with_capacity(self.points.len().div_ceil(MAX_CHUNK_POINTS) + 1);
         let mut rest = &self.points[..];
-        if let Some((merged, taken)) = self.appended_to_tail()? {
+        if let Some((merged, taken)) = self.appended_to_tail(rewrites)? {
             rows.push(merged);
             rest = &rest[taken..];
         }
@@ -226,13 +252,14 @@ impl SeriesBatch {
 
     /// The tail rewritten with the first points of the batch appended (as many as fit), and
     /// how many it took; `None` when the batch does not go onto the tail.
-    fn appended_to_tail(&self) -> Result<Option<(ChunkRow, usize)>> {
+    fn appended_to_tail(&self, rewrites: TailRewrites) -> Result<Option<(ChunkRow, usize)>> {
         let Some(tail) = &self.tail else {
             return Ok(None);
         };
         if !self.may_append_to_tail()
             || tail.point_count == 0
-            || tail.point_count > tail_limit(self.points.len())
+            || tail.point_count > tail_limit(self.points.len(), rewrites)
+            || tail.data.len() > rewrites.max_bytes
         {
             return Ok(None);
         }
@@ -901,7 +928,7 @@ mod tests {
                 encoding,
                 data,
             });
-            let rows = batch.chunk_rows().expect("appends");
+            let rows = batch.chunk_rows(SQLITE_TAIL_REWRITES).expect("appends");
             assert_eq!(rows.len(), 1);
             let row = &rows[0];
             assert_eq!(
@@ -918,9 +945,13 @@ mod tests {
             assert_eq!(summary.and_then(|s| s.high).map(|p| p.step), Some(16));
         }
         // A tail longer than the batch may rewrite starts a chunk of its own.
-        assert_eq!(tail_limit(1), BLOCK_POINTS);
-        assert_eq!(tail_limit(10), 10 * TAIL_REWRITE_RATIO);
-        assert_eq!(tail_limit(100), MAX_CHUNK_POINTS - 1);
+        assert_eq!(tail_limit(1, SQLITE_TAIL_REWRITES), BLOCK_POINTS);
+        assert_eq!(
+            tail_limit(10, SQLITE_TAIL_REWRITES),
+            10 * TAIL_REWRITE_RATIO
+        );
+        assert_eq!(tail_limit(100, SQLITE_TAIL_REWRITES), MAX_CHUNK_POINTS - 1);
+        assert_eq!(tail_limit(100, POSTGRES_TAIL_REWRITES), BLOCK_POINTS);
 
         // A batch larger than the room left fills the tail up and starts new chunks.
         let stored: Vec<MetricPoint> = (0..8000).map(|i| p(i, i, 0.5)).collect();
@@ -940,11 +971,20 @@ mod tests {
             encoding: Encoding::Blocks,
             data: chunks::encode(&stored),
         });
-        let rows = big.chunk_rows().expect("appends");
+        let rows = big.chunk_rows(SQLITE_TAIL_REWRITES).expect("appends");
         let shape: Vec<_> = rows
             .iter()
             .map(|r| (r.replaces, r.first_step, r.last_step, r.point_count))
             .collect();
+        // Where rewrites are capped in bytes (PostgreSQL), a tail past the cap is left alone.
+        let capped = big
+            .chunk_rows(TailRewrites {
+                max_points: MAX_CHUNK_POINTS,
+                max_bytes: 1000,
+            })
+            .expect("writes");
+        assert!(capped.iter().all(|r| r.replaces.is_none()));
+        assert_eq!(capped.len(), 2);
         assert_eq!(
             shape,
             [

@@ -50,10 +50,10 @@ pub(super) fn log(
             batch.tail = read_tail(
                 conn,
                 batch.series_id,
-                ingest::tail_limit(batch.points.len()),
+                ingest::tail_limit(batch.points.len(), ingest::SQLITE_TAIL_REWRITES),
             )?;
         }
-        for row in batch.chunk_rows()? {
+        for row in batch.chunk_rows(ingest::SQLITE_TAIL_REWRITES)? {
             match row.replaces {
                 Some(id) => rewrite.execute(params![
                     id,
