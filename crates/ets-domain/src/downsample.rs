@@ -135,19 +135,33 @@ impl Extremes {
     /// The extremes of `points`, in series order.
     pub fn of(points: &[MetricPoint]) -> Extremes {
         let mut extremes = Extremes::default();
-        for &point in points {
-            if point.value.is_nan() {
-                extremes.nan.get_or_insert(point);
-                continue;
-            }
-            if extremes.low.is_none_or(|low| point.value < low.value) {
-                extremes.low = Some(point);
-            }
-            if extremes.high.is_none_or(|high| point.value > high.value) {
-                extremes.high = Some(point);
-            }
-        }
+        points.iter().for_each(|p| extremes.push(*p));
         extremes
+    }
+
+    /// Adds the next point of the run (in series order after those added before).
+    #[inline]
+    pub fn push(&mut self, point: MetricPoint) {
+        if point.value.is_nan() {
+            self.nan.get_or_insert(point);
+            return;
+        }
+        if self.low.is_none_or(|low| point.value < low.value) {
+            self.low = Some(point);
+        }
+        if self.high.is_none_or(|high| point.value > high.value) {
+            self.high = Some(point);
+        }
+    }
+
+    /// The extremes of this run followed by `later` (a run after it in series order): what
+    /// [`Extremes::of`] gives for the two runs' points together.
+    pub fn then(&self, later: &Extremes) -> Extremes {
+        let mut merged = *self;
+        let mut points = [later.low, later.high, later.nan];
+        points.sort_by_key(|p| p.map(|p| p.series_key()));
+        points.into_iter().flatten().for_each(|p| merged.push(p));
+        merged
     }
 }
 
@@ -225,6 +239,42 @@ mod tests {
         values[10] = f64::INFINITY;
         let out = downsample(&series(&values), 4);
         assert!(out.iter().any(|p| p.value == f64::INFINITY));
+    }
+
+    /// The extremes of two runs, one after the other, are those of their points together:
+    /// ties keep the earlier point, a NaN only counts first.
+    #[test]
+    fn extremes_of_consecutive_runs_merge() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            f64::NAN,
+            -1.0,
+            f64::INFINITY,
+            -f64::INFINITY,
+        ];
+        let keys = |e: Extremes| [e.low, e.high, e.nan].map(|p| p.map(|p| p.series_key()));
+        for _ in 0..500 {
+            let len = 1 + next(40) as usize;
+            let points: Vec<MetricPoint> = (0..len)
+                .map(|i| MetricPoint::new(i as i64 / 2, i as i64, values[next(8) as usize]))
+                .collect();
+            let cut = next(len as u64 + 1) as usize;
+            let (a, b) = points.split_at(cut);
+            assert_eq!(
+                keys(Extremes::of(a).then(&Extremes::of(b))),
+                keys(Extremes::of(&points))
+            );
+        }
     }
 
     /// Runs of points pushed by their extremes (where they fit one bucket) give exactly what

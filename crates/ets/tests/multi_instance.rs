@@ -161,7 +161,7 @@ fn writes_through_one_instance_are_read_through_the_other() {
             .map(|r| r.get(0))
             .collect()
     });
-    assert_eq!(versions, (1..=20).collect::<Vec<i64>>());
+    assert_eq!(versions, (1..=21).collect::<Vec<i64>>());
 
     // Written through A.
     let (project_id, experiment_id) = project_and_experiment(&http, &a, "shared");

@@ -15,7 +15,7 @@ use ets_domain::model::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::chunks::{self, MAX_CHUNK_POINTS};
+use crate::store::chunks::{self, BLOCK_POINTS, Encoding, MAX_CHUNK_POINTS, StoredChunk};
 use crate::store::{PointContext, SeriesRequest, StoreLimits};
 
 /// Whether a `log_batch` call needs its params-and-tags step: when it carries metadata, or
@@ -108,50 +108,82 @@ pub(super) struct SeriesBatch {
 /// A series' last stored chunk (greatest `first_step`, then `last_step`), as its row holds it.
 pub(super) struct TailChunk {
     pub id: i64,
+    pub first_step: i64,
     pub point_count: usize,
+    pub encoding: Encoding,
     pub data: Vec<u8>,
 }
 
 /// A chunk row to write: a new one, or the stored chunk `replaces` rewritten with the batch's
-/// points appended.
+/// points appended. Its data is in [`ChunkRow::ENCODING`].
 pub(super) struct ChunkRow {
     pub replaces: Option<i64>,
     pub first_step: i64,
     pub last_step: i64,
     pub point_count: usize,
     pub data: Vec<u8>,
-    /// `chunks::summarize`.
+    /// `chunks::summary`.
     pub summary: Option<Vec<u8>>,
 }
 
 impl ChunkRow {
-    fn of(points: &[MetricPoint], replaces: Option<i64>) -> ChunkRow {
+    /// The format of every chunk written (the `encoding` column of the rows).
+    pub const ENCODING: Encoding = Encoding::Blocks;
+
+    fn of(points: &[MetricPoint]) -> ChunkRow {
         ChunkRow {
-            replaces,
+            replaces: None,
             first_step: points[0].step,
             last_step: points[points.len() - 1].step,
             point_count: points.len(),
             data: chunks::encode(points),
-            summary: chunks::summarize(points),
+            summary: chunks::summary(&Extremes::of(points), points.len()),
         }
     }
 }
 
-/// How much rewriting of a stored chunk buys room for a batch: at most this many times the
-/// batch's points are decoded and encoded again. Appends then cost each point a bounded amount
-/// of work (at most half this ratio, amortised) while chunks still grow: a series logged one
-/// point a call gets chunks of ~65 points, one logged in batches of 100 chunks of ~1,000 — a
-/// chunk row, its index entry and its first values cost ~160 bytes, which 100-point chunks
-/// paid 1.6 bytes a point for.
-const TAIL_REWRITE_RATIO: usize = 64;
+/// How much rewriting of a stored chunk buys room for a batch: a chunk of at most this many
+/// times the batch's points is rewritten with the batch appended. Appending copies the chunk's
+/// bytes and encodes only the batch (`chunks::append`), so what the ratio bounds is the row
+/// rewrite — at most half this ratio times ~3 bytes a point, amortised — while a series logged
+/// in batches of 100 fills 8,192-point chunks. A chunk row, its index entry, its summary and
+/// its last page's slack cost ~2 kB: 8,192-point chunks pay 0.25 bytes a point for it,
+/// 1,024-point ones paid ~1 (`docs/benchmarks.md`, issue 18).
+const TAIL_REWRITE_RATIO: usize = 128;
+
+/// How far a backend grows a series' last chunk by rewriting it: what a rewrite costs differs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TailRewrites {
+    /// Most points of a tail that is read to be rewritten (see [`tail_limit`]).
+    pub max_points: usize,
+    /// Most bytes of a tail's data that is rewritten.
+    pub max_bytes: usize,
+}
+
+/// SQLite rewrites a row's pages in place: a tail grows to a full `MAX_CHUNK_POINTS` chunk.
+pub(super) const SQLITE_TAIL_REWRITES: TailRewrites = TailRewrites {
+    max_points: MAX_CHUNK_POINTS - 1,
+    max_bytes: usize::MAX,
+};
+
+/// PostgreSQL writes a new row version on each rewrite; one over ~2 kB goes to TOAST, whose
+/// dead versions stay until a vacuum (measured: 8,192-point tails rewritten a batch at a
+/// time left 138 MB of TOAST for 3 MB of chunks). A tail is rewritten while its data is under
+/// TOAST's threshold (2,032 bytes a row), where dead versions are pruned with the page.
+pub(super) const POSTGRES_TAIL_REWRITES: TailRewrites = TailRewrites {
+    max_points: BLOCK_POINTS,
+    max_bytes: 1800,
+};
 
 /// The most points a series' last chunk may hold for a batch of `new` points to be appended
-/// to it (the chunk rewritten) rather than start a chunk of its own; 0 when none may. Backends
-/// read a tail's data only when it is this short.
-pub(super) fn tail_limit(new: usize) -> usize {
-    MAX_CHUNK_POINTS
-        .saturating_sub(new)
-        .min(new.saturating_mul(TAIL_REWRITE_RATIO))
+/// to it (the chunk rewritten, filled up to `MAX_CHUNK_POINTS`; the rest of the batch in
+/// chunks of its own). A tail of one block (~4 kB, a page) is always appended to, as
+/// rewriting it costs about what a new row would: a series logged a point a call gets
+/// 1,024-point chunks. Backends read a tail's data only when it is this short.
+pub(super) fn tail_limit(new: usize, rewrites: TailRewrites) -> usize {
+    rewrites
+        .max_points
+        .min(new.saturating_mul(TAIL_REWRITE_RATIO).max(BLOCK_POINTS))
 }
 
 impl SeriesBatch {
@@ -207,44 +239,65 @@ impl SeriesBatch {
     /// [`tail`](SeriesBatch::tail) when that is short enough ([`tail_limit`]) and the batch
     /// comes after it, else chunks of at most `MAX_CHUNK_POINTS` of their own. Fails on a
     /// tail that does not decode (a corrupt row).
-    pub fn chunk_rows(&self) -> Result<Vec<ChunkRow>> {
+    pub fn chunk_rows(&self, rewrites: TailRewrites) -> Result<Vec<ChunkRow>> {
         let mut rows = Vec::with_capacity(self.points.len().div_ceil(MAX_CHUNK_POINTS) + 1);
-        if let Some(merged) = self.appended_to_tail()? {
+        let mut rest = &self.points[..];
+        if let Some((merged, taken)) = self.appended_to_tail(rewrites)? {
             rows.push(merged);
-        } else {
-            rows.extend(
-                self.points
-                    .chunks(MAX_CHUNK_POINTS)
-                    .map(|chunk| ChunkRow::of(chunk, None)),
-            );
+            rest = &rest[taken..];
         }
+        rows.extend(rest.chunks(MAX_CHUNK_POINTS).map(ChunkRow::of));
         Ok(rows)
     }
 
-    fn appended_to_tail(&self) -> Result<Option<ChunkRow>> {
+    /// The tail rewritten with the first points of the batch appended (as many as fit), and
+    /// how many it took; `None` when the batch does not go onto the tail.
+    fn appended_to_tail(&self, rewrites: TailRewrites) -> Result<Option<(ChunkRow, usize)>> {
         let Some(tail) = &self.tail else {
             return Ok(None);
         };
         if !self.may_append_to_tail()
             || tail.point_count == 0
-            || tail.point_count > tail_limit(self.points.len())
+            || tail.point_count > tail_limit(self.points.len(), rewrites)
+            || tail.data.len() > rewrites.max_bytes
         {
             return Ok(None);
         }
-        let mut merged = Vec::with_capacity(tail.point_count + self.points.len());
-        chunks::decode_into(&tail.data, tail.point_count, &mut merged).ok_or_else(|| {
+        let taken = (MAX_CHUNK_POINTS - tail.point_count).min(self.points.len());
+        let points = &self.points[..taken];
+        let corrupt = || {
             Error::internal(format!(
                 "metric chunk of series {} is corrupt",
                 self.series_id
             ))
-        })?;
-        // The tail holds stored points, which all come before the batch; checked anyway, as
-        // a chunk must stay in series order.
-        if merged.last().map(MetricPoint::series_key) > Some(self.points[0].series_key()) {
-            return Ok(None);
-        }
-        merged.extend_from_slice(&self.points);
-        Ok(Some(ChunkRow::of(&merged, Some(tail.id))))
+        };
+        let point_count = tail.point_count + points.len();
+        let data = match tail.encoding {
+            Encoding::Blocks => chunks::append(&tail.data, points).ok_or_else(corrupt)?,
+            // A chunk of the earlier format is decoded once and written in the new one.
+            Encoding::Packed => {
+                let mut merged = Vec::with_capacity(point_count);
+                chunks::decode_into(&tail.data, tail.point_count, tail.encoding, &mut merged)
+                    .ok_or_else(corrupt)?;
+                // The tail holds stored points, which all come before the batch; checked
+                // anyway, as a chunk must stay in series order.
+                if merged.last().map(MetricPoint::series_key) > Some(points[0].series_key()) {
+                    return Ok(None);
+                }
+                merged.extend_from_slice(points);
+                chunks::encode(&merged)
+            }
+        };
+        let extremes = chunks::extremes(&data).ok_or_else(corrupt)?;
+        let row = ChunkRow {
+            replaces: Some(tail.id),
+            first_step: tail.first_step,
+            last_step: points[taken - 1].step,
+            point_count,
+            summary: chunks::summary(&extremes, point_count),
+            data,
+        };
+        Ok(Some((row, taken)))
     }
 }
 
@@ -448,6 +501,18 @@ pub(super) struct DownsampledRead {
     max_points: usize,
     /// The points (within `low..=high`) of the chunks decoded so far, by chunk id.
     decoded: HashMap<i64, Vec<MetricPoint>>,
+    /// Chunks read block by block (see [`add_stored`](Self::add_stored)), by chunk id.
+    in_blocks: HashMap<i64, Vec<Piece>>,
+    /// The downsampler's buckets, once the edges are added and the range holds more than
+    /// `max_points` points (set by [`needed`](Self::needed)).
+    buckets: Option<MinMaxDownsampler>,
+}
+
+/// A block of a chunk as a downsampled read takes it: its points, or only its extremes when
+/// it falls in one bucket.
+enum Piece {
+    Points(Vec<MetricPoint>),
+    Extremes(Extremes),
 }
 
 impl DownsampledRead {
@@ -464,6 +529,8 @@ impl DownsampledRead {
             high: request.end_step.unwrap_or(i64::MAX),
             max_points,
             decoded: HashMap::new(),
+            in_blocks: HashMap::new(),
+            buckets: None,
         })
     }
 
@@ -482,9 +549,43 @@ impl DownsampledRead {
     }
 
     /// Adds decoded chunks (`points`: a chunk's points, in series order).
-    pub fn add(&mut self, id: i64, mut points: Vec<MetricPoint>) {
+    fn add(&mut self, id: i64, mut points: Vec<MetricPoint>) {
         points.retain(|p| (self.low..=self.high).contains(&p.step));
         self.decoded.insert(id, points);
+    }
+
+    /// Adds a chunk as its row stores it: once
+    /// [`needed`](Self::needed) has set the buckets, a chunk in blocks is read block by block
+    /// — a block within one bucket by its extremes, the others decoded — else every point is
+    /// decoded. `None` if the data is corrupt.
+    pub fn add_stored(&mut self, id: i64, chunk: StoredChunk) -> Option<()> {
+        let StoredChunk {
+            data,
+            count,
+            encoding,
+        } = chunk;
+        if let (Encoding::Blocks, Some(buckets)) = (encoding, &self.buckets) {
+            let blocks = chunks::blocks(data)?;
+            if blocks.iter().map(|b| b.count).sum::<usize>() != count {
+                return None;
+            }
+            let mut pieces = Vec::with_capacity(blocks.len());
+            for block in blocks {
+                if buckets.one_bucket(block.first_step, block.last_step) {
+                    pieces.push(Piece::Extremes(block.extremes));
+                } else {
+                    let mut points = Vec::with_capacity(block.count);
+                    chunks::decode_block(data, &block, &mut points)?;
+                    pieces.push(Piece::Points(points));
+                }
+            }
+            self.in_blocks.insert(id, pieces);
+            return Some(());
+        }
+        let mut points = Vec::with_capacity(count);
+        chunk.decode_into(&mut points)?;
+        self.add(id, points);
+        Some(())
     }
 
     /// How many points the range holds (call after adding the edges).
@@ -522,12 +623,13 @@ impl DownsampledRead {
 
     /// The chunks still to decode once the edges are added: every one when the range holds
     /// no more than `max_points` points, else those without a summary or spanning buckets.
-    pub fn needed(&self) -> Vec<i64> {
-        let sampler = self.sampler();
+    pub fn needed(&mut self) -> Vec<i64> {
+        self.buckets = self.sampler();
+        let sampler = &self.buckets;
         self.chunks
             .iter()
             .filter(|c| !self.decoded.contains_key(&c.id))
-            .filter(|c| match (&sampler, c.summary) {
+            .filter(|c| match (sampler, c.summary) {
                 (Some(sampler), Some(_)) => !sampler.one_bucket(c.first_step, c.last_step),
                 _ => true,
             })
@@ -552,6 +654,15 @@ impl DownsampledRead {
             };
         };
         for chunk in &self.chunks {
+            if let Some(pieces) = self.in_blocks.get(&chunk.id) {
+                for piece in pieces {
+                    match piece {
+                        Piece::Points(points) => points.iter().for_each(|p| sampler.push(*p)),
+                        Piece::Extremes(extremes) => sampler.push_extremes(extremes),
+                    }
+                }
+                continue;
+            }
             match (self.decoded.get(&chunk.id), &chunk.summary) {
                 (Some(points), _) => points.iter().for_each(|p| sampler.push(*p)),
                 (None, Some(extremes)) => sampler.push_extremes(extremes),
@@ -703,6 +814,195 @@ mod tests {
         ];
         let new = new_model_metrics(&incoming, &stored);
         assert_eq!(new, [&incoming[1], &incoming[4]]);
+    }
+
+    /// Chunks of 8,192 points in blocks, read downsampled block by block (extremes of the
+    /// blocks within a bucket, the others decoded): exactly what downsampling every point
+    /// gives, for ranges cutting chunks and blocks, and with buckets wider and narrower than
+    /// a block.
+    #[test]
+    fn downsampled_reads_of_chunks_in_blocks_match_every_point() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let points: Vec<MetricPoint> = (0..20_000i64)
+            .map(|i| {
+                let value = match next(100) {
+                    0 => f64::NAN,
+                    1 => f64::INFINITY,
+                    2 => -0.0,
+                    v => (v % 13) as f64 + (i as f64 / 1000.0).sin(),
+                };
+                p(3 * i + next(2) as i64, 1_765_000_000_000 + 50 * i, value)
+            })
+            .collect::<Vec<_>>();
+        let mut points = points;
+        points.sort_by_key(MetricPoint::series_key);
+        let rows: Vec<ChunkRow> = points.chunks(MAX_CHUNK_POINTS).map(ChunkRow::of).collect();
+        let mut by_blocks = 0;
+        for (low, high, max_points) in [
+            (i64::MIN, i64::MAX, 2),
+            (i64::MIN, i64::MAX, 6),
+            (i64::MIN, i64::MAX, 20),
+            (i64::MIN, i64::MAX, 1000),
+            (5000, 50_000, 4),
+            (100, 59_000, 10),
+            (30_000, i64::MAX, 7),
+        ] {
+            let request = SeriesRequest {
+                start_step: Some(low),
+                end_step: Some(high),
+                max_points: Some(max_points),
+            };
+            let infos = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.first_step <= high && r.last_step >= low)
+                .map(|(id, r)| ChunkInfo {
+                    id: id as i64,
+                    first_step: r.first_step,
+                    last_step: r.last_step,
+                    point_count: r.point_count,
+                    summary: r.summary.as_deref().and_then(chunks::read_summary),
+                })
+                .collect();
+            let mut read = DownsampledRead::new(infos, &request).expect("chunks in order");
+            let stored = |id: i64| {
+                let row = &rows[id as usize];
+                StoredChunk::new(
+                    &row.data,
+                    row.point_count as i64,
+                    ChunkRow::ENCODING.column(),
+                )
+                .expect("a chunk")
+            };
+            for id in read.edges() {
+                read.add_stored(id, stored(id)).expect("decodes");
+            }
+            for id in read.needed() {
+                read.add_stored(id, stored(id)).expect("decodes");
+            }
+            by_blocks += read
+                .in_blocks
+                .values()
+                .flatten()
+                .filter(|p| matches!(p, Piece::Extremes(_)))
+                .count();
+            let got = read.finish("k");
+            let mut every = points.clone();
+            finish_read(&mut every, low, high);
+            let want = series_answer("k", every, &request);
+            let bits = |s: &MetricSeries| -> Vec<(i64, i64, u64)> {
+                s.points
+                    .iter()
+                    .map(|p| (p.step, p.timestamp, p.value.to_bits()))
+                    .collect()
+            };
+            assert_eq!(bits(&got), bits(&want), "{request:?}");
+            assert_eq!(
+                (got.total_points, got.downsampled),
+                (want.total_points, want.downsampled)
+            );
+        }
+        assert!(by_blocks > 10, "{by_blocks} blocks read by their extremes");
+    }
+
+    /// A batch appended to a tail in blocks is encoded alone onto it; a tail of the earlier
+    /// format is decoded and written anew; either way the row holds every point and its
+    /// summary covers them all.
+    #[test]
+    fn batches_append_to_tails_of_either_format() {
+        let stored: Vec<MetricPoint> = (0..500).map(|i| p(i, i, (i % 17) as f64)).collect();
+        let batch_points: Vec<MetricPoint> = (500..600).map(|i| p(i, i, -1.0)).collect();
+        for (encoding, data) in [
+            (Encoding::Blocks, chunks::encode(&stored)),
+            (Encoding::Packed, chunks::packed_for_tests(&stored)),
+        ] {
+            let mut batch = batch(
+                SeriesAggregates {
+                    count: 500,
+                    min: Some(0.0),
+                    max: Some(16.0),
+                    latest: stored.last().copied(),
+                },
+                batch_points.clone(),
+            );
+            batch.tail = Some(TailChunk {
+                id: 9,
+                first_step: 0,
+                point_count: stored.len(),
+                encoding,
+                data,
+            });
+            let rows = batch.chunk_rows(SQLITE_TAIL_REWRITES).expect("appends");
+            assert_eq!(rows.len(), 1);
+            let row = &rows[0];
+            assert_eq!(
+                (row.replaces, row.first_step, row.last_step, row.point_count),
+                (Some(9), 0, 599, 600)
+            );
+            let mut out = Vec::new();
+            chunks::decode_into(&row.data, 600, ChunkRow::ENCODING, &mut out).expect("decodes");
+            let mut all = stored.clone();
+            all.extend_from_slice(&batch_points);
+            assert_eq!(out, all, "{encoding:?}");
+            let summary = chunks::read_summary(row.summary.as_deref().expect("summarised"));
+            assert_eq!(summary.and_then(|s| s.low).map(|p| p.step), Some(500));
+            assert_eq!(summary.and_then(|s| s.high).map(|p| p.step), Some(16));
+        }
+        // A tail longer than the batch may rewrite starts a chunk of its own.
+        assert_eq!(tail_limit(1, SQLITE_TAIL_REWRITES), BLOCK_POINTS);
+        assert_eq!(
+            tail_limit(10, SQLITE_TAIL_REWRITES),
+            10 * TAIL_REWRITE_RATIO
+        );
+        assert_eq!(tail_limit(100, SQLITE_TAIL_REWRITES), MAX_CHUNK_POINTS - 1);
+        assert_eq!(tail_limit(100, POSTGRES_TAIL_REWRITES), BLOCK_POINTS);
+
+        // A batch larger than the room left fills the tail up and starts new chunks.
+        let stored: Vec<MetricPoint> = (0..8000).map(|i| p(i, i, 0.5)).collect();
+        let mut big = batch(
+            SeriesAggregates {
+                count: 8000,
+                min: Some(0.5),
+                max: Some(0.5),
+                latest: stored.last().copied(),
+            },
+            (8000..8000 + 10_000).map(|i| p(i, i, 0.25)).collect(),
+        );
+        big.tail = Some(TailChunk {
+            id: 3,
+            first_step: 0,
+            point_count: stored.len(),
+            encoding: Encoding::Blocks,
+            data: chunks::encode(&stored),
+        });
+        let rows = big.chunk_rows(SQLITE_TAIL_REWRITES).expect("appends");
+        let shape: Vec<_> = rows
+            .iter()
+            .map(|r| (r.replaces, r.first_step, r.last_step, r.point_count))
+            .collect();
+        // Where rewrites are capped in bytes (PostgreSQL), a tail past the cap is left alone.
+        let capped = big
+            .chunk_rows(TailRewrites {
+                max_points: MAX_CHUNK_POINTS,
+                max_bytes: 1000,
+            })
+            .expect("writes");
+        assert!(capped.iter().all(|r| r.replaces.is_none()));
+        assert_eq!(capped.len(), 2);
+        assert_eq!(
+            shape,
+            [
+                (Some(3), 0, 8191, 8192),
+                (None, 8192, 16_383, 8192),
+                (None, 16_384, 17_999, 1616)
+            ]
+        );
     }
 
     #[test]

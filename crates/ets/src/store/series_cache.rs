@@ -16,11 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ets_domain::model::SeriesPoints;
 
 use super::chunks::MAX_CHUNK_POINTS;
-use super::ingest::{self, ChunkRow, SeriesAggregates, SeriesBatch, TailChunk};
+use super::ingest::{self, ChunkRow, SeriesAggregates, SeriesBatch, TailChunk, TailRewrites};
 
-/// Series kept. A short tail chunk (the series logged a point at a time: ≤ 64 points) takes
-/// a few hundred bytes; the most a tail may hold is 1,023 points (~4 kB), so the cache stays
-/// under ~16 MB even then.
+/// How the planned writes grow a series' last chunk: PostgreSQL's rule (its only user).
+const REWRITES: TailRewrites = ingest::POSTGRES_TAIL_REWRITES;
+
+/// Series kept. A tail's data is kept only while it may still be rewritten (`REWRITES`: at
+/// most ~1.8 kB), so the cache stays under ~8 MB.
 const MAX_SERIES: usize = 4_096;
 
 /// Requests larger than this go the ordinary way: they amortise their round trips, and their
@@ -43,9 +45,10 @@ pub(super) struct CachedSeries {
     pub key: String,
     pub series_id: i64,
     pub stored: SeriesAggregates,
-    /// The series' last chunk: its id and size, and its data while more points may be
-    /// appended to it (fewer than `MAX_CHUNK_POINTS`).
+    /// The series' last chunk: its id, first step and size, and its data while more points
+    /// may be appended to it (`REWRITES`; written in `ChunkRow::ENCODING`).
     pub tail_id: i64,
+    pub tail_first_step: i64,
     pub tail_count: usize,
     pub tail_data: Option<Vec<u8>>,
 }
@@ -85,8 +88,11 @@ impl CachedSeries {
             series_id: batch.series_id,
             stored: batch.aggregates(),
             tail_id: last_id,
+            tail_first_step: last_row.first_step,
             tail_count: last_row.point_count,
-            tail_data: (last_row.point_count < MAX_CHUNK_POINTS).then_some(last_row.data),
+            tail_data: (last_row.point_count <= REWRITES.max_points
+                && last_row.data.len() <= REWRITES.max_bytes)
+                .then_some(last_row.data),
         }
     }
 
@@ -141,10 +147,14 @@ impl SeriesCache {
                 let check = cached.check().expect("checked above");
                 let tail = cached
                     .tail_data
-                    .filter(|_| cached.tail_count <= ingest::tail_limit(group.points.len()))
+                    .filter(|_| {
+                        cached.tail_count <= ingest::tail_limit(group.points.len(), REWRITES)
+                    })
                     .map(|data| TailChunk {
                         id: cached.tail_id,
+                        first_step: cached.tail_first_step,
                         point_count: cached.tail_count,
+                        encoding: ChunkRow::ENCODING,
                         data,
                     });
                 PlannedAppend {

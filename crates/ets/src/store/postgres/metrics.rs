@@ -24,6 +24,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::{Conn, PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::chunks::StoredChunk;
 use crate::store::ingest::{
     self, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
 };
@@ -31,15 +32,16 @@ use crate::store::series_cache::CachedSeries;
 use crate::store::{PointContext, SeriesRequest, StoreLimits, value_from_sql, value_to_sql};
 use crate::store::{chunks, run_details};
 
-const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
-     FROM STDIN BINARY";
-const CHUNK_TYPES: [Type; 6] = [
+const COPY_CHUNKS: &str = "COPY metric_chunks (series_id, first_step, last_step, point_count, data, summary, \
+     encoding) FROM STDIN BINARY";
+const CHUNK_TYPES: [Type; 7] = [
     Type::INT8,
     Type::INT8,
     Type::INT8,
     Type::INT4,
     Type::BYTEA,
     Type::BYTEA,
+    Type::INT2,
 ];
 
 impl PgStore {
@@ -176,7 +178,7 @@ pub(super) async fn write_batches(
     for batch in batches {
         rows.extend(
             batch
-                .chunk_rows()?
+                .chunk_rows(ingest::POSTGRES_TAIL_REWRITES)?
                 .into_iter()
                 .map(|row| (batch.series_id, row)),
         );
@@ -281,17 +283,23 @@ async fn resolve_series(
         // batch to: `ingest::tail_limit`).
         tx.prepare_cached(
             "SELECT s.key, s.id, s.point_count, s.min_value, s.max_value, s.last_step, \
-               s.last_timestamp, s.last_value, t.id, t.point_count, t.data \
+               s.last_timestamp, s.last_value, t.id, t.first_step, t.point_count, t.encoding, t.data \
              FROM UNNEST($2::text[], $3::int4[]) AS k (key, tail_limit) \
              JOIN metric_series s ON s.run_id = $1 AND s.key = k.key \
-             LEFT JOIN LATERAL (SELECT c.id, c.point_count, c.data FROM metric_chunks c \
+             LEFT JOIN LATERAL (SELECT c.id, c.first_step, c.point_count, c.encoding, c.data FROM metric_chunks c \
                  WHERE c.series_id = s.id ORDER BY c.first_step DESC, c.last_step DESC LIMIT 1) t \
                ON t.point_count <= k.tail_limit",
         ),
     )?;
     let tail_limits: Vec<i32> = groups
         .iter()
-        .map(|g| i32::try_from(ingest::tail_limit(g.points.len())).unwrap_or(0))
+        .map(|g| {
+            i32::try_from(ingest::tail_limit(
+                g.points.len(),
+                ingest::POSTGRES_TAIL_REWRITES,
+            ))
+            .unwrap_or(0)
+        })
         .collect();
     let now = Timestamp::now().millis();
     let (touch_params, lookup_params): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 3]) =
@@ -303,8 +311,8 @@ async fn resolve_series(
     crate::store::rules::check_run_active(run_id, run.map(|r| r.get::<_, Option<i64>>(0)))?;
     let mut found: HashMap<String, (i64, SeriesAggregates, Option<TailChunk>)> = found
         .iter()
-        .map(|r| (r.get(0), (r.get(1), aggregates_at(r, 2), tail_at(r, 8))))
-        .collect();
+        .map(|r| Ok((r.get(0), (r.get(1), aggregates_at(r, 2), tail_at(r, 8)?))))
+        .collect::<Result<_>>()?;
     let missing: Vec<&str> = keys
         .iter()
         .copied()
@@ -349,13 +357,28 @@ async fn resolve_series(
         .collect()
 }
 
-/// A series' last chunk (`id, point_count, data` from column `at` on), when its data was read.
-fn tail_at(r: &Row, at: usize) -> Option<TailChunk> {
-    Some(TailChunk {
-        id: r.get::<_, Option<i64>>(at)?,
-        point_count: usize::try_from(r.get::<_, Option<i32>>(at + 1)?).ok()?,
-        data: r.get::<_, Option<Vec<u8>>>(at + 2)?,
-    })
+/// A series' last chunk (`id, first_step, point_count, encoding, data` from column `at` on),
+/// when its data was read.
+fn tail_at(r: &Row, at: usize) -> Result<Option<TailChunk>> {
+    let (Some(id), Some(first_step)) =
+        (r.get::<_, Option<i64>>(at), r.get::<_, Option<i64>>(at + 1))
+    else {
+        return Ok(None);
+    };
+    let Some(data) = r.get::<_, Option<Vec<u8>>>(at + 4) else {
+        return Ok(None);
+    };
+    let count = r.get::<_, i32>(at + 2);
+    let encoding = r.get::<_, i16>(at + 3);
+    let chunk =
+        StoredChunk::new(&data, count.into(), encoding.into()).ok_or_else(|| corrupt(r.get(1)))?;
+    Ok(Some(TailChunk {
+        id,
+        first_step,
+        point_count: chunk.count,
+        encoding: chunk.encoding,
+        data,
+    }))
 }
 
 /// Removes from the (prepared) batches the points already stored, reading in one query only
@@ -375,7 +398,7 @@ async fn drop_stored(tx: &impl Conn, batches: &mut [SeriesBatch]) -> Result<usiz
     }
     let statement = tx
         .prepare_cached(
-            "SELECT c.series_id, c.data, c.point_count FROM metric_chunks c \
+            "SELECT c.series_id, c.data, c.point_count, c.encoding FROM metric_chunks c \
              JOIN UNNEST($1::int8[], $2::int8[], $3::int8[]) AS b (series_id, low, high) \
                ON c.series_id = b.series_id AND c.first_step <= b.high AND c.last_step >= b.low",
         )
@@ -383,8 +406,8 @@ async fn drop_stored(tx: &impl Conn, batches: &mut [SeriesBatch]) -> Result<usiz
     let mut stored: HashMap<i64, Vec<MetricPoint>> = HashMap::new();
     for row in tx.query(&statement, &[&ids, &lows, &highs]).await? {
         let series_id: i64 = row.get(0);
-        let count = chunk_points(&row, 2);
-        chunks::decode_into(row.get(1), count, stored.entry(series_id).or_default())
+        stored_chunk(&row, [1, 2, 3])
+            .and_then(|chunk| chunk.decode_into(stored.entry(series_id).or_default()))
             .ok_or_else(|| corrupt(series_id))?;
     }
     Ok(batches
@@ -396,19 +419,37 @@ async fn drop_stored(tx: &impl Conn, batches: &mut [SeriesBatch]) -> Result<usiz
         .sum())
 }
 
-/// A chunk row's `point_count` (INTEGER) at `column`, as `chunks::decode_into` takes it.
-pub(super) fn chunk_points(row: &tokio_postgres::Row, column: usize) -> usize {
+/// A chunk row's `point_count` (INTEGER) at `column`.
+fn chunk_points(row: &tokio_postgres::Row, column: usize) -> usize {
     usize::try_from(row.get::<_, i32>(column)).unwrap_or(usize::MAX)
+}
+
+/// A chunk row's `data`, `point_count` (INTEGER) and `encoding` (SMALLINT) at `columns`;
+/// `None` if they are not a chunk this build reads.
+pub(super) fn stored_chunk(
+    row: &tokio_postgres::Row,
+    [data, count, encoding]: [usize; 3],
+) -> Option<StoredChunk<'_>> {
+    StoredChunk::new(
+        row.get(data),
+        row.get::<_, i32>(count).into(),
+        row.get::<_, i16>(encoding).into(),
+    )
 }
 
 fn corrupt(series_id: i64) -> Error {
     Error::internal(format!("metric chunk of series {series_id} is corrupt"))
 }
 
-/// Inserts chunk rows given as arrays; answers each row's series, first step and id (a
-/// series' new rows never share a first step).
-pub(super) const INSERT_CHUNKS: &str = "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
-     SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::bytea[], $6::bytea[]) \
+/// The `encoding` column of the chunk rows written (`ChunkRow::ENCODING`).
+pub(super) const ENCODING: i16 = ChunkRow::ENCODING.column() as i16;
+
+/// Inserts chunk rows given as arrays (`$7` their encoding); answers each row's series, first
+/// step and id (a series' new rows never share a first step).
+pub(super) const INSERT_CHUNKS: &str = "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary, \
+       encoding) \
+     SELECT *, $7::int2 FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::bytea[], \
+                                    $6::bytea[]) \
      RETURNING series_id, first_step, id";
 
 /// Chunk rows up to which one `INSERT … UNNEST` (one round trip) beats binary COPY (two round
@@ -452,13 +493,14 @@ async fn insert_chunks(
     }
     let c = ChunkColumns::of(rows);
     let statement = tx.prepare_cached(INSERT_CHUNKS).await?;
-    let params: [&(dyn ToSql + Sync); 6] = [
+    let params: [&(dyn ToSql + Sync); 7] = [
         &c.series,
         &c.firsts,
         &c.lasts,
         &c.counts,
         &c.data,
         &c.summaries,
+        &ENCODING,
     ];
     Ok(tx
         .query(&statement, &params)
@@ -468,9 +510,10 @@ async fn insert_chunks(
         .collect())
 }
 
-/// Rewrites chunks (`$1` ids) with points appended: last step, count, data and summary.
+/// Rewrites chunks (`$1` ids) with points appended: last step, count, data, summary and
+/// (`$6`) encoding.
 pub(super) const REWRITE_TAILS: &str = "UPDATE metric_chunks AS c SET last_step = u.last, point_count = u.n, \
-       data = u.data, summary = u.summary \
+       data = u.data, summary = u.summary, encoding = $6::int2 \
      FROM UNNEST($1::int8[], $2::int8[], $3::int4[], $4::bytea[], $5::bytea[]) \
        AS u (id, last, n, data, summary) \
      WHERE c.id = u.id";
@@ -490,8 +533,14 @@ async fn rewrite_tails(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
     }
     let c = ChunkColumns::of(rows);
     let statement = tx.prepare_cached(REWRITE_TAILS).await?;
-    let params: [&(dyn ToSql + Sync); 5] =
-        [&c.replaces, &c.lasts, &c.counts, &c.data, &c.summaries];
+    let params: [&(dyn ToSql + Sync); 6] = [
+        &c.replaces,
+        &c.lasts,
+        &c.counts,
+        &c.data,
+        &c.summaries,
+        &ENCODING,
+    ];
     tx.execute(&statement, &params).await?;
     Ok(())
 }
@@ -513,6 +562,7 @@ async fn copy_chunks(tx: &impl Conn, rows: &[(i64, ChunkRow)]) -> Result<()> {
                 &count,
                 &row.data,
                 &row.summary,
+                &ENCODING,
             ])
             .await?;
     }
@@ -558,8 +608,8 @@ async fn update_aggregates(tx: &impl Conn, batches: &[SeriesBatch]) -> Result<()
 async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result<Vec<MetricPoint>> {
     let statement = tx
         .prepare_cached(
-            "SELECT data, point_count FROM metric_chunks WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 \
-             ORDER BY first_step, last_step, id",
+            "SELECT data, point_count, encoding FROM metric_chunks \
+             WHERE series_id = $1 AND first_step <= $3 AND last_step >= $2 ORDER BY first_step, last_step, id",
         )
         .await?;
     let params: [&(dyn ToSql + Sync); 3] = [&series_id, &low, &high];
@@ -567,7 +617,8 @@ async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result
     pin_mut!(rows);
     let mut points = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        chunks::decode_into(row.get(0), chunk_points(&row, 1), &mut points)
+        stored_chunk(&row, [0, 1, 2])
+            .and_then(|chunk| chunk.decode_into(&mut points))
             .ok_or_else(|| corrupt(series_id))?;
     }
     ingest::finish_read(&mut points, low, high);
@@ -657,14 +708,13 @@ async fn decode_chunks(
     }
     let statement = tx
         .prepare_cached(
-            "SELECT id, data, point_count FROM metric_chunks WHERE id = ANY($1::int8[])",
+            "SELECT id, data, point_count, encoding FROM metric_chunks WHERE id = ANY($1::int8[])",
         )
         .await?;
     for row in tx.query(&statement, &[&ids]).await? {
-        let mut points = Vec::new();
-        chunks::decode_into(row.get(1), chunk_points(&row, 2), &mut points)
+        stored_chunk(&row, [1, 2, 3])
+            .and_then(|chunk| read.add_stored(row.get(0), chunk))
             .ok_or_else(|| corrupt(series_id))?;
-        read.add(row.get(0), points);
     }
     Ok(())
 }
@@ -903,12 +953,14 @@ pub(super) mod tests {
         }
     }
 
-    /// `log_curves` left few, long chunks: (rows, rows with a summary) of "curve" is
-    /// 30 × 100 points in ≤ 4 chunks (~1,000 each), 200 single points in ≤ 5 (≤ 65 each
-    /// after the first), 2,100 points in 3 — nowhere near a row per call.
-    fn check_chunk_rows((rows, summarised): (i64, i64)) {
-        assert!(rows <= 12, "{rows} chunk rows");
-        assert!(summarised >= 5, "{summarised} of {rows} chunks summarised");
+    /// `log_curves` left few, long chunks: (rows, rows with a summary) of "curve". On
+    /// SQLite, 30 × 100 points appended into one chunk, 200 single points in a second (the
+    /// first is past the 1,024 points a single point is appended to), which the 2,100 points
+    /// join: two rows. PostgreSQL rewrites tails only under ~1.8 kB (`POSTGRES_TAIL_REWRITES`;
+    /// these values take ~7 bytes each): a dozen rows — nowhere near a row per call.
+    fn check_chunk_rows((rows, summarised): (i64, i64), max_rows: i64) {
+        assert!((2..=max_rows).contains(&rows), "{rows} chunk rows");
+        assert!(summarised >= 2, "{summarised} of {rows} chunks summarised");
     }
 
     /// A downsampled read that decodes only some chunks answers exactly what downsampling
@@ -924,6 +976,9 @@ pub(super) mod tests {
             assert_eq!(every.total_points, if key == "curve" { 5300 } else { 1800 });
             for (start_step, end_step, max_points) in [
                 (None, None, 2),
+                (None, None, 4),
+                (None, None, 6),
+                (Some(700), None, 8),
                 (None, None, 100),
                 (None, None, 1000),
                 (None, None, 10_000),
@@ -965,6 +1020,7 @@ pub(super) mod tests {
                 .unwrap()
                 .query_row(CHUNK_ROWS, [], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap(),
+            2,
         );
         check_downsampled_reads(&lite).await;
 
@@ -981,8 +1037,97 @@ pub(super) mod tests {
             )
             .await
             .unwrap();
-        check_chunk_rows((row.get(0), row.get(1)));
+        check_chunk_rows((row.get(0), row.get(1)), 16);
         check_downsampled_reads(&pg).await;
+        db.drop().await;
+    }
+
+    /// "old": 200 points logged, their chunk then rewritten as a version before appendable
+    /// chunks wrote it (Gorilla-compressed, `encoding` 0); returns the points and the
+    /// statement that does the rewrite (data `?1`/`$1`).
+    fn old_series() -> (Vec<MetricPoint>, &'static str) {
+        let points = (0..200)
+            .map(|i| p(i, 1000 + 50 * i, f64::from((i as f32).sqrt())))
+            .collect();
+        (
+            points,
+            "UPDATE metric_chunks SET data = $1, encoding = 0 WHERE series_id = \
+             (SELECT id FROM metric_series WHERE key = 'old')",
+        )
+    }
+
+    /// Reads "old" whole and downsampled, appends 100 points to it, reads it again: every
+    /// point there, the chunk now in the new format (one row, `encoding` 1).
+    async fn check_old_series(store: &dyn Store, points: &[MetricPoint]) {
+        let every = SeriesRequest {
+            start_step: None,
+            end_step: None,
+            max_points: None,
+        };
+        let got = store.metric_series(RUN, "old", every).await.unwrap();
+        assert_eq!(bits(&got.points), bits(points));
+        let more: Vec<MetricPoint> = (200..300).map(|i| p(i, 1000 + 50 * i, -1.5)).collect();
+        log_metrics(store, RUN, vec![group("old", more.clone())])
+            .await
+            .unwrap();
+        let got = store.metric_series(RUN, "old", every).await.unwrap();
+        let mut all = points.to_vec();
+        all.extend(more);
+        assert_eq!(bits(&got.points), bits(&all));
+        let request = SeriesRequest {
+            start_step: None,
+            end_step: None,
+            max_points: Some(4),
+        };
+        let want = ingest::series_answer("old", all, &request);
+        let got = store.metric_series(RUN, "old", request).await.unwrap();
+        assert_eq!(bits(&got.points), bits(&want.points));
+    }
+
+    const OLD_ROWS: &str = "SELECT count(*), min(encoding), max(encoding) FROM metric_chunks \
+                            WHERE series_id = (SELECT id FROM metric_series WHERE key = 'old')";
+
+    /// Chunks written before appendable chunks (migration 21) still read on both backends,
+    /// and the first batch appended to one rewrites it in the new format.
+    #[tokio::test]
+    async fn chunks_of_the_earlier_format_read_and_take_appends() {
+        let (points, rewrite) = old_series();
+        let old = chunks::packed_for_tests(&points);
+        let dir = tempfile::tempdir().unwrap();
+        let lite = sqlite(&dir, 100).await;
+        log_metrics(&lite, RUN, vec![group("old", points.clone())])
+            .await
+            .unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("ets.db")).unwrap();
+        assert_eq!(
+            conn.execute(&rewrite.replace("$1", "?1"), [&old]).unwrap(),
+            1
+        );
+        check_old_series(&lite, &points).await;
+        let rows: (i64, i64, i64) = conn
+            .query_row(OLD_ROWS, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        assert_eq!(rows, (1, 1, 1));
+
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(100).await;
+        log_metrics(&pg, RUN, vec![group("old", points.clone())])
+            .await
+            .unwrap();
+        let in_schema = |sql: &str| sql.replace("metric_", &format!("{}.metric_", db.schema));
+        assert_eq!(
+            db.admin
+                .execute(&in_schema(rewrite), &[&old])
+                .await
+                .unwrap(),
+            1
+        );
+        check_old_series(&pg, &points).await;
+        let row = db.admin.query_one(&in_schema(OLD_ROWS), &[]).await.unwrap();
+        let rows: (i64, i16, i16) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(rows, (1, 1, 1));
         db.drop().await;
     }
 

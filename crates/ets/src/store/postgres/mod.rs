@@ -165,6 +165,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metric_order",
         include_str!("../../../migrations/postgres/0020_metric_order.sql"),
     ),
+    (
+        21,
+        "chunk_encoding",
+        include_str!("../../../migrations/postgres/0021_chunk_encoding.sql"),
+    ),
 ];
 
 /// Moves the children of an experiment (`project`: false) or project along with it into or

@@ -8,7 +8,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::{PgStore, Tx};
 use crate::error::{EntityKind, Error, Result};
-use crate::store::chunks;
+
 use crate::store::views::{self as q, ViewKind, ViewQuery, ViewRecord};
 use crate::store::{Mutation, ingest};
 
@@ -180,7 +180,7 @@ impl PgStore {
                 // `ord` numbers the requested pairs, so rows come back in request order.
                 let statement = tx
                     .prepare_cached(
-                        "SELECT w.ord, c.data, c.point_count FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
+                        "SELECT w.ord, c.data, c.point_count, c.encoding FROM unnest($1::text[], $2::text[]) WITH ORDINALITY \
                          AS w (run_id, key, ord) \
                          JOIN metric_series s ON s.run_id = w.run_id AND s.key = w.key \
                          JOIN metric_chunks c ON c.series_id = s.id \
@@ -215,8 +215,9 @@ impl PgStore {
                         current = Some((index, Vec::new()));
                     }
                     if let Some((_, points)) = current.as_mut() {
-                        let count = super::metrics::chunk_points(&row, 2);
-                        chunks::decode_into(row.get(1), count, points).ok_or_else(|| {
+                        super::metrics::stored_chunk(&row, [1, 2, 3])
+                            .and_then(|chunk| chunk.decode_into(points))
+                            .ok_or_else(|| {
                             Error::internal(format!("a metric chunk of series {index} is corrupt"))
                         })?;
                     }

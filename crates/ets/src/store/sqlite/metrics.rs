@@ -7,8 +7,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::sql::{value_from_sql, value_to_sql};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::chunks::StoredChunk;
 use crate::store::ingest::{
-    self, ChunkInfo, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
+    self, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
 };
 use crate::store::{SeriesRequest, StoreLimits};
 use crate::store::{chunks, run_details};
@@ -26,16 +27,18 @@ pub(super) fn log(
     let mut duplicates = ingest::prepare(&mut batches);
 
     let mut insert = conn.prepare_cached(
-        "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO metric_chunks (series_id, first_step, last_step, point_count, data, summary, encoding) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut rewrite = conn.prepare_cached(
-        "UPDATE metric_chunks SET last_step = ?2, point_count = ?3, data = ?4, summary = ?5 WHERE id = ?1",
+        "UPDATE metric_chunks SET last_step = ?2, point_count = ?3, data = ?4, summary = ?5, encoding = ?6 \
+         WHERE id = ?1",
     )?;
     let mut update = conn.prepare_cached(
         "UPDATE metric_series SET point_count = ?2, min_value = ?3, max_value = ?4, \
            last_step = ?5, last_timestamp = ?6, last_value = ?7 WHERE id = ?1",
     )?;
+    let encoding = ChunkRow::ENCODING.column();
     for batch in &mut batches {
         if let Some((low, high)) = batch.stored_range() {
             let stored = read_points(conn, batch.series_id, low, high)?;
@@ -48,17 +51,18 @@ pub(super) fn log(
             batch.tail = read_tail(
                 conn,
                 batch.series_id,
-                ingest::tail_limit(batch.points.len()),
+                ingest::tail_limit(batch.points.len(), ingest::SQLITE_TAIL_REWRITES),
             )?;
         }
-        for row in batch.chunk_rows()? {
+        for row in batch.chunk_rows(ingest::SQLITE_TAIL_REWRITES)? {
             match row.replaces {
                 Some(id) => rewrite.execute(params![
                     id,
                     row.last_step,
                     row.point_count as i64,
                     row.data,
-                    row.summary
+                    row.summary,
+                    encoding
                 ])?,
                 None => insert.execute(params![
                     batch.series_id,
@@ -66,7 +70,8 @@ pub(super) fn log(
                     row.last_step,
                     row.point_count as i64,
                     row.data,
-                    row.summary
+                    row.summary,
+                    encoding
                 ])?,
             };
         }
@@ -165,25 +170,35 @@ fn resolve_series(
 /// too long to rewrite for this batch).
 fn read_tail(conn: &Connection, series_id: i64, limit: usize) -> Result<Option<TailChunk>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, point_count, CASE WHEN point_count <= ?2 THEN data END FROM metric_chunks \
-         WHERE series_id = ?1 ORDER BY first_step DESC, last_step DESC LIMIT 1",
+        "SELECT id, first_step, point_count, encoding, CASE WHEN point_count <= ?2 THEN data END \
+         FROM metric_chunks WHERE series_id = ?1 ORDER BY first_step DESC, last_step DESC LIMIT 1",
     )?;
     let tail = statement
         .query_row(params![series_id, limit as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
-                r.get::<_, Option<Vec<u8>>>(2)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
             ))
         })
         .optional()?;
-    Ok(tail.and_then(|(id, count, data)| {
-        Some(TailChunk {
-            id,
-            point_count: usize::try_from(count).ok()?,
-            data: data?,
-        })
+    let Some((id, first_step, count, encoding, Some(data))) = tail else {
+        return Ok(None);
+    };
+    let chunk = StoredChunk::new(&data, count, encoding).ok_or_else(|| corrupt(series_id))?;
+    Ok(Some(TailChunk {
+        id,
+        first_step,
+        point_count: chunk.count,
+        encoding: chunk.encoding,
+        data,
     }))
+}
+
+fn corrupt(series_id: i64) -> Error {
+    Error::internal(format!("metric chunk of series {series_id} is corrupt"))
 }
 
 /// Every point of a series with `low <= step <= high`, in series order.
@@ -194,17 +209,16 @@ pub(super) fn read_points(
     high: i64,
 ) -> Result<Vec<MetricPoint>> {
     let mut statement = conn.prepare_cached(
-        "SELECT data, point_count FROM metric_chunks WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 \
-         ORDER BY first_step, last_step, id",
+        "SELECT data, point_count, encoding FROM metric_chunks \
+         WHERE series_id = ?1 AND first_step <= ?3 AND last_step >= ?2 ORDER BY first_step, last_step, id",
     )?;
     let mut rows = statement.query(params![series_id, low, high])?;
     let mut points = Vec::new();
     while let Some(row) = rows.next()? {
         let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
-        chunks::decode_into(data, count, &mut points).ok_or_else(|| {
-            Error::internal(format!("metric chunk of series {series_id} is corrupt"))
-        })?;
+        StoredChunk::new(data, row.get(1)?, row.get(2)?)
+            .and_then(|chunk| chunk.decode_into(&mut points))
+            .ok_or_else(|| corrupt(series_id))?;
     }
     ingest::finish_read(&mut points, low, high);
     Ok(points)
@@ -300,19 +314,15 @@ fn decode_chunks(
     read: &mut DownsampledRead,
 ) -> Result<()> {
     let mut statement =
-        conn.prepare_cached("SELECT data, point_count FROM metric_chunks WHERE id = ?1")?;
+        conn.prepare_cached("SELECT data, point_count, encoding FROM metric_chunks WHERE id = ?1")?;
     for &id in ids {
-        let mut points = Vec::new();
         statement
             .query_row([id], |row| {
                 let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-                let count = usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
-                Ok(chunks::decode_into(data, count, &mut points))
+                Ok(StoredChunk::new(data, row.get(1)?, row.get(2)?)
+                    .and_then(|chunk| read.add_stored(id, chunk)))
             })?
-            .ok_or_else(|| {
-                Error::internal(format!("metric chunk of series {series_id} is corrupt"))
-            })?;
-        read.add(id, points);
+            .ok_or_else(|| corrupt(series_id))?;
     }
     Ok(())
 }
