@@ -238,6 +238,7 @@ mod tests {
                 latest: Some(MetricPoint::new(last_step, 0, 1.0)),
             },
             tail_id: 70,
+            tail_first_step: 0,
             tail_count: 3,
             tail_data: Some(vec![1, 2, 3]),
         }
