@@ -114,6 +114,35 @@ pub(super) struct TailChunk {
     pub data: Vec<u8>,
 }
 
+impl TailChunk {
+    /// A tail as its row reads (`point_count` and `encoding` as stored) of series
+    /// `series_id`; fails on a row this build cannot read.
+    pub fn from_row(
+        series_id: i64,
+        id: i64,
+        first_step: i64,
+        point_count: i64,
+        encoding: i64,
+        data: Vec<u8>,
+    ) -> Result<TailChunk> {
+        let chunk = StoredChunk::new(&data, point_count, encoding)
+            .ok_or_else(|| corrupt_chunk(series_id))?;
+        let (point_count, encoding) = (chunk.count, chunk.encoding);
+        Ok(TailChunk {
+            id,
+            first_step,
+            point_count,
+            encoding,
+            data,
+        })
+    }
+}
+
+/// The error for a stored chunk of series `series_id` that does not decode.
+pub(super) fn corrupt_chunk(series_id: i64) -> Error {
+    Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+}
+
 /// A chunk row to write: a new one, or the stored chunk `replaces` rewritten with the batch's
 /// points appended. Its data is in [`ChunkRow::ENCODING`].
 pub(super) struct ChunkRow {
@@ -265,12 +294,7 @@ impl SeriesBatch {
         }
         let taken = (MAX_CHUNK_POINTS - tail.point_count).min(self.points.len());
         let points = &self.points[..taken];
-        let corrupt = || {
-            Error::internal(format!(
-                "metric chunk of series {} is corrupt",
-                self.series_id
-            ))
-        };
+        let corrupt = || corrupt_chunk(self.series_id);
         let point_count = tail.point_count + points.len();
         let data = match tail.encoding {
             Encoding::Blocks => chunks::append(&tail.data, points).ok_or_else(corrupt)?,

@@ -368,17 +368,16 @@ fn tail_at(r: &Row, at: usize) -> Result<Option<TailChunk>> {
     let Some(data) = r.get::<_, Option<Vec<u8>>>(at + 4) else {
         return Ok(None);
     };
-    let count = r.get::<_, i32>(at + 2);
-    let encoding = r.get::<_, i16>(at + 3);
-    let chunk =
-        StoredChunk::new(&data, count.into(), encoding.into()).ok_or_else(|| corrupt(r.get(1)))?;
-    Ok(Some(TailChunk {
+    // Column 1 of the lookup is the series' id.
+    TailChunk::from_row(
+        r.get(1),
         id,
         first_step,
-        point_count: chunk.count,
-        encoding: chunk.encoding,
+        r.get::<_, i32>(at + 2).into(),
+        r.get::<_, i16>(at + 3).into(),
         data,
-    }))
+    )
+    .map(Some)
 }
 
 /// Removes from the (prepared) batches the points already stored, reading in one query only
@@ -408,7 +407,7 @@ async fn drop_stored(tx: &impl Conn, batches: &mut [SeriesBatch]) -> Result<usiz
         let series_id: i64 = row.get(0);
         stored_chunk(&row, [1, 2, 3])
             .and_then(|chunk| chunk.decode_into(stored.entry(series_id).or_default()))
-            .ok_or_else(|| corrupt(series_id))?;
+            .ok_or_else(|| ingest::corrupt_chunk(series_id))?;
     }
     Ok(batches
         .iter_mut()
@@ -435,10 +434,6 @@ pub(super) fn stored_chunk(
         row.get::<_, i32>(count).into(),
         row.get::<_, i16>(encoding).into(),
     )
-}
-
-fn corrupt(series_id: i64) -> Error {
-    Error::internal(format!("metric chunk of series {series_id} is corrupt"))
 }
 
 /// The `encoding` column of the chunk rows written (`ChunkRow::ENCODING`).
@@ -619,7 +614,7 @@ async fn read_points(tx: &Tx<'_>, series_id: i64, low: i64, high: i64) -> Result
     while let Some(row) = rows.try_next().await? {
         stored_chunk(&row, [0, 1, 2])
             .and_then(|chunk| chunk.decode_into(&mut points))
-            .ok_or_else(|| corrupt(series_id))?;
+            .ok_or_else(|| ingest::corrupt_chunk(series_id))?;
     }
     ingest::finish_read(&mut points, low, high);
     Ok(points)
@@ -714,7 +709,7 @@ async fn decode_chunks(
     for row in tx.query(&statement, &[&ids]).await? {
         stored_chunk(&row, [1, 2, 3])
             .and_then(|chunk| read.add_stored(row.get(0), chunk))
-            .ok_or_else(|| corrupt(series_id))?;
+            .ok_or_else(|| ingest::corrupt_chunk(series_id))?;
     }
     Ok(())
 }

@@ -187,18 +187,7 @@ fn read_tail(conn: &Connection, series_id: i64, limit: usize) -> Result<Option<T
     let Some((id, first_step, count, encoding, Some(data))) = tail else {
         return Ok(None);
     };
-    let chunk = StoredChunk::new(&data, count, encoding).ok_or_else(|| corrupt(series_id))?;
-    Ok(Some(TailChunk {
-        id,
-        first_step,
-        point_count: chunk.count,
-        encoding: chunk.encoding,
-        data,
-    }))
-}
-
-fn corrupt(series_id: i64) -> Error {
-    Error::internal(format!("metric chunk of series {series_id} is corrupt"))
+    TailChunk::from_row(series_id, id, first_step, count, encoding, data).map(Some)
 }
 
 /// Every point of a series with `low <= step <= high`, in series order.
@@ -218,7 +207,7 @@ pub(super) fn read_points(
         let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
         StoredChunk::new(data, row.get(1)?, row.get(2)?)
             .and_then(|chunk| chunk.decode_into(&mut points))
-            .ok_or_else(|| corrupt(series_id))?;
+            .ok_or_else(|| ingest::corrupt_chunk(series_id))?;
     }
     ingest::finish_read(&mut points, low, high);
     Ok(points)
@@ -322,7 +311,7 @@ fn decode_chunks(
                 Ok(StoredChunk::new(data, row.get(1)?, row.get(2)?)
                     .and_then(|chunk| read.add_stored(id, chunk)))
             })?
-            .ok_or_else(|| corrupt(series_id))?;
+            .ok_or_else(|| ingest::corrupt_chunk(series_id))?;
     }
     Ok(())
 }
