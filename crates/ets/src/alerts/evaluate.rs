@@ -109,22 +109,22 @@ async fn evaluate_runs(
     run_ids: &[String],
 ) -> Result<()> {
     // Skip runs of projects no rule watches without reading them (their project is cached).
-    let mut runs: Vec<Run> = Vec::with_capacity(run_ids.len());
+    let mut watched = Vec::with_capacity(run_ids.len());
     for id in run_ids {
         let project = match services.project_of(crate::error::EntityKind::Run, id).await {
             Ok(project) => project,
             Err(crate::error::Error::NotFound { .. }) => continue, // deleted since
             Err(e) => return Err(e),
         };
-        if !rules.iter().any(|r| r.record.project_id == project) {
-            continue;
-        }
-        match services.store.get_run(id).await {
-            Ok(run) => runs.push(run),
-            Err(crate::error::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
+        if rules.iter().any(|r| r.record.project_id == project) {
+            watched.push(id.clone());
         }
     }
+    if watched.is_empty() {
+        return Ok(());
+    }
+    // One read for the batch (a run deleted since is simply absent).
+    let runs: Vec<Run> = services.store.get_runs(watched).await?;
     if runs.is_empty() {
         return Ok(());
     }

@@ -689,6 +689,9 @@ impl Store for AuditedStore {
     async fn get_run(&self, id: &str) -> Result<Run> {
         self.inner.get_run(id).await
     }
+    async fn get_runs(&self, ids: Vec<String>) -> Result<Vec<Run>> {
+        self.inner.get_runs(ids).await
+    }
     async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
         self.inner.list_runs(filter, page).await
     }

@@ -389,6 +389,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a run with its first params and tags, enforcing `max_runs_per_experiment`.
     async fn create_run(&self, run: Run, params: Vec<(String, ParamValue)>) -> Result<Run>;
     async fn get_run(&self, id: &str) -> Result<Run>;
+    /// The runs `ids` that exist, in the order given, with their details: one read for the
+    /// lot (ids without a run are left out).
+    async fn get_runs(&self, ids: Vec<String>) -> Result<Vec<Run>>;
     async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>>;
     /// Applies `mutation` to the run's own fields, adds `params` (write-once: a different value
     /// for an existing key is a conflict and nothing changes) and applies `tags`.

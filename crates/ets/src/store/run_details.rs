@@ -24,6 +24,18 @@ pub(crate) enum Detail {
     Models,
 }
 
+/// The rows of the runs of `page` (a row source `page (n, id)`, as [`Detail::statement`]'s)
+/// that exist, in the page's order; ids without a run give no row.
+pub(crate) fn runs_statement(page: &str) -> String {
+    use super::statements::{RUN_COLUMNS, RUN_FROM};
+    let joined = RUN_FROM.replacen(
+        "FROM runs r",
+        &format!("FROM {page} JOIN runs r ON r.id = page.id"),
+        1,
+    );
+    format!("SELECT {RUN_COLUMNS} {joined} ORDER BY page.n")
+}
+
 impl Detail {
     /// Every detail of a run, in the order the backends read them.
     pub(crate) const ALL: [Detail; 5] = [

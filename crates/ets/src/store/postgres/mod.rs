@@ -852,6 +852,9 @@ impl Store for PgStore {
     async fn get_run(&self, id: &str) -> Result<Run> {
         PgStore::get_run(self, id).await
     }
+    async fn get_runs(&self, ids: Vec<String>) -> Result<Vec<Run>> {
+        PgStore::get_runs(self, ids).await
+    }
     async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
         PgStore::list_runs(self, filter, page).await
     }

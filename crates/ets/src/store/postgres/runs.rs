@@ -301,6 +301,28 @@ impl PgStore {
             .await
     }
 
+    pub(super) async fn get_runs(&self, ids: Vec<String>) -> Result<Vec<Run>> {
+        static STATEMENT: LazyLock<String> =
+            LazyLock::new(|| crate::store::run_details::runs_statement(DETAIL_PAGE));
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |tx| {
+            Box::pin(async move {
+                let statement = tx.prepare_cached(&STATEMENT).await?;
+                let mut runs = tx
+                    .query(&statement, &[&ids])
+                    .await?
+                    .iter()
+                    .map(from_row)
+                    .collect::<std::result::Result<Vec<Run>, _>>()?;
+                load_details(tx, &mut runs).await?;
+                Ok(runs)
+            })
+        })
+        .await
+    }
+
     pub(super) async fn list_runs(
         &self,
         filter: RunFilter,

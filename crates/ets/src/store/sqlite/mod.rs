@@ -412,6 +412,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_runs(&self, ids: Vec<String>) -> Result<Vec<Run>> {
+        self.readers
+            .run(move |c| in_snapshot(c, |c| runs::get_many(c, &ids)))
+            .await
+    }
+
     async fn list_runs(&self, filter: RunFilter, page: PageRequest) -> Result<Page<Run>> {
         self.readers
             .run(move |c| in_snapshot(c, |c| runs::list(c, &filter, &page)))

@@ -136,6 +136,22 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Run> {
     Ok(run)
 }
 
+/// The runs `ids` that exist, in that order, with their details.
+pub(super) fn get_many(conn: &Connection, ids: &[String]) -> Result<Vec<Run>> {
+    static STATEMENT: LazyLock<String> =
+        LazyLock::new(|| crate::store::run_details::runs_statement(DETAIL_PAGE));
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let page = serde_json::to_string(ids).map_err(|e| Error::internal(e.to_string()))?;
+    let mut runs = conn
+        .prepare_cached(&STATEMENT)?
+        .query_map([&page], from_row)?
+        .collect::<rusqlite::Result<Vec<Run>>>()?;
+    load_details(conn, &mut runs)?;
+    Ok(runs)
+}
+
 pub(super) fn get_bare(conn: &Connection, id: &str) -> Result<Run> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = ?1"))?
         .query_row([id], from_row)
