@@ -99,7 +99,9 @@ pub async fn import(services: Arc<Services>, from: &Path) -> anyhow::Result<Repo
     }
     report.counts.experiments = experiments.len() as u64;
 
-    let mut runs = Vec::new();
+    // Two passes over runs.jsonl (the runs, then their contents, with the logged models
+    // between): only each run's import state is kept in between, not the runs.
+    let mut states = Vec::new();
     for run in format::read_lines::<Run>(&from.join(format::RUNS))? {
         let run = run?;
         let state = services
@@ -111,9 +113,9 @@ pub async fn import(services: Arc<Services>, from: &Path) -> anyhow::Result<Repo
             ImportState::Unfinished => report.runs_resumed += 1,
             ImportState::Created => {}
         }
-        runs.push((run, state));
+        states.push(state);
     }
-    report.counts.runs = runs.len() as u64;
+    report.counts.runs = states.len() as u64;
 
     for model in format::read_lines::<LoggedModel>(&from.join(format::LOGGED_MODELS))? {
         let model = model?;
@@ -124,7 +126,7 @@ pub async fn import(services: Arc<Services>, from: &Path) -> anyhow::Result<Repo
         report.counts.logged_models += 1;
     }
 
-    let todo = runs.iter().filter(|(_, s)| *s != ImportState::Done).count();
+    let todo = states.iter().filter(|s| **s != ImportState::Done).count();
     eprintln!(
         "ets import: project '{}': {} experiment(s), {} run(s) to write ({} done before)",
         project.name,
@@ -133,12 +135,20 @@ pub async fn import(services: Arc<Services>, from: &Path) -> anyhow::Result<Repo
         report.runs_skipped
     );
     let mut written = 0;
-    for (run, _) in runs.iter().filter(|(_, s)| *s != ImportState::Done) {
+    let runs_file = from.join(format::RUNS);
+    let mut runs = format::read_lines::<Run>(&runs_file)?;
+    for state in &states {
+        let run = runs
+            .next()
+            .context("runs.jsonl changed during the import (it has fewer runs now)")??;
+        if *state == ImportState::Done {
+            continue;
+        }
         let dir = format::run_dir(from, &run.id);
-        restore_contents(&services, run, &dir, &mut report.counts)
+        restore_contents(&services, &run, &dir, &mut report.counts)
             .await
             .with_context(|| format!("run '{}'", run.id))?;
-        services.finish_imported_run(run).await?;
+        services.finish_imported_run(&run).await?;
         written += 1;
         if written % 100 == 0 {
             eprintln!("ets import: {written}/{todo} runs");
