@@ -956,7 +956,7 @@ mod tests {
         for step in 0..150u64 {
             // Finish a running trial (out of order: later ones are finished already).
             if let Some(p) = trials.iter().position(|t| t.state == TrialState::Running)
-                && step % 3 == 0
+                && step.is_multiple_of(3)
             {
                 let number = trials[p].number;
                 trials[p] = trial(number, &mut rng, TrialState::Complete);
@@ -965,7 +965,7 @@ mod tests {
             let number = trials.len() as u64;
             let s = random_state(&mut rng);
             let mut t = trial(number, &mut rng, s);
-            if step % 7 == 0 && t.state == TrialState::Complete {
+            if step.is_multiple_of(7) && t.state == TrialState::Complete {
                 t.values = Some(vec![-10.0 - step as f64]);
             }
             trials.push(t);
@@ -1117,7 +1117,7 @@ mod tests {
                 tpe.sample(&space(), &trials, &dirs, number).unwrap()
             );
             // A cache of another history is rebuilt, not trusted.
-            if number % 10 == 0 {
+            if number.is_multiple_of(10) {
                 let short = history_of(&trials[..1_020]);
                 tpe.sample_cached(&space(), &short, &dirs, 1_020, &mut other_study)
                     .unwrap();
