@@ -558,6 +558,14 @@ impl Services {
     pub async fn ask_trial(&self, actor: &Actor, study_id: &str) -> Result<AskedTrial> {
         self.authorize(actor, EntityKind::Study, study_id).await?;
         for _ in 0..MAX_ASK_ATTEMPTS {
+            // Asks of one study read and sample in turns with the sampler's kept state: each
+            // then reads a history at least as new as the state's, which the state follows
+            // (an older one would rebuild it). The write below is not in the turn.
+            let mut cache = self
+                .study_histories
+                .sampler_cache(study_id)
+                .lock_owned()
+                .await;
             // The study comes with its history (one read).
             let (study, history) = self
                 .study_histories
@@ -580,12 +588,12 @@ impl Services {
             // refits the whole history at each ask (multivariate TPE, constant liar) goes
             // off the async executor.
             let sampler = sampler_of(&study)?;
-            let cache = self.study_histories.sampler_cache(study_id);
             let sampled = if sampler.cached_ask_is_cheap(&directions) {
-                let mut cache = cache.lock().await;
-                sampler.sample_cached(&space, &history, &directions, number as u64, &mut cache)
+                let sampled =
+                    sampler.sample_cached(&space, &history, &directions, number as u64, &mut cache);
+                drop(cache);
+                sampled
             } else {
-                let mut cache = cache.lock_owned().await;
                 tokio::task::spawn_blocking(move || {
                     sampler.sample_cached(&space, &history, &directions, number as u64, &mut cache)
                 })
