@@ -5,7 +5,8 @@
 //! ([`Sampler::sample`]), to decide pruning ([`Pruner::prune`]), or to summarise
 //! ([`best_trial`], [`pareto_front`], [`explained_variance_importance`]). Every sampler is
 //! deterministic given its seed and the trial number, so a server can recompute (or
-//! audit) a suggestion without keeping sampler state between requests. See README.md for
+//! audit) a suggestion without keeping sampler state between requests; what a server may
+//! keep ([`SamplerCache`]) only saves work, never changes an answer. See README.md for
 //! what matches Optuna and what differs.
 
 mod config;
