@@ -4,8 +4,15 @@
 //! categorical), random complete history kept as a `History` (as the server keeps it), median of 20
 //! suggestions per size (`TPE_ROUNDS`). `TPE_HISTORY=crowded`: four trials in five within a
 //! twentieth of the range of the optimum, as in a study that TPE has converged.
+//!
+//! Two figures per size: "fresh", a sampler given the history alone (it fits every trial);
+//! "kept", the server's ask: the study's `SamplerCache` from the previous ask, one more
+//! complete trial (the previous suggestion, told) in the history. `TPE_ONLY=kept` (or `fresh`)
+//! times one of them only (for `perf`).
 
-use ets_hpo::{Direction, Distribution, History, SamplerConfig, SearchSpace, Trial, TrialState};
+use ets_hpo::{
+    Direction, Distribution, History, SamplerCache, SamplerConfig, SearchSpace, Trial, TrialState,
+};
 use serde_json::json;
 use std::time::Instant;
 
@@ -61,7 +68,12 @@ fn main() {
             .ok()
             .and_then(|r| r.parse().ok())
             .unwrap_or(20);
-        let mut times: Vec<f64> = (0..rounds)
+        let median = |mut times: Vec<f64>| {
+            times.sort_by(f64::total_cmp);
+            (times[times.len() / 2], times[times.len() - 1])
+        };
+        let only = std::env::var("TPE_ONLY").unwrap_or_default();
+        let fresh: Vec<f64> = (0..if only == "kept" { 1 } else { rounds })
             .map(|k| {
                 let started = Instant::now();
                 tpe.sample_history(&space, &kept, &directions, n as u64 + k)
@@ -69,11 +81,33 @@ fn main() {
                 started.elapsed().as_secs_f64() * 1000.0
             })
             .collect();
-        times.sort_by(f64::total_cmp);
+        let (p50, max) = median(fresh);
+        println!("{n} trials: fresh TPE suggestion p50 {p50:.3} ms, max {max:.3} ms");
+        let mut cache = SamplerCache::default();
+        let first = Instant::now();
+        tpe.sample_cached(&space, &kept, &directions, n as u64, &mut cache)
+            .unwrap();
+        let first = first.elapsed().as_secs_f64() * 1000.0;
+        let asks: Vec<f64> = (0..if only == "fresh" { 1 } else { rounds })
+            .map(|k| {
+                let number = n as u64 + k;
+                let started = Instant::now();
+                let params = tpe
+                    .sample_cached(&space, &kept, &directions, number, &mut cache)
+                    .unwrap();
+                let took = started.elapsed().as_secs_f64() * 1000.0;
+                let value = params["a"].as_f64().unwrap().powi(2) + params["b"].as_f64().unwrap();
+                let mut trial = Trial::new(number, TrialState::Complete);
+                trial.params = params;
+                trial.values = Some(vec![value]);
+                kept.push(trial);
+                took
+            })
+            .collect();
+        let (p50, max) = median(asks);
         println!(
-            "{n} trials: TPE suggestion p50 {:.2} ms, max {:.2} ms",
-            times[times.len() / 2],
-            times[times.len() - 1]
+            "{n} trials: kept-state TPE suggestion p50 {p50:.3} ms, max {max:.3} ms \
+             (state built at the first ask: {first:.2} ms)"
         );
     }
 }

@@ -5,6 +5,7 @@
 //! server that keeps a [`History`] between asks converts each trial once, when it arrives.
 
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::{Distribution, SearchSpace, Trial};
 
@@ -13,6 +14,11 @@ use crate::{Distribution, SearchSpace, Trial};
 pub struct History {
     trials: Vec<Trial>,
     columns: Columns,
+    /// Per trial, a hash of everything a sampler reads of it, and the hash of the whole
+    /// prefix up to it: state kept between asks (TPE's) checks in O(1) that the trials it
+    /// took in are still the history's.
+    hashes: Vec<u64>,
+    chain: Vec<u64>,
 }
 
 /// Internal values of parameters, index-aligned with a trial list.
@@ -69,6 +75,55 @@ impl Column {
         self.values.truncate(len);
         if let Some(sorted) = &mut self.sorted {
             sorted.retain(|q| (*q as usize) < len);
+        }
+    }
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A hash of what samplers and pruners read of a trial.
+fn trial_hash(trial: &Trial) -> u64 {
+    let mut h = DefaultHasher::new();
+    trial.number.hash(&mut h);
+    (trial.state as u8).hash(&mut h);
+    let bits = |v: &f64| v.to_bits();
+    trial
+        .values
+        .as_ref()
+        .map(|v| v.iter().map(bits).collect::<Vec<_>>())
+        .hash(&mut h);
+    for (step, v) in &trial.intermediate {
+        (step, bits(v)).hash(&mut h);
+    }
+    for (name, v) in &trial.params {
+        name.hash(&mut h);
+        hash_json(v, &mut h);
+    }
+    h.finish()
+}
+
+fn hash_json(v: &serde_json::Value, h: &mut DefaultHasher) {
+    use serde_json::Value;
+    std::mem::discriminant(v).hash(h);
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => b.hash(h),
+        Value::Number(n) => (n.as_i64(), n.as_u64(), n.as_f64().map(f64::to_bits)).hash(h),
+        Value::String(s) => s.hash(h),
+        Value::Array(items) => {
+            items.len().hash(h);
+            items.iter().for_each(|item| hash_json(item, h));
+        }
+        Value::Object(map) => {
+            map.len().hash(h);
+            map.iter().for_each(|(k, item)| {
+                k.hash(h);
+                hash_json(item, h);
+            });
         }
     }
 }
@@ -147,6 +202,8 @@ impl Default for History {
                 sorted: true,
                 ..Columns::default()
             },
+            hashes: Vec::new(),
+            chain: Vec::new(),
         }
     }
 }
@@ -174,6 +231,10 @@ impl History {
             self.columns.forget_sorted();
         }
         self.columns.push(&trial);
+        let hash = trial_hash(&trial);
+        let before = self.chain.last().copied().unwrap_or(0);
+        self.chain.push(hash_of(&(before, hash)));
+        self.hashes.push(hash);
         self.trials.push(trial);
     }
 
@@ -181,10 +242,37 @@ impl History {
     pub fn truncate(&mut self, len: usize) {
         self.trials.truncate(len);
         self.columns.truncate(len);
+        self.hashes.truncate(len);
+        self.chain.truncate(len);
     }
 
     pub(crate) fn columns(&self) -> &Columns {
         &self.columns
+    }
+
+    /// A hash of the first `len` trials (`None` past the end): equal for two histories
+    /// whose first `len` trials are the same (but for a 64-bit collision).
+    pub(crate) fn fingerprint(&self, len: usize) -> Option<u64> {
+        match len {
+            0 => Some(0),
+            _ => self.chain.get(len - 1).copied(),
+        }
+    }
+
+    /// A hash of the trial at position `p`.
+    pub(crate) fn trial_hash(&self, p: usize) -> u64 {
+        self.hashes[p]
+    }
+
+    /// Whether the trials are in number order (as a server pushes them).
+    pub(crate) fn in_number_order(&self) -> bool {
+        self.columns.sorted
+    }
+
+    /// The position of trial `number`, in a history in number order.
+    pub(crate) fn position_of(&self, number: u64) -> Option<usize> {
+        debug_assert!(self.in_number_order());
+        self.trials.binary_search_by_key(&number, |t| t.number).ok()
     }
 }
 

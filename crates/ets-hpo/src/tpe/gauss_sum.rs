@@ -16,10 +16,10 @@
 //! tests hold the sums to 1e-13 of the direct ones.
 
 /// Terms of each bin's series.
-const TERMS: usize = 24;
+pub(crate) const TERMS: usize = 24;
 
 /// 1 / (k + 1), for the series' factorials.
-const INVERSES: [f64; TERMS] = {
+pub(crate) const INVERSES: [f64; TERMS] = {
     let mut t = [0.0; TERMS];
     let mut k = 0;
     while k < TERMS {
@@ -31,7 +31,7 @@ const INVERSES: [f64; TERMS] = {
 
 /// Bins whose centre is further from the point than this many widths are left out: their
 /// kernels add less than e^-45 of their own peak, as in the direct sum's e^-40 window.
-const REACH: f64 = 9.5;
+pub(crate) const REACH: f64 = 9.5;
 
 /// `Σᵢ coefs[i] · e^(−((x − mus[i]) / width)² / 2)` at each of `xs`, over the kernels whose
 /// `widths[i] == width` (the others are the caller's), `mus` sorted ascending.

@@ -13,7 +13,7 @@ const SQRT_2PI: f64 = 2.506_628_274_631_000_5;
 
 /// Where a numerical parameter's kernels live: (log) space on [low, high], widened by
 /// step/2 when discrete; `orig_*`/`step` snap samples back onto the grid.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Bounds {
     pub low: f64,
     pub high: f64,

@@ -3,6 +3,7 @@
 mod gauss_sum;
 mod line;
 mod parzen;
+mod state;
 mod truncnorm;
 
 use crate::history::Columns;
@@ -17,6 +18,7 @@ use crate::{
 use parzen::{Parzen, ParzenParams};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use state::{STATE_FROM, TpeState};
 
 /// TPE settings; every default is Optuna's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -232,6 +234,59 @@ impl TpeSampler {
         }
         Ok(params)
     }
+}
+
+impl TpeSampler {
+    /// Univariate TPE from a study's kept state (`state.rs`): the same choices as
+    /// `sample_columns`, with the same generator per parameter.
+    fn sample_state(
+        &self,
+        space: &SearchSpace,
+        state: &TpeState,
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        let (seed, p) = (self.options.seed, self.parzen_params());
+        space.sample_active(|name, d, _| {
+            let mut rng = Rng::new(seed, trial_number, hash_str(name));
+            if d.is_single() {
+                return Ok(sample_uniform(d, &mut rng));
+            }
+            let x = state.pick(name, p, self.options.n_ei_candidates, &mut rng);
+            Ok(d.to_external(x))
+        })
+    }
+
+    /// TPE over `trials` without a kept state: a long history is sampled through a state
+    /// built for the occasion, so the answer is the one a kept state gives.
+    fn sample_fresh(
+        &self,
+        space: &SearchSpace,
+        trials: &[Trial],
+        columns: &Columns,
+        directions: &[Direction],
+        trial_number: u64,
+    ) -> Result<Params, HpoError> {
+        let long = || {
+            let finished = trials.iter().filter(|t| usable(t, directions)).count();
+            finished >= STATE_FROM && trials.windows(2).all(|w| w[0].number < w[1].number)
+        };
+        if TpeState::applies(&self.options, directions) && long() {
+            let state = TpeState::build(space, trials, columns, directions[0], &self.options);
+            if state.serves(trials, trial_number, self.options.n_startup_trials) {
+                return self.sample_state(space, &state, trial_number);
+            }
+        }
+        self.sample_columns(space, trials, columns, directions, trial_number)
+    }
+}
+
+/// What a sampler keeps about one study between asks (TPE: its state, `state.rs`). A
+/// server keeps one per study beside the study's [`History`] and passes both to
+/// [`Sampler::sample_cached`]; the cache checks that it follows the history given and
+/// rebuilds when not, so any cache gives the answer a fresh one would.
+#[derive(Debug, Clone, Default)]
+pub struct SamplerCache {
+    tpe: Option<Box<TpeState>>,
 }
 
 /// Candidates `best_candidate` finishes one by one before it sums the rest by bins.
@@ -516,7 +571,7 @@ impl Sampler for TpeSampler {
         trial_number: u64,
     ) -> Result<Params, HpoError> {
         let columns = Columns::of(space, history);
-        self.sample_columns(space, history, &columns, directions, trial_number)
+        self.sample_fresh(space, history, &columns, directions, trial_number)
     }
 
     fn sample_history(
@@ -528,9 +583,52 @@ impl Sampler for TpeSampler {
     ) -> Result<Params, HpoError> {
         let trials = history.trials();
         if history.columns().covers(space) {
-            return self.sample_columns(space, trials, history.columns(), directions, trial_number);
+            return self.sample_fresh(space, trials, history.columns(), directions, trial_number);
         }
         self.sample(space, trials, directions, trial_number)
+    }
+
+    fn cached_ask_is_cheap(&self, directions: &[Direction]) -> bool {
+        TpeState::applies(&self.options, directions)
+    }
+
+    fn sample_cached(
+        &self,
+        space: &SearchSpace,
+        history: &History,
+        directions: &[Direction],
+        trial_number: u64,
+        cache: &mut SamplerCache,
+    ) -> Result<Params, HpoError> {
+        if !TpeState::applies(&self.options, directions)
+            || !history.in_number_order()
+            || !history.columns().covers(space)
+        {
+            cache.tpe = None;
+            return self.sample_history(space, history, directions, trial_number);
+        }
+        let direction = directions[0];
+        let kept = cache.tpe.take().and_then(|mut state| {
+            state
+                .follow(space, history, direction, &self.options)
+                .then_some(state)
+        });
+        let state = kept.unwrap_or_else(|| {
+            Box::new(TpeState::of_history(
+                space,
+                history,
+                direction,
+                &self.options,
+            ))
+        });
+        let trials = history.trials();
+        let sampled = if state.serves(trials, trial_number, self.options.n_startup_trials) {
+            self.sample_state(space, &state, trial_number)
+        } else {
+            self.sample_columns(space, trials, history.columns(), directions, trial_number)
+        };
+        cache.tpe = Some(state);
+        sampled
     }
 }
 
