@@ -87,10 +87,10 @@ pub trait Sampler {
         self.sample_history(space, history, directions, trial_number)
     }
 
-    /// Whether [`Sampler::sample_cached`] with a kept cache costs little (well under a
+    /// Whether [`Sampler::sample_cached`] with `cache` costs little (well under a
     /// millisecond at 10,000 trials), so a server may call it on its async executor.
-    fn cached_ask_is_cheap(&self, directions: &[Direction]) -> bool {
-        let _ = directions;
+    fn cached_ask_is_cheap(&self, directions: &[Direction], cache: &SamplerCache) -> bool {
+        let _ = (directions, cache);
         true
     }
 }

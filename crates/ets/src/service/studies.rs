@@ -584,11 +584,11 @@ impl Services {
             let directions = directions_of(&study);
             let number = history.trials().last().map_or(0, |t| t.number as i64 + 1);
             // With the study's kept state TPE's ask costs ~0.1 ms at 10,000 trials: inline,
-            // as a hop to the blocking pool costs more (docs/benchmarks.md). A sampler that
-            // refits the whole history at each ask (multivariate TPE, constant liar) goes
-            // off the async executor.
+            // as a hop to the blocking pool costs more (docs/benchmarks.md). Building that
+            // state (a study's first ask) and a sampler that refits the whole history at each
+            // ask (multivariate TPE, constant liar) go off the async executor.
             let sampler = sampler_of(&study)?;
-            let sampled = if sampler.cached_ask_is_cheap(&directions) {
+            let sampled = if sampler.cached_ask_is_cheap(&directions, &cache) {
                 let sampled =
                     sampler.sample_cached(&space, &history, &directions, number as u64, &mut cache);
                 drop(cache);
