@@ -272,7 +272,7 @@ class Ets:
         return json.loads(payload), response.getheader("x-process-time")
 
 
-def ets_setup(ets, name, seed):
+def ets_setup(ets, name, seed, sampler="tpe"):
     project = "00000000000000000000000000000000"  # the default project (optuna.project)
     experiment, _ = ets.call("POST", "/api/v1/experiments", {"name": name, "project_id": project})
     study, _ = ets.call(
@@ -281,7 +281,7 @@ def ets_setup(ets, name, seed):
         {
             "name": name,
             "direction": "minimize",
-            "sampler": "tpe",
+            "sampler": sampler,
             "seed": seed,
             "search_space": ETS_SPACE,
         },
@@ -289,19 +289,25 @@ def ets_setup(ets, name, seed):
     return study["id"]
 
 
+def ets_cycle(ets, study_id):
+    """One ask and its tell: (ask seconds, tell seconds, the server's x-process-time of each)."""
+    t0 = time.perf_counter()
+    asked, ask_pt = ets.call("POST", f"/api/v1/studies/{study_id}/trials")
+    t1 = time.perf_counter()
+    value = objective(asked["params"])
+    t2 = time.perf_counter()
+    _, tell_pt = ets.call("POST", f"/api/v1/trials/{asked['trial_id']}/complete", {"value": value})
+    t3 = time.perf_counter()
+    return t1 - t0, t3 - t2, ask_pt, tell_pt
+
+
 def ets_measure(ets, study_id, n, meter):
     asks, tells, server_ask, server_tell = [], [], [], []
     meter.start()
     for _ in range(n):
-        t0 = time.perf_counter()
-        asked, ask_pt = ets.call("POST", f"/api/v1/studies/{study_id}/trials")
-        t1 = time.perf_counter()
-        value = objective(asked["params"])
-        t2 = time.perf_counter()
-        _, tell_pt = ets.call("POST", f"/api/v1/trials/{asked['trial_id']}/complete", {"value": value})
-        t3 = time.perf_counter()
-        asks.append(t1 - t0)
-        tells.append(t3 - t2)
+        ask, tell, ask_pt, tell_pt = ets_cycle(ets, study_id)
+        asks.append(ask)
+        tells.append(tell)
         if ask_pt and tell_pt:
             server_ask.append(float(ask_pt))
             server_tell.append(float(tell_pt))

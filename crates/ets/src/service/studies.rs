@@ -575,14 +575,21 @@ impl Services {
             let space = search_space_of(&study)?;
             let directions = directions_of(&study);
             let number = history.trials().last().map_or(0, |t| t.number as i64 + 1);
-            // TPE fits estimators over the whole history: off the async executor.
+            // TPE fits estimators over the whole history and a grid looks for its unused
+            // points: off the async executor. A random draw reads no history: in place,
+            // without the two thread hops.
             let sampler = sampler_of(&study)?;
-            let params = tokio::task::spawn_blocking(move || {
-                sampler.sample_history(&space, &history, &directions, number as u64)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
-            .map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
+            let sample =
+                move || sampler.sample_history(&space, &history, &directions, number as u64);
+            let sampled = if study.sampler["type"] == "random" {
+                sample()
+            } else {
+                tokio::task::spawn_blocking(sample)
+                    .await
+                    .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
+            };
+            let params =
+                sampled.map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
             // The run carries the study, the trial's number and the params.
             let (run, run_params) = self
                 .new_run(
@@ -684,8 +691,7 @@ impl Services {
         completion: TrialCompletion,
     ) -> Result<TrialView> {
         self.authorize(actor, EntityKind::Trial, trial_id).await?;
-        let trial = self.store.get_trial(trial_id).await?;
-        let study = self.store.get_study(&trial.study_id).await?;
+        let (trial, study) = self.store.trial_with_study(trial_id).await?;
         let values = match (completion.value, completion.values) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
