@@ -15,32 +15,23 @@ import json
 import threading
 import time
 
-from speed import CpuMeter, Ets, ets_cycle, ets_measure, ets_setup, log
+from speed import CpuMeter, Ets, ets_cycle, ets_measure, ets_setup, in_threads, log
 
 
 def prefill(url, study_id, n, threads):
     """n ask + tell cycles from several threads, each over a connection of its own."""
-    errors, counter, lock = [], [0], threading.Lock()
+    counter, lock = [0], threading.Lock()
 
-    def work():
+    def work(_):
         ets = Ets(url)
-        try:
-            while True:
-                with lock:
-                    if counter[0] >= n:
-                        return
-                    counter[0] += 1
-                ets_cycle(ets, study_id)
-        except Exception as e:  # noqa: BLE001 - re-raised below
-            errors.append(e)
+        while True:
+            with lock:
+                if counter[0] >= n:
+                    return
+                counter[0] += 1
+            ets_cycle(ets, study_id)
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
+    in_threads(work, range(threads))
 
 
 def main():

@@ -102,28 +102,38 @@ def random_trials(rng, n):
     return trials
 
 
-def ets_prefill(name, grpc_port, trials, threads=4):
-    """add_trials into the study through ETS's gRPC storage, from several threads (each with
-    a proxy of its own)."""
+def in_threads(work, args):
+    """work(a) for each a of args, each in a thread of its own; raises the first error."""
     errors = []
 
-    def work(chunk):
-        storage = GrpcStorageProxy(host="127.0.0.1", port=grpc_port)
+    def run(a):
         try:
-            optuna.load_study(study_name=name, storage=storage).add_trials(chunk)
+            work(a)
         except Exception as e:  # noqa: BLE001 - re-raised below
             errors.append(e)
-        finally:
-            storage.close()
 
-    chunks = [trials[i::threads] for i in range(threads)]
-    workers = [threading.Thread(target=work, args=(c,)) for c in chunks if c]
+    workers = [threading.Thread(target=run, args=(a,)) for a in args]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     if errors:
         raise errors[0]
+
+
+def ets_prefill(name, grpc_port, trials, threads=4):
+    """add_trials into the study through ETS's gRPC storage, from several threads (each with
+    a proxy of its own)."""
+
+    def work(chunk):
+        storage = GrpcStorageProxy(host="127.0.0.1", port=grpc_port)
+        try:
+            optuna.load_study(study_name=name, storage=storage).add_trials(chunk)
+        finally:
+            storage.close()
+
+    chunks = [trials[i::threads] for i in range(threads)]
+    in_threads(work, [c for c in chunks if c])
 
 
 def optuna_prefill(engine, study_id, trials):

@@ -39,7 +39,8 @@ pub(crate) fn check_run_creation(experiment: &Experiment, runs: i64, max_runs: u
 /// trip as its statements (so before this process reads their answers): true when experiment
 /// `e`, read after its counter took the new run, may take it (`$2` the limit). The write fails
 /// in the server when it is false, and `check_run_creation` then says why from the answers;
-/// `tests::the_run_creation_rule_reads_the_same_in_sql` keeps the two in step.
+/// `store::postgres::studies::tests::an_ask_is_committed_whole_or_refused_whole` checks that
+/// each refusal of one is a refusal of the other.
 pub(crate) const RUN_CREATION_ALLOWED_SQL: &str =
     "e.deleted_at IS NULL AND e.status <> 'completed' AND e.run_count <= $2";
 

@@ -170,20 +170,20 @@ async fn set_state(
 }
 
 /// Fails the transaction (a cast of its message to `int`: 22P02; not a constant, which
-/// PostgreSQL would cast when preparing) unless experiment `$1`,
-/// after counting the new run, may take it (`rules::RUN_CREATION_ALLOWED_SQL`, `$2` the limit)
-/// and trial `$3` took number `$4`: what an ask checks on its answers, in the server, so that
-/// the ask commits in the same round trip.
-fn ask_guard() -> String {
+/// PostgreSQL would cast when preparing) unless experiment `$1`, after counting the new run,
+/// may take it (`rules::RUN_CREATION_ALLOWED_SQL`, `$2` the limit) and trial `$3` took number
+/// `$4`: what an ask checks on its answers, checked in the server, so that the ask commits in
+/// the round trip that sends it.
+static ASK_GUARD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT CASE WHEN {} AND t.number = $4 THEN 0 ELSE \
            ('ETS: the run or the trial number ' || t.number || ' of an ask was refused')::int END \
          FROM experiments e JOIN trials t ON t.id = $3 WHERE e.id = $1",
         rules::RUN_CREATION_ALLOWED_SQL
     )
-}
+});
 
-/// Sends [`ask_guard`]: `Ok(false)` when it refused.
+/// Sends [`ASK_GUARD`]: `Ok(false)` when it refused.
 async fn check_ask(
     c: &impl GenericClient,
     run: &Run,
@@ -191,7 +191,7 @@ async fn check_ask(
     trial_id: &str,
     number: i64,
 ) -> Result<bool> {
-    let statement = c.prepare_cached(&ask_guard()).await?;
+    let statement = c.prepare_cached(&ASK_GUARD).await?;
     let max_runs = i64::try_from(max_runs).unwrap_or(i64::MAX);
     match c
         .query_opt(
@@ -391,7 +391,7 @@ impl PgStore {
         statements.extend([
             study_sql("FOR UPDATE"),
             q::INSERT_TRIAL.to_owned(),
-            ask_guard(),
+            ASK_GUARD.clone(),
         ]);
         self.write_at_once(&statements, move |c| {
             Box::pin(async move {
@@ -494,9 +494,8 @@ impl PgStore {
                 None => Err(Error::not_found(EntityKind::Trial, id)),
             }
         };
-        let reads = async {
-            super::pipelined_values(tokio::join!(trial(client, id), study_of_trial))
-        };
+        let reads =
+            async { super::pipelined_values(tokio::join!(trial(client, id), study_of_trial)) };
         let read = super::read_together(client, reads).await;
         // Ended either way (`read_together` rolls back what fails); only a read abandoned
         // mid-way leaves `open` to close the connection.
