@@ -39,23 +39,9 @@ if [[ ${#BINS[@]} -eq 0 ]]; then
 fi
 
 log() { echo "== $*" >&2; }
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/ets-ask-path.XXXXXX")"
-ETS_PID=""
-# shellcheck source=tests/postgres/pg.sh
-source "$REPO/tests/postgres/pg.sh"
 # shellcheck source=bench/hpo/serve.sh
 source "$HERE/serve.sh"
-cleanup() {
-  stop_ets
-  stop_postgres
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# shellcheck source=tests/venv.sh
-source "$REPO/tests/venv.sh"
-ensure_fixture_venv "$HERE"
-PY="$HERE/.venv/bin/python"
+bench_start ask-path
 
 unset PG_TEST_URL
 PG_TEST_PORT="${PG_TEST_PORT:-55432}" start_postgres

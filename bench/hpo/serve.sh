@@ -1,7 +1,28 @@
 # shellcheck shell=bash
-# `ets serve` for the HPO benchmarks (speed.sh, ask_path.sh), sourced by them. Uses their
-# globals: ETS (the binary), PY (the venv's python), TMP (a scratch folder); sets ETS_URL,
-# ETS_GRPC and ETS_PID.
+# `ets serve` for the HPO benchmarks (speed.sh, ask_path.sh), sourced by them (which set REPO
+# and HERE). `bench_start` makes TMP (a scratch folder), loads tests/postgres/pg.sh and the
+# venv (PY, its python), and cleans up at exit; `start_ets` runs ETS (the binary) and sets
+# ETS_URL, ETS_GRPC and ETS_PID.
+
+# bench_start NAME: TMP, pg.sh's functions and PY; at exit, the server, the cluster this
+# script started and TMP go.
+bench_start() {
+  TMP="$(mktemp -d "${TMPDIR:-/tmp}/ets-$1.XXXXXX")"
+  ETS_PID=""
+  # shellcheck source=tests/postgres/pg.sh
+  source "$REPO/tests/postgres/pg.sh"
+  trap bench_cleanup EXIT
+  # shellcheck source=tests/venv.sh
+  source "$REPO/tests/venv.sh"
+  ensure_fixture_venv "$HERE"
+  PY="$HERE/.venv/bin/python"
+}
+
+bench_cleanup() {
+  stop_ets
+  stop_postgres
+  rm -rf "$TMP"
+}
 
 stop_ets() {
   if [[ -n "$ETS_PID" ]]; then

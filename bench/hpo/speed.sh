@@ -50,25 +50,10 @@ if [[ -n "$OUT" ]]; then
   mkdir -p "$OUT"
   OUT="$(cd "$OUT" && pwd)"
 fi
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/ets-hpo-speed.XXXXXX")"
-ETS_PID=""
-
-# shellcheck source=tests/postgres/pg.sh
-source "$REPO/tests/postgres/pg.sh"
 # shellcheck source=bench/hpo/serve.sh
 source "$HERE/serve.sh"
-cleanup() {
-  stop_ets
-  stop_postgres
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# shellcheck source=tests/venv.sh
-source "$REPO/tests/venv.sh"
 log "venv bench/hpo/.venv"
-ensure_fixture_venv "$HERE"
-PY="$HERE/.venv/bin/python"
+bench_start hpo-speed
 
 if [[ -n "${ETS_BIN:-}" ]]; then
   ETS="$ETS_BIN"
