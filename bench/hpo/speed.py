@@ -102,28 +102,38 @@ def random_trials(rng, n):
     return trials
 
 
-def ets_prefill(name, grpc_port, trials, threads=4):
-    """add_trials into the study through ETS's gRPC storage, from several threads (each with
-    a proxy of its own)."""
+def in_threads(work, args):
+    """work(a) for each a of args, each in a thread of its own; raises the first error."""
     errors = []
 
-    def work(chunk):
-        storage = GrpcStorageProxy(host="127.0.0.1", port=grpc_port)
+    def run(a):
         try:
-            optuna.load_study(study_name=name, storage=storage).add_trials(chunk)
+            work(a)
         except Exception as e:  # noqa: BLE001 - re-raised below
             errors.append(e)
-        finally:
-            storage.close()
 
-    chunks = [trials[i::threads] for i in range(threads)]
-    workers = [threading.Thread(target=work, args=(c,)) for c in chunks if c]
+    workers = [threading.Thread(target=run, args=(a,)) for a in args]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     if errors:
         raise errors[0]
+
+
+def ets_prefill(name, grpc_port, trials, threads=4):
+    """add_trials into the study through ETS's gRPC storage, from several threads (each with
+    a proxy of its own)."""
+
+    def work(chunk):
+        storage = GrpcStorageProxy(host="127.0.0.1", port=grpc_port)
+        try:
+            optuna.load_study(study_name=name, storage=storage).add_trials(chunk)
+        finally:
+            storage.close()
+
+    chunks = [trials[i::threads] for i in range(threads)]
+    in_threads(work, [c for c in chunks if c])
 
 
 def optuna_prefill(engine, study_id, trials):
@@ -272,7 +282,7 @@ class Ets:
         return json.loads(payload), response.getheader("x-process-time")
 
 
-def ets_setup(ets, name, seed):
+def ets_setup(ets, name, seed, sampler="tpe"):
     project = "00000000000000000000000000000000"  # the default project (optuna.project)
     experiment, _ = ets.call("POST", "/api/v1/experiments", {"name": name, "project_id": project})
     study, _ = ets.call(
@@ -281,7 +291,7 @@ def ets_setup(ets, name, seed):
         {
             "name": name,
             "direction": "minimize",
-            "sampler": "tpe",
+            "sampler": sampler,
             "seed": seed,
             "search_space": ETS_SPACE,
         },
@@ -289,19 +299,25 @@ def ets_setup(ets, name, seed):
     return study["id"]
 
 
+def ets_cycle(ets, study_id):
+    """One ask and its tell: (ask seconds, tell seconds, the server's x-process-time of each)."""
+    t0 = time.perf_counter()
+    asked, ask_pt = ets.call("POST", f"/api/v1/studies/{study_id}/trials")
+    t1 = time.perf_counter()
+    value = objective(asked["params"])
+    t2 = time.perf_counter()
+    _, tell_pt = ets.call("POST", f"/api/v1/trials/{asked['trial_id']}/complete", {"value": value})
+    t3 = time.perf_counter()
+    return t1 - t0, t3 - t2, ask_pt, tell_pt
+
+
 def ets_measure(ets, study_id, n, meter):
     asks, tells, server_ask, server_tell = [], [], [], []
     meter.start()
     for _ in range(n):
-        t0 = time.perf_counter()
-        asked, ask_pt = ets.call("POST", f"/api/v1/studies/{study_id}/trials")
-        t1 = time.perf_counter()
-        value = objective(asked["params"])
-        t2 = time.perf_counter()
-        _, tell_pt = ets.call("POST", f"/api/v1/trials/{asked['trial_id']}/complete", {"value": value})
-        t3 = time.perf_counter()
-        asks.append(t1 - t0)
-        tells.append(t3 - t2)
+        ask, tell, ask_pt, tell_pt = ets_cycle(ets, study_id)
+        asks.append(ask)
+        tells.append(tell)
         if ask_pt and tell_pt:
             server_ask.append(float(ask_pt))
             server_tell.append(float(tell_pt))

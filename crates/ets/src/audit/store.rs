@@ -373,6 +373,9 @@ impl Store for AuditedStore {
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         self.inner.get_trial(id).await
     }
+    async fn trial_with_study(&self, id: &str) -> Result<(TrialRecord, StudyRecord)> {
+        self.inner.trial_with_study(id).await
+    }
     async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {
         self.inner.trial_by_number(study_id, number).await
     }

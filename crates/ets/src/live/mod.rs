@@ -641,6 +641,16 @@ impl Publisher {
         for pending in batch {
             match pending {
                 Pending::Run(data) => {
+                    // A run's later metric and log events need its experiment: known here
+                    // (a trial's run gets its value at the tell, without a read for it).
+                    if let EventBody::RunCreated {
+                        run_id,
+                        experiment_id,
+                        ..
+                    } = &data.body
+                    {
+                        self.remember_experiment(run_id, experiment_id);
+                    }
                     if let Ok(json) = serde_json::to_string(&data) {
                         out.push((data, json));
                     }
@@ -684,17 +694,21 @@ impl Publisher {
         out
     }
 
+    fn remember_experiment(&mut self, run_id: &str, experiment_id: &str) {
+        if self.experiments.len() >= EXPERIMENT_CACHE {
+            self.experiments.clear();
+        }
+        self.experiments
+            .insert(run_id.to_owned(), experiment_id.to_owned());
+    }
+
     async fn experiment_of(&mut self, run_id: &str) -> String {
         if let Some(id) = self.experiments.get(run_id) {
             return id.clone();
         }
         match self.store.get_run(run_id).await {
             Ok(run) => {
-                if self.experiments.len() >= EXPERIMENT_CACHE {
-                    self.experiments.clear();
-                }
-                self.experiments
-                    .insert(run_id.to_owned(), run.experiment_id.clone());
+                self.remember_experiment(run_id, &run.experiment_id);
                 run.experiment_id
             }
             Err(e) => {

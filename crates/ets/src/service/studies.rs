@@ -703,8 +703,7 @@ impl Services {
         completion: TrialCompletion,
     ) -> Result<TrialView> {
         self.authorize(actor, EntityKind::Trial, trial_id).await?;
-        let trial = self.store.get_trial(trial_id).await?;
-        let study = self.store.get_study(&trial.study_id).await?;
+        let (trial, study) = self.store.trial_with_study(trial_id).await?;
         let values = match (completion.value, completion.values) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(

@@ -650,6 +650,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// A trial with its intermediate values and attributes.
     async fn get_trial(&self, id: &str) -> Result<TrialRecord>;
+    /// A trial (as [`get_trial`](Self::get_trial)) and its study, on one snapshot: what a
+    /// tell reads (one round trip on PostgreSQL).
+    async fn trial_with_study(&self, id: &str) -> Result<(TrialRecord, StudyRecord)>;
     async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord>;
     /// Every trial of a study with its intermediate values, by number.
     async fn trials(&self, study_id: &str) -> Result<Vec<TrialRecord>> {

@@ -35,6 +35,15 @@ pub(crate) fn check_run_creation(experiment: &Experiment, runs: i64, max_runs: u
     Ok(())
 }
 
+/// [`check_run_creation`] as an SQL condition, for a write that commits in the same round
+/// trip as its statements (so before this process reads their answers): true when experiment
+/// `e`, read after its counter took the new run, may take it (`$2` the limit). The write fails
+/// in the server when it is false, and `check_run_creation` then says why from the answers;
+/// `store::postgres::studies::tests::an_ask_is_committed_whole_or_refused_whole` checks that
+/// each refusal of one is a refusal of the other.
+pub(crate) const RUN_CREATION_ALLOWED_SQL: &str =
+    "e.deleted_at IS NULL AND e.status <> 'completed' AND e.run_count <= $2";
+
 /// A run's parent must be a run of the same experiment; `parent_experiment` is the parent's
 /// experiment as read (`None`: no such run).
 pub(crate) fn check_parent_run(

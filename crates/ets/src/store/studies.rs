@@ -249,6 +249,13 @@ pub(crate) fn get_study() -> String {
     format!("SELECT {STUDY_COLUMNS} FROM studies WHERE id = $1")
 }
 
+/// The study of trial `$1`.
+pub(crate) fn study_of_trial() -> String {
+    format!(
+        "SELECT {STUDY_COLUMNS} FROM studies WHERE id = (SELECT study_id FROM trials WHERE id = $1)"
+    )
+}
+
 pub(crate) fn studies_of_experiment() -> String {
     format!("SELECT {STUDY_COLUMNS} FROM studies WHERE experiment_id = $1 ORDER BY created_at, id")
 }

@@ -26,9 +26,6 @@ use crate::store::audit::{self, AuditQuery, DataOf};
 /// Serialises appends to one schema's chain (the migration lock's first key, plus one).
 const CHAIN_LOCK: &str = "SELECT pg_advisory_xact_lock(7406072, hashtext(current_schema()))";
 
-/// The statements of an append, to prepare before sending them with others.
-pub(super) const STATEMENTS: [&str; 3] = [CHAIN_LOCK, audit::LAST_RECORD, audit::INSERT_RECORD];
-
 /// Appends a record placed by the server after the chain's last record (`$1`–`$9` the
 /// fields from `at` to `details`, `$10` `AuditRecord::canonical_after_seq`, `$11` the hash
 /// before the first record). Run it after [`CHAIN_LOCK`] in its own statement: at READ

@@ -496,56 +496,51 @@ impl PgStore {
         }
     }
 
-    /// Runs a write whose statements all go out at once: `BEGIN`, `work`'s statements and the
-    /// audit chain's lock and last record in one round trip, then the write's audit records
-    /// with `COMMIT` in a second (`write` takes six for the same). `statements` are every
-    /// statement `work` sends: they are prepared first, so that each goes out when `work` is
-    /// first polled, in order, and before the chain's lock (a write holding that lock never
-    /// waits for a row lock). So `work` sends all its statements before it awaits an answer;
-    /// it may still fail on the answers (the transaction rolls back).
+    /// Runs a write in one round trip: `BEGIN`, `work`'s statements, the audit chain's lock
+    /// and the write's records (placed by the server: `audit::append_placed`) and `COMMIT`
+    /// all go out at once (`write` takes six round trips for the same). `statements` are
+    /// every statement `work` sends: they are prepared first, so that each goes out when
+    /// `work` is first polled, in order, and before the chain's lock (a write holding that
+    /// lock never waits for a row lock). As the `COMMIT` goes out before any answer is read,
+    /// whatever refuses the write must fail in the server (a guard statement); PostgreSQL then
+    /// answers the `COMMIT` with a rollback, and `work` says why from the answers (its error).
+    /// `work`'s audit records must not wait for its answers (`Entry::waits_for_write`).
     pub(crate) async fn write_at_once<T, F>(&self, statements: &[String], work: F) -> Result<T>
     where
         F: for<'a> FnOnce(&'a deadpool_postgres::Client) -> BoxFuture<'a, Result<T>> + Send,
     {
         let entries = crate::audit::take();
+        debug_assert!(
+            !entries.iter().any(crate::audit::Entry::waits_for_write),
+            "a write sent at once cannot audit what it reads back"
+        );
+        let records: Vec<_> = entries
+            .into_iter()
+            .map(crate::audit::Entry::unplaced)
+            .collect();
         let client = self.client().await?;
-        let audit_statements = audit::STATEMENTS.map(str::to_owned);
-        let to_prepare = statements.iter().chain(if entries.is_empty() {
-            &[][..]
-        } else {
-            &audit_statements[..]
-        });
+        let to_prepare = statements
+            .iter()
+            .map(String::as_str)
+            .chain(audit::PLACED_STATEMENTS);
         futures_util::future::try_join_all(to_prepare.map(|sql| client.prepare_cached(sql)))
             .await?;
         let open = InTransaction(Some(client));
         let c = open.client();
-        let audited = !entries.is_empty();
-        let (begun, out, last) = tokio::join!(
+        let (begun, out, appended, committed) = tokio::join!(
             async { c.batch_execute("BEGIN").await.map_err(Error::from) },
             work(c),
-            async {
-                match audited {
-                    true => audit::lock_chain(c).await,
-                    false => Ok(None),
-                }
-            },
+            audit::append_placed(c, &records),
+            async { c.batch_execute("COMMIT").await.map_err(Error::from) },
         );
-        let (_, out, last) = match pipelined_values((begun, out, last)) {
-            Ok(done) => done,
-            Err(e) => {
-                open.roll_back().await;
-                return Err(e);
-            }
-        };
-        let records = crate::audit::seal_all(entries, last);
-        // A failed insert aborts the transaction, and then PostgreSQL answers the `COMMIT`
-        // with a rollback: nothing is written, and the insert's error is returned.
-        let (inserted, committed) = tokio::join!(audit::insert(c, &records), async {
-            c.batch_execute("COMMIT").await.map_err(Error::from)
-        });
-        pipelined([inserted, committed])?;
-        open.ended();
-        Ok(out)
+        // An answered `COMMIT` ended the transaction (with a rollback if a statement failed):
+        // the connection goes back to the pool.
+        let ended = committed.is_ok();
+        let outcome = pipelined_values((begun, out, appended, committed));
+        if ended {
+            open.ended();
+        }
+        outcome.map(|(_, out, _, _)| out)
     }
 
     /// Runs `work` in a read-only transaction on one snapshot.
@@ -1163,6 +1158,10 @@ impl Store for PgStore {
 
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         PgStore::get_trial(self, id).await
+    }
+
+    async fn trial_with_study(&self, id: &str) -> Result<(TrialRecord, StudyRecord)> {
+        PgStore::trial_with_study(self, id).await
     }
 
     async fn trial_by_number(&self, study_id: &str, number: i64) -> Result<TrialRecord> {

@@ -232,7 +232,7 @@ async fn load_details(tx: &Tx<'_>, runs: &mut [Run]) -> Result<()> {
 }
 
 /// The rows of the five detail statements of the runs `ids`, pipelined.
-async fn read_details(tx: &Tx<'_>, ids: &[&str]) -> Result<[Vec<Row>; 5]> {
+async fn read_details(tx: &impl GenericClient, ids: &[&str]) -> Result<[Vec<Row>; 5]> {
     static STATEMENTS: LazyLock<[String; 5]> =
         LazyLock::new(|| Detail::ALL.map(|detail| detail.statement(DETAIL_PAGE)));
     let read = |statement: &'static str| async move {
@@ -260,7 +260,7 @@ fn attach_details(runs: &mut [Run], details: [Vec<Row>; 5]) -> Result<()> {
 }
 
 /// The run with its details: the row and the detail loads sent together (one round trip).
-pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
+pub(super) async fn get(tx: &impl GenericClient, id: &str) -> Result<Run> {
     let ids = [id];
     let (mut run, details) =
         super::pipelined_values(tokio::join!(get_bare(tx, id, ""), read_details(tx, &ids)))?;
@@ -269,7 +269,7 @@ pub(super) async fn get(tx: &Tx<'_>, id: &str) -> Result<Run> {
 }
 
 /// The run row, optionally locked (`FOR UPDATE OF r`, …) until the transaction ends.
-pub(super) async fn get_bare(tx: &Tx<'_>, id: &str, lock: &str) -> Result<Run> {
+pub(super) async fn get_bare(tx: &impl GenericClient, id: &str, lock: &str) -> Result<Run> {
     let statement = tx
         .prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE r.id = $1 {lock}"))
         .await?;
@@ -393,7 +393,7 @@ impl PgStore {
 /// [`PgStore::update_run`] without the read-back: the run locked, the mutation checked by its
 /// rules, the row, params and tags written.
 pub(super) async fn apply_update(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     id: &str,
     mutation: Mutation<Run>,
     params: &[(String, ParamValue)],

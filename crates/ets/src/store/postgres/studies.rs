@@ -4,11 +4,13 @@ use deadpool_postgres::GenericClient;
 use ets_domain::Timestamp;
 use ets_domain::model::{ParamValue, Run, TagPatch};
 use serde_json::Value;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 
 use super::sql::is_unique_violation;
-use super::{PgStore, Tx, metrics, runs};
+use super::{PendingAudit, PgStore, metrics, runs};
 use crate::error::{EntityKind, Error, Result};
+use crate::store::rules;
 use crate::store::studies::{
     self as q, AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
 };
@@ -141,7 +143,7 @@ async fn insert_trial(tx: &impl GenericClient, trial: &NewTrial) -> Result<i64> 
 /// Moves a trial (`SET_TRIAL_STATE`) and reads it back; `Ok(None)` when asked to run a trial
 /// that is not waiting, `Conflict` when it is finished.
 async fn set_state(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     id: &str,
     state: TrialState,
     values: Option<Vec<f64>>,
@@ -165,6 +167,43 @@ async fn set_state(
         };
     }
     Ok(Some(current))
+}
+
+/// Fails the transaction (a cast of its message to `int`: 22P02; not a constant, which
+/// PostgreSQL would cast when preparing) unless experiment `$1`, after counting the new run,
+/// may take it (`rules::RUN_CREATION_ALLOWED_SQL`, `$2` the limit) and trial `$3` took number
+/// `$4`: what an ask checks on its answers, checked in the server, so that the ask commits in
+/// the round trip that sends it.
+static ASK_GUARD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT CASE WHEN {} AND t.number = $4 THEN 0 ELSE \
+           ('ETS: the run or the trial number ' || t.number || ' of an ask was refused')::int END \
+         FROM experiments e JOIN trials t ON t.id = $3 WHERE e.id = $1",
+        rules::RUN_CREATION_ALLOWED_SQL
+    )
+});
+
+/// Sends [`ASK_GUARD`]: `Ok(false)` when it refused.
+async fn check_ask(
+    c: &impl GenericClient,
+    run: &Run,
+    max_runs: u64,
+    trial_id: &str,
+    number: i64,
+) -> Result<bool> {
+    let statement = c.prepare_cached(&ASK_GUARD).await?;
+    let max_runs = i64::try_from(max_runs).unwrap_or(i64::MAX);
+    match c
+        .query_opt(
+            &statement,
+            &[&run.experiment_id, &max_runs, &trial_id, &number],
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some(&SqlState::INVALID_TEXT_REPRESENTATION) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Values as stored (`store::studies::values_to_json`).
@@ -345,24 +384,39 @@ impl PgStore {
         trial: NewTrial,
         number: i64,
     ) -> Result<(Run, TrialRecord)> {
+        // An asked trial's run has no parent (whose check would wait for an answer).
+        debug_assert!(run.parent_run_id.is_none());
         let max_runs = self.limits.max_runs_per_experiment;
         let mut statements = runs::new_run_statements().to_vec();
-        statements.extend([study_sql("FOR UPDATE"), q::INSERT_TRIAL.to_owned()]);
+        statements.extend([
+            study_sql("FOR UPDATE"),
+            q::INSERT_TRIAL.to_owned(),
+            ASK_GUARD.clone(),
+        ]);
         self.write_at_once(&statements, move |c| {
             Box::pin(async move {
-                // One round trip: the experiment is locked first (as `create_run`, and as
-                // deleting it cascades to its studies), then the study (its trials take
-                // numbers one at a time, on every instance), then the run's rows and the
-                // trial (which names the run and is numbered under the lock). The checks of
-                // the answers come after; a refusal rolls everything back.
-                let (experiment, _, (), taken) = super::pipelined_values(tokio::join!(
+                // One round trip, committed with it: the experiment is locked first (as
+                // `create_run`, and as deleting it cascades to its studies), then the study
+                // (its trials take numbers one at a time, on every instance), then the run's
+                // rows and the trial (which names the run and is numbered under the lock),
+                // then the guard, which fails the transaction in the server when the run or
+                // the number is refused. The answers then say why.
+                let (experiment, _, (), taken, allowed) = super::pipelined_values(tokio::join!(
                     runs::lock_for_new_run(c, &run, max_runs),
                     study(c, &trial.study_id, "FOR UPDATE"),
                     runs::write_new_run(c, &run, &params),
                     insert_trial(c, &trial),
+                    check_ask(c, &run, max_runs, &trial.id, number),
                 ))?;
                 let trial = q::inserted(trial, taken);
                 q::check_trial_number(&trial, number)?;
+                if !allowed {
+                    return Err(Error::internal(format!(
+                        "the ask of trial {number} of study '{}' was refused in the database \
+                         although its run and number were allowed",
+                        trial.study_id
+                    )));
+                }
                 Ok((q::created_run(run, &params, &experiment.project_id), trial))
             })
         })
@@ -404,16 +458,45 @@ impl PgStore {
     }
 
     pub(super) async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
-        // One round trip (every tell reads its trial): see `read_together`.
+        Ok(self.read_trial(id, false).await?.0)
+    }
+
+    pub(super) async fn trial_with_study(&self, id: &str) -> Result<(TrialRecord, StudyRecord)> {
+        let (trial, study) = self.read_trial(id, true).await?;
+        Ok((trial, study.expect("read with the trial")))
+    }
+
+    /// A trial, and its study when `with_study`, in one round trip (every tell reads them):
+    /// see `read_together`.
+    async fn read_trial(
+        &self,
+        id: &str,
+        with_study: bool,
+    ) -> Result<(TrialRecord, Option<StudyRecord>)> {
         let open = super::InTransaction(Some(self.client().await?));
         let client = open.client();
-        let sqls = [
+        let mut sqls = vec![
             q::get_trial(),
             q::INTERMEDIATE_OF_TRIAL.into(),
             q::TRIAL_ATTRS.into(),
         ];
+        if with_study {
+            sqls.push(q::study_of_trial());
+        }
         prepare_all(client, &sqls).await?;
-        let read = super::read_together(client, trial(client, id)).await;
+        let study_of_trial = async {
+            if !with_study {
+                return Ok(None);
+            }
+            let statement = client.prepare_cached(&sqls[3]).await?;
+            match client.query_opt(&statement, &[&id]).await? {
+                Some(row) => Ok(Some(q::study_row(&row)?)),
+                None => Err(Error::not_found(EntityKind::Trial, id)),
+            }
+        };
+        let reads =
+            async { super::pipelined_values(tokio::join!(trial(client, id), study_of_trial)) };
+        let read = super::read_together(client, reads).await;
         // Ended either way (`read_together` rolls back what fails); only a read abandoned
         // mid-way leaves `open` to close the connection.
         open.ended();
@@ -507,19 +590,22 @@ impl PgStore {
             self.series_cache
                 .forget(&end.run_id, end.points.iter().map(|g| g.key.as_str()));
         }
-        self.write(move |tx| {
+        // `BEGIN` goes with the run's lock, the audit records (sealed once the run's update
+        // is known) with `COMMIT`.
+        let audit = PendingAudit::Entries(crate::audit::take());
+        self.write_pipelined(audit, move |c| {
             Box::pin(async move {
                 // The run first, locked by its update (as deleting a run locks it before
                 // its trial), then its points (as `log_batch`), then the trial.
                 let ended = match run {
                     None => None,
                     Some(end) => {
-                        runs::apply_update(tx, &end.run_id, end.mutation, &[], &TagPatch::new())
+                        runs::apply_update(c, &end.run_id, end.mutation, &[], &TagPatch::new())
                             .await?;
                         let written = if end.points.is_empty() {
                             0
                         } else {
-                            metrics::log(tx, &end.run_id, end.points, &limits)
+                            metrics::log(c, &end.run_id, end.points, &limits)
                                 .await?
                                 .written
                         };
@@ -530,13 +616,13 @@ impl PgStore {
                 let read_run = async {
                     match &ended {
                         Some((run_id, written)) => {
-                            Ok(Some((runs::get(tx, run_id).await?, *written)))
+                            Ok(Some((runs::get(c, run_id).await?, *written)))
                         }
                         None => Ok::<_, Error>(None),
                     }
                 };
                 let (trial, run) = super::pipelined_values(tokio::join!(
-                    set_state(tx, &id, state, values, at),
+                    set_state(c, &id, state, values, at),
                     read_run
                 ))?;
                 Ok((trial.ok_or_else(q::final_state_skipped)?, run))
@@ -586,5 +672,160 @@ impl PgStore {
             })
         })
         .await
+    }
+}
+
+/// Run with `PG_TEST_URL=postgres://…` (skipped otherwise), as `metrics.rs`' tests.
+#[cfg(test)]
+mod tests {
+    use ets_domain::model::Run;
+    use ets_domain::status::RunStatus;
+    use serde_json::json;
+
+    use super::super::metrics::tests::{TestDb, limits};
+    use super::*;
+    use crate::store::{Store, StoreLimits};
+
+    /// The fixture's experiment (MLflow's Default).
+    const EXPERIMENT: &str = "0";
+
+    fn new_run(id: &str) -> Run {
+        let now = Timestamp::now();
+        Run {
+            id: id.to_owned(),
+            experiment_id: EXPERIMENT.to_owned(),
+            project_id: String::new(),
+            name: id.to_owned(),
+            description: None,
+            owner: None,
+            status: RunStatus::Running,
+            parent_run_id: None,
+            params: Default::default(),
+            tags: [("ets.study_id".to_owned(), "s".to_owned())].into(),
+            metrics: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            started_at: Some(now),
+            ended_at: None,
+            deleted_at: None,
+            inputs: Vec::new(),
+            models: Vec::new(),
+        }
+    }
+
+    async fn count(db: &TestDb, sql: &str) -> i64 {
+        let sql = sql.replace("{s}", &db.schema);
+        db.admin.query_one(&sql, &[]).await.unwrap().get(0)
+    }
+
+    /// An ask goes out with its `COMMIT` (one round trip), so what refuses it must fail in
+    /// the database: a taken number, a completed experiment and the run limit each leave no
+    /// run, no trial and no count behind, and say why; what was written is whole, and the
+    /// audit chain (records placed by the server) verifies.
+    #[tokio::test]
+    async fn an_ask_is_committed_whole_or_refused_whole() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = PgStore::open(
+            &super::super::test_options(&db.url),
+            4,
+            StoreLimits {
+                max_runs_per_experiment: 3,
+                ..limits(10)
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        pg.create_study(StudyRecord {
+            id: "s".into(),
+            experiment_id: EXPERIMENT.into(),
+            name: "s".into(),
+            directions: vec!["minimize".into()],
+            search_space: json!({"x": {"type": "float", "low": 0, "high": 1}}),
+            sampler: json!({"type": "random"}),
+            pruner: json!({"type": "none"}),
+            seed: None,
+            created_at: Timestamp::now(),
+            seq: 0,
+        })
+        .await
+        .unwrap();
+        let runs_before = count(&db, "SELECT count(*) FROM {s}.runs").await;
+        let records_before = count(&db, "SELECT count(*) FROM {s}.audit_log").await;
+        let ask = |run_id: &str, number: i64| {
+            let run = new_run(run_id);
+            let mut trial = NewTrial::running(format!("t-{run_id}"), "s", run_id, run.created_at);
+            trial.params = [("x".to_owned(), json!(0.5))].into();
+            let params = vec![("x".to_owned(), ParamValue::from_json(json!(0.5)))];
+            pg.start_trial(run, params, trial, number)
+        };
+        let (run, trial) = ask("r0", 0).await.unwrap();
+        assert_eq!((trial.number, run.params["x"].clone()), (0, json!(0.5)));
+        // Number 0 again: taken.
+        let taken = ask("r-taken", 0).await.unwrap_err();
+        assert!(
+            matches!(
+                taken,
+                Error::AlreadyExists {
+                    entity: EntityKind::Trial,
+                    ..
+                }
+            ),
+            "{taken:?}"
+        );
+        ask("r1", 1).await.unwrap();
+        // A completed experiment takes no run.
+        db.admin
+            .batch_execute(&format!(
+                "UPDATE {}.experiments SET status = 'completed' WHERE id = '{EXPERIMENT}'",
+                db.schema
+            ))
+            .await
+            .unwrap();
+        let completed = ask("r-completed", 2).await.unwrap_err();
+        assert!(matches!(completed, Error::Conflict(_)), "{completed:?}");
+        db.admin
+            .batch_execute(&format!(
+                "UPDATE {}.experiments SET status = 'running' WHERE id = '{EXPERIMENT}'",
+                db.schema
+            ))
+            .await
+            .unwrap();
+        ask("r2", 2).await.unwrap();
+        // The limit (3 runs counted by asks) is reached.
+        let full = ask("r-full", 3).await.unwrap_err();
+        assert!(matches!(full, Error::LimitExceeded { .. }), "{full:?}");
+        // Only the three accepted asks were written, each whole.
+        let refused = "('r-taken', 'r-completed', 'r-full')";
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM {s}.runs").await,
+            runs_before + 3
+        );
+        for table in [
+            "runs WHERE id",
+            "run_params WHERE run_id",
+            "run_tags WHERE run_id",
+        ] {
+            let sql = format!("SELECT count(*) FROM {{s}}.{table} IN {refused}");
+            assert_eq!(count(&db, &sql).await, 0, "{table}");
+        }
+        let sql = "SELECT count(*) FROM {s}.run_tags WHERE key = 'ets.study_id'";
+        assert_eq!(count(&db, sql).await, 3);
+        let sql = "SELECT count(*) FROM {s}.trials WHERE study_id = 's'";
+        assert_eq!(count(&db, sql).await, 3);
+        let sql = "SELECT run_count FROM {s}.experiments WHERE id = '0'";
+        assert_eq!(count(&db, sql).await, 3);
+        let trials = pg.trials("s").await.unwrap();
+        let numbers: Vec<i64> = trials.iter().map(|t| t.number).collect();
+        assert_eq!(numbers, [0, 1, 2]);
+        // A record an accepted ask (one unattributed write here: no request declared its
+        // events), none for a refused one; the chain verifies.
+        let records = count(&db, "SELECT count(*) FROM {s}.audit_log").await;
+        assert_eq!(records, records_before + 3);
+        let report = pg.verify_audit().await.unwrap();
+        assert!(report.ok, "{report:?}");
+        db.drop().await;
     }
 }

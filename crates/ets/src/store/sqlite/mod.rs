@@ -1013,6 +1013,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn trial_with_study(&self, id: &str) -> Result<(TrialRecord, StudyRecord)> {
+        let id = id.to_owned();
+        self.readers
+            .run(move |c| {
+                in_snapshot(c, |c| {
+                    let trial = studies::get_trial(c, &id)?;
+                    let study = studies::get_study(c, &trial.study_id)?;
+                    Ok((trial, study))
+                })
+            })
+            .await
+    }
+
     async fn get_trial(&self, id: &str) -> Result<TrialRecord> {
         let id = id.to_owned();
         self.readers
