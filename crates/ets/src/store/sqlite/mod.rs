@@ -212,15 +212,18 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Applies pending migrations; returns the versions applied now.
+/// Applies pending migrations, all in one transaction (a database is left at its old version
+/// or brought fully up to date, and a fresh one is created in one commit); returns the
+/// versions applied now.
 fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
-    conn.execute_batch(
+    let tx = conn.transaction()?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
          applied_at INTEGER NOT NULL)",
     )?;
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
-        let done: Option<i64> = conn
+        let done: Option<i64> = tx
             .query_row(
                 "SELECT version FROM schema_migrations WHERE version = ?1",
                 [version],
@@ -230,16 +233,15 @@ fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
         if done.is_some() {
             continue;
         }
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .map_err(|e| Error::internal(format!("migration {version} ({name}) failed: {e}")))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             params![version, name, Timestamp::now().millis()],
         )?;
-        tx.commit()?;
         applied.push(*version);
     }
+    tx.commit()?;
     Ok(applied)
 }
 
