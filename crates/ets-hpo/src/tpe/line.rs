@@ -409,7 +409,7 @@ impl Line {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::parzen::Product;
     use super::*;
 
@@ -420,6 +420,17 @@ mod tests {
             consider_endpoints: false,
             multivariate,
         }
+    }
+
+    /// 300 points across a parameter's range and 5 % beyond each end (in its internal
+    /// scale), where densities are compared.
+    pub(in crate::tpe) fn probe_points(bounds: Bounds) -> Vec<f64> {
+        (0..300)
+            .map(|k| {
+                let t = bounds.low + (-0.05 + 1.1 * k as f64 / 299.0) * (bounds.high - bounds.low);
+                if bounds.log { t.exp() } else { t }
+            })
+            .collect()
     }
 
     /// Densities summed by bins are the direct ones, on long continuous histories spread
@@ -445,13 +456,7 @@ mod tests {
                     })
                     .collect();
                 let line = Line::new(&d, &obs, None, None, params(false));
-                let xs: Vec<f64> = (0..300)
-                    .map(|k| {
-                        let t = bounds.low
-                            + (-0.05 + 1.1 * k as f64 / 299.0) * (bounds.high - bounds.low);
-                        if bounds.log { t.exp() } else { t }
-                    })
-                    .collect();
+                let xs = probe_points(bounds);
                 let binned = line.log_pdfs(&xs).expect("a long continuous history");
                 for (x, got) in xs.iter().zip(binned) {
                     let want = line.log_pdf(*x);

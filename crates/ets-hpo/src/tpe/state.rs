@@ -445,6 +445,22 @@ struct Kernel {
     term: f64,
 }
 
+impl Kernel {
+    /// A kernel placed but not yet fitted: its width and terms come when its bin is prepared.
+    fn unfitted(x: f64, mu: f64, number: u64, rank: usize) -> Kernel {
+        Kernel {
+            x,
+            mu,
+            number,
+            rank,
+            sigma: f64::NAN,
+            nu: f64::NAN,
+            v: f64::NAN,
+            term: f64::NAN,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Bin {
     /// By (value, number): the kernel order of `line.rs`.
@@ -564,16 +580,7 @@ impl Bins {
         order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let kernels: Vec<Kernel> = order
             .into_iter()
-            .map(|(x, number, rank)| Kernel {
-                x,
-                mu: self.bounds.transform(x),
-                number,
-                rank,
-                sigma: f64::NAN,
-                nu: f64::NAN,
-                v: f64::NAN,
-                term: f64::NAN,
-            })
+            .map(|(x, number, rank)| Kernel::unfitted(x, self.bounds.transform(x), number, rank))
             .collect();
         let n = kernels.len();
         let sigmas: Vec<f64> = (0..n)
@@ -675,16 +682,7 @@ impl Bins {
         let i = self.bins[b]
             .kernels
             .partition_point(|k| (k.x, k.number) < (x, number));
-        let kernel = Kernel {
-            x,
-            mu,
-            number,
-            rank,
-            sigma: f64::NAN,
-            nu: f64::NAN,
-            v: f64::NAN,
-            term: f64::NAN,
-        };
+        let kernel = Kernel::unfitted(x, mu, number, rank);
         self.bins[b].kernels.insert(i, kernel);
         self.bins[b].dirty = true;
         let (prev, next) = (self.before(b, i), self.after(b, i));
@@ -1050,13 +1048,7 @@ mod tests {
                 let mut bins = Bins::new(bounds, false, &by_number);
                 bins.prepare(&by_number);
                 let line = Line::new(&d, &obs, None, None, p);
-                let xs: Vec<f64> = (0..300)
-                    .map(|k| {
-                        let t = bounds.low
-                            + (-0.05 + 1.1 * k as f64 / 299.0) * (bounds.high - bounds.low);
-                        if bounds.log { t.exp() } else { t }
-                    })
-                    .collect();
+                let xs = super::super::line::tests::probe_points(bounds);
                 for (x, got) in xs.iter().zip(bins.log_pdfs(&xs, &by_number, 1.0)) {
                     let want = line.log_pdf(*x);
                     assert!(
