@@ -1127,4 +1127,28 @@ mod tests {
         }
         assert_eq!(from_state, 40);
     }
+
+    /// A server may sample on its async executor only once a state is kept: a study's first
+    /// ask (an empty cache) builds it and is not cheap; the asks after it are. Settings the
+    /// state does not cover (several objectives, constant liar) never are.
+    #[test]
+    fn an_ask_is_cheap_only_with_a_kept_state() {
+        let mut rng = Rng::new(6, 0, 0);
+        let tpe = TpeSampler::new(TpeOptions::default());
+        let dirs = [Direction::Minimize];
+        let trials: Vec<Trial> = (0..1_050)
+            .map(|n| trial(n, &mut rng, TrialState::Complete))
+            .collect();
+        let mut cache = SamplerCache::default();
+        assert!(!tpe.cached_ask_is_cheap(&dirs, &cache));
+        tpe.sample_cached(&space(), &history_of(&trials), &dirs, 1_050, &mut cache)
+            .unwrap();
+        assert!(tpe.cached_ask_is_cheap(&dirs, &cache));
+        assert!(!tpe.cached_ask_is_cheap(&[Direction::Minimize, Direction::Maximize], &cache));
+        let liar = TpeSampler::new(TpeOptions {
+            constant_liar: true,
+            ..TpeOptions::default()
+        });
+        assert!(!liar.cached_ask_is_cheap(&dirs, &cache));
+    }
 }
