@@ -216,13 +216,17 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 /// or brought fully up to date, and a fresh one is created in one commit); returns the
 /// versions applied now.
 fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
+    apply_migrations(conn, MIGRATIONS)
+}
+
+fn apply_migrations(conn: &mut Connection, migrations: &[(i64, &str, &str)]) -> Result<Vec<i64>> {
     let tx = conn.transaction()?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
          applied_at INTEGER NOT NULL)",
     )?;
     let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS {
+    for (version, name, sql) in migrations {
         let done: Option<i64> = tx
             .query_row(
                 "SELECT version FROM schema_migrations WHERE version = ?1",
@@ -1359,4 +1363,47 @@ fn in_snapshot<T>(conn: &Connection, read: impl FnOnce(&Connection) -> Result<T>
     let result = read(&tx);
     tx.finish()?;
     result
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// Pending migrations are applied whole or not at all: one that fails leaves the
+    /// database as it was before the first of them, and says which failed.
+    #[test]
+    fn a_failing_migration_leaves_the_database_as_it_was() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let first: &[(i64, &str, &str)] = &[(1, "one", "CREATE TABLE a (x INTEGER)")];
+        assert_eq!(apply_migrations(&mut conn, first).unwrap(), vec![1]);
+        let more: &[(i64, &str, &str)] = &[
+            (1, "one", "CREATE TABLE a (x INTEGER)"),
+            (2, "two", "CREATE TABLE b (x INTEGER)"),
+            (3, "three", "CREATE TABLE broken (x"),
+        ];
+        let error = apply_migrations(&mut conn, more).unwrap_err().to_string();
+        assert!(error.contains("migration 3 (three) failed"), "{error}");
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM schema_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(versions, vec![1]);
+        let b_exists: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(b_exists, 0, "migration 2 was rolled back with 3");
+        let fixed: &[(i64, &str, &str)] = &[
+            (1, "one", "CREATE TABLE a (x INTEGER)"),
+            (2, "two", "CREATE TABLE b (x INTEGER)"),
+            (3, "three", "CREATE TABLE fixed (x INTEGER)"),
+        ];
+        assert_eq!(apply_migrations(&mut conn, fixed).unwrap(), vec![2, 3]);
+    }
 }
