@@ -224,6 +224,11 @@ impl History {
         self.columns.track(space, &self.trials);
     }
 
+    /// Whether a column is kept for every parameter of `space` ([`track`](Self::track)).
+    pub fn tracks(&self, space: &SearchSpace) -> bool {
+        self.columns.covers(space)
+    }
+
     /// Adds a trial; trials are expected by number (sorted columns are dropped
     /// otherwise: TPE breaks ties between equal values by number).
     pub fn push(&mut self, trial: Trial) {

@@ -27,6 +27,7 @@ on_both_databases!(
     study_charts_and_importance_follow_the_trials,
     a_conditional_space_suggests_only_the_active_params,
     a_tell_on_a_trashed_run_changes_nothing,
+    an_ask_sees_a_tell_made_behind_its_instance,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -761,4 +762,73 @@ async fn a_tell_on_a_trashed_run_changes_nothing() {
     let points = series.body["points"].as_array().expect("points");
     assert_eq!(points.len(), 1, "{}", series.body);
     assert_eq!(points[0]["value"], 0.5);
+}
+
+/// An instance's asks sample from the history it keeps, its own asks and tells applied
+/// without reading the study. A trial told behind its back (as through another instance)
+/// is seen all the same: the ask's write finds that view out of date, writes nothing, and
+/// the ask samples again from a fresh read — it suggests exactly what the sampler suggests
+/// from the stored trials.
+async fn an_ask_sees_a_tell_made_behind_its_instance() {
+    use ets::service::study_history::hpo_trial;
+    use ets_hpo::{Direction, SamplerConfig, SearchSpace};
+
+    let app = TestApp::start().await;
+    let space = json!({ "x": { "type": "float", "low": -5, "high": 5 } });
+    let sampler = json!({ "type": "tpe", "n_startup_trials": 2, "seed": 3 });
+    let study = new_study(
+        &app,
+        json!({ "name": "behind", "sampler": sampler, "seed": 3, "search_space": space }),
+    )
+    .await;
+    let first = ask(&app, &study).await;
+    let x0 = first["params"]["x"].as_f64().unwrap();
+    assert_eq!(
+        tell(&app, &first, json!({ "value": x0 * x0 })).await.status,
+        StatusCode::OK
+    );
+    let second = ask(&app, &study).await;
+    let x1 = second["params"]["x"].as_f64().unwrap();
+    // Told through the store, not this instance's services.
+    let store = &app.server.services.store;
+    let told = store
+        .finish_trial(
+            second["trial_id"].as_str().unwrap(),
+            TrialState::Complete,
+            Some(vec![x1 * x1]),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let third = ask(&app, &study).await;
+    assert_eq!(third["number"], 2);
+    let history: Vec<ets_hpo::Trial> = store
+        .trials(&study)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.number < 2)
+        .map(hpo_trial)
+        .collect();
+    let suggest = |history: &[ets_hpo::Trial]| {
+        let mut setting = sampler.clone();
+        setting["seed"] = json!(3);
+        let config: SamplerConfig = serde_json::from_value(setting).unwrap();
+        let space: SearchSpace = serde_json::from_value(space.clone()).unwrap();
+        config
+            .build()
+            .sample(&space, history, &[Direction::Minimize], 2)
+            .unwrap()["x"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(third["params"]["x"].as_f64(), Some(suggest(&history)));
+    // The view from before the tell (trial 1 running) suggests something else.
+    let mut stale = history.clone();
+    stale[1] = hpo_trial(&TrialRecord {
+        state: TrialState::Running,
+        values: None,
+        ..told
+    });
+    assert_ne!(suggest(&stale), suggest(&history));
 }

@@ -31,8 +31,8 @@ use crate::store::{
     ViewQuery, ViewRecord,
 };
 use crate::store::{
-    AttrKind, AttrRecord, NewTrial, SignatureRecord, StudyRecord, TrialRecord, TrialRunEnd,
-    TrialState,
+    AttrKind, AttrRecord, NewTrial, OpenTrials, SignatureRecord, StudyRecord, TrialRecord,
+    TrialRunEnd, TrialState,
 };
 
 /// The audit action of a change to a chart or dashboard (`chart.create`, …).
@@ -348,11 +348,16 @@ impl Store for AuditedStore {
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
         number: i64,
+        seen: Option<OpenTrials>,
     ) -> Result<(Run, TrialRecord)> {
         // The records of `create_run` and `add_trial`, in that order (the run with its
         // params and tags, the trial with its params).
         let events = vec![create_run_event(&run, &params), add_trial_event(&trial)];
-        with_events(events, self.inner.start_trial(run, params, trial, number)).await
+        with_events(
+            events,
+            self.inner.start_trial(run, params, trial, number, seen),
+        )
+        .await
     }
     async fn set_trial_param(
         &self,

@@ -232,6 +232,18 @@ fn pruner_of(study: &StudyRecord) -> Result<Box<dyn Pruner + Send + Sync>> {
     Ok(config.build())
 }
 
+/// A study created through Optuna's storage API is sampled by its client, not by asks.
+fn refuse_client_side(study: &StudyRecord) -> Result<()> {
+    if study.sampler["type"] == CLIENT_SIDE {
+        return Err(Error::Conflict(format!(
+            "study '{}' is sampled by its Optuna client (it was created through Optuna's \
+             storage API): ask for trials through Optuna",
+            study.name
+        )));
+    }
+    Ok(())
+}
+
 fn search_space_of(study: &StudyRecord) -> Result<SearchSpace> {
     serde_json::from_value(study.search_space.clone())
         .map_err(|e| Error::invalid("search_space", e.to_string()))
@@ -554,7 +566,10 @@ impl Services {
     /// Asks for a trial: a run of the study's experiment with the suggested params. The
     /// params are sampled for the study's next trial number as last read, then the run and
     /// the trial with its params are written in one transaction, which takes that number or
-    /// nothing (another ask took it first: sample again from the history that has it).
+    /// nothing (another ask took it first: sample again from the history that has it). While
+    /// this instance knows every change to the study (its own asks and tells), the history
+    /// is not read at all: the write then also checks that the study's trials are the ones
+    /// sampled from (`StudyHistories`).
     pub async fn ask_trial(&self, actor: &Actor, study_id: &str) -> Result<AskedTrial> {
         self.authorize(actor, EntityKind::Study, study_id).await?;
         for _ in 0..MAX_ASK_ATTEMPTS {
@@ -566,20 +581,21 @@ impl Services {
                 .sampler_cache(study_id)
                 .lock_owned()
                 .await;
-            // The study comes with its history (one read).
-            let (study, history) = self
-                .study_histories
-                .read(self.store.as_ref(), study_id, |study| {
-                    if study.sampler["type"] == CLIENT_SIDE {
-                        return Err(Error::Conflict(format!(
-                            "study '{}' is sampled by its Optuna client (it was created through \
-                             Optuna's storage API): ask for trials through Optuna",
-                            study.name
-                        )));
-                    }
-                    search_space_of(study)
-                })
-                .await?;
+            // The study comes with its history: as this instance knows it, or read.
+            let space_of = |study: &StudyRecord| {
+                refuse_client_side(study)?;
+                search_space_of(study)
+            };
+            let (study, history, seen) = match self.study_histories.view(study_id, space_of)? {
+                Some((study, history, seen)) => (study, history, Some(seen)),
+                None => {
+                    let (study, history) = self
+                        .study_histories
+                        .read(self.store.as_ref(), study_id, space_of)
+                        .await?;
+                    (study, history, None)
+                }
+            };
             let space = search_space_of(&study)?;
             let directions = directions_of(&study);
             let number = history.trials().last().map_or(0, |t| t.number as i64 + 1);
@@ -591,7 +607,7 @@ impl Services {
             let sampled = if sampler.cached_ask_is_cheap(&directions, &cache) {
                 let sampled =
                     sampler.sample_cached(&space, &history, &directions, number as u64, &mut cache);
-                drop(cache);
+                drop((cache, history));
                 sampled
             } else {
                 tokio::task::spawn_blocking(move || {
@@ -600,8 +616,15 @@ impl Services {
                 .await
                 .map_err(|e| Error::internal(format!("sampling failed: {e}")))?
             };
-            let params =
-                sampled.map_err(|e| Error::Conflict(format!("no trial to suggest: {e}")))?;
+            let params = match sampled {
+                Ok(params) => params,
+                // Nothing to suggest (a used-up grid) is the answer only on a fresh read.
+                Err(_) if seen.is_some() => {
+                    self.study_histories.forget_view(study_id);
+                    continue;
+                }
+                Err(e) => return Err(Error::Conflict(format!("no trial to suggest: {e}"))),
+            };
             // The run carries the study, the trial's number and the params.
             let (run, run_params) = self
                 .new_run(
@@ -621,14 +644,22 @@ impl Services {
             let mut trial =
                 NewTrial::running(ets_domain::new_id(), study_id, &run.id, Timestamp::now());
             trial.params = params.clone();
-            let (run, trial) = match self.store.start_trial(run, run_params, trial, number).await {
+            let started = self
+                .store
+                .start_trial(run, run_params, trial, number, seen)
+                .await;
+            let (run, trial) = match started {
                 Ok(started) => started,
                 Err(Error::AlreadyExists {
                     entity: EntityKind::Trial,
                     ..
-                }) => continue,
+                }) => {
+                    self.study_histories.forget_view(study_id);
+                    continue;
+                }
                 Err(e) => return Err(run_creation_error(e)),
             };
+            self.study_histories.stored(&trial);
             self.remember_project(EntityKind::Run, &run.id, &run.project_id);
             self.remember_project(EntityKind::Trial, &trial.id, &run.project_id);
             self.live.run_created(&run);

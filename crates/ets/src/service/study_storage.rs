@@ -507,6 +507,8 @@ impl Services {
             .store
             .tell_trial(&trial.id, state, values, now, run)
             .await?;
+        // The samplers' history of this instance follows its own tells without a read.
+        self.study_histories.stored(&finished);
         if let Some((run, written)) = ended {
             metrics::counter!("ets_metric_points_ingested_total").increment(written as u64);
             if written > 0 {

@@ -49,7 +49,7 @@ pub use alerts::{
 pub use identity::{ApiKeyRecord, KeyLogin, MemberRecord, SessionRecord, UserRecord, UserRef};
 pub use signatures::SignatureRecord;
 pub use studies::{
-    AttrKind, AttrRecord, NewTrial, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
+    AttrKind, AttrRecord, NewTrial, OpenTrials, StudyRecord, TrialRecord, TrialRunEnd, TrialState,
 };
 pub use views::{ViewKind, ViewQuery, ViewRecord};
 
@@ -632,13 +632,16 @@ pub trait Store: Send + Sync + 'static {
     /// the run as created. The trial's params were sampled for number `number` (the study's
     /// next one as last read): when the trial would take another (another ask was first),
     /// nothing is written and the answer is `AlreadyExists` for the trial
-    /// (`studies::trial_number_taken`).
+    /// (`studies::trial_number_taken`). With `seen`, the params were sampled from that view
+    /// of the study's unfinished trials without reading it: when the study's trials differ
+    /// from it, nothing is written either (`studies::trials_changed`).
     async fn start_trial(
         &self,
         run: Run,
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
         number: i64,
+        seen: Option<OpenTrials>,
     ) -> Result<(Run, TrialRecord)>;
     /// Sets one param and its distribution; `Conflict` when the trial is finished.
     async fn set_trial_param(

@@ -220,6 +220,66 @@ pub fn trial_number_taken(study_id: &str, number: i64) -> Error {
     }
 }
 
+/// What an ask sampled from without reading the study first: this instance's view of the
+/// trials that were not final when last read (from number `from` on), with their states as
+/// stored. Numbers only grow and states only move forward, so the view is current exactly
+/// when the study's trials from `from` up to the new one have these numbers and states;
+/// `Store::start_trial` checks that in the transaction that writes the ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTrials {
+    pub from: i64,
+    pub trials: Vec<(i64, TrialState)>,
+}
+
+impl OpenTrials {
+    /// The view as [`open_trials_stamp`] writes the stored trials: `number:state`, by
+    /// number, comma-separated.
+    pub fn stamp(&self) -> String {
+        let mut stamp = String::new();
+        for (i, (number, state)) in self.trials.iter().enumerate() {
+            if i > 0 {
+                stamp.push(',');
+            }
+            stamp.push_str(&format!("{number}:{}", state.as_str()));
+        }
+        stamp
+    }
+}
+
+/// The stamp of study `study`'s trials numbered from `from` up to (not including) `below`,
+/// as [`OpenTrials::stamp`] writes a view (SQL expressions or placeholders; the same SQL on
+/// both backends: SQLite ≥ 3.44 orders within `string_agg` as PostgreSQL does).
+pub(crate) fn open_trials_stamp(study: &str, from: &str, below: &str) -> String {
+    format!(
+        "(SELECT coalesce(string_agg(o.number || ':' || o.state, ',' ORDER BY o.number), '') \
+         FROM trials o WHERE o.study_id = {study} AND o.number >= {from} AND o.number < {below})"
+    )
+}
+
+/// What refuses an ask sampled from a view of the study that is no longer current (another
+/// instance asked or told since): nothing was written, and the ask reads and samples again.
+pub fn trials_changed(study_id: &str, number: i64) -> Error {
+    Error::AlreadyExists {
+        entity: EntityKind::Trial,
+        name: format!("#{number}"),
+        scope: format!(" in study '{study_id}' (its trials changed since they were read)"),
+    }
+}
+
+/// An ask's view of the study is the stored one (`stored`: [`open_trials_stamp`]'s answer).
+pub(crate) fn check_open_trials(
+    seen: &OpenTrials,
+    stored: &str,
+    study_id: &str,
+    number: i64,
+) -> Result<(), Error> {
+    if seen.stamp() == stored {
+        Ok(())
+    } else {
+        Err(trials_changed(study_id, number))
+    }
+}
+
 /// The number a started trial took is the one it was sampled for (see `Store::start_trial`).
 pub(crate) fn check_trial_number(trial: &TrialRecord, sampled_for: i64) -> Result<(), Error> {
     if trial.number == sampled_for {

@@ -54,10 +54,10 @@ use crate::store::identity::{
 use crate::store::studies as q_attrs;
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
-    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
-    PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
-    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd, TrialState, ViewKind,
-    ViewQuery, ViewRecord,
+    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial,
+    OpenTrials, Page, PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search,
+    SeriesRequest, Store, StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd,
+    TrialState, ViewKind, ViewQuery, ViewRecord,
 };
 
 /// A transaction of the pool; every store function runs in one.
@@ -1143,8 +1143,9 @@ impl Store for PgStore {
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
         number: i64,
+        seen: Option<OpenTrials>,
     ) -> Result<(Run, TrialRecord)> {
-        PgStore::start_trial(self, run, params, trial, number).await
+        PgStore::start_trial(self, run, params, trial, number, seen).await
     }
     async fn set_trial_param(
         &self,

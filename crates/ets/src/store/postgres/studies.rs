@@ -172,36 +172,74 @@ async fn set_state(
 /// Fails the transaction (a cast of its message to `int`: 22P02; not a constant, which
 /// PostgreSQL would cast when preparing) unless experiment `$1`, after counting the new run,
 /// may take it (`rules::RUN_CREATION_ALLOWED_SQL`, `$2` the limit) and trial `$3` took number
-/// `$4`: what an ask checks on its answers, checked in the server, so that the ask commits in
-/// the round trip that sends it.
+/// `$4` — and, when the ask sampled from a view of the study without reading it (`$5`, its
+/// stamp; `$6`, where it starts), unless the study's trials are that view: what an ask checks
+/// on its answers, checked in the server, so that the ask commits in the round trip that
+/// sends it.
 static ASK_GUARD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT CASE WHEN {} AND t.number = $4 THEN 0 ELSE \
-           ('ETS: the run or the trial number ' || t.number || ' of an ask was refused')::int END \
+        "SELECT CASE \
+           WHEN NOT ({} AND t.number = $4) THEN \
+             ('ETS: the run or the trial number ' || t.number || ' of an ask was refused')::int \
+           WHEN $5::text IS NOT NULL AND $5::text <> {} THEN \
+             ('{STALE_VIEW} for trial ' || t.number)::int \
+           ELSE 0 END \
          FROM experiments e JOIN trials t ON t.id = $3 WHERE e.id = $1",
-        rules::RUN_CREATION_ALLOWED_SQL
+        rules::RUN_CREATION_ALLOWED_SQL,
+        q::open_trials_stamp("t.study_id", "$6", "$4"),
     )
 });
 
-/// Sends [`ASK_GUARD`]: `Ok(false)` when it refused.
+/// The message of [`ASK_GUARD`]'s refusal of a view that is no longer current.
+const STALE_VIEW: &str = "ETS: the trials of the study changed since the ask read them";
+
+/// What [`ASK_GUARD`] answered.
+#[derive(Debug, PartialEq)]
+enum AskGuard {
+    Allowed,
+    /// The run or the number (the other answers say why).
+    Refused,
+    /// The view the ask sampled from.
+    Stale,
+}
+
+/// Sends [`ASK_GUARD`].
 async fn check_ask(
     c: &impl GenericClient,
     run: &Run,
     max_runs: u64,
     trial_id: &str,
     number: i64,
-) -> Result<bool> {
+    seen: Option<&q::OpenTrials>,
+) -> Result<AskGuard> {
     let statement = c.prepare_cached(&ASK_GUARD).await?;
     let max_runs = i64::try_from(max_runs).unwrap_or(i64::MAX);
+    let (stamp, from) = (seen.map(q::OpenTrials::stamp), seen.map_or(0, |s| s.from));
     match c
         .query_opt(
             &statement,
-            &[&run.experiment_id, &max_runs, &trial_id, &number],
+            &[
+                &run.experiment_id,
+                &max_runs,
+                &trial_id,
+                &number,
+                &stamp,
+                &from,
+            ],
         )
         .await
     {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some(&SqlState::INVALID_TEXT_REPRESENTATION) => Ok(false),
+        Ok(_) => Ok(AskGuard::Allowed),
+        Err(e) if e.code() == Some(&SqlState::INVALID_TEXT_REPRESENTATION) => {
+            let stale = e
+                .as_db_error()
+                .is_some_and(|d| d.message().contains(STALE_VIEW));
+            Ok(if stale {
+                AskGuard::Stale
+            } else {
+                AskGuard::Refused
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -383,6 +421,7 @@ impl PgStore {
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
         number: i64,
+        seen: Option<q::OpenTrials>,
     ) -> Result<(Run, TrialRecord)> {
         // An asked trial's run has no parent (whose check would wait for an answer).
         debug_assert!(run.parent_run_id.is_none());
@@ -400,22 +439,27 @@ impl PgStore {
                 // (its trials take numbers one at a time, on every instance), then the run's
                 // rows and the trial (which names the run and is numbered under the lock),
                 // then the guard, which fails the transaction in the server when the run or
-                // the number is refused. The answers then say why.
-                let (experiment, _, (), taken, allowed) = super::pipelined_values(tokio::join!(
+                // the number is refused, or when the study is not the view the ask sampled
+                // from. The answers then say why.
+                let (experiment, _, (), taken, guard) = super::pipelined_values(tokio::join!(
                     runs::lock_for_new_run(c, &run, max_runs),
                     study(c, &trial.study_id, "FOR UPDATE"),
                     runs::write_new_run(c, &run, &params),
                     insert_trial(c, &trial),
-                    check_ask(c, &run, max_runs, &trial.id, number),
+                    check_ask(c, &run, max_runs, &trial.id, number, seen.as_ref()),
                 ))?;
                 let trial = q::inserted(trial, taken);
                 q::check_trial_number(&trial, number)?;
-                if !allowed {
-                    return Err(Error::internal(format!(
-                        "the ask of trial {number} of study '{}' was refused in the database \
-                         although its run and number were allowed",
-                        trial.study_id
-                    )));
+                match guard {
+                    AskGuard::Allowed => {}
+                    AskGuard::Stale => return Err(q::trials_changed(&trial.study_id, number)),
+                    AskGuard::Refused => {
+                        return Err(Error::internal(format!(
+                            "the ask of trial {number} of study '{}' was refused in the \
+                             database although its run and number were allowed",
+                            trial.study_id
+                        )));
+                    }
                 }
                 Ok((q::created_run(run, &params, &experiment.project_id), trial))
             })
@@ -719,9 +763,10 @@ mod tests {
     }
 
     /// An ask goes out with its `COMMIT` (one round trip), so what refuses it must fail in
-    /// the database: a taken number, a completed experiment and the run limit each leave no
-    /// run, no trial and no count behind, and say why; what was written is whole, and the
-    /// audit chain (records placed by the server) verifies.
+    /// the database: a taken number, a view of the study that is not current, a completed
+    /// experiment and the run limit each leave no run, no trial and no count behind, and
+    /// say why; what was written is whole, and the audit chain (records placed by the
+    /// server) verifies.
     #[tokio::test]
     async fn an_ask_is_committed_whole_or_refused_whole() {
         let Some(db) = TestDb::new().await else {
@@ -754,13 +799,14 @@ mod tests {
         .unwrap();
         let runs_before = count(&db, "SELECT count(*) FROM {s}.runs").await;
         let records_before = count(&db, "SELECT count(*) FROM {s}.audit_log").await;
-        let ask = |run_id: &str, number: i64| {
+        let ask_seeing = |run_id: &str, number: i64, seen: Option<q::OpenTrials>| {
             let run = new_run(run_id);
             let mut trial = NewTrial::running(format!("t-{run_id}"), "s", run_id, run.created_at);
             trial.params = [("x".to_owned(), json!(0.5))].into();
             let params = vec![("x".to_owned(), ParamValue::from_json(json!(0.5)))];
-            pg.start_trial(run, params, trial, number)
+            pg.start_trial(run, params, trial, number, seen)
         };
+        let ask = |run_id: &str, number: i64| ask_seeing(run_id, number, None);
         let (run, trial) = ask("r0", 0).await.unwrap();
         assert_eq!((trial.number, run.params["x"].clone()), (0, json!(0.5)));
         // Number 0 again: taken.
@@ -775,8 +821,27 @@ mod tests {
             ),
             "{taken:?}"
         );
-        ask("r1", 1).await.unwrap();
-        // A completed experiment takes no run.
+        // Sampled from a view that has trial 0 finished: it is running.
+        let view = |state| q::OpenTrials {
+            from: 0,
+            trials: vec![(0, state)],
+        };
+        let stale = ask_seeing("r-stale", 1, Some(view(TrialState::Complete)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                stale,
+                Error::AlreadyExists {
+                    entity: EntityKind::Trial,
+                    ..
+                }
+            ),
+            "{stale:?}"
+        );
+        ask_seeing("r1", 1, Some(view(TrialState::Running)))
+            .await
+            .unwrap();
         db.admin
             .batch_execute(&format!(
                 "UPDATE {}.experiments SET status = 'completed' WHERE id = '{EXPERIMENT}'",
@@ -798,7 +863,7 @@ mod tests {
         let full = ask("r-full", 3).await.unwrap_err();
         assert!(matches!(full, Error::LimitExceeded { .. }), "{full:?}");
         // Only the three accepted asks were written, each whole.
-        let refused = "('r-taken', 'r-completed', 'r-full')";
+        let refused = "('r-taken', 'r-stale', 'r-completed', 'r-full')";
         assert_eq!(
             count(&db, "SELECT count(*) FROM {s}.runs").await,
             runs_before + 3

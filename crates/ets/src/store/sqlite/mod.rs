@@ -40,10 +40,10 @@ use crate::store::identity::{
 use crate::store::studies as q_attrs;
 use crate::store::{
     AlertQuery, AlertRecord, AlertRuleRecord, AttrKind, AttrRecord, AuditQuery, DataOf,
-    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial, Page,
-    PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search, SeriesRequest, Store,
-    StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd, TrialState, ViewKind,
-    ViewQuery, ViewRecord, ingest,
+    DeliveryOutcome, DeliveryRecord, ExperimentFilter, LatestMetric, Mutation, NewTrial,
+    OpenTrials, Page, PageRequest, PointContext, PoolState, ProjectFilter, RunFilter, Search,
+    SeriesRequest, Store, StoreLimits, StoredArtifact, StudyRecord, TrialRecord, TrialRunEnd,
+    TrialState, ViewKind, ViewQuery, ViewRecord, ingest,
 };
 
 /// Embedded migrations, applied in order at start-up. Never edit a released one.
@@ -993,6 +993,7 @@ impl Store for SqliteStore {
         params: Vec<(String, ParamValue)>,
         trial: NewTrial,
         number: i64,
+        seen: Option<OpenTrials>,
     ) -> Result<(Run, TrialRecord)> {
         let limits = self.limits;
         self.writer
@@ -1000,6 +1001,9 @@ impl Store for SqliteStore {
                 let experiment = runs::insert(c, &run, &params, &limits)?;
                 let trial = studies::add_trial(c, trial)?;
                 crate::store::studies::check_trial_number(&trial, number)?;
+                if let Some(seen) = &seen {
+                    studies::check_open_trials(c, seen, &trial.study_id, number)?;
+                }
                 let run = crate::store::studies::created_run(run, &params, &experiment.project_id);
                 Ok((run, trial))
             })

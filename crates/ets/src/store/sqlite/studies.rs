@@ -149,6 +149,23 @@ pub(super) fn add_trial(conn: &Connection, trial: NewTrial) -> Result<TrialRecor
     Ok(q::inserted(trial, number))
 }
 
+/// Refuses (`studies::trials_changed`) when the study's trials from `seen.from` up to
+/// `number` are not the ones of `seen` (the writer runs this in the ask's transaction).
+pub(super) fn check_open_trials(
+    conn: &Connection,
+    seen: &q::OpenTrials,
+    study_id: &str,
+    number: i64,
+) -> Result<()> {
+    let stored: String = conn
+        .prepare_cached(&format!(
+            "SELECT {}",
+            q::open_trials_stamp("?1", "?2", "?3")
+        ))?
+        .query_row(params![study_id, seen.from, number], |r| r.get(0))?;
+    q::check_open_trials(seen, &stored, study_id, number)
+}
+
 /// Sets one param (and its distribution) of a trial that is not finished.
 pub(super) fn set_param(
     conn: &Connection,
