@@ -297,7 +297,9 @@ impl Services {
             None => {
                 self.store
                     .grow_search_space(&study.id, name, distribution_json(distribution))
-                    .await?
+                    .await?;
+                // The study asks sample from changed: they read it again.
+                self.study_histories.forget_view(&study.id);
             }
         }
         Ok(value)
