@@ -302,22 +302,7 @@ mod tests {
 
     #[test]
     fn a_waiting_trial_reads_as_running() {
-        let mut trial = crate::store::TrialRecord {
-            id: "t".into(),
-            study_id: "s".into(),
-            number: 4,
-            run_id: None,
-            state: TrialState::Waiting,
-            params: Default::default(),
-            distributions: Default::default(),
-            values: None,
-            intermediate: Default::default(),
-            created_at: ets_domain::Timestamp(0),
-            started_at: None,
-            finished_at: None,
-            user_attrs: Default::default(),
-            system_attrs: Default::default(),
-        };
+        let mut trial = record(4, TrialState::Waiting, None);
         assert_eq!(hpo_trial(&trial).state, ets_hpo::TrialState::Running);
         trial.state = TrialState::Pruned;
         assert_eq!(hpo_trial(&trial).state, ets_hpo::TrialState::Pruned);
