@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 
 use axum::Json as JsonResponse;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 
 use super::error::ErrorBody;
 use super::extract::Query;
@@ -16,17 +14,15 @@ use crate::audit::{AuditRecord, RequestContext, VerifyReport};
 use crate::error::Result;
 use crate::service::audit::AuditListParams;
 
-/// Runs the request with its audit context: the actor the auth layer (a route layer outside
-/// this one) put in the extensions, the `x-request-id`, and the client's address from the
-/// accept loop.
-pub(super) async fn request_context(request: Request, next: Next) -> Response {
-    let actor = request
-        .extensions()
-        .get::<Actor>()
-        .map_or("unauthenticated", Actor::audit_name)
-        .to_owned();
-    let context = RequestContext {
-        actor,
+/// The request's audit context: the actor the auth step put in the extensions, the
+/// `x-request-id`, and the client's address from the accept loop.
+pub(super) fn request_context(request: &Request) -> RequestContext {
+    RequestContext {
+        actor: request
+            .extensions()
+            .get::<Actor>()
+            .map_or("unauthenticated", Actor::audit_name)
+            .to_owned(),
         request_id: request
             .headers()
             .get("x-request-id")
@@ -36,8 +32,7 @@ pub(super) async fn request_context(request: Request, next: Next) -> Response {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(peer)| peer.ip().to_string()),
-    };
-    context.scope(next.run(request)).await
+    }
 }
 
 /// List audit records.

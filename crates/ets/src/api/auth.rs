@@ -5,9 +5,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
@@ -84,27 +83,25 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// Authenticates a matched route's request (`template`: its route) against the route's
+/// declared permission and puts the [`Actor`] in its extensions; a refusal is the answer to
+/// send instead. `Ok` carries the principal's name for the request log when credentials were
+/// checked.
 pub(crate) async fn authenticate(
-    State(s): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_owned();
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    let Some(permission) = policy::permission(request.method().as_str(), &template) else {
+    s: &AppState,
+    request: &mut Request,
+    template: &str,
+) -> Result<Option<PrincipalName>, Response> {
+    let Some(permission) = policy::permission(request.method().as_str(), template) else {
         tracing::error!(method = %request.method(), route = template, "route has no permission declaration; refused");
-        return refuse(
-            &path,
+        return Err(refuse(
+            request.uri().path(),
             Error::Forbidden("this route declares no permission, so nobody may call it".into()),
-        );
+        ));
     };
     if !s.config.auth.enabled {
         request.extensions_mut().insert(Actor::Anonymous);
-        return next.run(request).await;
+        return Ok(None);
     }
     let ip = request
         .extensions()
@@ -116,19 +113,16 @@ pub(crate) async fn authenticate(
             tracing::debug!(error = %e, "ignoring malformed credentials on a public route");
             None
         }
-        Err(e) => return refuse(&path, e),
+        Err(e) => return Err(refuse(request.uri().path(), e)),
     };
     let actor = match presented {
         None if permission == Permission::Public => Actor::Unauthenticated,
         None => {
-            return refuse(
-                &path,
-                Error::Unauthenticated(
-                    "authentication required: send an API key or JWT as 'Authorization: Bearer …', or Basic \
-                     credentials (user and password or API key)"
-                        .into(),
-                ),
-            );
+            return Err(refuse(request.uri().path(), Error::Unauthenticated(
+                "authentication required: send an API key or JWT as 'Authorization: Bearer …', or Basic \
+                 credentials (user and password or API key)"
+                    .into(),
+            )));
         }
         Some(presented) => {
             let session = match &presented {
@@ -139,21 +133,21 @@ pub(crate) async fn authenticate(
                 Ok(principal) => principal,
                 Err(Error::Unauthenticated(_)) if permission == Permission::Public => {
                     request.extensions_mut().insert(Actor::Unauthenticated);
-                    return next.run(request).await;
+                    return Ok(None);
                 }
-                Err(e) => return refuse(&path, e),
+                Err(e) => return Err(refuse(request.uri().path(), e)),
             };
             if let (Some(token), Credential::Session) = (&session, &principal.credential)
                 && !is_safe(request.method())
-                && let Err(e) = check_csrf(&s, token, request.headers()).await
+                && let Err(e) = check_csrf(s, token, request.headers()).await
             {
-                return refuse(&path, e);
+                return Err(refuse(request.uri().path(), e));
             }
             if permission == Permission::GlobalAdmin && !principal.global_admin {
-                return refuse(
-                    &path,
+                return Err(refuse(
+                    request.uri().path(),
                     Error::Forbidden("only global admins may do this".into()),
-                );
+                ));
             }
             let needs = match permission {
                 Permission::Project(role) => Some(role),
@@ -162,11 +156,9 @@ pub(crate) async fn authenticate(
             Actor::User { principal, needs }
         }
     };
-    let name = actor.audit_name().to_owned();
+    let name = PrincipalName(actor.audit_name().to_owned());
     request.extensions_mut().insert(actor);
-    let mut response = next.run(request).await;
-    response.extensions_mut().insert(PrincipalName(name));
-    response
+    Ok(Some(name))
 }
 
 /// A browser session's state-changing request must echo the session's CSRF token (a page

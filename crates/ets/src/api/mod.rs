@@ -29,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
+use tower::ServiceBuilder;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
@@ -250,13 +251,7 @@ pub fn router(state: AppState) -> Router {
             get(artifacts::download_artifact).delete(artifacts::delete_artifact),
         )
         .merge(mlflow::routes())
-        .route_layer(middleware::from_fn(remember_route))
-        // Inside the auth layer, so every write is attributed to the authenticated caller.
-        .route_layer(middleware::from_fn(audit::request_context))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), route_context))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(crate::ui::routes())
         .fallback(|uri: Uri| async move {
@@ -273,21 +268,23 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this path; see /docs",
             )
         })
-        .with_state(state.clone())
-        // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
-        .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(state.clone(), guard::guard));
-    let app = match cors {
-        Some(cors) => app.layer(cors),
-        None => app,
-    };
+        .with_state(state.clone());
+    // The layers every request passes wrap the router as a whole: `Router::layer` would wrap
+    // each route on its own, and a route's layers are cloned for every request it serves.
     // Outside CORS, so foreign hosts are refused and every answer (preflights too) gets the
     // security headers; inside `observe`, so refusals are logged and counted.
     let policy = Arc::new(security::SecurityPolicy::new(&state.config));
-    app.layer(middleware::from_fn_with_state(policy, security::security))
-        .layer(middleware::from_fn(observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
+    let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(policy, security::security))
+        .option_layer(cors)
+        .layer(middleware::from_fn_with_state(state, guard::guard))
+        // JSON bodies are bounded by our own extractor; uploads by the artifact size limit.
+        .layer(DefaultBodyLimit::disable())
+        .service(app);
+    Router::new().fallback_service(stack)
 }
 
 /// Cross-origin calls from browsers. `"*"` lets any page call without credentials (browsers
@@ -329,14 +326,34 @@ fn cors_layer(config: &CorsConfig) -> Option<CorsLayer> {
 #[derive(Clone)]
 struct RouteTemplate(Arc<str>);
 
-async fn remember_route(request: Request, next: Next) -> Response {
-    let template = request
+/// What a matched route's request passes before its handler, in one layer (a route's layers
+/// are cloned for every request): the caller is authenticated against the route's declared
+/// permission (`auth::authenticate`), the handler runs in the request's audit context (so
+/// every write is attributed to the authenticated caller), and the route template and the
+/// principal are put on the response for `observe`.
+async fn route_context(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let template: Option<Arc<str>> = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| RouteTemplate(Arc::from(p.as_str())));
-    let mut response = next.run(request).await;
+        .map(|p| Arc::from(p.as_str()));
+    let mut response =
+        match auth::authenticate(&s, &mut request, template.as_deref().unwrap_or("")).await {
+            Ok(principal) => {
+                let context = audit::request_context(&request);
+                let mut response = context.scope(next.run(request)).await;
+                if let Some(principal) = principal {
+                    response.extensions_mut().insert(principal);
+                }
+                response
+            }
+            Err(refusal) => refusal,
+        };
     if let Some(template) = template {
-        response.extensions_mut().insert(template);
+        response.extensions_mut().insert(RouteTemplate(template));
     }
     response
 }

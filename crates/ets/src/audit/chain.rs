@@ -108,18 +108,7 @@ impl AuditRecord {
 pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut *out, key).expect("a string serializes");
-                out.push(b':');
-                canonical_json(item, out);
-            }
-            out.push(b'}');
+            write_object(map.iter().map(|(k, v)| (k.as_str(), v)).collect(), out);
         }
         Value::Array(items) => {
             out.push(b'[');
@@ -135,10 +124,39 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes the object of `entries` (distinct names) as canonical JSON: the bytes
+/// [`canonical_json`] writes for a map of them, without building the map.
+pub fn canonical_object(entries: &[(&str, Value)], out: &mut Vec<u8>) {
+    write_object(entries.iter().map(|(k, v)| (*k, v)).collect(), out);
+}
+
+/// An object's entries, sorted by name bytewise, as canonical JSON.
+fn write_object(mut entries: Vec<(&str, &Value)>, out: &mut Vec<u8>) {
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.push(b'{');
+    for (i, (key, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key).expect("a string serializes");
+        out.push(b':');
+        canonical_json(item, out);
+    }
+    out.push(b'}');
+}
+
 /// SHA-256 (hex) of the canonical JSON of `value`.
 pub fn digest(value: &Value) -> String {
     let mut bytes = Vec::new();
     canonical_json(value, &mut bytes);
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// SHA-256 (hex) of the canonical JSON of the object of `entries` (distinct names): equal to
+/// [`digest`] of that object.
+pub fn digest_object(entries: &[(&str, Value)]) -> String {
+    let mut bytes = Vec::with_capacity(128);
+    canonical_object(entries, &mut bytes);
     hex::encode(Sha256::digest(&bytes))
 }
 
@@ -365,5 +383,33 @@ mod tests {
             digest(&a),
             digest(&serde_json::json!({"a": {"x": null, "y": [1, {"c": 3, "d": 2}]}, "b": 1}))
         );
+    }
+
+    #[test]
+    fn an_object_of_entries_is_written_as_its_map_would_be() {
+        let entries = [
+            ("b", serde_json::json!(1)),
+            (
+                "a\"",
+                serde_json::json!({"y": [1, {"d": 2, "c": 3}], "x": null}),
+            ),
+            ("A", serde_json::json!("text")),
+        ];
+        let map = serde_json::Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        );
+        let (mut from_entries, mut from_map) = (Vec::new(), Vec::new());
+        canonical_object(&entries, &mut from_entries);
+        canonical_json(&map, &mut from_map);
+        assert_eq!(from_entries, from_map);
+        assert_eq!(
+            String::from_utf8(from_entries).unwrap(),
+            r#"{"A":"text","a\"":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
+        );
+        assert_eq!(digest_object(&entries), digest(&map));
+        assert_eq!(digest_object(&[]), digest(&serde_json::json!({})));
     }
 }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use ets_domain::Timestamp;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::chain::{AuditRecord, GENESIS_HASH, canonical_json, digest};
+use super::chain::{AuditRecord, GENESIS_HASH, canonical_object, digest_object};
 use crate::store::Mutation;
 
 /// The request a write belongs to.
@@ -70,9 +70,10 @@ pub struct Event {
     action: &'static str,
     entity_kind: &'static str,
     entity_id: String,
-    details: Map<String, Value>,
-    /// What changed, hashed into the digest.
-    change: Map<String, Value>,
+    /// The stored summary's fields (distinct names, in any order: the record sorts them).
+    details: Vec<(&'static str, Value)>,
+    /// What changed, hashed into the digest (distinct names, likewise).
+    change: Vec<(&'static str, Value)>,
     /// The entity as a mutation left it, filled in inside the transaction.
     observed: Option<Arc<Mutex<Option<Observed>>>>,
 }
@@ -91,21 +92,21 @@ impl Event {
             action,
             entity_kind,
             entity_id: entity_id.to_owned(),
-            details: Map::new(),
-            change: Map::new(),
+            details: Vec::new(),
+            change: Vec::new(),
             observed: None,
         }
     }
 
     /// Adds `name` to the stored summary.
-    pub fn detail(mut self, name: &str, value: impl Serialize) -> Event {
-        self.details.insert(name.to_owned(), to_value(value));
+    pub fn detail(mut self, name: &'static str, value: impl Serialize) -> Event {
+        set(&mut self.details, name, to_value(value));
         self
     }
 
     /// Adds `name` to what the digest covers (not stored).
-    pub fn change(mut self, name: &str, value: impl Serialize) -> Event {
-        self.change.insert(name.to_owned(), to_value(value));
+    pub fn change(mut self, name: &'static str, value: impl Serialize) -> Event {
+        set(&mut self.change, name, to_value(value));
         self
     }
 
@@ -127,6 +128,14 @@ impl Event {
     /// The record of a write that declared no event.
     fn unattributed() -> Event {
         Event::new("unattributed", "unknown", "")
+    }
+}
+
+/// Sets field `name` of an event's fields, replacing an earlier value as a map would.
+fn set(fields: &mut Vec<(&'static str, Value)>, name: &'static str, value: Value) {
+    match fields.iter_mut().find(|(field, _)| *field == name) {
+        Some(field) => field.1 = value,
+        None => fields.push((name, value)),
     }
 }
 
@@ -268,11 +277,11 @@ impl Entry {
                 let verb = if trashed { "trash" } else { "restore" };
                 action = format!("{}.{verb}", event.entity_kind);
             }
-            details.insert("changed".to_owned(), to_value(observed.changed));
-            change.insert("after".to_owned(), observed.after);
+            set(&mut details, "changed", to_value(observed.changed));
+            set(&mut change, "after", observed.after);
         }
-        let mut details_text = Vec::new();
-        canonical_json(&Value::Object(details), &mut details_text);
+        let mut details_text = Vec::with_capacity(64);
+        canonical_object(&details, &mut details_text);
         UnplacedRecord(AuditRecord {
             seq: 0,
             at: Timestamp::now(),
@@ -282,7 +291,7 @@ impl Entry {
             entity_id: event.entity_id,
             request_id: context.request_id,
             client_ip: context.client_ip,
-            digest: digest(&Value::Object(change)),
+            digest: digest_object(&change),
             details: String::from_utf8(details_text).expect("JSON is UTF-8"),
             prev_hash: String::new(),
             hash: String::new(),
@@ -398,7 +407,9 @@ mod tests {
         assert_eq!(record.details, r#"{"changed":["status"]}"#);
         assert_eq!(
             record.digest,
-            digest(&json!({"after": {"name": "a", "status": "done", "updated_at": 2}}))
+            crate::audit::chain::digest(
+                &json!({"after": {"name": "a", "status": "done", "updated_at": 2}})
+            )
         );
         assert_eq!(record.hash, record.expected_hash());
     }

@@ -3,6 +3,8 @@
 //! inserting the next cannot interleave with another writer, even one in another process
 //! (`ets gc`).
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sql::{Sql, numbered};
@@ -10,6 +12,9 @@ use crate::audit::{AuditRecord, Entry, Verifier, VerifyReport, seal_all};
 use crate::error::Result;
 use crate::store::Page;
 use crate::store::audit::{self, AuditQuery, DataOf};
+
+/// [`audit::INSERT_RECORD`] in SQLite's placeholders (a write appends at least one record).
+static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| numbered(audit::INSERT_RECORD));
 
 /// Appends `entries` (the records of one write, in order) after the chain's last record.
 pub(super) fn append(conn: &Connection, entries: Vec<Entry>) -> Result<()> {
@@ -20,7 +25,7 @@ pub(super) fn append(conn: &Connection, entries: Vec<Entry>) -> Result<()> {
         .prepare_cached(audit::LAST_RECORD)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let mut insert = conn.prepare_cached(&numbered(audit::INSERT_RECORD))?;
+    let mut insert = conn.prepare_cached(&INSERT_RECORD)?;
     for r in seal_all(entries, last) {
         insert.execute(params![
             r.seq,
