@@ -102,18 +102,9 @@ pub fn backoff(attempts: i64, base_ms: u64, max_seconds: u64) -> Duration {
 pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bool>) {
     let config = services.config.alerts.clone();
     let timeout = Duration::from_secs(config.webhook_timeout_seconds.max(1));
-    let client = match reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("ETS-Webhook/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook client cannot be built; alerts are not delivered");
-            return;
-        }
-    };
+    // Built at the first delivery: building a client loads and parses the system's root
+    // certificates, which a server without webhooks should not pay at every start.
+    let mut client: Option<reqwest::Client> = None;
     // A lease outlives the longest attempt, so no other instance retries one in flight.
     let lease_ms = (timeout.as_millis() as i64) + 30_000;
     loop {
@@ -138,7 +129,17 @@ pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bo
             if due.is_empty() {
                 break;
             }
-            let attempts = due.iter().map(|d| attempt(&client, d, &config));
+            let client = match &mut client {
+                Some(client) => &*client,
+                unbuilt @ None => match webhook_client(timeout) {
+                    Ok(built) => &*unbuilt.insert(built),
+                    Err(e) => {
+                        tracing::error!(error = %e, "webhook client cannot be built; alerts are not delivered");
+                        return;
+                    }
+                },
+            };
+            let attempts = due.iter().map(|d| attempt(client, d, &config));
             let outcomes = futures_util::future::join_all(attempts).await;
             for (delivery, outcome) in due.iter().zip(outcomes) {
                 if let Err(e) = services.store.finish_delivery(&delivery.id, outcome).await {
@@ -148,6 +149,14 @@ pub(super) async fn run(services: Arc<Services>, mut stopped: watch::Receiver<bo
             }
         }
     }
+}
+
+fn webhook_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("ETS-Webhook/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// One POST of a leased delivery (`attempts` already counts it).

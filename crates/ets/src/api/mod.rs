@@ -19,14 +19,14 @@ pub mod stream;
 pub mod studies;
 pub mod visualizations;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use tower::ServiceBuilder;
@@ -37,7 +37,6 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::CorsConfig;
@@ -93,125 +92,173 @@ pub struct ItemList<T> {
 )]
 struct ApiDoc;
 
-/// The documented routes, and the OpenAPI document generated from them.
-fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health::health))
-        .routes(routes!(health::live))
-        .routes(routes!(health::ready))
-        .routes(routes!(health::info))
-        .routes(routes!(identity::whoami))
-        .routes(routes!(identity::create_key, identity::list_keys))
-        .routes(routes!(identity::revoke_key))
-        .routes(routes!(identity::create_user, identity::list_users))
-        .routes(routes!(identity::get_user, identity::update_user))
-        .routes(routes!(identity::login))
-        .routes(routes!(identity::logout))
-        .routes(routes!(identity::list_members))
-        .routes(routes!(identity::put_member, identity::delete_member))
-        .routes(routes!(projects::create_project, projects::list_projects))
-        .routes(routes!(projects::project_templates))
-        .routes(routes!(projects::create_project_from_template))
+/// Whether a route table is built with its OpenAPI description (each operation's parameters,
+/// bodies and answers, and the schemas they name) or without. Composing the description of
+/// the ~120 operations takes milliseconds, touches megabytes of code and keeps its tree in
+/// memory; the server needs it only when `/openapi.json` is asked for, so it starts without.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Docs {
+    With,
+    Without,
+}
+
+/// `utoipa_axum::routes!` with `Docs::With`. With `Docs::Without`, the same routes — each
+/// handler's path and methods, from the same `#[utoipa::path]` — with empty operations and no
+/// schemas.
+macro_rules! routes {
+    ($docs:expr; $($($segment:ident)::+),+ $(,)?) => {
+        if $docs == Docs::With {
+            utoipa_axum::routes!($($($segment)::+),+)
+        } else {
+            use utoipa_axum::PathItemExt as _;
+            let mut paths = utoipa::openapi::path::Paths::new();
+            let mut method_router = axum::routing::MethodRouter::new();
+            $(
+                let path = utoipa_axum::routes!(@path [path()] of $($segment)::+);
+                let methods = utoipa_axum::routes!(@path [methods()] of $($segment)::+);
+                method_router = methods.iter().fold(method_router, |router, method| {
+                    router.on(method.to_method_filter(), $($segment)::+)
+                });
+                paths.add_path_operation(path, methods, utoipa::openapi::path::Operation::new());
+            )+
+            (Vec::new(), paths, method_router)
+        }
+    };
+}
+
+/// The documented routes, and the OpenAPI document generated from them (`Docs::With`) or
+/// an empty one.
+fn documented_routes(docs: Docs) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let openapi = match docs {
+        Docs::With => ApiDoc::openapi(),
+        Docs::Without => utoipa::openapi::OpenApiBuilder::new().build(),
+    };
+    OpenApiRouter::with_openapi(openapi)
+        .routes(routes!(docs; health::health))
+        .routes(routes!(docs; health::live))
+        .routes(routes!(docs; health::ready))
+        .routes(routes!(docs; health::info))
+        .routes(routes!(docs; identity::whoami))
+        .routes(routes!(docs; identity::create_key, identity::list_keys))
+        .routes(routes!(docs; identity::revoke_key))
+        .routes(routes!(docs; identity::create_user, identity::list_users))
+        .routes(routes!(docs; identity::get_user, identity::update_user))
+        .routes(routes!(docs; identity::login))
+        .routes(routes!(docs; identity::logout))
+        .routes(routes!(docs; identity::list_members))
+        .routes(routes!(docs; identity::put_member, identity::delete_member))
+        .routes(routes!(docs; projects::create_project, projects::list_projects))
+        .routes(routes!(docs; projects::project_templates))
+        .routes(routes!(docs; projects::create_project_from_template))
         .routes(routes!(
+            docs;
             projects::get_project,
             projects::update_project,
             projects::delete_project
         ))
-        .routes(routes!(projects::project_stats))
-        .routes(routes!(projects::restore_project))
+        .routes(routes!(docs; projects::project_stats))
+        .routes(routes!(docs; projects::restore_project))
         .routes(routes!(
+            docs;
             experiments::create_experiment,
             experiments::list_experiments
         ))
-        .routes(routes!(experiments::experiment_templates))
-        .routes(routes!(experiments::compare_experiments))
+        .routes(routes!(docs; experiments::experiment_templates))
+        .routes(routes!(docs; experiments::compare_experiments))
         .routes(routes!(
+            docs;
             experiments::get_experiment,
             experiments::update_experiment,
             experiments::delete_experiment
         ))
-        .routes(routes!(experiments::restore_experiment))
-        .routes(routes!(experiments::start_experiment))
-        .routes(routes!(experiments::stop_experiment))
-        .routes(routes!(experiments::experiment_metrics))
-        .routes(routes!(experiments::compare_groups))
-        .routes(routes!(runs::create_run, runs::list_runs))
-        .routes(routes!(runs::get_run, runs::update_run, runs::delete_run))
-        .routes(routes!(runs::start_run))
-        .routes(routes!(runs::finish_run))
-        .routes(routes!(runs::restore_run))
-        .routes(routes!(runs::log_metrics, runs::metric_summaries))
-        .routes(routes!(runs::log_bulk_metrics))
-        .routes(routes!(stream::run_stream))
-        .routes(routes!(stream::experiment_stream))
+        .routes(routes!(docs; experiments::restore_experiment))
+        .routes(routes!(docs; experiments::start_experiment))
+        .routes(routes!(docs; experiments::stop_experiment))
+        .routes(routes!(docs; experiments::experiment_metrics))
+        .routes(routes!(docs; experiments::compare_groups))
+        .routes(routes!(docs; runs::create_run, runs::list_runs))
+        .routes(routes!(docs; runs::get_run, runs::update_run, runs::delete_run))
+        .routes(routes!(docs; runs::start_run))
+        .routes(routes!(docs; runs::finish_run))
+        .routes(routes!(docs; runs::restore_run))
+        .routes(routes!(docs; runs::log_metrics, runs::metric_summaries))
+        .routes(routes!(docs; runs::log_bulk_metrics))
+        .routes(routes!(docs; stream::run_stream))
+        .routes(routes!(docs; stream::experiment_stream))
         .routes(routes!(
+            docs;
             artifacts::upload_artifact,
             artifacts::list_artifacts
         ))
-        .routes(routes!(artifacts::start_upload))
-        .routes(routes!(artifacts::upload_status, artifacts::abort_upload))
-        .routes(routes!(artifacts::upload_part))
-        .routes(routes!(artifacts::complete_upload))
-        .routes(routes!(audit::list_audit))
-        .routes(routes!(audit::verify_audit))
-        .routes(routes!(alerts::create_rule, alerts::list_rules))
+        .routes(routes!(docs; artifacts::start_upload))
+        .routes(routes!(docs; artifacts::upload_status, artifacts::abort_upload))
+        .routes(routes!(docs; artifacts::upload_part))
+        .routes(routes!(docs; artifacts::complete_upload))
+        .routes(routes!(docs; audit::list_audit))
+        .routes(routes!(docs; audit::verify_audit))
+        .routes(routes!(docs; alerts::create_rule, alerts::list_rules))
         .routes(routes!(
+            docs;
             alerts::get_rule,
             alerts::update_rule,
             alerts::delete_rule
         ))
-        .routes(routes!(alerts::list_alerts))
-        .routes(routes!(alerts::get_alert))
-        .routes(routes!(alerts::acknowledge_alert))
-        .routes(routes!(alerts::list_deliveries))
-        .routes(routes!(studies::create_study, studies::list_studies))
-        .routes(routes!(studies::study_importance))
-        .routes(routes!(studies::create_study_chart))
-        .routes(routes!(studies::study_chart_templates))
-        .routes(routes!(studies::get_study))
-        .routes(routes!(studies::ask_trial, studies::list_trials))
-        .routes(routes!(studies::report_trial))
-        .routes(routes!(studies::complete_trial))
-        .merge(visualization_routes())
-        .merge(log_routes())
+        .routes(routes!(docs; alerts::list_alerts))
+        .routes(routes!(docs; alerts::get_alert))
+        .routes(routes!(docs; alerts::acknowledge_alert))
+        .routes(routes!(docs; alerts::list_deliveries))
+        .routes(routes!(docs; studies::create_study, studies::list_studies))
+        .routes(routes!(docs; studies::study_importance))
+        .routes(routes!(docs; studies::create_study_chart))
+        .routes(routes!(docs; studies::study_chart_templates))
+        .routes(routes!(docs; studies::get_study))
+        .routes(routes!(docs; studies::ask_trial, studies::list_trials))
+        .routes(routes!(docs; studies::report_trial))
+        .routes(routes!(docs; studies::complete_trial))
+        .merge(visualization_routes(docs))
+        .merge(log_routes(docs))
         .split_for_parts()
 }
 
 /// The visualization routes. Their answers are compressed (gzip) for clients that accept it:
 /// a Plotly figure of 100 long runs is ~2 MB of JSON, an HTML export carries plotly.js
 /// (4.6 MB). PNG, PDF and ZIP are compressed already and are sent as they are.
-fn visualization_routes() -> OpenApiRouter<AppState> {
+fn visualization_routes(docs: Docs) -> OpenApiRouter<AppState> {
     let compressible = DefaultPredicate::new()
         .and(NotForContentType::const_new("application/pdf"))
         .and(NotForContentType::const_new("application/zip"));
     OpenApiRouter::new()
         .routes(routes!(
+            docs;
             visualizations::create_chart,
             visualizations::list_charts
         ))
         .routes(routes!(
+            docs;
             visualizations::get_chart,
             visualizations::update_chart,
             visualizations::delete_chart
         ))
-        .routes(routes!(runs::add_evaluation))
-        .routes(routes!(runs::run_safety))
-        .routes(routes!(runs::experiment_safety))
-        .routes(routes!(runs::sign_run, runs::run_signatures))
-        .routes(routes!(visualizations::preview_chart))
-        .routes(routes!(visualizations::list_templates))
-        .routes(routes!(visualizations::create_chart_from_template))
+        .routes(routes!(docs; runs::add_evaluation))
+        .routes(routes!(docs; runs::run_safety))
+        .routes(routes!(docs; runs::experiment_safety))
+        .routes(routes!(docs; runs::sign_run, runs::run_signatures))
+        .routes(routes!(docs; visualizations::preview_chart))
+        .routes(routes!(docs; visualizations::list_templates))
+        .routes(routes!(docs; visualizations::create_chart_from_template))
         .routes(routes!(
+            docs;
             visualizations::create_dashboard,
             visualizations::list_dashboards
         ))
         .routes(routes!(
+            docs;
             visualizations::get_dashboard,
             visualizations::update_dashboard,
             visualizations::delete_dashboard
         ))
-        .routes(routes!(visualizations::export_experiment))
-        .routes(routes!(visualizations::crisis_detection_dashboard))
+        .routes(routes!(docs; visualizations::export_experiment))
+        .routes(routes!(docs; visualizations::crisis_detection_dashboard))
         .layer(
             CompressionLayer::new()
                 .quality(CompressionLevel::Fastest)
@@ -222,22 +269,34 @@ fn visualization_routes() -> OpenApiRouter<AppState> {
 /// The run log routes. Log reads compress well (a page of a thousand lines is often 100 kB of
 /// JSON), so their answers are gzip-compressed for clients that accept it; the event stream is
 /// never compressed (the default predicate leaves `text/event-stream` alone).
-fn log_routes() -> OpenApiRouter<AppState> {
+fn log_routes(docs: Docs) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(logs::append_logs, logs::run_logs))
-        .routes(routes!(logs::experiment_logs))
-        .routes(routes!(logs::run_log_stream))
+        .routes(routes!(docs; logs::append_logs, logs::run_logs))
+        .routes(routes!(docs; logs::experiment_logs))
+        .routes(routes!(docs; logs::run_log_stream))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
 }
 
 /// The OpenAPI document of the native API (what `/openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().1
+    documented_routes(Docs::With).1
+}
+
+/// `/openapi.json`: generated at its first request, then kept as JSON text.
+async fn openapi_json() -> Response {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        serde_json::to_string(&openapi()).expect("the OpenAPI document serializes")
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        JSON.as_str(),
+    )
+        .into_response()
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (documented, openapi) = documented_routes();
+    let (documented, _) = documented_routes(Docs::Without);
     let cors = cors_layer(&state.config.cors);
     // Keys and artifact paths may contain '/', so these two routes use wildcards, which
     // OpenAPI cannot express; they are documented through `ApiDoc::paths` instead.
@@ -252,7 +311,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(mlflow::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), route_context))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .route("/openapi.json", get(openapi_json))
+        .merge(SwaggerUi::new("/docs").config(utoipa_swagger_ui::Config::from("/openapi.json")))
         .merge(crate::ui::routes())
         .fallback(|uri: Uri| async move {
             guard::error_response(
@@ -399,4 +459,42 @@ async fn observe(request: Request, next: Next) -> Response {
         tracing::debug!(%method, path = %uri_path, status = status.as_u16(), duration_ms, request_id, principal, "request");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path and method of the described table, and nothing else, is in the table the
+    /// server starts with (built without the description).
+    #[test]
+    fn the_table_without_docs_has_the_same_paths_and_methods() {
+        let methods = |docs: Docs| -> Vec<(String, Vec<String>)> {
+            let (_, openapi) = documented_routes(docs);
+            openapi
+                .paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let value = serde_json::to_value(item).unwrap();
+                    let mut methods: Vec<String> =
+                        value.as_object().unwrap().keys().cloned().collect();
+                    methods.retain(|m| {
+                        !["parameters", "summary", "description"].contains(&m.as_str())
+                    });
+                    methods.sort();
+                    (path.clone(), methods)
+                })
+                .collect()
+        };
+        // The two wildcard routes are described by `ApiDoc` itself and routed by `router`.
+        let wildcards = ApiDoc::openapi().paths.paths;
+        assert_eq!(wildcards.len(), 2);
+        let mut described = methods(Docs::With);
+        described.retain(|(path, _)| !wildcards.contains_key(path));
+        assert!(described.len() > 50, "{}", described.len());
+        assert_eq!(methods(Docs::Without), described);
+        let (_, bare) = documented_routes(Docs::Without);
+        assert!(bare.components.is_none_or(|c| c.schemas.is_empty()));
+    }
 }

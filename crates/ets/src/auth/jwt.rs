@@ -116,8 +116,13 @@ impl JwtVerifier {
     /// Builds the verifier; `None` when no JWT key source is configured (no
     /// `hs256_secret_file`, `jwks_url`, `oidc_discovery_url` or `issuer`). Reads the HS256
     /// secret file now; JWKS keys are fetched on first use (or by [`JwtVerifier::refresh_keys`]).
-    /// A configuration error names its key (`auth.jwt.…`).
-    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Result<Option<JwtVerifier>, Error> {
+    /// A configuration error names its key (`auth.jwt.…`). `http` builds the client that
+    /// fetches JWKS keys, called only when a JWKS is configured (building one loads the
+    /// system's root certificates).
+    pub fn new(
+        config: &JwtConfig,
+        http: impl FnOnce() -> Result<reqwest::Client, Error>,
+    ) -> Result<Option<JwtVerifier>, Error> {
         let Some(settings) = settings::resolve(config)? else {
             return Ok(None);
         };
@@ -127,9 +132,10 @@ impl JwtVerifier {
             )?)),
             None => None,
         };
-        let jwks = settings
-            .jwks
-            .map(|source| Arc::new(JwksCache::new(http, source)));
+        let jwks = match settings.jwks {
+            Some(source) => Some(Arc::new(JwksCache::new(http()?, source))),
+            None => None,
+        };
         Ok(Some(JwtVerifier {
             inner: Arc::new(Inner {
                 issuer: settings.issuer,

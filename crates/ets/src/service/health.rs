@@ -5,7 +5,7 @@
 //! load balancer polling `/health` never turns into a flood of probes, and a dead sibling
 //! never makes ETS look unhealthy.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -59,7 +59,10 @@ pub struct HealthReport {
 
 /// Probes sibling services, caching results.
 pub struct HealthChecker {
-    client: reqwest::Client,
+    /// Built at the first probe of a configured service (building a client loads and parses
+    /// the system's root certificates, ~3 ms, which a server without siblings never needs).
+    client: OnceLock<reqwest::Client>,
+    probe_timeout: Duration,
     targets: Vec<(&'static str, Option<String>)>,
     cache_for: Duration,
     cached: Mutex<Option<(Instant, Vec<DependencyHealth>)>>,
@@ -67,14 +70,9 @@ pub struct HealthChecker {
 
 impl HealthChecker {
     pub fn new(config: &ServicesConfig) -> Self {
-        crate::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.probe_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.probe_timeout_ms))
-            .build()
-            .expect("an HTTP client with only timeouts set always builds");
         HealthChecker {
-            client,
+            client: OnceLock::new(),
+            probe_timeout: Duration::from_millis(config.probe_timeout_ms),
             targets: [
                 ("model_registry", &config.model_registry_url),
                 ("pipeline_orchestrator", &config.pipeline_orchestrator_url),
@@ -85,6 +83,17 @@ impl HealthChecker {
             cache_for: Duration::from_millis(config.probe_cache_ms),
             cached: Mutex::new(None),
         }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            crate::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(self.probe_timeout)
+                .connect_timeout(self.probe_timeout)
+                .build()
+                .expect("an HTTP client with only timeouts set always builds")
+        })
     }
 
     /// The configured sibling services as (name, URL).
@@ -125,7 +134,7 @@ impl HealthChecker {
         };
         let started = Instant::now();
         let health_url = format!("{}/health", url.trim_end_matches('/'));
-        let outcome = self.client.get(&health_url).send().await;
+        let outcome = self.client().get(&health_url).send().await;
         // `/health` is open to anyone: a password in the configured URL is never shown.
         let health_url = redact_url(&health_url);
         let latency_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
@@ -195,5 +204,40 @@ impl Services {
             storage,
             dependencies,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Environment};
+    use crate::database_url::SecretUrl;
+
+    /// No sibling service configured: `/health` never builds the HTTP client (whose root
+    /// certificates cost start-up time and memory); a configured one is probed with it.
+    #[tokio::test]
+    async fn the_probe_client_is_built_at_the_first_configured_probe() {
+        let config = Config::defaults(Environment::Dev).services;
+        let checker = HealthChecker::new(&config);
+        let dependencies = checker.dependencies().await;
+        assert_eq!(dependencies.len(), 3);
+        assert!(
+            dependencies
+                .iter()
+                .all(|d| d.status == DependencyState::NotConfigured)
+        );
+        assert!(checker.client.get().is_none());
+
+        // Nothing listens on port 9 of the loopback: the probe fails, but it was made.
+        let config = ServicesConfig {
+            model_registry_url: Some(SecretUrl::new("http://127.0.0.1:9")),
+            probe_timeout_ms: 500,
+            ..config
+        };
+        let checker = HealthChecker::new(&config);
+        assert!(checker.client.get().is_none());
+        let dependencies = checker.dependencies().await;
+        assert_eq!(dependencies[0].status, DependencyState::Down);
+        assert!(checker.client.get().is_some());
     }
 }

@@ -61,11 +61,14 @@ impl Authenticator {
             DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         let failed = NonZeroU32::new(limits.failed_logins_per_minute).unwrap_or(NonZeroU32::MIN);
-        crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the JWKS HTTP client: {e}")))?;
+        // Built only with a JWKS to fetch (building a client loads the root certificates).
+        let http = || {
+            crate::install_crypto_provider();
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| Error::internal(format!("cannot build the JWKS HTTP client: {e}")))
+        };
         Ok(Authenticator {
             ttl: Duration::from_secs(config.cache_seconds),
             cache: Mutex::new(HashMap::new()),

@@ -160,7 +160,7 @@ async fn start_provider() -> Arc<Provider> {
 
 fn verifier(config: &JwtConfig) -> JwtVerifier {
     crate::install_crypto_provider();
-    JwtVerifier::new(config, reqwest::Client::new())
+    JwtVerifier::new(config, || Ok(reqwest::Client::new()))
         .unwrap()
         .expect("a key source is configured")
 }
@@ -250,6 +250,37 @@ async fn jwks_url_is_fetched_directly_and_discovery_must_name_our_issuer() {
     }
 }
 
+/// The JWKS HTTP client is built only for a JWKS: an HS256-only or JWT-less server never loads
+/// the root certificates a client needs.
+#[test]
+fn the_http_client_is_built_only_for_a_jwks() {
+    let no_client = || -> Result<reqwest::Client, Error> { panic!("no JWKS: no HTTP client") };
+    let hs256_only = JwtConfig {
+        hs256_secret_file: Some(format!("{FIXTURES}/hs256_secret.txt").into()),
+        ..JwtConfig::default()
+    };
+    assert!(JwtVerifier::new(&hs256_only, no_client).unwrap().is_some());
+    assert!(
+        JwtVerifier::new(&JwtConfig::default(), no_client)
+            .unwrap()
+            .is_none()
+    );
+    let with_jwks = JwtConfig {
+        jwks_url: Some("https://idp.example/keys".into()),
+        issuer: Some("https://idp.example".into()),
+        audience: Some("ets".into()),
+        ..JwtConfig::default()
+    };
+    let built = std::cell::Cell::new(false);
+    crate::install_crypto_provider();
+    let verifier = JwtVerifier::new(&with_jwks, || {
+        built.set(true);
+        Ok(reqwest::Client::new())
+    });
+    assert!(verifier.unwrap().is_some());
+    assert!(built.get());
+}
+
 #[tokio::test]
 async fn hs256_secret_file() {
     let config = JwtConfig {
@@ -297,7 +328,7 @@ fn hs256_secret_file_problems_name_the_key() {
             hs256_secret_file: Some(format!("{FIXTURES}/{file}").into()),
             ..JwtConfig::default()
         };
-        match JwtVerifier::new(&config, reqwest::Client::new()) {
+        match JwtVerifier::new(&config, || Ok(reqwest::Client::new())) {
             Err(Error::Invalid(e)) => {
                 assert_eq!(e.field, "auth.jwt.hs256_secret_file");
                 assert!(e.message.contains(expected), "{}", e.message);
@@ -765,7 +796,7 @@ fn configuration_errors_name_the_key() {
 
     crate::install_crypto_provider();
     assert!(
-        JwtVerifier::new(&JwtConfig::default(), reqwest::Client::new())
+        JwtVerifier::new(&JwtConfig::default(), || Ok(reqwest::Client::new()))
             .unwrap()
             .is_none()
     );

@@ -251,6 +251,12 @@ fn apply_migrations(conn: &mut Connection, migrations: &[(i64, &str, &str)]) -> 
 
 /// Creates the database if needed and applies migrations (what `ets migrate` does).
 pub fn migrate_file(path: &Path) -> Result<Vec<i64>> {
+    open_migrated(path).map(|(_, applied)| applied)
+}
+
+/// Creates the database if needed and applies migrations; returns the read-write connection
+/// that did it (in WAL mode) and the versions applied.
+fn open_migrated(path: &Path) -> Result<(Connection, Vec<i64>)> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::private_files::create_dir_all(parent, "database folder").map_err(|e| {
             Error::internal(format!("cannot create folder '{}': {e}", parent.display()))
@@ -268,21 +274,26 @@ pub fn migrate_file(path: &Path) -> Result<Vec<i64>> {
             path.display()
         )));
     }
-    migrate(&mut conn)
+    let applied = migrate(&mut conn)?;
+    Ok((conn, applied))
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating) the database at `path` with `readers` read connections.
+    /// Opens (creating and migrating) the database at `path` with up to `readers` read
+    /// connections: the first now (so a database that cannot be read fails the start), the
+    /// others when concurrent reads need them.
     pub async fn open(path: &Path, readers: u32, limits: StoreLimits) -> Result<SqliteStore> {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || {
-            let applied = migrate_file(&path)?;
+            // The connection that migrated becomes the writer's: its schema is loaded already.
+            let (conn, applied) = open_migrated(&path)?;
             if !applied.is_empty() {
                 tracing::info!(database = %path.display(), versions = ?applied, "applied migrations");
             }
-            let writer = Writer::start(open_connection(&path, false)?)?;
-            let readers = (0..readers.max(1)).map(|_| open_connection(&path, true)).collect::<Result<Vec<_>>>()?;
-            Ok(SqliteStore { writer, readers: ReadPool::new(readers), limits })
+            let writer = Writer::start(conn)?;
+            let first = open_connection(&path, true)?;
+            let readers = ReadPool::new(first, readers as usize, move || open_connection(&path, true));
+            Ok(SqliteStore { writer, readers, limits })
         })
         .await
         .map_err(|e| Error::internal(format!("opening the database failed: {e}")))?
