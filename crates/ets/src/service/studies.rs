@@ -320,8 +320,9 @@ pub(super) fn trial_number_tag(number: i64) -> (String, Option<String>) {
 /// The run tag that carries its trial's number.
 const TRIAL_NUMBER_TAG: &str = "ets.trial_number";
 
-/// Times one ask samples again when concurrent asks took the number it sampled for (each
-/// time one of them was written: progress, however many ask at once).
+/// Times one ask samples again when concurrent asks took the number it sampled for, or
+/// changed the trials it sampled from (each time one of them was written: progress, however
+/// many ask at once).
 const MAX_ASK_ATTEMPTS: usize = 64;
 
 /// Intermediate values as the run's `objective` points.
@@ -672,7 +673,7 @@ impl Services {
         }
         Err(Error::Conflict(format!(
             "study '{study_id}': {MAX_ASK_ATTEMPTS} asks in a row found their trial number taken \
-             by concurrent asks; retry"
+             or the study's trials changed by concurrent asks and tells; retry"
         )))
     }
 

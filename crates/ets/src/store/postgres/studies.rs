@@ -214,7 +214,12 @@ async fn check_ask(
 ) -> Result<AskGuard> {
     let statement = c.prepare_cached(&ASK_GUARD).await?;
     let max_runs = i64::try_from(max_runs).unwrap_or(i64::MAX);
-    let (stamp, from) = (seen.map(q::OpenTrials::stamp), seen.map_or(0, |s| s.from));
+    // Without a view the stamp's range is empty (`from` = the number): PostgreSQL does not
+    // promise to skip the subquery because the stamp is NULL.
+    let (stamp, from) = (
+        seen.map(q::OpenTrials::stamp),
+        seen.map_or(number, |s| s.from),
+    );
     match c
         .query_opt(
             &statement,
