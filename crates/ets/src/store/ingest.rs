@@ -101,7 +101,7 @@ pub(super) struct SeriesBatch {
     pub stored: SeriesAggregates,
     pub points: Vec<MetricPoint>,
     /// The series' last stored chunk, when the backend read it to append to (see
-    /// [`tail_limit`]).
+    /// [`TailRewrites`]).
     pub tail: Option<TailChunk>,
 }
 
@@ -171,27 +171,23 @@ impl ChunkRow {
     }
 }
 
-/// How much rewriting of a stored chunk buys room for a batch: a chunk of at most this many
-/// times the batch's points is rewritten with the batch appended. Appending copies the chunk's
-/// bytes and encodes only the batch (`chunks::append`), so what the ratio bounds is the row
-/// rewrite — at most half this ratio times ~3 bytes a point, amortised — while a series logged
-/// in batches of 100 fills 8,192-point chunks. A chunk row, its index entry, its summary and
-/// its last page's slack cost ~2 kB: 8,192-point chunks pay 0.25 bytes a point for it,
-/// 1,024-point ones paid ~1 (`docs/benchmarks.md`, issue 18).
-const TAIL_REWRITE_RATIO: usize = 128;
-
 /// How far a backend grows a series' last chunk by rewriting it: what a rewrite costs differs.
+/// A tail is appended to — its row rewritten — while it holds at most `max_points` points
+/// and `max_bytes` bytes of data; backends read a tail's data only then.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TailRewrites {
-    /// Most points of a tail that is read to be rewritten (see [`tail_limit`]).
+    /// Most points of a tail that is read to be rewritten.
     pub max_points: usize,
     /// Most bytes of a tail's data that is rewritten.
     pub max_bytes: usize,
 }
 
-/// SQLite rewrites a row's pages in place: a tail grows to a full `MAX_CHUNK_POINTS` chunk.
+/// SQLite rewrites a row's pages whole, into the write-ahead log: a tail is rewritten up to
+/// one block (~3 kB, a page). Tails grown to 8,192 points wrote 2.4× the bytes of November's
+/// format on every 1,000-point batch, and log-batch from one client ran 20–27 % slower
+/// (`docs/benchmarks.md`, issue 18, "Why log-batch from one client is slower").
 pub(super) const SQLITE_TAIL_REWRITES: TailRewrites = TailRewrites {
-    max_points: MAX_CHUNK_POINTS - 1,
+    max_points: BLOCK_POINTS,
     max_bytes: usize::MAX,
 };
 
@@ -204,15 +200,69 @@ pub(super) const POSTGRES_TAIL_REWRITES: TailRewrites = TailRewrites {
     max_bytes: 1800,
 };
 
-/// The most points a series' last chunk may hold for a batch of `new` points to be appended
-/// to it (the chunk rewritten, filled up to `MAX_CHUNK_POINTS`; the rest of the batch in
-/// chunks of its own). A tail of one block (~4 kB, a page) is always appended to, as
-/// rewriting it costs about what a new row would: a series logged a point a call gets
-/// 1,024-point chunks. Backends read a tail's data only when it is this short.
-pub(super) fn tail_limit(new: usize, rewrites: TailRewrites) -> usize {
-    rewrites
-        .max_points
-        .min(new.saturating_mul(TAIL_REWRITE_RATIO).max(BLOCK_POINTS))
+/// Where a stored chunk lies in its series: what a merge is planned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ChunkExtent {
+    pub id: i64,
+    pub first_step: i64,
+    pub last_step: i64,
+    pub point_count: usize,
+}
+
+/// A merge is planned from this many of a series' newest chunks: the open tail and the closed
+/// chunks behind it, which hold at least a block's worth each when logged in order (a tail
+/// is closed once past `max_points`), so the eight that fill a chunk are among them.
+pub(super) const MERGE_SCAN: usize = 1 + 2 * MAX_CHUNK_POINTS / BLOCK_POINTS;
+
+/// Closed chunks are merged once together they hold this many points, so that a merge makes
+/// a chunk no later merge takes: each point is merged at most once.
+const MERGE_AT: usize = MAX_CHUNK_POINTS - BLOCK_POINTS;
+
+/// Where tails are rewritten only up to a block (SQLite), the closed chunks behind a series'
+/// tail are merged into one: from `newest_first` (a series' newest chunks, the first its open
+/// tail, which is left alone), the run of closed chunks that lie in order and together fit one
+/// chunk, oldest first, once they hold at least [`MERGE_AT`] points; `None` otherwise. Chunks
+/// that overlap (batches logged out of order) end the run.
+pub(super) fn chunks_to_merge(newest_first: &[ChunkExtent]) -> Option<Vec<ChunkExtent>> {
+    let (tail, closed) = newest_first.split_first()?;
+    let mut taken = Vec::new();
+    let mut points = 0;
+    let mut next_first_step = tail.first_step;
+    for chunk in closed {
+        if chunk.last_step > next_first_step || points + chunk.point_count > MAX_CHUNK_POINTS {
+            break;
+        }
+        points += chunk.point_count;
+        next_first_step = chunk.first_step;
+        taken.push(*chunk);
+    }
+    if taken.len() < 2 || points < MERGE_AT {
+        return None;
+    }
+    taken.reverse();
+    Some(taken)
+}
+
+/// The chunk row that holds every point of `parts` (stored chunks of series `series_id`:
+/// their point count, encoding and data), in series order. Fails on a part that does not
+/// decode (a corrupt row).
+pub(super) fn merged_chunk<'a>(
+    series_id: i64,
+    parts: impl IntoIterator<Item = (usize, i64, &'a [u8])>,
+) -> Result<ChunkRow> {
+    let mut points = Vec::with_capacity(MAX_CHUNK_POINTS);
+    for (count, encoding, data) in parts {
+        StoredChunk::new(data, count as i64, encoding)
+            .and_then(|chunk| chunk.decode_into(&mut points))
+            .ok_or_else(|| corrupt_chunk(series_id))?;
+    }
+    if !points.is_sorted_by_key(MetricPoint::series_key) {
+        points.sort_by_key(MetricPoint::series_key);
+    }
+    if points.is_empty() {
+        return Err(corrupt_chunk(series_id));
+    }
+    Ok(ChunkRow::of(&points))
 }
 
 impl SeriesBatch {
@@ -265,7 +315,7 @@ impl SeriesBatch {
     }
 
     /// The chunk rows that store the batch's (remaining) points: appended to its
-    /// [`tail`](SeriesBatch::tail) when that is short enough ([`tail_limit`]) and the batch
+    /// [`tail`](SeriesBatch::tail) when that is short enough ([`TailRewrites`]) and the batch
     /// comes after it, else chunks of at most `MAX_CHUNK_POINTS` of their own. Fails on a
     /// tail that does not decode (a corrupt row).
     pub fn chunk_rows(&self, rewrites: TailRewrites) -> Result<Vec<ChunkRow>> {
@@ -287,7 +337,7 @@ impl SeriesBatch {
         };
         if !self.may_append_to_tail()
             || tail.point_count == 0
-            || tail.point_count > tail_limit(self.points.len(), rewrites)
+            || tail.point_count > rewrites.max_points
             || tail.data.len() > rewrites.max_bytes
         {
             return Ok(None);
@@ -935,6 +985,70 @@ mod tests {
         assert!(by_blocks > 10, "{by_blocks} blocks read by their extremes");
     }
 
+    /// Closed chunks merge once together they nearly fill a chunk, oldest first; the open
+    /// tail, a chunk they would overfill and a chunk out of order end the run.
+    #[test]
+    fn closed_chunks_merge_once_they_nearly_fill_a_chunk() {
+        let extent = |id: i64, point_count: usize| ChunkExtent {
+            id,
+            first_step: id * 10_000,
+            last_step: id * 10_000 + point_count as i64 - 1,
+            point_count,
+        };
+        let ids = |parts: Option<Vec<ChunkExtent>>| {
+            parts.map(|parts| parts.iter().map(|p| p.id).collect::<Vec<_>>())
+        };
+        // The tail (9) and eight closed chunks of 1,100 points: the seven newest fit one chunk.
+        let newest_first: Vec<ChunkExtent> = (1..=9).rev().map(|id| extent(id, 1100)).collect();
+        assert_eq!(
+            ids(chunks_to_merge(&newest_first)),
+            Some(vec![2, 3, 4, 5, 6, 7, 8])
+        );
+        // Six closed chunks (6,600 points) wait for more.
+        assert_eq!(ids(chunks_to_merge(&newest_first[..7])), None);
+        // A chunk the run would overfill ends it: 7,000 + 1,100 + 1,100 > 8,192.
+        let behind_full = [
+            extent(9, 100),
+            extent(8, 1100),
+            extent(7, 1100),
+            extent(6, 7000),
+        ];
+        assert_eq!(ids(chunks_to_merge(&behind_full)), None);
+        let fills = [extent(9, 100), extent(8, 1100), extent(7, 7000)];
+        assert_eq!(ids(chunks_to_merge(&fills)), Some(vec![7, 8]));
+        // A chunk reaching past the next one's first step ends the run.
+        let mut out_of_order: Vec<ChunkExtent> = (1..=9).rev().map(|id| extent(id, 1100)).collect();
+        out_of_order[4].last_step = out_of_order[3].first_step + 1;
+        assert_eq!(ids(chunks_to_merge(&out_of_order)), None);
+        // The merged chunk holds the parts' points in series order, whatever their format.
+        let first: Vec<MetricPoint> = (0..1100).map(|i| p(i, i, (i % 13) as f64)).collect();
+        let second: Vec<MetricPoint> = (1100..2000).map(|i| p(i, i, f64::NAN)).collect();
+        let (a, b) = (chunks::packed_for_tests(&first), chunks::encode(&second));
+        let row = merged_chunk(
+            1,
+            [
+                (first.len(), Encoding::Packed.column(), a.as_slice()),
+                (second.len(), Encoding::Blocks.column(), b.as_slice()),
+            ],
+        )
+        .expect("merges");
+        assert_eq!(
+            (row.replaces, row.first_step, row.last_step, row.point_count),
+            (None, 0, 1999, 2000)
+        );
+        let mut out = Vec::new();
+        chunks::decode_into(&row.data, 2000, ChunkRow::ENCODING, &mut out).expect("decodes");
+        let all: Vec<MetricPoint> = first.iter().chain(&second).copied().collect();
+        let bits = |points: &[MetricPoint]| -> Vec<(i64, i64, u64)> {
+            points
+                .iter()
+                .map(|p| (p.step, p.timestamp, p.value.to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&out), bits(&all));
+        assert!(merged_chunk(1, [(5, Encoding::Blocks.column(), &b[..3])]).is_err());
+    }
+
     /// A batch appended to a tail in blocks is encoded alone onto it; a tail of the earlier
     /// format is decoded and written anew; either way the row holds every point and its
     /// summary covers them all.
@@ -978,15 +1092,6 @@ mod tests {
             assert_eq!(summary.and_then(|s| s.low).map(|p| p.step), Some(500));
             assert_eq!(summary.and_then(|s| s.high).map(|p| p.step), Some(16));
         }
-        // A tail longer than the batch may rewrite starts a chunk of its own.
-        assert_eq!(tail_limit(1, SQLITE_TAIL_REWRITES), BLOCK_POINTS);
-        assert_eq!(
-            tail_limit(10, SQLITE_TAIL_REWRITES),
-            10 * TAIL_REWRITE_RATIO
-        );
-        assert_eq!(tail_limit(100, SQLITE_TAIL_REWRITES), MAX_CHUNK_POINTS - 1);
-        assert_eq!(tail_limit(100, POSTGRES_TAIL_REWRITES), BLOCK_POINTS);
-
         // A batch larger than the room left fills the tail up and starts new chunks.
         let stored: Vec<MetricPoint> = (0..8000).map(|i| p(i, i, 0.5)).collect();
         let mut big = batch(
@@ -1005,7 +1110,17 @@ mod tests {
             encoding: Encoding::Blocks,
             data: chunks::encode(&stored),
         });
-        let rows = big.chunk_rows(SQLITE_TAIL_REWRITES).expect("appends");
+        // On SQLite a tail past one block is left alone: rewriting it would cost more than
+        // the batch's own rows.
+        let fresh = big.chunk_rows(SQLITE_TAIL_REWRITES).expect("writes");
+        assert!(fresh.iter().all(|r| r.replaces.is_none()));
+        assert_eq!(fresh.len(), 2);
+        let rows = big
+            .chunk_rows(TailRewrites {
+                max_points: MAX_CHUNK_POINTS,
+                max_bytes: usize::MAX,
+            })
+            .expect("appends");
         let shape: Vec<_> = rows
             .iter()
             .map(|r| (r.replaces, r.first_step, r.last_step, r.point_count))

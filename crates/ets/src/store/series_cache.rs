@@ -145,18 +145,13 @@ impl SeriesCache {
             .zip(taken)
             .map(|(group, cached)| {
                 let check = cached.check().expect("checked above");
-                let tail = cached
-                    .tail_data
-                    .filter(|_| {
-                        cached.tail_count <= ingest::tail_limit(group.points.len(), REWRITES)
-                    })
-                    .map(|data| TailChunk {
-                        id: cached.tail_id,
-                        first_step: cached.tail_first_step,
-                        point_count: cached.tail_count,
-                        encoding: ChunkRow::ENCODING,
-                        data,
-                    });
+                let tail = cached.tail_data.map(|data| TailChunk {
+                    id: cached.tail_id,
+                    first_step: cached.tail_first_step,
+                    point_count: cached.tail_count,
+                    encoding: ChunkRow::ENCODING,
+                    data,
+                });
                 PlannedAppend {
                     key: group.key,
                     check,

@@ -280,30 +280,21 @@ async fn resolve_series(
     let (touch, lookup) = tokio::try_join!(
         tx.prepare_cached(TOUCH_RUN),
         // With each series its last chunk (the data only when short enough to append the
-        // batch to: `ingest::tail_limit`).
+        // batch to: `ingest::POSTGRES_TAIL_REWRITES`).
         tx.prepare_cached(
             "SELECT s.key, s.id, s.point_count, s.min_value, s.max_value, s.last_step, \
                s.last_timestamp, s.last_value, t.id, t.first_step, t.point_count, t.encoding, t.data \
-             FROM UNNEST($2::text[], $3::int4[]) AS k (key, tail_limit) \
+             FROM UNNEST($2::text[]) AS k (key) \
              JOIN metric_series s ON s.run_id = $1 AND s.key = k.key \
              LEFT JOIN LATERAL (SELECT c.id, c.first_step, c.point_count, c.encoding, c.data FROM metric_chunks c \
                  WHERE c.series_id = s.id ORDER BY c.first_step DESC, c.last_step DESC LIMIT 1) t \
-               ON t.point_count <= k.tail_limit",
+               ON t.point_count <= $3",
         ),
     )?;
-    let tail_limits: Vec<i32> = groups
-        .iter()
-        .map(|g| {
-            i32::try_from(ingest::tail_limit(
-                g.points.len(),
-                ingest::POSTGRES_TAIL_REWRITES,
-            ))
-            .unwrap_or(0)
-        })
-        .collect();
+    let tail_limit = i32::try_from(ingest::POSTGRES_TAIL_REWRITES.max_points).unwrap_or(0);
     let now = Timestamp::now().millis();
     let (touch_params, lookup_params): ([&(dyn ToSql + Sync); 2], [&(dyn ToSql + Sync); 3]) =
-        ([&run_id, &now], [&run_id, &keys, &tail_limits]);
+        ([&run_id, &now], [&run_id, &keys, &tail_limit]);
     let (run, found) = super::pipelined_values(tokio::join!(
         tx.query_opt(&touch, &touch_params).err_into(),
         tx.query(&lookup, &lookup_params).err_into(),
@@ -949,10 +940,11 @@ pub(super) mod tests {
     }
 
     /// `log_curves` left few, long chunks: (rows, rows with a summary) of "curve". On
-    /// SQLite, 30 × 100 points appended into one chunk, 200 single points in a second (the
-    /// first is past the 1,024 points a single point is appended to), which the 2,100 points
-    /// join: two rows. PostgreSQL rewrites tails only under ~1.8 kB (`POSTGRES_TAIL_REWRITES`;
-    /// these values take ~7 bytes each): a dozen rows — nowhere near a row per call.
+    /// SQLite a tail is rewritten while it holds at most one block (`SQLITE_TAIL_REWRITES`):
+    /// the 30 × 100 points and 200 single points fill chunks of about 1,100 points, and the
+    /// 2,100 points join the last one — three or four rows for 232 calls. PostgreSQL rewrites
+    /// tails only under ~1.8 kB (`POSTGRES_TAIL_REWRITES`; these values take ~7 bytes each): a
+    /// dozen rows — nowhere near a row per call.
     fn check_chunk_rows((rows, summarised): (i64, i64), max_rows: i64) {
         assert!((2..=max_rows).contains(&rows), "{rows} chunk rows");
         assert!(summarised >= 2, "{summarised} of {rows} chunks summarised");
@@ -1015,7 +1007,7 @@ pub(super) mod tests {
                 .unwrap()
                 .query_row(CHUNK_ROWS, [], |r| Ok((r.get(0)?, r.get(1)?)))
                 .unwrap(),
-            2,
+            4,
         );
         check_downsampled_reads(&lite).await;
 
@@ -1035,6 +1027,98 @@ pub(super) mod tests {
         check_chunk_rows((row.get(0), row.get(1)), 16);
         check_downsampled_reads(&pg).await;
         db.drop().await;
+    }
+
+    /// Logs series "long": 180 batches of 100 points, one batch reaching back among them
+    /// (a chunk overlapping others), 60 more batches and 300 single points; returns every
+    /// point logged, in series order.
+    async fn log_long_series(store: &dyn Store) -> Vec<MetricPoint> {
+        let value = |i: i64| ((i * 7919) % 1000) as f64 / 7.0 - (i as f64).sqrt();
+        let mut logged = Vec::new();
+        let mut log = async |points: Vec<MetricPoint>| {
+            logged.extend_from_slice(&points);
+            log_metrics(store, RUN, vec![group("long", points)])
+                .await
+                .unwrap();
+        };
+        for batch in 0..180 {
+            log((batch * 100..batch * 100 + 100)
+                .map(|i| p(i, 10 * i, value(i)))
+                .collect())
+            .await;
+        }
+        log((0..50).map(|i| p(9000 + 2 * i, 7, value(i))).collect()).await;
+        for batch in 180..240 {
+            log((batch * 100..batch * 100 + 100)
+                .map(|i| p(i, 10 * i, value(i)))
+                .collect())
+            .await;
+        }
+        for i in 24_000..24_300 {
+            log(vec![p(i, 10 * i, value(i))]).await;
+        }
+        logged.sort_by_key(MetricPoint::series_key);
+        logged
+    }
+
+    /// On SQLite, tails are rewritten only up to a block and the closed chunks behind them
+    /// are merged into long ones; reads, whole and downsampled, answer exactly the points
+    /// logged on both backends.
+    #[tokio::test]
+    async fn closed_chunks_merge_into_long_ones() {
+        const LONG_ROWS: &str = "SELECT c.point_count FROM metric_chunks c \
+                                 JOIN metric_series s ON s.id = c.series_id WHERE s.key = 'long' \
+                                 ORDER BY c.first_step";
+        let dir = tempfile::tempdir().unwrap();
+        let lite = sqlite(&dir, 100).await;
+        let logged = log_long_series(&lite).await;
+        let counts: Vec<i64> = rusqlite::Connection::open(dir.path().join("ets.db"))
+            .unwrap()
+            .prepare(LONG_ROWS)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // 24,350 points: without merges ~22 rows of ~1,100 points; with them, three chunks
+        // of 7,700 or so (one took the batch that reached back) and the short ones behind the
+        // tail.
+        let merged = counts.iter().filter(|&&c| c >= 7168).count();
+        assert!(merged >= 3 && counts.len() <= 12, "chunk rows {counts:?}");
+        assert_eq!(counts.iter().sum::<i64>(), logged.len() as i64);
+        check_reads_of_long(&lite, &logged).await;
+
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let pg = db.store(100).await;
+        let logged_pg = log_long_series(&pg).await;
+        check_reads_of_long(&pg, &logged_pg).await;
+        db.drop().await;
+    }
+
+    /// Every read of "long" — whole, a range, downsampled — answers what the logged points do.
+    async fn check_reads_of_long(store: &dyn Store, logged: &[MetricPoint]) {
+        for (start_step, end_step, max_points) in [
+            (None, None, None),
+            (Some(8_990), Some(9_200), None),
+            (None, None, Some(1000)),
+            (None, None, Some(7)),
+            (Some(7_000), Some(16_500), Some(300)),
+        ] {
+            let request = SeriesRequest {
+                start_step,
+                end_step,
+                max_points,
+            };
+            let mut points = logged.to_vec();
+            let (low, high) = (start_step.unwrap_or(i64::MIN), end_step.unwrap_or(i64::MAX));
+            ingest::finish_read(&mut points, low, high);
+            let want = ingest::series_answer("long", points, &request);
+            let got = store.metric_series(RUN, "long", request).await.unwrap();
+            assert_eq!(bits(&got.points), bits(&want.points), "{request:?}");
+            assert_eq!(got.total_points, want.total_points, "{request:?}");
+        }
     }
 
     /// "old": 200 points logged, their chunk then rewritten as a version before appendable

@@ -9,7 +9,8 @@ use super::sql::{value_from_sql, value_to_sql};
 use crate::error::{EntityKind, Error, Result};
 use crate::store::chunks::StoredChunk;
 use crate::store::ingest::{
-    self, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch, TailChunk,
+    self, ChunkExtent, ChunkInfo, ChunkRow, DownsampledRead, SeriesAggregates, SeriesBatch,
+    TailChunk,
 };
 use crate::store::{SeriesRequest, StoreLimits};
 use crate::store::{chunks, run_details};
@@ -51,10 +52,12 @@ pub(super) fn log(
             batch.tail = read_tail(
                 conn,
                 batch.series_id,
-                ingest::tail_limit(batch.points.len(), ingest::SQLITE_TAIL_REWRITES),
+                ingest::SQLITE_TAIL_REWRITES.max_points,
             )?;
         }
+        let mut closed_a_chunk = false;
         for row in batch.chunk_rows(ingest::SQLITE_TAIL_REWRITES)? {
+            closed_a_chunk |= row.replaces.is_none() && batch.stored.count > 0;
             match row.replaces {
                 Some(id) => rewrite.execute(params![
                     id,
@@ -74,6 +77,9 @@ pub(super) fn log(
                     encoding
                 ])?,
             };
+        }
+        if closed_a_chunk {
+            merge_closed_chunks(conn, batch.series_id)?;
         }
         let aggregates = batch.aggregates();
         let Some(latest) = aggregates.latest else {
@@ -164,6 +170,64 @@ fn resolve_series(
         }
     }
     Ok(batches)
+}
+
+/// Merges the closed chunks behind the series' tail into one once they nearly fill a chunk
+/// (`ingest::chunks_to_merge`): tails are rewritten only up to a block, so a commit writes
+/// about what its points take, and merges keep chunks long on disk. The merged chunk takes
+/// the oldest part's row, so the tail stays the newest of equal step ranges.
+fn merge_closed_chunks(conn: &Connection, series_id: i64) -> Result<()> {
+    let newest_first = conn
+        .prepare_cached(
+            "SELECT id, first_step, last_step, point_count FROM metric_chunks \
+             WHERE series_id = ?1 ORDER BY first_step DESC, last_step DESC LIMIT ?2",
+        )?
+        .query_map(params![series_id, ingest::MERGE_SCAN as i64], |r| {
+            Ok(ChunkExtent {
+                id: r.get(0)?,
+                first_step: r.get(1)?,
+                last_step: r.get(2)?,
+                point_count: r.get::<_, i64>(3)?.max(0) as usize,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let Some(parts) = ingest::chunks_to_merge(&newest_first) else {
+        return Ok(());
+    };
+    let mut read = conn.prepare_cached("SELECT encoding, data FROM metric_chunks WHERE id = ?1")?;
+    let stored = parts
+        .iter()
+        .map(|part| {
+            read.query_row([part.id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let merged = ingest::merged_chunk(
+        series_id,
+        parts
+            .iter()
+            .zip(&stored)
+            .map(|(part, (encoding, data))| (part.point_count, *encoding, data.as_slice())),
+    )?;
+    conn.prepare_cached(
+        "UPDATE metric_chunks SET first_step = ?2, last_step = ?3, point_count = ?4, data = ?5, \
+           summary = ?6, encoding = ?7 WHERE id = ?1",
+    )?
+    .execute(params![
+        parts[0].id,
+        merged.first_step,
+        merged.last_step,
+        merged.point_count as i64,
+        merged.data,
+        merged.summary,
+        ChunkRow::ENCODING.column()
+    ])?;
+    let mut delete = conn.prepare_cached("DELETE FROM metric_chunks WHERE id = ?1")?;
+    for part in &parts[1..] {
+        delete.execute([part.id])?;
+    }
+    Ok(())
 }
 
 /// The series' last chunk, with its data when it holds at most `limit` points (else `None`:
