@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# ETS container image: a release build of the `ets` binary on a slim Debian runtime.
+# ETS container image: the `ets` binary built with the `dist` profile (Cargo.toml: fat LTO) on
+# a slim Debian runtime.
 #
 #   docker build -t ets:latest .
 #   docker run -p 8003:8003 -p 9003:9003 -e ETS_AUTH__ENABLED=true ets:latest   # SQLite in /var/lib/ets
@@ -14,8 +15,8 @@ COPY . .
 # Cache mounts keep the registry and target dir between builds (BuildKit).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ets --bin ets \
-    && install -D -m 0755 target/release/ets /out/ets
+    cargo build --profile dist --locked -p ets --bin ets \
+    && install -D -m 0755 target/dist/ets /out/ets
 
 # ---- runtime stage: the binary, CA certificates (TLS to PostgreSQL and S3), a non-root user
 FROM debian:bookworm-slim AS runtime

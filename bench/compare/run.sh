@@ -15,6 +15,8 @@
 #
 # Environment:
 #   ETS_BIN   use this ets binary instead of `cargo build --release --bin ets` + target/release/ets
+#   BENCH_PROFILE  the cargo profile to build ETS with (default release; `dist` is what the
+#             Dockerfile ships: fat LTO, ~16 min to build on 2 cores)
 #   PYTHON    interpreter used to create the venvs (default: python3)
 set -euo pipefail
 
@@ -77,9 +79,10 @@ fi
 if [[ -n "${ETS_BIN:-}" ]]; then
   ETS="$ETS_BIN"
 else
-  log "cargo build --release --bin ets"
-  (cd "$REPO" && cargo build --release --bin ets)
-  ETS="${CARGO_TARGET_DIR:-$REPO/target}/release/ets"
+  PROFILE="${BENCH_PROFILE:-release}"
+  log "cargo build --profile $PROFILE --bin ets"
+  (cd "$REPO" && cargo build --profile "$PROFILE" --bin ets)
+  ETS="${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE/ets"
 fi
 [[ -x "$ETS" ]] || {
   echo "ets binary not found or not executable: $ETS" >&2
