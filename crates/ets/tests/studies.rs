@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use common::{TestApp, on_both_databases};
 use ets::error::Error;
-use ets::store::{NewTrial, StudyRecord, TrialRecord, TrialState};
+use ets::store::{AttrKind, NewTrial, StudyRecord, TrialRecord, TrialState};
 use ets_domain::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ on_both_databases!(
     a_conditional_space_suggests_only_the_active_params,
     a_tell_on_a_trashed_run_changes_nothing,
     an_ask_sees_a_tell_made_behind_its_instance,
+    an_experiment_s_studies_are_listed_each_with_its_own_trials,
 );
 
 fn study(experiment_id: &str, name: &str) -> StudyRecord {
@@ -206,6 +207,86 @@ async fn trials_go_with_their_experiment_and_outlive_their_run() {
         store.get_trial(&trial.id).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+/// The experiment's studies are read with all their trials at once (a fixed number of
+/// statements): each study gets exactly its own trials, values and attributes, as a read of
+/// the study alone gives them, and the list over HTTP counts them per study.
+async fn an_experiment_s_studies_are_listed_each_with_its_own_trials() {
+    let app = TestApp::start().await;
+    let store = &app.server.services.store;
+    let (_, experiment, run) = app.create_hierarchy().await;
+    let (_, other, other_run) = app.create_hierarchy().await;
+    let first = store.create_study(study(&experiment, "a")).await.unwrap();
+    let second = store.create_study(study(&experiment, "b")).await.unwrap();
+    let empty = store.create_study(study(&experiment, "c")).await.unwrap();
+    let elsewhere = store.create_study(study(&other, "a")).await.unwrap();
+    for (owner, run, xs) in [
+        (&first, &run, &[1.0, 2.0, 3.0][..]),
+        (&second, &run, &[4.0][..]),
+        (&elsewhere, &other_run, &[5.0, 6.0][..]),
+    ] {
+        for (i, &x) in xs.iter().enumerate() {
+            let trial = store.add_trial(new_trial(&owner.id, run, x)).await.unwrap();
+            store
+                .report_trial_value(&trial.id, 1, x / 2.0)
+                .await
+                .unwrap();
+            store
+                .set_trial_attr(&trial.id, AttrKind::User, "x", &x.to_string())
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                store
+                    .finish_trial(
+                        &trial.id,
+                        TrialState::Complete,
+                        Some(vec![x]),
+                        Timestamp::now(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let listed = store.experiment_trials(&experiment).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|(s, _)| s.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    for ((listed_study, trials), study) in listed.iter().zip([&first, &second, &empty]) {
+        assert_eq!(listed_study, study);
+        assert_eq!(trials, &store.trials(&study.id).await.unwrap());
+    }
+    assert_eq!(
+        listed.iter().map(|(_, t)| t.len()).collect::<Vec<_>>(),
+        [3, 1, 0]
+    );
+    assert_eq!(listed[0].1[2].user_attrs["x"], "3");
+    assert_eq!(listed[0].1[2].intermediate[&1], 1.5);
+
+    let reply = app
+        .get(&format!("/api/v1/experiments/{experiment}/studies"))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let views = reply.body["items"].as_array().expect("a list of items");
+    let summary: Vec<(String, u64, u64, Option<f64>)> = views
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["counts"]["complete"].as_u64().unwrap(),
+                v["counts"]["running"].as_u64().unwrap(),
+                v["best_value"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("a".to_owned(), 2, 1, Some(1.0)),
+            ("b".to_owned(), 1, 0, Some(4.0)),
+            ("c".to_owned(), 0, 0, None),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- the HTTP API

@@ -391,6 +391,12 @@ impl Store for AuditedStore {
     ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         self.inner.trials_after(study_id, after).await
     }
+    async fn experiment_trials(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>> {
+        self.inner.experiment_trials(experiment_id).await
+    }
     async fn set_trial_state(
         &self,
         id: &str,

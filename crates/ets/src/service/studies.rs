@@ -443,12 +443,13 @@ impl Services {
     pub async fn list_studies(&self, actor: &Actor, experiment_id: &str) -> Result<Vec<StudyView>> {
         self.authorize(actor, EntityKind::Experiment, experiment_id)
             .await?;
-        let mut views = Vec::new();
-        for study in self.store.studies(experiment_id).await? {
-            let trials = self.store.trials(&study.id).await?;
-            views.push(self.study_view(study, trials));
-        }
-        Ok(views)
+        Ok(self
+            .store
+            .experiment_trials(experiment_id)
+            .await?
+            .into_iter()
+            .map(|(study, trials)| self.study_view(study, trials))
+            .collect())
     }
 
     /// Parameter importance for one objective, from the complete trials.

@@ -668,6 +668,13 @@ pub trait Store: Send + Sync + 'static {
         study_id: &str,
         after: i64,
     ) -> Result<(StudyRecord, Vec<TrialRecord>)>;
+    /// The experiment's studies (as [`Store::studies`] orders them), each with its trials,
+    /// with values and attributes, by number (one snapshot; a fixed number of statements
+    /// whatever the number of studies).
+    async fn experiment_trials(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>>;
     /// Moves a trial that is not finished to its final `state`; `Conflict` when it is.
     async fn finish_trial(
         &self,

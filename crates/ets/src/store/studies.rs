@@ -365,6 +365,14 @@ pub(crate) fn trials_of_study() -> String {
     )
 }
 
+/// The trials of an experiment's studies numbered above `$2`, by study and number.
+pub(crate) fn trials_of_experiment() -> String {
+    format!(
+        "SELECT {TRIAL_COLUMNS} FROM trials WHERE study_id IN \
+         (SELECT id FROM studies WHERE experiment_id = $1) AND number > $2 ORDER BY study_id, number"
+    )
+}
+
 /// Moves a trial on as Optuna's storages do: `$1` id, `$2` state, `$3` values (kept when
 /// NULL), `$4` now. Running is reached from waiting only (a worker claims an enqueued trial
 /// once); nothing changes a finished trial.
@@ -395,6 +403,11 @@ pub(crate) const PROJECT_STUDY_ATTRS: &str = "SELECT a.study_id, a.kind, a.key, 
 pub(crate) const TRIAL_ATTRS_OF_STUDY: &str = "SELECT a.trial_id, a.kind, a.key, a.value \
      FROM trial_attrs a JOIN trials t ON t.id = a.trial_id WHERE t.study_id = $1 AND t.number > $2";
 
+/// Attributes of the trials of an experiment's studies numbered above `$2`.
+pub(crate) const TRIAL_ATTRS_OF_EXPERIMENT: &str = "SELECT a.trial_id, a.kind, a.key, a.value \
+     FROM trial_attrs a JOIN trials t ON t.id = a.trial_id WHERE t.study_id IN \
+     (SELECT id FROM studies WHERE experiment_id = $1) AND t.number > $2";
+
 pub(crate) const TRIAL_ATTRS: &str =
     "SELECT trial_id, kind, key, value FROM trial_attrs WHERE trial_id = $1";
 
@@ -402,6 +415,11 @@ pub(crate) const TRIAL_ATTRS: &str =
 pub(crate) const INTERMEDIATE_OF_STUDY: &str = "SELECT v.trial_id, v.step, v.value FROM \
      trial_intermediate_values v JOIN trials t ON t.id = v.trial_id WHERE t.study_id = $1 \
      AND t.number > $2 ORDER BY v.trial_id, v.step";
+/// The intermediate values of the trials of an experiment's studies numbered above `$2`, by
+/// trial and step.
+pub(crate) const INTERMEDIATE_OF_EXPERIMENT: &str = "SELECT v.trial_id, v.step, v.value FROM \
+     trial_intermediate_values v JOIN trials t ON t.id = v.trial_id WHERE t.study_id IN \
+     (SELECT id FROM studies WHERE experiment_id = $1) AND t.number > $2 ORDER BY v.trial_id, v.step";
 pub(crate) const INTERMEDIATE_OF_TRIAL: &str =
     "SELECT trial_id, step, value FROM trial_intermediate_values WHERE trial_id = $1 ORDER BY step";
 
@@ -500,6 +518,29 @@ pub(crate) fn attach_attrs(trials: &mut [TrialRecord], attrs: Vec<AttrRecord>) {
             map.insert(attr.key, attr.value);
         }
     }
+}
+
+/// Each study with its own trials (`trials` of several studies, each study's by number), the
+/// studies in their order.
+pub(crate) fn by_study(
+    studies: Vec<StudyRecord>,
+    trials: Vec<TrialRecord>,
+) -> Vec<(StudyRecord, Vec<TrialRecord>)> {
+    let mut of_study: std::collections::HashMap<String, Vec<TrialRecord>> =
+        std::collections::HashMap::with_capacity(studies.len());
+    for trial in trials {
+        of_study
+            .entry(trial.study_id.clone())
+            .or_default()
+            .push(trial);
+    }
+    studies
+        .into_iter()
+        .map(|study| {
+            let trials = of_study.remove(&study.id).unwrap_or_default();
+            (study, trials)
+        })
+        .collect()
 }
 
 /// The record a freshly inserted trial reads back as (numbered by the store).

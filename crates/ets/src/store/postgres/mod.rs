@@ -1177,6 +1177,13 @@ impl Store for PgStore {
         PgStore::trials_after(self, study_id, after).await
     }
 
+    async fn experiment_trials(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>> {
+        PgStore::experiment_trials(self, experiment_id).await
+    }
+
     async fn set_trial_state(
         &self,
         id: &str,

@@ -58,6 +58,44 @@ async fn intermediate(
         .collect())
 }
 
+/// Reads `head` (the study or studies, by `sqls[0]`) and the trials `sqls[1..]` select with
+/// their intermediate values and attributes (`$1` `owner`, a study or an experiment; `$2` the
+/// number the trials come after), on one snapshot: four queries sent with the transaction's
+/// begin and end, one round trip (an ask reads a study this way every time). The statements
+/// must be prepared (`prepare_all`).
+async fn read_trials<H>(
+    client: &deadpool_postgres::Client,
+    head: impl std::future::Future<Output = Result<H>>,
+    sqls: &[String; 4],
+    owner: &str,
+    after: i64,
+) -> Result<(H, Vec<TrialRecord>)> {
+    let rows = async {
+        let statement = client.prepare_cached(&sqls[1]).await?;
+        Ok::<_, Error>(
+            client
+                .query(&statement, &[&owner, &after])
+                .await?
+                .iter()
+                .map(q::trial_row)
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )
+    };
+    let owner_after: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&owner, &after];
+    let reads = async {
+        super::pipelined_values(tokio::join!(
+            head,
+            rows,
+            intermediate(client, &sqls[2], &owner_after),
+            attrs(client, &sqls[3], &owner_after),
+        ))
+    };
+    let (head, mut trials, values, found) = super::read_together(client, reads).await?;
+    q::attach_intermediate(&mut trials, values);
+    q::attach_attrs(&mut trials, found);
+    Ok((head, trials))
+}
+
 /// Prepares (and caches on the connection) statements that `read_together` will send.
 async fn prepare_all(client: &deadpool_postgres::Client, sqls: &[String]) -> Result<()> {
     futures_util::future::try_join_all(sqls.iter().map(|sql| client.prepare_cached(sql))).await?;
@@ -575,8 +613,6 @@ impl PgStore {
         after: i64,
     ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
         let open = super::InTransaction(Some(self.client().await?));
-        // Four queries on one snapshot, sent with the transaction's begin and end: one
-        // round trip (an ask reads this every time). Their statements are prepared first.
         let sqls = [
             study_sql(""),
             q::trials_of_study(),
@@ -584,34 +620,48 @@ impl PgStore {
             q::TRIAL_ATTRS_OF_STUDY.to_owned(),
         ];
         let client = open.client();
-        prepare_all(client, &sqls).await?;
-        let rows = async {
-            let statement = client.prepare_cached(&sqls[1]).await?;
-            Ok::<_, Error>(
-                client
-                    .query(&statement, &[&study_id, &after])
-                    .await?
-                    .iter()
-                    .map(q::trial_row)
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-            )
-        };
-        let after_in_study: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&study_id, &after];
-        let reads = async {
-            super::pipelined_values(tokio::join!(
-                study(client, study_id, ""),
-                rows,
-                intermediate(client, q::INTERMEDIATE_OF_STUDY, &after_in_study),
-                attrs(client, q::TRIAL_ATTRS_OF_STUDY, &after_in_study),
-            ))
-        };
-        let read = super::read_together(client, reads).await;
+        let read = async {
+            prepare_all(client, &sqls).await?;
+            read_trials(client, study(client, study_id, ""), &sqls, study_id, after).await
+        }
+        .await;
         // Ended either way (see `get_trial`).
         open.ended();
-        let (study, mut trials, values, found) = read?;
-        q::attach_intermediate(&mut trials, values);
-        q::attach_attrs(&mut trials, found);
-        Ok((study, trials))
+        read
+    }
+
+    pub(super) async fn experiment_trials(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>> {
+        let open = super::InTransaction(Some(self.client().await?));
+        let sqls = [
+            q::studies_of_experiment(),
+            q::trials_of_experiment(),
+            q::INTERMEDIATE_OF_EXPERIMENT.to_owned(),
+            q::TRIAL_ATTRS_OF_EXPERIMENT.to_owned(),
+        ];
+        let client = open.client();
+        let read = async {
+            prepare_all(client, &sqls).await?;
+            let studies = async {
+                let statement = client.prepare_cached(&sqls[0]).await?;
+                Ok::<_, Error>(
+                    client
+                        .query(&statement, &[&experiment_id])
+                        .await?
+                        .iter()
+                        .map(q::study_row)
+                        .collect::<std::result::Result<Vec<_>, _>>()?,
+                )
+            };
+            read_trials(client, studies, &sqls, experiment_id, -1).await
+        }
+        .await;
+        // Ended either way (see `get_trial`).
+        open.ended();
+        let (studies, trials) = read?;
+        Ok(q::by_study(studies, trials))
     }
 
     pub(super) async fn set_trial_state(

@@ -1072,6 +1072,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn experiment_trials(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>> {
+        let experiment_id = experiment_id.to_owned();
+        self.readers
+            .run(move |c| in_snapshot(c, |c| studies::experiment_trials(c, &experiment_id)))
+            .await
+    }
+
     async fn set_trial_state(
         &self,
         id: &str,

@@ -228,23 +228,54 @@ pub(super) fn trials(
     after: i64,
 ) -> Result<(StudyRecord, Vec<TrialRecord>)> {
     let study = get_study(conn, study_id)?;
+    let sqls = [
+        &q::trials_of_study(),
+        q::INTERMEDIATE_OF_STUDY,
+        q::TRIAL_ATTRS_OF_STUDY,
+    ];
+    Ok((study, trials_with_details(conn, sqls, study_id, after)?))
+}
+
+/// [`crate::store::Store::experiment_trials`] (call inside a read transaction).
+pub(super) fn experiment_trials(
+    conn: &Connection,
+    experiment_id: &str,
+) -> Result<Vec<(StudyRecord, Vec<TrialRecord>)>> {
+    let sqls = [
+        &q::trials_of_experiment(),
+        q::INTERMEDIATE_OF_EXPERIMENT,
+        q::TRIAL_ATTRS_OF_EXPERIMENT,
+    ];
+    let trials = trials_with_details(conn, sqls, experiment_id, -1)?;
+    Ok(q::by_study(studies(conn, experiment_id)?, trials))
+}
+
+/// Trials with their intermediate values and attributes: `sqls` reads the trials, their values
+/// and their attributes, each with `$1` the owner (a study or an experiment) and `$2` the
+/// number the trials come after.
+fn trials_with_details(
+    conn: &Connection,
+    [trials_sql, values_sql, attrs_sql]: [&str; 3],
+    owner: &str,
+    after: i64,
+) -> Result<Vec<TrialRecord>> {
     let mut trials = conn
-        .prepare_cached(&numbered(&q::trials_of_study()))?
-        .query_map(params![study_id, after], |r| q::trial_row(r))?
+        .prepare_cached(&numbered(trials_sql))?
+        .query_map(params![owner, after], |r| q::trial_row(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let values = conn
-        .prepare_cached(&numbered(q::INTERMEDIATE_OF_STUDY))?
-        .query_map(params![study_id, after], |r| {
+        .prepare_cached(&numbered(values_sql))?
+        .query_map(params![owner, after], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     q::attach_intermediate(&mut trials, values);
     let attrs = conn
-        .prepare_cached(&numbered(q::TRIAL_ATTRS_OF_STUDY))?
-        .query_map(params![study_id, after], |r| q::attr_row(r))?
+        .prepare_cached(&numbered(attrs_sql))?
+        .query_map(params![owner, after], |r| q::attr_row(r))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     q::attach_attrs(&mut trials, attrs);
-    Ok((study, trials))
+    Ok(trials)
 }
 
 /// Optuna's state change; `Ok(None)` when a running trial was asked to run (not claimed).
