@@ -214,8 +214,9 @@ pub(super) struct ChunkExtent {
 /// is closed once past `max_points`), so the eight that fill a chunk are among them.
 pub(super) const MERGE_SCAN: usize = 1 + 2 * MAX_CHUNK_POINTS / BLOCK_POINTS;
 
-/// Closed chunks are merged once together they hold this many points, so that a merge makes
-/// a chunk no later merge takes: each point is merged at most once.
+/// Closed chunks are merged once together they hold this many points: a merged chunk then has
+/// room for less than a block, so only chunks shorter than that (batches that reached back)
+/// can join it later, and a point is rewritten by merges about once.
 const MERGE_AT: usize = MAX_CHUNK_POINTS - BLOCK_POINTS;
 
 /// Where tails are rewritten only up to a block (SQLite), the closed chunks behind a series'
